@@ -1,0 +1,194 @@
+// A typed tensor over native memory. The JS object is a small descriptor (handle, offset, shape,
+// dtype, device); the elements live in native storage and are only touched by native ops.
+// Ops are queued on the tensor's device, so calls return at once; reading values back
+// (toArray(), item()) is the synchronisation point.
+import { addon, type NativeStorageHandle, type NativeTensorDesc } from './native.js';
+import { DisposedError, ShapeError, ValueError } from './errors.js';
+
+export type DType = 'f32' | 'bf16' | 'u8' | 'i32';
+export type Device = 'cpu' | `cuda:${number}`;
+export type ArrayFor<D extends DType> = D extends 'f32'
+  ? Float32Array
+  : D extends 'bf16'
+    ? Uint16Array
+    : D extends 'u8'
+      ? Uint8Array
+      : Int32Array;
+export type TypedArray = Float32Array | Uint16Array | Uint8Array | Int32Array;
+
+const ARRAY_CTOR = { f32: Float32Array, bf16: Uint16Array, u8: Uint8Array, i32: Int32Array } as const;
+
+function dtypeOf(data: TypedArray): DType {
+  if (data instanceof Float32Array) return 'f32';
+  if (data instanceof Uint8Array) return 'u8';
+  if (data instanceof Int32Array) return 'i32';
+  if (data instanceof Uint16Array) return 'bf16';
+  throw new ValueError('fromArray: data must be a Float32Array, Uint16Array (bf16), Uint8Array or Int32Array');
+}
+
+export function numelOf(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+export function normalizeDevice(device: string | undefined): Device {
+  if (device === undefined || device === 'cpu') return 'cpu';
+  if (device === 'cuda') return 'cuda:0';
+  if (/^cuda:\d+$/.test(device)) return device as Device;
+  throw new ValueError(`unknown device '${device}' (use 'cpu', 'cuda' or 'cuda:N')`);
+}
+
+export class Tensor<D extends DType = DType> implements Disposable {
+  /** Native storage handle; shared by views. Read by the addon. */
+  readonly handle: NativeStorageHandle;
+  /** Offset into the storage, in elements. */
+  readonly offset: number;
+  readonly shape: readonly number[];
+  readonly dtype: D;
+  readonly device: Device;
+
+  private constructor(desc: NativeTensorDesc) {
+    this.handle = desc.handle;
+    this.offset = desc.offset;
+    this.shape = Object.freeze([...desc.shape]);
+    this.dtype = desc.dtype as D;
+    this.device = desc.device as Device;
+  }
+
+  /** Wraps what a native op returned. */
+  static fromNative<D extends DType = 'f32'>(desc: NativeTensorDesc): Tensor<D> {
+    return new Tensor<D>(desc);
+  }
+
+  /** Copies a typed array into a new tensor; the dtype follows the array type (Uint16Array = bf16). */
+  static fromArray<A extends TypedArray>(
+    data: A,
+    shape: readonly number[],
+    opts: { device?: string } = {},
+  ): Tensor<A extends Float32Array ? 'f32' : A extends Uint8Array ? 'u8' : A extends Int32Array ? 'i32' : 'bf16'> {
+    return new Tensor(addon().fromBuffer(data, [...shape], dtypeOf(data), normalizeDevice(opts.device))) as never;
+  }
+
+  /** A new tensor with unspecified contents (for outputs an op overwrites). */
+  static empty<D extends DType = 'f32'>(shape: readonly number[], opts: { dtype?: D; device?: string } = {}): Tensor<D> {
+    return new Tensor<D>(addon().empty([...shape], opts.dtype ?? 'f32', normalizeDevice(opts.device)));
+  }
+
+  /** A new tensor filled with zeros. */
+  static zeros<D extends DType = 'f32'>(shape: readonly number[], opts: { dtype?: D; device?: string } = {}): Tensor<D> {
+    const Ctor = ARRAY_CTOR[opts.dtype ?? 'f32'];
+    return Tensor.fromArray(new Ctor(numelOf(shape)), shape, opts) as unknown as Tensor<D>;
+  }
+
+  get numel(): number {
+    return numelOf(this.shape);
+  }
+  get ndim(): number {
+    return this.shape.length;
+  }
+  get disposed(): boolean {
+    return this.handle.disposed;
+  }
+
+  private live(op: string): void {
+    if (this.handle.disposed)
+      throw new DisposedError(`${op}: tensor ${fmtShape(this.shape)} was used after dispose()`, {
+        op,
+        shapes: fmtShape(this.shape),
+        device: this.device,
+      });
+  }
+
+  /** A view with another shape over the same elements (no copy). One dimension may be -1. */
+  reshape(shape: readonly number[]): Tensor<D> {
+    this.live('reshape');
+    const s = [...shape];
+    const free = s.indexOf(-1);
+    if (free >= 0) {
+      const rest = numelOf(s.filter((_, i) => i !== free));
+      s[free] = rest === 0 ? 0 : this.numel / rest;
+    }
+    if (numelOf(s) !== this.numel || s.some((d) => !Number.isInteger(d) || d < 0))
+      throw new ShapeError(`reshape: cannot view ${fmtShape(this.shape)} as ${fmtShape(shape)}`, {
+        op: 'reshape',
+        shapes: `${fmtShape(this.shape)} -> ${fmtShape(shape)}`,
+        device: this.device,
+      });
+    return this.view(this.offset, s);
+  }
+
+  /** A view of rows [start, end) along the first dimension (no copy). */
+  slice(start: number, end: number = this.shape[0]): Tensor<D> {
+    this.live('slice');
+    if (this.ndim === 0 || !(0 <= start && start <= end && end <= this.shape[0]) || !Number.isInteger(start) || !Number.isInteger(end))
+      throw new ShapeError(`slice: [${start}, ${end}) is outside dimension 0 of ${fmtShape(this.shape)}`, {
+        op: 'slice',
+        shapes: fmtShape(this.shape),
+        device: this.device,
+      });
+    const row = this.numel / (this.shape[0] || 1);
+    return this.view(this.offset + start * row, [end - start, ...this.shape.slice(1)]);
+  }
+
+  private view(offset: number, shape: number[]): Tensor<D> {
+    return new Tensor<D>({ handle: this.handle.share(), offset, shape, dtype: this.dtype, device: this.device });
+  }
+
+  /** A contiguous copy (queued after earlier writes). */
+  clone(): Tensor<D> {
+    this.live('clone');
+    return new Tensor<D>(addon().copy(this));
+  }
+
+  /** Waits for queued work and copies the elements out. */
+  async toArray(): Promise<ArrayFor<D>> {
+    this.live('toArray');
+    const out = new ARRAY_CTOR[this.dtype](this.numel) as ArrayFor<D>;
+    return addon().read(this, out);
+  }
+
+  /** Like toArray(), but blocks the JS thread until the device queue is idle. For tests and scripts. */
+  toArraySync(): ArrayFor<D> {
+    this.live('toArraySync');
+    const out = new ARRAY_CTOR[this.dtype](this.numel) as ArrayFor<D>;
+    return addon().readSync(this, out);
+  }
+
+  /** The single element of a one-element tensor. */
+  async item(): Promise<number> {
+    if (this.numel !== 1)
+      throw new ShapeError(`item: tensor ${fmtShape(this.shape)} has ${this.numel} elements, not 1`, { op: 'item' });
+    return (await this.toArray())[0];
+  }
+
+  /** Releases this handle's reference to the storage now. Views keep their own reference. */
+  dispose(): void {
+    this.handle.dispose();
+  }
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  toString(): string {
+    return `Tensor(${fmtShape(this.shape)}, ${this.dtype}, ${this.device}${this.disposed ? ', disposed' : ''})`;
+  }
+}
+
+export function fmtShape(shape: readonly number[]): string {
+  return `[${shape.join(',')}]`;
+}
+
+/** Resolves when all work queued so far on `device` has run. */
+export function sync(device: string = 'cpu'): Promise<void> {
+  return addon().sync(normalizeDevice(device));
+}
+
+/** Disposes every tensor in a list or record (e.g. the outputs of a step). */
+export function disposeAll(...items: (Tensor | undefined | null | Iterable<Tensor | undefined | null>)[]): void {
+  for (const it of items) {
+    if (!it) continue;
+    if (it instanceof Tensor) it.dispose();
+    else for (const t of it) t?.dispose();
+  }
+}

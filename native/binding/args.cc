@@ -1,0 +1,211 @@
+#include "args.h"
+
+namespace mvd {
+
+AddonData& addon_data(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }
+
+// ---- StorageHandle -------------------------------------------------------------------------
+
+Napi::Function StorageHandle::Define(Napi::Env env) {
+  return DefineClass(env, "StorageHandle",
+                     {InstanceMethod("dispose", &StorageHandle::Dispose), InstanceMethod("share", &StorageHandle::Share),
+                      InstanceAccessor("bytes", &StorageHandle::Bytes, nullptr),
+                      InstanceAccessor("disposed", &StorageHandle::Disposed, nullptr)});
+}
+
+StorageHandle::StorageHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<StorageHandle>(info) {}
+
+StorageHandle::~StorageHandle() {
+  // Finalizer path (garbage collected without dispose()): the env may be tearing down, so only
+  // drop the reference; AdjustExternalMemory is skipped here on purpose.
+  storage_.reset();
+}
+
+Napi::Object StorageHandle::Wrap(Napi::Env env, StoragePtr s) {
+  Napi::Object obj = addon_data(env).storage_ctor.New({});
+  StorageHandle* h = StorageHandle::Unwrap(obj);
+  h->accounted_ = (int64_t)s->bytes();
+  h->storage_ = std::move(s);
+  Napi::MemoryManagement::AdjustExternalMemory(env, h->accounted_);
+  return obj;
+}
+
+void StorageHandle::release(Napi::Env env) {
+  if (!storage_) return;
+  storage_.reset();  // queued ops still hold their own references
+  Napi::MemoryManagement::AdjustExternalMemory(env, -accounted_);
+  accounted_ = 0;
+}
+
+Napi::Value StorageHandle::Dispose(const Napi::CallbackInfo& info) {
+  release(info.Env());
+  return info.Env().Undefined();
+}
+
+Napi::Value StorageHandle::Share(const Napi::CallbackInfo& info) {
+  if (!storage_) throw_js(info.Env(), OpError(ErrorKind::Disposed, "share", "tensor storage was disposed"));
+  return Wrap(info.Env(), storage_);
+}
+
+Napi::Value StorageHandle::Bytes(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), storage_ ? (double)storage_->bytes() : 0);
+}
+
+Napi::Value StorageHandle::Disposed(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), !storage_);
+}
+
+// ---- arguments ----------------------------------------------------------------------------
+
+int64_t TensorArg::numel() const {
+  int64_t n = 1;
+  for (auto s : shape) n *= s;
+  return n;
+}
+
+std::vector<int64_t> shape_arg(const std::string& op, const Napi::Value& v, const std::string& name) {
+  if (!v.IsArray()) throw OpError(ErrorKind::Value, op, name + " must be an array of dimensions");
+  Napi::Array a = v.As<Napi::Array>();
+  std::vector<int64_t> s(a.Length());
+  for (uint32_t i = 0; i < a.Length(); ++i) {
+    Napi::Value d = a.Get(i);
+    if (!d.IsNumber()) throw OpError(ErrorKind::Value, op, name + " holds a non-number dimension");
+    double x = d.As<Napi::Number>().DoubleValue();
+    if (!(x >= 0) || x != (double)(int64_t)x || x > 9.0e15)
+      throw OpError(ErrorKind::Shape, op, name + " dimension " + std::to_string(i) + " is not a non-negative integer");
+    s[i] = (int64_t)x;
+  }
+  return s;
+}
+
+TensorArg tensor_arg(const std::string& op, const Napi::Value& v, const std::string& name) {
+  if (!v.IsObject()) throw OpError(ErrorKind::Value, op, name + " must be a Tensor");
+  Napi::Object o = v.As<Napi::Object>();
+  Napi::Value h = o.Get("handle");
+  if (!h.IsObject() || !h.As<Napi::Object>().InstanceOf(addon_data(v.Env()).storage_ctor.Value()))
+    throw OpError(ErrorKind::Value, op, name + " is not a Tensor (no native handle)");
+  TensorArg t;
+  t.name = name;
+  t.storage = StorageHandle::Unwrap(h.As<Napi::Object>())->storage();
+  if (!t.storage) throw OpError(ErrorKind::Disposed, op, name + " was used after dispose()");
+  t.shape = shape_arg(op, o.Get("shape"), name + ".shape");
+  t.offset = (int64_t)o.Get("offset").As<Napi::Number>().Int64Value();
+  std::string dt = o.Get("dtype").As<Napi::String>().Utf8Value();
+  if (!parse_dtype(dt, &t.dtype)) throw OpError(ErrorKind::DType, op, name + " has unknown dtype " + dt);
+  t.device = t.storage->device();
+  size_t need = (size_t)(t.offset + t.numel()) * dtype_size(t.dtype);
+  if (t.offset < 0 || need > t.storage->bytes())
+    throw OpError(ErrorKind::Shape, op, name + " view runs past its storage", t.desc(), t.device.str());
+  return t;
+}
+
+TensorArg optional_tensor_arg(const std::string& op, const Napi::Value& v, const std::string& name) {
+  if (v.IsNull() || v.IsUndefined()) { TensorArg t; t.name = name; return t; }
+  return tensor_arg(op, v, name);
+}
+
+std::string describe(const std::vector<const TensorArg*>& ts) {
+  std::string s;
+  for (auto* t : ts) {
+    if (!t->storage) continue;
+    if (!s.empty()) s += ", ";
+    s += t->name + " " + shape_str(t->shape);
+  }
+  return s;
+}
+
+void expect_dtype(const std::string& op, const TensorArg& t, DType d) {
+  if (t.dtype != d)
+    throw OpError(ErrorKind::DType, op, t.name + " must be " + dtype_name(d) + ", got " + dtype_name(t.dtype),
+                  t.name + " " + shape_str(t.shape), t.device.str());
+}
+
+void expect_ndim(const std::string& op, const TensorArg& t, size_t ndim) {
+  if (t.shape.size() != ndim)
+    throw OpError(ErrorKind::Shape, op, t.name + " must have " + std::to_string(ndim) + " dimensions",
+                  t.name + " " + shape_str(t.shape), t.device.str());
+}
+
+void expect_same_device(const std::string& op, const std::vector<const TensorArg*>& ts) {
+  const TensorArg* first = nullptr;
+  for (auto* t : ts) {
+    if (!t->storage) continue;
+    if (!first) { first = t; continue; }
+    if (t->device != first->device)
+      throw OpError(ErrorKind::Device, op,
+                    "tensors on different devices: " + first->name + " on " + first->device.str() + ", " + t->name +
+                        " on " + t->device.str(),
+                    describe(ts));
+  }
+}
+
+double number_arg(const std::string& op, const Napi::Value& v, const std::string& name) {
+  if (!v.IsNumber()) throw OpError(ErrorKind::Value, op, name + " must be a number");
+  return v.As<Napi::Number>().DoubleValue();
+}
+
+bool bool_arg(const std::string& op, const Napi::Value& v, const std::string& name) {
+  if (v.IsUndefined()) return false;
+  if (!v.IsBoolean()) throw OpError(ErrorKind::Value, op, name + " must be a boolean");
+  return v.As<Napi::Boolean>().Value();
+}
+
+Output make_output(const std::vector<int64_t>& shape, DType dtype, Device device) {
+  int64_t n = 1;
+  for (auto s : shape) n *= s;
+  return Output{std::make_shared<Storage>(device, (size_t)n * dtype_size(dtype)), shape, dtype, device};
+}
+
+Napi::Object output_to_js(Napi::Env env, const Output& o) {
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("handle", StorageHandle::Wrap(env, o.storage));
+  r.Set("offset", 0);
+  Napi::Array s = Napi::Array::New(env, o.shape.size());
+  for (size_t i = 0; i < o.shape.size(); ++i) s.Set(i, Napi::Number::New(env, (double)o.shape[i]));
+  r.Set("shape", s);
+  r.Set("dtype", dtype_name(o.dtype));
+  r.Set("device", o.device.str());
+  return r;
+}
+
+WorkQueue& queue_for(const std::string& op, const Device& d) {
+  if (d.kind != Device::CPU)
+    throw OpError(ErrorKind::Device, op, "no CUDA implementation of this op is available in this build", "", d.str());
+  return WorkQueue::cpu();
+}
+
+[[noreturn]] void throw_js(Napi::Env env, const OpError& e) {
+  AddonData& ad = addon_data(env);
+  Napi::FunctionReference& cls = ad.error_classes[(int)e.kind];
+  Napi::Object err;
+  if (!cls.IsEmpty()) {
+    err = cls.New({Napi::String::New(env, e.what())});
+  } else {
+    err = Napi::Error::New(env, e.what()).Value();
+  }
+  err.Set("op", e.op);
+  err.Set("shapes", e.shapes);
+  err.Set("device", e.device);
+  err.Set("kind", error_kind_name(e.kind));
+  throw Napi::Error(env, err);
+}
+
+Napi::Function make_binding(Napi::Env env, const char* name, BindingFn fn) {
+  std::string op = name;
+  return Napi::Function::New(
+      env,
+      [fn, op](const Napi::CallbackInfo& info) -> Napi::Value {
+        try {
+          return fn(info);
+        } catch (const OpError& e) {
+          throw_js(info.Env(), e);
+        } catch (const Napi::Error&) {
+          throw;
+        } catch (const std::exception& e) {
+          throw_js(info.Env(), OpError(ErrorKind::Native, op, e.what()));
+        }
+      },
+      name);
+}
+
+}  // namespace mvd

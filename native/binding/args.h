@@ -1,0 +1,94 @@
+// N-API glue shared by every op binding: reading tensor arguments, creating outputs, and turning
+// native errors into the typed JS error classes (registered once by lib/native.ts).
+#pragma once
+#include <napi.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "../core/errors.h"
+#include "../core/queue.h"
+#include "../core/storage.h"
+
+namespace mvd {
+
+// A native handle to a Storage. JS tensors (lib/tensor.ts) hold one; views share the Storage.
+class StorageHandle : public Napi::ObjectWrap<StorageHandle> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  static Napi::Object Wrap(Napi::Env env, StoragePtr s);
+  explicit StorageHandle(const Napi::CallbackInfo& info);
+  ~StorageHandle() override;
+  const StoragePtr& storage() const { return storage_; }
+
+ private:
+  Napi::Value Dispose(const Napi::CallbackInfo& info);
+  Napi::Value Share(const Napi::CallbackInfo& info);
+  Napi::Value Bytes(const Napi::CallbackInfo& info);
+  Napi::Value Disposed(const Napi::CallbackInfo& info);
+  void release(Napi::Env env);
+  StoragePtr storage_;
+  int64_t accounted_ = 0;
+};
+
+struct AddonData {
+  Napi::FunctionReference storage_ctor;
+  Napi::FunctionReference error_classes[6];  // indexed by ErrorKind
+  Napi::ThreadSafeFunction tsfn;             // resolves read-back promises on the JS thread
+  int pending_syncs = 0;
+};
+
+AddonData& addon_data(Napi::Env env);
+
+// A tensor argument as the kernels see it: storage, element offset, shape, dtype, device.
+struct TensorArg {
+  std::string name;
+  StoragePtr storage;
+  int64_t offset = 0;
+  std::vector<int64_t> shape;
+  DType dtype = DType::F32;
+  Device device;
+  int64_t numel() const;
+  int64_t dim(int i) const { return shape[i < 0 ? shape.size() + i : i]; }
+  size_t ndim() const { return shape.size(); }
+  template <typename T> T* data() const { return reinterpret_cast<T*>(storage->data()) + offset; }
+  std::string desc() const { return name + " " + shape_str(shape) + " " + dtype_name(dtype); }
+};
+
+// Reads a JS tensor (lib/tensor.ts Tensor or a plain {handle, offset, shape, dtype, device}).
+TensorArg tensor_arg(const std::string& op, const Napi::Value& v, const std::string& name);
+// Same, but null/undefined gives an empty optional (storage == nullptr).
+TensorArg optional_tensor_arg(const std::string& op, const Napi::Value& v, const std::string& name);
+
+// Typed checks that throw OpError with the op, the shapes and the device.
+void expect_dtype(const std::string& op, const TensorArg& t, DType d);
+void expect_same_device(const std::string& op, const std::vector<const TensorArg*>& ts);
+void expect_ndim(const std::string& op, const TensorArg& t, size_t ndim);
+std::string describe(const std::vector<const TensorArg*>& ts);
+
+// Allocates an output and returns {handle, offset, shape, dtype, device} for lib/tensor.ts.
+struct Output {
+  StoragePtr storage;
+  std::vector<int64_t> shape;
+  DType dtype;
+  Device device;
+  template <typename T> T* data() const { return reinterpret_cast<T*>(storage->data()); }
+};
+Output make_output(const std::vector<int64_t>& shape, DType dtype, Device device);
+Napi::Object output_to_js(Napi::Env env, const Output& o);
+
+// Reads plain arguments with a clear error naming the op.
+double number_arg(const std::string& op, const Napi::Value& v, const std::string& name);
+bool bool_arg(const std::string& op, const Napi::Value& v, const std::string& name);
+std::vector<int64_t> shape_arg(const std::string& op, const Napi::Value& v, const std::string& name);
+
+// The queue of the device an op runs on.
+WorkQueue& queue_for(const std::string& op, const Device& d);
+
+// Wraps a binding so native exceptions become typed JS errors.
+using BindingFn = std::function<Napi::Value(const Napi::CallbackInfo&)>;
+Napi::Function make_binding(Napi::Env env, const char* name, BindingFn fn);
+[[noreturn]] void throw_js(Napi::Env env, const OpError& e);
+
+}  // namespace mvd

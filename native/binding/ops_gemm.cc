@@ -1,0 +1,84 @@
+// gemm(A, B, bias|null, C|null, transA, transB, alpha, beta) -> C
+// A is [M,K] (or [K,M] with transA) and may carry leading batch dims that fold into M;
+// B is [K,N] (or [N,K] with transB); bias is [N]. With C given, the result accumulates into it
+// (beta scales the old contents) and C is returned; otherwise a new [...,M,N] tensor is made.
+#include "../ops/gemm/gemm.h"
+#include "args.h"
+#include "bindings.h"
+
+namespace mvd {
+namespace {
+
+Napi::Value Gemm(const Napi::CallbackInfo& info) {
+  const std::string op = "gemm";
+  TensorArg A = tensor_arg(op, info[0], "A");
+  TensorArg B = tensor_arg(op, info[1], "B");
+  TensorArg bias = optional_tensor_arg(op, info[2], "bias");
+  TensorArg C = optional_tensor_arg(op, info[3], "C");
+  GemmArgs g;
+  g.trans_a = bool_arg(op, info[4], "transA");
+  g.trans_b = bool_arg(op, info[5], "transB");
+  g.alpha = info[6].IsUndefined() ? 1.f : (float)number_arg(op, info[6], "alpha");
+  g.beta = info[7].IsUndefined() ? 0.f : (float)number_arg(op, info[7], "beta");
+  std::vector<const TensorArg*> all{&A, &B, &bias, &C};
+  for (auto* t : all) if (t->storage) expect_dtype(op, *t, DType::F32);
+  expect_same_device(op, all);
+  if (A.ndim() < 2) throw OpError(ErrorKind::Shape, op, "A must have at least 2 dimensions", describe(all));
+  if (g.trans_a && A.ndim() != 2)
+    throw OpError(ErrorKind::Shape, op, "a transposed A must be 2-D", describe(all));
+  expect_ndim(op, B, 2);
+  int64_t a_rows = A.numel() / A.dim(-1);
+  g.M = g.trans_a ? A.dim(-1) : a_rows;
+  g.K = g.trans_a ? a_rows : A.dim(-1);
+  int64_t kb = g.trans_b ? B.dim(1) : B.dim(0);
+  g.N = g.trans_b ? B.dim(0) : B.dim(1);
+  if (kb != g.K)
+    throw OpError(ErrorKind::Shape, op,
+                  "inner dimensions differ: op(A) is " + std::to_string(g.M) + "x" + std::to_string(g.K) +
+                      ", op(B) is " + std::to_string(kb) + "x" + std::to_string(g.N),
+                  describe(all), A.device.str());
+  if (bias.storage && (bias.ndim() != 1 || bias.dim(0) != g.N))
+    throw OpError(ErrorKind::Shape, op, "bias must be [N] = [" + std::to_string(g.N) + "]", describe(all),
+                  A.device.str());
+  std::vector<int64_t> out_shape = g.trans_a ? std::vector<int64_t>{g.M, g.N} : A.shape;
+  out_shape.back() = g.N;
+  gemm_set_dense_strides(g);
+
+  WorkQueue& q = queue_for(op, A.device);
+  StoragePtr keepA = A.storage, keepB = B.storage, keepBias = bias.storage;
+  const float* pa = A.data<float>();
+  const float* pb = B.data<float>();
+  const float* pbias = bias.storage ? bias.data<float>() : nullptr;
+  // Accumulate into the caller's C, or allocate a fresh output.
+  Output o;
+  float* pc = nullptr;
+  StoragePtr keepC;
+  if (C.storage) {
+    if (C.numel() != g.M * g.N || C.dim(-1) != g.N)
+      throw OpError(ErrorKind::Shape, op, "C must hold M x N = " + std::to_string(g.M) + "x" + std::to_string(g.N),
+                    describe(all), A.device.str());
+    keepC = C.storage;
+    pc = C.data<float>();
+  } else {
+    if (g.beta != 0.f) throw OpError(ErrorKind::Value, op, "beta != 0 needs an existing C", describe(all));
+    o = make_output(out_shape, DType::F32, A.device);
+    keepC = o.storage;
+    pc = o.data<float>();
+  }
+  q.enqueue("gemm", [g, pa, pb, pbias, pc, keepA, keepB, keepBias, keepC]() mutable {
+    g.A = pa; g.B = pb; g.bias = pbias; g.C = pc;
+    gemm_cpu(g);
+  });
+  if (C.storage) return info[3];
+  return output_to_js(info.Env(), o);
+}
+
+}  // namespace
+
+static void register_gemm_ops(Napi::Env env, Napi::Object exports) {
+  exports.Set("gemm", make_binding(env, "gemm", Gemm));
+}
+
+MVD_REGISTER_BINDINGS(gemm, register_gemm_ops)
+
+}  // namespace mvd

@@ -1,0 +1,174 @@
+// Tensor storage: creation from typed arrays, asynchronous read-back (the synchronisation point),
+// and queue control.
+#include <cstring>
+
+#include "args.h"
+#include "bindings.h"
+
+namespace mvd {
+namespace {
+
+Device device_arg(const std::string& op, const Napi::Value& v) {
+  std::string s = v.IsString() ? v.As<Napi::String>().Utf8Value() : "cpu";
+  Device d;
+  if (!parse_device(s, &d))
+    throw OpError(ErrorKind::Device, op, "unknown device '" + s + "' (use 'cpu' or 'cuda:N')");
+  return d;
+}
+
+DType dtype_arg(const std::string& op, const Napi::Value& v) {
+  std::string s = v.IsString() ? v.As<Napi::String>().Utf8Value() : "f32";
+  DType d;
+  if (!parse_dtype(s, &d)) throw OpError(ErrorKind::DType, op, "unknown dtype '" + s + "' (f32, bf16, u8, i32)");
+  return d;
+}
+
+// empty(shape, dtype, device): uninitialised memory.
+Napi::Value Empty(const Napi::CallbackInfo& info) {
+  auto shape = shape_arg("empty", info[0], "shape");
+  Output o = make_output(shape, dtype_arg("empty", info[1]), device_arg("empty", info[2]));
+  return output_to_js(info.Env(), o);
+}
+
+// fromBuffer(typedArray, shape, dtype, device): copies the data into new storage.
+Napi::Value FromBuffer(const Napi::CallbackInfo& info) {
+  const std::string op = "fromArray";
+  if (!info[0].IsTypedArray()) throw OpError(ErrorKind::Value, op, "data must be a typed array");
+  Napi::TypedArray ta = info[0].As<Napi::TypedArray>();
+  auto shape = shape_arg(op, info[1], "shape");
+  DType dt = dtype_arg(op, info[2]);
+  Device dev = device_arg(op, info[3]);
+  Output o = make_output(shape, dt, dev);
+  size_t need = o.storage->bytes();
+  if (ta.ByteLength() != need)
+    throw OpError(ErrorKind::Shape, op,
+                  "data has " + std::to_string(ta.ByteLength()) + " bytes but shape " + shape_str(shape) + " of " +
+                      dtype_name(dt) + " needs " + std::to_string(need));
+  const uint8_t* src = static_cast<const uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+  // Fresh storage: no queued op can reference it yet, so copying on the JS thread is safe.
+  if (need) std::memcpy(o.storage->data(), src, need);
+  return output_to_js(info.Env(), o);
+}
+
+struct ReadCompletion {
+  Napi::Promise::Deferred deferred;
+  Napi::Reference<Napi::Value> keep;  // the destination array, alive until resolved
+  std::string error;
+};
+
+void finish_on_js_thread(Napi::Env env, ReadCompletion* c) {
+  AddonData& ad = addon_data(env);
+  if (c->error.empty()) {
+    c->deferred.Resolve(c->keep.IsEmpty() ? env.Undefined() : c->keep.Value());
+  } else {
+    AddonData& a = ad;
+    Napi::FunctionReference& cls = a.error_classes[(int)ErrorKind::Native];
+    Napi::Object err = cls.IsEmpty() ? Napi::Error::New(env, c->error).Value()
+                                     : cls.New({Napi::String::New(env, c->error)});
+    c->deferred.Reject(err);
+  }
+  delete c;
+  if (--ad.pending_syncs == 0) ad.tsfn.Unref(env);
+}
+
+// Enqueues `copy` (may be null) after everything queued on the device, then settles a promise.
+Napi::Value settle_after_queue(Napi::Env env, WorkQueue& q, std::function<void()> copy, Napi::Value keep) {
+  AddonData& ad = addon_data(env);
+  auto* c = new ReadCompletion{Napi::Promise::Deferred::New(env), {}, {}};
+  if (!keep.IsUndefined()) c->keep = Napi::Persistent(keep);
+  Napi::Promise p = c->deferred.Promise();
+  if (ad.pending_syncs++ == 0) ad.tsfn.Ref(env);
+  Napi::ThreadSafeFunction tsfn = ad.tsfn;
+  q.enqueue_sync([c, copy, tsfn](std::string err) mutable {
+    if (err.empty() && copy) {
+      try { copy(); } catch (const std::exception& e) { err = e.what(); }
+    }
+    c->error = err;
+    tsfn.BlockingCall(c, [](Napi::Env env, Napi::Function, ReadCompletion* c) { finish_on_js_thread(env, c); });
+  });
+  return p;
+}
+
+// read(tensor, destTypedArray) -> Promise<destTypedArray>
+Napi::Value Read(const Napi::CallbackInfo& info) {
+  const std::string op = "read";
+  TensorArg t = tensor_arg(op, info[0], "tensor");
+  if (!info[1].IsTypedArray()) throw OpError(ErrorKind::Value, op, "destination must be a typed array");
+  Napi::TypedArray dst = info[1].As<Napi::TypedArray>();
+  size_t bytes = (size_t)t.numel() * dtype_size(t.dtype);
+  if (dst.ByteLength() != bytes) throw OpError(ErrorKind::Shape, op, "destination size mismatch", t.desc());
+  uint8_t* out = static_cast<uint8_t*>(dst.ArrayBuffer().Data()) + dst.ByteOffset();
+  const uint8_t* src = static_cast<const uint8_t*>(t.storage->data()) + t.offset * dtype_size(t.dtype);
+  StoragePtr keep_alive = t.storage;
+  return settle_after_queue(info.Env(), queue_for(op, t.device),
+                            [out, src, bytes, keep_alive] { if (bytes) std::memcpy(out, src, bytes); }, dst);
+}
+
+// readSync(tensor, destTypedArray): blocks the JS thread until the queue drains. For tests and
+// tiny scalars; library code uses read().
+Napi::Value ReadSync(const Napi::CallbackInfo& info) {
+  const std::string op = "readSync";
+  TensorArg t = tensor_arg(op, info[0], "tensor");
+  Napi::TypedArray dst = info[1].As<Napi::TypedArray>();
+  size_t bytes = (size_t)t.numel() * dtype_size(t.dtype);
+  if (dst.ByteLength() != bytes) throw OpError(ErrorKind::Shape, op, "destination size mismatch", t.desc());
+  std::string err = queue_for(op, t.device).wait_idle();
+  if (!err.empty()) throw OpError(ErrorKind::Native, op, err);
+  uint8_t* out = static_cast<uint8_t*>(dst.ArrayBuffer().Data()) + dst.ByteOffset();
+  if (bytes) std::memcpy(out, static_cast<const uint8_t*>(t.storage->data()) + t.offset * dtype_size(t.dtype), bytes);
+  return dst;
+}
+
+// sync(device) -> Promise<void>: resolves when everything queued so far has run.
+Napi::Value Sync(const Napi::CallbackInfo& info) {
+  Device d = device_arg("sync", info[0]);
+  return settle_after_queue(info.Env(), queue_for("sync", d), nullptr, info.Env().Undefined());
+}
+
+// copy(src): a new contiguous tensor with the same contents (queued, so it sees earlier writes).
+Napi::Value Copy(const Napi::CallbackInfo& info) {
+  const std::string op = "copy";
+  TensorArg t = tensor_arg(op, info[0], "src");
+  Output o = make_output(t.shape, t.dtype, t.device);
+  size_t bytes = (size_t)t.numel() * dtype_size(t.dtype);
+  StoragePtr src = t.storage, dst = o.storage;
+  size_t off = (size_t)t.offset * dtype_size(t.dtype);
+  queue_for(op, t.device).enqueue("copy", [src, dst, off, bytes] {
+    if (bytes) std::memcpy(dst->data(), static_cast<const uint8_t*>(src->data()) + off, bytes);
+  });
+  return output_to_js(info.Env(), o);
+}
+
+Napi::Value LiveBytes(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), (double)Storage::live_bytes());
+}
+
+// setErrorClasses({ShapeError, DTypeError, ...}): the JS classes native errors are created from.
+Napi::Value SetErrorClasses(const Napi::CallbackInfo& info) {
+  Napi::Object o = info[0].As<Napi::Object>();
+  AddonData& ad = addon_data(info.Env());
+  const ErrorKind kinds[] = {ErrorKind::Shape, ErrorKind::DType, ErrorKind::Device,
+                             ErrorKind::Value, ErrorKind::Disposed, ErrorKind::Native};
+  for (ErrorKind k : kinds) {
+    Napi::Value c = o.Get(error_kind_name(k));
+    if (c.IsFunction()) ad.error_classes[(int)k] = Napi::Persistent(c.As<Napi::Function>());
+  }
+  return info.Env().Undefined();
+}
+
+}  // namespace
+
+static void register_tensor_bindings(Napi::Env env, Napi::Object exports) {
+  exports.Set("empty", make_binding(env, "empty", Empty));
+  exports.Set("fromBuffer", make_binding(env, "fromArray", FromBuffer));
+  exports.Set("read", make_binding(env, "read", Read));
+  exports.Set("readSync", make_binding(env, "readSync", ReadSync));
+  exports.Set("sync", make_binding(env, "sync", Sync));
+  exports.Set("copy", make_binding(env, "copy", Copy));
+  exports.Set("liveBytes", make_binding(env, "liveBytes", LiveBytes));
+  exports.Set("setErrorClasses", make_binding(env, "setErrorClasses", SetErrorClasses));
+}
+
+MVD_REGISTER_BINDINGS(tensor, register_tensor_bindings)
+
+}  // namespace mvd

@@ -1,0 +1,25 @@
+// Errors raised by native code. The binding turns each kind into the matching typed JS error
+// (ShapeError, DTypeError, DeviceError, ...), always naming the op, the shapes and the device.
+#pragma once
+#include <stdexcept>
+#include <string>
+#include <vector>
+#include <cstdint>
+
+namespace mvd {
+
+enum class ErrorKind { Shape, DType, Device, Value, Disposed, Native };
+
+const char* error_kind_name(ErrorKind k);
+
+struct OpError : std::runtime_error {
+  ErrorKind kind;
+  std::string op;
+  std::string shapes;  // e.g. "A [7,33], B [32,129]"
+  std::string device;
+  OpError(ErrorKind kind, std::string op, const std::string& msg, std::string shapes = "", std::string device = "");
+};
+
+std::string shape_str(const std::vector<int64_t>& shape);
+
+}  // namespace mvd

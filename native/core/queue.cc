@@ -1,0 +1,95 @@
+#include "queue.h"
+
+#include <exception>
+
+namespace mvd {
+
+WorkQueue::WorkQueue() : worker_([this] { run(); }) {}
+
+WorkQueue::~WorkQueue() {
+  {
+    std::lock_guard<std::mutex> lk(m_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (worker_.joinable()) worker_.join();
+}
+
+WorkQueue& WorkQueue::cpu() {
+  // Intentionally leaked: joining a thread from a static destructor at process exit races with
+  // OpenMP's own teardown. The OS reclaims it.
+  static WorkQueue* q = new WorkQueue();
+  return *q;
+}
+
+void WorkQueue::enqueue(const char* op, Fn fn) {
+  {
+    std::lock_guard<std::mutex> lk(m_);
+    q_.push_back(Task{op, std::move(fn), false, nullptr});
+  }
+  cv_.notify_one();
+}
+
+void WorkQueue::enqueue_sync(std::function<void(std::string)> fn) {
+  {
+    std::lock_guard<std::mutex> lk(m_);
+    q_.push_back(Task{"sync", nullptr, true, std::move(fn)});
+  }
+  cv_.notify_one();
+}
+
+size_t WorkQueue::pending() {
+  std::lock_guard<std::mutex> lk(m_);
+  return q_.size() + (busy_ ? 1 : 0);
+}
+
+std::string WorkQueue::wait_idle() {
+  std::unique_lock<std::mutex> lk(m_);
+  idle_cv_.wait(lk, [this] { return q_.empty() && !busy_; });
+  std::string e;
+  e.swap(sticky_);
+  return e;
+}
+
+void WorkQueue::run() {
+  for (;;) {
+    Task t;
+    {
+      std::unique_lock<std::mutex> lk(m_);
+      cv_.wait(lk, [this] { return stop_ || !q_.empty(); });
+      if (q_.empty()) return;  // stop_ and drained
+      t = std::move(q_.front());
+      q_.pop_front();
+      busy_ = true;
+    }
+    if (t.is_sync) {
+      std::string e;
+      {
+        std::lock_guard<std::mutex> lk(m_);
+        e.swap(sticky_);
+      }
+      t.sync_fn(std::move(e));
+    } else {
+      std::string err;
+      try {
+        t.fn();
+      } catch (const std::exception& ex) {
+        err = ex.what();
+      } catch (...) {
+        err = std::string(t.op) + ": unknown native failure";
+      }
+      t.fn = nullptr;  // release captured storages on the worker, before reporting idle
+      if (!err.empty()) {
+        std::lock_guard<std::mutex> lk(m_);
+        if (sticky_.empty()) sticky_ = err;
+      }
+    }
+    {
+      std::lock_guard<std::mutex> lk(m_);
+      busy_ = false;
+      if (q_.empty()) idle_cv_.notify_all();
+    }
+  }
+}
+
+}  // namespace mvd

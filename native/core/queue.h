@@ -1,0 +1,45 @@
+// One in-order work queue per device. The JS thread validates arguments, allocates outputs and
+// enqueues; a native worker thread runs the ops in order (each op may itself use the OpenMP team).
+// Reading a value back enqueues a marker and is the only synchronisation point, so the event loop
+// is never blocked by compute.
+#pragma once
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+
+namespace mvd {
+
+class WorkQueue {
+ public:
+  using Fn = std::function<void()>;
+  WorkQueue();
+  ~WorkQueue();
+
+  // `op` names the task for error messages. If a task throws, the first error is kept ("sticky")
+  // and reported by the next sync point; later tasks still run so that queued frees happen.
+  void enqueue(const char* op, Fn fn);
+  // Runs `fn` on the worker after everything enqueued so far; `fn` receives the sticky error
+  // (empty if none) and clears it.
+  void enqueue_sync(std::function<void(std::string error)> fn);
+  // Blocks the calling thread until the queue is empty; returns and clears the sticky error.
+  std::string wait_idle();
+  size_t pending();
+
+  static WorkQueue& cpu();
+
+ private:
+  void run();
+  struct Task { const char* op; Fn fn; bool is_sync; std::function<void(std::string)> sync_fn; };
+  std::mutex m_;
+  std::condition_variable cv_, idle_cv_;
+  std::deque<Task> q_;
+  bool busy_ = false;
+  bool stop_ = false;
+  std::string sticky_;
+  std::thread worker_;
+};
+
+}  // namespace mvd

@@ -1,0 +1,49 @@
+// Device memory owned by shared_ptr: a tensor handle and every queued op that reads or writes the
+// storage each hold a reference, so dispose() on the JS side never frees memory an op still uses.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace mvd {
+
+enum class DType : int { F32 = 0, BF16 = 1, U8 = 2, I32 = 3 };
+
+size_t dtype_size(DType d);
+const char* dtype_name(DType d);
+bool parse_dtype(const std::string& s, DType* out);
+
+struct Device {
+  enum Kind { CPU = 0, CUDA = 1 } kind = CPU;
+  int index = 0;
+  std::string str() const;
+  bool operator==(const Device& o) const { return kind == o.kind && index == o.index; }
+  bool operator!=(const Device& o) const { return !(*this == o); }
+};
+
+bool parse_device(const std::string& s, Device* out);
+
+class Storage {
+ public:
+  Storage(Device device, size_t bytes);
+  ~Storage();
+  Storage(const Storage&) = delete;
+  Storage& operator=(const Storage&) = delete;
+
+  void* data() const { return data_; }
+  size_t bytes() const { return bytes_; }
+  const Device& device() const { return device_; }
+
+  // Total bytes currently held by all CPU storages (for `mvd info`, leak checks in tests).
+  static int64_t live_bytes();
+
+ private:
+  Device device_;
+  size_t bytes_;
+  void* data_ = nullptr;
+};
+
+using StoragePtr = std::shared_ptr<Storage>;
+
+}  // namespace mvd

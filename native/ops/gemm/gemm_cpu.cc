@@ -1,0 +1,42 @@
+#include "gemm.h"
+
+namespace mvd {
+
+void gemm_set_dense_strides(GemmArgs& g) {
+  g.lda = g.trans_a ? g.M : g.K;
+  g.ldb = g.trans_b ? g.K : g.N;
+  g.ldc = g.N;
+}
+
+void gemm_prepare_c(const GemmArgs& g) {
+  const int64_t M = g.M, N = g.N;
+#pragma omp parallel for schedule(static) if (M * N > 16384)
+  for (int64_t i = 0; i < M; ++i) {
+    float* c = g.C + i * g.ldc;
+    if (g.beta == 0.f) {
+      if (g.bias) for (int64_t j = 0; j < N; ++j) c[j] = g.bias[j];
+      else for (int64_t j = 0; j < N; ++j) c[j] = 0.f;
+    } else if (g.beta != 1.f || g.bias) {
+      if (g.bias) for (int64_t j = 0; j < N; ++j) c[j] = g.beta * c[j] + g.bias[j];
+      else for (int64_t j = 0; j < N; ++j) c[j] *= g.beta;
+    }
+  }
+}
+
+void gemm_cpu(const GemmArgs& g) {
+#ifdef MVD_HAVE_ONEDNN
+  gemm_onednn(g);
+#else
+  gemm_portable(g);
+#endif
+}
+
+const char* gemm_cpu_backend() {
+#ifdef MVD_HAVE_ONEDNN
+  return "onednn";
+#else
+  return "portable";
+#endif
+}
+
+}  // namespace mvd

@@ -1,0 +1,51 @@
+#include "../ops/gemm/gemm.h"
+#include "check.h"
+
+using namespace mvd;
+using namespace mvdtest;
+
+// Runs one backend on an awkward shape with transposes, alpha/beta and bias, against float64.
+static void check_gemm(void (*fn)(const GemmArgs&), int64_t M, int64_t N, int64_t K, bool ta, bool tb, float alpha,
+                       float beta, bool with_bias) {
+  auto A = randn((size_t)(M * K), 1 + M), B = randn((size_t)(K * N), 2 + N), bias = randn((size_t)N, 3);
+  auto C0 = randn((size_t)(M * N), 4);
+  std::vector<float> C = beta == 0.f ? poisoned((size_t)(M * N)) : C0;
+  GemmArgs g;
+  g.trans_a = ta; g.trans_b = tb; g.M = M; g.N = N; g.K = K; g.alpha = alpha; g.beta = beta;
+  gemm_set_dense_strides(g);
+  g.A = A.data(); g.B = B.data(); g.C = C.data(); g.bias = with_bias ? bias.data() : nullptr;
+  fn(g);
+  std::vector<double> ref((size_t)(M * N));
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) {
+      double s = 0;
+      for (int64_t k = 0; k < K; ++k) {
+        double a = ta ? A[k * M + i] : A[i * K + k];
+        double b = tb ? B[j * K + k] : B[k * N + j];
+        s += a * b;
+      }
+      ref[i * N + j] = alpha * s + (beta == 0.f ? 0.0 : beta * (double)C0[i * N + j]) + (with_bias ? bias[j] : 0.0);
+    }
+  double err = max_rel_err(C.data(), ref.data(), ref.size());
+  // fp32 accumulation over K terms of unit-variance products: error grows like sqrt(K) * 2^-24.
+  double tol = 1e-5 * std::sqrt((double)K + 1) * 4;
+  if (!(err <= tol))
+    fail("M=" + std::to_string(M) + " N=" + std::to_string(N) + " K=" + std::to_string(K) + " ta=" + std::to_string(ta) +
+         " tb=" + std::to_string(tb) + " err=" + std::to_string(err));
+}
+
+static void sweep(void (*fn)(const GemmArgs&)) {
+  const int64_t dims[][3] = {{1, 1, 1}, {7, 33, 129}, {33, 7, 1}, {129, 31, 33}, {1, 768, 768}, {160, 96, 64}, {5, 17, 300}};
+  for (auto& d : dims)
+    for (int ta = 0; ta < 2; ++ta)
+      for (int tb = 0; tb < 2; ++tb) check_gemm(fn, d[0], d[1], d[2], ta, tb, 1.f, 0.f, ta == tb);
+  check_gemm(fn, 33, 65, 47, false, false, 0.5f, 1.f, true);
+  check_gemm(fn, 33, 65, 47, true, false, -2.f, 0.25f, false);
+  check_gemm(fn, 1568, 768, 96, false, true, 1.f, 0.f, true);
+}
+
+MVD_TEST(gemm_portable_matches_float64) { sweep(gemm_portable); }
+MVD_TEST(gemm_cpu_matches_float64) { sweep(gemm_cpu); }
+MVD_TEST(gemm_k_zero_gives_beta_c_plus_bias) {
+  for (auto fn : {gemm_portable, gemm_cpu}) check_gemm(fn, 3, 5, 0, false, false, 1.f, 0.5f, true);
+}
