@@ -7,7 +7,8 @@ const shapes: [number, number, number][] = [
   [1, 1, 1], [7, 33, 129], [33, 7, 1], [129, 31, 33], [1, 768, 768], [160, 96, 64], [1568, 768, 96],
 ];
 
-t.test('gemm matches float64 on awkward shapes, all transposes, with bias', async (t) => {
+for (const backend of ['auto', 'portable'] as const)
+t.test(`gemm (${backend}) matches float64 on awkward shapes, all transposes, with bias`, async (t) => {
   let seed = 1;
   for (const [M, N, K] of shapes)
     for (const transA of [false, true])
@@ -16,7 +17,7 @@ t.test('gemm matches float64 on awkward shapes, all transposes, with bias', asyn
         const a = Tensor.fromArray(A, transA ? [K, M] : [M, K]);
         const b = Tensor.fromArray(B, transB ? [N, K] : [K, N]);
         const bt = Tensor.fromArray(bias, [N]);
-        const c = gemm(a, b, { transA, transB, bias: bt });
+        const c = gemm(a, b, { transA, transB, bias: bt, backend });
         t.same(c.shape, [M, N]);
         const err = maxRelErr(await c.toArray(), gemmRef(A, B, M, N, K, { transA, transB, bias }));
         t.ok(err < 1e-5 * Math.sqrt(K + 1) * 4, `${M}x${N}x${K} tA=${transA} tB=${transB}: err ${err.toExponential(2)}`);

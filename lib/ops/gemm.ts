@@ -13,6 +13,8 @@ export interface GemmOptions {
   bias?: Tensor;
   /** Accumulate into this tensor instead of allocating one. */
   out?: Tensor;
+  /** CPU backend: the build's default ('onednn' when found), or our 'portable' blocked GEMM. */
+  backend?: 'auto' | 'onednn' | 'portable';
 }
 
 /**
@@ -20,6 +22,6 @@ export interface GemmOptions {
  * M (so a Linear layer over [B, N, D] tokens is one call). Returns C ([..., M, N]).
  */
 export function gemm(a: Tensor, b: Tensor, opts: GemmOptions = {}): Tensor<'f32'> {
-  const r = addon().gemm(a, b, opts.bias ?? null, opts.out ?? null, !!opts.transA, !!opts.transB, opts.alpha ?? 1, opts.beta ?? 0);
+  const r = addon().gemm(a, b, opts.bias ?? null, opts.out ?? null, !!opts.transA, !!opts.transB, opts.alpha ?? 1, opts.beta ?? 0, opts.backend ?? 'auto');
   return r === opts.out ? (opts.out as Tensor<'f32'>) : Tensor.fromNative(r);
 }

@@ -1,7 +1,8 @@
-// gemm(A, B, bias|null, C|null, transA, transB, alpha, beta) -> C
+// gemm(A, B, bias|null, C|null, transA, transB, alpha, beta, backend?) -> C
 // A is [M,K] (or [K,M] with transA) and may carry leading batch dims that fold into M;
 // B is [K,N] (or [N,K] with transB); bias is [N]. With C given, the result accumulates into it
 // (beta scales the old contents) and C is returned; otherwise a new [...,M,N] tensor is made.
+// backend 'portable' forces our blocked GEMM (benchmarks compare the two); default is the build's.
 #include "../ops/gemm/gemm.h"
 #include "args.h"
 #include "bindings.h"
@@ -20,6 +21,11 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
   g.trans_b = bool_arg(op, info[5], "transB");
   g.alpha = info[6].IsUndefined() ? 1.f : (float)number_arg(op, info[6], "alpha");
   g.beta = info[7].IsUndefined() ? 0.f : (float)number_arg(op, info[7], "beta");
+  std::string backend = info[8].IsString() ? info[8].As<Napi::String>().Utf8Value() : "auto";
+  if (backend != "auto" && backend != "portable" && backend != gemm_cpu_backend())
+    throw OpError(ErrorKind::Value, op, "backend '" + backend + "' is not in this build (have '" +
+                  gemm_cpu_backend() + "' and 'portable')");
+  void (*kernel)(const GemmArgs&) = backend == "portable" ? gemm_portable : gemm_cpu;
   std::vector<const TensorArg*> all{&A, &B, &bias, &C};
   for (auto* t : all) if (t->storage) expect_dtype(op, *t, DType::F32);
   expect_same_device(op, all);
@@ -65,9 +71,9 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
     keepC = o.storage;
     pc = o.data<float>();
   }
-  q.enqueue("gemm", [g, pa, pb, pbias, pc, keepA, keepB, keepBias, keepC]() mutable {
+  q.enqueue("gemm", [g, kernel, pa, pb, pbias, pc, keepA, keepB, keepBias, keepC]() mutable {
     g.A = pa; g.B = pb; g.bias = pbias; g.C = pc;
-    gemm_cpu(g);
+    kernel(g);
   });
   if (C.storage) return info[3];
   return output_to_js(info.Env(), o);

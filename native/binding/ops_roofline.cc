@@ -1,0 +1,35 @@
+// Machine roofs for the benchmarks. Synchronous on purpose: benchmarks measure them on an idle
+// queue, and blocking the JS thread for the requested seconds is what a benchmark wants.
+#include "../ops/roofline/roofline.h"
+#include "args.h"
+#include "bindings.h"
+
+namespace mvd {
+namespace {
+
+Napi::Value FmaPeak(const Napi::CallbackInfo& info) {
+  int threads = (int)number_arg("fmaPeak", info[0], "threads");
+  int width = (int)number_arg("fmaPeak", info[1], "width");
+  double seconds = number_arg("fmaPeak", info[2], "seconds");
+  WorkQueue::cpu().wait_idle();
+  return Napi::Number::New(info.Env(), fma_peak_gflops(threads, width, seconds));
+}
+
+Napi::Value CopyBandwidth(const Napi::CallbackInfo& info) {
+  int threads = (int)number_arg("copyBandwidth", info[0], "threads");
+  double mb = number_arg("copyBandwidth", info[1], "megabytes");
+  double seconds = number_arg("copyBandwidth", info[2], "seconds");
+  WorkQueue::cpu().wait_idle();
+  return Napi::Number::New(info.Env(), copy_bandwidth_gbs(threads, mb, seconds));
+}
+
+void register_roofline(Napi::Env env, Napi::Object exports) {
+  exports.Set("fmaPeakGflops", make_binding(env, "fmaPeak", FmaPeak));
+  exports.Set("copyBandwidthGbs", make_binding(env, "copyBandwidth", CopyBandwidth));
+}
+
+}  // namespace
+
+MVD_REGISTER_BINDINGS(roofline, register_roofline)
+
+}  // namespace mvd
