@@ -67,6 +67,7 @@ export type Addon = Record<string, any> & {
   readSync<T extends ArrayBufferView>(t: NativeTensorDesc, dest: T): T;
   sync(device: string): Promise<void>;
   copy(t: NativeTensorDesc): NativeTensorDesc;
+  assign(dst: NativeTensorDesc, src: NativeTensorDesc): NativeTensorDesc;
   liveBytes(): number;
   setErrorClasses(classes: object): void;
 };

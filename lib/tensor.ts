@@ -141,6 +141,13 @@ export class Tensor<D extends DType = DType> implements Disposable {
     return new Tensor<D>(addon().copy(this));
   }
 
+  /** Copies `src`'s elements into this tensor (same dtype and element count; queued). Returns this. */
+  assign(src: Tensor<D>): this {
+    this.live('assign');
+    addon().assign(this, src);
+    return this;
+  }
+
   /** Waits for queued work and copies the elements out. */
   async toArray(): Promise<ArrayFor<D>> {
     this.live('toArray');

@@ -84,3 +84,14 @@ t.test('a cuda tensor without a usable device is a DeviceError', (t) => {
   t.throws(() => Tensor.empty([2], { device: 'cuda:0' }), { name: 'DeviceError' });
   t.end();
 });
+
+t.test('assign copies into an existing view', async (t) => {
+  const dst = Tensor.zeros([6]);
+  const src = Tensor.fromArray(new Float32Array([7, 8]), [2]);
+  dst.slice(2, 4).assign(src);
+  t.same(Array.from(await dst.toArray()), [0, 0, 7, 8, 0, 0]);
+  t.throws(() => dst.assign(src), ShapeError);
+  t.throws(() => dst.slice(0, 2).assign(Tensor.fromArray(new Int32Array(2), [2]) as never), DTypeError);
+  dst.dispose();
+  src.dispose();
+});

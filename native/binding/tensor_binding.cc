@@ -139,6 +139,27 @@ Napi::Value Copy(const Napi::CallbackInfo& info) {
   return output_to_js(info.Env(), o);
 }
 
+// assign(dst, src): copies src's elements into the existing dst (same numel and dtype; views allowed).
+// Queued, so it lands after earlier writes to src and before later reads of dst.
+Napi::Value Assign(const Napi::CallbackInfo& info) {
+  const std::string op = "assign";
+  TensorArg dst = tensor_arg(op, info[0], "dst");
+  TensorArg src = tensor_arg(op, info[1], "src");
+  expect_same_device(op, {&dst, &src});
+  if (dst.dtype != src.dtype)
+    throw OpError(ErrorKind::DType, op, std::string("dtypes differ: ") + dtype_name(dst.dtype) + " vs " + dtype_name(src.dtype),
+                  describe({&dst, &src}), dst.device.str());
+  if (dst.numel() != src.numel())
+    throw OpError(ErrorKind::Shape, op, "element counts differ", describe({&dst, &src}), dst.device.str());
+  size_t es = dtype_size(dst.dtype), bytes = (size_t)dst.numel() * es;
+  StoragePtr d = dst.storage, s = src.storage;
+  size_t doff = (size_t)dst.offset * es, soff = (size_t)src.offset * es;
+  queue_for(op, dst.device).enqueue("assign", [d, s, doff, soff, bytes] {
+    if (bytes) std::memmove(static_cast<uint8_t*>(d->data()) + doff, static_cast<const uint8_t*>(s->data()) + soff, bytes);
+  });
+  return info[0];
+}
+
 Napi::Value LiveBytes(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), (double)Storage::live_bytes());
 }
@@ -165,6 +186,7 @@ static void register_tensor_bindings(Napi::Env env, Napi::Object exports) {
   exports.Set("readSync", make_binding(env, "readSync", ReadSync));
   exports.Set("sync", make_binding(env, "sync", Sync));
   exports.Set("copy", make_binding(env, "copy", Copy));
+  exports.Set("assign", make_binding(env, "assign", Assign));
   exports.Set("liveBytes", make_binding(env, "liveBytes", LiveBytes));
   exports.Set("setErrorClasses", make_binding(env, "setErrorClasses", SetErrorClasses));
 }
