@@ -1,0 +1,40 @@
+// randomFill(t, dist, {a, b, mean, std}, seed, stream): fills an f32 tensor in place.
+#include "../ops/random/random.h"
+#include "args.h"
+#include "bindings.h"
+
+namespace mvd {
+namespace {
+
+Napi::Value RandomFillOp(const Napi::CallbackInfo& info) {
+  const std::string op = "randomFill";
+  TensorArg t = tensor_arg(op, info[0], "tensor");
+  expect_dtype(op, t, DType::F32);
+  std::string dist = info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "";
+  RandomFill r;
+  if (dist == "uniform") r.dist = RandomDist::Uniform;
+  else if (dist == "normal") r.dist = RandomDist::Normal;
+  else if (dist == "truncnormal") r.dist = RandomDist::TruncNormal;
+  else throw OpError(ErrorKind::Value, op, "dist must be uniform, normal or truncnormal, got '" + dist + "'");
+  Napi::Object p = info[2].As<Napi::Object>();
+  auto num = [&](const char* k, double d) { Napi::Value v = p.Get(k); return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : d; };
+  r.a = num("a", 0); r.b = num("b", 1); r.mean = num("mean", 0); r.std = num("std", 1);
+  if (r.dist != RandomDist::Normal && !(r.a <= r.b)) throw OpError(ErrorKind::Value, op, "bounds must satisfy a <= b");
+  r.seed = (uint64_t)number_arg(op, info[3], "seed");
+  r.stream = (uint64_t)number_arg(op, info[4], "stream");
+  StoragePtr s = t.storage;
+  float* data = t.data<float>();
+  int64_t n = t.numel();
+  queue_for(op, t.device).enqueue("randomFill", [s, data, n, r] { random_fill_cpu(data, n, r); });
+  return info[0];
+}
+
+void register_random(Napi::Env env, Napi::Object exports) {
+  exports.Set("randomFill", make_binding(env, "randomFill", RandomFillOp));
+}
+
+}  // namespace
+
+MVD_REGISTER_BINDINGS(random, register_random)
+
+}  // namespace mvd
