@@ -1,0 +1,108 @@
+// Frame preprocessing: resizeCrop(frames, x, y, w, h, outH, outW), flipFrames(frames),
+// framesToClip(frames, mean[], std[]). Frames are u8 [T,H,W,C] (C = 3 from ffmpeg rgb24).
+#include <cmath>
+
+#include "../ops/frames/frames.h"
+#include "args.h"
+#include "bindings.h"
+
+namespace mvd {
+namespace {
+
+int64_t int_arg(const std::string& op, const Napi::Value& v, const std::string& name, int64_t min) {
+  double x = number_arg(op, v, name);
+  if (x != std::floor(x) || x < (double)min || x > 1.0e9)
+    throw OpError(ErrorKind::Value, op, name + " must be an integer >= " + std::to_string(min) + ", got " +
+                                            std::to_string(x));
+  return (int64_t)x;
+}
+
+std::vector<float> channel_list(const std::string& op, const Napi::Value& v, const std::string& name, int64_t C,
+                                bool positive) {
+  if (!v.IsArray()) throw OpError(ErrorKind::Value, op, name + " must be an array of " + std::to_string(C) + " numbers");
+  Napi::Array a = v.As<Napi::Array>();
+  if ((int64_t)a.Length() != C)
+    throw OpError(ErrorKind::Value, op, name + " has " + std::to_string(a.Length()) + " entries for " +
+                                            std::to_string(C) + " channels");
+  std::vector<float> out((size_t)C);
+  for (uint32_t i = 0; i < a.Length(); ++i) {
+    double x = number_arg(op, a.Get(i), name + "[" + std::to_string(i) + "]");
+    if (!std::isfinite(x) || (positive && !(x > 0)))
+      throw OpError(ErrorKind::Value, op, name + "[" + std::to_string(i) + "] must be finite" + (positive ? " and > 0" : ""));
+    out[i] = (float)x;
+  }
+  return out;
+}
+
+Napi::Value ResizeCrop(const Napi::CallbackInfo& info) {
+  const std::string op = "resizeCrop";
+  TensorArg f = tensor_arg(op, info[0], "frames");
+  expect_dtype(op, f, DType::U8);
+  expect_ndim(op, f, 4);
+  ResizeCropArgs a;
+  a.T = f.dim(0); a.H = f.dim(1); a.W = f.dim(2); a.C = f.dim(3);
+  a.x = int_arg(op, info[1], "crop.x", 0);
+  a.y = int_arg(op, info[2], "crop.y", 0);
+  a.w = int_arg(op, info[3], "crop.w", 1);
+  a.h = int_arg(op, info[4], "crop.h", 1);
+  a.out_h = int_arg(op, info[5], "outH", 1);
+  a.out_w = int_arg(op, info[6], "outW", 1);
+  if (a.x + a.w > a.W || a.y + a.h > a.H)
+    throw OpError(ErrorKind::Value, op,
+                  "crop x=" + std::to_string(a.x) + " y=" + std::to_string(a.y) + " w=" + std::to_string(a.w) +
+                      " h=" + std::to_string(a.h) + " leaves the frame",
+                  describe({&f}), f.device.str());
+  Output o = make_output({a.T, a.out_h, a.out_w, a.C}, DType::U8, f.device);
+  std::vector<StoragePtr> keep{f.storage, o.storage};
+  const uint8_t* pi = f.data<uint8_t>();
+  uint8_t* po = o.data<uint8_t>();
+  queue_for(op, f.device).enqueue("resizeCrop", [a, pi, po, keep]() { resize_crop_cpu(pi, po, a); });
+  return output_to_js(info.Env(), o);
+}
+
+Napi::Value FlipFrames(const Napi::CallbackInfo& info) {
+  const std::string op = "flipFrames";
+  TensorArg f = tensor_arg(op, info[0], "frames");
+  expect_dtype(op, f, DType::U8);
+  expect_ndim(op, f, 4);
+  const int64_t T = f.dim(0), H = f.dim(1), W = f.dim(2), C = f.dim(3);
+  Output o = make_output(f.shape, DType::U8, f.device);
+  std::vector<StoragePtr> keep{f.storage, o.storage};
+  const uint8_t* pi = f.data<uint8_t>();
+  uint8_t* po = o.data<uint8_t>();
+  queue_for(op, f.device).enqueue("flipFrames", [=, keep = std::move(keep)]() { flip_frames_cpu(pi, po, T, H, W, C); });
+  return output_to_js(info.Env(), o);
+}
+
+Napi::Value FramesToClip(const Napi::CallbackInfo& info) {
+  const std::string op = "framesToClip";
+  TensorArg f = tensor_arg(op, info[0], "frames");
+  expect_dtype(op, f, DType::U8);
+  if (f.ndim() != 4 && f.ndim() != 5)
+    throw OpError(ErrorKind::Shape, op, "frames must be [T,H,W,C] or [B,T,H,W,C]", describe({&f}), f.device.str());
+  const bool batched = f.ndim() == 5;
+  const int64_t B = batched ? f.dim(0) : 1, T = f.dim(-4), H = f.dim(-3), W = f.dim(-2), C = f.dim(-1);
+  std::vector<float> mean = channel_list(op, info[1], "mean", C, false);
+  std::vector<float> stdv = channel_list(op, info[2], "std", C, true);
+  Output o = make_output(batched ? std::vector<int64_t>{B, C, T, H, W} : std::vector<int64_t>{C, T, H, W}, DType::F32,
+                         f.device);
+  std::vector<StoragePtr> keep{f.storage, o.storage};
+  const uint8_t* pi = f.data<uint8_t>();
+  float* po = o.data<float>();
+  queue_for(op, f.device).enqueue("framesToClip", [=, keep = std::move(keep)]() {
+    frames_to_clip_cpu(pi, po, B, T, H, W, C, mean.data(), stdv.data());
+  });
+  return output_to_js(info.Env(), o);
+}
+
+}  // namespace
+
+static void register_frame_ops(Napi::Env env, Napi::Object exports) {
+  exports.Set("resizeCrop", make_binding(env, "resizeCrop", ResizeCrop));
+  exports.Set("flipFrames", make_binding(env, "flipFrames", FlipFrames));
+  exports.Set("framesToClip", make_binding(env, "framesToClip", FramesToClip));
+}
+
+MVD_REGISTER_BINDINGS(frames, register_frame_ops)
+
+}  // namespace mvd

@@ -1,0 +1,67 @@
+// Positional tables: sincos3dTable, sinusoid1dTable, sincos2dTable. Always built on the CPU queue
+// (they are constants the model copies once), in double, stored f32.
+#include <cmath>
+
+#include "../ops/tables/tables.h"
+#include "args.h"
+#include "bindings.h"
+
+namespace mvd {
+namespace {
+
+int64_t int_arg(const std::string& op, const Napi::Value& v, const std::string& name, int64_t min) {
+  double x = number_arg(op, v, name);
+  if (x != std::floor(x) || x < (double)min || x > 1.0e9)
+    throw OpError(ErrorKind::Value, op, name + " must be an integer >= " + std::to_string(min) + ", got " +
+                                            std::to_string(x));
+  return (int64_t)x;
+}
+
+void expect_multiple(const std::string& op, int64_t d, int64_t m) {
+  if (d % m)
+    throw OpError(ErrorKind::Value, op, "d = " + std::to_string(d) + " must be a multiple of " + std::to_string(m));
+}
+
+template <typename Fill>
+Napi::Value build(const Napi::CallbackInfo& info, const char* op, std::vector<int64_t> shape, Fill fill) {
+  Output o = make_output(shape, DType::F32, Device{});
+  StoragePtr keep = o.storage;
+  float* p = o.data<float>();
+  queue_for(op, o.device).enqueue(op, [fill, p, keep]() { fill(p); });
+  return output_to_js(info.Env(), o);
+}
+
+Napi::Value Sincos3d(const Napi::CallbackInfo& info) {
+  const char* op = "sincos3dTable";
+  const int64_t d = int_arg(op, info[0], "d", 16), t = int_arg(op, info[1], "t", 1), h = int_arg(op, info[2], "h", 1),
+                w = int_arg(op, info[3], "w", 1);
+  expect_multiple(op, d, 16);
+  return build(info, op, {t * h * w, d}, [=](float* p) { sincos3d_table_cpu(p, d, t, h, w); });
+}
+
+Napi::Value Sinusoid1d(const Napi::CallbackInfo& info) {
+  const char* op = "sinusoid1dTable";
+  const int64_t n = int_arg(op, info[0], "n", 1), d = int_arg(op, info[1], "d", 2);
+  expect_multiple(op, d, 2);
+  return build(info, op, {n, d}, [=](float* p) { sinusoid1d_table_cpu(p, n, d); });
+}
+
+Napi::Value Sincos2d(const Napi::CallbackInfo& info) {
+  const char* op = "sincos2dTable";
+  const int64_t d = int_arg(op, info[0], "d", 4), g = int_arg(op, info[1], "g", 1);
+  const bool cls = bool_arg(op, info[2], "cls");
+  expect_multiple(op, d, 4);
+  return build(info, op, {(cls ? 1 : 0) + g * g, d}, [=](float* p) { sincos2d_table_cpu(p, d, g, cls); });
+}
+
+}  // namespace
+
+static void register_table_ops(Napi::Env env, Napi::Object exports) {
+  exports.Set("sincos3dTable", make_binding(env, "sincos3dTable", Sincos3d));
+  exports.Set("sinusoid1dTable", make_binding(env, "sinusoid1dTable", Sinusoid1d));
+  exports.Set("sincos2dTable", make_binding(env, "sincos2dTable", Sincos2d));
+}
+
+MVD_REGISTER_BINDINGS(tables, register_table_ops)
+
+}  // namespace mvd

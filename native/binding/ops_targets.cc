@@ -1,0 +1,89 @@
+// Pixel targets: videomaePixelTarget, maePixelTarget, rgbDiffTarget.
+// Arguments: (video, mean[], std[], tubelet, patch, normalize).
+#include <cmath>
+
+#include "../ops/targets/targets.h"
+#include "args.h"
+#include "bindings.h"
+
+namespace mvd {
+namespace {
+
+int64_t int_arg(const std::string& op, const Napi::Value& v, const std::string& name, int64_t min) {
+  double x = number_arg(op, v, name);
+  if (x != std::floor(x) || x < (double)min || x > 1.0e9)
+    throw OpError(ErrorKind::Value, op, name + " must be an integer >= " + std::to_string(min) + ", got " +
+                                            std::to_string(x));
+  return (int64_t)x;
+}
+
+std::vector<float> channel_list(const std::string& op, const Napi::Value& v, const std::string& name, int64_t C,
+                                bool positive) {
+  if (!v.IsArray()) throw OpError(ErrorKind::Value, op, name + " must be an array of " + std::to_string(C) + " numbers");
+  Napi::Array a = v.As<Napi::Array>();
+  if ((int64_t)a.Length() != C)
+    throw OpError(ErrorKind::Value, op, name + " has " + std::to_string(a.Length()) + " entries for " +
+                                            std::to_string(C) + " channels");
+  std::vector<float> out((size_t)C);
+  for (uint32_t i = 0; i < a.Length(); ++i) {
+    double x = number_arg(op, a.Get(i), name + "[" + std::to_string(i) + "]");
+    if (!std::isfinite(x) || (positive && !(x > 0)))
+      throw OpError(ErrorKind::Value, op, name + "[" + std::to_string(i) + "] must be finite" + (positive ? " and > 0" : ""));
+    out[i] = (float)x;
+  }
+  return out;
+}
+
+enum class Kind { VideoMAE, MAE, RgbDiff };
+
+Napi::Value Target(const Napi::CallbackInfo& info, const char* op, Kind kind) {
+  TensorArg x = tensor_arg(op, info[0], kind == Kind::MAE ? "images" : "video");
+  expect_dtype(op, x, DType::F32);
+  expect_ndim(op, x, kind == Kind::MAE ? 4 : 5);
+  PixelTargetArgs a;
+  a.B = x.dim(0); a.C = x.dim(1);
+  a.T = kind == Kind::MAE ? 1 : x.dim(2);
+  a.H = x.dim(-2); a.W = x.dim(-1);
+  std::vector<float> mean = channel_list(op, info[1], "mean", a.C, false);
+  std::vector<float> stdv = channel_list(op, info[2], "std", a.C, true);
+  a.tubelet = kind == Kind::MAE ? 1 : int_arg(op, info[3], "tubelet", kind == Kind::RgbDiff ? 2 : 1);
+  a.patch = int_arg(op, info[4], "patch", 1);
+  a.normalize = bool_arg(op, info[5], "normalize");
+  if (a.T % a.tubelet || a.H % a.patch || a.W % a.patch)
+    throw OpError(ErrorKind::Shape, op,
+                  "T, H, W must be multiples of tubelet, patch, patch = " + std::to_string(a.tubelet) + ", " +
+                      std::to_string(a.patch) + ", " + std::to_string(a.patch),
+                  describe({&x}), x.device.str());
+  const int64_t ntok = (a.T / a.tubelet) * (a.H / a.patch) * (a.W / a.patch);
+  const int64_t P = (kind == Kind::VideoMAE ? a.tubelet : 1) * a.patch * a.patch * a.C;
+  Output o = make_output({a.B, ntok, P}, DType::F32, x.device);
+  std::vector<StoragePtr> keep{x.storage, o.storage};
+  const float* px = x.data<float>();
+  float* po = o.data<float>();
+  queue_for(op, x.device).enqueue(op, [a, px, po, kind, mean, stdv, keep]() mutable {
+    a.mean = mean.data();  // the lambda owns the channel lists, so point at its copies
+    a.std = stdv.data();
+    if (kind == Kind::VideoMAE) videomae_pixel_target_cpu(px, po, a);
+    else if (kind == Kind::MAE) mae_pixel_target_cpu(px, po, a);
+    else rgb_diff_target_cpu(px, po, a);
+  });
+  return output_to_js(info.Env(), o);
+}
+
+}  // namespace
+
+static void register_target_ops(Napi::Env env, Napi::Object exports) {
+  exports.Set("videomaePixelTarget", make_binding(env, "videomaePixelTarget", [](const Napi::CallbackInfo& i) {
+                return Target(i, "videomaePixelTarget", Kind::VideoMAE);
+              }));
+  exports.Set("maePixelTarget", make_binding(env, "maePixelTarget", [](const Napi::CallbackInfo& i) {
+                return Target(i, "maePixelTarget", Kind::MAE);
+              }));
+  exports.Set("rgbDiffTarget", make_binding(env, "rgbDiffTarget", [](const Napi::CallbackInfo& i) {
+                return Target(i, "rgbDiffTarget", Kind::RgbDiff);
+              }));
+}
+
+MVD_REGISTER_BINDINGS(targets, register_target_ops)
+
+}  // namespace mvd

@@ -1,0 +1,217 @@
+// Token ops: patchify, gatherTokens/scatterTokens, assembleDecoderInput(+Backward),
+// placeTokens(+Backward). Shapes and dtypes are checked here, synchronously; index values are
+// checked by the kernels on the queue (reading an index tensor here could race a queued writer),
+// so an out-of-range index surfaces at the next read-back.
+#include <cmath>
+
+#include "../ops/tokens/tokens.h"
+#include "args.h"
+#include "bindings.h"
+
+namespace mvd {
+namespace {
+
+int64_t int_arg(const std::string& op, const Napi::Value& v, const std::string& name, int64_t min) {
+  double x = number_arg(op, v, name);
+  if (x != std::floor(x) || x < (double)min || x > 9.0e15)
+    throw OpError(ErrorKind::Value, op, name + " must be an integer >= " + std::to_string(min) + ", got " +
+                                            std::to_string(x));
+  return (int64_t)x;
+}
+
+[[noreturn]] void shape_error(const std::string& op, const std::string& msg, const std::vector<const TensorArg*>& ts) {
+  throw OpError(ErrorKind::Shape, op, msg, describe(ts), ts[0]->device.str());
+}
+
+void expect_tensors(const std::string& op, const std::vector<const TensorArg*>& f32,
+                    const std::vector<const TensorArg*>& i32) {
+  for (auto* t : f32) expect_dtype(op, *t, DType::F32);
+  for (auto* t : i32) expect_dtype(op, *t, DType::I32);
+  std::vector<const TensorArg*> all = f32;
+  all.insert(all.end(), i32.begin(), i32.end());
+  expect_same_device(op, all);
+}
+
+// A learned mask token may come as [D] or as the checkpoint's [1,1,D].
+void expect_vector_of(const std::string& op, const TensorArg& t, int64_t D, const std::vector<const TensorArg*>& all) {
+  if (t.ndim() == 0 || t.dim(-1) != D || t.numel() != D)
+    shape_error(op, t.name + " must hold exactly D = " + std::to_string(D) + " values", all);
+}
+
+Napi::Value Patchify(const Napi::CallbackInfo& info) {
+  const std::string op = "patchify";
+  TensorArg x = tensor_arg(op, info[0], "video");
+  PatchifyArgs a;
+  a.kt = int_arg(op, info[1], "kt", 1);
+  a.kh = int_arg(op, info[2], "kh", 1);
+  a.kw = int_arg(op, info[3], "kw", 1);
+  a.frame_stride = info[4].IsUndefined() ? 1 : int_arg(op, info[4], "frameStride", 1);
+  expect_tensors(op, {&x}, {});
+  expect_ndim(op, x, 5);
+  a.B = x.dim(0); a.C = x.dim(1); a.T = x.dim(2); a.H = x.dim(3); a.W = x.dim(4);
+  const std::vector<const TensorArg*> all{&x};
+  if (a.frame_stride > 1 && a.kt != 1)
+    throw OpError(ErrorKind::Value, op, "frameStride > 1 needs kt = 1 (one frame per image)", describe(all),
+                  x.device.str());
+  if (a.T % (a.kt * a.frame_stride) || a.H % a.kh || a.W % a.kw)
+    shape_error(op, "T, H, W must be multiples of kt*frameStride, kh, kw = " + std::to_string(a.kt * a.frame_stride) +
+                        ", " + std::to_string(a.kh) + ", " + std::to_string(a.kw), all);
+  const int64_t Tn = a.T / (a.kt * a.frame_stride), Ns = (a.H / a.kh) * (a.W / a.kw), P = a.C * a.kt * a.kh * a.kw;
+  Output o = make_output(a.frame_stride > 1 ? std::vector<int64_t>{a.B * Tn, Ns, P} : std::vector<int64_t>{a.B, Tn * Ns, P},
+                         DType::F32, x.device);
+  std::vector<StoragePtr> keep{x.storage, o.storage};  // held until the kernel has run
+  const float* px = x.data<float>();
+  float* po = o.data<float>();
+  queue_for(op, x.device).enqueue("patchify", [a, px, po, keep]() { patchify_cpu(px, po, a); });
+  return output_to_js(info.Env(), o);
+}
+
+Napi::Value GatherTokens(const Napi::CallbackInfo& info) {
+  const std::string op = "gatherTokens";
+  TensorArg x = tensor_arg(op, info[0], "x"), idx = tensor_arg(op, info[1], "idx");
+  expect_tensors(op, {&x}, {&idx});
+  expect_ndim(op, x, 3);
+  expect_ndim(op, idx, 2);
+  const std::vector<const TensorArg*> all{&x, &idx};
+  if (idx.dim(0) != x.dim(0)) shape_error(op, "idx must be [B,K] with B = x.shape[0]", all);
+  const int64_t B = x.dim(0), N = x.dim(1), D = x.dim(2), K = idx.dim(1);
+  Output o = make_output({B, K, D}, DType::F32, x.device);
+  std::vector<StoragePtr> keep{x.storage, idx.storage, o.storage};  // held until the kernel has run
+  const float* px = x.data<float>();
+  const int32_t* pi = idx.data<int32_t>();
+  float* po = o.data<float>();
+  queue_for(op, x.device).enqueue("gatherTokens", [=, keep = std::move(keep)]() { gather_tokens_cpu(px, pi, po, B, N, K, D); });
+  return output_to_js(info.Env(), o);
+}
+
+Napi::Value ScatterTokens(const Napi::CallbackInfo& info) {
+  const std::string op = "scatterTokens";
+  TensorArg dy = tensor_arg(op, info[0], "dy"), idx = tensor_arg(op, info[1], "idx");
+  const int64_t N = int_arg(op, info[2], "n", 0);
+  expect_tensors(op, {&dy}, {&idx});
+  expect_ndim(op, dy, 3);
+  expect_ndim(op, idx, 2);
+  const std::vector<const TensorArg*> all{&dy, &idx};
+  if (idx.dim(0) != dy.dim(0) || idx.dim(1) != dy.dim(1)) shape_error(op, "idx must be [B,K] matching dy [B,K,D]", all);
+  const int64_t B = dy.dim(0), K = dy.dim(1), D = dy.dim(2);
+  Output o = make_output({B, N, D}, DType::F32, dy.device);
+  std::vector<StoragePtr> keep{dy.storage, idx.storage, o.storage};  // held until the kernel has run
+  const float* pd = dy.data<float>();
+  const int32_t* pi = idx.data<int32_t>();
+  float* po = o.data<float>();
+  queue_for(op, dy.device).enqueue("scatterTokens", [=, keep = std::move(keep)]() { scatter_tokens_cpu(pd, pi, po, B, N, K, D); });
+  return output_to_js(info.Env(), o);
+}
+
+Napi::Value AssembleDecoderInput(const Napi::CallbackInfo& info) {
+  const std::string op = "assembleDecoderInput";
+  TensorArg vis = tensor_arg(op, info[0], "vis"), vi = tensor_arg(op, info[1], "visIdx"),
+            mi = tensor_arg(op, info[2], "maskIdx"), mt = tensor_arg(op, info[3], "maskToken"),
+            pos = tensor_arg(op, info[4], "pos");
+  expect_tensors(op, {&vis, &mt, &pos}, {&vi, &mi});
+  expect_ndim(op, vis, 3);
+  expect_ndim(op, vi, 2);
+  expect_ndim(op, mi, 2);
+  expect_ndim(op, pos, 2);
+  const std::vector<const TensorArg*> all{&vis, &vi, &mi, &mt, &pos};
+  const int64_t B = vis.dim(0), Nv = vis.dim(1), D = vis.dim(2), Nm = mi.dim(1), N = pos.dim(0);
+  if (vi.dim(0) != B || vi.dim(1) != Nv) shape_error(op, "visIdx must be [B,Nv] matching vis", all);
+  if (mi.dim(0) != B) shape_error(op, "maskIdx must be [B,Nm] with the batch of vis", all);
+  if (pos.dim(1) != D) shape_error(op, "pos must be [N,D] with the width of vis", all);
+  expect_vector_of(op, mt, D, all);
+  Output o = make_output({B, Nv + Nm, D}, DType::F32, vis.device);
+  std::vector<StoragePtr> keep{vis.storage, vi.storage, mi.storage, mt.storage, pos.storage, o.storage};  // held until the kernel has run
+  const float *pv = vis.data<float>(), *pm = mt.data<float>(), *pp = pos.data<float>();
+  const int32_t *pvi = vi.data<int32_t>(), *pmi = mi.data<int32_t>();
+  float* po = o.data<float>();
+  queue_for(op, vis.device).enqueue("assembleDecoderInput", [=, keep = std::move(keep)]() {
+    assemble_decoder_input_cpu(pv, pvi, pmi, pm, pp, po, B, Nv, Nm, N, D);
+  });
+  return output_to_js(info.Env(), o);
+}
+
+Napi::Object pair_to_js(Napi::Env env, const Output& dvis, const Output& dmask) {
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("dVis", output_to_js(env, dvis));
+  r.Set("dMaskToken", output_to_js(env, dmask));
+  return r;
+}
+
+Napi::Value AssembleDecoderInputBackward(const Napi::CallbackInfo& info) {
+  const std::string op = "assembleDecoderInputBackward";
+  TensorArg dy = tensor_arg(op, info[0], "dy");
+  const int64_t Nv = int_arg(op, info[1], "nv", 0);
+  expect_tensors(op, {&dy}, {});
+  expect_ndim(op, dy, 3);
+  const int64_t B = dy.dim(0), L = dy.dim(1), D = dy.dim(2);
+  if (Nv > L) shape_error(op, "nv = " + std::to_string(Nv) + " exceeds the sequence length", {&dy});
+  const int64_t Nm = L - Nv;
+  Output dv = make_output({B, Nv, D}, DType::F32, dy.device), dm = make_output({D}, DType::F32, dy.device);
+  std::vector<StoragePtr> keep{dy.storage, dv.storage, dm.storage};  // held until the kernel has run
+  const float* pd = dy.data<float>();
+  float *pv = dv.data<float>(), *pm = dm.data<float>();
+  queue_for(op, dy.device).enqueue("assembleDecoderInputBackward", [=, keep = std::move(keep)]() {
+    assemble_decoder_input_backward_cpu(pd, pv, pm, B, Nv, Nm, D);
+  });
+  return pair_to_js(info.Env(), dv, dm);
+}
+
+Napi::Value PlaceTokens(const Napi::CallbackInfo& info) {
+  const std::string op = "placeTokens";
+  TensorArg vis = tensor_arg(op, info[0], "vis"), vi = tensor_arg(op, info[1], "visIdx"),
+            mt = tensor_arg(op, info[2], "maskToken");
+  const int64_t N = int_arg(op, info[3], "n", 0);
+  expect_tensors(op, {&vis, &mt}, {&vi});
+  expect_ndim(op, vis, 3);
+  expect_ndim(op, vi, 2);
+  const std::vector<const TensorArg*> all{&vis, &vi, &mt};
+  const int64_t B = vis.dim(0), Nv = vis.dim(1), D = vis.dim(2);
+  if (vi.dim(0) != B || vi.dim(1) != Nv) shape_error(op, "visIdx must be [B,Nv] matching vis", all);
+  if (Nv > N) shape_error(op, "more visible tokens than n = " + std::to_string(N), all);
+  expect_vector_of(op, mt, D, all);
+  Output o = make_output({B, N, D}, DType::F32, vis.device);
+  std::vector<StoragePtr> keep{vis.storage, vi.storage, mt.storage, o.storage};  // held until the kernel has run
+  const float *pv = vis.data<float>(), *pm = mt.data<float>();
+  const int32_t* pi = vi.data<int32_t>();
+  float* po = o.data<float>();
+  queue_for(op, vis.device).enqueue("placeTokens", [=, keep = std::move(keep)]() { place_tokens_cpu(pv, pi, pm, po, B, Nv, N, D); });
+  return output_to_js(info.Env(), o);
+}
+
+Napi::Value PlaceTokensBackward(const Napi::CallbackInfo& info) {
+  const std::string op = "placeTokensBackward";
+  TensorArg dy = tensor_arg(op, info[0], "dy"), vi = tensor_arg(op, info[1], "visIdx");
+  expect_tensors(op, {&dy}, {&vi});
+  expect_ndim(op, dy, 3);
+  expect_ndim(op, vi, 2);
+  const std::vector<const TensorArg*> all{&dy, &vi};
+  const int64_t B = dy.dim(0), N = dy.dim(1), D = dy.dim(2), Nv = vi.dim(1);
+  if (vi.dim(0) != B) shape_error(op, "visIdx must be [B,Nv] with the batch of dy", all);
+  if (Nv > N) shape_error(op, "more visible tokens than rows in dy", all);
+  Output dv = make_output({B, Nv, D}, DType::F32, dy.device), dm = make_output({D}, DType::F32, dy.device);
+  std::vector<StoragePtr> keep{dy.storage, vi.storage, dv.storage, dm.storage};  // held until the kernel has run
+  const float* pd = dy.data<float>();
+  const int32_t* pi = vi.data<int32_t>();
+  float *pv = dv.data<float>(), *pm = dm.data<float>();
+  queue_for(op, dy.device).enqueue("placeTokensBackward", [=, keep = std::move(keep)]() {
+    place_tokens_backward_cpu(pd, pi, pv, pm, B, Nv, N, D);
+  });
+  return pair_to_js(info.Env(), dv, dm);
+}
+
+}  // namespace
+
+static void register_token_ops(Napi::Env env, Napi::Object exports) {
+  exports.Set("patchify", make_binding(env, "patchify", Patchify));
+  exports.Set("gatherTokens", make_binding(env, "gatherTokens", GatherTokens));
+  exports.Set("scatterTokens", make_binding(env, "scatterTokens", ScatterTokens));
+  exports.Set("assembleDecoderInput", make_binding(env, "assembleDecoderInput", AssembleDecoderInput));
+  exports.Set("assembleDecoderInputBackward",
+              make_binding(env, "assembleDecoderInputBackward", AssembleDecoderInputBackward));
+  exports.Set("placeTokens", make_binding(env, "placeTokens", PlaceTokens));
+  exports.Set("placeTokensBackward", make_binding(env, "placeTokensBackward", PlaceTokensBackward));
+}
+
+MVD_REGISTER_BINDINGS(tokens, register_token_ops)
+
+}  // namespace mvd
