@@ -7,11 +7,17 @@
 namespace mvd {
 namespace {
 
+// Waits for queued work; a failure still pending is reported here rather than lost.
+void drain(const char* op) {
+  WorkQueue::Failure f = WorkQueue::cpu().wait_idle();
+  if (!f.message.empty()) throw OpError(f.kind, op, f.message);
+}
+
 Napi::Value FmaPeak(const Napi::CallbackInfo& info) {
   int threads = (int)number_arg("fmaPeak", info[0], "threads");
   int width = (int)number_arg("fmaPeak", info[1], "width");
   double seconds = number_arg("fmaPeak", info[2], "seconds");
-  WorkQueue::cpu().wait_idle();
+  drain("fmaPeak");
   return Napi::Number::New(info.Env(), fma_peak_gflops(threads, width, seconds));
 }
 
@@ -19,7 +25,7 @@ Napi::Value CopyBandwidth(const Napi::CallbackInfo& info) {
   int threads = (int)number_arg("copyBandwidth", info[0], "threads");
   double mb = number_arg("copyBandwidth", info[1], "megabytes");
   double seconds = number_arg("copyBandwidth", info[2], "seconds");
-  WorkQueue::cpu().wait_idle();
+  drain("copyBandwidth");
   return Napi::Number::New(info.Env(), copy_bandwidth_gbs(threads, mb, seconds));
 }
 

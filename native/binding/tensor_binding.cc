@@ -53,18 +53,19 @@ Napi::Value FromBuffer(const Napi::CallbackInfo& info) {
 struct ReadCompletion {
   Napi::Promise::Deferred deferred;
   Napi::Reference<Napi::Value> keep;  // the destination array, alive until resolved
-  std::string error;
+  WorkQueue::Failure error;
 };
 
 void finish_on_js_thread(Napi::Env env, ReadCompletion* c) {
   AddonData& ad = addon_data(env);
-  if (c->error.empty()) {
+  if (c->error.message.empty()) {
     c->deferred.Resolve(c->keep.IsEmpty() ? env.Undefined() : c->keep.Value());
   } else {
-    AddonData& a = ad;
-    Napi::FunctionReference& cls = a.error_classes[(int)ErrorKind::Native];
-    Napi::Object err = cls.IsEmpty() ? Napi::Error::New(env, c->error).Value()
-                                     : cls.New({Napi::String::New(env, c->error)});
+    // A queued op failed after validation: reject with the typed class it raised.
+    Napi::FunctionReference& cls = ad.error_classes[(int)c->error.kind];
+    Napi::Object err = cls.IsEmpty() ? Napi::Error::New(env, c->error.message).Value()
+                                     : cls.New({Napi::String::New(env, c->error.message)});
+    err.Set("kind", error_kind_name(c->error.kind));
     c->deferred.Reject(err);
   }
   delete c;
@@ -79,11 +80,11 @@ Napi::Value settle_after_queue(Napi::Env env, WorkQueue& q, std::function<void()
   Napi::Promise p = c->deferred.Promise();
   if (ad.pending_syncs++ == 0) ad.tsfn.Ref(env);
   Napi::ThreadSafeFunction tsfn = ad.tsfn;
-  q.enqueue_sync([c, copy, tsfn](std::string err) mutable {
-    if (err.empty() && copy) {
-      try { copy(); } catch (const std::exception& e) { err = e.what(); }
+  q.enqueue_sync([c, copy, tsfn](WorkQueue::Failure err) mutable {
+    if (err.message.empty() && copy) {
+      try { copy(); } catch (const std::exception& e) { err = WorkQueue::Failure{ErrorKind::Native, e.what()}; }
     }
-    c->error = err;
+    c->error = std::move(err);
     tsfn.BlockingCall(c, [](Napi::Env env, Napi::Function, ReadCompletion* c) { finish_on_js_thread(env, c); });
   });
   return p;
@@ -112,8 +113,8 @@ Napi::Value ReadSync(const Napi::CallbackInfo& info) {
   Napi::TypedArray dst = info[1].As<Napi::TypedArray>();
   size_t bytes = (size_t)t.numel() * dtype_size(t.dtype);
   if (dst.ByteLength() != bytes) throw OpError(ErrorKind::Shape, op, "destination size mismatch", t.desc());
-  std::string err = queue_for(op, t.device).wait_idle();
-  if (!err.empty()) throw OpError(ErrorKind::Native, op, err);
+  WorkQueue::Failure err = queue_for(op, t.device).wait_idle();
+  if (!err.message.empty()) throw OpError(err.kind, op, err.message);
   uint8_t* out = static_cast<uint8_t*>(dst.ArrayBuffer().Data()) + dst.ByteOffset();
   if (bytes) std::memcpy(out, static_cast<const uint8_t*>(t.storage->data()) + t.offset * dtype_size(t.dtype), bytes);
   return dst;

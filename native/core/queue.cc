@@ -30,7 +30,7 @@ void WorkQueue::enqueue(const char* op, Fn fn) {
   cv_.notify_one();
 }
 
-void WorkQueue::enqueue_sync(std::function<void(std::string)> fn) {
+void WorkQueue::enqueue_sync(std::function<void(Failure)> fn) {
   {
     std::lock_guard<std::mutex> lk(m_);
     q_.push_back(Task{"sync", nullptr, true, std::move(fn)});
@@ -43,12 +43,12 @@ size_t WorkQueue::pending() {
   return q_.size() + (busy_ ? 1 : 0);
 }
 
-std::string WorkQueue::wait_idle() {
+WorkQueue::Failure WorkQueue::wait_idle() {
   std::unique_lock<std::mutex> lk(m_);
   idle_cv_.wait(lk, [this] { return q_.empty() && !busy_; });
-  std::string e;
-  e.swap(sticky_);
-  return e;
+  Failure f = std::move(sticky_);
+  sticky_ = Failure{};
+  return f;
 }
 
 void WorkQueue::run() {
@@ -63,25 +63,28 @@ void WorkQueue::run() {
       busy_ = true;
     }
     if (t.is_sync) {
-      std::string e;
+      Failure f;
       {
         std::lock_guard<std::mutex> lk(m_);
-        e.swap(sticky_);
+        f = std::move(sticky_);
+        sticky_ = Failure{};
       }
-      t.sync_fn(std::move(e));
+      t.sync_fn(std::move(f));
     } else {
-      std::string err;
+      Failure f;
       try {
         t.fn();
+      } catch (const OpError& ex) {
+        f = Failure{ex.kind, ex.what()};
       } catch (const std::exception& ex) {
-        err = ex.what();
+        f = Failure{ErrorKind::Native, std::string(t.op) + ": " + ex.what()};
       } catch (...) {
-        err = std::string(t.op) + ": unknown native failure";
+        f = Failure{ErrorKind::Native, std::string(t.op) + ": unknown native failure"};
       }
       t.fn = nullptr;  // release captured storages on the worker, before reporting idle
-      if (!err.empty()) {
+      if (!f.message.empty()) {
         std::lock_guard<std::mutex> lk(m_);
-        if (sticky_.empty()) sticky_ = err;
+        if (sticky_.message.empty()) sticky_ = std::move(f);
       }
     }
     {

@@ -10,6 +10,8 @@
 #include <string>
 #include <thread>
 
+#include "errors.h"
+
 namespace mvd {
 
 class WorkQueue {
@@ -21,24 +23,29 @@ class WorkQueue {
   // `op` names the task for error messages. If a task throws, the first error is kept ("sticky")
   // and reported by the next sync point; later tasks still run so that queued frees happen.
   void enqueue(const char* op, Fn fn);
-  // Runs `fn` on the worker after everything enqueued so far; `fn` receives the sticky error
-  // (empty if none) and clears it.
-  void enqueue_sync(std::function<void(std::string error)> fn);
-  // Blocks the calling thread until the queue is empty; returns and clears the sticky error.
-  std::string wait_idle();
+  // The first failure since the last sync point; kind keeps the typed error (ValueError, ...).
+  struct Failure {
+    ErrorKind kind = ErrorKind::Native;
+    std::string message;  // empty: no failure
+  };
+  // Runs `fn` on the worker after everything enqueued so far; `fn` receives the sticky failure
+  // (empty message if none) and clears it.
+  void enqueue_sync(std::function<void(Failure)> fn);
+  // Blocks the calling thread until the queue is empty; returns and clears the sticky failure.
+  Failure wait_idle();
   size_t pending();
 
   static WorkQueue& cpu();
 
  private:
   void run();
-  struct Task { const char* op; Fn fn; bool is_sync; std::function<void(std::string)> sync_fn; };
+  struct Task { const char* op; Fn fn; bool is_sync; std::function<void(Failure)> sync_fn; };
   std::mutex m_;
   std::condition_variable cv_, idle_cv_;
   std::deque<Task> q_;
   bool busy_ = false;
   bool stop_ = false;
-  std::string sticky_;
+  Failure sticky_;
   std::thread worker_;
 };
 
