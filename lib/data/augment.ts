@@ -1,0 +1,238 @@
+// Augmentation parameters (SPEC §3.1, §4.4, §4.6). These functions only decide *what* to do to a
+// clip (a crop box, a flip flag, an erasing box, RandAugment ops): the pixel work is done by
+// ffmpeg's filters while decoding (crop, scale, hflip) or by native frame ops. RandAugment's and
+// random erasing's pixel work is not implemented here: their parameters are returned so a native
+// op can apply them later.
+import { Rng } from './rng.js';
+
+/** A crop window in source pixels. */
+export interface CropBox {
+  x: number;
+  y: number;
+  w: number;
+  h: number;
+}
+
+export const MULTI_SCALES = [1, 0.875, 0.75, 0.66] as const;
+
+/** Candidate (w, h) pairs of the multi-scale crop, in the reference's order (rows = h scale). */
+export function multiScaleCropSizes(
+  width: number,
+  height: number,
+  size = 224,
+  scales: readonly number[] = MULTI_SCALES,
+  maxDistort = 1,
+): [number, number][] {
+  const base = Math.min(width, height);
+  const sides = scales.map((s) => Math.floor(base * s));
+  const snapped = sides.map((x) => (Math.abs(x - size) < 3 ? size : x));
+  const pairs: [number, number][] = [];
+  for (let i = 0; i < snapped.length; i++)
+    for (let j = 0; j < snapped.length; j++) if (Math.abs(i - j) <= maxDistort) pairs.push([snapped[j], snapped[i]]);
+  return pairs;
+}
+
+/** The 13 fixed offsets on the 4×4 step grid, in the reference's order (corners, centre, edges, quarters). */
+export function fixedCropOffsets(width: number, height: number, cropW: number, cropH: number): [number, number][] {
+  const ws = Math.floor((width - cropW) / 4), hs = Math.floor((height - cropH) / 4);
+  return [
+    [0, 0], [4 * ws, 0], [0, 4 * hs], [4 * ws, 4 * hs], [2 * ws, 2 * hs],
+    [0, 2 * hs], [4 * ws, 2 * hs], [2 * ws, 4 * hs], [2 * ws, 0],
+    [ws, hs], [3 * ws, hs], [ws, 3 * hs], [3 * ws, 3 * hs],
+  ];
+}
+
+/**
+ * MVD pretraining's multi-scale corner crop (GroupMultiScaleCrop, fix_crop, more_fix_crop): a
+ * size pair drawn uniformly from multiScaleCropSizes, then one of the 13 fixed offsets. The same box
+ * is applied to every frame; it is then resized (bilinear) to the output size.
+ */
+export function multiScaleCrop(width: number, height: number, rng: Rng, size = 224): CropBox {
+  const [w, h] = rng.choice(multiScaleCropSizes(width, height, size));
+  const [x, y] = rng.choice(fixedCropOffsets(width, height, w, h));
+  return { x, y, w, h };
+}
+
+/**
+ * RandomResizedCrop's parameters (torchvision get_params): up to 10 tries of an area fraction in
+ * `scale` and a log-uniform aspect in `ratio`, else a centre crop clamped to the ratio range.
+ */
+export function randomResizedCrop(
+  width: number,
+  height: number,
+  rng: Rng,
+  scale: [number, number] = [0.08, 1],
+  ratio: [number, number] = [3 / 4, 4 / 3],
+): CropBox {
+  const area = width * height;
+  const logR = [Math.log(ratio[0]), Math.log(ratio[1])];
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const target = area * rng.uniform(scale[0], scale[1]);
+    const aspect = Math.exp(rng.uniform(logR[0], logR[1]));
+    const w = Math.round(Math.sqrt(target * aspect));
+    const h = Math.round(Math.sqrt(target / aspect));
+    if (w > 0 && w <= width && h > 0 && h <= height) {
+      const y = rng.randint(0, height - h), x = rng.randint(0, width - w);
+      return { x, y, w, h };
+    }
+  }
+  const inRatio = width / height;
+  let w = width, h = height;
+  if (inRatio < Math.min(...ratio)) h = Math.round(w / Math.min(...ratio));
+  else if (inRatio > Math.max(...ratio)) w = Math.round(h * Math.max(...ratio));
+  return { x: Math.floor((width - w) / 2), y: Math.floor((height - h) / 2), w, h };
+}
+
+/** Horizontal flip with probability p (0.5 on Kinetics, 0 on SSv2 where left/right is the label). */
+export function flipFlag(rng: Rng, p = 0.5): boolean {
+  return rng.float() < p;
+}
+
+/**
+ * Test-time spatial views (§4.6): the short side is resized to `size` (long side scaled and
+ * truncated, as video_transforms.Resize does), then `numCrops` square crops evenly spaced along the
+ * long side at int(k·(L − size)/(numCrops − 1)). Boxes are in the resized frame.
+ */
+export function testCrops(width: number, height: number, size = 224, numCrops = 3): { resized: [number, number]; crops: CropBox[] } {
+  const short = Math.min(width, height);
+  const rw = width <= height ? size : Math.trunc((width * size) / short);
+  const rh = width <= height ? Math.trunc((height * size) / short) : size;
+  const long = Math.max(rw, rh);
+  const step = numCrops > 1 ? (long - size) / (numCrops - 1) : 0;
+  const crops: CropBox[] = [];
+  for (let k = 0; k < numCrops; k++) {
+    const off = numCrops > 1 ? Math.trunc(k * step) : Math.trunc((long - size) / 2);
+    crops.push(rh >= rw ? { x: 0, y: off, w: size, h: size } : { x: off, y: 0, w: size, h: size });
+  }
+  return { resized: [rw, rh], crops };
+}
+
+/** The centre square crop of side `size` after resizing the short side to `size` (validation). */
+export function centreCrop(width: number, height: number, size = 224): { resized: [number, number]; crop: CropBox } {
+  const { resized, crops } = testCrops(width, height, size, 3);
+  return { resized, crop: crops[1] };
+}
+
+export interface ErasingBox {
+  top: number;
+  left: number;
+  h: number;
+  w: number;
+  /** Seed for the per-pixel normal noise of mode 'pixel' (applied natively). */
+  noiseSeed: number;
+}
+
+/**
+ * Random erasing (timm RandomErasing, mode 'pixel', count 1): with probability p, a box of area
+ * fraction in [minArea, maxArea] and log-uniform aspect in [0.3, 1/0.3], 10 tries. Null when not applied.
+ */
+export function randomErasing(
+  width: number,
+  height: number,
+  rng: Rng,
+  opts: { p?: number; minArea?: number; maxArea?: number; minAspect?: number } = {},
+): ErasingBox | null {
+  const p = opts.p ?? 0.25, minArea = opts.minArea ?? 0.02, maxArea = opts.maxArea ?? 1 / 3;
+  const minAspect = opts.minAspect ?? 0.3;
+  if (rng.float() > p) return null;
+  const area = width * height;
+  const logA = [Math.log(minAspect), Math.log(1 / minAspect)];
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const target = rng.uniform(minArea, maxArea) * area;
+    const aspect = Math.exp(rng.uniform(logA[0], logA[1]));
+    const h = Math.round(Math.sqrt(target * aspect));
+    const w = Math.round(Math.sqrt(target / aspect));
+    if (w < width && h < height) {
+      const top = rng.randint(0, height - h), left = rng.randint(0, width - w);
+      return { top, left, h, w, noiseSeed: rng.nextU32() };
+    }
+  }
+  return null;
+}
+
+export interface MixParams {
+  mode: 'mixup' | 'cutmix' | 'none';
+  /** Weight of the original sample; for cutmix, corrected to the box's actual area. */
+  lambda: number;
+  /** CutMix box (pasted from the batch flipped along its first axis), in output pixels. */
+  box?: { y0: number; y1: number; x0: number; x1: number };
+}
+
+/**
+ * Per-batch Mixup/CutMix (timm Mixup, mode 'batch'): applied with probability `prob`; CutMix with
+ * probability `switchProb`, λ ~ Beta(α, α) for the chosen one; the CutMix box has side ratio
+ * sqrt(1 − λ), a uniform centre, is clipped to the frame, and λ becomes 1 − box area / frame area.
+ * Mixing partners are the batch reversed (x.flip(0)); targets get label smoothing on top.
+ */
+export function mixupCutmix(
+  width: number,
+  height: number,
+  rng: Rng,
+  opts: { mixupAlpha?: number; cutmixAlpha?: number; prob?: number; switchProb?: number } = {},
+): MixParams {
+  const ma = opts.mixupAlpha ?? 0.8, ca = opts.cutmixAlpha ?? 1.0;
+  const prob = opts.prob ?? 1.0, switchProb = opts.switchProb ?? 0.5;
+  if (!(rng.float() < prob) || (ma <= 0 && ca <= 0)) return { mode: 'none', lambda: 1 };
+  const cut = ma > 0 && ca > 0 ? rng.float() < switchProb : ca > 0;
+  const lam = rng.beta(cut ? ca : ma, cut ? ca : ma);
+  if (!cut) return { mode: 'mixup', lambda: lam };
+  const r = Math.sqrt(1 - lam);
+  const ch = Math.trunc(height * r), cw = Math.trunc(width * r);
+  const cy = rng.int(height), cx = rng.int(width);
+  const clip = (v: number, hi: number) => Math.min(Math.max(v, 0), hi);
+  const y0 = clip(cy - Math.floor(ch / 2), height), y1 = clip(cy + Math.floor(ch / 2), height);
+  const x0 = clip(cx - Math.floor(cw / 2), width), x1 = clip(cx + Math.floor(cw / 2), width);
+  return { mode: 'cutmix', lambda: 1 - ((y1 - y0) * (x1 - x0)) / (width * height), box: { y0, y1, x0, x1 } };
+}
+
+/** timm's increasing RandAugment op set (`inc1`), in its order. */
+export const RAND_AUGMENT_OPS = [
+  'AutoContrast', 'Equalize', 'Invert', 'Rotate', 'PosterizeIncreasing', 'SolarizeIncreasing', 'SolarizeAdd',
+  'ColorIncreasing', 'ContrastIncreasing', 'BrightnessIncreasing', 'SharpnessIncreasing', 'ShearX', 'ShearY',
+  'TranslateXRel', 'TranslateYRel',
+] as const;
+export type RandAugmentOpName = (typeof RAND_AUGMENT_OPS)[number];
+
+export interface RandAugmentOp {
+  op: RandAugmentOpName;
+  /** Magnitude after the gaussian jitter, in [0, 10]. */
+  magnitude: number;
+  /**
+   * The op's argument: degrees (Rotate), shear factor, translate fraction of the size, posterize
+   * bits, solarize threshold, solarize-add amount, or enhance factor; null for argument-free ops.
+   */
+  value: number | null;
+}
+
+function levelToArg(op: RandAugmentOpName, m: number, rng: Rng): number | null {
+  const f = m / 10;
+  const signed = (v: number) => (rng.float() < 0.5 ? -v : v);
+  switch (op) {
+    case 'AutoContrast': case 'Equalize': case 'Invert': return null;
+    case 'Rotate': return signed(f * 30);
+    case 'ShearX': case 'ShearY': return signed(f * 0.3);
+    case 'TranslateXRel': case 'TranslateYRel': return signed(f * 0.45);
+    case 'PosterizeIncreasing': return 4 - Math.trunc(f * 4);
+    case 'SolarizeIncreasing': return 256 - Math.trunc(f * 256);
+    case 'SolarizeAdd': return Math.trunc(f * 110);
+    default: return 1 + signed(f * 0.9);  // Color/Contrast/Brightness/Sharpness increasing
+  }
+}
+
+/**
+ * RandAugment `rand-m7-n4-mstd0.5-inc1`: n ops drawn uniformly with replacement; each is applied
+ * with probability 0.5 and a magnitude ~ N(m, mstd) clipped to [0, 10]. The same ops apply to every
+ * frame of a clip. Returns only the applied ops, in order (pixel work: a native op, not done yet).
+ */
+export function randAugment(rng: Rng, opts: { n?: number; m?: number; mstd?: number; prob?: number } = {}): RandAugmentOp[] {
+  const n = opts.n ?? 4, m = opts.m ?? 7, mstd = opts.mstd ?? 0.5, prob = opts.prob ?? 0.5;
+  const chosen: RandAugmentOpName[] = [];
+  for (let i = 0; i < n; i++) chosen.push(rng.choice(RAND_AUGMENT_OPS));
+  const out: RandAugmentOp[] = [];
+  for (const op of chosen) {
+    if (prob < 1 && rng.float() > prob) continue;
+    const mag = Math.min(10, Math.max(0, mstd > 0 ? rng.normal(m, mstd) : m));
+    out.push({ op, magnitude: mag, value: levelToArg(op, mag, rng) });
+  }
+  return out;
+}

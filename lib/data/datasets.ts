@@ -1,0 +1,278 @@
+// Video and image datasets: VideoMAE/MVD list files (`path label` per line), folder-per-class
+// trees, image folders, a train/val split, and the clip dataset that turns a video into the u8
+// frames of one training sample with the `--on-bad-video skip|fail` policy.
+import { readFile, readdir } from 'node:fs/promises';
+import { dirname, extname, isAbsolute, join, relative, resolve } from 'node:path';
+import { MvdError, ValueError } from '../errors.js';
+import {
+  centreCrop, flipFlag, multiScaleCrop, randAugment, randomErasing, randomResizedCrop, testCrops,
+} from './augment.js';
+import { Rng } from './rng.js';
+import {
+  denseCentreIndices, denseTestIndices, denseTrainIndices, pretrainIndices, tsnTestIndices, tsnTrainIndices,
+} from './sampling.js';
+import type { BadVideoPolicy, BadVideoReport, ClipMeta, ClipSample, ClipSource, ClipTransform, VideoItem } from './types.js';
+import { VideoDecodeError, decodeFrames, probeVideo, type VideoInfo } from './video.js';
+
+export type { BadVideoPolicy, BadVideoReport, VideoItem } from './types.js';
+
+/** A malformed list file line. */
+export class ListFileError extends MvdError {
+  constructor(readonly file: string, readonly line: number, reason: string) {
+    super(`${file}:${line}: ${reason}`);
+  }
+}
+
+export const VIDEO_EXTENSIONS = ['.mp4', '.avi', '.mkv', '.webm', '.mov', '.m4v', '.mpg', '.mpeg', '.ogv', '.flv'];
+export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.bmp', '.webp', '.tif', '.tiff'];
+
+/**
+ * Parses a list file: one `path label` per line, separated by whitespace; the label is the last
+ * field (so paths may contain spaces), an integer ≥ 0. Blank lines and lines starting with '#' are
+ * skipped. Relative paths are resolved against `root`.
+ */
+export function parseListFile(text: string, opts: { root?: string; file?: string } = {}): VideoItem[] {
+  const file = opts.file ?? '<list>';
+  const items: VideoItem[] = [];
+  const lines = text.split(/\r?\n/);
+  for (let n = 0; n < lines.length; n++) {
+    const line = lines[n].trim();
+    if (!line || line.startsWith('#')) continue;
+    const m = /^(.*\S)\s+(\S+)$/.exec(line);
+    if (!m) throw new ListFileError(file, n + 1, `expected 'path label', got '${line}'`);
+    const label = Number(m[2]);
+    if (!/^\d+$/.test(m[2]) || !Number.isSafeInteger(label))
+      throw new ListFileError(file, n + 1, `label '${m[2]}' is not a non-negative integer (line: '${line}')`);
+    const path = opts.root && !isAbsolute(m[1]) ? join(opts.root, m[1]) : m[1];
+    items.push({ path, label });
+  }
+  return items;
+}
+
+/** Reads a list file; relative paths resolve against `root` (default: the list file's folder). */
+export async function readListFile(file: string, opts: { root?: string } = {}): Promise<VideoItem[]> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    throw new ValueError(`cannot read list file ${file}: ${(e as Error).message}`);
+  }
+  return parseListFile(text, { root: opts.root ?? dirname(resolve(file)), file });
+}
+
+/** Writes items back as list-file text (paths relative to root when inside it). */
+export function formatListFile(items: readonly VideoItem[], root?: string): string {
+  return items.map((it) => `${root ? relative(root, it.path) : it.path} ${it.label}`).join('\n') + (items.length ? '\n' : '');
+}
+
+export interface ClassFolders {
+  items: VideoItem[];
+  /** Class names, sorted; label = position. */
+  classes: string[];
+}
+
+/**
+ * A folder-per-class tree: root/<class>/**\/<file>. Classes are the sorted subfolder names; files
+ * are sorted so the item order is stable across machines. Files directly under root are ignored.
+ */
+export async function scanClassFolders(root: string, opts: { extensions?: string[] } = {}): Promise<ClassFolders> {
+  const exts = new Set((opts.extensions ?? VIDEO_EXTENSIONS).map((e) => e.toLowerCase()));
+  const entries = await readdir(root, { withFileTypes: true }).catch((e: Error) => {
+    throw new ValueError(`cannot read dataset folder ${root}: ${e.message}`);
+  });
+  const classes = entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort();
+  const items: VideoItem[] = [];
+  for (let label = 0; label < classes.length; label++) {
+    for (const f of await walkFiles(join(root, classes[label])))
+      if (exts.has(extname(f).toLowerCase())) items.push({ path: f, label });
+  }
+  if (items.length === 0) throw new ValueError(`no ${[...exts].join('/')} files under class folders of ${root}`);
+  return { items, classes };
+}
+
+async function walkFiles(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of (await readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    if (e.name.startsWith('.')) continue;
+    const p = join(dir, e.name);
+    if (e.isDirectory()) out.push(...(await walkFiles(p)));
+    else if (e.isFile()) out.push(p);
+  }
+  return out;
+}
+
+/**
+ * Images for the image teacher: class subfolders when there are any (labelled like
+ * scanClassFolders), else every image under root with label 0.
+ */
+export async function scanImageFolder(root: string): Promise<ClassFolders> {
+  const entries = await readdir(root, { withFileTypes: true });
+  if (entries.some((e) => e.isDirectory() && !e.name.startsWith('.'))) return scanClassFolders(root, { extensions: IMAGE_EXTENSIONS });
+  const items = (await walkFiles(root))
+    .filter((f) => IMAGE_EXTENSIONS.includes(extname(f).toLowerCase()))
+    .map((path) => ({ path, label: 0 }));
+  if (items.length === 0) throw new ValueError(`no image files under ${root}`);
+  return { items, classes: [] };
+}
+
+/**
+ * Deterministic train/val split: a seeded shuffle, the first round(valFraction·n) go to val.
+ * Each part keeps the input's relative order. With `stratifyBy`, each class is split on its own.
+ */
+export function splitTrainVal<T>(
+  items: readonly T[],
+  opts: { valFraction?: number; seed?: number; stratifyBy?: (item: T) => number } = {},
+): { train: T[]; val: T[] } {
+  const frac = opts.valFraction ?? 0.1;
+  if (!(frac >= 0 && frac <= 1)) throw new ValueError(`valFraction must be in [0, 1], got ${frac}`);
+  const rng = new Rng(opts.seed ?? 0, 0x5b17);
+  const groups = new Map<number, number[]>();
+  items.forEach((it, i) => {
+    const g = opts.stratifyBy ? opts.stratifyBy(it) : 0;
+    if (!groups.has(g)) groups.set(g, []);
+    groups.get(g)!.push(i);
+  });
+  const isVal = new Uint8Array(items.length);
+  for (const g of [...groups.keys()].sort((a, b) => a - b)) {
+    const ids = rng.shuffle([...groups.get(g)!]);
+    const k = Math.round(frac * ids.length);
+    for (let j = 0; j < k; j++) isVal[ids[j]] = 1;
+  }
+  return { train: items.filter((_, i) => !isVal[i]), val: items.filter((_, i) => isVal[i]) };
+}
+
+export interface VideoClipDatasetOptions {
+  items: VideoItem[];
+  transform: ClipTransform;
+  /** 'skip' (default): report a bad video and load the next index instead; 'fail': throw. */
+  onBadVideo?: BadVideoPolicy;
+  maxSkips?: number;
+  decodeThreads?: number;
+  timeoutMs?: number;
+  /** Called for every bad video met (in the thread that met it). */
+  onBad?: (r: BadVideoReport) => void;
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0];
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+/** Clips cut from video files by a ClipTransform; decoding through ffmpeg. */
+export class VideoClipDataset implements ClipSource {
+  readonly items: VideoItem[];
+  readonly transform: ClipTransform;
+  readonly policy: BadVideoPolicy;
+  /** Every bad video met so far by this instance. */
+  readonly bad: BadVideoReport[] = [];
+  private readonly probes = new Map<string, Promise<VideoInfo>>();
+
+  constructor(private readonly opts: VideoClipDatasetOptions) {
+    this.items = opts.items;
+    this.transform = opts.transform;
+    this.policy = opts.onBadVideo ?? 'skip';
+    if (this.policy !== 'skip' && this.policy !== 'fail') throw new ValueError(`onBadVideo must be 'skip' or 'fail', got '${this.policy as string}'`);
+    if (this.items.length === 0) throw new ValueError('VideoClipDataset: no videos');
+  }
+
+  get length(): number {
+    return this.items.length;
+  }
+
+  /** Probes once per file (frame count, size, fps); a failed probe is not cached. */
+  probe(path: string): Promise<VideoInfo> {
+    let p = this.probes.get(path);
+    if (!p) {
+      p = probeVideo(path, { timeoutMs: this.opts.timeoutMs });
+      this.probes.set(path, p);
+      p.catch(() => this.probes.delete(path));
+    }
+    return p;
+  }
+
+  /**
+   * The sample at `index`, all random choices from Rng(seed). Under 'skip', a bad video is reported
+   * and the next index is tried with the same seed, so the result does not depend on timing.
+   */
+  async get(index: number, seed: number): Promise<ClipSample> {
+    if (!Number.isInteger(index) || index < 0 || index >= this.length)
+      throw new ValueError(`VideoClipDataset: index ${index} is outside [0, ${this.length})`);
+    const bad: BadVideoReport[] = [];
+    const tries = this.policy === 'fail' ? 1 : Math.min(this.length, 1 + (this.opts.maxSkips ?? 20));
+    for (let k = 0; k < tries; k++) {
+      const i = (index + k) % this.length;
+      const item = this.items[i];
+      try {
+        const s = await this.load(item, new Rng(seed));
+        return { ...s, label: item.label, index: i, requested: index, bad };
+      } catch (e) {
+        if (!(e instanceof VideoDecodeError)) throw e;
+        const report = { index: i, file: e.file, reason: e.reason };
+        this.bad.push(report);
+        bad.push(report);
+        this.opts.onBad?.(report);
+        if (this.policy === 'fail') throw e;
+      }
+    }
+    throw new VideoDecodeError(this.items[index].path, `it and the next ${tries - 1} videos could not be decoded (${bad.map((b) => b.reason).join('; ')})`);
+  }
+
+  private async load(item: VideoItem, rng: Rng): Promise<{ frames: Uint8Array; shape: number[]; meta: ClipMeta[] }> {
+    const info = await this.probe(item.path);
+    const t = this.transform;
+    const nf = t.numFrames ?? 16, stride = t.stride ?? 4, size = t.size ?? 224;
+    const common = { info, outW: size, outH: size, threads: this.opts.decodeThreads, timeoutMs: this.opts.timeoutMs };
+    const { width: W, height: H, frameCount: n } = info;
+    switch (t.kind) {
+      case 'pretrain': {
+        const idx = pretrainIndices(n, rng, nf, stride);
+        const crop = multiScaleCrop(W, H, rng, size);
+        const d = await decodeFrames(item.path, idx, { ...common, crop });
+        return { frames: d.data, shape: [1, ...d.shape], meta: [{ frameIndices: [...idx], crop }] };
+      }
+      case 'finetune': {
+        const parts: Uint8Array[] = [];
+        const meta: ClipMeta[] = [];
+        const R = t.numSample ?? 2;
+        for (let r = 0; r < R; r++) {
+          const sub = rng.fork(r);
+          const idx = t.sampling === 'tsn' ? tsnTrainIndices(n, sub, nf) : denseTrainIndices(n, sub, nf, stride);
+          const crop = randomResizedCrop(W, H, sub, t.scale, t.ratio);
+          const flip = flipFlag(sub, t.flip ?? (t.sampling === 'tsn' ? 0 : 0.5));
+          const ra = t.randAugment === false ? undefined : randAugment(sub);
+          const erasing = randomErasing(size, size, sub, { p: t.erasing ?? 0.25 });
+          const d = await decodeFrames(item.path, idx, { ...common, crop, flip });
+          parts.push(d.data);
+          meta.push({ frameIndices: [...idx], crop, flip, randAugment: ra, erasing });
+        }
+        return { frames: concat(parts), shape: [R, nf, size, size, 3], meta };
+      }
+      case 'val': {
+        const idx = t.sampling === 'tsn' ? tsnTestIndices(n, 1, nf, true)[0] : denseCentreIndices(n, nf, stride);
+        const { resized, crop } = centreCrop(W, H, size);
+        const d = await decodeFrames(item.path, idx, { ...common, resize: resized, crop });
+        return { frames: d.data, shape: [1, ...d.shape], meta: [{ frameIndices: [...idx], crop }] };
+      }
+      case 'test': {
+        const clips = t.sampling === 'tsn' ? tsnTestIndices(n, t.numClips ?? 2, nf) : denseTestIndices(n, t.numClips ?? 5, nf, stride);
+        const { resized, crops } = testCrops(W, H, size, t.numCrops ?? 3);
+        const parts: Uint8Array[] = [];
+        const meta: ClipMeta[] = [];
+        for (const idx of clips) {
+          const d = await decodeFrames(item.path, idx, { ...common, resize: resized, crop: crops });
+          parts.push(d.data);
+          for (const crop of crops) meta.push({ frameIndices: [...idx], crop });
+        }
+        return { frames: concat(parts), shape: [clips.length * crops.length, nf, size, size, 3], meta };
+      }
+      default:
+        throw new ValueError(`unknown clip transform '${(t as { kind: string }).kind}'`);
+    }
+  }
+}

@@ -1,0 +1,311 @@
+// The clip loader: runs ahead of training in worker threads with bounded memory and yields
+// batches of u8 frames in an order fixed by the seed. Samples are dispatched in order and
+// reassembled by position, each drawing its randomness from (seed, epoch, dataset index), so the
+// bytes of every batch are the same whatever the number of workers or their timing.
+import { Worker } from 'node:worker_threads';
+import { extname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { MvdError, ValueError } from '../errors.js';
+import { mixupCutmix, type MixParams } from './augment.js';
+import { batchMasks, type BatchMask, type MaskType, type TokenGrid } from './masking.js';
+import { Rng, deriveSeed } from './rng.js';
+import { createDataset } from './source.js';
+import type { BadVideoReport, ClipMeta, ClipSample, ClipSource, DatasetSpec } from './types.js';
+import { VideoDecodeError } from './video.js';
+
+export interface LoaderOptions {
+  dataset: DatasetSpec;
+  /** Videos per batch (each yields `views` rows: repeated augmentation or test views). */
+  batchSize: number;
+  seed?: number;
+  /** Changes the shuffle and every sample's augmentation; same (seed, epoch) → same batches. */
+  epoch?: number;
+  shuffle?: boolean;
+  /** Drop a final partial batch (default false). */
+  dropLast?: boolean;
+  /** Worker threads (default 2); 0 loads in this thread (still asynchronous: ffmpeg runs in child processes). */
+  workers?: number;
+  /** Samples decoded at once per worker (default 2; decoding mostly waits on ffmpeg). */
+  tasksPerWorker?: number;
+  /** Most samples dispatched and not yet handed out (default 2 × batchSize); at least batchSize. */
+  prefetch?: number;
+  /** Also draw token masks per batch ([B·views, N] index arrays). */
+  mask?: { type: MaskType; ratio: number; grid: TokenGrid };
+  /** Also draw Mixup/CutMix parameters per batch (fine-tuning). */
+  mixup?: { mixupAlpha?: number; cutmixAlpha?: number; prob?: number; switchProb?: number };
+  /** Called on the main thread for every bad video reported (policy 'skip'). */
+  onBadVideo?: (r: BadVideoReport) => void;
+}
+
+export interface Batch {
+  /** u8 rgb24 [B·V, T, H, W, 3]; rows b·V … b·V+V−1 come from video b. */
+  frames: Uint8Array;
+  shape: number[];
+  /** [B·V] labels, repeated over each video's views. */
+  labels: Int32Array;
+  /** [B] dataset indices actually loaded. */
+  indices: Int32Array;
+  /** Views per video (1 for pretraining, numSample for repeated augmentation, clips×crops at test). */
+  views: number;
+  /** Batch number within the epoch. */
+  batch: number;
+  /** Per-video extra labels (e.g. the synthetic set's appearance and motion). */
+  labelSets?: Record<string, Int32Array>;
+  /** Augmentation choices per row. */
+  meta?: (ClipMeta | undefined)[];
+  mask?: BatchMask;
+  mix?: MixParams;
+  bad: BadVideoReport[];
+}
+
+export interface LoaderStats {
+  dispatched: number;
+  delivered: number;
+  /** Largest number of samples dispatched and not yet handed out, seen so far. */
+  maxOutstanding: number;
+  badVideos: number;
+}
+
+/** A failure inside a loader worker that was not a bad video. */
+export class LoaderError extends MvdError {}
+
+interface Backend {
+  run(index: number, seed: number): Promise<ClipSample>;
+  close(): Promise<void>;
+}
+
+/**
+ * The worker entry sits next to this module: loader-worker.js in dist/, loader-worker.ts when the
+ * sources run through a TypeScript loader (tests); the worker inherits this thread's execArgv, so
+ * the same loader applies to it.
+ */
+function workerUrl(): URL {
+  const ext = extname(fileURLToPath(import.meta.url)) === '.ts' ? '.ts' : '.js';
+  return new URL(`./loader-worker${ext}`, import.meta.url);
+}
+
+function errorFromWorker(e: { name: string; message: string; stack?: string; file?: string; reason?: string }): Error {
+  if (e.file !== undefined && e.reason !== undefined) return new VideoDecodeError(e.file, e.reason);
+  const err = new LoaderError(`loader worker failed: ${e.name}: ${e.message}`);
+  if (e.stack) err.stack = `${err.name}: ${err.message}\n  worker stack:\n${e.stack}`;
+  return err;
+}
+
+class WorkerPool implements Backend {
+  private readonly workers: { w: Worker; load: number }[] = [];
+  private readonly pending = new Map<number, { resolve: (s: ClipSample) => void; reject: (e: Error) => void; worker: number }>();
+  private nextId = 0;
+  private closed = false;
+
+  constructor(spec: DatasetSpec, count: number, concurrency: number) {
+    for (let i = 0; i < count; i++) {
+      const w = new Worker(workerUrl(), { workerData: { spec, concurrency } });
+      const slot = { w, load: 0 };
+      w.on('message', (m: { type: string; id: number; sample?: ClipSample; error?: Parameters<typeof errorFromWorker>[0] }) => {
+        if (m.type === 'ready') return;
+        const p = this.pending.get(m.id);
+        if (!p) return;
+        this.pending.delete(m.id);
+        slot.load--;
+        if (m.type === 'result') p.resolve(m.sample!);
+        else p.reject(errorFromWorker(m.error!));
+      });
+      // A worker that dies takes its tasks with it: fail them rather than hang.
+      const fail = (e: Error) => {
+        for (const [id, p] of this.pending)
+          if (p.worker === i) {
+            this.pending.delete(id);
+            p.reject(e);
+          }
+      };
+      w.on('error', (e) => fail(new LoaderError(`loader worker ${i} crashed: ${e.message}`)));
+      w.on('exit', (code) => {
+        if (!this.closed) fail(new LoaderError(`loader worker ${i} exited with code ${code}`));
+      });
+      this.workers.push(slot);
+    }
+  }
+
+  run(index: number, seed: number): Promise<ClipSample> {
+    if (this.closed) return Promise.reject(new LoaderError('loader is closed'));
+    let best = 0;
+    for (let i = 1; i < this.workers.length; i++) if (this.workers[i].load < this.workers[best].load) best = i;
+    const id = this.nextId++;
+    const slot = this.workers[best];
+    slot.load++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, worker: best });
+      slot.w.postMessage({ type: 'task', id, index, seed });
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const [, p] of this.pending) p.reject(new LoaderError('loader closed'));
+    this.pending.clear();
+    await Promise.all(this.workers.map((s) => s.w.terminate()));
+  }
+}
+
+class InThread implements Backend {
+  private readonly ds: ClipSource;
+  constructor(spec: DatasetSpec) {
+    this.ds = createDataset(spec);
+  }
+  run(index: number, seed: number): Promise<ClipSample> {
+    return this.ds.get(index, seed);
+  }
+  async close(): Promise<void> {}
+}
+
+function datasetLength(spec: DatasetSpec): number {
+  return spec.kind === 'videos' ? spec.items.length : spec.count;
+}
+
+/** The per-sample seed: a function of (seed, epoch, dataset index) only. */
+export function sampleSeed(seed: number, epoch: number, index: number): number {
+  return deriveSeed(seed, epoch, index, 0xc11b);
+}
+
+/** The order in which an epoch visits the dataset. */
+export function epochOrder(length: number, seed: number, epoch: number, shuffle = true): Int32Array {
+  const order = new Int32Array(length);
+  for (let i = 0; i < length; i++) order[i] = i;
+  return shuffle ? new Rng(seed, epoch, 0x0d3e).shuffle(order) : order;
+}
+
+export class VideoLoader implements AsyncIterable<Batch>, AsyncDisposable {
+  readonly length: number;
+  readonly stats: LoaderStats = { dispatched: 0, delivered: 0, maxOutstanding: 0, badVideos: 0 };
+  /** Every bad video reported so far. */
+  readonly badVideos: BadVideoReport[] = [];
+  private readonly opts: Required<Pick<LoaderOptions, 'batchSize' | 'seed' | 'epoch' | 'shuffle' | 'dropLast' | 'prefetch'>> & LoaderOptions;
+  private backend: Backend | null = null;
+  private closed = false;
+  private iterating = false;
+
+  constructor(opts: LoaderOptions) {
+    const batchSize = opts.batchSize;
+    if (!Number.isInteger(batchSize) || batchSize <= 0) throw new ValueError(`batchSize must be a positive integer, got ${batchSize}`);
+    const prefetch = Math.max(batchSize, opts.prefetch ?? 2 * batchSize);
+    this.opts = { ...opts, batchSize, seed: opts.seed ?? 0, epoch: opts.epoch ?? 0, shuffle: opts.shuffle ?? true, dropLast: opts.dropLast ?? false, prefetch };
+    const n = datasetLength(opts.dataset);
+    this.length = this.opts.dropLast ? Math.floor(n / batchSize) : Math.ceil(n / batchSize);
+  }
+
+  private start(): Backend {
+    if (this.closed) throw new LoaderError('loader is closed');
+    if (!this.backend) {
+      const workers = this.opts.workers ?? 2;
+      // Parallelism comes from the workers; one decoder thread per ffmpeg keeps 2 workers from
+      // oversubscribing a small machine.
+      const spec: DatasetSpec = this.opts.dataset.kind === 'videos' && this.opts.dataset.decodeThreads === undefined && workers > 0
+        ? { ...this.opts.dataset, decodeThreads: 1 }
+        : this.opts.dataset;
+      this.backend = workers > 0 ? new WorkerPool(spec, workers, this.opts.tasksPerWorker ?? 2) : new InThread(spec);
+    }
+    return this.backend;
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<Batch> {
+    if (this.iterating) throw new LoaderError('this loader is already being iterated; make one loader per epoch');
+    this.iterating = true;
+    const backend = this.start();
+    const { batchSize: B, seed, epoch, prefetch } = this.opts;
+    const order = epochOrder(datasetLength(this.opts.dataset), seed, epoch, this.opts.shuffle);
+    const total = Math.min(order.length, this.length * B);
+    const results = new Map<number, Promise<ClipSample>>();
+    let dispatched = 0, consumed = 0;
+    const fill = () => {
+      while (dispatched < total && dispatched - consumed < prefetch) {
+        const idx = order[dispatched];
+        const p = backend.run(idx, sampleSeed(seed, epoch, idx));
+        p.catch(() => {});  // observed when its batch is assembled
+        results.set(dispatched, p);
+        dispatched++;
+        this.stats.dispatched++;
+        this.stats.maxOutstanding = Math.max(this.stats.maxOutstanding, dispatched - consumed);
+      }
+    };
+    try {
+      for (let b = 0; b < this.length; b++) {
+        fill();
+        const lo = b * B, hi = Math.min(lo + B, total);
+        const samples: ClipSample[] = [];
+        for (let p = lo; p < hi; p++) {
+          samples.push(await results.get(p)!);
+          results.delete(p);
+        }
+        const batch = this.assemble(samples, b);
+        consumed = hi;
+        this.stats.delivered += samples.length;
+        // Refill before handing the batch out, so decoding overlaps the consumer's step.
+        fill();
+        yield batch;
+      }
+    } finally {
+      this.iterating = false;
+      await this.close();
+    }
+  }
+
+  private assemble(samples: ClipSample[], b: number): Batch {
+    const V = samples[0].shape[0];
+    const clipShape = samples[0].shape.slice(1);
+    const clipBytes = clipShape.reduce((a, x) => a * x, 1);
+    for (const s of samples)
+      if (s.shape.length !== 5 || s.shape[0] !== V || s.shape.slice(1).some((d, k) => d !== clipShape[k]))
+        throw new LoaderError(`sample ${s.index} has shape [${s.shape.join(',')}], expected [${V},${clipShape.join(',')}]`);
+    const frames = new Uint8Array(samples.length * V * clipBytes);
+    const labels = new Int32Array(samples.length * V);
+    const indices = new Int32Array(samples.length);
+    const bad: BadVideoReport[] = [];
+    const meta: (ClipMeta | undefined)[] = [];
+    const setNames = Object.keys(samples[0].labels ?? {});
+    const labelSets: Record<string, Int32Array> = {};
+    for (const k of setNames) labelSets[k] = new Int32Array(samples.length);
+    samples.forEach((s, i) => {
+      frames.set(s.frames, i * V * clipBytes);
+      labels.fill(s.label, i * V, (i + 1) * V);
+      indices[i] = s.index;
+      for (const k of setNames) labelSets[k][i] = s.labels?.[k] ?? -1;
+      for (let v = 0; v < V; v++) meta.push(s.meta?.[v]);
+      for (const r of s.bad) {
+        bad.push(r);
+        this.badVideos.push(r);
+        this.stats.badVideos++;
+        this.opts.onBadVideo?.(r);
+      }
+    });
+    const batch: Batch = { frames, shape: [samples.length * V, ...clipShape], labels, indices, views: V, batch: b, meta, bad };
+    if (setNames.length) batch.labelSets = labelSets;
+    const { seed, epoch } = this.opts;
+    if (this.opts.mask) {
+      const m = this.opts.mask;
+      batch.mask = batchMasks(m.type, m.grid, m.ratio, samples.length * V, deriveSeed(seed, epoch, b, 0x3a5c));
+    }
+    if (this.opts.mixup) {
+      const [, , H, W] = clipShape;
+      batch.mix = mixupCutmix(W, H, new Rng(seed, epoch, b, 0x31c), this.opts.mixup);
+    }
+    return batch;
+  }
+
+  /** Stops the workers; pending samples are dropped. Safe to call twice. */
+  async close(): Promise<void> {
+    this.closed = true;
+    const b = this.backend;
+    this.backend = null;
+    if (b) await b.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+/** `for await (const batch of createLoader({...}))`; one loader per epoch (it closes when iterated). */
+export function createLoader(opts: LoaderOptions): VideoLoader {
+  return new VideoLoader(opts);
+}

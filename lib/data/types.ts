@@ -1,0 +1,117 @@
+// Shapes shared by datasets, the loader and its workers. Everything here is plain data so it
+// crosses worker boundaries by structured clone (frames by transfer).
+import type { CropBox, ErasingBox, RandAugmentOp } from './augment.js';
+
+export interface BadVideoReport {
+  /** Dataset index of the bad video. */
+  index: number;
+  file: string;
+  reason: string;
+}
+
+export type BadVideoPolicy = 'skip' | 'fail';
+
+export interface ClipMeta {
+  frameIndices: number[];
+  crop?: CropBox;
+  flip?: boolean;
+  /** Chosen RandAugment ops (pixel work left to a native op). */
+  randAugment?: RandAugmentOp[];
+  /** Random-erasing box, in output pixels (pixel work left to a native op). */
+  erasing?: ErasingBox | null;
+}
+
+export interface ClipSample {
+  /** u8 rgb24 frames [V, T, H, W, 3]: V = 1, or repeated-augmentation clips, or test views. */
+  frames: Uint8Array;
+  shape: number[];
+  label: number;
+  /** All labels of a multi-label item (the synthetic set has appearance and motion). */
+  labels?: Record<string, number>;
+  /** The dataset index actually loaded (differs from `requested` when a bad video was skipped). */
+  index: number;
+  requested: number;
+  /** Bad videos met (and skipped) while producing this sample. */
+  bad: BadVideoReport[];
+  /** Per-view augmentation choices. */
+  meta?: ClipMeta[];
+}
+
+/** Anything the loader can draw clips from. `seed` drives all random choices of one sample. */
+export interface ClipSource {
+  readonly length: number;
+  get(index: number, seed: number): Promise<ClipSample>;
+}
+
+/** How a clip is cut out of a video (SPEC §3.1, §4.4–4.6). */
+export type ClipTransform =
+  | {
+      /** MVD/VideoMAE pretraining: 16 frames at stride 4, multi-scale corner crop, bilinear to size. */
+      kind: 'pretrain';
+      numFrames?: number;
+      stride?: number;
+      size?: number;
+    }
+  | {
+      /** Fine-tuning train: dense (Kinetics) or TSN (SSv2) sampling, random-resized crop, flip. */
+      kind: 'finetune';
+      sampling: 'dense' | 'tsn';
+      numFrames?: number;
+      stride?: number;
+      size?: number;
+      /** Flip probability (0.5 on Kinetics, 0 on SSv2). */
+      flip?: number;
+      scale?: [number, number];
+      ratio?: [number, number];
+      /** Draw RandAugment m7-n4 ops into meta (default true). */
+      randAugment?: boolean;
+      /** Random erasing probability (default 0.25); the box goes into meta. */
+      erasing?: number;
+      /** Repeated augmentation: clips per video (default 2 in MVD fine-tuning). */
+      numSample?: number;
+    }
+  | {
+      /** Validation during training: the centre clip, short side resized, centre crop. */
+      kind: 'val';
+      sampling: 'dense' | 'tsn';
+      numFrames?: number;
+      stride?: number;
+      size?: number;
+    }
+  | {
+      /** Final test: numClips temporal × numCrops spatial views (K400 5×3, SSv2 2×3). */
+      kind: 'test';
+      sampling: 'dense' | 'tsn';
+      numClips?: number;
+      numCrops?: number;
+      numFrames?: number;
+      stride?: number;
+      size?: number;
+    };
+
+export interface VideoItem {
+  path: string;
+  label: number;
+}
+
+/** A dataset described as plain data, so loader workers can rebuild it. */
+export type DatasetSpec =
+  | {
+      kind: 'videos';
+      items: VideoItem[];
+      transform: ClipTransform;
+      onBadVideo?: BadVideoPolicy;
+      /** Further indices tried after a bad video under 'skip' (default 20). */
+      maxSkips?: number;
+      /** ffmpeg decoder threads per clip (loader workers default to 1). */
+      decodeThreads?: number;
+      timeoutMs?: number;
+    }
+  | {
+      kind: 'synthetic';
+      seed?: number;
+      count: number;
+      frames?: number;
+      size?: number;
+      label?: 'appearance' | 'motion';
+    };
