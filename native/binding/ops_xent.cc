@@ -1,0 +1,127 @@
+// crossEntropy(logits, target, labelSmoothing) -> [loss, dLogits]; softmax(logits);
+// topkCorrect(logits, labels, ks[]). Shapes, dtypes and plain arguments are checked here, before
+// anything is queued; label values are checked by the kernels on the queue (reading a label tensor
+// here could race a queued writer), so an out-of-range label rejects the next read-back.
+#include <cmath>
+
+#include "../ops/xent/xent.h"
+#include "args.h"
+#include "bindings.h"
+
+namespace mvd {
+namespace {
+
+void expect_logits(const std::string& op, const TensorArg& x, const std::vector<const TensorArg*>& all) {
+  expect_dtype(op, x, DType::F32);
+  expect_ndim(op, x, 2);
+  if (x.dim(0) < 1 || x.dim(1) < 1)
+    throw OpError(ErrorKind::Shape, op, "logits must have at least one row and one class", describe(all),
+                  x.device.str());
+}
+
+void expect_labels(const std::string& op, const TensorArg& y, int64_t B, const std::vector<const TensorArg*>& all) {
+  expect_dtype(op, y, DType::I32);
+  if (y.ndim() != 1 || y.dim(0) != B)
+    throw OpError(ErrorKind::Shape, op, "labels must be [B] = [" + std::to_string(B) + "]", describe(all),
+                  y.device.str());
+}
+
+Napi::Value CrossEntropy(const Napi::CallbackInfo& info) {
+  const std::string op = "crossEntropy";
+  TensorArg x = tensor_arg(op, info[0], "logits");
+  TensorArg t = tensor_arg(op, info[1], "target");
+  std::vector<const TensorArg*> all{&x, &t};
+  expect_logits(op, x, all);
+  expect_same_device(op, all);
+  const int64_t B = x.dim(0), C = x.dim(1);
+  const double eps = info[2].IsUndefined() ? 0.0 : number_arg(op, info[2], "labelSmoothing");
+  if (!(eps >= 0 && eps <= 1))
+    throw OpError(ErrorKind::Value, op, "labelSmoothing must be in [0, 1], got " + std::to_string(eps), describe(all),
+                  x.device.str());
+  const bool hard = t.dtype == DType::I32;
+  if (hard) {
+    expect_labels(op, t, B, all);
+  } else {
+    if (t.dtype != DType::F32)
+      throw OpError(ErrorKind::DType, op,
+                    std::string("target must be i32 labels [B] or f32 soft targets [B, C], got ") + dtype_name(t.dtype),
+                    describe(all), x.device.str());
+    if (t.shape != x.shape)
+      throw OpError(ErrorKind::Shape, op, "soft targets must have the shape of logits", describe(all), x.device.str());
+    if (eps != 0)
+      throw OpError(ErrorKind::Value, op, "labelSmoothing applies to hard labels only; smooth soft targets yourself",
+                    describe(all), x.device.str());
+  }
+  Output loss = make_output({1}, DType::F32, x.device);
+  Output grad = make_output({B, C}, DType::F32, x.device);
+  std::vector<StoragePtr> keep{x.storage, t.storage, loss.storage, grad.storage};
+  const float* px = x.data<float>();
+  const int32_t* py = hard ? t.data<int32_t>() : nullptr;
+  const float* ps = hard ? nullptr : t.data<float>();
+  float *pl = loss.data<float>(), *pg = grad.data<float>();
+  const float feps = (float)eps;
+  queue_for(op, x.device).enqueue("crossEntropy", [px, py, ps, B, C, feps, pl, pg, keep]() {
+    cross_entropy_cpu(px, py, ps, B, C, feps, pl, pg);
+  });
+  Napi::Array r = Napi::Array::New(info.Env(), 2);
+  r.Set(0u, output_to_js(info.Env(), loss));
+  r.Set(1u, output_to_js(info.Env(), grad));
+  return r;
+}
+
+Napi::Value Softmax(const Napi::CallbackInfo& info) {
+  const std::string op = "softmax";
+  TensorArg x = tensor_arg(op, info[0], "logits");
+  expect_logits(op, x, {&x});
+  const int64_t B = x.dim(0), C = x.dim(1);
+  Output o = make_output({B, C}, DType::F32, x.device);
+  StoragePtr keep_x = x.storage, keep_o = o.storage;
+  const float* px = x.data<float>();
+  float* po = o.data<float>();
+  queue_for(op, x.device).enqueue("softmax", [px, po, B, C, keep_x, keep_o]() { softmax_cpu(px, B, C, po); });
+  return output_to_js(info.Env(), o);
+}
+
+Napi::Value TopkCorrect(const Napi::CallbackInfo& info) {
+  const std::string op = "topkCorrect";
+  TensorArg x = tensor_arg(op, info[0], "logits");
+  TensorArg y = tensor_arg(op, info[1], "labels");
+  std::vector<const TensorArg*> all{&x, &y};
+  expect_logits(op, x, all);
+  expect_same_device(op, all);
+  expect_labels(op, y, x.dim(0), all);
+  if (!info[2].IsArray() || info[2].As<Napi::Array>().Length() == 0)
+    throw OpError(ErrorKind::Value, op, "ks must be a non-empty array of positive integers", describe(all),
+                  x.device.str());
+  Napi::Array ka = info[2].As<Napi::Array>();
+  std::vector<int64_t> ks(ka.Length());
+  for (uint32_t i = 0; i < ka.Length(); ++i) {
+    const double k = number_arg(op, ka.Get(i), "ks[" + std::to_string(i) + "]");
+    if (k != std::floor(k) || k < 1 || k > 1e9)
+      throw OpError(ErrorKind::Value, op, "ks[" + std::to_string(i) + "] must be a positive integer, got " +
+                                              std::to_string(k), describe(all), x.device.str());
+    ks[i] = (int64_t)k;
+  }
+  const int64_t B = x.dim(0), C = x.dim(1), nk = (int64_t)ks.size();
+  Output o = make_output({nk}, DType::F32, x.device);
+  std::vector<StoragePtr> keep{x.storage, y.storage, o.storage};
+  const float* px = x.data<float>();
+  const int32_t* py = y.data<int32_t>();
+  float* po = o.data<float>();
+  queue_for(op, x.device).enqueue("topkCorrect", [px, py, B, C, ks, nk, po, keep]() {
+    topk_correct_cpu(px, py, B, C, ks.data(), nk, po);
+  });
+  return output_to_js(info.Env(), o);
+}
+
+}  // namespace
+
+static void register_xent_ops(Napi::Env env, Napi::Object exports) {
+  exports.Set("crossEntropy", make_binding(env, "crossEntropy", CrossEntropy));
+  exports.Set("softmax", make_binding(env, "softmax", Softmax));
+  exports.Set("topkCorrect", make_binding(env, "topkCorrect", TopkCorrect));
+}
+
+MVD_REGISTER_BINDINGS(xent, register_xent_ops)
+
+}  // namespace mvd
