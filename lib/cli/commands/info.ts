@@ -2,7 +2,22 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../../native.js';
 import { buildInfo, gpuInfo } from '../../device.js';
-import type { Command } from '../command.js';
+import { UsageError, type Command } from '../command.js';
+import { videoVit, encoderParams, encoderMacs, isPreset, PRESETS, mvdStudentParams, mvdDecoderFor } from '../../nn/config.js';
+
+/** Parameters and multiply-accumulates of a preset at a clip size (SPEC §2 conventions). */
+export function modelInfo(preset: string, frames = 16, size = 224, numClasses = 400) {
+  if (!isPreset(preset)) throw new UsageError(`unknown model '${preset}' (one of ${PRESETS.join(', ')})`);
+  const c = videoVit(preset, { frames, size });
+  const p = encoderParams(c, numClasses);
+  const teacherDim = preset === 'large' || preset === 'huge' ? c.dim : 768;
+  return {
+    model: preset, dim: c.dim, depth: c.depth, heads: c.heads, frames, size,
+    params: { backbone: p.backbone, withFinalNorm: p.withNorm, withHead: p.withHead },
+    macsPerView: encoderMacs(c),
+    mvdStudentWithDecoders: { teacherDim, params: mvdStudentParams(c, mvdDecoderFor(preset, teacherDim)) },
+  };
+}
 
 export function packageVersion(): string {
   return JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')).version;
@@ -17,10 +32,22 @@ export function collectInfo() {
 export const infoCommand: Command = {
   name: 'info',
   summary: 'versions, build facts (CPU features, GEMM backend, CUDA) and devices',
-  usage: 'mvd info [--json]',
-  options: { json: { type: 'boolean' } },
-  help: { json: 'print JSON' },
+  usage: 'mvd info [--json] [--model tiny|small|base|large|huge [--frames 16 --size 224]]',
+  options: { json: { type: 'boolean' }, model: { type: 'string' }, frames: { type: 'string' }, size: { type: 'string' } },
+  help: { json: 'print JSON', model: 'print parameter and multiply-accumulate counts of a preset', frames: 'clip length for --model', size: 'frame size for --model' },
   async run(values) {
+    if (typeof values.model === 'string') {
+      const m = modelInfo(values.model, Number(values.frames ?? 16), Number(values.size ?? 224));
+      if (values.json) console.log(JSON.stringify(m, null, 2));
+      else {
+        const M = (x: number) => `${(x / 1e6).toFixed(2)}M`;
+        console.log(`model ${m.model}: D=${m.dim}, depth ${m.depth}, ${m.heads} heads, ${m.frames}×${m.size}² input`);
+        console.log(`parameters: ${M(m.params.backbone)} backbone (patch embedding + blocks), ${M(m.params.withFinalNorm)} with final norm, ${M(m.params.withHead)} with fc_norm + 400-class head`);
+        console.log(`multiply-accumulates per view: ${(m.macsPerView / 1e9).toFixed(1)} G`);
+        console.log(`MVD student + two decoders (teacher width ${m.mvdStudentWithDecoders.teacherDim}): ${M(m.mvdStudentWithDecoders.params)} trainable`);
+      }
+      return 0;
+    }
     const info = collectInfo();
     if (values.json) {
       console.log(JSON.stringify(info, null, 2));

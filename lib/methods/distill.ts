@@ -1,0 +1,52 @@
+// MVD distillation (SPEC §3): a tube-masked student regresses the frozen teachers' pre-norm
+// features at the masked tokens, one decoder per teacher, losses summed with weights.
+import { Tensor } from '../tensor.js';
+import { distillLoss } from '../ops/loss.js';
+import { batchMasks, type MaskType } from '../data/masking.js';
+import { gridOf, videoVit, type Preset } from '../nn/config.js';
+import { makeStudent, type MvdStudent, type Teacher, type TeacherKind } from '../nn/mvd.js';
+import type { BatchSampler } from './batch.js';
+import type { Recipe } from './train.js';
+
+export interface DistillOptions {
+  student: Preset;
+  frames: number;
+  size: number;
+  teachers: Partial<Record<TeacherKind, Teacher>>;
+  loss?: 'smoothl1' | 'l2' | 'l1';
+  wImg?: number;
+  wVid?: number;
+  maskType?: MaskType;
+  maskRatio?: number;
+  dropPath?: number;
+  seed: number;
+}
+
+export function distillRecipe(data: BatchSampler, o: DistillOptions): Recipe & { model: MvdStudent } {
+  const dims: Partial<Record<TeacherKind, number>> = {};
+  for (const [k, t] of Object.entries(o.teachers) as [TeacherKind, Teacher][]) dims[k] = t.dim;
+  const model = makeStudent(o.student, dims, { frames: o.frames, size: o.size, dropPath: o.dropPath, seed: o.seed });
+  const grid = gridOf(videoVit(o.student, { frames: o.frames, size: o.size }));
+  return {
+    name: 'mvd',
+    model,
+    async step(i) {
+      const b = await data.batch(i);
+      const B = b.video.shape[0];
+      const m = batchMasks(o.maskType ?? 'tube', grid, o.maskRatio ?? 0.9, B, o.seed * 1000003 + i);
+      using vis = Tensor.fromArray(m.visible, [B, m.numVisible]);
+      using msk = Tensor.fromArray(m.masked, [B, m.numMasked]);
+      // Teachers run on the full clip, frozen (SPEC §3.5).
+      const tImg = o.teachers.img?.targets(b.video, msk) ?? null;
+      const tVid = o.teachers.vid?.targets(b.video, msk) ?? null;
+      const preds = model.forward(b.video, vis, msk);
+      const l = distillLoss(preds.img ?? null, tImg, preds.vid ?? null, tVid, { kind: o.loss ?? 'smoothl1', wImg: o.wImg ?? 1, wVid: o.wVid ?? 1 });
+      model.backward({ img: l.dPredImg ?? undefined, vid: l.dPredVid ?? undefined });
+      for (const t of [tImg, tVid, preds.img, preds.vid, l.dPredImg, l.dPredVid, b.video]) t?.dispose();
+      const [total, img, vid] = await l.loss.toArray();
+      l.loss.dispose();
+      return { loss: total, ...(o.teachers.img ? { img } : {}), ...(o.teachers.vid ? { vid } : {}) };
+    },
+    dispose: () => model.dispose(),
+  };
+}

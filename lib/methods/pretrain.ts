@@ -1,0 +1,128 @@
+// Teacher pretraining recipes: image MAE on video frames (SPEC §8) and VideoMAE (SPEC §7).
+import { Tensor } from '../tensor.js';
+import { gatherTokens } from '../ops/tokens.js';
+import { maePixelTarget, videomaePixelTarget } from '../ops/targets.js';
+import { mseLoss } from '../ops/loss.js';
+import { Module } from '../nn/module.js';
+import { VisionTransformer, positionalTable } from '../nn/encoder.js';
+import { MaeDecoder, MaskedDecoder } from '../nn/decoders.js';
+import { imageVit, videoVit, videomaeDecoderFor, gridOf, type Preset, type VitConfig } from '../nn/config.js';
+import { batchMasks, type MaskType } from '../data/masking.js';
+import { IMAGENET_MEAN, IMAGENET_STD, type BatchSampler } from './batch.js';
+import type { Recipe } from './train.js';
+
+/** MAE model: encoder keys at the root, decoder_* beside them (the MAE repository's layout). */
+export class MaeModel extends Module {
+  readonly encoder: VisionTransformer;
+  readonly decoder: MaeDecoder;
+  constructor(readonly config: VitConfig, dec: { dim: number; depth: number; heads: number }, seed: number) {
+    super();
+    this.encoder = this.child('', new VisionTransformer(config, { finalNorm: true, seed }));
+    const decCfg = { ...config, dim: dec.dim };
+    this.decoder = this.child('', new MaeDecoder({ inDim: config.dim, dim: dec.dim, depth: dec.depth, heads: dec.heads, outDim: config.patch * config.patch * 3, eps: config.eps }, positionalTable(decCfg, dec.dim), seed + 1));
+  }
+}
+
+export interface MaeOptions {
+  preset: Preset;
+  size: number;
+  patch?: number;
+  maskRatio?: number;
+  decoder?: { dim: number; depth: number; heads: number };
+  /** Per-patch normalised pixel target (norm_pix_loss). */
+  normPix?: boolean;
+  seed: number;
+  override?: Partial<VitConfig>;
+}
+
+export function maeRecipe(data: BatchSampler, o: MaeOptions): Recipe & { model: MaeModel } {
+  const cfg = imageVit(o.preset, { size: o.size, ...(o.patch ? { patch: o.patch } : {}), ...o.override });
+  const dec = o.decoder ?? (o.preset === 'tiny' ? { dim: 64, depth: 1, heads: 1 } : { dim: 512, depth: 8, heads: 16 });
+  const model = new MaeModel(cfg, dec, o.seed);
+  const grid = gridOf(cfg);
+  return {
+    name: 'mae',
+    model,
+    async step(i) {
+      const b = await data.batch(i, 'one');
+      const B = b.video.shape[0];
+      const m = batchMasks('random', { t: 1, h: grid.h, w: grid.w }, o.maskRatio ?? 0.75, B, o.seed * 1000003 + i);
+      using vis = Tensor.fromArray(m.visible, [B, m.numVisible]);
+      using msk = Tensor.fromArray(m.masked, [B, m.numMasked]);
+      const enc = model.encoder.forward(b.video, vis);
+      enc.prenorm.dispose();
+      const pred = model.decoder.forward(enc.out!, vis, msk);
+      // MAE's target is built from the network input itself: no un-normalisation (mean 0, std 1).
+      using images = b.video.reshape([B, 3, cfg.size, cfg.size]);
+      using full = maePixelTarget(images, { mean: [0, 0, 0], std: [1, 1, 1], patch: cfg.patch, normalize: o.normPix ?? true });
+      using target = gatherTokens(full, msk);
+      const l = mseLoss(pred, target);
+      const dEnc = model.decoder.backward(l.dPred);
+      model.encoder.backward(dEnc);
+      for (const t of [enc.out!, pred, l.dPred, dEnc, b.video]) t.dispose();
+      const loss = await l.loss.item();
+      l.loss.dispose();
+      return { loss };
+    },
+    dispose: () => model.dispose(),
+  };
+}
+
+/** VideoMAE model: `encoder.*`, `encoder_to_decoder`, `mask_token`, `decoder.*` (SPEC §5.3). */
+export class VideoMaeModel extends Module {
+  readonly encoder: VisionTransformer;
+  readonly decoder: MaskedDecoder;
+  constructor(readonly config: VitConfig, dec: { dim: number; depth: number; heads: number }, seed: number, dropPath = 0) {
+    super();
+    this.encoder = this.child('encoder', new VisionTransformer(config, { finalNorm: true, seed, dropPath }));
+    const pos = positionalTable({ ...config, posEmbed: 'sinusoid1d' }, dec.dim);
+    this.decoder = this.child('', new MaskedDecoder(
+      { inDim: config.dim, dim: dec.dim, depth: dec.depth, heads: dec.heads, outDim: config.tubelet * config.patch * config.patch * 3, mlpRatio: config.mlpRatio, dropPath, eps: config.eps },
+      // SPEC §1.4: VideoMAE's encoder_to_decoder keeps PyTorch's default Linear init and has no bias.
+      { down: 'encoder_to_decoder', downBias: false, downInit: { kind: 'torch_default' }, maskToken: 'mask_token', decoder: 'decoder', posName: null },
+      pos, seed + 1,
+    ));
+  }
+}
+
+export interface VideoMaeOptions {
+  preset: Preset;
+  frames: number;
+  size: number;
+  maskType?: MaskType;
+  maskRatio?: number;
+  decoder?: { dim: number; depth: number; heads: number };
+  normTarget?: boolean;
+  seed: number;
+  override?: Partial<VitConfig>;
+}
+
+export function videomaeRecipe(data: BatchSampler, o: VideoMaeOptions): Recipe & { model: VideoMaeModel } {
+  const cfg = videoVit(o.preset, { frames: o.frames, size: o.size, posEmbed: 'sinusoid1d', ...o.override });
+  const model = new VideoMaeModel(cfg, o.decoder ?? videomaeDecoderFor(o.preset), o.seed);
+  const grid = gridOf(cfg);
+  return {
+    name: 'videomae',
+    model,
+    async step(i) {
+      const b = await data.batch(i);
+      const B = b.video.shape[0];
+      const m = batchMasks(o.maskType ?? 'tube', grid, o.maskRatio ?? 0.9, B, o.seed * 1000003 + i);
+      using vis = Tensor.fromArray(m.visible, [B, m.numVisible]);
+      using msk = Tensor.fromArray(m.masked, [B, m.numMasked]);
+      const enc = model.encoder.forward(b.video, vis);
+      enc.prenorm.dispose();
+      const pred = model.decoder.forward(enc.out!, vis, msk);
+      using full = videomaePixelTarget(b.video, { mean: IMAGENET_MEAN, std: IMAGENET_STD, tubelet: cfg.tubelet, patch: cfg.patch, normalize: o.normTarget ?? true });
+      using target = gatherTokens(full, msk);
+      const l = mseLoss(pred, target);
+      const dEnc = model.decoder.backward(l.dPred);
+      model.encoder.backward(dEnc);
+      for (const t of [enc.out!, pred, l.dPred, dEnc, b.video]) t.dispose();
+      const loss = await l.loss.item();
+      l.loss.dispose();
+      return { loss };
+    },
+    dispose: () => model.dispose(),
+  };
+}

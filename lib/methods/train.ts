@@ -1,0 +1,128 @@
+// The training loop every recipe shares: per-step lr schedule, gradient accumulation, AdamW,
+// JSON-lines log, atomic checkpoints, resume, and a stop on a non-finite loss that leaves the
+// last good checkpoint untouched.
+import { appendFile, mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Tensor } from '../tensor.js';
+import { MvdError } from '../errors.js';
+import type { Module } from '../nn/module.js';
+import { AdamW } from '../optim/adamw.js';
+import { buildParamGroups } from '../optim/groups.js';
+import { cosineLr } from '../optim/schedule.js';
+import { stateDict, saveTrainingCheckpoint, loadTrainingCheckpoint, loadStateDict } from '../io/checkpoint.js';
+
+export class NonFiniteLossError extends MvdError {}
+
+/** What a recipe does in one micro-step: forward, loss, backward (gradients accumulate). */
+export interface Recipe {
+  name: string;
+  /** The trainable model; its state-dict names are the checkpoint's. */
+  model: Module;
+  /**
+   * Forward and backward on micro-batch `batchIndex` (= step × accumulation + micro, so the data
+   * order is a function of the index and a resumed run continues it); returns the losses.
+   */
+  step(batchIndex: number): Promise<Record<string, number>>;
+  dispose(): void;
+}
+
+export interface TrainOptions {
+  steps: number;
+  lr: number;
+  minLr: number;
+  warmupSteps: number;
+  weightDecay: number;
+  beta1?: number;
+  beta2?: number;
+  /** Micro-batches per optimiser step (gradient accumulation, SPEC `update_freq`). */
+  accumulate?: number;
+  clipGrad?: number;
+  runDir?: string;
+  checkpointEvery?: number;
+  resume?: boolean;
+  /** Config recorded in checkpoints and config.json. */
+  config?: unknown;
+  onStep?: (rec: StepRecord) => void;
+}
+
+export interface StepRecord {
+  step: number;
+  lr: number;
+  losses: Record<string, number>;
+  gradNorm: number;
+  seconds: number;
+}
+
+export interface TrainResult {
+  history: StepRecord[];
+  startStep: number;
+  resumedFrom: string | null;
+}
+
+export async function train(recipe: Recipe, o: TrainOptions): Promise<TrainResult> {
+  const named = recipe.model.namedParameters();
+  const opt = new AdamW(buildParamGroups(named, { weightDecay: o.weightDecay }), { beta1: o.beta1 ?? 0.9, beta2: o.beta2 ?? 0.95, clipGrad: o.clipGrad });
+  const ckDir = o.runDir ? join(o.runDir, 'checkpoints') : null;
+  const logPath = o.runDir ? join(o.runDir, 'log.jsonl') : null;
+  let start = 0;
+  let resumedFrom: string | null = null;
+  if (o.runDir) {
+    await mkdir(o.runDir, { recursive: true });
+    if (o.config !== undefined) await writeFile(join(o.runDir, 'config.json'), JSON.stringify(o.config, null, 2));
+  }
+  if (ckDir && o.resume) {
+    const ck = await loadTrainingCheckpoint(ckDir);
+    if (ck) {
+      loadStateDict(recipe.model, ck.model, { strict: true, mapKeys: false });
+      opt.loadState(named, ck.optimizer, ck.state.step);
+      for (const t of ck.model.values()) t.dispose();
+      start = ck.state.step;
+      resumedFrom = ck.path;
+    }
+  }
+  const sched = { lr: o.lr, minLr: o.minLr, warmupSteps: o.warmupSteps, totalSteps: o.steps };
+  const acc = o.accumulate ?? 1;
+  const history: StepRecord[] = [];
+  const save = async (step: number) => {
+    if (!ckDir) return;
+    await saveTrainingCheckpoint(ckDir, {
+      model: stateDict(recipe.model),
+      optimizer: opt.stateTensors(named),
+      state: { step, epoch: 0, batchInEpoch: step, rng: {}, config: o.config ?? null },
+    });
+  };
+  recipe.model.train();
+  for (let step = start; step < o.steps; step++) {
+    const t0 = performance.now();
+    const lr = cosineLr(sched, step);
+    recipe.model.zeroGrad();
+    const sums: Record<string, number> = {};
+    for (let m = 0; m < acc; m++) {
+      const losses = await recipe.step(step * acc + m);
+      for (const [k, v] of Object.entries(losses)) {
+        if (!Number.isFinite(v))
+          throw new NonFiniteLossError(`${recipe.name}: loss '${k}' is ${v} at step ${step}; stopped.` +
+            (ckDir ? ` The last good checkpoint in ${ckDir} is intact (resume with --resume after lowering the lr).` : ''), { op: 'train' });
+        sums[k] = (sums[k] ?? 0) + v / acc;
+      }
+    }
+    const r = await opt.update(lr, 1 / acc);
+    const rec: StepRecord = { step: step + 1, lr, losses: sums, gradNorm: r.gradNorm, seconds: (performance.now() - t0) / 1000 };
+    history.push(rec);
+    if (logPath) await appendFile(logPath, JSON.stringify({ kind: 'step', ...rec }) + '\n');
+    o.onStep?.(rec);
+    if (ckDir && ((o.checkpointEvery && (step + 1) % o.checkpointEvery === 0) || step + 1 === o.steps)) await save(step + 1);
+  }
+  opt.dispose();
+  return { history, startStep: start, resumedFrom };
+}
+
+/** Mean of the last k values of a loss in a history. */
+export function tailMean(h: StepRecord[], key: string, k = 10): number {
+  const xs = h.slice(-k).map((r) => r.losses[key]);
+  return xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+}
+
+export function tensorsOf(m: Module): Map<string, Tensor> {
+  return stateDict(m);
+}

@@ -1,0 +1,113 @@
+// Fine-tuning model (SPEC §4.1): encoder without final norm, mean over tokens, fc_norm, dropout,
+// head initialised with truncated normal 0.02 times init_scale.
+import { Tensor } from '../tensor.js';
+import { gemm } from '../ops/gemm.js';
+import { sumRows, dropout, dropoutBackward, scaleInPlace } from '../ops/elementwise.js';
+import { Module, Cache } from './module.js';
+import { LayerNorm, Linear } from './layers.js';
+import { VisionTransformer } from './encoder.js';
+import { initTensor } from './init.js';
+import type { VitConfig } from './config.js';
+
+export interface ClassifierOptions {
+  numClasses: number;
+  dropPath?: number;
+  fcDropout?: number;
+  initScale?: number;
+  seed?: number;
+}
+
+export class VideoClassifier extends Module {
+  readonly encoder: VisionTransformer;
+  readonly fcNorm: LayerNorm;
+  readonly head: Linear;
+  private cache = new Cache();
+  private saved: { n: number; mask: Tensor | null } | null = null;
+  private dropSeed = 0;
+
+  constructor(readonly config: VitConfig, readonly opts: ClassifierOptions) {
+    super();
+    const seed = opts.seed ?? 0;
+    this.encoder = this.child('', new VisionTransformer(config, { finalNorm: false, dropPath: opts.dropPath ?? 0, seed }));
+    this.fcNorm = this.child('fc_norm', new LayerNorm(config.dim, config.eps)).init({ seed, prefix: 'fc_norm.' });
+    this.head = this.child('head', new Linear(config.dim, opts.numClasses));
+    const s = opts.initScale ?? 0.001;
+    initTensor(this.head.weight.value, { kind: 'trunc_normal', std: 0.02, a: -2, b: 2, scale: s }, seed, 'head.weight');
+    initTensor(this.head.bias!.value, { kind: 'zeros' }, seed, 'head.bias');
+    this.dropSeed = seed * 31 + 7;
+  }
+
+  /** The pooled, fc-normed features [B, D] (for linear probes and feature extraction). */
+  features(video: Tensor): Tensor {
+    const { prenorm } = this.encoder.forward(video);
+    const pooled = meanTokens(prenorm);
+    this.saved = { n: prenorm.shape[1], mask: null };
+    prenorm.dispose();
+    const f = this.fcNorm.forward(pooled);
+    pooled.dispose();
+    return f;
+  }
+
+  /** Logits [B, classes]. */
+  forward(video: Tensor): Tensor {
+    let f = this.features(video);
+    const p = this.opts.fcDropout ?? 0;
+    if (this.training && p > 0) {
+      const r = dropout(f, p, this.dropSeed++);
+      f.dispose();
+      f = r.y;
+      this.saved!.mask = this.cache.keep(r.mask);
+    }
+    const logits = this.head.forward(f);
+    f.dispose();
+    return logits;
+  }
+
+  backward(dLogits: Tensor): void {
+    let df = this.head.backward(dLogits)!;
+    const p = this.opts.fcDropout ?? 0;
+    if (this.saved?.mask) {
+      const d = dropoutBackward(df, this.saved.mask, p);
+      df.dispose();
+      df = d;
+    }
+    const dPooled = this.fcNorm.backward(df);
+    df.dispose();
+    const dTokens = meanTokensBackward(dPooled, this.saved!.n);
+    dPooled.dispose();
+    this.encoder.backward(dTokens);
+    dTokens.dispose();
+    this.releaseCache();
+  }
+
+  protected override releaseCache(): void {
+    this.cache.release();
+    this.saved = null;
+  }
+}
+
+/** [B, N, D] → [B, D]: one column-sum per sample (B native calls, no element loop). */
+export function meanTokens(x: Tensor): Tensor {
+  const [b, n, d] = x.shape;
+  const out = Tensor.empty([b, d]);
+  for (let i = 0; i < b; i++) {
+    using xi = x.slice(i, i + 1);
+    using oi = out.slice(i, i + 1).reshape([d]);
+    using s = sumRows(xi.reshape([n, d]));
+    oi.assign(s);
+  }
+  return scaleInPlace(out, 1 / n);
+}
+
+/** dPooled [B, D] → dx [B, N, D] = dPooled / N broadcast over tokens (outer products). */
+export function meanTokensBackward(dPooled: Tensor, n: number): Tensor {
+  const [b, d] = dPooled.shape;
+  const dx = Tensor.empty([b, n, d]);
+  using ones = Tensor.fromArray(new Float32Array(n).fill(1), [n, 1]);
+  for (let i = 0; i < b; i++) {
+    using dpi = dPooled.slice(i, i + 1);
+    using dxi = dx.slice(i, i + 1).reshape([n, d]);
+    gemm(ones, dpi, { out: dxi, alpha: 1 / n, beta: 0 });
+  }
+  return dx;
+}

@@ -1,0 +1,230 @@
+// Decoders of the pretraining methods: the MVD feature decoder branch (one per teacher, SPEC §3.3),
+// the VideoMAE pixel decoder (§7) — both "visible then masked" sequences — and the MAE decoder
+// (§8), which unshuffles tokens back to raster order with a cls row.
+import { Tensor } from '../tensor.js';
+import { gatherTokens, scatterTokens, assembleDecoderInput, assembleDecoderInputBackward, placeTokens, placeTokensBackward } from '../ops/tokens.js';
+import { addBroadcast } from '../ops/elementwise.js';
+import { Module, Parameter, Cache } from './module.js';
+import { Block, LayerNorm, Linear, StepRng } from './layers.js';
+import { initTensor, type InitRule } from './init.js';
+import { rangeIndex } from './encoder.js';
+
+export interface MaskedDecoderNames {
+  /** Projection from the encoder width: 'down_img' (MVD) or 'encoder_to_decoder' (VideoMAE). */
+  down: string;
+  downBias: boolean;
+  downInit: InitRule;
+  /** 'mask_token_img' / 'mask_token'. */
+  maskToken: string;
+  /** Prefix of blocks, norm and head: 'decoder_img' / 'decoder'. */
+  decoder: string;
+  /** Name under which the frozen table is saved ('pos_embed_img'), or null (VideoMAE: not stored). */
+  posName: string | null;
+}
+
+export interface MaskedDecoderConfig {
+  inDim: number;
+  dim: number;
+  depth: number;
+  heads: number;
+  outDim: number;
+  mlpRatio?: number;
+  qkvBias?: 'qv' | 'qkv';
+  dropPath?: number;
+  eps?: number;
+}
+
+/**
+ * Decoder over [visible tokens (projected) + pos, mask token + pos at masked positions]; the norm
+ * and head run only on the masked rows; output [B, Nm, outDim] in masked raster order.
+ */
+export class MaskedDecoder extends Module {
+  readonly down: Linear;
+  readonly maskToken: Parameter;
+  readonly blocks: Block[] = [];
+  readonly norm: LayerNorm;
+  readonly head: Linear;
+  private cache = new Cache();
+  private nv = 0;
+
+  constructor(readonly cfg: MaskedDecoderConfig, readonly names: MaskedDecoderNames, readonly pos: Tensor, seed: number) {
+    super();
+    this.down = this.child(names.down, new Linear(cfg.inDim, cfg.dim, { bias: names.downBias }));
+    this.maskToken = this.param(names.maskToken, Tensor.empty([1, 1, cfg.dim]));
+    if (names.posName) this.param(names.posName, pos.reshape([1, ...pos.shape]), false);
+    const rng = new StepRng(seed * 104729 + 3);
+    const rate = cfg.dropPath ?? 0;
+    for (let i = 0; i < cfg.depth; i++) {
+      const dp = cfg.depth > 1 ? (rate * i) / (cfg.depth - 1) : 0;
+      this.blocks.push(this.child(`${names.decoder}.blocks.${i}`, new Block(cfg.dim, cfg.heads, cfg.mlpRatio ?? 4, cfg.qkvBias ?? 'qv', dp, cfg.eps ?? 1e-6, rng)));
+    }
+    this.norm = this.child(`${names.decoder}.norm`, new LayerNorm(cfg.dim, cfg.eps ?? 1e-6));
+    this.head = this.child(`${names.decoder}.head`, new Linear(cfg.dim, cfg.outDim));
+    // SPEC §1.4: xavier Linear weights, zero biases; mask token N(0, 0.02) truncated at ±1 std.
+    this.down.init(names.downInit, { seed, prefix: `${names.down}.` });
+    initTensor(this.maskToken.value, { kind: 'trunc_normal', std: 0.02, a: -0.02, b: 0.02 }, seed, names.maskToken);
+    this.blocks.forEach((b, i) => b.init({ kind: 'xavier_uniform' }, { seed, prefix: `${names.decoder}.blocks.${i}.` }));
+    this.norm.init({ seed, prefix: `${names.decoder}.norm.` });
+    this.head.init({ kind: 'xavier_uniform' }, { seed, prefix: `${names.decoder}.head.` });
+  }
+
+  forward(enc: Tensor, visIdx: Tensor<'i32'>, maskIdx: Tensor<'i32'>): Tensor {
+    const b = enc.shape[0];
+    this.nv = visIdx.shape[1];
+    const nm = maskIdx.shape[1];
+    const xd = this.down.forward(enc);
+    using token = this.maskToken.value.reshape([this.cfg.dim]);
+    let x: Tensor = assembleDecoderInput(xd, visIdx, maskIdx, token, this.pos);
+    xd.dispose();
+    for (const blk of this.blocks) {
+      const y = blk.forward(x);
+      x.dispose();
+      x = y;
+    }
+    using rows = rangeIndex(b, nm, this.nv);
+    const masked = gatherTokens(x, rows);
+    x.dispose();
+    const h = this.norm.forward(masked);
+    masked.dispose();
+    const out = this.head.forward(h);
+    h.dispose();
+    return out;
+  }
+
+  /** Returns the gradient with respect to the encoder output. */
+  backward(dPred: Tensor): Tensor {
+    const dh = this.head.backward(dPred)!;
+    const dm = this.norm.backward(dh);
+    dh.dispose();
+    const b = dm.shape[0], nm = dm.shape[1];
+    using rows = rangeIndex(b, nm, this.nv);
+    let dx: Tensor = scatterTokens(dm, rows, this.nv + nm);
+    dm.dispose();
+    for (let i = this.blocks.length - 1; i >= 0; i--) {
+      const d = this.blocks[i].backward(dx);
+      dx.dispose();
+      dx = d;
+    }
+    const g = assembleDecoderInputBackward(dx, this.nv);
+    dx.dispose();
+    this.maskToken.accumulate(g.dMaskToken.reshape([1, 1, this.cfg.dim]));
+    g.dMaskToken.dispose();
+    const dEnc = this.down.backward(g.dVis)!;
+    g.dVis.dispose();
+    return dEnc;
+  }
+
+  protected override releaseCache(): void {
+    this.cache.release();
+  }
+
+  override dispose(): void {
+    super.dispose();
+    this.pos.dispose();
+  }
+}
+
+export interface MaeDecoderConfig {
+  inDim: number;
+  dim: number;
+  depth: number;
+  heads: number;
+  outDim: number;
+  eps?: number;
+}
+
+/**
+ * MAE decoder (SPEC §8): decoder_embed, mask tokens unshuffled back into raster order behind the
+ * cls row, 2D table with cls, timm blocks (full qkv bias), decoder_norm, decoder_pred; returns the
+ * predictions at the masked positions [B, Nm, outDim].
+ */
+export class MaeDecoder extends Module {
+  readonly embed: Linear;
+  readonly maskToken: Parameter;
+  readonly blocks: Block[] = [];
+  readonly norm: LayerNorm;
+  readonly pred: Linear;
+  private placeIdx: Tensor<'i32'> | null = null;
+  private maskRows: Tensor<'i32'> | null = null;
+  private n = 0;
+
+  constructor(readonly cfg: MaeDecoderConfig, readonly pos: Tensor /* [1+N, dim] with the cls row */, seed: number) {
+    super();
+    this.embed = this.child('decoder_embed', new Linear(cfg.inDim, cfg.dim));
+    this.maskToken = this.param('mask_token', Tensor.empty([1, 1, cfg.dim]));
+    for (let i = 0; i < cfg.depth; i++) this.blocks.push(this.child(`decoder_blocks.${i}`, new Block(cfg.dim, cfg.heads, 4, 'qkv', 0, cfg.eps ?? 1e-6)));
+    this.norm = this.child('decoder_norm', new LayerNorm(cfg.dim, cfg.eps ?? 1e-6));
+    this.pred = this.child('decoder_pred', new Linear(cfg.dim, cfg.outDim));
+    this.embed.init({ kind: 'xavier_uniform' }, { seed, prefix: 'decoder_embed.' });
+    initTensor(this.maskToken.value, { kind: 'trunc_normal', std: 0.02, a: -0.04, b: 0.04 }, seed, 'mask_token');
+    this.blocks.forEach((b, i) => b.init({ kind: 'xavier_uniform' }, { seed, prefix: `decoder_blocks.${i}.` }));
+    this.norm.init({ seed, prefix: 'decoder_norm.' });
+    this.pred.init({ kind: 'xavier_uniform' }, { seed, prefix: 'decoder_pred.' });
+  }
+
+  /** enc: [B, 1+Nv, D] (cls first); visIdx/maskIdx: i32 [B, Nv] / [B, Nm] in raster order. */
+  forward(enc: Tensor, visIdx: Tensor<'i32'>, maskIdx: Tensor<'i32'>): Tensor {
+    this.n = visIdx.shape[1] + maskIdx.shape[1];
+    const b = enc.shape[0];
+    // Row 0 (cls) keeps its place; visible token j goes to row 1 + visIdx[j].
+    const vis = visIdx.toArraySync();
+    const nv = visIdx.shape[1];
+    const place = new Int32Array(b * (nv + 1));
+    for (let r = 0; r < b; r++) {
+      place[r * (nv + 1)] = 0;
+      for (let j = 0; j < nv; j++) place[r * (nv + 1) + 1 + j] = 1 + vis[r * nv + j];
+    }
+    const mi = maskIdx.toArraySync();
+    const rows = new Int32Array(mi.length);
+    for (let i = 0; i < mi.length; i++) rows[i] = mi[i] + 1;
+    this.placeIdx?.dispose();
+    this.maskRows?.dispose();
+    this.placeIdx = Tensor.fromArray(place, [b, nv + 1]);
+    this.maskRows = Tensor.fromArray(rows, maskIdx.shape);
+    const xd = this.embed.forward(enc);
+    using token = this.maskToken.value.reshape([this.cfg.dim]);
+    const placed = placeTokens(xd, this.placeIdx, token, this.n + 1);
+    xd.dispose();
+    let x: Tensor = addBroadcast(placed, this.pos);
+    placed.dispose();
+    for (const blk of this.blocks) {
+      const y = blk.forward(x);
+      x.dispose();
+      x = y;
+    }
+    const h = this.norm.forward(x);
+    x.dispose();
+    const p = this.pred.forward(h);
+    h.dispose();
+    const out = gatherTokens(p, this.maskRows);
+    p.dispose();
+    return out;
+  }
+
+  backward(dOut: Tensor): Tensor {
+    const dp = scatterTokens(dOut, this.maskRows!, this.n + 1);
+    const dh = this.pred.backward(dp)!;
+    dp.dispose();
+    let dx = this.norm.backward(dh);
+    dh.dispose();
+    for (let i = this.blocks.length - 1; i >= 0; i--) {
+      const d = this.blocks[i].backward(dx);
+      dx.dispose();
+      dx = d;
+    }
+    const g = placeTokensBackward(dx, this.placeIdx!);
+    dx.dispose();
+    this.maskToken.accumulate(g.dMaskToken.reshape([1, 1, this.cfg.dim]));
+    g.dMaskToken.dispose();
+    const dEnc = this.embed.backward(g.dVis)!;
+    g.dVis.dispose();
+    return dEnc;
+  }
+
+  override dispose(): void {
+    super.dispose();
+    this.pos.dispose();
+    this.placeIdx?.dispose();
+    this.maskRows?.dispose();
+  }
+}

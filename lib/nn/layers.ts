@@ -1,0 +1,365 @@
+// The ViT building blocks (SPEC §1.2–1.3), each with forward and backward.
+import { Tensor } from '../tensor.js';
+import { gemm } from '../ops/gemm.js';
+import { sumRows, gelu, geluBackward, add, addInPlace, rowScale } from '../ops/elementwise.js';
+import { layerNormForward, layerNormBackward } from '../ops/norm.js';
+import { attentionForward, attentionBackward } from '../ops/attention.js';
+import { Module, Parameter, Cache, as2d } from './module.js';
+import { initTensor, type InitRule } from './init.js';
+
+export interface InitContext {
+  seed: number;
+  /** Full state-dict name prefix of the module being initialised. */
+  prefix: string;
+}
+
+export class Linear extends Module {
+  readonly weight: Parameter;
+  readonly bias: Parameter | null;
+  private cache = new Cache();
+  private input: Tensor | null = null;
+
+  constructor(readonly inFeatures: number, readonly outFeatures: number, opts: { bias?: boolean } = {}) {
+    super();
+    this.weight = this.param('weight', Tensor.empty([outFeatures, inFeatures]));
+    this.bias = opts.bias === false ? null : this.param('bias', Tensor.empty([outFeatures]));
+  }
+
+  init(rule: InitRule, ctx: InitContext): this {
+    initTensor(this.weight.value, rule, ctx.seed, `${ctx.prefix}weight`);
+    if (this.bias) {
+      if (rule.kind === 'torch_default') initTensor(this.bias.value, rule, ctx.seed, `${ctx.prefix}bias`, this.inFeatures);
+      else initTensor(this.bias.value, { kind: 'zeros' }, ctx.seed, `${ctx.prefix}bias`);
+    }
+    return this;
+  }
+
+  /** y = x Wᵀ + b over the last dim; `bias` overrides the own bias (attention's q/v bias). */
+  forward(x: Tensor, bias?: Tensor): Tensor {
+    if (this.training) this.input = this.cache.keep(x.reshape(x.shape));
+    return gemm(x, this.weight.value, { transB: true, bias: bias ?? this.bias?.value });
+  }
+
+  /** Accumulates weight/bias gradients; returns dx unless `inputGrad` is false. */
+  backward(dy: Tensor, opts: { inputGrad?: boolean; biasGrad?: boolean } = {}): Tensor | null {
+    const x = this.input;
+    if (!x) throw new Error('Linear.backward without a training forward');
+    const dy2 = as2d(dy), x2 = as2d(x);
+    if (this.weight.trainable) gemm(dy2, x2, this.weight.gemmInto({ transA: true }));
+    if (this.bias && opts.biasGrad !== false) this.bias.accumulate(sumRows(dy2));
+    dy2.dispose();
+    x2.dispose();
+    const dx = opts.inputGrad === false ? null : gemm(dy, this.weight.value);
+    this.releaseCache();
+    return dx;
+  }
+
+  protected override releaseCache(): void {
+    this.cache.release();
+    this.input = null;
+  }
+}
+
+export class LayerNorm extends Module {
+  readonly weight: Parameter | null;
+  readonly bias: Parameter | null;
+  private cache = new Cache();
+  private saved: { x: Tensor; mean: Tensor; rstd: Tensor } | null = null;
+
+  constructor(readonly dim: number, readonly eps = 1e-6, affine = true) {
+    super();
+    this.weight = affine ? this.param('weight', Tensor.empty([dim])) : null;
+    this.bias = affine ? this.param('bias', Tensor.empty([dim])) : null;
+  }
+
+  init(ctx: InitContext): this {
+    if (this.weight) initTensor(this.weight.value, { kind: 'ones' }, ctx.seed, `${ctx.prefix}weight`);
+    if (this.bias) initTensor(this.bias.value, { kind: 'zeros' }, ctx.seed, `${ctx.prefix}bias`);
+    return this;
+  }
+
+  forward(x: Tensor): Tensor {
+    const r = layerNormForward(x, this.weight?.value ?? null, this.bias?.value ?? null, this.eps);
+    if (this.training) {
+      this.saved = { x: this.cache.keep(x.reshape(x.shape)), mean: this.cache.keep(r.mean), rstd: this.cache.keep(r.rstd) };
+    } else {
+      r.mean.dispose();
+      r.rstd.dispose();
+    }
+    return r.y;
+  }
+
+  backward(dy: Tensor): Tensor {
+    const s = this.saved;
+    if (!s) throw new Error('LayerNorm.backward without a training forward');
+    const g = layerNormBackward(dy, s.x, s.mean, s.rstd, this.weight?.value ?? null);
+    if (g.dWeight) this.weight!.accumulate(g.dWeight);
+    if (g.dBias) this.bias!.accumulate(g.dBias);
+    this.releaseCache();
+    return g.dx;
+  }
+
+  protected override releaseCache(): void {
+    this.cache.release();
+    this.saved = null;
+  }
+}
+
+export class Mlp extends Module {
+  readonly fc1: Linear;
+  readonly fc2: Linear;
+  private cache = new Cache();
+  private hidden: Tensor | null = null;
+
+  constructor(dim: number, hidden: number) {
+    super();
+    this.fc1 = this.child('fc1', new Linear(dim, hidden));
+    this.fc2 = this.child('fc2', new Linear(hidden, dim));
+  }
+
+  init(rule: InitRule, ctx: InitContext): this {
+    this.fc1.init(rule, { ...ctx, prefix: `${ctx.prefix}fc1.` });
+    this.fc2.init(rule, { ...ctx, prefix: `${ctx.prefix}fc2.` });
+    return this;
+  }
+
+  forward(x: Tensor): Tensor {
+    const h = this.fc1.forward(x);
+    const a = gelu(h);
+    if (this.training) this.hidden = this.cache.keep(h);
+    else h.dispose();
+    const y = this.fc2.forward(a);
+    a.dispose();
+    return y;
+  }
+
+  backward(dy: Tensor): Tensor {
+    const da = this.fc2.backward(dy)!;
+    const dh = geluBackward(da, this.hidden!);
+    da.dispose();
+    this.releaseCache();
+    const dx = this.fc1.backward(dh)!;
+    dh.dispose();
+    return dx;
+  }
+
+  protected override releaseCache(): void {
+    this.cache.release();
+    this.hidden = null;
+  }
+}
+
+/**
+ * Multi-head self-attention. `qkvBias: 'qv'` is VideoMAE/MVD (learned q_bias and v_bias, k has no
+ * bias); `'qkv'` is MAE/timm (one full qkv.bias, k included). SPEC §1.2.
+ */
+export class Attention extends Module {
+  readonly qkv: Linear;
+  readonly proj: Linear;
+  readonly qBias: Parameter | null = null;
+  readonly vBias: Parameter | null = null;
+  /** [q_bias, 0, v_bias] rebuilt before each forward for the GEMM epilogue. */
+  private fullBias: Tensor | null = null;
+  private cache = new Cache();
+  private saved: { qkv: Tensor; out: Tensor; lse: Tensor } | null = null;
+
+  constructor(readonly dim: number, readonly heads: number, readonly biasStyle: 'qv' | 'qkv') {
+    super();
+    this.qkv = this.child('qkv', new Linear(dim, 3 * dim, { bias: biasStyle === 'qkv' }));
+    if (biasStyle === 'qv') {
+      this.qBias = this.param('q_bias', Tensor.empty([dim]));
+      this.vBias = this.param('v_bias', Tensor.empty([dim]));
+      this.fullBias = Tensor.zeros([3 * dim]);
+    }
+    this.proj = this.child('proj', new Linear(dim, dim));
+  }
+
+  init(rule: InitRule, ctx: InitContext): this {
+    this.qkv.init(rule, { ...ctx, prefix: `${ctx.prefix}qkv.` });
+    this.proj.init(rule, { ...ctx, prefix: `${ctx.prefix}proj.` });
+    if (this.qBias) initTensor(this.qBias.value, { kind: 'zeros' }, ctx.seed, `${ctx.prefix}q_bias`);
+    if (this.vBias) initTensor(this.vBias.value, { kind: 'zeros' }, ctx.seed, `${ctx.prefix}v_bias`);
+    return this;
+  }
+
+  forward(x: Tensor): Tensor {
+    let bias: Tensor | undefined;
+    if (this.fullBias) {
+      const d = this.dim;
+      using q = this.fullBias.slice(0, d);
+      using v = this.fullBias.slice(2 * d, 3 * d);
+      q.assign(this.qBias!.value);
+      v.assign(this.vBias!.value);
+      bias = this.fullBias;
+    }
+    const qkv = this.qkv.forward(x, bias);
+    const { out, lse } = attentionForward(qkv, this.heads);
+    if (this.training) this.saved = { qkv: this.cache.keep(qkv), out: this.cache.keep(out.reshape(out.shape)), lse: this.cache.keep(lse) };
+    else {
+      qkv.dispose();
+      lse.dispose();
+    }
+    const y = this.proj.forward(out);
+    out.dispose();
+    return y;
+  }
+
+  backward(dy: Tensor): Tensor {
+    const s = this.saved!;
+    const dOut = this.proj.backward(dy)!;
+    const dQkv = attentionBackward(dOut, s.qkv, s.out, s.lse, this.heads);
+    dOut.dispose();
+    this.releaseCache();
+    if (this.qBias && this.vBias) {
+      const db = sumRows(as2d(dQkv));
+      this.qBias.accumulate(db.slice(0, this.dim));
+      this.vBias.accumulate(db.slice(2 * this.dim, 3 * this.dim));
+      db.dispose();
+    }
+    const dx = this.qkv.backward(dQkv)!;
+    dQkv.dispose();
+    return dx;
+  }
+
+  protected override releaseCache(): void {
+    this.cache.release();
+    this.saved = null;
+  }
+
+  override dispose(): void {
+    super.dispose();
+    this.fullBias?.dispose();
+  }
+}
+
+/** Deterministic per-step randomness for drop path (a few numbers per batch, not per element). */
+export class StepRng {
+  private s: number;
+  constructor(seed: number) {
+    this.s = seed >>> 0 || 1;
+  }
+  next(): number {
+    // mulberry32
+    this.s = (this.s + 0x6d2b79f5) >>> 0;
+    let t = this.s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+  get state(): number {
+    return this.s;
+  }
+  set state(v: number) {
+    this.s = v >>> 0;
+  }
+}
+
+/** Pre-norm transformer block with stochastic depth; optional recomputation (checkpointing). */
+export class Block extends Module {
+  readonly norm1: LayerNorm;
+  readonly attn: Attention;
+  readonly norm2: LayerNorm;
+  readonly mlp: Mlp;
+  /** Recompute activations in backward instead of keeping them (same results, less memory). */
+  checkpoint = false;
+  private scales: [Tensor | null, Tensor | null] = [null, null];
+  private input: Tensor | null = null;
+
+  constructor(dim: number, heads: number, mlpRatio: number, biasStyle: 'qv' | 'qkv', readonly dropPath = 0, eps = 1e-6, readonly rng?: StepRng) {
+    super();
+    this.norm1 = this.child('norm1', new LayerNorm(dim, eps));
+    this.attn = this.child('attn', new Attention(dim, heads, biasStyle));
+    this.norm2 = this.child('norm2', new LayerNorm(dim, eps));
+    this.mlp = this.child('mlp', new Mlp(dim, dim * mlpRatio));
+  }
+
+  init(rule: InitRule, ctx: InitContext): this {
+    this.norm1.init({ ...ctx, prefix: `${ctx.prefix}norm1.` });
+    this.attn.init(rule, { ...ctx, prefix: `${ctx.prefix}attn.` });
+    this.norm2.init({ ...ctx, prefix: `${ctx.prefix}norm2.` });
+    this.mlp.init(rule, { ...ctx, prefix: `${ctx.prefix}mlp.` });
+    return this;
+  }
+
+  /** Per-sample keep scales (0 or 1/(1−p)), drawn once per forward; null when inactive. */
+  private drawScales(batch: number): Tensor | null {
+    if (!this.training || this.dropPath <= 0 || !this.rng) return null;
+    const keep = 1 - this.dropPath;
+    const s = new Float32Array(batch);
+    for (let b = 0; b < batch; b++) s[b] = this.rng.next() < keep ? 1 / keep : 0;
+    return Tensor.fromArray(s, [batch]);
+  }
+
+  private branch(y: Tensor, scale: Tensor | null): Tensor {
+    if (!scale) return y;
+    const r = rowScale(y, scale);
+    y.dispose();
+    return r;
+  }
+
+  private run(x: Tensor): Tensor {
+    const h1 = this.norm1.forward(x);
+    const a = this.branch(this.attn.forward(h1), this.scales[0]);
+    h1.dispose();
+    const x1 = add(x, a);
+    a.dispose();
+    const h2 = this.norm2.forward(x1);
+    const m = this.branch(this.mlp.forward(h2), this.scales[1]);
+    h2.dispose();
+    const y = add(x1, m);
+    x1.dispose();
+    m.dispose();
+    return y;
+  }
+
+  forward(x: Tensor): Tensor {
+    this.scales = [this.drawScales(x.shape[0]), this.drawScales(x.shape[0])];
+    if (this.training && this.checkpoint) {
+      // Keep only the input; the sub-modules run without caching and are re-run in backward.
+      this.input = x.reshape(x.shape);
+      for (const m of this.modules()) if (m !== this) m.training = false;
+      const y = this.run(x);
+      for (const m of this.modules()) m.training = true;
+      return y;
+    }
+    if (!this.training) this.disposeScales();
+    return this.run(x);
+  }
+
+  backward(dy: Tensor): Tensor {
+    if (this.checkpoint && this.input) {
+      const y = this.run(this.input);
+      y.dispose();
+      this.input.dispose();
+      this.input = null;
+    }
+    // y = x1 + s2·mlp(norm2(x1)); x1 = x + s1·attn(norm1(x))
+    const dm = this.scales[1] ? rowScale(dy, this.scales[1]) : dy;
+    const dh2 = this.mlp.backward(dm);
+    if (dm !== dy) dm.dispose();
+    const dx1 = this.norm2.backward(dh2);
+    dh2.dispose();
+    addInPlace(dx1, dy);
+    const da = this.scales[0] ? rowScale(dx1, this.scales[0]) : dx1;
+    const dh1 = this.attn.backward(da);
+    if (da !== dx1) da.dispose();
+    const dx = this.norm1.backward(dh1);
+    dh1.dispose();
+    addInPlace(dx, dx1);
+    dx1.dispose();
+    this.disposeScales();
+    return dx;
+  }
+
+  private disposeScales(): void {
+    this.scales[0]?.dispose();
+    this.scales[1]?.dispose();
+    this.scales = [null, null];
+  }
+
+  protected override releaseCache(): void {
+    this.input?.dispose();
+    this.input = null;
+    this.disposeScales();
+  }
+}

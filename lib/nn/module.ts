@@ -1,0 +1,143 @@
+// Parameters and modules. A module owns named parameters and child modules (dotted names match
+// the reference repositories' state-dict keys, SPEC §5); forward() caches what backward() needs
+// and backward() consumes the cache. Gradients accumulate into Parameter.grad until zeroGrad().
+import { Tensor, type DType } from '../tensor.js';
+import { gemm, type GemmOptions } from '../ops/gemm.js';
+import { addInPlace } from '../ops/elementwise.js';
+
+export class Parameter {
+  grad: Tensor | null = null;
+  /** False after zeroGrad(): the next accumulation overwrites instead of adding (no memset). */
+  private gradLive = false;
+  constructor(
+    public value: Tensor,
+    /** Frozen parameters (positional tables, teachers) get no gradient and are not optimised. */
+    public readonly trainable = true,
+  ) {}
+
+  /** Adds `g` to the gradient and takes ownership of `g`. */
+  accumulate(g: Tensor): void {
+    if (!this.trainable) return void g.dispose();
+    if (!this.gradLive || !this.grad) {
+      this.grad?.dispose();
+      // A view (e.g. a slice of a bigger gradient) is copied so the parameter owns dense storage.
+      this.grad = g.offset === 0 && g.numel * 4 === g.handle.bytes ? g.reshape(this.value.shape) : g.clone().reshape(this.value.shape);
+      if (this.grad !== g) g.dispose();
+      this.gradLive = true;
+    } else {
+      addInPlace(this.grad, g);
+      g.dispose();
+    }
+  }
+
+  /** GEMM options that write op(A)·op(B) into the gradient: overwrite first, then accumulate. */
+  gemmInto(opts: GemmOptions = {}): GemmOptions {
+    if (!this.grad) this.grad = Tensor.empty(this.value.shape);
+    const beta = this.gradLive ? 1 : 0;
+    this.gradLive = true;
+    return { ...opts, out: this.grad, beta };
+  }
+
+  get hasGrad(): boolean {
+    return this.gradLive && this.grad !== null;
+  }
+
+  zeroGrad(): void {
+    this.gradLive = false;
+  }
+
+  dispose(): void {
+    this.value.dispose();
+    this.grad?.dispose();
+    this.grad = null;
+  }
+}
+
+export abstract class Module implements Disposable {
+  private readonly ownParams: [string, Parameter][] = [];
+  private readonly children: [string, Module][] = [];
+  training = true;
+
+  protected param(name: string, value: Tensor, trainable = true): Parameter {
+    const p = new Parameter(value, trainable);
+    this.ownParams.push([name, p]);
+    return p;
+  }
+
+  protected child<M extends Module>(name: string, m: M): M {
+    this.children.push([name, m]);
+    return m;
+  }
+
+  /** All parameters with their state-dict names. */
+  namedParameters(prefix = ''): [string, Parameter][] {
+    const out: [string, Parameter][] = this.ownParams.map(([n, p]) => [prefix + n, p]);
+    // A child mounted at '' shares its parent's namespace (the MVD student's encoder keys are root keys).
+    for (const [n, c] of this.children) out.push(...c.namedParameters(n ? `${prefix}${n}.` : prefix));
+    return out;
+  }
+
+  parameters(): Parameter[] {
+    return this.namedParameters().map(([, p]) => p);
+  }
+
+  modules(): Module[] {
+    return [this, ...this.children.flatMap(([, c]) => c.modules())];
+  }
+
+  train(on = true): this {
+    for (const m of this.modules()) m.training = on;
+    return this;
+  }
+
+  eval(): this {
+    return this.train(false);
+  }
+
+  zeroGrad(): void {
+    for (const p of this.parameters()) p.zeroGrad();
+  }
+
+  /** Drops cached activations (e.g. after a forward pass whose backward will not run). */
+  clearCache(): void {
+    for (const m of this.modules()) m.releaseCache();
+  }
+
+  protected releaseCache(): void {}
+
+  dispose(): void {
+    this.clearCache();
+    for (const p of this.parameters()) p.dispose();
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+}
+
+/** Keeps tensors a forward pass saved for backward; released in one call. */
+export class Cache {
+  private items: Tensor[] = [];
+  keep<T extends Tensor>(t: T): T {
+    this.items.push(t);
+    return t;
+  }
+  release(): void {
+    for (const t of this.items) t.dispose();
+    this.items = [];
+  }
+  get size(): number {
+    return this.items.length;
+  }
+}
+
+export function shapeOf(t: Tensor, dtype: DType = 'f32'): string {
+  return `${t.shape.join('x')} ${dtype}`;
+}
+
+/** Flattens all leading dims: [..., D] -> [rows, D] (a view). */
+export function as2d(t: Tensor): Tensor {
+  return t.reshape([-1, t.shape[t.ndim - 1]]);
+}
+
+export { gemm };

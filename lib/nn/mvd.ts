@@ -1,0 +1,132 @@
+// The MVD student (SPEC §3.3): a tube-masked encoder with one feature decoder per teacher, and
+// the frozen teachers whose pre-norm features are the targets (SPEC §3.5).
+import { Tensor } from '../tensor.js';
+import { add } from '../ops/elementwise.js';
+import { gatherTokens } from '../ops/tokens.js';
+import { Module } from './module.js';
+import { VisionTransformer, positionalTable, rangeIndex } from './encoder.js';
+import { MaskedDecoder } from './decoders.js';
+import { videoVit, imageVit, mvdDecoderFor, type Preset, type VitConfig, type MvdDecoderConfig } from './config.js';
+
+export type TeacherKind = 'img' | 'vid';
+
+export interface MvdStudentOptions {
+  student: VitConfig;
+  /** Decoder per teacher (SPEC §3.4); targetDim = the teacher's width. */
+  decoders: Partial<Record<TeacherKind, MvdDecoderConfig>>;
+  dropPath?: number;
+  seed?: number;
+}
+
+export class MvdStudent extends Module {
+  readonly encoder: VisionTransformer;
+  readonly branches: Partial<Record<TeacherKind, MaskedDecoder>> = {};
+
+  constructor(readonly opts: MvdStudentOptions) {
+    super();
+    const seed = opts.seed ?? 0;
+    const c = opts.student;
+    this.encoder = this.child('', new VisionTransformer(c, { finalNorm: true, savePosEmbed: true, dropPath: opts.dropPath ?? 0, seed }));
+    for (const kind of ['img', 'vid'] as TeacherKind[]) {
+      const d = opts.decoders[kind];
+      if (!d) continue;
+      const pos = positionalTable(c, d.dim);
+      this.branches[kind] = this.child('', new MaskedDecoder(
+        { inDim: c.dim, dim: d.dim, depth: d.depth, heads: d.heads, outDim: d.targetDim, mlpRatio: c.mlpRatio, dropPath: opts.dropPath ?? 0, eps: c.eps },
+        { down: `down_${kind}`, downBias: true, downInit: { kind: 'xavier_uniform' }, maskToken: `mask_token_${kind}`, decoder: `decoder_${kind}`, posName: `pos_embed_${kind}` },
+        pos, seed + (kind === 'img' ? 1 : 2),
+      ));
+    }
+  }
+
+  /** Predictions of each teacher's features at the masked tokens: [B, Nm, C_teacher]. */
+  forward(video: Tensor, visIdx: Tensor<'i32'>, maskIdx: Tensor<'i32'>): Partial<Record<TeacherKind, Tensor>> {
+    const { prenorm, out } = this.encoder.forward(video, visIdx);
+    prenorm.dispose();
+    const preds: Partial<Record<TeacherKind, Tensor>> = {};
+    for (const [k, b] of Object.entries(this.branches) as [TeacherKind, MaskedDecoder][]) preds[k] = b.forward(out!, visIdx, maskIdx);
+    out!.dispose();
+    return preds;
+  }
+
+  backward(grads: Partial<Record<TeacherKind, Tensor>>): void {
+    let dEnc: Tensor | null = null;
+    for (const [k, b] of Object.entries(this.branches) as [TeacherKind, MaskedDecoder][]) {
+      const g = grads[k];
+      if (!g) continue;
+      const d = b.backward(g);
+      if (!dEnc) dEnc = d;
+      else {
+        const s = add(dEnc, d);
+        dEnc.dispose();
+        d.dispose();
+        dEnc = s;
+      }
+    }
+    if (dEnc) {
+      this.encoder.backward(dEnc);
+      dEnc.dispose();
+    }
+  }
+}
+
+/** A frozen teacher producing pre-final-norm features in the student's token order. */
+export class Teacher {
+  constructor(readonly kind: TeacherKind, readonly encoder: VisionTransformer) {
+    encoder.eval();
+  }
+
+  get dim(): number {
+    return this.encoder.dim;
+  }
+
+  /** [B, N, C] features for the whole clip (image teacher: frames 0, 2, … as images, cls dropped). */
+  features(video: Tensor): Tensor {
+    const { prenorm, out } = this.encoder.forward(video);
+    out?.dispose();
+    if (this.kind === 'vid') return prenorm;
+    const b = video.shape[0];
+    const [rows, n1, c] = prenorm.shape;
+    using idx = rangeIndex(rows, n1 - 1, 1);
+    const noCls = gatherTokens(prenorm, idx);
+    prenorm.dispose();
+    const r = noCls.reshape([b, (rows / b) * (n1 - 1), c]);
+    noCls.dispose();
+    return r;
+  }
+
+  /** Targets at the masked tokens: [B, Nm, C]. */
+  targets(video: Tensor, maskIdx: Tensor<'i32'>): Tensor {
+    const f = this.features(video);
+    const t = gatherTokens(f, maskIdx);
+    f.dispose();
+    return t;
+  }
+
+  dispose(): void {
+    this.encoder.dispose();
+  }
+}
+
+export interface TeacherSpec {
+  preset: Preset;
+  frames: number;
+  size: number;
+  seed?: number;
+}
+
+/** A randomly initialised teacher of the right architecture (weights are then loaded or pretrained). */
+export function makeTeacher(kind: TeacherKind, s: TeacherSpec): Teacher {
+  const cfg = kind === 'img'
+    ? imageVit(s.preset, { size: s.size })
+    : videoVit(s.preset, { frames: s.frames, size: s.size, posEmbed: 'sinusoid1d' });
+  return new Teacher(kind, new VisionTransformer(cfg, { finalNorm: true, frameStride: kind === 'img' ? 2 : undefined, seed: s.seed ?? 0 }));
+}
+
+/** Student + decoders for a preset pair, as SPEC §3.4. */
+export function makeStudent(preset: Preset, teacherDims: Partial<Record<TeacherKind, number>>, over: { frames: number; size: number; dropPath?: number; seed?: number }): MvdStudent {
+  const student = videoVit(preset, { frames: over.frames, size: over.size });
+  const decoders: Partial<Record<TeacherKind, MvdDecoderConfig>> = {};
+  for (const [k, d] of Object.entries(teacherDims) as [TeacherKind, number][]) decoders[k] = mvdDecoderFor(preset, d);
+  return new MvdStudent({ student, decoders, dropPath: over.dropPath, seed: over.seed });
+}
