@@ -2,10 +2,12 @@
 // The mvd command line: parses the command, runs it, turns errors into one clear line.
 import { infoCommand, packageVersion } from './commands/info.js';
 import { benchCommand } from './commands/bench.js';
+import { demoCommand } from './commands/demo.js';
+import { synthCommand } from './commands/synth.js';
 import { helpText, parseCommand, UsageError, type Command } from './command.js';
 import { MvdError } from '../errors.js';
 
-const commands: Command[] = [infoCommand, benchCommand];
+const commands: Command[] = [demoCommand, infoCommand, synthCommand, benchCommand];
 
 function mainHelp(): string {
   return [

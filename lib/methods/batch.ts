@@ -21,7 +21,8 @@ export interface ClipBatch {
 export type FrameSelect = 'all' | 'one';
 
 export function stackClips(samples: ClipSample[], select: FrameSelect = 'all', seed = 0): ClipBatch {
-  const [, t, h, w] = samples[0].shape.length === 5 ? samples[0].shape.slice(1) : [1, ...samples[0].shape];
+  // A sample is [T, H, W, 3], or [V, T, H, W, 3] with V = 1 view.
+  const [t, h, w] = samples[0].shape.length === 5 ? samples[0].shape.slice(1) : samples[0].shape;
   const frame = h * w * 3;
   const tOut = select === 'one' ? 1 : t;
   const data = new Uint8Array(samples.length * tOut * frame);

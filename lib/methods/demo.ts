@@ -1,0 +1,110 @@
+// The demo: the paper's teacher study at laptop scale on the built-in synthetic set (no files, no
+// ffmpeg). Pretrain a tiny image teacher (MAE on frames) and a tiny video teacher (VideoMAE),
+// distill three tiny students (image teacher, video teacher, both), then linear-probe each on the
+// appearance task (readable from one frame) and the motion task (needs several frames).
+import { SyntheticDataset, APPEARANCE_CLASSES, MOTION_CLASSES } from '../data/synthetic.js';
+import { imageVit, videoVit, type Preset } from '../nn/config.js';
+import { Teacher, type TeacherKind } from '../nn/mvd.js';
+import { VisionTransformer } from '../nn/encoder.js';
+import { loadStateDict, stateDict } from '../io/checkpoint.js';
+import { BatchSampler } from './batch.js';
+import { maeRecipe, videomaeRecipe } from './pretrain.js';
+import { distillRecipe } from './distill.js';
+import { train, tailMean, type StepRecord } from './train.js';
+import { extractFeatures, linearProbe } from './probe.js';
+
+export interface DemoOptions {
+  seed: number;
+  frames: number;
+  size: number;
+  trainClips: number;
+  valClips: number;
+  batch: number;
+  teacherSteps: number;
+  studentSteps: number;
+  probeSteps: number;
+  maskRatio: number;
+  preset: Preset;
+  onProgress?: (stage: string, rec?: StepRecord) => void;
+}
+
+export const DEMO_DEFAULTS: Omit<DemoOptions, 'seed'> = {
+  frames: 8, size: 64, trainClips: 512, valClips: 256, batch: 16,
+  teacherSteps: 120, studentSteps: 120, probeSteps: 300, maskRatio: 0.75, preset: 'tiny',
+};
+
+export interface DemoRow {
+  student: string;
+  appearance: number;
+  motion: number;
+  distillLoss: number | null;
+}
+
+export interface DemoResult {
+  seed: number;
+  rows: DemoRow[];
+  teacherLoss: { image: number; video: number };
+  seconds: number;
+}
+
+/** A teacher built from a pretrained encoder's weights (pre-norm features, frozen). */
+function teacherFrom(kind: TeacherKind, weights: ReturnType<typeof stateDict>, o: DemoOptions): Teacher {
+  const cfg = kind === 'img' ? imageVit(o.preset, { size: o.size }) : videoVit(o.preset, { frames: o.frames, size: o.size, posEmbed: 'sinusoid1d' });
+  const enc = new VisionTransformer(cfg, { finalNorm: true, frameStride: kind === 'img' ? 2 : undefined, seed: o.seed });
+  loadStateDict(enc, weights);
+  return new Teacher(kind, enc);
+}
+
+export async function runDemo(opts: Partial<DemoOptions> & { seed: number }): Promise<DemoResult> {
+  const o: DemoOptions = { ...DEMO_DEFAULTS, ...opts };
+  const t0 = performance.now();
+  const trainSet = new SyntheticDataset({ seed: o.seed, count: o.trainClips, frames: o.frames, size: o.size });
+  const valSet = new SyntheticDataset({ seed: o.seed + 100000, count: o.valClips, frames: o.frames, size: o.size });
+  const data = new BatchSampler(trainSet, o.batch, o.seed);
+  const sched = (steps: number) => ({ steps, lr: 1.5e-3, minLr: 1e-4, warmupSteps: Math.max(1, Math.round(steps / 10)), weightDecay: 0.05 });
+  const progress = (stage: string) => (rec: StepRecord) => o.onProgress?.(stage, rec);
+
+  // Stage 1: teachers.
+  const mae = maeRecipe(data, { preset: o.preset, size: o.size, maskRatio: 0.75, seed: o.seed + 1 });
+  const maeRun = await train(mae, { ...sched(o.teacherSteps), onStep: progress('image teacher (MAE)') });
+  const vmae = videomaeRecipe(data, { preset: o.preset, frames: o.frames, size: o.size, maskRatio: o.maskRatio, seed: o.seed + 2 });
+  const vmaeRun = await train(vmae, { ...sched(o.teacherSteps), onStep: progress('video teacher (VideoMAE)') });
+  const teachers = { img: teacherFrom('img', stateDict(mae.model), o), vid: teacherFrom('vid', stateDict(vmae.model), o) };
+  mae.dispose();
+  vmae.dispose();
+
+  // Stage 2: students, and the probes on both tasks.
+  const trainApp = new SyntheticDataset({ seed: o.seed, count: o.trainClips, frames: o.frames, size: o.size });
+  const rows: DemoRow[] = [];
+  const variants: [string, Partial<Record<TeacherKind, Teacher>> | null][] = [
+    ['random init (no pretraining)', null],
+    ['image teacher', { img: teachers.img }],
+    ['video teacher', { vid: teachers.vid }],
+    ['both (co-teaching)', teachers],
+  ];
+  for (const [name, ts] of variants) {
+    const r = distillRecipe(data, { student: o.preset, frames: o.frames, size: o.size, teachers: ts ?? { vid: teachers.vid }, maskRatio: o.maskRatio, seed: o.seed + 3 });
+    let loss: number | null = null;
+    if (ts) {
+      const run = await train(r, { ...sched(o.studentSteps), onStep: progress(`student ← ${name}`) });
+      loss = tailMean(run.history, 'loss');
+    }
+    o.onProgress?.(`probe: ${name}`);
+    const tr = await extractFeatures(r.model.encoder, trainApp);
+    const va = await extractFeatures(r.model.encoder, valSet);
+    const app = await linearProbe({ x: tr.features, y: tr.labelSets.appearance }, { x: va.features, y: va.labelSets.appearance }, APPEARANCE_CLASSES.length, { steps: o.probeSteps, seed: o.seed });
+    const mot = await linearProbe({ x: tr.features, y: tr.labelSets.motion }, { x: va.features, y: va.labelSets.motion }, MOTION_CLASSES.length, { steps: o.probeSteps, seed: o.seed });
+    tr.features.dispose();
+    va.features.dispose();
+    rows.push({ student: name, appearance: app.valAcc, motion: mot.valAcc, distillLoss: loss });
+    r.dispose();
+  }
+  teachers.img.dispose();
+  teachers.vid.dispose();
+  return {
+    seed: o.seed,
+    rows,
+    teacherLoss: { image: tailMean(maeRun.history, 'loss'), video: tailMean(vmaeRun.history, 'loss') },
+    seconds: (performance.now() - t0) / 1000,
+  };
+}
