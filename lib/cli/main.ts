@@ -4,10 +4,11 @@ import { infoCommand, packageVersion } from './commands/info.js';
 import { benchCommand } from './commands/bench.js';
 import { demoCommand } from './commands/demo.js';
 import { synthCommand } from './commands/synth.js';
+import { pretrainCommand, distillCommand, extractCommand, probeCommand } from './commands/train.js';
 import { helpText, parseCommand, UsageError, type Command } from './command.js';
 import { MvdError } from '../errors.js';
 
-const commands: Command[] = [demoCommand, infoCommand, synthCommand, benchCommand];
+const commands: Command[] = [demoCommand, pretrainCommand, distillCommand, probeCommand, extractCommand, synthCommand, benchCommand, infoCommand];
 
 function mainHelp(): string {
   return [
