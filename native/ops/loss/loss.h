@@ -1,0 +1,22 @@
+// Distillation losses (SPEC §3.6): per pred/target pair the mean over every element (PyTorch
+// reduction='mean'), and the gradient of the weighted total written in the same pass.
+#pragma once
+#include <cstdint>
+
+namespace mvd {
+
+enum class LossKind { SmoothL1, L2, L1 };
+
+struct LossPair {
+  const float* pred = nullptr;  // null: the pair is absent and contributes nothing
+  const float* target = nullptr;
+  float* grad = nullptr;        // d total / d pred, same size as pred
+  int64_t n = 0;
+  double weight = 1.0;          // its weight in the total
+};
+
+// Fills mean_out[k] with pair k's unweighted mean loss (0 for an absent or empty pair).
+// One parallel region covers all pairs. beta is SmoothL1's threshold (beta <= 0 means L1, as in PyTorch).
+void distill_loss_cpu(const LossPair* pairs, int count, LossKind kind, float beta, double* mean_out);
+
+}  // namespace mvd

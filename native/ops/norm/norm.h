@@ -1,0 +1,16 @@
+// LayerNorm over the last dimension of a row-major [rows, D] tensor (SPEC §1.3: eps 1e-6 in every
+// released model). mean/rstd are saved per row so the backward never recomputes statistics.
+#pragma once
+#include <cstdint>
+
+namespace mvd {
+
+// y = (x - mean) * rstd * weight + bias; weight/bias may both be null (no affine).
+void layernorm_forward_cpu(const float* x, const float* weight, const float* bias, float* y, float* mean, float* rstd,
+                           int64_t rows, int64_t D, float eps);
+
+// dx always; dweight/dbias only when weight is given (both non-null then). Overwrites, never accumulates.
+void layernorm_backward_cpu(const float* dy, const float* x, const float* mean, const float* rstd,
+                            const float* weight, float* dx, float* dweight, float* dbias, int64_t rows, int64_t D);
+
+}  // namespace mvd
