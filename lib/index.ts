@@ -2,4 +2,40 @@
 export { Tensor, sync, disposeAll, type DType, type Device } from './tensor.js';
 export * from './errors.js';
 export { buildInfo, gpuInfo, resolveDevice } from './device.js';
-export { gemm, type GemmOptions } from './ops/gemm.js';
+
+// Native ops (CPU today; the same table runs on CUDA when that backend lands).
+export * from './ops/gemm.js';
+export * from './ops/attention.js';
+export * from './ops/norm.js';
+export * from './ops/elementwise.js';
+export * from './ops/loss.js';
+export * from './ops/xent.js';
+export * from './ops/optim.js';
+export * from './ops/tokens.js';
+export * from './ops/tables.js';
+export * from './ops/targets.js';
+export * from './ops/frames.js';
+export * from './ops/random.js';
+
+// Models, optimiser, checkpoints.
+export * from './nn/config.js';
+export { Module, Parameter } from './nn/module.js';
+export { Linear, LayerNorm, Mlp, Attention, Block } from './nn/layers.js';
+export { VisionTransformer, positionalTable, type EncoderOptions, type EncoderOutput } from './nn/encoder.js';
+export { MaskedDecoder, MaeDecoder } from './nn/decoders.js';
+export { VideoClassifier, meanTokens } from './nn/classifier.js';
+export { MvdStudent, Teacher, makeStudent, makeTeacher, type TeacherKind } from './nn/mvd.js';
+export * from './optim/groups.js';
+export * from './optim/schedule.js';
+export { AdamW, LossScaler } from './optim/adamw.js';
+export * from './io/safetensors.js';
+export * from './io/checkpoint.js';
+
+// Data and recipes.
+export * from './data/index.js';
+export * from './methods/batch.js';
+export { train, NonFiniteLossError, type Recipe, type TrainOptions, type StepRecord } from './methods/train.js';
+export { maeRecipe, videomaeRecipe, MaeModel, VideoMaeModel } from './methods/pretrain.js';
+export { distillRecipe } from './methods/distill.js';
+export { extractFeatures, linearProbe } from './methods/probe.js';
+export { runDemo, DEMO_DEFAULTS, type DemoResult } from './methods/demo.js';

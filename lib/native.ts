@@ -69,6 +69,8 @@ export type Addon = Record<string, any> & {
   copy(t: NativeTensorDesc): NativeTensorDesc;
   assign(dst: NativeTensorDesc, src: NativeTensorDesc): NativeTensorDesc;
   liveBytes(): number;
+  cachedBytes(): number;
+  trimCache(): void;
   setErrorClasses(classes: object): void;
 };
 

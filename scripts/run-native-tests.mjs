@@ -14,4 +14,4 @@ const run = (cmd, argv, env) => execFileSync(cmd, argv, { stdio: 'inherit', env:
 run('cmake', ['-S', '.', '-B', dir, '-DMVD_BUILD_TESTS=ON', '-DMVD_WITH_CUDA=OFF', `-DMVD_SANITIZE=${sanitize}`,
   sanitize ? '-DCMAKE_BUILD_TYPE=RelWithDebInfo' : '-DCMAKE_BUILD_TYPE=Release']);
 run('cmake', ['--build', dir, '--target', 'mvd_native_tests', '-j', String(cpus().length)]);
-run(`${dir}/mvd_native_tests`, args, sanitize === 'address' ? { ASAN_OPTIONS: 'detect_leaks=0' } : {});
+run(`${dir}/mvd_native_tests`, args, sanitize ? { ASAN_OPTIONS: 'detect_leaks=0', MVD_HOST_CACHE_MB: '0' } : {});

@@ -4,14 +4,9 @@
 // random erasing's pixel work is not implemented here: their parameters are returned so a native
 // op can apply them later.
 import { Rng } from './rng.js';
+import type { CropBox } from '../ops/frames.js';
 
-/** A crop window in source pixels. */
-export interface CropBox {
-  x: number;
-  y: number;
-  w: number;
-  h: number;
-}
+export type { CropBox };
 
 export const MULTI_SCALES = [1, 0.875, 0.75, 0.66] as const;
 

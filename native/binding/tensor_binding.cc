@@ -165,6 +165,15 @@ Napi::Value LiveBytes(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), (double)Storage::live_bytes());
 }
 
+Napi::Value CachedBytes(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), (double)Storage::cached_bytes());
+}
+
+Napi::Value TrimCache(const Napi::CallbackInfo& info) {
+  Storage::trim_cache();
+  return info.Env().Undefined();
+}
+
 // setErrorClasses({ShapeError, DTypeError, ...}): the JS classes native errors are created from.
 Napi::Value SetErrorClasses(const Napi::CallbackInfo& info) {
   Napi::Object o = info[0].As<Napi::Object>();
@@ -189,6 +198,8 @@ static void register_tensor_bindings(Napi::Env env, Napi::Object exports) {
   exports.Set("copy", make_binding(env, "copy", Copy));
   exports.Set("assign", make_binding(env, "assign", Assign));
   exports.Set("liveBytes", make_binding(env, "liveBytes", LiveBytes));
+  exports.Set("cachedBytes", make_binding(env, "cachedBytes", CachedBytes));
+  exports.Set("trimCache", make_binding(env, "trimCache", TrimCache));
   exports.Set("setErrorClasses", make_binding(env, "setErrorClasses", SetErrorClasses));
 }
 

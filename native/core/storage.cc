@@ -3,12 +3,87 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
 
 #include "errors.h"
 
 namespace mvd {
 
 static std::atomic<int64_t> g_live_bytes{0};
+
+namespace {
+
+// A caching host allocator. A training step allocates the same activation shapes every step; with
+// plain malloc/free, glibc returns large blocks to the OS on free and every call page-faults and
+// zeroes them again (measured: LayerNorm fwd+bwd at [3136,768] 12.5 ms with fresh memory vs
+// 2.4 ms reused). Freed blocks are kept by exact rounded size, up to a cap, and handed out again.
+class HostCache {
+ public:
+  static HostCache& get() {
+    static HostCache* c = new HostCache();  // leaked on purpose: storages may outlive statics
+    return *c;
+  }
+  void* alloc(size_t rounded) {
+    {
+      std::lock_guard<std::mutex> lk(m_);
+      auto it = free_.find(rounded);
+      if (it != free_.end() && !it->second.empty()) {
+        void* p = it->second.back();
+        it->second.pop_back();
+        cached_ -= rounded;
+        return p;
+      }
+    }
+    void* p = std::aligned_alloc(64, rounded);
+    if (!p) {  // out of memory: drop the cache and try once more
+      trim();
+      p = std::aligned_alloc(64, rounded);
+    }
+    return p;
+  }
+  void release(void* p, size_t rounded) {
+    std::lock_guard<std::mutex> lk(m_);
+    if (cached_ + rounded <= limit_) {
+      free_[rounded].push_back(p);
+      cached_ += rounded;
+      return;
+    }
+    std::free(p);
+  }
+  void trim() {
+    std::lock_guard<std::mutex> lk(m_);
+    for (auto& [size, list] : free_)
+      for (void* p : list) std::free(p);
+    free_.clear();
+    cached_ = 0;
+  }
+  size_t cached() {
+    std::lock_guard<std::mutex> lk(m_);
+    return cached_;
+  }
+
+ private:
+  HostCache() {
+    const char* env = std::getenv("MVD_HOST_CACHE_MB");
+    limit_ = (size_t)(env ? std::atof(env) : 2048.0) * 1024 * 1024;
+  }
+  std::mutex m_;
+  std::unordered_map<size_t, std::vector<void*>> free_;
+  size_t cached_ = 0, limit_ = 0;
+};
+
+// Small blocks round to a cache line, large ones to a page, so similar shapes share blocks.
+size_t rounded_size(size_t bytes) {
+  size_t b = bytes ? bytes : 1;
+  return b < 65536 ? (b + 63) / 64 * 64 : (b + 4095) / 4096 * 4096;
+}
+
+}  // namespace
+
+int64_t Storage::cached_bytes() { return (int64_t)HostCache::get().cached(); }
+void Storage::trim_cache() { HostCache::get().trim(); }
 
 size_t dtype_size(DType d) {
   switch (d) {
@@ -57,9 +132,8 @@ bool parse_device(const std::string& s, Device* out) {
 Storage::Storage(Device device, size_t bytes) : device_(device), bytes_(bytes) {
   if (device.kind != Device::CPU)
     throw OpError(ErrorKind::Device, "alloc", "CUDA storage is not available in this build", "", device.str());
-  // 64-byte alignment: one cache line, and what AVX-512 loads prefer. Never a zero-byte malloc.
-  size_t rounded = ((bytes ? bytes : 1) + 63) / 64 * 64;
-  data_ = std::aligned_alloc(64, rounded);
+  // 64-byte alignment: one cache line, and what AVX-512 loads prefer.
+  data_ = HostCache::get().alloc(rounded_size(bytes));
   if (!data_)
     throw OpError(ErrorKind::Native, "alloc", "out of host memory allocating " + std::to_string(bytes) + " bytes",
                   "", device.str());
@@ -67,7 +141,7 @@ Storage::Storage(Device device, size_t bytes) : device_(device), bytes_(bytes) {
 }
 
 Storage::~Storage() {
-  std::free(data_);
+  if (data_) HostCache::get().release(data_, rounded_size(bytes_));
   g_live_bytes -= (int64_t)bytes_;
 }
 

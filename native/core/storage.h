@@ -37,6 +37,9 @@ class Storage {
 
   // Total bytes currently held by all CPU storages (for `mvd info`, leak checks in tests).
   static int64_t live_bytes();
+  // Bytes held by the caching allocator for reuse (not live); trim_cache() returns them to the OS.
+  static int64_t cached_bytes();
+  static void trim_cache();
 
  private:
   Device device_;
