@@ -43,6 +43,8 @@ export interface TrainOptions {
   /** Config recorded in checkpoints and config.json. */
   config?: unknown;
   onStep?: (rec: StepRecord) => void;
+  /** Stop (with a checkpoint) after this many steps of this invocation; `resume` continues later. */
+  stopAfter?: number;
 }
 
 export interface StepRecord {
@@ -111,7 +113,9 @@ export async function train(recipe: Recipe, o: TrainOptions): Promise<TrainResul
     history.push(rec);
     if (logPath) await appendFile(logPath, JSON.stringify({ kind: 'step', ...rec }) + '\n');
     o.onStep?.(rec);
-    if (ckDir && ((o.checkpointEvery && (step + 1) % o.checkpointEvery === 0) || step + 1 === o.steps)) await save(step + 1);
+    const pausing = o.stopAfter !== undefined && step + 1 - start >= o.stopAfter;
+    if (ckDir && ((o.checkpointEvery && (step + 1) % o.checkpointEvery === 0) || step + 1 === o.steps || pausing)) await save(step + 1);
+    if (pausing) break;
   }
   opt.dispose();
   return { history, startStep: start, resumedFrom };
