@@ -1,19 +1,98 @@
+import { writeFile, mkdir } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { benchGemm, formatGemm } from '../../bench/gemm.js';
+import { benchStep, type StepBenchOptions, type StepBenchResult } from '../../bench/step.js';
+import { benchData } from '../../bench/data.js';
+import { runOursInChild, runTorch, torchAvailable, type TorchStep } from '../../bench/compare.js';
+import { table, fmt } from '../../bench/timing.js';
+import { packageRoot } from '../../native.js';
+import { isPreset } from '../../nn/config.js';
 import { UsageError, type Command } from '../command.js';
 
-const SUITES = ['gemm'] as const;
+const SUITES = ['gemm', 'step', 'data', 'all'] as const;
+
+function stepOptions(v: Record<string, unknown>, check: boolean): StepBenchOptions {
+  const o: StepBenchOptions = {
+    student: String(v.student ?? (check ? 'tiny' : 'small')) as StepBenchOptions['student'],
+    teacher: String(v.teacher ?? (check ? 'tiny' : 'base')) as StepBenchOptions['teacher'],
+    frames: Number(v.frames ?? (check ? 4 : 16)), size: Number(v.size ?? (check ? 32 : 112)), batch: Number(v.batch ?? 2),
+    steps: Number(v.steps ?? (check ? 2 : 5)), warmup: Number(v.warmup ?? 1), maskRatio: Number(v['mask-ratio'] ?? 0.9), device: String(v.device ?? 'cpu'),
+  };
+  if (!isPreset(o.student) || !isPreset(o.teacher)) throw new UsageError('--student and --teacher are presets: tiny, small, base, large, huge');
+  return o;
+}
+
+interface Round { ours: StepBenchResult; torch?: TorchStep }
+
+function formatStep(rounds: Round[], torchWhy?: string): string {
+  const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+  const o = rounds.map((r) => r.ours);
+  const rows: (string | number)[][] = [['mvd', fmt(med(o.map((x) => x.clips_per_s)), 3), fmt(med(o.map((x) => x.step_s_median)), 3), fmt(med(o.map((x) => x.peak_rss_bytes)) / 2 ** 20, 0),
+    Object.entries(o[0].stages).map(([k, v]) => `${k} ${fmt(100 * v, 0)}%`).join(', ')]];
+  const t = rounds.map((r) => r.torch).filter((x): x is TorchStep => !!x);
+  let ratio = '';
+  if (t.length) {
+    rows.push([`PyTorch ${t[0].torch}`, fmt(med(t.map((x) => x.clips_per_s)), 3), fmt(med(t.map((x) => x.step_s_median)), 3), fmt(med(t.map((x) => x.peak_rss_bytes)) / 2 ** 20, 0),
+      Object.entries(t[0].stages).map(([k, v]) => `${k} ${fmt(100 * v, 0)}%`).join(', ')]);
+    ratio = `\nmvd / PyTorch: clips/s ${fmt(med(o.map((x) => x.clips_per_s)) / med(t.map((x) => x.clips_per_s)), 2)}×, peak RSS ${fmt(med(o.map((x) => x.peak_rss_bytes)) / med(t.map((x) => x.peak_rss_bytes)), 2)}× (${rounds.length} alternating rounds)`;
+  } else if (torchWhy) ratio = `\n(no PyTorch comparison: ${torchWhy})`;
+  const c = o[0].config;
+  return `MVD step: student ${c.student}, teachers ${c.teacher}, ${c.frames}×${c.size}², batch ${c.batch}, ${c.device}\n\n` +
+    table(['impl', 'clips/s', 'step s (median)', 'peak RSS MiB', 'stages'], rows) + ratio;
+}
 
 export const benchCommand: Command = {
   name: 'bench',
-  summary: 'benchmarks: kernel throughput against roofs measured in the same run',
-  usage: `mvd bench <${SUITES.join('|')}> [--quick] [--json]`,
-  options: { quick: { type: 'boolean' }, json: { type: 'boolean' } },
-  help: { quick: 'fewer shapes and shorter runs (a smoke run)', json: 'print JSON' },
-  async run(values, positionals) {
+  summary: 'benchmarks: GEMM vs measured roofs, whole MVD steps (vs PyTorch when present), data loading',
+  usage: `mvd bench <${SUITES.join('|')}> [--quick] [--check] [--json] [step: --student small --teacher base --frames 16 --size 112 --batch 2 --device cpu]`,
+  options: {
+    quick: { type: 'boolean' }, check: { type: 'boolean' }, json: { type: 'boolean' }, student: { type: 'string' }, teacher: { type: 'string' },
+    frames: { type: 'string' }, size: { type: 'string' }, batch: { type: 'string' }, steps: { type: 'string' }, warmup: { type: 'string' },
+    'mask-ratio': { type: 'string' }, device: { type: 'string' }, rounds: { type: 'string' }, 'no-torch': { type: 'boolean' },
+  },
+  help: {
+    quick: 'fewer shapes and shorter runs', check: 'CI mode: a tiny configuration for a few seconds; fails only if the harness breaks',
+    json: 'print JSON', student: 'student preset (small)', teacher: 'teacher preset (base)', frames: 'frames (16)', size: 'frame size (112)', batch: 'clips per step (2)',
+    steps: 'timed steps per round (5)', warmup: 'untimed steps first (1)', 'mask-ratio': '0.9', device: 'cpu', rounds: 'alternating rounds with PyTorch (2)',
+    'no-torch': 'skip the PyTorch reference',
+  },
+  async run(v, positionals) {
     const suite = positionals[0] ?? 'gemm';
-    if (suite !== 'gemm') throw new UsageError(`unknown benchmark '${suite}' (one of: ${SUITES.join(', ')})`);
-    const r = await benchGemm({ quick: !!values.quick });
-    console.log(values.json ? JSON.stringify(r, null, 2) : formatGemm(r));
+    if (!(SUITES as readonly string[]).includes(suite)) throw new UsageError(`unknown benchmark '${suite}' (one of: ${SUITES.join(', ')})`);
+    const check = !!v.check;
+    const out: Record<string, unknown> = {};
+    if (suite === 'gemm' || suite === 'all') {
+      const r = await benchGemm({ quick: !!v.quick || check, minSeconds: check ? 0.02 : undefined });
+      out.gemm = r;
+      if (!v.json) console.log(formatGemm(r) + '\n');
+    }
+    if (suite === 'step' || suite === 'all') {
+      const o = stepOptions(v, check);
+      const rounds: Round[] = [];
+      const torch = v['no-torch'] || check ? { ok: false, why: check ? 'check mode' : '--no-torch' } : torchAvailable();
+      const n = Number(v.rounds ?? (torch.ok ? 2 : 1));
+      for (let i = 0; i < n; i++) {
+        // With PyTorch present each of ours runs in a child too, so both peak RSS figures are per process.
+        const ours = torch.ok ? runOursInChild(o) : await benchStep(o);
+        rounds.push({ ours, torch: torch.ok ? runTorch(o) : undefined });
+      }
+      out.step = { rounds, torch: torch.ok ? 'compared' : torch.why };
+      if (!v.json) console.log(formatStep(rounds, torch.why) + '\n');
+    }
+    if (suite === 'data' || suite === 'all') {
+      const r = await benchData(check ? { clips: 8, batchSize: 4 } : {});
+      out.data = r;
+      if (!v.json) console.log(`data loader: ${fmt(r.clipsPerSec, 2)} clips/s (${r.clip.join('×')} clips from mp4, ${r.workers} workers, batch ${r.batchSize}); ${fmt(r.msPerBatch, 0)} ms per batch\n`);
+    }
+    if (suite === 'all' && !check) {
+      const dir = join(packageRoot, 'bench', 'results');
+      await mkdir(dir, { recursive: true });
+      const file = join(dir, `${new Date().toISOString().slice(0, 10)}-${hostname()}.json`);
+      await writeFile(file, JSON.stringify(out, null, 2));
+      if (!v.json) console.log(`wrote ${file}`);
+    }
+    if (v.json) console.log(JSON.stringify(suite === 'step' ? out.step : suite === 'all' ? out : out[suite], null, 2));
     return 0;
   },
 };

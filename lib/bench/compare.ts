@@ -1,0 +1,44 @@
+// Runs our step benchmark and bench/torch_ref.py in separate processes (so each peak RSS is its
+// own), alternating rounds in one invocation, and reports our/PyTorch ratios.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { packageRoot } from '../native.js';
+import type { StepBenchOptions, StepBenchResult } from './step.js';
+
+export interface TorchStep {
+  impl: 'torch';
+  torch: string;
+  threads: number;
+  clips_per_s: number;
+  step_s_median: number;
+  peak_rss_bytes: number;
+  stages: Record<string, number>;
+}
+
+/** Python with torch importable, or why not. */
+export function torchAvailable(): { ok: boolean; why?: string } {
+  const r = spawnSync('python3', ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' });
+  if (r.error) return { ok: false, why: `python3 not found (${r.error.message})` };
+  if (r.status !== 0) return { ok: false, why: 'python3 cannot import torch (Debian: apt-get install python3-torch)' };
+  return { ok: true };
+}
+
+function stepArgs(o: StepBenchOptions): string[] {
+  return ['--student', o.student, '--teacher', o.teacher, '--frames', String(o.frames), '--size', String(o.size), '--batch', String(o.batch), '--steps', String(o.steps), '--warmup', String(o.warmup)];
+}
+
+export function runOursInChild(o: StepBenchOptions): StepBenchResult {
+  const cli = join(packageRoot, 'dist', 'cli', 'main.js');
+  const r = spawnSync(process.execPath, [cli, 'bench', 'step', ...stepArgs(o), '--mask-ratio', String(o.maskRatio), '--json', '--no-torch', '--rounds', '1'], { encoding: 'utf8', maxBuffer: 16 << 20 });
+  if (r.status !== 0) throw new Error(`bench step child failed: ${r.stderr.slice(-2000)}`);
+  return JSON.parse(r.stdout).rounds[0].ours;
+}
+
+export function runTorch(o: StepBenchOptions): TorchStep {
+  const script = join(packageRoot, 'bench', 'torch_ref.py');
+  if (!existsSync(script)) throw new Error(`${script} missing`);
+  const r = spawnSync('python3', [script, ...stepArgs(o), '--mask-ratio', String(o.maskRatio)], { encoding: 'utf8', maxBuffer: 16 << 20 });
+  if (r.status !== 0) throw new Error(`torch_ref.py failed: ${r.stderr.slice(-2000)}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!);
+}

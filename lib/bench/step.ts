@@ -1,0 +1,92 @@
+// Whole MVD training steps: teachers' forward + student forward/backward + AdamW, with a stage
+// profile (data, teachers, student, optimizer), clips/s, step-time median and spread, peak RSS.
+import { Tensor, sync } from '../tensor.js';
+import { SyntheticDataset } from '../data/synthetic.js';
+import { batchMasks } from '../data/masking.js';
+import { distillLoss } from '../ops/loss.js';
+import { gridOf, videoVit, isPreset, type Preset } from '../nn/config.js';
+import { makeStudent, makeTeacher } from '../nn/mvd.js';
+import { AdamW } from '../optim/adamw.js';
+import { buildParamGroups } from '../optim/groups.js';
+import { BatchSampler } from '../methods/batch.js';
+import { ValueError } from '../errors.js';
+
+export interface StepBenchOptions {
+  student: Preset;
+  teacher: Preset;
+  frames: number;
+  size: number;
+  batch: number;
+  steps: number;
+  warmup: number;
+  maskRatio: number;
+  device: string;
+}
+
+export interface StepBenchResult {
+  impl: 'mvd';
+  config: StepBenchOptions;
+  clips_per_s: number;
+  step_s_median: number;
+  step_s_min: number;
+  step_s_max: number;
+  peak_rss_bytes: number;
+  stages: Record<'data' | 'teachers' | 'student' | 'optimizer', number>;
+  losses: number[];
+}
+
+export async function benchStep(o: StepBenchOptions): Promise<StepBenchResult> {
+  if (!isPreset(o.student) || !isPreset(o.teacher)) throw new ValueError('student and teacher must be presets');
+  if (o.device !== 'cpu') throw new ValueError(`bench step on '${o.device}': only the CPU backend exists in this build`);
+  const teachers = { img: makeTeacher('img', { preset: o.teacher, frames: o.frames, size: o.size, seed: 1 }), vid: makeTeacher('vid', { preset: o.teacher, frames: o.frames, size: o.size, seed: 2 }) };
+  const student = makeStudent(o.student, { img: teachers.img.dim, vid: teachers.vid.dim }, { frames: o.frames, size: o.size, dropPath: 0.1, seed: 3 });
+  const opt = new AdamW(buildParamGroups(student.namedParameters(), { weightDecay: 0.05 }), { beta2: 0.95 });
+  const data = new BatchSampler(new SyntheticDataset({ seed: 1, count: Math.max(o.batch * 4, 8), frames: o.frames, size: o.size }), o.batch, 1);
+  const grid = gridOf(videoVit(o.student, { frames: o.frames, size: o.size }));
+  const stages = { data: 0, teachers: 0, student: 0, optimizer: 0 };
+  const times: number[] = [];
+  const losses: number[] = [];
+  student.train();
+  for (let i = 0; i < o.warmup + o.steps; i++) {
+    const measured = i >= o.warmup;
+    const t0 = performance.now();
+    const b = await data.batch(i);
+    const m = batchMasks('tube', grid, o.maskRatio, o.batch, i);
+    const vis = Tensor.fromArray(m.visible, [o.batch, m.numVisible]);
+    const msk = Tensor.fromArray(m.masked, [o.batch, m.numMasked]);
+    await sync();
+    const t1 = performance.now();
+    const tImg = teachers.img.targets(b.video, msk), tVid = teachers.vid.targets(b.video, msk);
+    await sync();
+    const t2 = performance.now();
+    student.zeroGrad();
+    const p = student.forward(b.video, vis, msk);
+    const l = distillLoss(p.img!, tImg, p.vid!, tVid, { kind: 'smoothl1' });
+    student.backward({ img: l.dPredImg!, vid: l.dPredVid! });
+    losses.push((await l.loss.toArray())[0]);
+    const t3 = performance.now();
+    await opt.update(1e-4);
+    await sync();
+    const t4 = performance.now();
+    for (const x of [vis, msk, tImg, tVid, p.img, p.vid, l.loss, l.dPredImg, l.dPredVid, b.video]) x?.dispose();
+    if (measured) {
+      times.push((t4 - t0) / 1000);
+      stages.data += t1 - t0;
+      stages.teachers += t2 - t1;
+      stages.student += t3 - t2;
+      stages.optimizer += t4 - t3;
+    }
+  }
+  const total = stages.data + stages.teachers + stages.student + stages.optimizer;
+  for (const k of Object.keys(stages) as (keyof typeof stages)[]) stages[k] /= total;
+  opt.dispose();
+  student.dispose();
+  teachers.img.dispose();
+  teachers.vid.dispose();
+  const sorted = [...times].sort((a, b) => a - b);
+  const median = sorted[sorted.length >> 1];
+  return {
+    impl: 'mvd', config: o, clips_per_s: o.batch / median, step_s_median: median, step_s_min: sorted[0], step_s_max: sorted[sorted.length - 1],
+    peak_rss_bytes: process.resourceUsage().maxRSS * 1024, stages, losses,
+  };
+}
