@@ -75,8 +75,13 @@ export class Tensor<D extends DType = DType> implements Disposable {
     return new Tensor<D>(addon().empty([...shape], opts.dtype ?? 'f32', normalizeDevice(opts.device)));
   }
 
-  /** A new tensor filled with zeros. */
+  /** A new tensor filled with zeros (f32: filled natively on the queue, no JS-side buffer). */
   static zeros<D extends DType = 'f32'>(shape: readonly number[], opts: { dtype?: D; device?: string } = {}): Tensor<D> {
+    if ((opts.dtype ?? 'f32') === 'f32') {
+      const t = Tensor.empty<D>(shape, opts);
+      addon().fill(t, 0);
+      return t;
+    }
     const Ctor = ARRAY_CTOR[opts.dtype ?? 'f32'];
     return Tensor.fromArray(new Ctor(numelOf(shape)), shape, opts) as unknown as Tensor<D>;
   }

@@ -3,6 +3,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { cpus } from 'node:os';
 import { packageRoot } from '../native.js';
 import type { StepBenchOptions, StepBenchResult } from './step.js';
 
@@ -16,12 +17,22 @@ export interface TorchStep {
   stages: Record<string, number>;
 }
 
-/** Python with torch importable, or why not. */
+let python = 'python3';
+
+/**
+ * A Python that can import torch: $MVD_PYTHON, then python3 on PATH, then Debian's /usr/bin/python3
+ * (where python3-torch installs, even when PATH leads to another Python first). Or why none.
+ */
 export function torchAvailable(): { ok: boolean; why?: string } {
-  const r = spawnSync('python3', ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' });
-  if (r.error) return { ok: false, why: `python3 not found (${r.error.message})` };
-  if (r.status !== 0) return { ok: false, why: 'python3 cannot import torch (Debian: apt-get install python3-torch)' };
-  return { ok: true };
+  const candidates = [process.env.MVD_PYTHON, 'python3', '/usr/bin/python3'].filter((x): x is string => !!x);
+  for (const py of candidates) {
+    const r = spawnSync(py, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' });
+    if (!r.error && r.status === 0) {
+      python = py;
+      return { ok: true };
+    }
+  }
+  return { ok: false, why: `no Python that imports torch among ${candidates.join(', ')} (Debian: apt-get install python3-torch, or set MVD_PYTHON)` };
 }
 
 function stepArgs(o: StepBenchOptions): string[] {
@@ -38,7 +49,8 @@ export function runOursInChild(o: StepBenchOptions): StepBenchResult {
 export function runTorch(o: StepBenchOptions): TorchStep {
   const script = join(packageRoot, 'bench', 'torch_ref.py');
   if (!existsSync(script)) throw new Error(`${script} missing`);
-  const r = spawnSync('python3', [script, ...stepArgs(o), '--mask-ratio', String(o.maskRatio)], { encoding: 'utf8', maxBuffer: 16 << 20 });
+  // Same thread count as ours (PyTorch may default to 1 intra-op thread).
+  const r = spawnSync(python, [script, ...stepArgs(o), '--mask-ratio', String(o.maskRatio), '--threads', String(cpus().length)], { encoding: 'utf8', maxBuffer: 16 << 20 });
   if (r.status !== 0) throw new Error(`torch_ref.py failed: ${r.stderr.slice(-2000)}`);
   return JSON.parse(r.stdout.trim().split('\n').pop()!);
 }

@@ -1,10 +1,17 @@
 #include "queue.h"
 
+#include <cstdlib>
 #include <exception>
 
 namespace mvd {
 
-WorkQueue::WorkQueue() : worker_([this] { run(); }) {}
+static size_t queue_depth_from_env() {
+  const char* e = std::getenv("MVD_QUEUE_DEPTH");
+  long v = e ? std::atol(e) : 0;
+  return v > 0 ? (size_t)v : 16;
+}
+
+WorkQueue::WorkQueue() : depth_(queue_depth_from_env()), worker_([this] { run(); }) {}
 
 WorkQueue::~WorkQueue() {
   {
@@ -24,7 +31,8 @@ WorkQueue& WorkQueue::cpu() {
 
 void WorkQueue::enqueue(const char* op, Fn fn) {
   {
-    std::lock_guard<std::mutex> lk(m_);
+    std::unique_lock<std::mutex> lk(m_);
+    space_cv_.wait(lk, [this] { return q_.size() < depth_ || stop_; });
     q_.push_back(Task{op, std::move(fn), false, nullptr});
   }
   cv_.notify_one();
@@ -62,6 +70,7 @@ void WorkQueue::run() {
       q_.pop_front();
       busy_ = true;
     }
+    space_cv_.notify_one();
     if (t.is_sync) {
       Failure f;
       {

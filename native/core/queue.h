@@ -22,6 +22,9 @@ class WorkQueue {
 
   // `op` names the task for error messages. If a task throws, the first error is kept ("sticky")
   // and reported by the next sync point; later tasks still run so that queued frees happen.
+  // Run-ahead is bounded: with `depth` tasks already waiting, the caller waits for one to finish.
+  // Unbounded, a whole forward pass would be enqueued at once and every activation it allocates
+  // would be alive together (measured: +1 GB peak RSS on an MVD S←B step).
   void enqueue(const char* op, Fn fn);
   // The first failure since the last sync point; kind keeps the typed error (ValueError, ...).
   struct Failure {
@@ -41,7 +44,8 @@ class WorkQueue {
   void run();
   struct Task { const char* op; Fn fn; bool is_sync; std::function<void(Failure)> sync_fn; };
   std::mutex m_;
-  std::condition_variable cv_, idle_cv_;
+  std::condition_variable cv_, idle_cv_, space_cv_;
+  size_t depth_;
   std::deque<Task> q_;
   bool busy_ = false;
   bool stop_ = false;

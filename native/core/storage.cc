@@ -67,7 +67,7 @@ class HostCache {
  private:
   HostCache() {
     const char* env = std::getenv("MVD_HOST_CACHE_MB");
-    limit_ = (size_t)(env ? std::atof(env) : 2048.0) * 1024 * 1024;
+    limit_ = (size_t)(env ? std::atof(env) : 256.0) * 1024 * 1024;
   }
   std::mutex m_;
   std::unordered_map<size_t, std::vector<void*>> free_;
