@@ -27,7 +27,14 @@ export interface SynthClipSpec {
  * The parameters of clip `index`. Labels cycle so every block of 16 consecutive indices holds each
  * (appearance, motion) pair once: classes are balanced and the two labels independent.
  */
-export function synthClipSpec(seed: number, index: number, frames = 16, size = 112): SynthClipSpec {
+/** Distractor objects per clip: a uniform count in [min, max]. The default (8–16) is the hard set. */
+export interface ClutterRange {
+  min: number;
+  max: number;
+}
+export const DEFAULT_CLUTTER: ClutterRange = { min: 8, max: 16 };
+
+export function synthClipSpec(seed: number, index: number, frames = 16, size = 112, clutter: ClutterRange = DEFAULT_CLUTTER): SynthClipSpec {
   if (!Number.isInteger(index) || index < 0) throw new ValueError(`synthetic clip index must be a non-negative integer, got ${index}`);
   if (!Number.isInteger(frames) || frames < 2) throw new ValueError(`synthetic clips need at least 2 frames, got ${frames}`);
   if (!Number.isInteger(size) || size < 16) throw new ValueError(`synthetic clip size must be an integer >= 16, got ${size}`);
@@ -56,7 +63,7 @@ export function synthClipSpec(seed: number, index: number, frames = 16, size = 1
     vx: dx * speed, vy: dy * speed,
     radius, angle: rng.uniform(0, 2 * Math.PI), omega: 0,
     period: Math.max(2.5, rng.uniform(0.03, 0.055) * size),
-    clutter: 8 + rng.int(9),
+    clutter: clutter.min + rng.int(clutter.max - clutter.min + 1),
     grain: 4,
   };
   return { params, appearance, motion };
@@ -71,6 +78,8 @@ export interface SyntheticDatasetOptions {
   size?: number;
   /** Which label `label` carries (both are always in `labels`). Default 'appearance'. */
   label?: SyntheticLabel;
+  /** Distractor count range (task difficulty); default 8–16. */
+  clutter?: ClutterRange;
 }
 
 /** The synthetic set in memory: rendered natively on demand, no ffmpeg involved. */
@@ -81,6 +90,7 @@ export class SyntheticDataset implements ClipSource {
   readonly size: number;
   readonly label: SyntheticLabel;
   readonly classes: readonly string[];
+  readonly clutter: ClutterRange;
 
   constructor(opts: SyntheticDatasetOptions) {
     this.seed = opts.seed ?? 0;
@@ -88,13 +98,14 @@ export class SyntheticDataset implements ClipSource {
     this.frames = opts.frames ?? 16;
     this.size = opts.size ?? 112;
     this.label = opts.label ?? 'appearance';
+    this.clutter = opts.clutter ?? DEFAULT_CLUTTER;
     if (!Number.isInteger(this.length) || this.length <= 0) throw new ValueError(`SyntheticDataset: count must be a positive integer, got ${opts.count}`);
     this.classes = this.label === 'appearance' ? APPEARANCE_CLASSES : MOTION_CLASSES;
   }
 
   spec(index: number): SynthClipSpec {
     if (index >= this.length) throw new ValueError(`SyntheticDataset: index ${index} is past the end (${this.length} clips)`);
-    return synthClipSpec(this.seed, index, this.frames, this.size);
+    return synthClipSpec(this.seed, index, this.frames, this.size, this.clutter);
   }
 
   /** The clip's frames; `_seed` is ignored: synthetic clips take no augmentation. */

@@ -25,12 +25,14 @@ export interface DemoOptions {
   probeSteps: number;
   maskRatio: number;
   preset: Preset;
+  /** Distractors per clip (task difficulty). */
+  clutter: { min: number; max: number };
   onProgress?: (stage: string, rec?: StepRecord) => void;
 }
 
 export const DEMO_DEFAULTS: Omit<DemoOptions, 'seed'> = {
   frames: 8, size: 64, trainClips: 512, valClips: 256, batch: 16,
-  teacherSteps: 120, studentSteps: 120, probeSteps: 300, maskRatio: 0.75, preset: 'tiny',
+  teacherSteps: 120, studentSteps: 120, probeSteps: 300, maskRatio: 0.75, preset: 'tiny', clutter: { min: 8, max: 16 },
 };
 
 export interface DemoRow {
@@ -58,8 +60,8 @@ function teacherFrom(kind: TeacherKind, weights: ReturnType<typeof stateDict>, o
 export async function runDemo(opts: Partial<DemoOptions> & { seed: number }): Promise<DemoResult> {
   const o: DemoOptions = { ...DEMO_DEFAULTS, ...opts };
   const t0 = performance.now();
-  const trainSet = new SyntheticDataset({ seed: o.seed, count: o.trainClips, frames: o.frames, size: o.size });
-  const valSet = new SyntheticDataset({ seed: o.seed + 100000, count: o.valClips, frames: o.frames, size: o.size });
+  const trainSet = new SyntheticDataset({ seed: o.seed, count: o.trainClips, frames: o.frames, size: o.size, clutter: o.clutter });
+  const valSet = new SyntheticDataset({ seed: o.seed + 100000, count: o.valClips, frames: o.frames, size: o.size, clutter: o.clutter });
   const data = new BatchSampler(trainSet, o.batch, o.seed);
   const sched = (steps: number) => ({ steps, lr: 1.5e-3, minLr: 1e-4, warmupSteps: Math.max(1, Math.round(steps / 10)), weightDecay: 0.05 });
   const progress = (stage: string) => (rec: StepRecord) => o.onProgress?.(stage, rec);
@@ -74,7 +76,7 @@ export async function runDemo(opts: Partial<DemoOptions> & { seed: number }): Pr
   vmae.dispose();
 
   // Stage 2: students, and the probes on both tasks.
-  const trainApp = new SyntheticDataset({ seed: o.seed, count: o.trainClips, frames: o.frames, size: o.size });
+  const trainApp = trainSet;
   const rows: DemoRow[] = [];
   const variants: [string, Partial<Record<TeacherKind, Teacher>> | null][] = [
     ['random init (no pretraining)', null],
