@@ -161,3 +161,26 @@ t.test('attention-bias conventions convert on load (MAE qkv.bias → VideoMAE q_
   mae.dispose();
   vmae.dispose();
 });
+
+t.test('gradient checkpointing (recompute per block) gives the same gradients', async (t) => {
+  const grads = async (checkpoint: boolean) => {
+    const m = new VideoClassifier(tinyCfg(), { numClasses: 3, seed: 4, initScale: 1 });
+    m.encoder.setCheckpointing(checkpoint);
+    const x = clip(2, 41);
+    const labels = Tensor.fromArray(new Int32Array([1, 2]), [2]);
+    m.train();
+    m.zeroGrad();
+    const logits = m.forward(x);
+    const r = crossEntropy(logits, labels);
+    m.backward(r.dLogits);
+    const out = new Map<string, Float32Array>();
+    for (const [n, p] of m.namedParameters()) if (p.hasGrad) out.set(n, (await p.grad!.toArray()) as Float32Array);
+    m.dispose();
+    return out;
+  };
+  const [a, b] = [await grads(false), await grads(true)];
+  t.equal(a.size, b.size);
+  let maxDiff = 0;
+  for (const [n, g] of a) for (let i = 0; i < g.length; i++) maxDiff = Math.max(maxDiff, Math.abs(g[i] - b.get(n)![i]));
+  t.equal(maxDiff, 0, 'bit-identical gradients with and without recomputation');
+});

@@ -62,10 +62,15 @@ export const benchCommand: Command = {
     if (!(SUITES as readonly string[]).includes(suite)) throw new UsageError(`unknown benchmark '${suite}' (one of: ${SUITES.join(', ')})`);
     const check = !!v.check;
     const out: Record<string, unknown> = {};
+    const markdown: string[] = [];
+    const show = (text: string) => {
+      markdown.push(text);
+      if (!v.json) console.log(text + '\n');
+    };
     if (suite === 'gemm' || suite === 'all') {
       const r = await benchGemm({ quick: !!v.quick || check, minSeconds: check ? 0.02 : undefined });
       out.gemm = r;
-      if (!v.json) console.log(formatGemm(r) + '\n');
+      show(formatGemm(r));
     }
     if (suite === 'step' || suite === 'all') {
       const o = stepOptions(v, check);
@@ -78,19 +83,20 @@ export const benchCommand: Command = {
         rounds.push({ ours, torch: torch.ok ? runTorch(o) : undefined });
       }
       out.step = { rounds, torch: torch.ok ? 'compared' : torch.why };
-      if (!v.json) console.log(formatStep(rounds, torch.why) + '\n');
+      show(formatStep(rounds, torch.why));
     }
     if (suite === 'data' || suite === 'all') {
       const r = await benchData(check ? { clips: 8, batchSize: 4 } : {});
       out.data = r;
-      if (!v.json) console.log(`data loader: ${fmt(r.clipsPerSec, 2)} clips/s (${r.clip.join('×')} clips from mp4, ${r.workers} workers, batch ${r.batchSize}); ${fmt(r.msPerBatch, 0)} ms per batch\n`);
+      show(`data loader: ${fmt(r.clipsPerSec, 2)} clips/s (${r.clip.join('×')} clips from mp4, ${r.workers} workers, batch ${r.batchSize}); ${fmt(r.msPerBatch, 0)} ms per batch`);
     }
     if (suite === 'all' && !check) {
       const dir = join(packageRoot, 'bench', 'results');
       await mkdir(dir, { recursive: true });
-      const file = join(dir, `${new Date().toISOString().slice(0, 10)}-${hostname()}.json`);
-      await writeFile(file, JSON.stringify(out, null, 2));
-      if (!v.json) console.log(`wrote ${file}`);
+      const base = join(dir, `${new Date().toISOString().slice(0, 10)}-${hostname()}`);
+      await writeFile(`${base}.json`, JSON.stringify(out, null, 2));
+      await writeFile(`${base}.md`, markdown.join('\n\n') + '\n');
+      if (!v.json) console.log(`wrote ${base}.json and ${base}.md`);
     }
     if (v.json) console.log(JSON.stringify(suite === 'step' ? out.step : suite === 'all' ? out : out[suite], null, 2));
     return 0;
