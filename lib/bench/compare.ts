@@ -54,3 +54,11 @@ export function runTorch(o: StepBenchOptions): TorchStep {
   if (r.status !== 0) throw new Error(`torch_ref.py failed: ${r.stderr.slice(-2000)}`);
   return JSON.parse(r.stdout.trim().split('\n').pop()!);
 }
+
+/** Times the kernel suite's ops in PyTorch (bench/torch_kernels.py); keys "op|tokens" or "op". */
+export function runTorchKernels(quick: boolean): Record<string, number> {
+  const script = join(packageRoot, 'bench', 'torch_kernels.py');
+  const r = spawnSync(python, [script, String(cpus().length), quick ? 'quick' : 'full'], { encoding: 'utf8', maxBuffer: 16 << 20 });
+  if (r.status !== 0) throw new Error(`torch_kernels.py failed: ${r.stderr.slice(-2000)}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!);
+}

@@ -4,13 +4,14 @@ import { join } from 'node:path';
 import { benchGemm, formatGemm } from '../../bench/gemm.js';
 import { benchStep, type StepBenchOptions, type StepBenchResult } from '../../bench/step.js';
 import { benchData } from '../../bench/data.js';
-import { runOursInChild, runTorch, torchAvailable, type TorchStep } from '../../bench/compare.js';
+import { runOursInChild, runTorch, runTorchKernels, torchAvailable, type TorchStep } from '../../bench/compare.js';
+import { benchKernels, formatKernels } from '../../bench/kernels.js';
 import { table, fmt } from '../../bench/timing.js';
 import { packageRoot } from '../../native.js';
 import { isPreset } from '../../nn/config.js';
 import { UsageError, type Command } from '../command.js';
 
-const SUITES = ['gemm', 'step', 'data', 'all'] as const;
+const SUITES = ['gemm', 'kernels', 'step', 'data', 'all'] as const;
 
 function stepOptions(v: Record<string, unknown>, check: boolean): StepBenchOptions {
   const o: StepBenchOptions = {
@@ -44,7 +45,7 @@ function formatStep(rounds: Round[], torchWhy?: string): string {
 
 export const benchCommand: Command = {
   name: 'bench',
-  summary: 'benchmarks: GEMM vs measured roofs, whole MVD steps (vs PyTorch when present), data loading',
+  summary: 'benchmarks: GEMM and kernels vs measured roofs, whole MVD steps (vs PyTorch when present), data loading',
   usage: `mvd bench <${SUITES.join('|')}> [--quick] [--check] [--json] [step: --student small --teacher base --frames 16 --size 112 --batch 2 --device cpu]`,
   options: {
     quick: { type: 'boolean' }, check: { type: 'boolean' }, json: { type: 'boolean' }, student: { type: 'string' }, teacher: { type: 'string' },
@@ -71,6 +72,20 @@ export const benchCommand: Command = {
       const r = await benchGemm({ quick: !!v.quick || check, minSeconds: check ? 0.02 : undefined });
       out.gemm = r;
       show(formatGemm(r));
+    }
+    if (suite === 'kernels' || suite === 'all') {
+      if ((v.device ?? 'cpu') !== 'cpu') throw new UsageError(`bench kernels --device ${v.device}: only the CPU backend exists in this build`);
+      const r = await benchKernels({ quick: !!v.quick || check });
+      const torch = v['no-torch'] || check ? { ok: false } : torchAvailable();
+      if (torch.ok) {
+        const tm = runTorchKernels(!!v.quick);
+        for (const x of r.results) {
+          const tokens = /× (\d+) ×/.exec(x.shape)?.[1];
+          x.torchMs = tm[tokens && x.op.startsWith('attention') ? `${x.op}|${tokens}` : x.op];
+        }
+      }
+      out.kernels = r;
+      show(formatKernels(r));
     }
     if (suite === 'step' || suite === 'all') {
       const o = stepOptions(v, check);
