@@ -1,7 +1,7 @@
 // Augmentation parameters (SPEC §3.1, §4.4, §4.6). These functions only decide *what* to do to a
 // clip (a crop box, a flip flag, an erasing box, RandAugment ops): the pixel work is done by
 // ffmpeg's filters while decoding (crop, scale, hflip) or by native frame ops. RandAugment's and
-// random erasing's pixel work is not implemented here: their parameters are returned so a native
+// random erasing's pixel work is not written yet: their parameters are returned so a native
 // op can apply them later.
 import { Rng } from './rng.js';
 import type { CropBox } from '../ops/frames.js';

@@ -5,6 +5,7 @@ import { Tensor } from '../tensor.js';
 import { framesToClip } from '../ops/frames.js';
 import { Rng } from '../data/rng.js';
 import type { ClipSource, ClipSample } from '../data/types.js';
+import { batchMasks, type MaskType, type TokenGrid } from '../data/masking.js';
 
 export const IMAGENET_MEAN = [0.485, 0.456, 0.406];
 export const IMAGENET_STD = [0.229, 0.224, 0.225];
@@ -68,4 +69,20 @@ export class BatchSampler {
     const samples = await Promise.all(idx.map((i) => this.source.get(i, this.seed * 1000003 + step)));
     return stackClips(samples, select, this.seed * 7919 + step);
   }
+}
+
+/** A batch with its masks as i32 index tensors [B, Nv] / [B, Nm]; dispose() frees all three. */
+export interface MaskedBatch extends ClipBatch, Disposable {
+  vis: Tensor<'i32'>;
+  msk: Tensor<'i32'>;
+}
+
+/** Batch `i` plus masks drawn from (seed, i), so a resumed run sees the same masks. */
+export async function maskedBatch(data: BatchSampler, i: number, mask: { type: MaskType; grid: TokenGrid; ratio: number; seed: number }, select: FrameSelect = 'all'): Promise<MaskedBatch> {
+  const b = await data.batch(i, select);
+  const B = b.video.shape[0];
+  const m = batchMasks(mask.type, mask.grid, mask.ratio, B, mask.seed * 1000003 + i);
+  const vis = Tensor.fromArray(m.visible, [B, m.numVisible]);
+  const msk = Tensor.fromArray(m.masked, [B, m.numMasked]);
+  return { ...b, vis, msk, [Symbol.dispose]: () => { vis.dispose(); msk.dispose(); b.video.dispose(); } };
 }

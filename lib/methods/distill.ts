@@ -1,11 +1,10 @@
 // MVD distillation (SPEC §3): a tube-masked student regresses the frozen teachers' pre-norm
 // features at the masked tokens, one decoder per teacher, losses summed with weights.
-import { Tensor } from '../tensor.js';
 import { distillLoss } from '../ops/loss.js';
-import { batchMasks, type MaskType } from '../data/masking.js';
+import type { MaskType } from '../data/masking.js';
 import { gridOf, videoVit, type Preset } from '../nn/config.js';
 import { makeStudent, type MvdStudent, type Teacher, type TeacherKind } from '../nn/mvd.js';
-import type { BatchSampler } from './batch.js';
+import { maskedBatch, type BatchSampler } from './batch.js';
 import type { Recipe } from './train.js';
 
 export interface DistillOptions {
@@ -31,18 +30,15 @@ export function distillRecipe(data: BatchSampler, o: DistillOptions): Recipe & {
     name: 'mvd',
     model,
     async step(i) {
-      const b = await data.batch(i);
-      const B = b.video.shape[0];
-      const m = batchMasks(o.maskType ?? 'tube', grid, o.maskRatio ?? 0.9, B, o.seed * 1000003 + i);
-      using vis = Tensor.fromArray(m.visible, [B, m.numVisible]);
-      using msk = Tensor.fromArray(m.masked, [B, m.numMasked]);
+      using b = await maskedBatch(data, i, { type: o.maskType ?? 'tube', grid, ratio: o.maskRatio ?? 0.9, seed: o.seed });
+      const { vis, msk } = b;
       // Teachers run on the full clip, frozen (SPEC §3.5).
       const tImg = o.teachers.img?.targets(b.video, msk) ?? null;
       const tVid = o.teachers.vid?.targets(b.video, msk) ?? null;
       const preds = model.forward(b.video, vis, msk);
       const l = distillLoss(preds.img ?? null, tImg, preds.vid ?? null, tVid, { kind: o.loss ?? 'smoothl1', wImg: o.wImg ?? 1, wVid: o.wVid ?? 1 });
       model.backward({ img: l.dPredImg ?? undefined, vid: l.dPredVid ?? undefined });
-      for (const t of [tImg, tVid, preds.img, preds.vid, l.dPredImg, l.dPredVid, b.video]) t?.dispose();
+      for (const t of [tImg, tVid, preds.img, preds.vid, l.dPredImg, l.dPredVid]) t?.dispose();
       const [total, img, vid] = await l.loss.toArray();
       l.loss.dispose();
       return { loss: total, ...(o.teachers.img ? { img } : {}), ...(o.teachers.vid ? { vid } : {}) };

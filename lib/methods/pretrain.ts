@@ -1,5 +1,4 @@
 // Teacher pretraining recipes: image MAE on video frames (SPEC §8) and VideoMAE (SPEC §7).
-import { Tensor } from '../tensor.js';
 import { gatherTokens } from '../ops/tokens.js';
 import { maePixelTarget, videomaePixelTarget } from '../ops/targets.js';
 import { mseLoss } from '../ops/loss.js';
@@ -7,8 +6,8 @@ import { Module } from '../nn/module.js';
 import { VisionTransformer, positionalTable } from '../nn/encoder.js';
 import { MaeDecoder, MaskedDecoder } from '../nn/decoders.js';
 import { imageVit, videoVit, videomaeDecoderFor, gridOf, type Preset, type VitConfig } from '../nn/config.js';
-import { batchMasks, type MaskType } from '../data/masking.js';
-import { IMAGENET_MEAN, IMAGENET_STD, type BatchSampler } from './batch.js';
+import type { MaskType } from '../data/masking.js';
+import { IMAGENET_MEAN, IMAGENET_STD, maskedBatch, type BatchSampler } from './batch.js';
 import type { Recipe } from './train.js';
 
 /** MAE model: encoder keys at the root, decoder_* beside them (the MAE repository's layout). */
@@ -44,11 +43,9 @@ export function maeRecipe(data: BatchSampler, o: MaeOptions): Recipe & { model: 
     name: 'mae',
     model,
     async step(i) {
-      const b = await data.batch(i, 'one');
+      using b = await maskedBatch(data, i, { type: 'random', grid: { t: 1, h: grid.h, w: grid.w }, ratio: o.maskRatio ?? 0.75, seed: o.seed }, 'one');
+      const { vis, msk } = b;
       const B = b.video.shape[0];
-      const m = batchMasks('random', { t: 1, h: grid.h, w: grid.w }, o.maskRatio ?? 0.75, B, o.seed * 1000003 + i);
-      using vis = Tensor.fromArray(m.visible, [B, m.numVisible]);
-      using msk = Tensor.fromArray(m.masked, [B, m.numMasked]);
       const enc = model.encoder.forward(b.video, vis);
       enc.prenorm.dispose();
       const pred = model.decoder.forward(enc.out!, vis, msk);
@@ -59,7 +56,7 @@ export function maeRecipe(data: BatchSampler, o: MaeOptions): Recipe & { model: 
       const l = mseLoss(pred, target);
       const dEnc = model.decoder.backward(l.dPred);
       model.encoder.backward(dEnc);
-      for (const t of [enc.out!, pred, l.dPred, dEnc, b.video]) t.dispose();
+      for (const t of [enc.out!, pred, l.dPred, dEnc]) t.dispose();
       const loss = await l.loss.item();
       l.loss.dispose();
       return { loss };
@@ -105,11 +102,8 @@ export function videomaeRecipe(data: BatchSampler, o: VideoMaeOptions): Recipe &
     name: 'videomae',
     model,
     async step(i) {
-      const b = await data.batch(i);
-      const B = b.video.shape[0];
-      const m = batchMasks(o.maskType ?? 'tube', grid, o.maskRatio ?? 0.9, B, o.seed * 1000003 + i);
-      using vis = Tensor.fromArray(m.visible, [B, m.numVisible]);
-      using msk = Tensor.fromArray(m.masked, [B, m.numMasked]);
+      using b = await maskedBatch(data, i, { type: o.maskType ?? 'tube', grid, ratio: o.maskRatio ?? 0.9, seed: o.seed });
+      const { vis, msk } = b;
       const enc = model.encoder.forward(b.video, vis);
       enc.prenorm.dispose();
       const pred = model.decoder.forward(enc.out!, vis, msk);
@@ -118,7 +112,7 @@ export function videomaeRecipe(data: BatchSampler, o: VideoMaeOptions): Recipe &
       const l = mseLoss(pred, target);
       const dEnc = model.decoder.backward(l.dPred);
       model.encoder.backward(dEnc);
-      for (const t of [enc.out!, pred, l.dPred, dEnc, b.video]) t.dispose();
+      for (const t of [enc.out!, pred, l.dPred, dEnc]) t.dispose();
       const loss = await l.loss.item();
       l.loss.dispose();
       return { loss };

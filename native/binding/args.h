@@ -82,6 +82,11 @@ Napi::Object output_to_js(Napi::Env env, const Output& o);
 double number_arg(const std::string& op, const Napi::Value& v, const std::string& name);
 bool bool_arg(const std::string& op, const Napi::Value& v, const std::string& name);
 std::vector<int64_t> shape_arg(const std::string& op, const Napi::Value& v, const std::string& name);
+// An integer >= min (and <= 1e9), else a ValueError naming the argument.
+int64_t int_arg(const std::string& op, const Napi::Value& v, const std::string& name, int64_t min);
+// Exactly C finite numbers (per-channel mean/std); `positive` also requires > 0.
+std::vector<float> channel_list(const std::string& op, const Napi::Value& v, const std::string& name, int64_t C,
+                                bool positive);
 
 // The queue of the device an op runs on.
 WorkQueue& queue_for(const std::string& op, const Device& d);

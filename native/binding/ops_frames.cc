@@ -9,31 +9,6 @@
 namespace mvd {
 namespace {
 
-int64_t int_arg(const std::string& op, const Napi::Value& v, const std::string& name, int64_t min) {
-  double x = number_arg(op, v, name);
-  if (x != std::floor(x) || x < (double)min || x > 1.0e9)
-    throw OpError(ErrorKind::Value, op, name + " must be an integer >= " + std::to_string(min) + ", got " +
-                                            std::to_string(x));
-  return (int64_t)x;
-}
-
-std::vector<float> channel_list(const std::string& op, const Napi::Value& v, const std::string& name, int64_t C,
-                                bool positive) {
-  if (!v.IsArray()) throw OpError(ErrorKind::Value, op, name + " must be an array of " + std::to_string(C) + " numbers");
-  Napi::Array a = v.As<Napi::Array>();
-  if ((int64_t)a.Length() != C)
-    throw OpError(ErrorKind::Value, op, name + " has " + std::to_string(a.Length()) + " entries for " +
-                                            std::to_string(C) + " channels");
-  std::vector<float> out((size_t)C);
-  for (uint32_t i = 0; i < a.Length(); ++i) {
-    double x = number_arg(op, a.Get(i), name + "[" + std::to_string(i) + "]");
-    if (!std::isfinite(x) || (positive && !(x > 0)))
-      throw OpError(ErrorKind::Value, op, name + "[" + std::to_string(i) + "] must be finite" + (positive ? " and > 0" : ""));
-    out[i] = (float)x;
-  }
-  return out;
-}
-
 Napi::Value ResizeCrop(const Napi::CallbackInfo& info) {
   const std::string op = "resizeCrop";
   TensorArg f = tensor_arg(op, info[0], "frames");

@@ -9,14 +9,6 @@
 namespace mvd {
 namespace {
 
-int64_t int_arg(const std::string& op, const Napi::Value& v, const std::string& name, int64_t min) {
-  double x = number_arg(op, v, name);
-  if (x != std::floor(x) || x < (double)min || x > 1.0e9)
-    throw OpError(ErrorKind::Value, op, name + " must be an integer >= " + std::to_string(min) + ", got " +
-                                            std::to_string(x));
-  return (int64_t)x;
-}
-
 void expect_multiple(const std::string& op, int64_t d, int64_t m) {
   if (d % m)
     throw OpError(ErrorKind::Value, op, "d = " + std::to_string(d) + " must be a multiple of " + std::to_string(m));
