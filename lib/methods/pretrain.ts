@@ -1,6 +1,9 @@
-// Teacher pretraining recipes: image MAE on video frames (SPEC §8) and VideoMAE (SPEC §7).
-import { gatherTokens } from '../ops/tokens.js';
-import { maePixelTarget, videomaePixelTarget } from '../ops/targets.js';
+// Pretraining recipes: image MAE on video frames (SPEC §8), VideoMAE (SPEC §7), MAM2-style (SPEC §9).
+import { gatherTokens, patchify } from '../ops/tokens.js';
+import { layerNormForward } from '../ops/norm.js';
+import { scaleInPlace } from '../ops/elementwise.js';
+import { Mam2Model, type Mam2Config } from '../nn/mam2.js';
+import { maePixelTarget, videomaePixelTarget, rgbDiffTarget } from '../ops/targets.js';
 import { mseLoss } from '../ops/loss.js';
 import { Module } from '../nn/module.js';
 import { VisionTransformer, positionalTable } from '../nn/encoder.js';
@@ -116,6 +119,58 @@ export function videomaeRecipe(data: BatchSampler, o: VideoMaeOptions): Recipe &
       const loss = await l.loss.item();
       l.loss.dispose();
       return { loss };
+    },
+    dispose: () => model.dispose(),
+  };
+}
+
+export interface Mam2Options {
+  preset: Preset;
+  frames: number;
+  size: number;
+  maskRatio?: number;
+  mam2?: Mam2Config;
+  /** Loss weights of the appearance and motion targets (ours: 1 and 1; SPEC §9 gives none). */
+  wApp?: number;
+  wMot?: number;
+  seed: number;
+  override?: Partial<VitConfig>;
+}
+
+/** MAM2-style pretraining (SPEC §9, our documented choices in lib/nn/mam2.ts). */
+export function mam2Recipe(data: BatchSampler, o: Mam2Options): Recipe & { model: Mam2Model } {
+  const cfg = videoVit(o.preset, { frames: o.frames, size: o.size, ...o.override });
+  const d = videomaeDecoderFor(o.preset);
+  const model = new Mam2Model(cfg, o.mam2 ?? { regressorDim: d.dim, regressorDepth: Math.max(1, d.depth >> 1), decoderDepth: Math.max(1, d.depth >> 1), heads: d.heads }, o.seed);
+  const grid = gridOf(cfg);
+  return {
+    name: 'mam2',
+    model,
+    async step(i) {
+      using b = await maskedBatch(data, i, { type: 'tube', grid, ratio: o.maskRatio ?? 0.9, seed: o.seed });
+      const { vis, msk } = b;
+      const B = b.video.shape[0];
+      // Appearance: the first frame of each tubelet, per-patch normalised (LayerNorm without affine:
+      // biased variance, eps 1e-6 — our choice, SPEC §9 is silent).
+      using first = patchify(b.video, 1, cfg.patch, cfg.patch, { frameStride: cfg.tubelet });
+      const ln = layerNormForward(first, null, null, 1e-6);
+      ln.mean.dispose();
+      ln.rstd.dispose();
+      using appAll = ln.y.reshape([B, grid.tokens, -1]);
+      ln.y.dispose();
+      using appT = gatherTokens(appAll, msk);
+      using motAll = rgbDiffTarget(b.video, { mean: IMAGENET_MEAN, std: IMAGENET_STD, tubelet: cfg.tubelet, patch: cfg.patch });
+      using motT = gatherTokens(motAll, msk);
+      const p = model.forward(b.video, vis, msk);
+      const la = mseLoss(p.app, appT), lm = mseLoss(p.mot, motT);
+      if ((o.wApp ?? 1) !== 1) scaleInPlace(la.dPred, o.wApp ?? 1);
+      if ((o.wMot ?? 1) !== 1) scaleInPlace(lm.dPred, o.wMot ?? 1);
+      model.backward(la.dPred, lm.dPred);
+      for (const t of [p.app, p.mot, la.dPred, lm.dPred]) t.dispose();
+      const [app, mot] = [await la.loss.item(), await lm.loss.item()];
+      la.loss.dispose();
+      lm.loss.dispose();
+      return { loss: (o.wApp ?? 1) * app + (o.wMot ?? 1) * mot, appearance: app, motion: mot };
     },
     dispose: () => model.dispose(),
   };

@@ -18,7 +18,7 @@ import { loadWeights, saveWeights } from '../../io/checkpoint.js';
 import { loadSafetensors, saveSafetensors } from '../../io/safetensors.js';
 import { scaleLr } from '../../optim/schedule.js';
 import { BatchSampler, IMAGENET_MEAN, IMAGENET_STD } from '../../methods/batch.js';
-import { maeRecipe, videomaeRecipe } from '../../methods/pretrain.js';
+import { maeRecipe, videomaeRecipe, mam2Recipe } from '../../methods/pretrain.js';
 import { distillRecipe } from '../../methods/distill.js';
 import { train, type Recipe } from '../../methods/train.js';
 import { extractFeatures, linearProbe } from '../../methods/probe.js';
@@ -104,10 +104,10 @@ async function runRecipe(name: string, recipe: Recipe, get: ReturnType<typeof op
 
 export const pretrainCommand: Command = {
   name: 'pretrain',
-  summary: 'pretrain a teacher: --method mae (image, on frames) or videomae (video)',
-  usage: 'mvd pretrain --method mae|videomae [--model tiny] [--data synthetic | --list FILE --root DIR] [--out RUN] [--resume]',
+  summary: 'pretrain: --method mae (image teacher, on frames), videomae (video teacher) or mam2 (appearance + motion)',
+  usage: 'mvd pretrain --method mae|videomae|mam2 [--model tiny] [--data synthetic | --list FILE --root DIR] [--out RUN] [--resume]',
   options: { method: { type: 'string' }, ...COMMON },
-  help: { method: 'mae or videomae', ...COMMON_HELP },
+  help: { method: 'mae, videomae or mam2', ...COMMON_HELP },
   async run(v) {
     const get = opts(v);
     const method = get('method');
@@ -117,7 +117,8 @@ export const pretrainCommand: Command = {
     const data = new BatchSampler(src, batch, seed);
     if (method === 'mae') return runRecipe('mae', maeRecipe(data, { preset: model, size, maskRatio: Number(get('mask-ratio', '0.75')), seed }), get, v, batch);
     if (method === 'videomae') return runRecipe('videomae', videomaeRecipe(data, { preset: model, frames, size, maskRatio: Number(get('mask-ratio', '0.9')), seed }), get, v, batch);
-    throw new UsageError(`--method must be mae or videomae (got '${method ?? ''}'); MAM2 is not available yet`);
+    if (method === 'mam2') return runRecipe('mam2', mam2Recipe(data, { preset: model, frames, size, maskRatio: Number(get('mask-ratio', '0.9')), seed }), get, v, batch);
+    throw new UsageError(`--method must be mae, videomae or mam2 (got '${method ?? ''}')`);
   },
 };
 

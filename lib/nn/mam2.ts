@@ -1,0 +1,146 @@
+// MAM2-style model (SPEC §9: encoder → regressor → two decoders, appearance and motion). The paper
+// body was not available, so the regressor and decoder designs are our choices, documented here
+// and made configurable:
+// - regressor: the encoder's visible tokens projected to the regressor width, mask tokens with the
+//   3D table at masked positions ("visible then masked", as MVD), then `regressorDepth` blocks
+//   over the whole sequence; it completes the masked tokens' latents so the encoder only encodes.
+// - each decoder: blocks over the regressor's masked rows, LayerNorm, linear head.
+// - appearance target: per-patch normalised pixels of the first frame of each tubelet (the paper
+//   predicts VQGAN codes; no tokenizer can be loaded here); motion target: the RGB difference
+//   across the tubelet (lib/ops/targets.ts rgbDiffTarget).
+import { Tensor } from '../tensor.js';
+import { gatherTokens, scatterTokens, assembleDecoderInput, assembleDecoderInputBackward } from '../ops/tokens.js';
+import { add } from '../ops/elementwise.js';
+import { Module, Parameter } from './module.js';
+import { Block, LayerNorm, Linear } from './layers.js';
+import { VisionTransformer, positionalTable, rangeIndex } from './encoder.js';
+import { initTensor } from './init.js';
+import type { VitConfig } from './config.js';
+
+export interface Mam2Config {
+  regressorDim: number;
+  regressorDepth: number;
+  decoderDepth: number;
+  heads: number;
+}
+
+/** Blocks + norm + head over a token sequence (one MAM2 decoder). */
+class DecoderHead extends Module {
+  readonly blocks: Block[] = [];
+  readonly norm: LayerNorm;
+  readonly head: Linear;
+  constructor(dim: number, depth: number, heads: number, out: number, eps: number, seed: number, prefix: string) {
+    super();
+    for (let i = 0; i < depth; i++) this.blocks.push(this.child(`blocks.${i}`, new Block(dim, heads, 4, 'qv', 0, eps)));
+    this.norm = this.child('norm', new LayerNorm(dim, eps));
+    this.head = this.child('head', new Linear(dim, out));
+    this.blocks.forEach((b, i) => b.init({ kind: 'xavier_uniform' }, { seed, prefix: `${prefix}blocks.${i}.` }));
+    this.norm.init({ seed, prefix: `${prefix}norm.` });
+    this.head.init({ kind: 'xavier_uniform' }, { seed, prefix: `${prefix}head.` });
+  }
+  forward(x: Tensor): Tensor {
+    let h = x.reshape(x.shape);
+    for (const b of this.blocks) {
+      const y = b.forward(h);
+      h.dispose();
+      h = y;
+    }
+    const n = this.norm.forward(h);
+    h.dispose();
+    const out = this.head.forward(n);
+    n.dispose();
+    return out;
+  }
+  backward(dy: Tensor): Tensor {
+    const dn = this.head.backward(dy)!;
+    let dx = this.norm.backward(dn);
+    dn.dispose();
+    for (let i = this.blocks.length - 1; i >= 0; i--) {
+      const d = this.blocks[i].backward(dx);
+      dx.dispose();
+      dx = d;
+    }
+    return dx;
+  }
+}
+
+export class Mam2Model extends Module {
+  readonly encoder: VisionTransformer;
+  readonly down: Linear;
+  readonly maskToken: Parameter;
+  readonly regressor: Block[] = [];
+  readonly appearance: DecoderHead;
+  readonly motion: DecoderHead;
+  private readonly pos: Tensor;
+  private nv = 0;
+
+  constructor(readonly config: VitConfig, readonly mam2: Mam2Config, seed: number) {
+    super();
+    const c = config, r = mam2.regressorDim;
+    this.encoder = this.child('encoder', new VisionTransformer(c, { finalNorm: true, seed }));
+    this.down = this.child('regressor.down', new Linear(c.dim, r)).init({ kind: 'xavier_uniform' }, { seed, prefix: 'regressor.down.' });
+    this.maskToken = this.param('regressor.mask_token', Tensor.empty([1, 1, r]));
+    initTensor(this.maskToken.value, { kind: 'trunc_normal', std: 0.02, a: -0.02, b: 0.02 }, seed, 'regressor.mask_token');
+    for (let i = 0; i < mam2.regressorDepth; i++)
+      this.regressor.push(this.child(`regressor.blocks.${i}`, new Block(r, mam2.heads, 4, 'qv', 0, c.eps).init({ kind: 'xavier_uniform' }, { seed, prefix: `regressor.blocks.${i}.` })));
+    this.pos = positionalTable(c, r);
+    const p2 = c.patch * c.patch * 3;
+    this.appearance = this.child('decoder_app', new DecoderHead(r, mam2.decoderDepth, mam2.heads, p2, c.eps, seed + 1, 'decoder_app.'));
+    this.motion = this.child('decoder_mot', new DecoderHead(r, mam2.decoderDepth, mam2.heads, p2, c.eps, seed + 2, 'decoder_mot.'));
+  }
+
+  /** Predictions at the masked tokens: appearance and motion, each [B, Nm, p²·3]. */
+  forward(video: Tensor, visIdx: Tensor<'i32'>, maskIdx: Tensor<'i32'>): { app: Tensor; mot: Tensor } {
+    const { prenorm, out } = this.encoder.forward(video, visIdx);
+    prenorm.dispose();
+    const b = out!.shape[0];
+    this.nv = visIdx.shape[1];
+    const nm = maskIdx.shape[1];
+    const xd = this.down.forward(out!);
+    out!.dispose();
+    using token = this.maskToken.value.reshape([this.mam2.regressorDim]);
+    let x: Tensor = assembleDecoderInput(xd, visIdx, maskIdx, token, this.pos);
+    xd.dispose();
+    for (const blk of this.regressor) {
+      const y = blk.forward(x);
+      x.dispose();
+      x = y;
+    }
+    using rows = rangeIndex(b, nm, this.nv);
+    const masked = gatherTokens(x, rows);
+    x.dispose();
+    const app = this.appearance.forward(masked);
+    const mot = this.motion.forward(masked);
+    masked.dispose();
+    return { app, mot };
+  }
+
+  backward(dApp: Tensor, dMot: Tensor): void {
+    const a = this.appearance.backward(dApp), m = this.motion.backward(dMot);
+    const dm = add(a, m);
+    a.dispose();
+    m.dispose();
+    const b = dm.shape[0], nm = dm.shape[1];
+    using rows = rangeIndex(b, nm, this.nv);
+    let dx: Tensor = scatterTokens(dm, rows, this.nv + nm);
+    dm.dispose();
+    for (let i = this.regressor.length - 1; i >= 0; i--) {
+      const d = this.regressor[i].backward(dx);
+      dx.dispose();
+      dx = d;
+    }
+    const g = assembleDecoderInputBackward(dx, this.nv);
+    dx.dispose();
+    this.maskToken.accumulate(g.dMaskToken.reshape([1, 1, this.mam2.regressorDim]));
+    g.dMaskToken.dispose();
+    const dEnc = this.down.backward(g.dVis)!;
+    g.dVis.dispose();
+    this.encoder.backward(dEnc);
+    dEnc.dispose();
+  }
+
+  override dispose(): void {
+    super.dispose();
+    this.pos.dispose();
+  }
+}
