@@ -44,8 +44,32 @@ t.test('MAE, VideoMAE and MVD recipes drive their loss down', async (t) => {
   teachers.vid.dispose();
 });
 
-t.test('resume continues exactly where an interrupted run stopped', async (t) => {
+t.test('resume continues exactly where an interrupted run stopped (drop path on)', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'mvd-resume-'));
+  {
+    // The MVD student with drop path 0.2: its per-sample draws must continue across the resume too.
+    const teachers = { vid: makeTeacher('vid', { preset: 'tiny', frames: 4, size: 32 }) };
+    const mk = () => distillRecipe(data(), { student: 'tiny', frames: 4, size: 32, teachers, maskRatio: 0.5, dropPath: 0.2, seed: 12 });
+    const o = { ...fast, lr: 1e-3, steps: 6, checkpointEvery: 3 };
+    const s1 = mk();
+    await train(s1, o);
+    const d2 = mkdtempSync(join(tmpdir(), 'mvd-resume-dp-'));
+    const p1 = mk();
+    await train(p1, { ...o, stopAfter: 3, runDir: d2 });
+    p1.dispose();
+    const p2 = mk();
+    await train(p2, { ...o, runDir: d2, resume: true });
+    let md = 0;
+    const a = stateDict(s1.model), b = stateDict(p2.model);
+    for (const [n, x] of a) {
+      const [u, v] = [await x.toArray(), await b.get(n)!.toArray()];
+      for (let i = 0; i < u.length; i++) md = Math.max(md, Math.abs(u[i] - v[i]));
+    }
+    t.ok(md < 1e-6, `with drop path: resumed weights equal straight ones (max diff ${md})`);
+    s1.dispose();
+    p2.dispose();
+    teachers.vid.dispose();
+  }
   const opts = { ...fast, lr: 1e-3, steps: 8, checkpointEvery: 4 };
   const straight = videomaeRecipe(data(), { preset: 'tiny', frames: 4, size: 32, maskRatio: 0.5, seed: 4, decoder: { dim: 32, depth: 1, heads: 1 } });
   await train(straight, opts);
@@ -124,4 +148,20 @@ t.test('bad CLI input gives one clear line and exit code 2', { skip: existsSync(
   t.not(m.status, 0);
   t.match(m.stderr, /nonexistent|ENOENT|not found/);
   t.end();
+});
+
+t.test('dynamic loss scaling is exact in fp32 (power-of-two scale) and reaches the same weights', async (t) => {
+  const mk = () => distillRecipe(data(), { student: 'tiny', frames: 4, size: 32, teachers: { vid: makeTeacher('vid', { preset: 'tiny', frames: 4, size: 32 }) }, maskRatio: 0.5, seed: 9 });
+  const a = mk(), b = mk();
+  await train(a, { ...fast, lr: 1e-3, steps: 4 });
+  await train(b, { ...fast, lr: 1e-3, steps: 4, lossScale: 'dynamic' });
+  let maxDiff = 0;
+  const sa = stateDict(a.model), sb = stateDict(b.model);
+  for (const [n, x] of sa) {
+    const [u, v] = [await x.toArray(), await sb.get(n)!.toArray()];
+    for (let i = 0; i < u.length; i++) maxDiff = Math.max(maxDiff, Math.abs(u[i] - v[i]));
+  }
+  t.ok(maxDiff < 1e-6, `max weight difference ${maxDiff}`);
+  a.dispose();
+  b.dispose();
 });

@@ -6,6 +6,7 @@ import { gridOf, videoVit, type Preset } from '../nn/config.js';
 import { makeStudent, type MvdStudent, type Teacher, type TeacherKind } from '../nn/mvd.js';
 import { maskedBatch, type BatchSampler } from './batch.js';
 import type { Recipe } from './train.js';
+import { applyLossScale } from './pretrain.js';
 
 export interface DistillOptions {
   student: Preset;
@@ -29,7 +30,7 @@ export function distillRecipe(data: BatchSampler, o: DistillOptions): Recipe & {
   return {
     name: 'mvd',
     model,
-    async step(i) {
+    async step(i, lossScale = 1) {
       using b = await maskedBatch(data, i, { type: o.maskType ?? 'tube', grid, ratio: o.maskRatio ?? 0.9, seed: o.seed });
       const { vis, msk } = b;
       // Teachers run on the full clip, frozen (SPEC §3.5).
@@ -37,6 +38,7 @@ export function distillRecipe(data: BatchSampler, o: DistillOptions): Recipe & {
       const tVid = o.teachers.vid?.targets(b.video, msk) ?? null;
       const preds = model.forward(b.video, vis, msk);
       const l = distillLoss(preds.img ?? null, tImg, preds.vid ?? null, tVid, { kind: o.loss ?? 'smoothl1', wImg: o.wImg ?? 1, wVid: o.wVid ?? 1 });
+      applyLossScale(lossScale, l.dPredImg, l.dPredVid);
       model.backward({ img: l.dPredImg ?? undefined, vid: l.dPredVid ?? undefined });
       for (const t of [tImg, tVid, preds.img, preds.vid, l.dPredImg, l.dPredVid]) t?.dispose();
       const [total, img, vid] = await l.loss.toArray();

@@ -2,6 +2,12 @@
 import { gatherTokens, patchify } from '../ops/tokens.js';
 import { layerNormForward } from '../ops/norm.js';
 import { scaleInPlace } from '../ops/elementwise.js';
+import type { Tensor } from '../tensor.js';
+
+/** Multiplies loss gradients by the loss scale (no-op at 1). */
+export function applyLossScale(scale: number, ...grads: (Tensor | null | undefined)[]): void {
+  if (scale !== 1) for (const g of grads) if (g) scaleInPlace(g, scale);
+}
 import { Mam2Model, type Mam2Config } from '../nn/mam2.js';
 import { maePixelTarget, videomaePixelTarget, rgbDiffTarget } from '../ops/targets.js';
 import { mseLoss } from '../ops/loss.js';
@@ -45,7 +51,7 @@ export function maeRecipe(data: BatchSampler, o: MaeOptions): Recipe & { model: 
   return {
     name: 'mae',
     model,
-    async step(i) {
+    async step(i, lossScale = 1) {
       using b = await maskedBatch(data, i, { type: 'random', grid: { t: 1, h: grid.h, w: grid.w }, ratio: o.maskRatio ?? 0.75, seed: o.seed }, 'one');
       const { vis, msk } = b;
       const B = b.video.shape[0];
@@ -57,6 +63,7 @@ export function maeRecipe(data: BatchSampler, o: MaeOptions): Recipe & { model: 
       using full = maePixelTarget(images, { mean: [0, 0, 0], std: [1, 1, 1], patch: cfg.patch, normalize: o.normPix ?? true });
       using target = gatherTokens(full, msk);
       const l = mseLoss(pred, target);
+      applyLossScale(lossScale, l.dPred);
       const dEnc = model.decoder.backward(l.dPred);
       model.encoder.backward(dEnc);
       for (const t of [enc.out!, pred, l.dPred, dEnc]) t.dispose();
@@ -104,7 +111,7 @@ export function videomaeRecipe(data: BatchSampler, o: VideoMaeOptions): Recipe &
   return {
     name: 'videomae',
     model,
-    async step(i) {
+    async step(i, lossScale = 1) {
       using b = await maskedBatch(data, i, { type: o.maskType ?? 'tube', grid, ratio: o.maskRatio ?? 0.9, seed: o.seed });
       const { vis, msk } = b;
       const enc = model.encoder.forward(b.video, vis);
@@ -113,6 +120,7 @@ export function videomaeRecipe(data: BatchSampler, o: VideoMaeOptions): Recipe &
       using full = videomaePixelTarget(b.video, { mean: IMAGENET_MEAN, std: IMAGENET_STD, tubelet: cfg.tubelet, patch: cfg.patch, normalize: o.normTarget ?? true });
       using target = gatherTokens(full, msk);
       const l = mseLoss(pred, target);
+      applyLossScale(lossScale, l.dPred);
       const dEnc = model.decoder.backward(l.dPred);
       model.encoder.backward(dEnc);
       for (const t of [enc.out!, pred, l.dPred, dEnc]) t.dispose();
@@ -146,7 +154,7 @@ export function mam2Recipe(data: BatchSampler, o: Mam2Options): Recipe & { model
   return {
     name: 'mam2',
     model,
-    async step(i) {
+    async step(i, lossScale = 1) {
       using b = await maskedBatch(data, i, { type: 'tube', grid, ratio: o.maskRatio ?? 0.9, seed: o.seed });
       const { vis, msk } = b;
       const B = b.video.shape[0];
@@ -163,8 +171,8 @@ export function mam2Recipe(data: BatchSampler, o: Mam2Options): Recipe & { model
       using motT = gatherTokens(motAll, msk);
       const p = model.forward(b.video, vis, msk);
       const la = mseLoss(p.app, appT), lm = mseLoss(p.mot, motT);
-      if ((o.wApp ?? 1) !== 1) scaleInPlace(la.dPred, o.wApp ?? 1);
-      if ((o.wMot ?? 1) !== 1) scaleInPlace(lm.dPred, o.wMot ?? 1);
+      applyLossScale((o.wApp ?? 1) * lossScale, la.dPred);
+      applyLossScale((o.wMot ?? 1) * lossScale, lm.dPred);
       model.backward(la.dPred, lm.dPred);
       for (const t of [p.app, p.mot, la.dPred, lm.dPred]) t.dispose();
       const [app, mot] = [await la.loss.item(), await lm.loss.item()];

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { Tensor } from '../tensor.js';
 import { MvdError } from '../errors.js';
 import type { Module } from '../nn/module.js';
-import { AdamW } from '../optim/adamw.js';
+import { Block, type StepRng } from '../nn/layers.js';
+import { AdamW, LossScaler } from '../optim/adamw.js';
 import { buildParamGroups } from '../optim/groups.js';
 import { cosineLr } from '../optim/schedule.js';
 import { stateDict, saveTrainingCheckpoint, loadTrainingCheckpoint, loadStateDict } from '../io/checkpoint.js';
@@ -20,9 +21,11 @@ export interface Recipe {
   model: Module;
   /**
    * Forward and backward on micro-batch `batchIndex` (= step × accumulation + micro, so the data
-   * order is a function of the index and a resumed run continues it); returns the losses.
+   * order is a function of the index and a resumed run continues it); returns the (unscaled)
+   * losses. With `lossScale`, the loss gradients are multiplied by it before backward (loss
+   * scaling for reduced precision); the optimiser divides it out.
    */
-  step(batchIndex: number): Promise<Record<string, number>>;
+  step(batchIndex: number, lossScale?: number): Promise<Record<string, number>>;
   dispose(): void;
 }
 
@@ -45,6 +48,8 @@ export interface TrainOptions {
   onStep?: (rec: StepRecord) => void;
   /** Stop (with a checkpoint) after this many steps of this invocation; `resume` continues later. */
   stopAfter?: number;
+  /** Loss scaling: a fixed factor, or 'dynamic' (start 2^7, halve and skip on overflow, double after 128 good steps). */
+  lossScale?: number | 'dynamic';
 }
 
 export interface StepRecord {
@@ -59,6 +64,13 @@ export interface TrainResult {
   history: StepRecord[];
   startStep: number;
   resumedFrom: string | null;
+}
+
+/** The drop-path generators of a model, in module order (saved in checkpoints for exact resume). */
+function stepRngs(m: Module): StepRng[] {
+  const out: StepRng[] = [];
+  for (const mod of m.modules()) if (mod instanceof Block && mod.rng && !out.includes(mod.rng)) out.push(mod.rng);
+  return out;
 }
 
 export async function train(recipe: Recipe, o: TrainOptions): Promise<TrainResult> {
@@ -80,17 +92,23 @@ export async function train(recipe: Recipe, o: TrainOptions): Promise<TrainResul
       for (const t of ck.model.values()) t.dispose();
       start = ck.state.step;
       resumedFrom = ck.path;
+      stepRngs(recipe.model).forEach((r, i) => {
+        if (ck.state.rng[`dropPath${i}`] !== undefined) r.state = ck.state.rng[`dropPath${i}`];
+      });
     }
   }
   const sched = { lr: o.lr, minLr: o.minLr, warmupSteps: o.warmupSteps, totalSteps: o.steps };
   const acc = o.accumulate ?? 1;
+  const scaler = o.lossScale === 'dynamic' ? new LossScaler() : null;
+  const scaleNow = () => (scaler ? scaler.scale : typeof o.lossScale === 'number' ? o.lossScale : 1);
   const history: StepRecord[] = [];
   const save = async (step: number) => {
     if (!ckDir) return;
     await saveTrainingCheckpoint(ckDir, {
       model: stateDict(recipe.model),
       optimizer: opt.stateTensors(named),
-      state: { step, epoch: 0, batchInEpoch: step, rng: {}, config: o.config ?? null },
+      // Data order and masks are functions of the batch index; only drop-path draws carry state.
+      state: { step, epoch: 0, batchInEpoch: step, rng: Object.fromEntries(stepRngs(recipe.model).map((r, i) => [`dropPath${i}`, r.state])), config: o.config ?? null },
     });
   };
   recipe.model.train();
@@ -99,8 +117,9 @@ export async function train(recipe: Recipe, o: TrainOptions): Promise<TrainResul
     const lr = cosineLr(sched, step);
     recipe.model.zeroGrad();
     const sums: Record<string, number> = {};
+    const scale = scaleNow();
     for (let m = 0; m < acc; m++) {
-      const losses = await recipe.step(step * acc + m);
+      const losses = await recipe.step(step * acc + m, scale);
       for (const [k, v] of Object.entries(losses)) {
         if (!Number.isFinite(v))
           throw new NonFiniteLossError(`${recipe.name}: loss '${k}' is ${v} at step ${step}; stopped.` +
@@ -108,7 +127,8 @@ export async function train(recipe: Recipe, o: TrainOptions): Promise<TrainResul
         sums[k] = (sums[k] ?? 0) + v / acc;
       }
     }
-    const r = await opt.update(lr, 1 / acc);
+    const r = await opt.update(lr, 1 / (acc * scale));
+    scaler?.update(r.applied);
     const rec: StepRecord = { step: step + 1, lr, losses: sums, gradNorm: r.gradNorm, seconds: (performance.now() - t0) / 1000 };
     history.push(rec);
     if (logPath) await appendFile(logPath, JSON.stringify({ kind: 'step', ...rec }) + '\n');
