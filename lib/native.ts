@@ -1,5 +1,6 @@
-// Loads the native addon: prebuilds/<platform>-<arch>/ first, then build/Release (node-gyp-build's
-// order). When nothing loads, the error lists every path tried, why each failed, and how to build.
+// Loads the native addon through node-gyp-build (prebuilds/<platform>-<arch>/ first, then build/),
+// with $MVD_ADDON_PATH as an override. When nothing loads, the error lists every path tried, why
+// each failed, and how to build.
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -85,9 +86,22 @@ function candidates(): string[] {
   return list;
 }
 
+/** node-gyp-build's choice (prebuilds/<platform>-<arch>/ first, then build/), or why it found none. */
+function nodeGypBuildPath(): { path?: string; why?: string } {
+  try {
+    const ngb = require('node-gyp-build') as { path(dir: string): string };
+    return { path: ngb.path(packageRoot) };
+  } catch (e) {
+    return { why: (e as Error).message.split('\n')[0] };
+  }
+}
+
 function load(): Addon {
   const tried: string[] = [];
-  for (const path of candidates()) {
+  const ngb = process.env.MVD_ADDON_PATH ? {} : nodeGypBuildPath();
+  if (ngb.why) tried.push(`  node-gyp-build: ${ngb.why}`);
+  const paths = ngb.path ? [ngb.path, ...candidates().filter((p) => p !== ngb.path)] : candidates();
+  for (const path of paths) {
     if (!existsSync(path)) {
       tried.push(`  ${path}: not found`);
       continue;
