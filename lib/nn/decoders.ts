@@ -4,7 +4,7 @@
 import { Tensor } from '../tensor.js';
 import { gatherTokens, scatterTokens, assembleDecoderInput, assembleDecoderInputBackward, placeTokens, placeTokensBackward } from '../ops/tokens.js';
 import { addBroadcast } from '../ops/elementwise.js';
-import { Module, Parameter, Cache } from './module.js';
+import { Module, Parameter } from './module.js';
 import { Block, LayerNorm, Linear, StepRng } from './layers.js';
 import { initTensor, type InitRule } from './init.js';
 import { rangeIndex } from './encoder.js';
@@ -34,38 +34,41 @@ export interface MaskedDecoderConfig {
   eps?: number;
 }
 
+export interface MaskedTrunkNames {
+  down: string;
+  downBias: boolean;
+  downInit: InitRule;
+  maskToken: string;
+  /** Prefix of the blocks: `${blocks}.blocks.i`. */
+  blocks: string;
+}
+
 /**
- * Decoder over [visible tokens (projected) + pos, mask token + pos at masked positions]; the norm
- * and head run only on the masked rows; output [B, Nm, outDim] in masked raster order.
+ * The shared trunk of every "visible then masked" decoder: project the encoder's visible tokens,
+ * add the table at their positions, append the mask token plus the table at the masked positions
+ * (SPEC §3.3, not unshuffled), run the blocks, and return the masked rows [B, Nm, dim]. Used by the
+ * MVD and VideoMAE decoders (with a norm and head after it) and by the MAM2 regressor.
  */
-export class MaskedDecoder extends Module {
+export class MaskedTrunk extends Module {
   readonly down: Linear;
   readonly maskToken: Parameter;
   readonly blocks: Block[] = [];
-  readonly norm: LayerNorm;
-  readonly head: Linear;
-  private cache = new Cache();
   private nv = 0;
 
-  constructor(readonly cfg: MaskedDecoderConfig, readonly names: MaskedDecoderNames, readonly pos: Tensor, seed: number) {
+  constructor(readonly cfg: Omit<MaskedDecoderConfig, 'outDim'>, names: MaskedTrunkNames, readonly pos: Tensor, seed: number) {
     super();
     this.down = this.child(names.down, new Linear(cfg.inDim, cfg.dim, { bias: names.downBias }));
     this.maskToken = this.param(names.maskToken, Tensor.empty([1, 1, cfg.dim]));
-    if (names.posName) this.param(names.posName, pos.reshape([1, ...pos.shape]), false);
     const rng = new StepRng(seed * 104729 + 3);
     const rate = cfg.dropPath ?? 0;
     for (let i = 0; i < cfg.depth; i++) {
       const dp = cfg.depth > 1 ? (rate * i) / (cfg.depth - 1) : 0;
-      this.blocks.push(this.child(`${names.decoder}.blocks.${i}`, new Block(cfg.dim, cfg.heads, cfg.mlpRatio ?? 4, cfg.qkvBias ?? 'qv', dp, cfg.eps ?? 1e-6, rng)));
+      this.blocks.push(this.child(`${names.blocks}.blocks.${i}`, new Block(cfg.dim, cfg.heads, cfg.mlpRatio ?? 4, cfg.qkvBias ?? 'qv', dp, cfg.eps ?? 1e-6, rng)));
     }
-    this.norm = this.child(`${names.decoder}.norm`, new LayerNorm(cfg.dim, cfg.eps ?? 1e-6));
-    this.head = this.child(`${names.decoder}.head`, new Linear(cfg.dim, cfg.outDim));
     // SPEC §1.4: xavier Linear weights, zero biases; mask token N(0, 0.02) truncated at ±1 std.
     this.down.init(names.downInit, { seed, prefix: `${names.down}.` });
     initTensor(this.maskToken.value, { kind: 'trunc_normal', std: 0.02, a: -0.02, b: 0.02 }, seed, names.maskToken);
-    this.blocks.forEach((b, i) => b.init({ kind: 'xavier_uniform' }, { seed, prefix: `${names.decoder}.blocks.${i}.` }));
-    this.norm.init({ seed, prefix: `${names.decoder}.norm.` });
-    this.head.init({ kind: 'xavier_uniform' }, { seed, prefix: `${names.decoder}.head.` });
+    this.blocks.forEach((b, i) => b.init({ kind: 'xavier_uniform' }, { seed, prefix: `${names.blocks}.blocks.${i}.` }));
   }
 
   forward(enc: Tensor, visIdx: Tensor<'i32'>, maskIdx: Tensor<'i32'>): Tensor {
@@ -84,22 +87,14 @@ export class MaskedDecoder extends Module {
     using rows = rangeIndex(b, nm, this.nv);
     const masked = gatherTokens(x, rows);
     x.dispose();
-    const h = this.norm.forward(masked);
-    masked.dispose();
-    const out = this.head.forward(h);
-    h.dispose();
-    return out;
+    return masked;
   }
 
-  /** Returns the gradient with respect to the encoder output. */
-  backward(dPred: Tensor): Tensor {
-    const dh = this.head.backward(dPred)!;
-    const dm = this.norm.backward(dh);
-    dh.dispose();
-    const b = dm.shape[0], nm = dm.shape[1];
+  /** From the gradient of the masked rows to the gradient of the encoder output. */
+  backward(dMasked: Tensor): Tensor {
+    const b = dMasked.shape[0], nm = dMasked.shape[1];
     using rows = rangeIndex(b, nm, this.nv);
-    let dx: Tensor = scatterTokens(dm, rows, this.nv + nm);
-    dm.dispose();
+    let dx: Tensor = scatterTokens(dMasked, rows, this.nv + nm);
     for (let i = this.blocks.length - 1; i >= 0; i--) {
       const d = this.blocks[i].backward(dx);
       dx.dispose();
@@ -113,9 +108,41 @@ export class MaskedDecoder extends Module {
     g.dVis.dispose();
     return dEnc;
   }
+}
 
-  protected override releaseCache(): void {
-    this.cache.release();
+/** MVD feature decoder / VideoMAE pixel decoder: the trunk, then a norm and head on the masked rows. */
+export class MaskedDecoder extends Module {
+  readonly trunk: MaskedTrunk;
+  readonly norm: LayerNorm;
+  readonly head: Linear;
+
+  constructor(readonly cfg: MaskedDecoderConfig, readonly names: MaskedDecoderNames, readonly pos: Tensor, seed: number) {
+    super();
+    this.trunk = this.child('', new MaskedTrunk(cfg, { down: names.down, downBias: names.downBias, downInit: names.downInit, maskToken: names.maskToken, blocks: names.decoder }, pos, seed));
+    if (names.posName) this.param(names.posName, pos.reshape([1, ...pos.shape]), false);
+    this.norm = this.child(`${names.decoder}.norm`, new LayerNorm(cfg.dim, cfg.eps ?? 1e-6));
+    this.head = this.child(`${names.decoder}.head`, new Linear(cfg.dim, cfg.outDim));
+    this.norm.init({ seed, prefix: `${names.decoder}.norm.` });
+    this.head.init({ kind: 'xavier_uniform' }, { seed, prefix: `${names.decoder}.head.` });
+  }
+
+  forward(enc: Tensor, visIdx: Tensor<'i32'>, maskIdx: Tensor<'i32'>): Tensor {
+    const masked = this.trunk.forward(enc, visIdx, maskIdx);
+    const h = this.norm.forward(masked);
+    masked.dispose();
+    const out = this.head.forward(h);
+    h.dispose();
+    return out;
+  }
+
+  /** Returns the gradient with respect to the encoder output. */
+  backward(dPred: Tensor): Tensor {
+    const dh = this.head.backward(dPred)!;
+    const dm = this.norm.backward(dh);
+    dh.dispose();
+    const dEnc = this.trunk.backward(dm);
+    dm.dispose();
+    return dEnc;
   }
 
   override dispose(): void {

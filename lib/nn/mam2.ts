@@ -9,12 +9,11 @@
 //   predicts VQGAN codes; no tokenizer can be loaded here); motion target: the RGB difference
 //   across the tubelet (lib/ops/targets.ts rgbDiffTarget).
 import { Tensor } from '../tensor.js';
-import { gatherTokens, scatterTokens, assembleDecoderInput, assembleDecoderInputBackward } from '../ops/tokens.js';
 import { add } from '../ops/elementwise.js';
-import { Module, Parameter } from './module.js';
+import { Module } from './module.js';
 import { Block, LayerNorm, Linear } from './layers.js';
-import { VisionTransformer, positionalTable, rangeIndex } from './encoder.js';
-import { initTensor } from './init.js';
+import { VisionTransformer, positionalTable } from './encoder.js';
+import { MaskedTrunk } from './decoders.js';
 import type { VitConfig } from './config.js';
 
 export interface Mam2Config {
@@ -66,24 +65,19 @@ class DecoderHead extends Module {
 
 export class Mam2Model extends Module {
   readonly encoder: VisionTransformer;
-  readonly down: Linear;
-  readonly maskToken: Parameter;
-  readonly regressor: Block[] = [];
+  readonly regressor: MaskedTrunk;
   readonly appearance: DecoderHead;
   readonly motion: DecoderHead;
-  private readonly pos: Tensor;
-  private nv = 0;
 
   constructor(readonly config: VitConfig, readonly mam2: Mam2Config, seed: number) {
     super();
     const c = config, r = mam2.regressorDim;
     this.encoder = this.child('encoder', new VisionTransformer(c, { finalNorm: true, seed }));
-    this.down = this.child('regressor.down', new Linear(c.dim, r)).init({ kind: 'xavier_uniform' }, { seed, prefix: 'regressor.down.' });
-    this.maskToken = this.param('regressor.mask_token', Tensor.empty([1, 1, r]));
-    initTensor(this.maskToken.value, { kind: 'trunc_normal', std: 0.02, a: -0.02, b: 0.02 }, seed, 'regressor.mask_token');
-    for (let i = 0; i < mam2.regressorDepth; i++)
-      this.regressor.push(this.child(`regressor.blocks.${i}`, new Block(r, mam2.heads, 4, 'qv', 0, c.eps).init({ kind: 'xavier_uniform' }, { seed, prefix: `regressor.blocks.${i}.` })));
-    this.pos = positionalTable(c, r);
+    this.regressor = this.child('', new MaskedTrunk(
+      { inDim: c.dim, dim: r, depth: mam2.regressorDepth, heads: mam2.heads, eps: c.eps },
+      { down: 'regressor.down', downBias: true, downInit: { kind: 'xavier_uniform' }, maskToken: 'regressor.mask_token', blocks: 'regressor' },
+      positionalTable(c, r), seed,
+    ));
     const p2 = c.patch * c.patch * 3;
     this.appearance = this.child('decoder_app', new DecoderHead(r, mam2.decoderDepth, mam2.heads, p2, c.eps, seed + 1, 'decoder_app.'));
     this.motion = this.child('decoder_mot', new DecoderHead(r, mam2.decoderDepth, mam2.heads, p2, c.eps, seed + 2, 'decoder_mot.'));
@@ -93,22 +87,8 @@ export class Mam2Model extends Module {
   forward(video: Tensor, visIdx: Tensor<'i32'>, maskIdx: Tensor<'i32'>): { app: Tensor; mot: Tensor } {
     const { prenorm, out } = this.encoder.forward(video, visIdx);
     prenorm.dispose();
-    const b = out!.shape[0];
-    this.nv = visIdx.shape[1];
-    const nm = maskIdx.shape[1];
-    const xd = this.down.forward(out!);
+    const masked = this.regressor.forward(out!, visIdx, maskIdx);
     out!.dispose();
-    using token = this.maskToken.value.reshape([this.mam2.regressorDim]);
-    let x: Tensor = assembleDecoderInput(xd, visIdx, maskIdx, token, this.pos);
-    xd.dispose();
-    for (const blk of this.regressor) {
-      const y = blk.forward(x);
-      x.dispose();
-      x = y;
-    }
-    using rows = rangeIndex(b, nm, this.nv);
-    const masked = gatherTokens(x, rows);
-    x.dispose();
     const app = this.appearance.forward(masked);
     const mot = this.motion.forward(masked);
     masked.dispose();
@@ -120,27 +100,14 @@ export class Mam2Model extends Module {
     const dm = add(a, m);
     a.dispose();
     m.dispose();
-    const b = dm.shape[0], nm = dm.shape[1];
-    using rows = rangeIndex(b, nm, this.nv);
-    let dx: Tensor = scatterTokens(dm, rows, this.nv + nm);
+    const dEnc = this.regressor.backward(dm);
     dm.dispose();
-    for (let i = this.regressor.length - 1; i >= 0; i--) {
-      const d = this.regressor[i].backward(dx);
-      dx.dispose();
-      dx = d;
-    }
-    const g = assembleDecoderInputBackward(dx, this.nv);
-    dx.dispose();
-    this.maskToken.accumulate(g.dMaskToken.reshape([1, 1, this.mam2.regressorDim]));
-    g.dMaskToken.dispose();
-    const dEnc = this.down.backward(g.dVis)!;
-    g.dVis.dispose();
     this.encoder.backward(dEnc);
     dEnc.dispose();
   }
 
   override dispose(): void {
     super.dispose();
-    this.pos.dispose();
+    this.regressor.pos.dispose();
   }
 }
