@@ -19,6 +19,27 @@ import type { MaskType } from '../data/masking.js';
 import { IMAGENET_MEAN, IMAGENET_STD, maskedBatch, type BatchSampler } from './batch.js';
 import type { Recipe } from './train.js';
 
+/**
+ * The tail shared by the pixel-reconstruction recipes: decode the masked tokens from the encoder
+ * output, MSE against the target at the masked positions, backward through decoder and encoder.
+ * Takes ownership of `encOut`.
+ */
+async function reconstruct(
+  model: { encoder: VisionTransformer; decoder: { forward(e: Tensor, v: Tensor<'i32'>, m: Tensor<'i32'>): Tensor; backward(d: Tensor): Tensor } },
+  encOut: Tensor, vis: Tensor<'i32'>, msk: Tensor<'i32'>, fullTarget: Tensor, lossScale: number,
+): Promise<Record<string, number>> {
+  const pred = model.decoder.forward(encOut, vis, msk);
+  using target = gatherTokens(fullTarget, msk);
+  const l = mseLoss(pred, target);
+  applyLossScale(lossScale, l.dPred);
+  const dEnc = model.decoder.backward(l.dPred);
+  model.encoder.backward(dEnc);
+  for (const t of [encOut, pred, l.dPred, dEnc]) t.dispose();
+  const loss = await l.loss.item();
+  l.loss.dispose();
+  return { loss };
+}
+
 /** MAE model: encoder keys at the root, decoder_* beside them (the MAE repository's layout). */
 export class MaeModel extends Module {
   readonly encoder: VisionTransformer;
@@ -57,19 +78,10 @@ export function maeRecipe(data: BatchSampler, o: MaeOptions): Recipe & { model: 
       const B = b.video.shape[0];
       const enc = model.encoder.forward(b.video, vis);
       enc.prenorm.dispose();
-      const pred = model.decoder.forward(enc.out!, vis, msk);
       // MAE's target is built from the network input itself: no un-normalisation (mean 0, std 1).
       using images = b.video.reshape([B, 3, cfg.size, cfg.size]);
       using full = maePixelTarget(images, { mean: [0, 0, 0], std: [1, 1, 1], patch: cfg.patch, normalize: o.normPix ?? true });
-      using target = gatherTokens(full, msk);
-      const l = mseLoss(pred, target);
-      applyLossScale(lossScale, l.dPred);
-      const dEnc = model.decoder.backward(l.dPred);
-      model.encoder.backward(dEnc);
-      for (const t of [enc.out!, pred, l.dPred, dEnc]) t.dispose();
-      const loss = await l.loss.item();
-      l.loss.dispose();
-      return { loss };
+      return reconstruct(model, enc.out!, vis, msk, full, lossScale);
     },
     dispose: () => model.dispose(),
   };
@@ -116,17 +128,8 @@ export function videomaeRecipe(data: BatchSampler, o: VideoMaeOptions): Recipe &
       const { vis, msk } = b;
       const enc = model.encoder.forward(b.video, vis);
       enc.prenorm.dispose();
-      const pred = model.decoder.forward(enc.out!, vis, msk);
       using full = videomaePixelTarget(b.video, { mean: IMAGENET_MEAN, std: IMAGENET_STD, tubelet: cfg.tubelet, patch: cfg.patch, normalize: o.normTarget ?? true });
-      using target = gatherTokens(full, msk);
-      const l = mseLoss(pred, target);
-      applyLossScale(lossScale, l.dPred);
-      const dEnc = model.decoder.backward(l.dPred);
-      model.encoder.backward(dEnc);
-      for (const t of [enc.out!, pred, l.dPred, dEnc]) t.dispose();
-      const loss = await l.loss.item();
-      l.loss.dispose();
-      return { loss };
+      return reconstruct(model, enc.out!, vis, msk, full, lossScale);
     },
     dispose: () => model.dispose(),
   };

@@ -3,7 +3,6 @@
 // last good checkpoint untouched.
 import { appendFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Tensor } from '../tensor.js';
 import { MvdError } from '../errors.js';
 import type { Module } from '../nn/module.js';
 import { Block, type StepRng } from '../nn/layers.js';
@@ -145,8 +144,4 @@ export async function train(recipe: Recipe, o: TrainOptions): Promise<TrainResul
 export function tailMean(h: StepRecord[], key: string, k = 10): number {
   const xs = h.slice(-k).map((r) => r.losses[key]);
   return xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
-}
-
-export function tensorsOf(m: Module): Map<string, Tensor> {
-  return stateDict(m);
 }

@@ -1,8 +1,8 @@
 // Parameters and modules. A module owns named parameters and child modules (dotted names match
 // the reference repositories' state-dict keys, SPEC §5); forward() caches what backward() needs
 // and backward() consumes the cache. Gradients accumulate into Parameter.grad until zeroGrad().
-import { Tensor, type DType } from '../tensor.js';
-import { gemm, type GemmOptions } from '../ops/gemm.js';
+import { Tensor } from '../tensor.js';
+import type { GemmOptions } from '../ops/gemm.js';
 import { addInPlace } from '../ops/elementwise.js';
 
 export class Parameter {
@@ -131,13 +131,9 @@ export class Cache {
   }
 }
 
-export function shapeOf(t: Tensor, dtype: DType = 'f32'): string {
-  return `${t.shape.join('x')} ${dtype}`;
-}
 
 /** Flattens all leading dims: [..., D] -> [rows, D] (a view). */
 export function as2d(t: Tensor): Tensor {
   return t.reshape([-1, t.shape[t.ndim - 1]]);
 }
 
-export { gemm };

@@ -94,30 +94,27 @@ Napi::Value AdamW(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-Napi::Value GradNorm(const Napi::CallbackInfo& info) {
-  const std::string op = "gradNorm";
-  std::vector<TensorArg> ts = tensor_list(op, info[0], "grads");
+// A reduction over a list of tensors to one f32 value, computed on the queue.
+// `op` is a string literal: the queue keeps the pointer for error messages.
+Napi::Value reduce_list(const Napi::CallbackInfo& info, const char* op, const char* name,
+                        float (*reduce)(const std::vector<Span>&)) {
+  std::vector<TensorArg> ts = tensor_list(op, info[0], name);
   const Device dev = common_device(op, {&ts});
   WorkQueue& q = queue_for(op, dev);
   Output o = make_output({1}, DType::F32, dev);
   std::vector<StoragePtr> keep{o.storage};
   std::vector<Span> s = spans(ts, keep);
   float* po = o.data<float>();
-  q.enqueue("gradNorm", [s = std::move(s), po, keep = std::move(keep)] { po[0] = (float)grad_norm_cpu(s); });
+  q.enqueue(op, [s = std::move(s), po, reduce, keep = std::move(keep)] { po[0] = reduce(s); });
   return output_to_js(info.Env(), o);
 }
 
+Napi::Value GradNorm(const Napi::CallbackInfo& info) {
+  return reduce_list(info, "gradNorm", "grads", [](const std::vector<Span>& s) { return (float)grad_norm_cpu(s); });
+}
+
 Napi::Value AllFinite(const Napi::CallbackInfo& info) {
-  const std::string op = "allFinite";
-  std::vector<TensorArg> ts = tensor_list(op, info[0], "tensors");
-  const Device dev = common_device(op, {&ts});
-  WorkQueue& q = queue_for(op, dev);
-  Output o = make_output({1}, DType::F32, dev);
-  std::vector<StoragePtr> keep{o.storage};
-  std::vector<Span> s = spans(ts, keep);
-  float* po = o.data<float>();
-  q.enqueue("allFinite", [s = std::move(s), po, keep = std::move(keep)] { po[0] = all_finite_cpu(s) ? 1.f : 0.f; });
-  return output_to_js(info.Env(), o);
+  return reduce_list(info, "allFinite", "tensors", [](const std::vector<Span>& s) { return all_finite_cpu(s) ? 1.f : 0.f; });
 }
 
 Napi::Value ScaleTensors(const Napi::CallbackInfo& info) {

@@ -1,6 +1,7 @@
 // A tiny native test harness: each test file registers cases; main runs them (optionally filtered)
 // and prints "N passed, N failed". Used for AddressSanitizer runs of the kernels without Node.
 #pragma once
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -42,6 +43,16 @@ inline double max_rel_err(const float* a, const double* ref, size_t n) {
     if (!(e <= m)) m = std::isnan(e) ? INFINITY : e;
   }
   return m;
+}
+
+// The tolerance rule (FlashAttention's tests, DESIGN.md): the kernel's error against float64 may be
+// at most `factor` times that of a naive float32 implementation (2 forward, 3 for gradients), or a
+// small absolute floor where the naive error can be exactly zero.
+inline void expect_close(const std::string& what, double kernel_err, double naive_err, double factor, double floor) {
+  double tol = std::max(factor * naive_err, floor);
+  if (!(kernel_err <= tol))
+    fail(what + ": err " + std::to_string(kernel_err) + " > tol " + std::to_string(tol) + " (naive " +
+         std::to_string(naive_err) + ")");
 }
 
 }  // namespace mvdtest

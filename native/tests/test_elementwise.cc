@@ -10,13 +10,6 @@ using namespace mvdtest;
 
 namespace {
 
-void expect_close(const std::string& what, double kernel_err, double naive_err, double factor, double floor) {
-  double tol = std::max(factor * naive_err, floor);
-  if (!(kernel_err <= tol))
-    fail(what + ": err " + std::to_string(kernel_err) + " > tol " + std::to_string(tol) + " (naive " +
-         std::to_string(naive_err) + ")");
-}
-
 double gelu64(double x) { return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0))); }
 double dgelu64(double x) {
   return 0.5 * (1 + std::erf(x / std::sqrt(2.0))) + x * std::exp(-0.5 * x * x) / std::sqrt(2 * M_PI);

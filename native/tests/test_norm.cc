@@ -8,15 +8,6 @@ using namespace mvdtest;
 
 namespace {
 
-// The rule for every comparison here: the kernel's error against float64 may be at most `factor`
-// times that of a naive float32 implementation (sequential sums), or a small absolute floor.
-void expect_close(const std::string& what, double kernel_err, double naive_err, double factor, double floor) {
-  double tol = std::max(factor * naive_err, floor);
-  if (!(kernel_err <= tol))
-    fail(what + ": err " + std::to_string(kernel_err) + " > tol " + std::to_string(tol) + " (naive " +
-         std::to_string(naive_err) + ")");
-}
-
 struct LnRef {
   std::vector<double> y, mean, rstd, dx, dw, db;
 };
