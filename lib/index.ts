@@ -16,6 +16,7 @@ export * from './ops/tables.js';
 export * from './ops/targets.js';
 export * from './ops/frames.js';
 export * from './ops/random.js';
+export * from './ops/augment.js';
 
 // Models, optimiser, checkpoints.
 export * from './nn/config.js';
@@ -39,3 +40,10 @@ export { maeRecipe, videomaeRecipe, MaeModel, VideoMaeModel } from './methods/pr
 export { distillRecipe } from './methods/distill.js';
 export { extractFeatures, linearProbe } from './methods/probe.js';
 export { runDemo, DEMO_DEFAULTS, type DemoResult } from './methods/demo.js';
+export {
+  finetuneRecipe, finetuneBatch, makeClassifier, loadBackbone, checkpointKind, mixClips, pixelAugmentOps, finetunePixelWork,
+  FINETUNE_DEFAULTS, type FinetuneOptions, type MixOptions,
+} from './methods/finetune.js';
+export { evaluate, averageViewProbabilities, scoreProbabilities, SyntheticTestViews, type EvalResult, type ClassScore } from './methods/eval.js';
+export { TeacherCache, teacherHash, type TeacherCacheOptions } from './methods/teacher-cache.js';
+export * as plot from './plot/index.js';

@@ -67,7 +67,8 @@ export type Addon = Record<string, any> & {
   read<T extends ArrayBufferView>(t: NativeTensorDesc, dest: T): Promise<T>;
   readSync<T extends ArrayBufferView>(t: NativeTensorDesc, dest: T): T;
   sync(device: string): Promise<void>;
-  copy(t: NativeTensorDesc): NativeTensorDesc;
+  /** A contiguous copy on `device` (default: the source's device). */
+  copy(t: NativeTensorDesc, device?: string): NativeTensorDesc;
   assign(dst: NativeTensorDesc, src: NativeTensorDesc): NativeTensorDesc;
   liveBytes(): number;
   cachedBytes(): number;

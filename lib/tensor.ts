@@ -146,7 +146,19 @@ export class Tensor<D extends DType = DType> implements Disposable {
     return new Tensor<D>(addon().copy(this));
   }
 
-  /** Copies `src`'s elements into this tensor (same dtype and element count; queued). Returns this. */
+  /**
+   * A copy on `device` ('cpu', 'cuda', 'cuda:N'); always a new tensor, even on the same device.
+   * Between devices it waits for this tensor's pending work (a synchronisation point).
+   */
+  to(device: string): Tensor<D> {
+    this.live('to');
+    return new Tensor<D>(addon().copy(this, normalizeDevice(device)));
+  }
+
+  /**
+   * Copies `src`'s elements into this tensor (same dtype and element count; queued on one device,
+   * immediate after both queues drain when the devices differ). Returns this.
+   */
   assign(src: Tensor<D>): this {
     this.live('assign');
     addon().assign(this, src);

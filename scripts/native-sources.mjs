@@ -6,6 +6,8 @@
 //   kernels_onednn  native/ops/**/*_onednn.cc          (only when oneDNN is found)
 //   cuda            native/cuda/*.cu, native/ops/**/*.cu (only when nvcc is found)
 //   cuda_absent     native/cuda/*_absent.cc            (only without nvcc)
+//   simt            native/simt/*.cc                   (only with MVD_SIMT: the emulator the .cu
+//                                                       files are compiled against by g++)
 //   binding         native/binding/*.cc
 //   tests           native/tests/*.cc
 import { readdirSync, statSync } from 'node:fs';
@@ -34,6 +36,7 @@ export function nativeSources() {
     kernels_onednn: under('native/ops/').filter(onednn),
     cuda: [...under('native/cuda/'), ...under('native/ops/')].filter((f) => f.endsWith('.cu')),
     cuda_absent: under('native/cuda/').filter((f) => f.endsWith('_absent.cc')),
+    simt: under('native/simt/').filter(isCc),
     binding: under('native/binding/').filter(isCc),
     tests: under('native/tests/').filter(isCc),
   };

@@ -61,3 +61,53 @@ t.test('shape and dtype errors name op, shapes and device', (t) => {
   t.throws(() => gemm(a, Tensor.zeros([33, 2]), { bias: Tensor.zeros([3]) }), ShapeError);
   t.end();
 });
+
+// The fused GELU epilogue (fc1 of the MLP): out keeps the pre-activation for backward.
+const erf = (x: number): number => {
+  // Math has no erf: Taylor series below 2.5, continued fraction above (both near double precision).
+  const ax = Math.abs(x);
+  let r: number;
+  if (ax < 2.5) {
+    let term = ax, sum = ax;
+    for (let n = 1; n < 60; ++n) { term *= -ax * ax / n; sum += term / (2 * n + 1); }
+    r = (2 / Math.sqrt(Math.PI)) * sum;
+  } else {
+    let f = 0;
+    for (let n = 60; n >= 1; --n) f = (n / 2) / (ax + f);
+    r = 1 - Math.exp(-ax * ax) / Math.sqrt(Math.PI) / (ax + f);
+  }
+  return x < 0 ? -r : r;
+};
+const geluRef = (v: number): number => 0.5 * v * (1 + erf(v / Math.SQRT2));
+
+for (const backend of ['auto', 'portable'] as const)
+t.test(`gemm (${backend}) with gelu returns the pre-activation and gelu of it`, async (t) => {
+  for (const [M, N, K, transA, transB] of [[33, 65, 47, false, true], [1, 17, 5, true, false], [129, 31, 33, false, false]] as const) {
+    const A = randn(M * K, 21 + M), B = randn(K * N, 22), bias = randn(N, 23);
+    const a = Tensor.fromArray(A, transA ? [K, M] : [M, K]), b = Tensor.fromArray(B, transB ? [N, K] : [K, N]);
+    const bt = Tensor.fromArray(bias, [N]);
+    const r = gemm(a, b, { transA, transB, bias: bt, gelu: true, backend });
+    t.same(r.out.shape, [M, N]);
+    t.same(r.gelu.shape, [M, N]);
+    const ref = gemmRef(A, B, M, N, K, { transA, transB, bias });
+    const tol = 1e-5 * Math.sqrt(K + 1) * 4;
+    const errOut = maxRelErr(await r.out.toArray(), ref);
+    const errGelu = maxRelErr(await r.gelu.toArray(), Array.from(ref, geluRef));
+    t.ok(errOut < tol, `${M}x${N}x${K}: pre-activation err ${errOut.toExponential(2)}`);
+    t.ok(errGelu < tol, `${M}x${N}x${K}: gelu err ${errGelu.toExponential(2)}`);
+    for (const x of [a, b, bt, r.out, r.gelu]) x.dispose();
+  }
+});
+
+t.test('gemm with gelu into an existing out returns that tensor as out', async (t) => {
+  const [M, N, K] = [9, 12, 7];
+  const A = randn(M * K, 31), B = randn(K * N, 32), C0 = randn(M * N, 33);
+  const a = Tensor.fromArray(A, [M, K]), b = Tensor.fromArray(B, [K, N]), c = Tensor.fromArray(C0, [M, N]);
+  const r = gemm(a, b, { beta: 0.5, out: c, gelu: true });
+  t.equal(r.out, c, 'out is the caller tensor');
+  const ref = gemmRef(A, B, M, N, K, { beta: 0.5, C: C0 });
+  t.ok(maxRelErr(await c.toArray(), ref) < 1e-4);
+  t.ok(maxRelErr(await r.gelu.toArray(), Array.from(ref, geluRef)) < 1e-4);
+  const plain = gemm(a, b, { gelu: false });
+  t.ok(plain instanceof Tensor, 'gelu: false keeps the single-tensor result');
+});

@@ -4,11 +4,14 @@ import { infoCommand, packageVersion } from './commands/info.js';
 import { benchCommand } from './commands/bench.js';
 import { demoCommand } from './commands/demo.js';
 import { synthCommand } from './commands/synth.js';
+import { finetuneCommand } from './commands/finetune.js';
+import { evalCommand } from './commands/eval.js';
+import { plotCommand } from './commands/plot.js';
 import { pretrainCommand, distillCommand, extractCommand, probeCommand } from './commands/train.js';
 import { helpText, parseCommand, UsageError, type Command } from './command.js';
 import { MvdError } from '../errors.js';
 
-const commands: Command[] = [demoCommand, pretrainCommand, distillCommand, probeCommand, extractCommand, synthCommand, benchCommand, infoCommand];
+const commands: Command[] = [demoCommand, pretrainCommand, distillCommand, finetuneCommand, evalCommand, probeCommand, extractCommand, plotCommand, synthCommand, benchCommand, infoCommand];
 
 function mainHelp(): string {
   return [

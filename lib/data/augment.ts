@@ -1,12 +1,36 @@
-// Augmentation parameters (SPEC §3.1, §4.4, §4.6). These functions only decide *what* to do to a
-// clip (a crop box, a flip flag, an erasing box, RandAugment ops): the pixel work is done by
-// ffmpeg's filters while decoding (crop, scale, hflip) or by native frame ops. RandAugment's and
-// random erasing's pixel work is not written yet: their parameters are returned so a native
-// op can apply them later.
+// Augmentation (SPEC §3.1, §4.4, §4.6). The parameter functions decide *what* to do to a clip (a
+// crop box, a flip flag, RandAugment ops, an erasing box, a Mixup/CutMix draw) from the seeded
+// Rng; the pixel work is done by ffmpeg's filters while decoding (crop, scale, hflip) and by the
+// native ops of lib/ops/augment.ts (RandAugment, random erasing, the Mixup/CutMix blend).
+//
+// Fine-tuning order (VideoClipDataset 'finetune' + finetuneClips below): random-resized crop →
+// flip (off for SSv2-like data) → RandAugment (u8, in the loader worker) → normalise → random
+// erasing (f32, on the batch) → batch-level Mixup/CutMix:
+//
+//   mixupCutmix(batch: Tensor f32 [B,C,T,H,W], labels: ArrayLike<number> (length B), opts: {
+//     numClasses: number; mixupAlpha?: 0.8; cutmixAlpha?: 1.0; prob?: 1.0; switchProb?: 0.5;
+//     labelSmoothing?: 0.1; rng?: Rng; seed?: number; params?: MixParams })
+//   → { clips: Tensor f32 [B,C,T,H,W], targets: Tensor f32 [B, numClasses], params: MixParams }
+//     (Disposable: disposes clips and targets; the input batch is left alone)
+//
+// The targets are soft (label smoothing folded in), ready for crossEntropy(logits, targets) with
+// no further smoothing. The older form mixupCutmix(width, height, rng, opts) still returns only
+// the parameters (MixParams), now also available as mixupCutmixParams.
 import { Rng } from './rng.js';
 import type { CropBox } from '../ops/frames.js';
+import { framesToClip } from '../ops/frames.js';
+import {
+  RAND_AUGMENT_OPS, mixBatch, randAugmentFrames, randomErase, type EraseRect, type RandAugmentOpName, type RandAugmentOptions,
+} from '../ops/augment.js';
+import { Tensor } from '../tensor.js';
+import { ValueError } from '../errors.js';
 
 export type { CropBox };
+export { RAND_AUGMENT_OPS, type RandAugmentOpName };
+
+// ImageNet statistics (SPEC §3.1); lib/methods/batch.ts exports the same numbers.
+const MEAN = [0.485, 0.456, 0.406];
+const STD = [0.229, 0.224, 0.225];
 
 export const MULTI_SCALES = [1, 0.875, 0.75, 0.66] as const;
 
@@ -159,7 +183,7 @@ export interface MixParams {
  * sqrt(1 − λ), a uniform centre, is clipped to the frame, and λ becomes 1 − box area / frame area.
  * Mixing partners are the batch reversed (x.flip(0)); targets get label smoothing on top.
  */
-export function mixupCutmix(
+export function mixupCutmixParams(
   width: number,
   height: number,
   rng: Rng,
@@ -179,14 +203,6 @@ export function mixupCutmix(
   const x0 = clip(cx - Math.floor(cw / 2), width), x1 = clip(cx + Math.floor(cw / 2), width);
   return { mode: 'cutmix', lambda: 1 - ((y1 - y0) * (x1 - x0)) / (width * height), box: { y0, y1, x0, x1 } };
 }
-
-/** timm's increasing RandAugment op set (`inc1`), in its order. */
-export const RAND_AUGMENT_OPS = [
-  'AutoContrast', 'Equalize', 'Invert', 'Rotate', 'PosterizeIncreasing', 'SolarizeIncreasing', 'SolarizeAdd',
-  'ColorIncreasing', 'ContrastIncreasing', 'BrightnessIncreasing', 'SharpnessIncreasing', 'ShearX', 'ShearY',
-  'TranslateXRel', 'TranslateYRel',
-] as const;
-export type RandAugmentOpName = (typeof RAND_AUGMENT_OPS)[number];
 
 export interface RandAugmentOp {
   op: RandAugmentOpName;
@@ -217,7 +233,7 @@ function levelToArg(op: RandAugmentOpName, m: number, rng: Rng): number | null {
 /**
  * RandAugment `rand-m7-n4-mstd0.5-inc1`: n ops drawn uniformly with replacement; each is applied
  * with probability 0.5 and a magnitude ~ N(m, mstd) clipped to [0, 10]. The same ops apply to every
- * frame of a clip. Returns only the applied ops, in order (pixel work: a native op, not done yet).
+ * frame of a clip. Returns only the applied ops, in order (pixel work: randAugmentFrames/Array).
  */
 export function randAugment(rng: Rng, opts: { n?: number; m?: number; mstd?: number; prob?: number } = {}): RandAugmentOp[] {
   const n = opts.n ?? 4, m = opts.m ?? 7, mstd = opts.mstd ?? 0.5, prob = opts.prob ?? 0.5;
@@ -230,4 +246,129 @@ export function randAugment(rng: Rng, opts: { n?: number; m?: number; mstd?: num
     out.push({ op, magnitude: mag, value: levelToArg(op, mag, rng) });
   }
   return out;
+}
+
+/** The native step list of drawn RandAugment ops (magnitudes already mapped to arguments). */
+export function randAugmentSteps(ops: readonly RandAugmentOp[]): { op: RandAugmentOpName; value: number | null }[] {
+  return ops.map((o) => ({ op: o.op, value: o.value }));
+}
+
+/** Applies drawn RandAugment ops to u8 frames [T,H,W,C] (all frames alike); a new tensor. */
+export function applyRandAugment(frames: Tensor, ops: readonly RandAugmentOp[], opts: RandAugmentOptions = {}): Tensor<'u8'> {
+  return randAugmentFrames(frames, randAugmentSteps(ops), opts);
+}
+
+/**
+ * Random erasing of a normalised f32 batch [B,C,T,H,W] from per-clip boxes (randomErasing's
+ * output, null = not erased); row b of the batch uses boxes[b]. A new tensor.
+ */
+export function applyErasing(clips: Tensor, boxes: readonly (ErasingBox | null | undefined)[]): Tensor<'f32'> {
+  const [B, , , H, W] = clips.shape;
+  if (clips.shape.length !== 5 || boxes.length !== B)
+    throw new ValueError(`applyErasing: need one box (or null) per clip of [B,C,T,H,W], got ${boxes.length} for [${clips.shape.join(',')}]`);
+  const rects: EraseRect[] = [];
+  boxes.forEach((b, clip) => {
+    if (!b) return;
+    if (b.top + b.h > H || b.left + b.w > W)
+      throw new ValueError(`applyErasing: box ${JSON.stringify(b)} of clip ${clip} leaves the ${W}x${H} frame (boxes are drawn for the output size)`);
+    rects.push({ clip, top: b.top, left: b.left, h: b.h, w: b.w, seed: b.noiseSeed });
+  });
+  return randomErase(clips, rects);
+}
+
+/** The part of a loader batch (or any stack of u8 clips) that finetuneClips needs. */
+export interface U8ClipBatch {
+  /** u8 [N,T,H,W,3]. */
+  frames: Uint8Array;
+  shape: number[];
+  /** Per-row augmentation choices (erasing boxes; RandAugment already applied by the dataset). */
+  meta?: readonly ({ erasing?: ErasingBox | null; randAugment?: readonly RandAugmentOp[]; randAugmentApplied?: boolean } | undefined)[];
+}
+
+/**
+ * A fine-tuning batch as the model sees it: u8 frames → (RandAugment for rows whose ops were drawn
+ * but not yet applied) → ImageNet normalisation (f32 [N,3,T,H,W]) → random erasing from each row's
+ * meta. Mixup/CutMix is separate (mixupCutmix), since it mixes rows and changes the targets.
+ */
+export function finetuneClips(batch: U8ClipBatch, opts: RandAugmentOptions & { mean?: number[]; std?: number[]; device?: string } = {}): Tensor<'f32'> {
+  const meta = batch.meta ?? [];
+  let u8: Tensor<'u8'> = Tensor.fromArray(batch.frames, batch.shape, opts.device ? { device: opts.device } : {});
+  const pending = meta.map((m) => (m && m.randAugment && m.randAugment.length && !m.randAugmentApplied ? randAugmentSteps(m.randAugment) : []));
+  if (pending.some((p) => p.length)) {
+    while (pending.length < batch.shape[0]) pending.push([]);
+    const aug = randAugmentFrames(u8, pending, opts);
+    u8.dispose();
+    u8 = aug;
+  }
+  const clips = framesToClip(u8, opts.mean ?? MEAN, opts.std ?? STD);
+  u8.dispose();
+  const boxes = Array.from({ length: batch.shape[0] }, (_, i) => meta[i]?.erasing ?? null);
+  if (!boxes.some((b) => b)) return clips;
+  const erased = applyErasing(clips, boxes);
+  clips.dispose();
+  return erased;
+}
+
+export interface MixupOptions {
+  numClasses: number;
+  mixupAlpha?: number;
+  cutmixAlpha?: number;
+  prob?: number;
+  switchProb?: number;
+  /** Folded into the soft targets (default 0.1, SPEC §4.4). */
+  labelSmoothing?: number;
+  /** Source of the per-batch draw (else Rng(seed ?? 0)). */
+  rng?: Rng;
+  seed?: number;
+  /** A draw made elsewhere (e.g. the loader's Batch.mix); used instead of drawing. */
+  params?: MixParams;
+}
+
+export interface MixupResult extends Disposable {
+  clips: Tensor<'f32'>;
+  targets: Tensor<'f32'>;
+  params: MixParams;
+}
+
+/**
+ * timm's mixup_target: one-hot rows with label smoothing (on = 1 − ε + ε/K, off = ε/K) of the
+ * labels and of the reversed labels, weighted λ and 1 − λ. f32 [B, K] as a plain array.
+ */
+export function mixTargets(labels: ArrayLike<number>, numClasses: number, lambda: number, smoothing = 0.1): Float32Array {
+  const B = labels.length, K = numClasses;
+  const off = smoothing / K, on = 1 - smoothing + off;
+  const out = new Float32Array(B * K);
+  for (let b = 0; b < B; b++) {
+    const y1 = labels[b], y2 = labels[B - 1 - b];
+    if (!(Number.isInteger(y1) && y1 >= 0 && y1 < K)) throw new ValueError(`mixupCutmix: label ${y1} is outside [0, ${K})`);
+    for (let k = 0; k < K; k++) out[b * K + k] = ((k === y1 ? on : off) * lambda + (k === y2 ? on : off) * (1 - lambda));
+  }
+  return out;
+}
+
+function mixBatchTensors(batch: Tensor, labels: ArrayLike<number>, opts: MixupOptions): MixupResult {
+  if (batch.shape.length !== 5) throw new ValueError(`mixupCutmix: batch must be f32 [B,C,T,H,W], got [${batch.shape.join(',')}]`);
+  const [B, , , H, W] = batch.shape;
+  if (labels.length !== B) throw new ValueError(`mixupCutmix: ${labels.length} labels for a batch of ${B}`);
+  if (!(Number.isInteger(opts.numClasses) && opts.numClasses > 0)) throw new ValueError(`mixupCutmix: numClasses must be a positive integer, got ${opts.numClasses}`);
+  const params = opts.params ?? mixupCutmixParams(W, H, opts.rng ?? new Rng(opts.seed ?? 0, 0x31c), opts);
+  const targets = Tensor.fromArray(mixTargets(labels, opts.numClasses, params.lambda, opts.labelSmoothing ?? 0.1), [B, opts.numClasses], { device: batch.device });
+  const clips = params.mode === 'none' ? (batch.clone() as Tensor<'f32'>) : mixBatch(batch, params.lambda, params.mode === 'cutmix' ? params.box : null);
+  return { clips, targets, params, [Symbol.dispose]: () => { clips.dispose(); targets.dispose(); } };
+}
+
+/**
+ * Batch-level Mixup/CutMix (timm Mixup, mode 'batch', SPEC §4.4), see the signature at the top of
+ * this file. With `(width, height, rng, opts)` it only draws the parameters (mixupCutmixParams).
+ */
+export function mixupCutmix(batch: Tensor, labels: ArrayLike<number>, opts: MixupOptions): MixupResult;
+export function mixupCutmix(
+  width: number,
+  height: number,
+  rng: Rng,
+  opts?: { mixupAlpha?: number; cutmixAlpha?: number; prob?: number; switchProb?: number },
+): MixParams;
+export function mixupCutmix(a: Tensor | number, b: ArrayLike<number> | number, c?: MixupOptions | Rng, d?: { mixupAlpha?: number; cutmixAlpha?: number; prob?: number; switchProb?: number }): MixupResult | MixParams {
+  if (typeof a === 'number') return mixupCutmixParams(a, b as number, c as Rng, d);
+  return mixBatchTensors(a, b as ArrayLike<number>, c as MixupOptions);
 }

@@ -7,6 +7,7 @@ import { MvdError, ValueError } from '../errors.js';
 import {
   centreCrop, flipFlag, multiScaleCrop, randAugment, randomErasing, randomResizedCrop, testCrops,
 } from './augment.js';
+import { randAugmentArray, resizeCropArray } from '../ops/augment.js';
 import { Rng } from './rng.js';
 import {
   denseCentreIndices, denseTestIndices, denseTrainIndices, pretrainIndices, tsnTestIndices, tsnTrainIndices,
@@ -223,7 +224,7 @@ export class VideoClipDataset implements ClipSource {
     throw new VideoDecodeError(this.items[index].path, `it and the next ${tries - 1} videos could not be decoded (${bad.map((b) => b.reason).join('; ')})`);
   }
 
-  private async load(item: VideoItem, rng: Rng): Promise<{ frames: Uint8Array; shape: number[]; meta: ClipMeta[] }> {
+  private async load(item: VideoItem, rng: Rng): Promise<{ frames: Uint8Array; shape: number[]; meta: ClipMeta[]; teacherFrames?: Uint8Array; teacherShape?: number[] }> {
     const info = await this.probe(item.path);
     const t = this.transform;
     const nf = t.numFrames ?? 16, stride = t.stride ?? 4, size = t.size ?? 224;
@@ -233,6 +234,20 @@ export class VideoClipDataset implements ClipSource {
       case 'pretrain': {
         const idx = pretrainIndices(n, rng, nf, stride);
         const crop = multiScaleCrop(W, H, rng, size);
+        const ts = t.imageTeacherSize;
+        if (ts !== undefined && ts !== size) {
+          if (!Number.isInteger(ts) || ts <= 0) throw new ValueError(`imageTeacherSize must be a positive integer, got ${ts}`);
+          // Both inputs from the unscaled crop, each resized once (bilinear), as the reference
+          // resizes the one crop to the two sizes.
+          const d = await decodeFrames(item.path, idx, { ...common, crop, outW: crop.w, outH: crop.h });
+          const whole = { x: 0, y: 0, w: crop.w, h: crop.h };
+          const frames = resizeCropArray(d.data, d.shape, whole, size, size);
+          const teacherFrames = resizeCropArray(d.data, d.shape, whole, ts, ts);
+          return {
+            frames, shape: [1, nf, size, size, 3], teacherFrames, teacherShape: [1, nf, ts, ts, 3],
+            meta: [{ frameIndices: [...idx], crop }],
+          };
+        }
         const d = await decodeFrames(item.path, idx, { ...common, crop });
         return { frames: d.data, shape: [1, ...d.shape], meta: [{ frameIndices: [...idx], crop }] };
       }
@@ -248,8 +263,11 @@ export class VideoClipDataset implements ClipSource {
           const ra = t.randAugment === false ? undefined : randAugment(sub);
           const erasing = randomErasing(size, size, sub, { p: t.erasing ?? 0.25 });
           const d = await decodeFrames(item.path, idx, { ...common, crop, flip });
+          // RandAugment after crop and flip, on this thread (a loader worker): the same ops on
+          // every frame. Erasing needs the normalised clip, so it waits for finetuneClips.
+          if (ra && ra.length) randAugmentArray(d.data, d.shape, ra, { interpolation: t.interpolation });
           parts.push(d.data);
-          meta.push({ frameIndices: [...idx], crop, flip, randAugment: ra, erasing });
+          meta.push({ frameIndices: [...idx], crop, flip, randAugment: ra, randAugmentApplied: ra !== undefined, erasing });
         }
         return { frames: concat(parts), shape: [R, nf, size, size, 3], meta };
       }

@@ -6,7 +6,7 @@ import { Worker } from 'node:worker_threads';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MvdError, ValueError } from '../errors.js';
-import { mixupCutmix, type MixParams } from './augment.js';
+import { mixupCutmixParams, type MixParams } from './augment.js';
 import { batchMasks, type BatchMask, type MaskType, type TokenGrid } from './masking.js';
 import { Rng, deriveSeed } from './rng.js';
 import { createDataset } from './source.js';
@@ -31,7 +31,13 @@ export interface LoaderOptions {
   prefetch?: number;
   /** Also draw token masks per batch ([B·views, N] index arrays). */
   mask?: { type: MaskType; ratio: number; grid: TokenGrid };
-  /** Also draw Mixup/CutMix parameters per batch (fine-tuning). */
+  /**
+   * The image teacher's input size when it differs from the student's (SPEC §3.1: 196 for a
+   * ViT-H/14 teacher with a 224 student). Sets `imageTeacherSize` on the dataset (pretraining
+   * transform or synthetic set); batches then carry `teacherFrames`.
+   */
+  imageTeacherSize?: number;
+  /** Also draw Mixup/CutMix parameters per batch (fine-tuning); apply them with mixupCutmix(clips, labels, { params }). */
   mixup?: { mixupAlpha?: number; cutmixAlpha?: number; prob?: number; switchProb?: number };
   /** Called on the main thread for every bad video reported (policy 'skip'). */
   onBadVideo?: (r: BadVideoReport) => void;
@@ -55,6 +61,9 @@ export interface Batch {
   meta?: (ClipMeta | undefined)[];
   mask?: BatchMask;
   mix?: MixParams;
+  /** u8 [B·V, T, S, S, 3]: the image teacher's input (imageTeacherSize), same frames and crops. */
+  teacherFrames?: Uint8Array;
+  teacherShape?: number[];
   bad: BadVideoReport[];
 }
 
@@ -163,6 +172,16 @@ function datasetLength(spec: DatasetSpec): number {
   return spec.kind === 'videos' ? spec.items.length : spec.count;
 }
 
+/** The dataset spec with the image teacher's size set where it applies. */
+export function withImageTeacherSize(spec: DatasetSpec, size: number | undefined): DatasetSpec {
+  if (size === undefined) return spec;
+  if (!Number.isInteger(size) || size <= 0) throw new ValueError(`imageTeacherSize must be a positive integer, got ${size}`);
+  if (spec.kind === 'synthetic') return { ...spec, imageTeacherSize: size };
+  if (spec.transform.kind !== 'pretrain')
+    throw new ValueError(`imageTeacherSize applies to the pretraining transform, not '${spec.transform.kind}'`);
+  return { ...spec, transform: { ...spec.transform, imageTeacherSize: size } };
+}
+
 /** The per-sample seed: a function of (seed, epoch, dataset index) only. */
 export function sampleSeed(seed: number, epoch: number, index: number): number {
   return deriveSeed(seed, epoch, index, 0xc11b);
@@ -200,9 +219,10 @@ export class VideoLoader implements AsyncIterable<Batch>, AsyncDisposable {
       const workers = this.opts.workers ?? 2;
       // Parallelism comes from the workers; one decoder thread per ffmpeg keeps 2 workers from
       // oversubscribing a small machine.
-      const spec: DatasetSpec = this.opts.dataset.kind === 'videos' && this.opts.dataset.decodeThreads === undefined && workers > 0
+      let spec: DatasetSpec = this.opts.dataset.kind === 'videos' && this.opts.dataset.decodeThreads === undefined && workers > 0
         ? { ...this.opts.dataset, decodeThreads: 1 }
         : this.opts.dataset;
+      spec = withImageTeacherSize(spec, this.opts.imageTeacherSize);
       this.backend = workers > 0 ? new WorkerPool(spec, workers, this.opts.tasksPerWorker ?? 2) : new InThread(spec);
     }
     return this.backend;
@@ -279,6 +299,17 @@ export class VideoLoader implements AsyncIterable<Batch>, AsyncDisposable {
       }
     });
     const batch: Batch = { frames, shape: [samples.length * V, ...clipShape], labels, indices, views: V, batch: b, meta, bad };
+    if (samples[0].teacherFrames && samples[0].teacherShape) {
+      const tShape = samples[0].teacherShape.slice(1), tBytes = tShape.reduce((a, x) => a * x, 1);
+      const tf = new Uint8Array(samples.length * V * tBytes);
+      samples.forEach((s, i) => {
+        if (!s.teacherFrames || s.teacherFrames.length !== V * tBytes)
+          throw new LoaderError(`sample ${s.index} has no image-teacher frames of shape [${V},${tShape.join(',')}]`);
+        tf.set(s.teacherFrames, i * V * tBytes);
+      });
+      batch.teacherFrames = tf;
+      batch.teacherShape = [samples.length * V, ...tShape];
+    }
     if (setNames.length) batch.labelSets = labelSets;
     const { seed, epoch } = this.opts;
     if (this.opts.mask) {
@@ -287,7 +318,7 @@ export class VideoLoader implements AsyncIterable<Batch>, AsyncDisposable {
     }
     if (this.opts.mixup) {
       const [, , H, W] = clipShape;
-      batch.mix = mixupCutmix(W, H, new Rng(seed, epoch, b, 0x31c), this.opts.mixup);
+      batch.mix = mixupCutmixParams(W, H, new Rng(seed, epoch, b, 0x31c), this.opts.mixup);
     }
     return batch;
   }

@@ -8,6 +8,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ValueError } from '../errors.js';
 import { renderSynthClip, type SynthClipParams } from '../ops/synth.js';
+import { resizeCropArray } from '../ops/augment.js';
 import { Rng, deriveSeed } from './rng.js';
 import { splitTrainVal } from './datasets.js';
 import { encodeVideo, pickEncoder } from './video.js';
@@ -80,6 +81,8 @@ export interface SyntheticDatasetOptions {
   label?: SyntheticLabel;
   /** Distractor count range (task difficulty); default 8–16. */
   clutter?: ClutterRange;
+  /** Also give each clip resized (bilinear) to this size: the image teacher's input. */
+  imageTeacherSize?: number;
 }
 
 /** The synthetic set in memory: rendered natively on demand, no ffmpeg involved. */
@@ -91,8 +94,12 @@ export class SyntheticDataset implements ClipSource {
   readonly label: SyntheticLabel;
   readonly classes: readonly string[];
   readonly clutter: ClutterRange;
+  readonly imageTeacherSize?: number;
 
   constructor(opts: SyntheticDatasetOptions) {
+    this.imageTeacherSize = opts.imageTeacherSize;
+    if (opts.imageTeacherSize !== undefined && !(Number.isInteger(opts.imageTeacherSize) && opts.imageTeacherSize > 0))
+      throw new ValueError(`SyntheticDataset: imageTeacherSize must be a positive integer, got ${opts.imageTeacherSize}`);
     this.seed = opts.seed ?? 0;
     this.length = opts.count;
     this.frames = opts.frames ?? 16;
@@ -116,7 +123,12 @@ export class SyntheticDataset implements ClipSource {
   getSync(index: number): ClipSample {
     const s = this.spec(index);
     const frames = renderSynthClip(s.params);
+    const ts = this.imageTeacherSize;
+    const teacher = ts !== undefined && ts !== this.size
+      ? { teacherFrames: resizeCropArray(frames, [this.frames, this.size, this.size, 3], { x: 0, y: 0, w: this.size, h: this.size }, ts, ts), teacherShape: [1, this.frames, ts, ts, 3] }
+      : {};
     return {
+      ...teacher,
       frames,
       shape: [1, this.frames, this.size, this.size, 3],
       label: this.label === 'appearance' ? s.appearance : s.motion,

@@ -15,9 +15,11 @@ export interface ClipMeta {
   frameIndices: number[];
   crop?: CropBox;
   flip?: boolean;
-  /** Chosen RandAugment ops (pixel work left to a native op). */
+  /** Chosen RandAugment ops. */
   randAugment?: RandAugmentOp[];
-  /** Random-erasing box, in output pixels (pixel work left to a native op). */
+  /** True when the dataset already applied `randAugment` to the frames (video files do, in the worker). */
+  randAugmentApplied?: boolean;
+  /** Random-erasing box, in output pixels; applied on the normalised clip (finetuneClips / applyErasing). */
   erasing?: ErasingBox | null;
 }
 
@@ -35,6 +37,12 @@ export interface ClipSample {
   bad: BadVideoReport[];
   /** Per-view augmentation choices. */
   meta?: ClipMeta[];
+  /**
+   * The image teacher's input when its size differs from the student's (imageTeacherSize): u8
+   * [V, T, S, S, 3], the same frames and crop resized to S.
+   */
+  teacherFrames?: Uint8Array;
+  teacherShape?: number[];
 }
 
 /** Anything the loader can draw clips from. `seed` drives all random choices of one sample. */
@@ -51,6 +59,11 @@ export type ClipTransform =
       numFrames?: number;
       stride?: number;
       size?: number;
+      /**
+       * Also resize the same crop to this size for the image teacher (SPEC §3.1: 196 for the
+       * ViT-H/14 MAE teacher when the student sees 224); both come from the unscaled crop.
+       */
+      imageTeacherSize?: number;
     }
   | {
       /** Fine-tuning train: dense (Kinetics) or TSN (SSv2) sampling, random-resized crop, flip. */
@@ -63,8 +76,10 @@ export type ClipTransform =
       flip?: number;
       scale?: [number, number];
       ratio?: [number, number];
-      /** Draw RandAugment m7-n4 ops into meta (default true). */
+      /** RandAugment m7-n4-mstd0.5-inc1: drawn into meta and applied to the frames (default true). */
       randAugment?: boolean;
+      /** Resampling of RandAugment's geometric ops (default 'bicubic', SPEC §4.4). */
+      interpolation?: 'nearest' | 'bilinear' | 'bicubic';
       /** Random erasing probability (default 0.25); the box goes into meta. */
       erasing?: number;
       /** Repeated augmentation: clips per video (default 2 in MVD fine-tuning). */
@@ -114,4 +129,6 @@ export type DatasetSpec =
       frames?: number;
       size?: number;
       label?: 'appearance' | 'motion';
+      /** Also give each clip resized to this size (the image teacher's input). */
+      imageTeacherSize?: number;
     };

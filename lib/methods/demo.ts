@@ -2,12 +2,20 @@
 // ffmpeg). Pretrain a tiny image teacher (MAE on frames) and a tiny video teacher (VideoMAE),
 // distill three tiny students (image teacher, video teacher, both), then linear-probe each on the
 // appearance task (readable from one frame) and the motion task (needs several frames).
+// Beside the students the table has the controls that say whether it measures anything: random
+// init (the floor), the video teacher itself, and a supervised ceiling per task (the same encoder
+// trained on that task's labels for as many steps as a student). If the ceiling is at chance, the
+// task is not learnable at this budget and the student rows are noise (docs/DEMO.md).
 import { SyntheticDataset, APPEARANCE_CLASSES, MOTION_CLASSES } from '../data/synthetic.js';
 import { imageVit, videoVit, type Preset } from '../nn/config.js';
 import { Teacher, type TeacherKind } from '../nn/mvd.js';
 import { VisionTransformer } from '../nn/encoder.js';
+import { VideoClassifier } from '../nn/classifier.js';
+import { crossEntropy } from '../ops/xent.js';
+import { Tensor } from '../tensor.js';
 import { loadStateDict, stateDict } from '../io/checkpoint.js';
 import { BatchSampler } from './batch.js';
+import type { Recipe } from './train.js';
 import { maeRecipe, videomaeRecipe } from './pretrain.js';
 import { distillRecipe } from './distill.js';
 import { train, tailMean, type StepRecord } from './train.js';
@@ -23,6 +31,10 @@ export interface DemoOptions {
   teacherSteps: number;
   studentSteps: number;
   probeSteps: number;
+  /** Probe weight decays; chosen per probe on a held-out 20% of the TRAIN clips. */
+  probeWeightDecays: number[];
+  /** Also train the supervised ceiling rows (one encoder per task, labels, studentSteps steps). */
+  supervised: boolean;
   maskRatio: number;
   preset: Preset;
   /** Distractors per clip (task difficulty). */
@@ -32,20 +44,28 @@ export interface DemoOptions {
 
 export const DEMO_DEFAULTS: Omit<DemoOptions, 'seed'> = {
   frames: 8, size: 64, trainClips: 512, valClips: 256, batch: 16,
-  teacherSteps: 120, studentSteps: 120, probeSteps: 300, maskRatio: 0.75, preset: 'tiny', clutter: { min: 8, max: 16 },
+  teacherSteps: 120, studentSteps: 120, probeSteps: 300, probeWeightDecays: [1e-4, 1e-2, 1e-1, 1], supervised: true, maskRatio: 0.75, preset: 'tiny', clutter: { min: 8, max: 16 },
 };
 
 export interface DemoRow {
   student: string;
+  /** Probe top-1 on the validation clips. */
   appearance: number;
   motion: number;
+  /** Probe top-1 on its own training features (a probe far above val is fitting clip identity). */
+  appearanceTrain: number;
+  motionTrain: number;
   distillLoss: number | null;
+  /** 'control' rows (random init, teacher, supervised) are not students. */
+  kind: 'student' | 'control';
 }
 
 export interface DemoResult {
   seed: number;
   rows: DemoRow[];
   teacherLoss: { image: number; video: number };
+  /** Half-width of the 95% band of a chance-level probe on valClips clips (binomial, p = 1/4). */
+  chanceBand: number;
   seconds: number;
 }
 
@@ -55,6 +75,27 @@ function teacherFrom(kind: TeacherKind, weights: ReturnType<typeof stateDict>, o
   const enc = new VisionTransformer(cfg, { finalNorm: true, frameStride: kind === 'img' ? 2 : undefined, seed: o.seed });
   loadStateDict(enc, weights);
   return new Teacher(kind, enc);
+}
+
+/** A classifier trained on one label set with the same batches and schedule as a student. */
+function supervisedRecipe(data: BatchSampler, task: 'appearance' | 'motion', o: DemoOptions): Recipe & { model: VideoClassifier } {
+  const model = new VideoClassifier(videoVit(o.preset, { frames: o.frames, size: o.size }), { numClasses: 4, seed: o.seed + 4, initScale: 1 });
+  return {
+    name: `supervised-${task}`,
+    model,
+    async step(i, lossScale = 1) {
+      const b = await data.batch(i);
+      using logits = model.forward(b.video);
+      using y = Tensor.fromArray(b.labelSets[task], [b.labelSets[task].length]);
+      const r = crossEntropy(logits, y);
+      if (lossScale !== 1) throw new Error('supervised demo row: loss scaling is not used');
+      model.backward(r.dLogits);
+      const loss = await r.loss.item();
+      for (const t of [r.loss, r.dLogits, b.video]) t.dispose();
+      return { loss };
+    },
+    dispose: () => model.dispose(),
+  };
 }
 
 export async function runDemo(opts: Partial<DemoOptions> & { seed: number }): Promise<DemoResult> {
@@ -84,6 +125,17 @@ export async function runDemo(opts: Partial<DemoOptions> & { seed: number }): Pr
     ['video teacher', { vid: teachers.vid }],
     ['both (co-teaching)', teachers],
   ];
+  const probeBoth = async (name: string, encoder: VisionTransformer, kind: DemoRow['kind'], loss: number | null) => {
+    o.onProgress?.(`probe: ${name}`);
+    const tr = await extractFeatures(encoder, trainApp);
+    const va = await extractFeatures(encoder, valSet);
+    const po = { steps: o.probeSteps, seed: o.seed, weightDecay: o.probeWeightDecays };
+    const app = await linearProbe({ x: tr.features, y: tr.labelSets.appearance }, { x: va.features, y: va.labelSets.appearance }, APPEARANCE_CLASSES.length, po);
+    const mot = await linearProbe({ x: tr.features, y: tr.labelSets.motion }, { x: va.features, y: va.labelSets.motion }, MOTION_CLASSES.length, po);
+    tr.features.dispose();
+    va.features.dispose();
+    rows.push({ student: name, appearance: app.valAcc, motion: mot.valAcc, appearanceTrain: app.trainAcc, motionTrain: mot.trainAcc, distillLoss: loss, kind });
+  };
   for (const [name, ts] of variants) {
     const r = distillRecipe(data, { student: o.preset, frames: o.frames, size: o.size, teachers: ts ?? { vid: teachers.vid }, maskRatio: o.maskRatio, seed: o.seed + 3 });
     let loss: number | null = null;
@@ -91,22 +143,24 @@ export async function runDemo(opts: Partial<DemoOptions> & { seed: number }): Pr
       const run = await train(r, { ...sched(o.studentSteps), onStep: progress(`student ← ${name}`) });
       loss = tailMean(run.history, 'loss');
     }
-    o.onProgress?.(`probe: ${name}`);
-    const tr = await extractFeatures(r.model.encoder, trainApp);
-    const va = await extractFeatures(r.model.encoder, valSet);
-    const app = await linearProbe({ x: tr.features, y: tr.labelSets.appearance }, { x: va.features, y: va.labelSets.appearance }, APPEARANCE_CLASSES.length, { steps: o.probeSteps, seed: o.seed });
-    const mot = await linearProbe({ x: tr.features, y: tr.labelSets.motion }, { x: va.features, y: va.labelSets.motion }, MOTION_CLASSES.length, { steps: o.probeSteps, seed: o.seed });
-    tr.features.dispose();
-    va.features.dispose();
-    rows.push({ student: name, appearance: app.valAcc, motion: mot.valAcc, distillLoss: loss });
+    await probeBoth(name, r.model.encoder, ts ? 'student' : 'control', loss);
     r.dispose();
   }
+  await probeBoth('video teacher itself (VideoMAE)', teachers.vid.encoder, 'control', null);
+  if (o.supervised)
+    for (const task of ['appearance', 'motion'] as const) {
+      const r = supervisedRecipe(data, task, o);
+      const run = await train(r, { ...sched(o.studentSteps), beta2: 0.999, onStep: progress(`supervised on ${task}`) });
+      await probeBoth(`supervised on ${task} (ceiling)`, r.model.encoder, 'control', tailMean(run.history, 'loss'));
+      r.dispose();
+    }
   teachers.img.dispose();
   teachers.vid.dispose();
   return {
     seed: o.seed,
     rows,
     teacherLoss: { image: tailMean(maeRun.history, 'loss'), video: tailMean(vmaeRun.history, 'loss') },
+    chanceBand: 1.96 * Math.sqrt((0.25 * 0.75) / o.valClips),
     seconds: (performance.now() - t0) / 1000,
   };
 }

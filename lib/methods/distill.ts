@@ -6,6 +6,9 @@ import { gridOf, videoVit, type Preset } from '../nn/config.js';
 import { makeStudent, type MvdStudent, type Teacher, type TeacherKind } from '../nn/mvd.js';
 import { maskedBatch, type BatchSampler } from './batch.js';
 import type { Recipe } from './train.js';
+import type { TeacherCache } from './teacher-cache.js';
+import { gatherTokens } from '../ops/tokens.js';
+import type { Tensor } from '../tensor.js';
 import { applyLossScale } from './pretrain.js';
 
 export interface DistillOptions {
@@ -20,6 +23,8 @@ export interface DistillOptions {
   maskRatio?: number;
   dropPath?: number;
   seed: number;
+  /** Stored teacher features per kind (an approximation: fixed views; lib/methods/teacher-cache.ts). */
+  teacherCache?: Partial<Record<TeacherKind, TeacherCache>>;
 }
 
 export function distillRecipe(data: BatchSampler, o: DistillOptions): Recipe & { model: MvdStudent } {
@@ -34,8 +39,14 @@ export function distillRecipe(data: BatchSampler, o: DistillOptions): Recipe & {
       using b = await maskedBatch(data, i, { type: o.maskType ?? 'tube', grid, ratio: o.maskRatio ?? 0.9, seed: o.seed });
       const { vis, msk } = b;
       // Teachers run on the full clip, frozen (SPEC §3.5).
-      const tImg = o.teachers.img?.targets(b.video, msk) ?? null;
-      const tVid = o.teachers.vid?.targets(b.video, msk) ?? null;
+      const targets = async (k: TeacherKind): Promise<Tensor | null> => {
+        const cache = o.teacherCache?.[k];
+        if (!cache) return o.teachers[k]?.targets(b.video, msk) ?? null;
+        using full = await cache.features(b.video, b.indices);
+        return gatherTokens(full, msk);
+      };
+      const tImg = await targets('img');
+      const tVid = await targets('vid');
       const preds = model.forward(b.video, vis, msk);
       const l = distillLoss(preds.img ?? null, tImg, preds.vid ?? null, tVid, { kind: o.loss ?? 'smoothl1', wImg: o.wImg ?? 1, wVid: o.wVid ?? 1 });
       applyLossScale(lossScale, l.dPredImg, l.dPredVid);

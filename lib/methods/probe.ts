@@ -1,5 +1,6 @@
 // Linear probe on frozen features (and the feature extraction it needs): mean-pooled encoder
-// output per clip, then a linear classifier trained with AdamW on those features.
+// output per clip, then a linear classifier trained with AdamW on those features (standardised per
+// dimension with train statistics; weight decay chosen on a held-out part of the train set).
 import { Tensor } from '../tensor.js';
 import { crossEntropy, topkCorrect } from '../ops/xent.js';
 import { layerNormForward } from '../ops/norm.js';
@@ -11,6 +12,7 @@ import { buildParamGroups } from '../optim/groups.js';
 import { cosineLr } from '../optim/schedule.js';
 import { stackClips } from './batch.js';
 import type { ClipSource } from '../data/types.js';
+import { Rng } from '../data/rng.js';
 
 export type FeatureLayer = 'norm' | 'prenorm';
 
@@ -39,34 +41,65 @@ export interface ProbeResult {
   trainAcc: number;
   valAcc: number;
   top5: number | null;
+  /** The weight decay used for the final fit (chosen on a held-out part of the TRAIN features when several were given). */
+  weightDecay: number;
 }
 
-/**
- * Trains a linear classifier on standardised features (a BatchNorm-free version of the usual
- * probe: features are LayerNorm-ed without affine) and reports top-1 on the validation features.
- */
-export async function linearProbe(train: { x: Tensor; y: Int32Array }, val: { x: Tensor; y: Int32Array }, classes: number, opts: { steps?: number; lr?: number; weightDecay?: number; seed?: number } = {}): Promise<ProbeResult> {
-  const d = train.x.shape[1];
-  using lin = new Linear(d, classes).init({ kind: 'xavier_uniform' }, { seed: opts.seed ?? 0, prefix: 'probe.' });
-  const opt = new AdamW(buildParamGroups(lin.namedParameters().map(([n, p]) => [`probe.${n}`, p]), { weightDecay: opts.weightDecay ?? 1e-4 }), { beta2: 0.999 });
-  const norm = (x: Tensor) => {
-    const r = layerNormForward(x, null, null, 1e-6);
-    r.mean.dispose();
-    r.rstd.dispose();
-    return r.y;
+export type ProbeNorm = 'standardize' | 'layernorm';
+
+export interface ProbeOptions {
+  steps?: number;
+  lr?: number;
+  /** One value, or several: then each is fitted on 80% of the train features, scored on the other 20%, and the best refitted on all of them. */
+  weightDecay?: number | number[];
+  /** 'standardize' (default): per-dimension mean/std of the train features (the BatchNorm-without-affine of the usual probe); 'layernorm': per-sample. */
+  norm?: ProbeNorm;
+  seed?: number;
+}
+
+/** Per-dimension standardisation with the statistics of `fit` (rows [N, D]). */
+function standardizer(fit: Float32Array, n: number, d: number): (x: Float32Array, m: number) => Float32Array {
+  const mu = new Float64Array(d), sd = new Float64Array(d);
+  for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) mu[j] += fit[i * d + j];
+  for (let j = 0; j < d; j++) mu[j] /= n;
+  for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) sd[j] += (fit[i * d + j] - mu[j]) ** 2;
+  for (let j = 0; j < d; j++) sd[j] = Math.sqrt(sd[j] / n) + 1e-6;
+  return (x, m) => {
+    const o = new Float32Array(m * d);
+    for (let i = 0; i < m; i++) for (let j = 0; j < d; j++) o[i * d + j] = (x[i * d + j] - mu[j]) / sd[j];
+    return o;
   };
-  using xt = norm(train.x);
-  using xv = norm(val.x);
-  using yt = Tensor.fromArray(train.y, [train.y.length]);
-  using yv = Tensor.fromArray(val.y, [val.y.length]);
-  const steps = opts.steps ?? 300;
+}
+
+function layerNormRows(x: Tensor): Tensor {
+  const r = layerNormForward(x, null, null, 1e-6);
+  r.mean.dispose();
+  r.rstd.dispose();
+  return r.y;
+}
+
+/** Rows of a [N, D] array picked by index. */
+function pickRows(x: Float32Array, d: number, idx: number[]): Float32Array {
+  const o = new Float32Array(idx.length * d);
+  idx.forEach((r, i) => o.set(x.subarray(r * d, (r + 1) * d), i * d));
+  return o;
+}
+
+/** Full-batch AdamW on normalised features; returns top-1 (and top-5 for > 5 classes) on both sets. */
+async function fitProbe(xt: Tensor, yt: Int32Array, xv: Tensor, yv: Int32Array, classes: number, wd: number, o: ProbeOptions) {
+  const d = xt.shape[1];
+  using lin = new Linear(d, classes).init({ kind: 'xavier_uniform' }, { seed: o.seed ?? 0, prefix: 'probe.' });
+  const opt = new AdamW(buildParamGroups(lin.namedParameters().map(([n, p]) => [`probe.${n}`, p]), { weightDecay: wd }), { beta2: 0.999 });
+  using ytT = Tensor.fromArray(yt, [yt.length]);
+  using yvT = Tensor.fromArray(yv, [yv.length]);
+  const steps = o.steps ?? 300;
   lin.train();
   for (let s = 0; s < steps; s++) {
     lin.zeroGrad();
     const logits = lin.forward(xt);
-    const r = crossEntropy(logits, yt);
+    const r = crossEntropy(logits, ytT);
     lin.backward(r.dLogits, { inputGrad: false });
-    await opt.update(cosineLr({ lr: opts.lr ?? 3e-2, minLr: 0, warmupSteps: 10, totalSteps: steps }, s));
+    await opt.update(cosineLr({ lr: o.lr ?? 3e-2, minLr: 0, warmupSteps: 10, totalSteps: steps }, s));
     for (const t of [logits, r.loss, r.dLogits]) t.dispose();
   }
   lin.eval();
@@ -77,8 +110,68 @@ export async function linearProbe(train: { x: Tensor; y: Int32Array }, val: { x:
     const v = await c.toArray();
     return ks.map((_, i) => v[i] / n);
   };
-  const [trainAcc] = await acc(xt, yt, train.y.length);
-  const [valAcc, top5] = await acc(xv, yv, val.y.length);
+  const [trainAcc] = await acc(xt, ytT, yt.length);
+  const [valAcc, top5] = await acc(xv, yvT, yv.length);
   opt.dispose();
   return { trainAcc, valAcc, top5: top5 ?? null };
+}
+
+/**
+ * Trains a linear classifier on normalised frozen features and reports top-1 on the validation
+ * features. Normalisation statistics and the weight-decay choice come from the train features only;
+ * the validation features are touched once, by the final classifier.
+ */
+export async function linearProbe(train: { x: Tensor; y: Int32Array }, val: { x: Tensor; y: Int32Array }, classes: number, opts: ProbeOptions = {}): Promise<ProbeResult> {
+  const [n, d] = train.x.shape;
+  const m = val.x.shape[0];
+  const norm = opts.norm ?? 'standardize';
+  const wds = Array.isArray(opts.weightDecay) ? opts.weightDecay : [opts.weightDecay ?? 1e-4];
+  const xtA = await train.x.toArray() as Float32Array;
+  const xvA = await val.x.toArray() as Float32Array;
+  // Both sets normalised as the fitting set dictates (standardize: statistics of `fit`).
+  const prepare = (fit: Float32Array, fitN: number, other: Float32Array, otherN: number): [Tensor, Tensor] => {
+    const a = Tensor.fromArray(fit, [fitN, d]), b = Tensor.fromArray(other, [otherN, d]);
+    if (norm === 'layernorm') {
+      const r: [Tensor, Tensor] = [layerNormRows(a), layerNormRows(b)];
+      a.dispose();
+      b.dispose();
+      return r;
+    }
+    a.dispose();
+    b.dispose();
+    const f = standardizer(fit, fitN, d);
+    return [Tensor.fromArray(f(fit, fitN), [fitN, d]), Tensor.fromArray(f(other, otherN), [otherN, d])];
+  };
+  let best = wds[0];
+  if (wds.length > 1) {
+    // Deterministic 80/20 split of the TRAIN rows, stratified by class.
+    const rng = new Rng(opts.seed ?? 0, 0x9b0e);
+    const fitIdx: number[] = [], holdIdx: number[] = [];
+    for (let c = 0; c < classes; c++) {
+      const rows = Array.from(train.y.keys()).filter((i) => train.y[i] === c);
+      for (let i = rows.length - 1; i > 0; i--) {
+        const j = rng.int(i + 1);
+        [rows[i], rows[j]] = [rows[j], rows[i]];
+      }
+      const k = Math.round(rows.length * 0.2);
+      holdIdx.push(...rows.slice(0, k));
+      fitIdx.push(...rows.slice(k));
+    }
+    const [xf, xh] = prepare(pickRows(xtA, d, fitIdx), fitIdx.length, pickRows(xtA, d, holdIdx), holdIdx.length);
+    const yf = Int32Array.from(fitIdx, (i) => train.y[i]), yh = Int32Array.from(holdIdx, (i) => train.y[i]);
+    let bestAcc = -1;
+    for (const wd of wds) {
+      const r = await fitProbe(xf, yf, xh, yh, classes, wd, opts);
+      if (r.valAcc > bestAcc) [bestAcc, best] = [r.valAcc, wd];
+    }
+    xf.dispose();
+    xh.dispose();
+  }
+  const [xt, xv] = prepare(xtA, n, xvA, m);
+  try {
+    return { ...(await fitProbe(xt, train.y, xv, val.y, classes, best, opts)), weightDecay: best };
+  } finally {
+    xt.dispose();
+    xv.dispose();
+  }
 }

@@ -49,6 +49,8 @@ export interface TrainOptions {
   stopAfter?: number;
   /** Loss scaling: a fixed factor, or 'dynamic' (start 2^7, halve and skip on overflow, double after 128 good steps). */
   lossScale?: number | 'dynamic';
+  /** Layer-wise lr decay (fine-tuning, SPEC §4.3): factor and encoder depth. */
+  layerDecay?: { decay: number; depth: number };
 }
 
 export interface StepRecord {
@@ -74,7 +76,7 @@ function stepRngs(m: Module): StepRng[] {
 
 export async function train(recipe: Recipe, o: TrainOptions): Promise<TrainResult> {
   const named = recipe.model.namedParameters();
-  const opt = new AdamW(buildParamGroups(named, { weightDecay: o.weightDecay }), { beta1: o.beta1 ?? 0.9, beta2: o.beta2 ?? 0.95, clipGrad: o.clipGrad });
+  const opt = new AdamW(buildParamGroups(named, { weightDecay: o.weightDecay, layerDecay: o.layerDecay?.decay, depth: o.layerDecay?.depth }), { beta1: o.beta1 ?? 0.9, beta2: o.beta2 ?? 0.95, clipGrad: o.clipGrad });
   const ckDir = o.runDir ? join(o.runDir, 'checkpoints') : null;
   const logPath = o.runDir ? join(o.runDir, 'log.jsonl') : null;
   let start = 0;

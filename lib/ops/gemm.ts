@@ -1,4 +1,4 @@
-import { addon } from '../native.js';
+import { addon, type NativeTensorDesc } from '../native.js';
 import { Tensor } from '../tensor.js';
 
 export interface GemmOptions {
@@ -15,13 +15,33 @@ export interface GemmOptions {
   out?: Tensor;
   /** CPU backend: the build's default ('onednn' when found), or our 'portable' blocked GEMM. */
   backend?: 'auto' | 'onednn' | 'portable';
+  /**
+   * Fused GELU epilogue (exact erf): the result is then `{ out, gelu }`, `out` holding the
+   * pre-activation (what backward needs) and `gelu` a new tensor of the same shape with gelu(out).
+   */
+  gelu?: boolean;
+}
+
+/** What `gemm` returns with `gelu: true`. */
+export interface GemmGeluResult {
+  /** The pre-activation alpha · op(A) · op(B) + beta · C + bias (`opts.out` when given). */
+  out: Tensor<'f32'>;
+  /** gelu(out). */
+  gelu: Tensor<'f32'>;
 }
 
 /**
  * C = alpha · op(A) · op(B) + beta · C + bias. A may have leading batch dimensions, which fold into
  * M (so a Linear layer over [B, N, D] tokens is one call). Returns C ([..., M, N]).
  */
-export function gemm(a: Tensor, b: Tensor, opts: GemmOptions = {}): Tensor<'f32'> {
-  const r = addon().gemm(a, b, opts.bias ?? null, opts.out ?? null, !!opts.transA, !!opts.transB, opts.alpha ?? 1, opts.beta ?? 0, opts.backend ?? 'auto');
-  return r === opts.out ? (opts.out as Tensor<'f32'>) : Tensor.fromNative(r);
+export function gemm(a: Tensor, b: Tensor, opts: GemmOptions & { gelu: true }): GemmGeluResult;
+export function gemm(a: Tensor, b: Tensor, opts?: GemmOptions & { gelu?: false }): Tensor<'f32'>;
+export function gemm(a: Tensor, b: Tensor, opts?: GemmOptions): Tensor<'f32'> | GemmGeluResult;
+export function gemm(a: Tensor, b: Tensor, opts: GemmOptions = {}): Tensor<'f32'> | GemmGeluResult {
+  const gelu = !!opts.gelu;
+  const r = addon().gemm(a, b, opts.bias ?? null, opts.out ?? null, !!opts.transA, !!opts.transB, opts.alpha ?? 1, opts.beta ?? 0, opts.backend ?? 'auto', gelu);
+  const wrap = (x: NativeTensorDesc): Tensor<'f32'> => (x === opts.out ? (opts.out as Tensor<'f32'>) : Tensor.fromNative(x));
+  if (!gelu) return wrap(r);
+  const [c, g] = r as [NativeTensorDesc, NativeTensorDesc];
+  return { out: wrap(c), gelu: Tensor.fromNative(g) };
 }

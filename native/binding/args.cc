@@ -2,6 +2,10 @@
 
 #include <cmath>
 
+#if MVD_HAVE_CUDA
+#include "../cuda/runtime.h"
+#endif
+
 namespace mvd {
 
 AddonData& addon_data(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }
@@ -196,9 +200,24 @@ Napi::Object output_to_js(Napi::Env env, const Output& o) {
 }
 
 WorkQueue& queue_for(const std::string& op, const Device& d) {
-  if (d.kind != Device::CPU)
-    throw OpError(ErrorKind::Device, op, "no CUDA implementation of this op is available in this build", "", d.str());
-  return WorkQueue::cpu();
+  if (d.kind == Device::CPU) return WorkQueue::cpu();
+#if MVD_HAVE_CUDA
+  cuda_require_device(op, d);
+  return WorkQueue::cuda(d.index);
+#else
+  throw OpError(ErrorKind::Device, op, "this addon was built without CUDA (CMake found no nvcc), so " + d.str() +
+                                           " cannot be used", "", d.str());
+#endif
+}
+
+void expect_cpu(const std::string& op, const TensorArg& t) {
+  if (t.storage && t.device.kind != Device::CPU)
+    throw OpError(ErrorKind::Device, op, "no CUDA implementation of " + op + " (" + t.name + " is on " + t.device.str() + ")",
+                  t.name + " " + shape_str(t.shape), t.device.str());
+}
+
+void expect_cpu(const std::string& op, const std::vector<const TensorArg*>& ts) {
+  for (const TensorArg* t : ts) expect_cpu(op, *t);
 }
 
 [[noreturn]] void throw_js(Napi::Env env, const OpError& e) {

@@ -88,8 +88,30 @@ int64_t int_arg(const std::string& op, const Napi::Value& v, const std::string& 
 std::vector<float> channel_list(const std::string& op, const Napi::Value& v, const std::string& name, int64_t C,
                                 bool positive);
 
-// The queue of the device an op runs on.
+// The queue of the device an op runs on: the CPU queue, or the queue of a CUDA device (one per
+// device). A CUDA device that is absent (no driver, no GPU, an index past the last, a build without
+// CUDA) is a DeviceError naming gpuInfo()'s reason.
 WorkQueue& queue_for(const std::string& op, const Device& d);
+
+// For ops without a CUDA implementation: a DeviceError "no CUDA implementation of <op>" when the
+// tensor (or any of the tensors) is not on the CPU. Null optional tensors are ignored.
+void expect_cpu(const std::string& op, const TensorArg& t);
+void expect_cpu(const std::string& op, const std::vector<const TensorArg*>& ts);
+
+// The dispatch pattern of an op binding, after validation and make_output:
+//
+//   WorkQueue& q = queue_for(op, x.device);
+//   #if MVD_HAVE_CUDA
+//   if (x.device.kind == Device::CUDA)
+//     q.enqueue(op, [=, keep] { foo_cuda(..., cuda_stream(x.device)); });   // raw device pointers
+//   else
+//   #endif
+//     q.enqueue(op, [=, keep] { foo_cpu(...); });
+//
+// (`keep` = every StoragePtr the op touches.) A binding whose op has no CUDA launcher yet calls
+// expect_cpu(op, {&x, ...}) before queue_for: without it the CPU kernel would be handed device
+// pointers. Launcher scratch: cuda_scratch(x.device, foo_cuda_scratch_bytes(...)) inside the
+// closure (native/cuda/runtime.h).
 
 // Wraps a binding so native exceptions become typed JS errors.
 using BindingFn = std::function<Napi::Value(const Napi::CallbackInfo&)>;

@@ -5,6 +5,9 @@
 #include "../ops/attention/attention.h"
 #include "args.h"
 #include "bindings.h"
+#if MVD_HAVE_CUDA
+#include "../cuda/runtime.h"
+#endif
 
 namespace mvd {
 namespace {
@@ -54,7 +57,15 @@ Napi::Value AttentionForward(const Napi::CallbackInfo& info) {
   const float* pq = qkv.data<float>();
   float* po = out.data<float>();
   float* pl = lse.data<float>();
-  queue_for(op, qkv.device).enqueue("attentionForward", [s, pq, po, pl, keep_in, keep_out, keep_lse]() {
+  WorkQueue& q = queue_for(op, qkv.device);
+#if MVD_HAVE_CUDA
+  if (qkv.device.kind == Device::CUDA)
+    q.enqueue("attentionForward", [s, dev = qkv.device, pq, po, pl, keep_in, keep_out, keep_lse]() {
+      attention_forward_cuda(s, pq, po, pl, cuda_stream(dev));
+    });
+  else
+#endif
+  q.enqueue("attentionForward", [s, pq, po, pl, keep_in, keep_out, keep_lse]() {
     attention_forward_cpu(s, pq, po, pl);
   });
   Napi::Array r = Napi::Array::New(info.Env(), 2);
@@ -80,7 +91,15 @@ Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
   std::vector<StoragePtr> keep{dout.storage, qkv.storage, out.storage, lse.storage, dqkv.storage};
   const float *pd = dout.data<float>(), *pq = qkv.data<float>(), *po = out.data<float>(), *pl = lse.data<float>();
   float* pg = dqkv.data<float>();
-  queue_for(op, qkv.device).enqueue("attentionBackward", [s, pd, pq, po, pl, pg, keep]() {
+  WorkQueue& q = queue_for(op, qkv.device);
+#if MVD_HAVE_CUDA
+  if (qkv.device.kind == Device::CUDA)
+    q.enqueue("attentionBackward", [s, dev = qkv.device, pd, pq, po, pl, pg, keep]() {
+      attention_backward_cuda(s, pd, pq, po, pl, pg, cuda_stream(dev));
+    });
+  else
+#endif
+  q.enqueue("attentionBackward", [s, pd, pq, po, pl, pg, keep]() {
     attention_backward_cpu(s, pd, pq, po, pl, pg);
   });
   return output_to_js(info.Env(), dqkv);

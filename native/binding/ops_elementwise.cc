@@ -8,6 +8,9 @@
 #include "../ops/elementwise/elementwise.h"
 #include "args.h"
 #include "bindings.h"
+#if MVD_HAVE_CUDA
+#include "../cuda/runtime.h"
+#endif
 
 namespace mvd {
 namespace {
@@ -39,6 +42,11 @@ Napi::Value Gelu(const Napi::CallbackInfo& info) {
   const float* px = x.data<float>();
   float* py = y.data<float>();
   int64_t n = x.numel();
+#if MVD_HAVE_CUDA
+  if (x.device.kind == Device::CUDA)
+    q.enqueue("gelu", [=, dev = x.device, kx = x.storage, ky = y.storage] { gelu_cuda(px, py, n, cuda_stream(dev)); });
+  else
+#endif
   q.enqueue("gelu", [=, kx = x.storage, ky = y.storage] { gelu_cpu(px, py, n); });
   return output_to_js(info.Env(), y);
 }
@@ -53,6 +61,13 @@ Napi::Value GeluBackward(const Napi::CallbackInfo& info) {
   const float *pdy = dy.data<float>(), *px = x.data<float>();
   float* pdx = dx.data<float>();
   int64_t n = x.numel();
+#if MVD_HAVE_CUDA
+  if (x.device.kind == Device::CUDA)
+    q.enqueue("geluBackward", [=, dev = x.device, k1 = dy.storage, k2 = x.storage, k3 = dx.storage] {
+      gelu_backward_cuda(pdy, px, pdx, n, cuda_stream(dev));
+    });
+  else
+#endif
   q.enqueue("geluBackward", [=, k1 = dy.storage, k2 = x.storage, k3 = dx.storage] { gelu_backward_cpu(pdy, px, pdx, n); });
   return output_to_js(info.Env(), dx);
 }
@@ -67,6 +82,13 @@ Napi::Value Add(const Napi::CallbackInfo& info) {
   const float *pa = a.data<float>(), *pb = b.data<float>();
   float* po = o.data<float>();
   int64_t n = a.numel();
+#if MVD_HAVE_CUDA
+  if (a.device.kind == Device::CUDA)
+    q.enqueue("add", [=, dev = a.device, k1 = a.storage, k2 = b.storage, k3 = o.storage] {
+      axpby_cuda(pa, pb, 1.f, po, n, cuda_stream(dev));
+    });
+  else
+#endif
   q.enqueue("add", [=, k1 = a.storage, k2 = b.storage, k3 = o.storage] { axpby_cpu(pa, pb, 1.f, po, n); });
   return output_to_js(info.Env(), o);
 }
@@ -81,6 +103,13 @@ Napi::Value AddInPlace(const Napi::CallbackInfo& info) {
   float* pa = a.data<float>();
   const float* pb = b.data<float>();
   int64_t n = a.numel();
+#if MVD_HAVE_CUDA
+  if (a.device.kind == Device::CUDA)
+    q.enqueue("addInPlace", [=, dev = a.device, k1 = a.storage, k2 = b.storage] {
+      axpby_cuda(pa, pb, alpha, pa, n, cuda_stream(dev));
+    });
+  else
+#endif
   q.enqueue("addInPlace", [=, k1 = a.storage, k2 = b.storage] { axpby_cpu(pa, pb, alpha, pa, n); });
   return info[0];
 }
@@ -94,6 +123,13 @@ Napi::Value Scale(const Napi::CallbackInfo& info) {
   const float* px = x.data<float>();
   float* po = o.data<float>();
   int64_t n = x.numel();
+#if MVD_HAVE_CUDA
+  if (x.device.kind == Device::CUDA)
+    q.enqueue("scale", [=, dev = x.device, k1 = x.storage, k2 = o.storage] {
+      scale_cuda(px, s, po, n, cuda_stream(dev));
+    });
+  else
+#endif
   q.enqueue("scale", [=, k1 = x.storage, k2 = o.storage] { scale_cpu(px, s, po, n); });
   return output_to_js(info.Env(), o);
 }
@@ -105,6 +141,11 @@ Napi::Value ScaleInPlace(const Napi::CallbackInfo& info) {
   WorkQueue& q = queue_for(op, x.device);
   float* px = x.data<float>();
   int64_t n = x.numel();
+#if MVD_HAVE_CUDA
+  if (x.device.kind == Device::CUDA)
+    q.enqueue("scaleInPlace", [=, dev = x.device, k1 = x.storage] { scale_cuda(px, s, px, n, cuda_stream(dev)); });
+  else
+#endif
   q.enqueue("scaleInPlace", [=, k1 = x.storage] { scale_cpu(px, s, px, n); });
   return info[0];
 }
@@ -122,6 +163,13 @@ Napi::Value AddBroadcast(const Napi::CallbackInfo& info) {
   const float *px = x.data<float>(), *pt = t.data<float>();
   float* po = o.data<float>();
   int64_t batch = x.dim(0), inner = t.numel();
+#if MVD_HAVE_CUDA
+  if (x.device.kind == Device::CUDA)
+    q.enqueue("addBroadcast", [=, dev = x.device, k1 = x.storage, k2 = t.storage, k3 = o.storage] {
+      add_broadcast_cuda(px, pt, po, batch, inner, cuda_stream(dev));
+    });
+  else
+#endif
   q.enqueue("addBroadcast", [=, k1 = x.storage, k2 = t.storage, k3 = o.storage] {
     add_broadcast_cpu(px, pt, po, batch, inner);
   });
@@ -140,6 +188,13 @@ Napi::Value RowScale(const Napi::CallbackInfo& info) {
   const float *px = x.data<float>(), *ps = s.data<float>();
   float* po = o.data<float>();
   int64_t batch = x.dim(0), inner = batch == 0 ? 0 : x.numel() / batch;
+#if MVD_HAVE_CUDA
+  if (x.device.kind == Device::CUDA)
+    q.enqueue("rowScale", [=, dev = x.device, k1 = x.storage, k2 = s.storage, k3 = o.storage] {
+      row_scale_cuda(px, ps, po, batch, inner, cuda_stream(dev));
+    });
+  else
+#endif
   q.enqueue("rowScale", [=, k1 = x.storage, k2 = s.storage, k3 = o.storage] {
     row_scale_cpu(px, ps, po, batch, inner);
   });
@@ -167,6 +222,13 @@ Napi::Value Dropout(const Napi::CallbackInfo& info) {
   float* py = y.data<float>();
   uint8_t* pm = mask.data<uint8_t>();
   int64_t n = x.numel();
+#if MVD_HAVE_CUDA
+  if (x.device.kind == Device::CUDA)
+    q.enqueue("dropout", [=, dev = x.device, k1 = x.storage, k2 = y.storage, k3 = mask.storage] {
+      dropout_cuda(px, py, pm, n, p, seed, cuda_stream(dev));
+    });
+  else
+#endif
   q.enqueue("dropout", [=, k1 = x.storage, k2 = y.storage, k3 = mask.storage] { dropout_cpu(px, py, pm, n, p, seed); });
   Napi::Env env = info.Env();
   Napi::Object r = Napi::Object::New(env);
@@ -188,6 +250,13 @@ Napi::Value DropoutBackward(const Napi::CallbackInfo& info) {
   const uint8_t* pm = mask.data<uint8_t>();
   float* pdx = dx.data<float>();
   int64_t n = dy.numel();
+#if MVD_HAVE_CUDA
+  if (dy.device.kind == Device::CUDA)
+    q.enqueue("dropoutBackward", [=, dev = dy.device, k1 = dy.storage, k2 = mask.storage, k3 = dx.storage] {
+      dropout_backward_cuda(pdy, pm, pdx, n, p, cuda_stream(dev));
+    });
+  else
+#endif
   q.enqueue("dropoutBackward", [=, k1 = dy.storage, k2 = mask.storage, k3 = dx.storage] {
     dropout_backward_cpu(pdy, pm, pdx, n, p);
   });
@@ -221,6 +290,15 @@ Napi::Value SumRows(const Napi::CallbackInfo& info) {
     ko = o.storage;
   }
   const float* px = x.data<float>();
+#if MVD_HAVE_CUDA
+  if (x.device.kind == Device::CUDA)
+    q.enqueue("sumRows", [=, dev = x.device, k1 = x.storage] {
+      void* scratch = cuda_scratch(dev, sum_rows_cuda_scratch_bytes(rows, cols));
+      sum_rows_cuda(px, po, rows, cols, accumulate, scratch, cuda_stream(dev));
+      (void)ko;
+    });
+  else
+#endif
   q.enqueue("sumRows", [=, k1 = x.storage] { sum_rows_cpu(px, po, rows, cols, accumulate); (void)ko; });
   if (out.storage) return info[1];
   return output_to_js(info.Env(), o);
@@ -233,6 +311,11 @@ Napi::Value Fill(const Napi::CallbackInfo& info) {
   WorkQueue& q = queue_for(op, x.device);
   float* px = x.data<float>();
   int64_t n = x.numel();
+#if MVD_HAVE_CUDA
+  if (x.device.kind == Device::CUDA)
+    q.enqueue("fill", [=, dev = x.device, k1 = x.storage] { fill_cuda(px, v, n, cuda_stream(dev)); });
+  else
+#endif
   q.enqueue("fill", [=, k1 = x.storage] { fill_cpu(px, v, n); });
   return info[0];
 }

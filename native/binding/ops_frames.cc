@@ -5,6 +5,9 @@
 #include "../ops/frames/frames.h"
 #include "args.h"
 #include "bindings.h"
+#if MVD_HAVE_CUDA
+#include "../cuda/runtime.h"
+#endif
 
 namespace mvd {
 namespace {
@@ -31,7 +34,13 @@ Napi::Value ResizeCrop(const Napi::CallbackInfo& info) {
   std::vector<StoragePtr> keep{f.storage, o.storage};
   const uint8_t* pi = f.data<uint8_t>();
   uint8_t* po = o.data<uint8_t>();
-  queue_for(op, f.device).enqueue("resizeCrop", [a, pi, po, keep]() { resize_crop_cpu(pi, po, a); });
+  WorkQueue& q = queue_for(op, f.device);
+#if MVD_HAVE_CUDA
+  if (f.device.kind == Device::CUDA)
+    q.enqueue("resizeCrop", [a, pi, po, keep, dev = f.device]() { resize_crop_cuda(pi, po, a, cuda_stream(dev)); });
+  else
+#endif
+    q.enqueue("resizeCrop", [a, pi, po, keep]() { resize_crop_cpu(pi, po, a); });
   return output_to_js(info.Env(), o);
 }
 
@@ -45,7 +54,15 @@ Napi::Value FlipFrames(const Napi::CallbackInfo& info) {
   std::vector<StoragePtr> keep{f.storage, o.storage};
   const uint8_t* pi = f.data<uint8_t>();
   uint8_t* po = o.data<uint8_t>();
-  queue_for(op, f.device).enqueue("flipFrames", [=, keep = std::move(keep)]() { flip_frames_cpu(pi, po, T, H, W, C); });
+  WorkQueue& q = queue_for(op, f.device);
+#if MVD_HAVE_CUDA
+  if (f.device.kind == Device::CUDA)
+    q.enqueue("flipFrames", [=, dev = f.device, keep = std::move(keep)]() {
+      flip_frames_cuda(pi, po, T, H, W, C, cuda_stream(dev));
+    });
+  else
+#endif
+    q.enqueue("flipFrames", [=, keep = std::move(keep)]() { flip_frames_cpu(pi, po, T, H, W, C); });
   return output_to_js(info.Env(), o);
 }
 
@@ -59,14 +76,27 @@ Napi::Value FramesToClip(const Napi::CallbackInfo& info) {
   const int64_t B = batched ? f.dim(0) : 1, T = f.dim(-4), H = f.dim(-3), W = f.dim(-2), C = f.dim(-1);
   std::vector<float> mean = channel_list(op, info[1], "mean", C, false);
   std::vector<float> stdv = channel_list(op, info[2], "std", C, true);
+#if MVD_HAVE_CUDA
+  if (f.device.kind == Device::CUDA && C > kMaxClipChannelsCuda)
+    throw OpError(ErrorKind::Value, op, "on CUDA at most " + std::to_string(kMaxClipChannelsCuda) + " channels",
+                  describe({&f}), f.device.str());
+#endif
   Output o = make_output(batched ? std::vector<int64_t>{B, C, T, H, W} : std::vector<int64_t>{C, T, H, W}, DType::F32,
                          f.device);
   std::vector<StoragePtr> keep{f.storage, o.storage};
   const uint8_t* pi = f.data<uint8_t>();
   float* po = o.data<float>();
-  queue_for(op, f.device).enqueue("framesToClip", [=, keep = std::move(keep)]() {
-    frames_to_clip_cpu(pi, po, B, T, H, W, C, mean.data(), stdv.data());
-  });
+  WorkQueue& q = queue_for(op, f.device);
+#if MVD_HAVE_CUDA
+  if (f.device.kind == Device::CUDA)
+    q.enqueue("framesToClip", [=, dev = f.device, keep = std::move(keep)]() {
+      frames_to_clip_cuda(pi, po, B, T, H, W, C, mean.data(), stdv.data(), cuda_stream(dev));
+    });
+  else
+#endif
+    q.enqueue("framesToClip", [=, keep = std::move(keep)]() {
+      frames_to_clip_cpu(pi, po, B, T, H, W, C, mean.data(), stdv.data());
+    });
   return output_to_js(info.Env(), o);
 }
 

@@ -1,11 +1,16 @@
-// gemm(A, B, bias|null, C|null, transA, transB, alpha, beta, backend?) -> C
+// gemm(A, B, bias|null, C|null, transA, transB, alpha, beta, backend?, gelu?) -> C, or [C, G] with gelu
 // A is [M,K] (or [K,M] with transA) and may carry leading batch dims that fold into M;
 // B is [K,N] (or [N,K] with transB); bias is [N]. With C given, the result accumulates into it
 // (beta scales the old contents) and C is returned; otherwise a new [...,M,N] tensor is made.
 // backend 'portable' forces our blocked GEMM (benchmarks compare the two); default is the build's.
+// gelu: C receives the pre-activation and a new tensor G of C's shape receives gelu(C), in the same
+// pass (the MLP's fc1). On cuda:N tensors the tensor-core GEMM runs (backend must be 'auto').
 #include "../ops/gemm/gemm.h"
 #include "args.h"
 #include "bindings.h"
+#if MVD_HAVE_CUDA
+#include "../cuda/runtime.h"
+#endif
 
 namespace mvd {
 namespace {
@@ -26,9 +31,13 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
     throw OpError(ErrorKind::Value, op, "backend '" + backend + "' is not in this build (have '" +
                   gemm_cpu_backend() + "' and 'portable')");
   void (*kernel)(const GemmArgs&) = backend == "portable" ? gemm_portable : gemm_cpu;
+  const bool want_gelu = info.Length() > 9 && !info[9].IsUndefined() && bool_arg(op, info[9], "gelu");
   std::vector<const TensorArg*> all{&A, &B, &bias, &C};
   for (auto* t : all) if (t->storage) expect_dtype(op, *t, DType::F32);
   expect_same_device(op, all);
+  if (A.device.kind != Device::CPU && backend != "auto")
+    throw OpError(ErrorKind::Value, op, "backend '" + backend + "' is a CPU backend; " + A.device.str() +
+                  " tensors take 'auto'", describe(all), A.device.str());
   if (A.ndim() < 2) throw OpError(ErrorKind::Shape, op, "A must have at least 2 dimensions", describe(all));
   if (g.trans_a && A.ndim() != 2)
     throw OpError(ErrorKind::Shape, op, "a transposed A must be 2-D", describe(all));
@@ -71,12 +80,32 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
     keepC = o.storage;
     pc = o.data<float>();
   }
-  q.enqueue("gemm", [g, kernel, pa, pb, pbias, pc, keepA, keepB, keepBias, keepC]() mutable {
-    g.A = pa; g.B = pb; g.bias = pbias; g.C = pc;
+  // The GELU output has C's shape and, like C, leading dimension N.
+  Output go;
+  float* pg = nullptr;
+  if (want_gelu) {
+    go = make_output(C.storage ? C.shape : out_shape, DType::F32, A.device);
+    pg = go.data<float>();
+  }
+  StoragePtr keepG = go.storage;
+#if MVD_HAVE_CUDA
+  if (A.device.kind == Device::CUDA)
+    q.enqueue("gemm", [g, dev = A.device, pa, pb, pbias, pc, pg, keepA, keepB, keepBias, keepC, keepG]() mutable {
+      g.A = pa; g.B = pb; g.bias = pbias; g.C = pc; g.gelu_out = pg;
+      gemm_cuda(g, cuda_stream(dev));
+    });
+  else
+#endif
+  q.enqueue("gemm", [g, kernel, pa, pb, pbias, pc, pg, keepA, keepB, keepBias, keepC, keepG]() mutable {
+    g.A = pa; g.B = pb; g.bias = pbias; g.C = pc; g.gelu_out = pg;
     kernel(g);
   });
-  if (C.storage) return info[3];
-  return output_to_js(info.Env(), o);
+  Napi::Value c_js = C.storage ? info[3] : Napi::Value(output_to_js(info.Env(), o));
+  if (!want_gelu) return c_js;
+  Napi::Array r = Napi::Array::New(info.Env(), 2);
+  r.Set(0u, c_js);
+  r.Set(1u, output_to_js(info.Env(), go));
+  return r;
 }
 
 }  // namespace

@@ -8,6 +8,9 @@
 #include "../ops/loss/loss.h"
 #include "args.h"
 #include "bindings.h"
+#if MVD_HAVE_CUDA
+#include "../cuda/runtime.h"
+#endif
 
 namespace mvd {
 namespace {
@@ -78,6 +81,15 @@ Napi::Value DistillLoss(const Napi::CallbackInfo& info) {
   const float fbeta = (float)beta;
   std::vector<StoragePtr> keep{img.pred.storage, img.target.storage, img.grad.storage, vid.pred.storage,
                                vid.target.storage, vid.grad.storage, loss.storage};
+#if MVD_HAVE_CUDA
+  if (dev.kind == Device::CUDA)
+    q.enqueue("distillLoss", [=, keep = std::move(keep)] {
+      // loss = [total, img, vid]: the launcher writes the total and both means on the device.
+      void* scratch = cuda_scratch(dev, distill_loss_cuda_scratch_bytes(pairs.data(), 2));
+      distill_loss_cuda(pairs.data(), 2, kind, fbeta, nullptr, pl, pl + 1, scratch, cuda_stream(dev));
+    });
+  else
+#endif
   q.enqueue("distillLoss", [=, keep = std::move(keep)] {
     double means[2];
     distill_loss_cpu(pairs.data(), 2, kind, fbeta, means);
@@ -104,6 +116,14 @@ Napi::Value MseLoss(const Napi::CallbackInfo& info) {
   LossPair pair = to_pair(pa, 1.0);
   float* pl = loss.data<float>();
   std::vector<StoragePtr> keep{pa.pred.storage, pa.target.storage, pa.grad.storage, loss.storage};
+#if MVD_HAVE_CUDA
+  if (pa.pred.device.kind == Device::CUDA)
+    q.enqueue("mseLoss", [=, dev = pa.pred.device, keep = std::move(keep)] {
+      void* scratch = cuda_scratch(dev, distill_loss_cuda_scratch_bytes(&pair, 1));
+      distill_loss_cuda(&pair, 1, LossKind::L2, 1.f, nullptr, pl, nullptr, scratch, cuda_stream(dev));
+    });
+  else
+#endif
   q.enqueue("mseLoss", [=, keep = std::move(keep)] {
     double mean;
     distill_loss_cpu(&pair, 1, LossKind::L2, 1.f, &mean);

@@ -4,6 +4,9 @@
 #include "../ops/norm/norm.h"
 #include "args.h"
 #include "bindings.h"
+#if MVD_HAVE_CUDA
+#include "../cuda/runtime.h"
+#endif
 
 namespace mvd {
 namespace {
@@ -47,6 +50,14 @@ Napi::Value LayerNormForward(const Napi::CallbackInfo& info) {
   float *py = y.data<float>(), *pm = mean.data<float>(), *pr = rstd.data<float>();
   std::vector<StoragePtr> keep{x.storage, w.storage, b.storage, y.storage, mean.storage, rstd.storage};
   float feps = (float)eps;
+#if MVD_HAVE_CUDA
+  if (x.device.kind == Device::CUDA) {
+    const Device dev = x.device;
+    q.enqueue("layerNormForward", [=, keep = std::move(keep)] {
+      layernorm_forward_cuda(px, pw, pb, py, pm, pr, rows, D, feps, cuda_stream(dev));
+    });
+  } else
+#endif
   q.enqueue("layerNormForward", [=, keep = std::move(keep)] { layernorm_forward_cpu(px, pw, pb, py, pm, pr, rows, D, feps); });
   Napi::Env env = info.Env();
   Napi::Object r = Napi::Object::New(env);
@@ -89,6 +100,15 @@ Napi::Value LayerNormBackward(const Napi::CallbackInfo& info) {
   float* pdb = w.storage ? db.data<float>() : nullptr;
   std::vector<StoragePtr> keep{dy.storage, x.storage, mean.storage, rstd.storage, w.storage, dx.storage, dw.storage,
                                db.storage};
+#if MVD_HAVE_CUDA
+  if (x.device.kind == Device::CUDA) {
+    const Device dev = x.device;
+    q.enqueue("layerNormBackward", [=, keep = std::move(keep)] {
+      void* scratch = cuda_scratch(dev, layernorm_backward_cuda_scratch_bytes(rows, D, pw != nullptr));
+      layernorm_backward_cuda(pdy, px, pm, pr, pw, pdx, pdw, pdb, rows, D, scratch, cuda_stream(dev));
+    });
+  } else
+#endif
   q.enqueue("layerNormBackward", [=, keep = std::move(keep)] { layernorm_backward_cpu(pdy, px, pm, pr, pw, pdx, pdw, pdb, rows, D); });
   Napi::Env env = info.Env();
   Napi::Object r = Napi::Object::New(env);

@@ -3,9 +3,13 @@
 // Each is one enqueued task over every tensor of its lists (SPEC §3.7).
 #include <cmath>
 
+#include "../cuda/stream.h"
 #include "../ops/optim/optim.h"
 #include "args.h"
 #include "bindings.h"
+#if MVD_HAVE_CUDA
+#include "../cuda/runtime.h"
+#endif
 
 namespace mvd {
 namespace {
@@ -90,14 +94,23 @@ Napi::Value AdamW(const Napi::CallbackInfo& info) {
                         p[i].numel(), (float)lr[i], (float)wd[i]};
     for (auto* t : {&p[i], &g[i], &m[i], &v[i]}) keep.push_back(t->storage);
   }
+#if MVD_HAVE_CUDA
+  if (dev.kind == Device::CUDA)
+    q.enqueue("adamw", [ts = std::move(ts), h, dev, keep = std::move(keep)] {
+      adamw_cuda(ts, h, cuda_scratch(dev, adamw_cuda_scratch_bytes(ts)), cuda_stream(dev));
+    });
+  else
+#endif
   q.enqueue("adamw", [ts = std::move(ts), h, keep = std::move(keep)] { adamw_cpu(ts, h); });
   return info.Env().Undefined();
 }
 
-// A reduction over a list of tensors to one f32 value, computed on the queue.
+// A reduction over a list of tensors to one f32 value, computed on the queue: `reduce` on the
+// CPU, `reduce_cuda` (writing the value on the device, no wait) on CUDA.
 // `op` is a string literal: the queue keeps the pointer for error messages.
+using CudaReduceFn = void (*)(const std::vector<Span>&, float*, void*, cudaStream_t);
 Napi::Value reduce_list(const Napi::CallbackInfo& info, const char* op, const char* name,
-                        float (*reduce)(const std::vector<Span>&)) {
+                        float (*reduce)(const std::vector<Span>&), CudaReduceFn reduce_cuda) {
   std::vector<TensorArg> ts = tensor_list(op, info[0], name);
   const Device dev = common_device(op, {&ts});
   WorkQueue& q = queue_for(op, dev);
@@ -105,16 +118,33 @@ Napi::Value reduce_list(const Napi::CallbackInfo& info, const char* op, const ch
   std::vector<StoragePtr> keep{o.storage};
   std::vector<Span> s = spans(ts, keep);
   float* po = o.data<float>();
+#if MVD_HAVE_CUDA
+  if (dev.kind == Device::CUDA)
+    q.enqueue(op, [s = std::move(s), po, reduce_cuda, dev, keep = std::move(keep)] {
+      reduce_cuda(s, po, cuda_scratch(dev, span_list_cuda_scratch_bytes(s)), cuda_stream(dev));
+    });
+  else
+#endif
   q.enqueue(op, [s = std::move(s), po, reduce, keep = std::move(keep)] { po[0] = reduce(s); });
+  (void)reduce_cuda;
   return output_to_js(info.Env(), o);
 }
 
+#if MVD_HAVE_CUDA
+const CudaReduceFn kGradNormCuda = grad_norm_cuda_to, kAllFiniteCuda = all_finite_cuda_to;
+#else
+const CudaReduceFn kGradNormCuda = nullptr, kAllFiniteCuda = nullptr;
+#endif
+
 Napi::Value GradNorm(const Napi::CallbackInfo& info) {
-  return reduce_list(info, "gradNorm", "grads", [](const std::vector<Span>& s) { return (float)grad_norm_cpu(s); });
+  return reduce_list(
+      info, "gradNorm", "grads", [](const std::vector<Span>& s) { return (float)grad_norm_cpu(s); }, kGradNormCuda);
 }
 
 Napi::Value AllFinite(const Napi::CallbackInfo& info) {
-  return reduce_list(info, "allFinite", "tensors", [](const std::vector<Span>& s) { return all_finite_cpu(s) ? 1.f : 0.f; });
+  return reduce_list(
+      info, "allFinite", "tensors", [](const std::vector<Span>& s) { return all_finite_cpu(s) ? 1.f : 0.f; },
+      kAllFiniteCuda);
 }
 
 Napi::Value ScaleTensors(const Napi::CallbackInfo& info) {
@@ -125,6 +155,13 @@ Napi::Value ScaleTensors(const Napi::CallbackInfo& info) {
   WorkQueue& q = queue_for(op, dev);
   std::vector<StoragePtr> keep;
   std::vector<Span> s = spans(ts, keep);
+#if MVD_HAVE_CUDA
+  if (dev.kind == Device::CUDA)
+    q.enqueue("scaleTensors", [s = std::move(s), f, dev, keep = std::move(keep)] {
+      scale_tensors_cuda(s, f, cuda_scratch(dev, span_list_cuda_scratch_bytes(s)), cuda_stream(dev));
+    });
+  else
+#endif
   q.enqueue("scaleTensors", [s = std::move(s), f, keep = std::move(keep)] { scale_tensors_cpu(s, f); });
   return info.Env().Undefined();
 }

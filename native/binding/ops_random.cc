@@ -1,7 +1,11 @@
-// randomFill(t, dist, {a, b, mean, std}, seed, stream): fills an f32 tensor in place.
+// randomFill(t, dist, {a, b, mean, std}, seed, stream): fills an f32 tensor in place, on its device
+// (CPU and CUDA draw the same numbers for the same seed and stream).
 #include "../ops/random/random.h"
 #include "args.h"
 #include "bindings.h"
+#if MVD_HAVE_CUDA
+#include "../cuda/runtime.h"
+#endif
 
 namespace mvd {
 namespace {
@@ -25,7 +29,13 @@ Napi::Value RandomFillOp(const Napi::CallbackInfo& info) {
   StoragePtr s = t.storage;
   float* data = t.data<float>();
   int64_t n = t.numel();
-  queue_for(op, t.device).enqueue("randomFill", [s, data, n, r] { random_fill_cpu(data, n, r); });
+  WorkQueue& q = queue_for(op, t.device);
+#if MVD_HAVE_CUDA
+  if (t.device.kind == Device::CUDA)
+    q.enqueue("randomFill", [s, data, n, r, dev = t.device] { random_fill_cuda(data, n, r, cuda_stream(dev)); });
+  else
+#endif
+    q.enqueue("randomFill", [s, data, n, r] { random_fill_cpu(data, n, r); });
   return info[0];
 }
 

@@ -5,6 +5,9 @@
 #include "../ops/targets/targets.h"
 #include "args.h"
 #include "bindings.h"
+#if MVD_HAVE_CUDA
+#include "../cuda/runtime.h"
+#endif
 
 namespace mvd {
 namespace {
@@ -29,19 +32,37 @@ Napi::Value Target(const Napi::CallbackInfo& info, const char* op, Kind kind) {
                   "T, H, W must be multiples of tubelet, patch, patch = " + std::to_string(a.tubelet) + ", " +
                       std::to_string(a.patch) + ", " + std::to_string(a.patch),
                   describe({&x}), x.device.str());
+#if MVD_HAVE_CUDA
+  if (x.device.kind == Device::CUDA && a.C > kMaxTargetChannelsCuda)
+    throw OpError(ErrorKind::Value, op, "on CUDA at most " + std::to_string(kMaxTargetChannelsCuda) + " channels",
+                  describe({&x}), x.device.str());
+#endif
   const int64_t ntok = (a.T / a.tubelet) * (a.H / a.patch) * (a.W / a.patch);
   const int64_t P = (kind == Kind::VideoMAE ? a.tubelet : 1) * a.patch * a.patch * a.C;
   Output o = make_output({a.B, ntok, P}, DType::F32, x.device);
   std::vector<StoragePtr> keep{x.storage, o.storage};
   const float* px = x.data<float>();
   float* po = o.data<float>();
-  queue_for(op, x.device).enqueue(op, [a, px, po, kind, mean, stdv, keep]() mutable {
-    a.mean = mean.data();  // the lambda owns the channel lists, so point at its copies
-    a.std = stdv.data();
-    if (kind == Kind::VideoMAE) videomae_pixel_target_cpu(px, po, a);
-    else if (kind == Kind::MAE) mae_pixel_target_cpu(px, po, a);
-    else rgb_diff_target_cpu(px, po, a);
-  });
+  WorkQueue& q = queue_for(op, x.device);
+#if MVD_HAVE_CUDA
+  if (x.device.kind == Device::CUDA)
+    q.enqueue(op, [a, px, po, kind, mean, stdv, keep, dev = x.device]() mutable {
+      a.mean = mean.data();  // host arrays: the launcher folds them into the kernel's parameters
+      a.std = stdv.data();
+      cudaStream_t s = cuda_stream(dev);
+      if (kind == Kind::VideoMAE) videomae_pixel_target_cuda(px, po, a, s);
+      else if (kind == Kind::MAE) mae_pixel_target_cuda(px, po, a, s);
+      else rgb_diff_target_cuda(px, po, a, s);
+    });
+  else
+#endif
+    q.enqueue(op, [a, px, po, kind, mean, stdv, keep]() mutable {
+      a.mean = mean.data();  // the lambda owns the channel lists, so point at its copies
+      a.std = stdv.data();
+      if (kind == Kind::VideoMAE) videomae_pixel_target_cpu(px, po, a);
+      else if (kind == Kind::MAE) mae_pixel_target_cpu(px, po, a);
+      else rgb_diff_target_cpu(px, po, a);
+    });
   return output_to_js(info.Env(), o);
 }
 

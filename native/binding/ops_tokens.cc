@@ -1,12 +1,16 @@
 // Token ops: patchify, gatherTokens/scatterTokens, assembleDecoderInput(+Backward),
 // placeTokens(+Backward). Shapes and dtypes are checked here, synchronously; index values are
 // checked by the kernels on the queue (reading an index tensor here could race a queued writer),
-// so an out-of-range index surfaces at the next read-back.
+// so an out-of-range index surfaces at the next read-back. On CUDA the kernels cannot throw: they
+// never follow a bad index and leave NaN where the CPU op throws (see tokens.h).
 #include <cmath>
 
 #include "../ops/tokens/tokens.h"
 #include "args.h"
 #include "bindings.h"
+#if MVD_HAVE_CUDA
+#include "../cuda/runtime.h"
+#endif
 
 namespace mvd {
 namespace {
@@ -62,7 +66,13 @@ Napi::Value Patchify(const Napi::CallbackInfo& info) {
   std::vector<StoragePtr> keep{x.storage, o.storage};  // held until the kernel has run
   const float* px = x.data<float>();
   float* po = o.data<float>();
-  queue_for(op, x.device).enqueue("patchify", [a, px, po, keep]() { patchify_cpu(px, po, a); });
+  WorkQueue& q = queue_for(op, x.device);
+#if MVD_HAVE_CUDA
+  if (x.device.kind == Device::CUDA)
+    q.enqueue("patchify", [a, px, po, keep, dev = x.device]() { patchify_cuda(px, po, a, cuda_stream(dev)); });
+  else
+#endif
+    q.enqueue("patchify", [a, px, po, keep]() { patchify_cpu(px, po, a); });
   return output_to_js(info.Env(), o);
 }
 
@@ -80,7 +90,15 @@ Napi::Value GatherTokens(const Napi::CallbackInfo& info) {
   const float* px = x.data<float>();
   const int32_t* pi = idx.data<int32_t>();
   float* po = o.data<float>();
-  queue_for(op, x.device).enqueue("gatherTokens", [=, keep = std::move(keep)]() { gather_tokens_cpu(px, pi, po, B, N, K, D); });
+  WorkQueue& q = queue_for(op, x.device);
+#if MVD_HAVE_CUDA
+  if (x.device.kind == Device::CUDA)
+    q.enqueue("gatherTokens", [=, dev = x.device, keep = std::move(keep)]() {
+      gather_tokens_cuda(px, pi, po, B, N, K, D, nullptr, cuda_stream(dev));
+    });
+  else
+#endif
+    q.enqueue("gatherTokens", [=, keep = std::move(keep)]() { gather_tokens_cpu(px, pi, po, B, N, K, D); });
   return output_to_js(info.Env(), o);
 }
 
@@ -99,7 +117,16 @@ Napi::Value ScatterTokens(const Napi::CallbackInfo& info) {
   const float* pd = dy.data<float>();
   const int32_t* pi = idx.data<int32_t>();
   float* po = o.data<float>();
-  queue_for(op, dy.device).enqueue("scatterTokens", [=, keep = std::move(keep)]() { scatter_tokens_cpu(pd, pi, po, B, N, K, D); });
+  WorkQueue& q = queue_for(op, dy.device);
+#if MVD_HAVE_CUDA
+  if (dy.device.kind == Device::CUDA)
+    q.enqueue("scatterTokens", [=, dev = dy.device, keep = std::move(keep)]() {
+      void* scratch = cuda_scratch(dev, scatter_tokens_cuda_scratch_bytes(B, N));
+      scatter_tokens_cuda(pd, pi, po, B, N, K, D, nullptr, scratch, cuda_stream(dev));
+    });
+  else
+#endif
+    q.enqueue("scatterTokens", [=, keep = std::move(keep)]() { scatter_tokens_cpu(pd, pi, po, B, N, K, D); });
   return output_to_js(info.Env(), o);
 }
 
@@ -124,9 +151,17 @@ Napi::Value AssembleDecoderInput(const Napi::CallbackInfo& info) {
   const float *pv = vis.data<float>(), *pm = mt.data<float>(), *pp = pos.data<float>();
   const int32_t *pvi = vi.data<int32_t>(), *pmi = mi.data<int32_t>();
   float* po = o.data<float>();
-  queue_for(op, vis.device).enqueue("assembleDecoderInput", [=, keep = std::move(keep)]() {
-    assemble_decoder_input_cpu(pv, pvi, pmi, pm, pp, po, B, Nv, Nm, N, D);
-  });
+  WorkQueue& q = queue_for(op, vis.device);
+#if MVD_HAVE_CUDA
+  if (vis.device.kind == Device::CUDA)
+    q.enqueue("assembleDecoderInput", [=, dev = vis.device, keep = std::move(keep)]() {
+      assemble_decoder_input_cuda(pv, pvi, pmi, pm, pp, po, B, Nv, Nm, N, D, nullptr, cuda_stream(dev));
+    });
+  else
+#endif
+    q.enqueue("assembleDecoderInput", [=, keep = std::move(keep)]() {
+      assemble_decoder_input_cpu(pv, pvi, pmi, pm, pp, po, B, Nv, Nm, N, D);
+    });
   return output_to_js(info.Env(), o);
 }
 
@@ -150,9 +185,18 @@ Napi::Value AssembleDecoderInputBackward(const Napi::CallbackInfo& info) {
   std::vector<StoragePtr> keep{dy.storage, dv.storage, dm.storage};  // held until the kernel has run
   const float* pd = dy.data<float>();
   float *pv = dv.data<float>(), *pm = dm.data<float>();
-  queue_for(op, dy.device).enqueue("assembleDecoderInputBackward", [=, keep = std::move(keep)]() {
-    assemble_decoder_input_backward_cpu(pd, pv, pm, B, Nv, Nm, D);
-  });
+  WorkQueue& q = queue_for(op, dy.device);
+#if MVD_HAVE_CUDA
+  if (dy.device.kind == Device::CUDA)
+    q.enqueue("assembleDecoderInputBackward", [=, dev = dy.device, keep = std::move(keep)]() {
+      void* scratch = cuda_scratch(dev, assemble_decoder_input_backward_cuda_scratch_bytes(B, Nm, D));
+      assemble_decoder_input_backward_cuda(pd, pv, pm, B, Nv, Nm, D, scratch, cuda_stream(dev));
+    });
+  else
+#endif
+    q.enqueue("assembleDecoderInputBackward", [=, keep = std::move(keep)]() {
+      assemble_decoder_input_backward_cpu(pd, pv, pm, B, Nv, Nm, D);
+    });
   return pair_to_js(info.Env(), dv, dm);
 }
 
@@ -174,7 +218,16 @@ Napi::Value PlaceTokens(const Napi::CallbackInfo& info) {
   const float *pv = vis.data<float>(), *pm = mt.data<float>();
   const int32_t* pi = vi.data<int32_t>();
   float* po = o.data<float>();
-  queue_for(op, vis.device).enqueue("placeTokens", [=, keep = std::move(keep)]() { place_tokens_cpu(pv, pi, pm, po, B, Nv, N, D); });
+  WorkQueue& q = queue_for(op, vis.device);
+#if MVD_HAVE_CUDA
+  if (vis.device.kind == Device::CUDA)
+    q.enqueue("placeTokens", [=, dev = vis.device, keep = std::move(keep)]() {
+      void* scratch = cuda_scratch(dev, place_tokens_cuda_scratch_bytes(B, N));
+      place_tokens_cuda(pv, pi, pm, po, B, Nv, N, D, nullptr, scratch, cuda_stream(dev));
+    });
+  else
+#endif
+    q.enqueue("placeTokens", [=, keep = std::move(keep)]() { place_tokens_cpu(pv, pi, pm, po, B, Nv, N, D); });
   return output_to_js(info.Env(), o);
 }
 
@@ -193,9 +246,18 @@ Napi::Value PlaceTokensBackward(const Napi::CallbackInfo& info) {
   const float* pd = dy.data<float>();
   const int32_t* pi = vi.data<int32_t>();
   float *pv = dv.data<float>(), *pm = dm.data<float>();
-  queue_for(op, dy.device).enqueue("placeTokensBackward", [=, keep = std::move(keep)]() {
-    place_tokens_backward_cpu(pd, pi, pv, pm, B, Nv, N, D);
-  });
+  WorkQueue& q = queue_for(op, dy.device);
+#if MVD_HAVE_CUDA
+  if (dy.device.kind == Device::CUDA)
+    q.enqueue("placeTokensBackward", [=, dev = dy.device, keep = std::move(keep)]() {
+      void* scratch = cuda_scratch(dev, place_tokens_backward_cuda_scratch_bytes(B, N, D));
+      place_tokens_backward_cuda(pd, pi, pv, pm, B, Nv, N, D, nullptr, scratch, cuda_stream(dev));
+    });
+  else
+#endif
+    q.enqueue("placeTokensBackward", [=, keep = std::move(keep)]() {
+      place_tokens_backward_cpu(pd, pi, pv, pm, B, Nv, N, D);
+    });
   return pair_to_js(info.Env(), dv, dm);
 }
 

@@ -7,6 +7,9 @@
 #include "../ops/xent/xent.h"
 #include "args.h"
 #include "bindings.h"
+#if MVD_HAVE_CUDA
+#include "../cuda/runtime.h"
+#endif
 
 namespace mvd {
 namespace {
@@ -60,6 +63,15 @@ Napi::Value CrossEntropy(const Napi::CallbackInfo& info) {
   const float* ps = hard ? nullptr : t.data<float>();
   float *pl = loss.data<float>(), *pg = grad.data<float>();
   const float feps = (float)eps;
+#if MVD_HAVE_CUDA
+  if (x.device.kind == Device::CUDA) {
+    const Device dev = x.device;
+    queue_for(op, dev).enqueue("crossEntropy", [px, py, ps, B, C, feps, pl, pg, keep, dev]() {
+      void* scratch = cuda_scratch(dev, cross_entropy_cuda_scratch_bytes(B));
+      cross_entropy_cuda(px, py, ps, B, C, feps, pl, pg, scratch, cuda_stream(dev));
+    });
+  } else
+#endif
   queue_for(op, x.device).enqueue("crossEntropy", [px, py, ps, B, C, feps, pl, pg, keep]() {
     cross_entropy_cpu(px, py, ps, B, C, feps, pl, pg);
   });
@@ -78,6 +90,14 @@ Napi::Value Softmax(const Napi::CallbackInfo& info) {
   StoragePtr keep_x = x.storage, keep_o = o.storage;
   const float* px = x.data<float>();
   float* po = o.data<float>();
+#if MVD_HAVE_CUDA
+  if (x.device.kind == Device::CUDA) {
+    const Device dev = x.device;
+    queue_for(op, dev).enqueue("softmax", [px, po, B, C, keep_x, keep_o, dev]() {
+      softmax_cuda(px, B, C, po, cuda_stream(dev));
+    });
+  } else
+#endif
   queue_for(op, x.device).enqueue("softmax", [px, po, B, C, keep_x, keep_o]() { softmax_cpu(px, B, C, po); });
   return output_to_js(info.Env(), o);
 }
@@ -108,6 +128,15 @@ Napi::Value TopkCorrect(const Napi::CallbackInfo& info) {
   const float* px = x.data<float>();
   const int32_t* py = y.data<int32_t>();
   float* po = o.data<float>();
+#if MVD_HAVE_CUDA
+  if (x.device.kind == Device::CUDA) {
+    const Device dev = x.device;
+    queue_for(op, dev).enqueue("topkCorrect", [px, py, B, C, ks, nk, po, keep, dev]() {
+      void* scratch = cuda_scratch(dev, topk_correct_cuda_scratch_bytes(B, nk));
+      topk_correct_cuda(px, py, B, C, ks.data(), nk, po, scratch, cuda_stream(dev));
+    });
+  } else
+#endif
   queue_for(op, x.device).enqueue("topkCorrect", [px, py, B, C, ks, nk, po, keep]() {
     topk_correct_cpu(px, py, B, C, ks.data(), nk, po);
   });

@@ -1,9 +1,15 @@
 // Tensor storage: creation from typed arrays, asynchronous read-back (the synchronisation point),
-// and queue control.
+// copies within and across devices, and queue control. CUDA storage holds device pointers: every
+// byte moved to or from it goes through native/cuda/runtime.h, on the device's queue and stream.
 #include <cstring>
+#include <memory>
+#include <vector>
 
 #include "args.h"
 #include "bindings.h"
+#if MVD_HAVE_CUDA
+#include "../cuda/runtime.h"
+#endif
 
 namespace mvd {
 namespace {
@@ -45,9 +51,55 @@ Napi::Value FromBuffer(const Napi::CallbackInfo& info) {
                   "data has " + std::to_string(ta.ByteLength()) + " bytes but shape " + shape_str(shape) + " of " +
                       dtype_name(dt) + " needs " + std::to_string(need));
   const uint8_t* src = static_cast<const uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+#if MVD_HAVE_CUDA
+  if (dev.kind == Device::CUDA) {
+    // Snapshot now (JS may change the array once we return), upload on the device's queue so the
+    // JS thread never waits for the GPU.
+    auto snap = std::make_shared<std::vector<uint8_t>>(src, src + need);
+    StoragePtr dst = o.storage;
+    queue_for(op, dev).enqueue("fromArray", [snap, dst, dev] { cuda_copy_from_host(dev, dst->data(), snap->data(), snap->size()); });
+    return output_to_js(info.Env(), o);
+  }
+#endif
   // Fresh storage: no queued op can reference it yet, so copying on the JS thread is safe.
   if (need) std::memcpy(o.storage->data(), src, need);
   return output_to_js(info.Env(), o);
+}
+
+// Bytes from `src` (at byte offset soff) to `dst` (at doff), each on its own device, on the calling
+// thread. Callers make sure no queued op still writes src or uses dst.
+void copy_bytes_now(const StoragePtr& dst, size_t doff, const StoragePtr& src, size_t soff, size_t bytes) {
+  if (!bytes) return;
+  uint8_t* d = static_cast<uint8_t*>(dst->data()) + doff;
+  const uint8_t* s = static_cast<const uint8_t*>(src->data()) + soff;
+  const Device& dd = dst->device();
+  const Device& sd = src->device();
+  if (dd.kind == Device::CPU && sd.kind == Device::CPU) {
+    std::memmove(d, s, bytes);
+    return;
+  }
+#if MVD_HAVE_CUDA
+  if (sd.kind == Device::CPU) return cuda_copy_from_host(dd, d, s, bytes);
+  if (dd.kind == Device::CPU) return cuda_copy_to_host(sd, d, s, bytes);
+  if (dd == sd) {
+    cuda_copy_on_device(dd, d, s, bytes);
+    return cuda_synchronize(dd, "copy");
+  }
+  std::vector<uint8_t> host(bytes);  // between two GPUs: through the host, rarely used
+  cuda_copy_to_host(sd, host.data(), s, bytes);
+  cuda_copy_from_host(dd, d, host.data(), bytes);
+#else
+  throw OpError(ErrorKind::Device, "copy", "CUDA is not available in this build", "", dd.str());
+#endif
+}
+
+// Lets every op queued so far on `d` finish; its sticky failure is thrown here, like readSync.
+void drain(const std::string& op, const Device& d) {
+  WorkQueue::Failure err = queue_for(op, d).wait_idle();
+  if (!err.message.empty()) throw OpError(err.kind, op, err.message);
+#if MVD_HAVE_CUDA
+  if (d.kind == Device::CUDA) cuda_synchronize(d, op.c_str());
+#endif
 }
 
 struct ReadCompletion {
@@ -82,7 +134,13 @@ Napi::Value settle_after_queue(Napi::Env env, WorkQueue& q, std::function<void()
   Napi::ThreadSafeFunction tsfn = ad.tsfn;
   q.enqueue_sync([c, copy, tsfn](WorkQueue::Failure err) mutable {
     if (err.message.empty() && copy) {
-      try { copy(); } catch (const std::exception& e) { err = WorkQueue::Failure{ErrorKind::Native, e.what()}; }
+      try {
+        copy();
+      } catch (const OpError& e) {
+        err = WorkQueue::Failure{e.kind, e.what()};
+      } catch (const std::exception& e) {
+        err = WorkQueue::Failure{ErrorKind::Native, e.what()};
+      }
     }
     c->error = std::move(err);
     tsfn.BlockingCall(c, [](Napi::Env env, Napi::Function, ReadCompletion* c) { finish_on_js_thread(env, c); });
@@ -101,8 +159,17 @@ Napi::Value Read(const Napi::CallbackInfo& info) {
   uint8_t* out = static_cast<uint8_t*>(dst.ArrayBuffer().Data()) + dst.ByteOffset();
   const uint8_t* src = static_cast<const uint8_t*>(t.storage->data()) + t.offset * dtype_size(t.dtype);
   StoragePtr keep_alive = t.storage;
+  Device dev = t.device;
   return settle_after_queue(info.Env(), queue_for(op, t.device),
-                            [out, src, bytes, keep_alive] { if (bytes) std::memcpy(out, src, bytes); }, dst);
+                            [out, src, bytes, keep_alive, dev] {
+                              if (!bytes) return;
+#if MVD_HAVE_CUDA
+                              // Synchronises the stream, so kernels queued before have finished.
+                              if (dev.kind == Device::CUDA) return cuda_copy_to_host(dev, out, src, bytes);
+#endif
+                              std::memcpy(out, src, bytes);
+                            },
+                            dst);
 }
 
 // readSync(tensor, destTypedArray): blocks the JS thread until the queue drains. For tests and
@@ -116,37 +183,70 @@ Napi::Value ReadSync(const Napi::CallbackInfo& info) {
   WorkQueue::Failure err = queue_for(op, t.device).wait_idle();
   if (!err.message.empty()) throw OpError(err.kind, op, err.message);
   uint8_t* out = static_cast<uint8_t*>(dst.ArrayBuffer().Data()) + dst.ByteOffset();
-  if (bytes) std::memcpy(out, static_cast<const uint8_t*>(t.storage->data()) + t.offset * dtype_size(t.dtype), bytes);
+  const uint8_t* src = static_cast<const uint8_t*>(t.storage->data()) + t.offset * dtype_size(t.dtype);
+  if (!bytes) return dst;
+#if MVD_HAVE_CUDA
+  if (t.device.kind == Device::CUDA) {
+    cuda_copy_to_host(t.device, out, src, bytes);
+    return dst;
+  }
+#endif
+  std::memcpy(out, src, bytes);
   return dst;
 }
 
 // sync(device) -> Promise<void>: resolves when everything queued so far has run.
 Napi::Value Sync(const Napi::CallbackInfo& info) {
   Device d = device_arg("sync", info[0]);
-  return settle_after_queue(info.Env(), queue_for("sync", d), nullptr, info.Env().Undefined());
+  std::function<void()> wait;
+#if MVD_HAVE_CUDA
+  // The queue being empty only means the kernels were issued; wait for the GPU too, which is also
+  // where an asynchronous kernel failure shows up.
+  if (d.kind == Device::CUDA) wait = [d] { cuda_synchronize(d, "sync"); };
+#endif
+  return settle_after_queue(info.Env(), queue_for("sync", d), wait, info.Env().Undefined());
 }
 
-// copy(src): a new contiguous tensor with the same contents (queued, so it sees earlier writes).
+// copy(src[, device]): a new contiguous tensor with the same contents, on src's device or on
+// `device`. Within a device it is queued, so it sees earlier writes. Across devices it waits for
+// src's queue (a synchronisation point, like readSync) and copies at once.
 Napi::Value Copy(const Napi::CallbackInfo& info) {
   const std::string op = "copy";
   TensorArg t = tensor_arg(op, info[0], "src");
-  Output o = make_output(t.shape, t.dtype, t.device);
+  Device target = info.Length() > 1 && info[1].IsString() ? device_arg(op, info[1]) : t.device;
+  WorkQueue& q = queue_for(op, target);
+  Output o = make_output(t.shape, t.dtype, target);
   size_t bytes = (size_t)t.numel() * dtype_size(t.dtype);
   StoragePtr src = t.storage, dst = o.storage;
   size_t off = (size_t)t.offset * dtype_size(t.dtype);
-  queue_for(op, t.device).enqueue("copy", [src, dst, off, bytes] {
+  if (target != t.device) {
+    drain(op, t.device);
+    copy_bytes_now(dst, 0, src, off, bytes);
+    return output_to_js(info.Env(), o);
+  }
+#if MVD_HAVE_CUDA
+  if (target.kind == Device::CUDA) {
+    q.enqueue("copy", [src, dst, off, bytes, target] {
+      cuda_copy_on_device(target, dst->data(), static_cast<const uint8_t*>(src->data()) + off, bytes);
+    });
+    return output_to_js(info.Env(), o);
+  }
+#endif
+  q.enqueue("copy", [src, dst, off, bytes] {
     if (bytes) std::memcpy(dst->data(), static_cast<const uint8_t*>(src->data()) + off, bytes);
   });
   return output_to_js(info.Env(), o);
 }
 
 // assign(dst, src): copies src's elements into the existing dst (same numel and dtype; views allowed).
-// Queued, so it lands after earlier writes to src and before later reads of dst.
+// Within a device it is queued, so it lands after earlier writes to src and before later reads of
+// dst. Across devices it waits for both queues and copies at once.
 Napi::Value Assign(const Napi::CallbackInfo& info) {
   const std::string op = "assign";
   TensorArg dst = tensor_arg(op, info[0], "dst");
   TensorArg src = tensor_arg(op, info[1], "src");
-  expect_same_device(op, {&dst, &src});
+  WorkQueue& q = queue_for(op, dst.device);
+  queue_for(op, src.device);
   if (dst.dtype != src.dtype)
     throw OpError(ErrorKind::DType, op, std::string("dtypes differ: ") + dtype_name(dst.dtype) + " vs " + dtype_name(src.dtype),
                   describe({&dst, &src}), dst.device.str());
@@ -155,7 +255,35 @@ Napi::Value Assign(const Napi::CallbackInfo& info) {
   size_t es = dtype_size(dst.dtype), bytes = (size_t)dst.numel() * es;
   StoragePtr d = dst.storage, s = src.storage;
   size_t doff = (size_t)dst.offset * es, soff = (size_t)src.offset * es;
-  queue_for(op, dst.device).enqueue("assign", [d, s, doff, soff, bytes] {
+  if (dst.device != src.device) {
+    drain(op, src.device);
+    drain(op, dst.device);
+    copy_bytes_now(d, doff, s, soff, bytes);
+    return info[0];
+  }
+#if MVD_HAVE_CUDA
+  if (dst.device.kind == Device::CUDA) {
+    Device dev = dst.device;
+    q.enqueue("assign", [d, s, doff, soff, bytes, dev] {
+      if (!bytes) return;
+      uint8_t* to = static_cast<uint8_t*>(d->data()) + doff;
+      const uint8_t* from = static_cast<const uint8_t*>(s->data()) + soff;
+      if (to == from) return;
+      if (to < from + bytes && from < to + bytes) {
+        // Overlapping views of one storage: cudaMemcpy does not allow that, so go through a
+        // temporary block (stream-ordered, so releasing it right away is safe).
+        void* tmp = cuda_alloc(dev, bytes);
+        cuda_copy_on_device(dev, tmp, from, bytes);
+        cuda_copy_on_device(dev, to, tmp, bytes);
+        cuda_release(dev, tmp, bytes);
+        return;
+      }
+      cuda_copy_on_device(dev, to, from, bytes);
+    });
+    return info[0];
+  }
+#endif
+  q.enqueue("assign", [d, s, doff, soff, bytes] {
     if (bytes) std::memmove(static_cast<uint8_t*>(d->data()) + doff, static_cast<const uint8_t*>(s->data()) + soff, bytes);
   });
   return info[0];

@@ -29,6 +29,16 @@ WorkQueue& WorkQueue::cpu() {
   return *q;
 }
 
+WorkQueue& WorkQueue::cuda(int index) {
+  // Leaked like cpu(); one per device index that is ever used.
+  static std::mutex m;
+  static WorkQueue* queues[64] = {};
+  if (index < 0 || index >= 64) throw OpError(ErrorKind::Device, "queue", "CUDA device index out of range");
+  std::lock_guard<std::mutex> lk(m);
+  if (!queues[index]) queues[index] = new WorkQueue();
+  return *queues[index];
+}
+
 void WorkQueue::enqueue(const char* op, Fn fn) {
   {
     std::unique_lock<std::mutex> lk(m_);

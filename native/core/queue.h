@@ -39,6 +39,9 @@ class WorkQueue {
   size_t pending();
 
   static WorkQueue& cpu();
+  // The queue of CUDA device `index` (created on first use). Its ops issue kernels to the device's
+  // one stream, so they run on the GPU in queue order; read-backs synchronise the stream.
+  static WorkQueue& cuda(int index);
 
  private:
   void run();

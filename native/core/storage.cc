@@ -8,10 +8,14 @@
 #include <vector>
 
 #include "errors.h"
+#if MVD_HAVE_CUDA
+#include "../cuda/runtime.h"
+#endif
 
 namespace mvd {
 
 static std::atomic<int64_t> g_live_bytes{0};
+static std::atomic<int64_t> g_device_live_bytes{0};
 
 namespace {
 
@@ -82,8 +86,19 @@ size_t rounded_size(size_t bytes) {
 
 }  // namespace
 
-int64_t Storage::cached_bytes() { return (int64_t)HostCache::get().cached(); }
-void Storage::trim_cache() { HostCache::get().trim(); }
+int64_t Storage::cached_bytes() {
+#if MVD_HAVE_CUDA
+  return (int64_t)HostCache::get().cached() + cuda_cached_bytes();
+#else
+  return (int64_t)HostCache::get().cached();
+#endif
+}
+void Storage::trim_cache() {
+  HostCache::get().trim();
+#if MVD_HAVE_CUDA
+  cuda_trim_cache();
+#endif
+}
 
 size_t dtype_size(DType d) {
   switch (d) {
@@ -130,8 +145,17 @@ bool parse_device(const std::string& s, Device* out) {
 }
 
 Storage::Storage(Device device, size_t bytes) : device_(device), bytes_(bytes) {
-  if (device.kind != Device::CPU)
-    throw OpError(ErrorKind::Device, "alloc", "CUDA storage is not available in this build", "", device.str());
+  if (device.kind != Device::CPU) {
+#if MVD_HAVE_CUDA
+    cuda_require_device("alloc", device);
+    data_ = cuda_alloc(device, bytes);
+    g_device_live_bytes += (int64_t)bytes_;
+    return;
+#else
+    throw OpError(ErrorKind::Device, "alloc",
+                  "CUDA storage is not available in this build (the addon was built without CUDA)", "", device.str());
+#endif
+  }
   // 64-byte alignment: one cache line, and what AVX-512 loads prefer.
   data_ = HostCache::get().alloc(rounded_size(bytes));
   if (!data_)
@@ -141,10 +165,18 @@ Storage::Storage(Device device, size_t bytes) : device_(device), bytes_(bytes) {
 }
 
 Storage::~Storage() {
+  if (device_.kind != Device::CPU) {
+#if MVD_HAVE_CUDA
+    cuda_release(device_, data_, bytes_);
+    g_device_live_bytes -= (int64_t)bytes_;
+#endif
+    return;
+  }
   if (data_) HostCache::get().release(data_, rounded_size(bytes_));
   g_live_bytes -= (int64_t)bytes_;
 }
 
 int64_t Storage::live_bytes() { return g_live_bytes.load(); }
+int64_t Storage::device_live_bytes() { return g_device_live_bytes.load(); }
 
 }  // namespace mvd

@@ -24,6 +24,8 @@ struct Device {
 
 bool parse_device(const std::string& s, Device* out);
 
+// CPU storage comes from a caching host allocator; CUDA storage (builds with MVD_HAVE_CUDA) from
+// the caching device allocator in native/cuda/runtime.h, so data() is then a device pointer.
 class Storage {
  public:
   Storage(Device device, size_t bytes);
@@ -37,7 +39,10 @@ class Storage {
 
   // Total bytes currently held by all CPU storages (for `mvd info`, leak checks in tests).
   static int64_t live_bytes();
-  // Bytes held by the caching allocator for reuse (not live); trim_cache() returns them to the OS.
+  // The same for CUDA storages (all devices).
+  static int64_t device_live_bytes();
+  // Bytes held by the caching allocators (host, and CUDA devices) for reuse (not live);
+  // trim_cache() returns them to the OS / driver.
   static int64_t cached_bytes();
   static void trim_cache();
 

@@ -1,4 +1,6 @@
-#include <cuda_runtime.h>
+// What CUDA sees (devices, versions), for gpuInfo(). Under the SIMT build the emulator answers
+// (one device, "mvd SIMT emulator").
+#include "simt/simt.h"
 
 #include "build_config.h"
 #include "device_info.h"

@@ -6,6 +6,8 @@ import { benchStep, type StepBenchOptions, type StepBenchResult } from '../../be
 import { benchData } from '../../bench/data.js';
 import { runOursInChild, runTorch, runTorchKernels, torchAvailable, type TorchStep } from '../../bench/compare.js';
 import { benchKernels, formatKernels } from '../../bench/kernels.js';
+import { benchCudaKernels, formatCudaKernels } from '../../bench/kernels-cuda.js';
+import { gpuInfo } from '../../device.js';
 import { table, fmt } from '../../bench/timing.js';
 import { packageRoot } from '../../native.js';
 import { isPreset } from '../../nn/config.js';
@@ -74,18 +76,28 @@ export const benchCommand: Command = {
       show(formatGemm(r));
     }
     if (suite === 'kernels' || suite === 'all') {
-      if ((v.device ?? 'cpu') !== 'cpu') throw new UsageError(`bench kernels --device ${v.device}: only the CPU backend exists in this build`);
-      const r = await benchKernels({ quick: !!v.quick || check });
-      const torch = v['no-torch'] || check ? { ok: false } : torchAvailable();
-      if (torch.ok) {
-        const tm = runTorchKernels(!!v.quick);
-        for (const x of r.results) {
-          const tokens = /× (\d+) ×/.exec(x.shape)?.[1];
-          x.torchMs = tm[tokens && x.op.startsWith('attention') ? `${x.op}|${tokens}` : x.op];
+      const device = String(v.device ?? 'cpu');
+      if (device !== 'cpu') {
+        const info = gpuInfo();
+        const index = device === 'cuda' ? 0 : Number(/^cuda:(\d+)$/.exec(device)?.[1] ?? NaN);
+        const dev = info.devices.find((d) => d.index === index);
+        if (!dev) throw new UsageError(`bench kernels --device ${device}: no such CUDA device (${info.reason || `${info.devices.length} devices`})`);
+        const r = await benchCudaKernels(`cuda:${index}`, { check });
+        out.kernels = r;
+        show(formatCudaKernels(`cuda:${index}`, dev.name, r));
+      } else {
+        const r = await benchKernels({ quick: !!v.quick || check });
+        const torch = v['no-torch'] || check ? { ok: false } : torchAvailable();
+        if (torch.ok) {
+          const tm = runTorchKernels(!!v.quick);
+          for (const x of r.results) {
+            const tokens = /× (\d+) ×/.exec(x.shape)?.[1];
+            x.torchMs = tm[tokens && x.op.startsWith('attention') ? `${x.op}|${tokens}` : x.op];
+          }
         }
+        out.kernels = r;
+        show(formatKernels(r));
       }
-      out.kernels = r;
-      show(formatKernels(r));
     }
     if (suite === 'step' || suite === 'all') {
       const o = stepOptions(v, check);

@@ -1,7 +1,8 @@
 // Training commands: pretrain (MAE, VideoMAE), distill (MVD), probe, extract. Library recipes do
 // the work; this file turns flags (and an optional JSON config) into recipe options.
 import { readFileSync, existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join, resolve } from 'node:path';
+import { createHash } from 'node:crypto';
 import { Tensor } from '../../tensor.js';
 import { SyntheticDataset, APPEARANCE_CLASSES, MOTION_CLASSES } from '../../data/synthetic.js';
 import { readListFile, VideoClipDataset } from '../../data/datasets.js';
@@ -19,15 +20,16 @@ import { scaleLr } from '../../optim/schedule.js';
 import { BatchSampler, IMAGENET_MEAN, IMAGENET_STD } from '../../methods/batch.js';
 import { maeRecipe, videomaeRecipe, mam2Recipe } from '../../methods/pretrain.js';
 import { distillRecipe } from '../../methods/distill.js';
+import { TeacherCache } from '../../methods/teacher-cache.js';
 import { train, type Recipe } from '../../methods/train.js';
 import { extractFeatures, linearProbe } from '../../methods/probe.js';
 import { meanTokens } from '../../nn/classifier.js';
 import { Progress } from '../progress.js';
 import { UsageError, type Command, type Options } from '../command.js';
 
-type Values = Record<string, string | boolean | string[] | undefined>;
+export type Values = Record<string, string | boolean | string[] | undefined>;
 
-const COMMON: Options = {
+export const COMMON: Options = {
   config: { type: 'string' }, model: { type: 'string' }, frames: { type: 'string' }, size: { type: 'string' },
   batch: { type: 'string' }, steps: { type: 'string' }, lr: { type: 'string' }, 'min-lr': { type: 'string' },
   warmup: { type: 'string' }, 'weight-decay': { type: 'string' }, accumulate: { type: 'string' }, seed: { type: 'string' },
@@ -35,7 +37,7 @@ const COMMON: Options = {
   'on-bad-video': { type: 'string' }, 'mask-ratio': { type: 'string' }, out: { type: 'string' }, resume: { type: 'boolean' },
   'checkpoint-every': { type: 'string' }, json: { type: 'boolean' },
 };
-const COMMON_HELP: Record<string, string> = {
+export const COMMON_HELP: Record<string, string> = {
   config: 'JSON file of options (flags override it)', model: `preset: ${PRESETS.join('|')} (default tiny)`,
   frames: 'frames per clip (default 16)', size: 'frame size (default 112)', batch: 'clips per micro-batch (default 8)',
   steps: 'optimiser steps (default 100)', lr: 'base lr, scaled by batch/256 (default 1.5e-4)', 'min-lr': 'base min lr (default 1e-5)',
@@ -47,7 +49,7 @@ const COMMON_HELP: Record<string, string> = {
 };
 
 /** Flags over the JSON config over defaults. */
-function opts(v: Values): (k: string, d?: string) => string | undefined {
+export function opts(v: Values): (k: string, d?: string) => string | undefined {
   let cfg: Record<string, unknown> = {};
   if (typeof v.config === 'string') {
     if (!existsSync(v.config)) throw new UsageError(`config file ${v.config} not found`);
@@ -59,13 +61,17 @@ function opts(v: Values): (k: string, d?: string) => string | undefined {
   };
 }
 
-function preset(s: string | undefined): Preset {
+export function preset(s: string | undefined): Preset {
   const p = s ?? 'tiny';
   if (!isPreset(p)) throw new UsageError(`unknown model '${p}' (one of ${PRESETS.join(', ')})`);
   return p;
 }
 
-async function dataSource(get: ReturnType<typeof opts>, frames: number, size: number, seed: number): Promise<ClipSource> {
+/**
+ * The training clips. `fixedView` (teacher cache): every load of a video gives the same view, the
+ * centre window and centre crop, instead of the random multi-scale crop of SPEC §3.1.
+ */
+async function dataSource(get: ReturnType<typeof opts>, frames: number, size: number, seed: number, fixedView = false): Promise<ClipSource> {
   if ((get('data') ?? (get('list') ? 'list' : 'synthetic')) === 'synthetic')
     return new SyntheticDataset({ seed, count: Number(get('clips', '256')), frames, size });
   const list = get('list');
@@ -74,7 +80,7 @@ async function dataSource(get: ReturnType<typeof opts>, frames: number, size: nu
   const policy = get('on-bad-video', 'skip');
   if (policy !== 'skip' && policy !== 'fail') throw new UsageError('--on-bad-video is skip or fail');
   return new VideoClipDataset({
-    items, transform: { kind: 'pretrain', numFrames: frames, stride: 4, size }, onBadVideo: policy,
+    items, transform: fixedView ? { kind: 'val', sampling: 'dense', numFrames: frames, stride: 4, size } : { kind: 'pretrain', numFrames: frames, stride: 4, size }, onBadVideo: policy,
     onBad: (r) => process.stderr.write(`bad video skipped: ${r.file}: ${r.reason}\n`),
   });
 }
@@ -132,15 +138,18 @@ async function loadTeacher(kind: TeacherKind, path: string, model: Preset, frame
 export const distillCommand: Command = {
   name: 'distill',
   summary: 'MVD: distill a tube-masked student from an image teacher, a video teacher, or both',
-  usage: 'mvd distill --teachers both --image-teacher IMG.safetensors --video-teacher VID.safetensors [--teacher-model tiny] [--model tiny] [--out RUN]',
+  usage: 'mvd distill --teachers both --image-teacher IMG.safetensors --video-teacher VID.safetensors [--teacher-model tiny] [--model tiny] [--teacher-cache DIR] [--out RUN]',
   options: {
     teachers: { type: 'string' }, 'image-teacher': { type: 'string' }, 'video-teacher': { type: 'string' }, 'teacher-model': { type: 'string' },
-    loss: { type: 'string' }, 'w-img': { type: 'string' }, 'w-vid': { type: 'string' }, 'drop-path': { type: 'string' }, ...COMMON,
+    loss: { type: 'string' }, 'w-img': { type: 'string' }, 'w-vid': { type: 'string' }, 'drop-path': { type: 'string' }, 'teacher-cache': { type: 'string' }, ...COMMON,
   },
   help: {
     teachers: 'image|video|both (default both)', 'image-teacher': 'MAE weights (safetensors)', 'video-teacher': 'VideoMAE weights (safetensors)',
     'teacher-model': 'teacher preset (default: --model)', loss: 'smoothl1|l2|l1 (default smoothl1)', 'w-img': 'image loss weight (1)', 'w-vid': 'video loss weight (1)',
-    'drop-path': 'student drop path (default 0.1)', ...COMMON_HELP,
+    'drop-path': 'student drop path (default 0.1)',
+    'teacher-cache': 'DIR: run each teacher once per clip and reuse its features from DIR in later epochs. APPROXIMATION: each clip is seen ' +
+      'through one fixed view (video files: centre window, centre crop) instead of random multi-scale crops; masks still change every step',
+    ...COMMON_HELP,
   },
   async run(v) {
     const get = opts(v);
@@ -161,12 +170,26 @@ export const distillCommand: Command = {
     }
     const loss = get('loss', 'smoothl1') as 'smoothl1' | 'l2' | 'l1';
     if (!['smoothl1', 'l2', 'l1'].includes(loss)) throw new UsageError('--loss is smoothl1, l2 or l1');
-    const data = new BatchSampler(await dataSource(get, frames, size, seed), batch, seed);
+    const cacheDir = get('teacher-cache');
+    const src = await dataSource(get, frames, size, seed, !!cacheDir);
+    const data = new BatchSampler(src, batch, seed);
+    const teacherCache: Partial<Record<TeacherKind, TeacherCache>> = {};
+    if (cacheDir) {
+      const clipId = src instanceof VideoClipDataset
+        ? (i: number) => `${basename(src.items[i].path)}-${createHash('sha1').update(resolve(src.items[i].path)).digest('hex').slice(0, 10)}`
+        : (i: number) => `synth-seed${seed}-${i}`;
+      const view = src instanceof VideoClipDataset ? `centre-f${frames}x4-s${size}` : `full-f${frames}-s${size}`;
+      for (const [k, t] of Object.entries(teachers) as [TeacherKind, Teacher][]) teacherCache[k] = await TeacherCache.open(cacheDir, t, { clipId, view });
+    }
     const r = distillRecipe(data, {
       student: model, frames, size, teachers, loss, wImg: Number(get('w-img', '1')), wVid: Number(get('w-vid', '1')),
-      maskRatio: Number(get('mask-ratio', '0.9')), dropPath: Number(get('drop-path', '0.1')), seed,
+      maskRatio: Number(get('mask-ratio', '0.9')), dropPath: Number(get('drop-path', '0.1')), seed, teacherCache,
     });
     const code = await runRecipe('mvd', r, get, v, batch);
+    if (cacheDir && !v.json) {
+      const c = Object.values(teacherCache);
+      console.log(`teacher cache ${cacheDir}: ${c.map((x) => `${x.teacher.kind} ${x.forwards} clips computed, ${x.hits} read`).join('; ')} (fixed views: an approximation of random crops)`);
+    }
     for (const t of Object.values(teachers)) t.dispose();
     return code;
   },

@@ -9,6 +9,9 @@
 //   dqkv [B, N, 3·D]  same layout as qkv
 #pragma once
 #include <cstdint>
+#if MVD_HAVE_CUDA || MVD_SIMT
+#include "../../cuda/stream.h"
+#endif
 
 namespace mvd {
 
@@ -26,5 +29,13 @@ void attention_forward_cpu(const AttentionShape& s, const float* qkv, float* out
 // dqkv from dout, the forward's inputs/outputs and its lse. Overwrites every element of dqkv.
 void attention_backward_cpu(const AttentionShape& s, const float* dout, const float* qkv, const float* out,
                             const float* lse, float* dqkv);
+
+#if MVD_HAVE_CUDA || MVD_SIMT
+// The same two ops on device pointers (bf16 operands for the tensor cores, fp32 softmax and sums),
+// enqueued on `st`. hd 64 and 80 use the tensor-core kernels, other hd <= 128 a plain one.
+void attention_forward_cuda(const AttentionShape& s, const float* qkv, float* out, float* lse, cudaStream_t st);
+void attention_backward_cuda(const AttentionShape& s, const float* dout, const float* qkv, const float* out,
+                             const float* lse, float* dqkv, cudaStream_t st);
+#endif
 
 }  // namespace mvd

@@ -27,3 +27,32 @@ void sum_rows_cpu(const float* x, float* out, int64_t rows, int64_t cols, bool a
 void fill_cpu(float* x, float value, int64_t n);
 
 }  // namespace mvd
+
+#if MVD_HAVE_CUDA || MVD_SIMT
+#include <cstddef>
+
+#include "../../cuda/stream.h"
+
+namespace mvd {
+
+// The same ops over device pointers, enqueued on `stream`. dropout_cuda draws the same mask as
+// dropout_cpu for the same seed (the hash of (seed, i) is shared).
+void gelu_cuda(const float* x, float* y, int64_t n, cudaStream_t stream);
+void gelu_backward_cuda(const float* dy, const float* x, float* dx, int64_t n, cudaStream_t stream);
+void axpby_cuda(const float* a, const float* b, float alpha, float* out, int64_t n, cudaStream_t stream);
+void scale_cuda(const float* x, float s, float* out, int64_t n, cudaStream_t stream);
+void add_broadcast_cuda(const float* x, const float* t, float* out, int64_t batch, int64_t inner,
+                        cudaStream_t stream);
+void row_scale_cuda(const float* x, const float* scales, float* out, int64_t batch, int64_t inner,
+                    cudaStream_t stream);
+void dropout_cuda(const float* x, float* y, uint8_t* mask, int64_t n, float p, uint64_t seed, cudaStream_t stream);
+void dropout_backward_cuda(const float* dy, const uint8_t* mask, float* dx, int64_t n, float p, cudaStream_t stream);
+// Two-stage column sums (fixed row chunks in double, then chunks in order): the same bits on every
+// run. `scratch`: device memory of at least sum_rows_cuda_scratch_bytes bytes.
+size_t sum_rows_cuda_scratch_bytes(int64_t rows, int64_t cols);
+void sum_rows_cuda(const float* x, float* out, int64_t rows, int64_t cols, bool accumulate, void* scratch,
+                   cudaStream_t stream);
+void fill_cuda(float* x, float value, int64_t n, cudaStream_t stream);
+
+}  // namespace mvd
+#endif

@@ -15,12 +15,12 @@ void resize_crop_cpu(const uint8_t* in, uint8_t* out, const ResizeCropArgs& a) {
   std::vector<float> fx((size_t)E);
   const double sx = (double)a.w / (double)OW, sy = (double)a.h / (double)OH;
   for (int64_t o = 0; o < OW; ++o) {
-    const double s = std::max(0.0, (o + 0.5) * sx - 0.5);
-    const int64_t i0 = std::min<int64_t>((int64_t)s, a.w - 1), i1 = std::min<int64_t>(i0 + 1, a.w - 1);
+    int64_t i0, i1;
+    const float f = bilinear_tap(o, a.w, sx, &i0, &i1);
     for (int64_t c = 0; c < C; ++c) {
       e0[o * C + c] = (int32_t)(i0 * C + c);
       e1[o * C + c] = (int32_t)(i1 * C + c);
-      fx[o * C + c] = (float)(s - (double)i0);
+      fx[o * C + c] = f;
     }
   }
   const int32_t* E0 = e0.data();
@@ -39,17 +39,15 @@ void resize_crop_cpu(const uint8_t* in, uint8_t* out, const ResizeCropArgs& a) {
       for (int64_t i = 0; i < span; ++i) rf[i] = (float)src[i];
       float* h = hbuf[slot].data();
       for (int64_t e = 0; e < E; ++e) {
-        const float p0 = rf[E0[e]], p1 = rf[E1[e]];
-        h[e] = p0 + FX[e] * (p1 - p0);
+        h[e] = bilinear_lerp(rf[E0[e]], rf[E1[e]], FX[e]);
       }
       held[slot] = key;
     };
 #pragma omp for schedule(static)
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t t = r / OH, oy = r % OH;
-      const double s = std::max(0.0, (oy + 0.5) * sy - 0.5);
-      const int64_t j0 = std::min<int64_t>((int64_t)s, a.h - 1), j1 = std::min<int64_t>(j0 + 1, a.h - 1);
-      const float wy = (float)(s - (double)j0);
+      int64_t j0, j1;
+      const float wy = bilinear_tap(oy, a.h, sy, &j0, &j1);
       const int64_t k0 = t * a.H + a.y + j0, k1 = t * a.H + a.y + j1;
       int s0 = held[0] == k0 ? 0 : held[1] == k0 ? 1 : -1;
       if (s0 < 0) { s0 = held[0] == k1 ? 1 : 0; resample(k0, s0); }
@@ -58,11 +56,10 @@ void resize_crop_cpu(const uint8_t* in, uint8_t* out, const ResizeCropArgs& a) {
       const float* top = hbuf[s0].data();
       const float* bot = hbuf[s1].data();
       uint8_t* o = out + r * E;
-      // A convex combination of bytes is already in [0,255]: + 0.5 and truncation round to nearest.
       // A byte store may alias anything, and E is captured by reference above: a private copy of
       // the trip count lets the compiler vectorise this loop.
       const int64_t n = E;
-      for (int64_t e = 0; e < n; ++e) o[e] = (uint8_t)(int32_t)(top[e] + wy * (bot[e] - top[e]) + 0.5f);
+      for (int64_t e = 0; e < n; ++e) o[e] = round_to_u8(bilinear_lerp(top[e], bot[e], wy));
     }
   }
 }
@@ -79,12 +76,8 @@ void flip_frames_cpu(const uint8_t* in, uint8_t* out, int64_t T, int64_t H, int6
 
 void frames_to_clip_cpu(const uint8_t* in, float* out, int64_t B, int64_t T, int64_t H, int64_t W, int64_t C,
                         const float* mean, const float* std) {
-  // One multiply-add per value: x * (1 / (255 std)) - mean / std.
   std::vector<float> scale((size_t)C), shift((size_t)C);
-  for (int64_t c = 0; c < C; ++c) {
-    scale[c] = (float)(1.0 / (255.0 * (double)std[c]));
-    shift[c] = (float)(-(double)mean[c] / (double)std[c]);
-  }
+  for (int64_t c = 0; c < C; ++c) clip_affine(mean[c], std[c], &scale[c], &shift[c]);
   const float* S = scale.data();
   const float* Z = shift.data();
   const int64_t HW = H * W, THW = T * HW, rows = B * T * H;
@@ -98,13 +91,13 @@ void frames_to_clip_cpu(const uint8_t* in, float* out, int64_t B, int64_t T, int
       float *o0 = base, *o1 = base + THW, *o2 = base + 2 * THW;
       const float s0 = S[0], s1 = S[1], s2 = S[2], z0 = Z[0], z1 = Z[1], z2 = Z[2];
       for (int64_t w = 0; w < W; ++w) {
-        o0[w] = (float)src[3 * w] * s0 + z0;
-        o1[w] = (float)src[3 * w + 1] * s1 + z1;
-        o2[w] = (float)src[3 * w + 2] * s2 + z2;
+        o0[w] = clip_value(src[3 * w], s0, z0);
+        o1[w] = clip_value(src[3 * w + 1], s1, z1);
+        o2[w] = clip_value(src[3 * w + 2], s2, z2);
       }
     } else {
       for (int64_t c = 0; c < C; ++c)
-        for (int64_t w = 0; w < W; ++w) base[c * THW + w] = (float)src[w * C + c] * S[c] + Z[c];
+        for (int64_t w = 0; w < W; ++w) base[c * THW + w] = clip_value(src[w * C + c], S[c], Z[c]);
     }
   }
 }

@@ -2,6 +2,9 @@
 // The CPU entry point dispatches to oneDNN when the build found it, else to our blocked GEMM.
 #pragma once
 #include <cstdint>
+#if MVD_HAVE_CUDA || MVD_SIMT
+#include "../../cuda/stream.h"
+#endif
 
 namespace mvd {
 
@@ -13,6 +16,9 @@ struct GemmArgs {
   const float* B = nullptr; int64_t ldb = 0;
   float* C = nullptr; int64_t ldc = 0;
   const float* bias = nullptr;                 // [N] or null
+  // Fused GELU epilogue (exact erf): when set, C receives the pre-activation alpha·op(A)op(B) +
+  // beta·C + bias and gelu_out receives gelu of it, with C's shape and leading dimension ldc.
+  float* gelu_out = nullptr;
 };
 
 // Fills in lda/ldb/ldc for dense row-major operands.
@@ -25,6 +31,15 @@ void gemm_onednn(const GemmArgs& g);
 #endif
 // "onednn" or "portable": the backend gemm_cpu uses.
 const char* gemm_cpu_backend();
+
+#if MVD_HAVE_CUDA || MVD_SIMT
+// The same GEMM on device pointers: operands rounded to bf16 as they are staged for the tensor
+// cores, fp32 accumulation, bias/beta/GELU fused into the epilogue. Enqueued on `s`.
+void gemm_cuda(const GemmArgs& g, cudaStream_t s);
+// Test hook for the mma.sync fragment layout: D[16x8] = A[16x16]·B[16x8] (row-major f32 device
+// pointers, operands rounded to bf16) through one mma_bf16_16816 on one warp.
+void gemm_cuda_mma_probe(const float* A, const float* B, float* D, cudaStream_t s);
+#endif
 
 // C = beta*C + bias (beta == 0 overwrites, so NaNs in an uninitialised C never leak through).
 void gemm_prepare_c(const GemmArgs& g);

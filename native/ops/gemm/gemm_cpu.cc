@@ -1,4 +1,7 @@
-#include "gemm.h"
+#include <omp.h>
+
+#include "../elementwise/elementwise.h"
+#include "gemm_epilogue.h"
 
 namespace mvd {
 
@@ -21,6 +24,14 @@ void gemm_prepare_c(const GemmArgs& g) {
       else for (int64_t j = 0; j < N; ++j) c[j] *= g.beta;
     }
   }
+}
+
+void gemm_apply_gelu(const GemmArgs& g) {
+  if (!g.gelu_out) return;
+  // gelu_cpu runs serially on a row (below its parallel threshold); rows spread over the team
+  // unless the caller is already one thread of a parallel region.
+#pragma omp parallel for schedule(static) if (!omp_in_parallel() && g.M * g.N > 16384)
+  for (int64_t i = 0; i < g.M; ++i) gelu_cpu(g.C + i * g.ldc, g.gelu_out + i * g.ldc, g.N);
 }
 
 void gemm_cpu(const GemmArgs& g) {

@@ -1,26 +1,86 @@
 // GEMM through oneDNN's sgemm (row-major BLAS-like API). The bias and beta are folded into C first
 // so oneDNN runs with beta = 1 (or the caller's beta when there is no bias).
+//
+// Threading: on the student's shapes (a few hundred rows, K up to 3072) oneDNN's own split of one
+// call over the threads reached only 63–84% of its large-square rate (bench/NOTES.md, "GEMM at the
+// student's shapes"). Here each OpenMP thread instead runs a single-threaded sgemm on its own block
+// of columns (oneDNN runs sequentially inside a parallel region), so no thread waits on another
+// and each block's bias pass and epilogue touch C while it is still in that core's cache.
 #include <dnnl.h>
+#include <omp.h>
 
+#include <algorithm>
 #include <string>
 
 #include "../../core/errors.h"
-#include "gemm.h"
+#include "gemm_epilogue.h"
 
 namespace mvd {
+namespace {
 
-void gemm_onednn(const GemmArgs& g) {
+void sgemm_or_throw(const GemmArgs& g, float beta) {
+  dnnl_status_t st = dnnl_sgemm(g.trans_a ? 'T' : 'N', g.trans_b ? 'T' : 'N', g.M, g.N, g.K, g.alpha, g.A, g.lda,
+                                g.B, g.ldb, beta, g.C, g.ldc);
+  if (st != dnnl_success)
+    throw OpError(ErrorKind::Native, "gemm", "dnnl_sgemm failed with status " + std::to_string((int)st));
+}
+
+// One whole call on its own (bias folded into C first, beta adjusted), then the GELU epilogue.
+void gemm_block(const GemmArgs& g) {
   if (g.M == 0 || g.N == 0) return;
   float beta = g.beta;
   if (g.bias || g.K == 0) {
     gemm_prepare_c(g);
     beta = 1.f;
   }
-  if (g.K == 0) return;
-  dnnl_status_t st = dnnl_sgemm(g.trans_a ? 'T' : 'N', g.trans_b ? 'T' : 'N', g.M, g.N, g.K, g.alpha, g.A, g.lda,
-                                g.B, g.ldb, beta, g.C, g.ldc);
-  if (st != dnnl_success)
-    throw OpError(ErrorKind::Native, "gemm", "dnnl_sgemm failed with status " + std::to_string((int)st));
+  if (g.K > 0) sgemm_or_throw(g, beta);
+  gemm_apply_gelu(g);
+}
+
+// Columns [n0, n1) of the product as a GEMM of its own: B, C and bias shift by n0 columns.
+GemmArgs column_block(const GemmArgs& g, int64_t n0, int64_t n1) {
+  GemmArgs b = g;
+  b.N = n1 - n0;
+  b.B = g.trans_b ? g.B + n0 * g.ldb : g.B + n0;
+  b.C = g.C + n0;
+  if (g.bias) b.bias = g.bias + n0;
+  if (g.gelu_out) b.gelu_out = g.gelu_out + n0;
+  return b;
+}
+
+// Below this much work a parallel region costs more than it saves; oneDNN's own call is used.
+constexpr double kMinSplitFlops = 2e7;
+// Column blocks stay multiples of oneDNN's widest register tile so no block has a ragged edge.
+constexpr int64_t kColumnAlign = 64;
+
+}  // namespace
+
+void gemm_onednn(const GemmArgs& g) {
+  const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+  const double flops = 2.0 * g.M * g.N * g.K;
+  if (threads <= 1 || flops < kMinSplitFlops || g.N < kColumnAlign * threads) {
+    gemm_block(g);
+    return;
+  }
+  const int64_t units = (g.N + kColumnAlign - 1) / kColumnAlign;
+  OpError failure(ErrorKind::Native, "gemm", "");
+  bool failed = false;
+#pragma omp parallel num_threads(threads)
+  {
+    const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+    const int64_t n0 = std::min(g.N, units * t / nt * kColumnAlign);
+    const int64_t n1 = std::min(g.N, units * (t + 1) / nt * kColumnAlign);
+    try {
+      if (n1 > n0) gemm_block(column_block(g, n0, n1));
+    } catch (const OpError& e) {
+#pragma omp critical(mvd_gemm_failure)
+      {
+        failure = e;
+        failed = true;
+      }
+    }
+  }
+  if (failed) throw failure;
 }
 
 }  // namespace mvd

@@ -6,7 +6,7 @@
 #include <cstring>
 #include <vector>
 
-#include "gemm.h"
+#include "gemm_epilogue.h"
 
 namespace mvd {
 namespace {
@@ -79,13 +79,8 @@ void micro_kernel(int64_t kc, const float* Ap, const float* Bp, float* C, int64_
     for (int64_t c = 0; c < nr; ++c) C[r * ldc + c] += alpha * tmp[r][c];
 }
 
-}  // namespace
-
-void gemm_portable(const GemmArgs& g) {
-  if (g.M == 0 || g.N == 0) return;
-  gemm_prepare_c(g);
-  if (g.K == 0 || g.alpha == 0.f) return;
-
+// C += alpha * op(A) op(B), C already holding beta*C + bias.
+void accumulate_product(const GemmArgs& g) {
   const int64_t m_panels = (g.M + MR - 1) / MR;
   // Packed buffers live for the process: no allocation per call once they have grown.
   static thread_local std::vector<float> a_pack, b_pack;
@@ -122,6 +117,15 @@ void gemm_portable(const GemmArgs& g) {
       }
     }
   }
+}
+
+}  // namespace
+
+void gemm_portable(const GemmArgs& g) {
+  if (g.M == 0 || g.N == 0) return;
+  gemm_prepare_c(g);
+  if (g.K > 0 && g.alpha != 0.f) accumulate_product(g);
+  gemm_apply_gelu(g);
 }
 
 }  // namespace mvd

@@ -14,3 +14,25 @@ void layernorm_backward_cpu(const float* dy, const float* x, const float* mean, 
                             const float* weight, float* dx, float* dweight, float* dbias, int64_t rows, int64_t D);
 
 }  // namespace mvd
+
+#if MVD_HAVE_CUDA || MVD_SIMT
+#include <cstddef>
+
+#include "../../cuda/stream.h"
+
+namespace mvd {
+
+// The same ops over device pointers, enqueued on `stream`.
+void layernorm_forward_cuda(const float* x, const float* weight, const float* bias, float* y, float* mean,
+                            float* rstd, int64_t rows, int64_t D, float eps, cudaStream_t stream);
+
+// dweight/dbias are reduced in two stages (fixed row chunks, then chunks in order), so the result is
+// the same bits on every run; the chunk partials live in `scratch` (device memory of at least
+// layernorm_backward_cuda_scratch_bytes bytes; may be null when weight is null).
+size_t layernorm_backward_cuda_scratch_bytes(int64_t rows, int64_t D, bool affine);
+void layernorm_backward_cuda(const float* dy, const float* x, const float* mean, const float* rstd,
+                             const float* weight, float* dx, float* dweight, float* dbias, int64_t rows, int64_t D,
+                             void* scratch, cudaStream_t stream);
+
+}  // namespace mvd
+#endif

@@ -38,3 +38,30 @@ bool all_finite_cpu(const std::vector<Span>& ts);
 void scale_tensors_cpu(const std::vector<Span>& ts, float s);
 
 }  // namespace mvd
+
+#if MVD_HAVE_CUDA || MVD_SIMT
+#include <cstddef>
+
+#include "../../cuda/stream.h"
+
+namespace mvd {
+
+// The same ops over device pointers, enqueued on `stream`. Each launch covers every tensor of the
+// list: a table of the tensors (pointers, sizes, first chunk) is copied into `scratch` on the
+// stream and each block finds its tensor in it. Reductions are per-chunk partials over a fixed
+// partition, then one block adding them in order: the same bits on every run.
+// `scratch`: device memory of at least the matching *_scratch_bytes.
+size_t adamw_cuda_scratch_bytes(const std::vector<AdamWTensor>& ts);
+void adamw_cuda(const std::vector<AdamWTensor>& ts, const AdamWHyper& h, void* scratch, cudaStream_t stream);
+
+size_t span_list_cuda_scratch_bytes(const std::vector<Span>& ts);
+// The norm (or 1/0 for all finite) written to out[0] on the device, without waiting.
+void grad_norm_cuda_to(const std::vector<Span>& ts, float* out, void* scratch, cudaStream_t stream);
+void all_finite_cuda_to(const std::vector<Span>& ts, float* out, void* scratch, cudaStream_t stream);
+// The same, returned to the host: these wait for the stream.
+double grad_norm_cuda(const std::vector<Span>& ts, void* scratch, cudaStream_t stream);
+bool all_finite_cuda(const std::vector<Span>& ts, void* scratch, cudaStream_t stream);
+void scale_tensors_cuda(const std::vector<Span>& ts, float s, void* scratch, cudaStream_t stream);
+
+}  // namespace mvd
+#endif

@@ -67,24 +67,22 @@ void pixel_target(const float* x, float* out, const PixelTargetArgs& a, bool dif
               for (int64_t px = 0; px < p; ++px) o[px] = (f1[px] - f0[px]) * sc;
             } else {
               const float* f = xc + (tt * tub + dt) * HW + py * a.W;
-              for (int64_t px = 0; px < p; ++px) o[px] = f[px] * sc + sh;
+              for (int64_t px = 0; px < p; ++px) o[px] = target_pixel(f[px], sc, sh);
             }
           }
       }
-      // Every output value becomes (v - centre[c]) * scale[c]: subtracting first keeps the
-      // result accurate when a near-constant patch is scaled up by ~1/sqrt(1e-6).
+      // Every output value becomes target_normalised(v, centre[c], scale[c]).
       if (norm == Norm::PerChannel) {
         for (int64_t c = 0; c < C; ++c) {
           const float* pl = plane.data() + c * n_pos;
           const double m = sum_f64(pl, n_pos) / (double)n_pos;
-          const double sd = std::sqrt(sum_sq_dev_f64(pl, n_pos, m) / (double)(n_pos - 1));
-          scale[c] = (float)(1.0 / (sd + 1e-6));
+          scale[c] = target_scale_per_channel(sum_sq_dev_f64(pl, n_pos, m), n_pos);
           centre[c] = (float)m;
         }
       } else if (norm == Norm::Joint) {
         const double m = sum_f64(plane.data(), P) / (double)P;
-        const double sd = std::sqrt(sum_sq_dev_f64(plane.data(), P, m) / (double)(P - 1) + 1e-6);
-        for (int64_t c = 0; c < C; ++c) { scale[c] = (float)(1.0 / sd); centre[c] = (float)m; }
+        const float sc = target_scale_joint(sum_sq_dev_f64(plane.data(), P, m), P);
+        for (int64_t c = 0; c < C; ++c) { scale[c] = sc; centre[c] = (float)m; }
       } else {
         for (int64_t c = 0; c < C; ++c) { scale[c] = 1.f; centre[c] = 0.f; }
       }
@@ -93,13 +91,13 @@ void pixel_target(const float* x, float* out, const PixelTargetArgs& a, bool dif
         const float *p0 = plane.data(), *p1 = p0 + n_pos, *p2 = p1 + n_pos;
         const float s0 = scale[0], s1 = scale[1], s2 = scale[2], z0 = centre[0], z1 = centre[1], z2 = centre[2];
         for (int64_t i = 0; i < n_pos; ++i) {
-          row[3 * i] = (p0[i] - z0) * s0;
-          row[3 * i + 1] = (p1[i] - z1) * s1;
-          row[3 * i + 2] = (p2[i] - z2) * s2;
+          row[3 * i] = target_normalised(p0[i], z0, s0);
+          row[3 * i + 1] = target_normalised(p1[i], z1, s1);
+          row[3 * i + 2] = target_normalised(p2[i], z2, s2);
         }
       } else {
         for (int64_t i = 0; i < n_pos; ++i)
-          for (int64_t c = 0; c < C; ++c) row[i * C + c] = (plane[c * n_pos + i] - centre[c]) * scale[c];
+          for (int64_t c = 0; c < C; ++c) row[i * C + c] = target_normalised(plane[c * n_pos + i], centre[c], scale[c]);
       }
     }
   }

@@ -44,3 +44,41 @@ void place_tokens_backward_cpu(const float* dy, const int32_t* vis_idx, float* d
                                int64_t Nv, int64_t N, int64_t D);
 
 }  // namespace mvd
+
+#if MVD_HAVE_CUDA || MVD_SIMT
+#include <cstddef>
+
+#include "../../cuda/stream.h"
+
+namespace mvd {
+
+// CUDA launchers: the same contracts over device pointers, enqueued on `stream`. An index outside
+// [0, limit) cannot throw on the device: the kernels never dereference it and write NaN where the
+// CPU op would have thrown (gather, assemble) or skip it (scatter), and set *bad = 1 when `bad` (a
+// device int, may be null) is given. `scratch` is device memory of the *_scratch_bytes size, from
+// cuda_scratch(); it is free again once the stream passes the launch.
+void patchify_cuda(const float* x, float* out, const PatchifyArgs& a, cudaStream_t stream);
+void gather_tokens_cuda(const float* x, const int32_t* idx, float* out, int64_t B, int64_t N, int64_t K, int64_t D,
+                        int* bad, cudaStream_t stream);
+// Rows hit once are copies (fully parallel: the masking case), rows hit repeatedly are summed in k
+// order, as on the CPU: bit-identical to it.
+size_t scatter_tokens_cuda_scratch_bytes(int64_t B, int64_t N);
+void scatter_tokens_cuda(const float* dy, const int32_t* idx, float* out, int64_t B, int64_t N, int64_t K, int64_t D,
+                         int* bad, void* scratch, cudaStream_t stream);
+void assemble_decoder_input_cuda(const float* vis, const int32_t* vis_idx, const int32_t* mask_idx,
+                                 const float* mask_token, const float* pos, float* out, int64_t B, int64_t Nv,
+                                 int64_t Nm, int64_t N, int64_t D, int* bad, cudaStream_t stream);
+size_t assemble_decoder_input_backward_cuda_scratch_bytes(int64_t B, int64_t Nm, int64_t D);
+// dmask: fixed row chunks summed in double, then the chunks in order: deterministic, no atomics.
+void assemble_decoder_input_backward_cuda(const float* dy, float* dvis, float* dmask, int64_t B, int64_t Nv,
+                                          int64_t Nm, int64_t D, void* scratch, cudaStream_t stream);
+// A repeated visible index (an error on the CPU) sets *bad; the output stays deterministic.
+size_t place_tokens_cuda_scratch_bytes(int64_t B, int64_t N);
+void place_tokens_cuda(const float* vis, const int32_t* vis_idx, const float* mask_token, float* out, int64_t B,
+                       int64_t Nv, int64_t N, int64_t D, int* bad, void* scratch, cudaStream_t stream);
+size_t place_tokens_backward_cuda_scratch_bytes(int64_t B, int64_t N, int64_t D);
+void place_tokens_backward_cuda(const float* dy, const int32_t* vis_idx, float* dvis, float* dmask, int64_t B,
+                                int64_t Nv, int64_t N, int64_t D, int* bad, void* scratch, cudaStream_t stream);
+
+}  // namespace mvd
+#endif

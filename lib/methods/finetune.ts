@@ -1,0 +1,290 @@
+// Fine-tuning recipe (SPEC §4): the VideoClassifier from a pretrained encoder (or random init),
+// trained by the shared loop (lib/methods/train.ts) with layer-wise lr decay, drop path, label
+// smoothing, Mixup/CutMix through the soft-target cross-entropy op, and repeated augmentation.
+//
+// Pixel work, and what is approximate:
+// - RandAugment, random erasing and the Mixup/CutMix blend have native ops in lib/ops/augment.ts
+//   (being added in parallel). They are used when the loaded addon has them
+//   (`pixelAugmentOps()`); with an addon built before them, RandAugment and random erasing are
+//   skipped (their parameters are still drawn), and Mixup/CutMix is composed exactly from older
+//   ops (`mixClips`). `finetunePixelWork()` says which case a run is in.
+// - In-memory synthetic clips carry no augmentation of their own: each repeated view gets a
+//   random-resized crop (SPEC §4.4 parameters) and, when allowed, a flip, by the native frame ops
+//   (resizeCrop, flipFrames). Video files get theirs from ffmpeg (the dataset's 'finetune' transform).
+import { Tensor } from '../tensor.js';
+import { ShapeError, ValueError } from '../errors.js';
+import { crossEntropy } from '../ops/xent.js';
+import { gemm } from '../ops/gemm.js';
+import { addInPlace, fill, rowScale, scale } from '../ops/elementwise.js';
+import { flipFrames, framesToClip, resizeCrop } from '../ops/frames.js';
+import { mixBatch, randAugmentFrames } from '../ops/augment.js';
+import { addon } from '../native.js';
+import { VideoClassifier } from '../nn/classifier.js';
+import { videoVit, type Preset, type VitConfig } from '../nn/config.js';
+import { loadStateDict, type LoadReport } from '../io/checkpoint.js';
+import { loadSafetensors } from '../io/safetensors.js';
+import { Rng } from '../data/rng.js';
+import {
+  applyErasing, flipFlag, mixTargets, mixupCutmix, randAugment, randAugmentSteps, randomErasing, randomResizedCrop,
+  type ErasingBox, type MixParams, type RandAugmentOp,
+} from '../data/augment.js';
+import { BatchSampler, IMAGENET_MEAN, IMAGENET_STD } from './batch.js';
+import { applyLossScale } from './pretrain.js';
+import type { Recipe } from './train.js';
+
+export interface MixOptions {
+  mixupAlpha?: number;
+  cutmixAlpha?: number;
+  /** Probability that a batch is mixed at all (SPEC: 1.0). */
+  prob?: number;
+  /** Probability of CutMix rather than Mixup when both are on (SPEC: 0.5). */
+  switchProb?: number;
+}
+
+export interface FinetuneOptions {
+  preset: Preset;
+  frames: number;
+  size: number;
+  numClasses: number;
+  /** Videos per micro-batch; the model sees videos × repeated clips. */
+  batchSize: number;
+  /** Which label of a multi-label sample to learn ('appearance' | 'motion' on the synthetic set); default `sample.label`. */
+  label?: string;
+  /** Repeated augmentation: clips per video (SPEC num_sample = 2). */
+  repeated?: number;
+  dropPath?: number;
+  fcDropout?: number;
+  labelSmoothing?: number;
+  /** Mixup/CutMix (SPEC α 0.8 / 1.0, prob 1, switch 0.5); false turns both off. */
+  mix?: MixOptions | false;
+  /** Flip probability for in-memory clips (0.5; use 0 when left/right is the label, as on SSv2 or the motion task). */
+  flip?: number;
+  /** Random-resized-crop area range for in-memory clips (SPEC [0.08, 1]). */
+  cropScale?: [number, number];
+  /** RandAugment m7-n4 on in-memory clips (default on; applied only when the addon has the op). */
+  randAugment?: boolean;
+  /** Random-erasing probability for in-memory clips (SPEC 0.25; applied only when the addon has the op). */
+  erasing?: number;
+  /** Positional table of the backbone (sincos3d for MVD students; sinusoid1d for VideoMAE encoders). */
+  posEmbed?: VitConfig['posEmbed'];
+  seed: number;
+}
+
+/** SPEC §4.3/§4.4/§4.7 defaults for the small models. */
+export const FINETUNE_DEFAULTS = {
+  repeated: 2, dropPath: 0.1, fcDropout: 0, labelSmoothing: 0.1, layerDecay: 0.75, beta2: 0.999,
+  weightDecay: 0.05, baseLr: 5e-4, baseMinLr: 1e-6, flip: 0.5, cropScale: [0.08, 1] as [number, number], erasing: 0.25,
+  mix: { mixupAlpha: 0.8, cutmixAlpha: 1.0, prob: 1.0, switchProb: 0.5 } as MixOptions,
+};
+
+/** The classification model of SPEC §4.1 for a preset. */
+export function makeClassifier(o: Pick<FinetuneOptions, 'preset' | 'frames' | 'size' | 'numClasses' | 'dropPath' | 'fcDropout' | 'posEmbed' | 'seed'>): VideoClassifier {
+  const cfg = videoVit(o.preset, { frames: o.frames, size: o.size, ...(o.posEmbed ? { posEmbed: o.posEmbed } : {}) });
+  return new VideoClassifier(cfg, { numClasses: o.numClasses, dropPath: o.dropPath ?? FINETUNE_DEFAULTS.dropPath, fcDropout: o.fcDropout ?? 0, seed: o.seed });
+}
+
+/** 'student' (MVD, sincos3d at the root), 'videomae' (encoder.* keys, 1D table), 'image' (MAE: cls token), from the key names. */
+export function checkpointKind(keys: Iterable<string>): 'student' | 'videomae' | 'image' {
+  const ks = [...keys];
+  if (ks.includes('cls_token') || ks.includes('encoder.cls_token')) return 'image';
+  if (ks.some((k) => k.startsWith('encoder.blocks.'))) return 'videomae';
+  return 'student';
+}
+
+/**
+ * Loads an encoder checkpoint into a classifier as SPEC §4.2: reference keys mapped, `head.*` of
+ * another shape dropped, non-strict. Throws a ValueError naming the file when the backbone is not
+ * there (missing encoder weights) and a ShapeError when backbone shapes differ (other preset, size
+ * or an image checkpoint).
+ */
+export async function loadBackbone(model: VideoClassifier, path: string): Promise<LoadReport> {
+  const { tensors } = await loadSafetensors(path);
+  try {
+    const rep = loadStateDict(model, tensors);
+    const wrongShape = rep.mismatched.filter((m) => !m.name.startsWith('head.'));
+    if (wrongShape.length)
+      throw new ShapeError(`${path}: ${wrongShape.length} backbone weights have other shapes than this model's ` +
+        `(${wrongShape.slice(0, 3).map((m) => `${m.name}: [${m.got}] vs [${m.expected}]`).join('; ')}): another --model, --frames/--size or an image-teacher checkpoint?`, { op: 'loadBackbone' });
+    const missing = rep.missing.filter((n) => !n.startsWith('fc_norm.') && !n.startsWith('head.'));
+    if (missing.length)
+      throw new ValueError(`${path}: ${missing.length} encoder weights missing (${missing.slice(0, 4).join(', ')}…); is it an MVD student, VideoMAE or fine-tuned checkpoint?`);
+    return rep;
+  } finally {
+    for (const t of tensors.values()) t.dispose();
+  }
+}
+
+/** Which fine-tuning pixel ops the loaded addon has (an addon built before lib/ops/augment.ts has none). */
+export function pixelAugmentOps(): { randAugment: boolean; erasing: boolean; mix: boolean } {
+  const a = addon() as unknown as Record<string, unknown>;
+  return { randAugment: typeof a.randAugment === 'function' && typeof a.randAugmentInPlace === 'function', erasing: typeof a.randomErase === 'function', mix: typeof a.mixBatch === 'function' };
+}
+
+/** One line for logs: what a fine-tuning run applies with this addon. */
+export function finetunePixelWork(): string {
+  const p = pixelAugmentOps();
+  const skipped = [!p.randAugment && 'RandAugment', !p.erasing && 'random erasing'].filter(Boolean);
+  return `crop, flip, Mixup/CutMix (${p.mix ? 'native blend' : 'composed from gemm/rowScale'})` +
+    (skipped.length ? `; ${skipped.join(' and ')} SKIPPED: this addon has no op for ${skipped.length > 1 ? 'them' : 'it'} (rebuild it with lib/ops/augment.ts's native ops)` : ', RandAugment, random erasing');
+}
+
+/** The batch reversed along its first axis (the mixing partners of timm's batch mode). */
+function reversedBatch(video: Tensor): Tensor {
+  const n = video.shape[0];
+  const out = Tensor.empty(video.shape);
+  for (let i = 0; i < n; i++) {
+    using d = out.slice(i, i + 1);
+    using s = video.slice(n - 1 - i, n - i);
+    d.assign(s as Tensor<'f32'>);
+  }
+  return out;
+}
+
+/**
+ * Mixup or CutMix of clips [N, C, T, H, W] with the batch reversed: Mixup = λx + (1 − λ)x_rev;
+ * CutMix pastes x_rev inside the box on every frame. Returns a new tensor (a copy for 'none').
+ * The native blend when the addon has it, else the same result from older ops.
+ */
+export function mixClips(video: Tensor, p: MixParams): Tensor {
+  if (p.mode === 'none') return video.clone();
+  if (pixelAugmentOps().mix) return mixBatch(video, p.lambda, p.mode === 'cutmix' ? p.box : null);
+  using rev = reversedBatch(video);
+  if (p.mode === 'mixup') return addInPlace(scale(video, p.lambda), rev, 1 - p.lambda);
+  const [n, c, t, h, w] = video.shape;
+  const box = p.box!;
+  // The [H, W] box indicator as an outer product, broadcast over N·C·T rows by a second GEMM with a
+  // ones column: two native calls instead of a per-pixel loop here.
+  using rowsIn = Tensor.fromArray(Float32Array.from({ length: h }, (_, y) => (y >= box.y0 && y < box.y1 ? 1 : 0)), [h, 1]);
+  using colsIn = Tensor.fromArray(Float32Array.from({ length: w }, (_, x) => (x >= box.x0 && x < box.x1 ? 1 : 0)), [1, w]);
+  using plane = gemm(rowsIn, colsIn);
+  using ones = Tensor.fromArray(new Float32Array(n * c * t).fill(1), [n * c * t, 1]);
+  using planeRow = plane.reshape([1, h * w]);
+  using inside = gemm(ones, planeRow);
+  using outside = addInPlace(fill(Tensor.empty(inside.shape), 1), inside, -1);
+  // Masks are exactly 0 or 1, so x·(1 − M) + x_rev·M copies pixels bit for bit.
+  const numel = video.numel;
+  using xCol = video.reshape([numel, 1]);
+  using rCol = rev.reshape([numel, 1]);
+  using inFlat = inside.reshape([numel]);
+  using outFlat = outside.reshape([numel]);
+  const kept = rowScale(xCol, outFlat);
+  using pasted = rowScale(rCol, inFlat);
+  addInPlace(kept, pasted);
+  const r = kept.reshape(video.shape);
+  kept.dispose();
+  return r;
+}
+
+/** One u8 view [T, size, size, 3] of an un-augmented clip: random-resized crop + optional flip. */
+function augmentView(frames: Tensor<'u8'>, size: number, rng: Rng, flipP: number, cropScale: [number, number]): Tensor<'u8'> {
+  const [, h, w] = frames.shape;
+  const box = randomResizedCrop(w, h, rng, cropScale);
+  const flip = flipFlag(rng, flipP);
+  const c = resizeCrop(frames, box, size, size);
+  if (!flip) return c;
+  const f = flipFrames(c);
+  c.dispose();
+  return f;
+}
+
+export interface FinetuneBatch extends Disposable {
+  video: Tensor;
+  labels: Int32Array;
+}
+
+/**
+ * Micro-batch `i`: batchSize videos in the sampler's order, each giving `repeated` clips
+ * ([v0a, v0b, v1a, …], the reference collate's order). Samples that already carry augmented views
+ * (video files) are used as they are; single un-augmented views (synthetic) get crop, flip and
+ * drawn RandAugment/erasing here. RandAugment (u8) and erasing (normalised f32) run when the
+ * addon has their ops.
+ */
+export async function finetuneBatch(data: BatchSampler, i: number, o: FinetuneOptions): Promise<FinetuneBatch> {
+  const R = o.repeated ?? FINETUNE_DEFAULTS.repeated;
+  const ops = pixelAugmentOps();
+  const idx = data.indicesFor(i);
+  const samples = await Promise.all(idx.map((k) => data.source.get(k, o.seed * 1000003 + i)));
+  const [tf, sz] = [o.frames, o.size];
+  const n = samples.length * R;
+  let u8 = Tensor.empty<'u8'>([n, tf, sz, sz, 3], { dtype: 'u8' });
+  const labels = new Int32Array(n);
+  const pendingRa: RandAugmentOp[][] = Array.from({ length: n }, () => []);
+  const erasing: (ErasingBox | null)[] = new Array(n).fill(null);
+  samples.forEach((s, b) => {
+    const views = s.shape.length === 5 ? s.shape[0] : 1;
+    const [t, h, w] = s.shape.slice(-4);
+    const perView = t * h * w * 3;
+    const y = o.label !== undefined ? (s.labels?.[o.label] ?? s.label) : s.label;
+    const augmented = !!s.meta && views >= R;
+    for (let r = 0; r < R; r++) {
+      const row = b * R + r;
+      const v = augmented ? r : r % views;
+      using raw = Tensor.fromArray(s.frames.subarray(v * perView, (v + 1) * perView), [t, h, w, 3]);
+      let view: Tensor<'u8'>;
+      if (augmented) {
+        if (t !== tf || h !== sz || w !== sz) throw new ShapeError(`finetune: sample ${s.index} has views [${t},${h},${w}], expected [${tf},${sz},${sz}]`, { op: 'finetuneBatch' });
+        const m = s.meta![v] as { randAugment?: RandAugmentOp[]; randAugmentApplied?: boolean; erasing?: ErasingBox | null };
+        if (ops.randAugment && m.randAugment && !m.randAugmentApplied) pendingRa[row] = m.randAugment;
+        erasing[row] = m.erasing ?? null;
+        view = raw.reshape(raw.shape);
+      } else {
+        if (t !== tf) throw new ShapeError(`finetune: sample ${s.index} has ${t} frames, expected ${tf}`, { op: 'finetuneBatch' });
+        const rng = new Rng(o.seed, 0xf1, i, b, r);
+        view = augmentView(raw, sz, rng, o.flip ?? FINETUNE_DEFAULTS.flip, o.cropScale ?? FINETUNE_DEFAULTS.cropScale);
+        if (o.randAugment !== false) pendingRa[row] = randAugment(rng);
+        erasing[row] = randomErasing(sz, sz, rng, { p: o.erasing ?? FINETUNE_DEFAULTS.erasing });
+      }
+      using dst = u8.slice(row, row + 1);
+      using src = view.reshape(dst.shape);
+      dst.assign(src);
+      view.dispose();
+      labels[row] = y;
+    }
+  });
+  if (ops.randAugment && pendingRa.some((l) => l.length)) {
+    const aug = randAugmentFrames(u8, pendingRa.map(randAugmentSteps));
+    u8.dispose();
+    u8 = aug;
+  }
+  let video = framesToClip(u8, IMAGENET_MEAN, IMAGENET_STD);
+  u8.dispose();
+  if (ops.erasing && erasing.some((e) => e)) {
+    const erased = applyErasing(video, erasing);
+    video.dispose();
+    video = erased;
+  }
+  return { video, labels, [Symbol.dispose]: () => video.dispose() };
+}
+
+function checkLabels(labels: Int32Array, classes: number): void {
+  for (const y of labels) if (!(y >= 0 && y < classes)) throw new ValueError(`finetune: label ${y} is outside [0, ${classes}) (set the number of classes)`);
+}
+
+/** The fine-tuning recipe for train(): forward, (mixed) soft-target cross-entropy, backward. */
+export function finetuneRecipe(data: BatchSampler, o: FinetuneOptions, model: VideoClassifier = makeClassifier(o)): Recipe & { model: VideoClassifier } {
+  const eps = o.labelSmoothing ?? FINETUNE_DEFAULTS.labelSmoothing;
+  const mix = o.mix === false ? null : { ...FINETUNE_DEFAULTS.mix, ...(o.mix ?? {}) };
+  return {
+    name: 'finetune',
+    model,
+    async step(i, lossScale = 1) {
+      using b = await finetuneBatch(data, i, o);
+      checkLabels(b.labels, o.numClasses);
+      const n = b.labels.length;
+      const params: MixParams = mix ? mixupCutmix(o.size, o.size, new Rng(o.seed, 0x313, i), mix) : { mode: 'none', lambda: 1 };
+      using x = mixClips(b.video, params);
+      using logits = model.forward(x);
+      using target = params.mode === 'none'
+        ? Tensor.fromArray(b.labels, [n])
+        : Tensor.fromArray(mixTargets(b.labels, o.numClasses, params.lambda, eps), [n, o.numClasses]);
+      const r = crossEntropy(logits, target, { labelSmoothing: params.mode === 'none' ? eps : 0 });
+      applyLossScale(lossScale, r.dLogits);
+      model.backward(r.dLogits);
+      r.dLogits.dispose();
+      const loss = await r.loss.item();
+      r.loss.dispose();
+      return { loss };
+    },
+    dispose: () => model.dispose(),
+  };
+}

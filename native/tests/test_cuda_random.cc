@@ -1,0 +1,133 @@
+// randomFill's CUDA launcher against the CPU op: the same counter stream, so the same numbers for
+// the same (seed, stream), on awkward sizes, with NaN-poisoned outputs, under several thread
+// schedules (the emulator) or twice (a GPU). CUDA runtime API only, so the same file runs on a device.
+#if MVD_SIMT || MVD_HAVE_CUDA
+#include <cuda_runtime.h>
+
+#include <cstring>
+
+#include "../ops/random/random.h"
+#include "check.h"
+#if MVD_SIMT
+#include "../simt/emu.h"
+#endif
+
+using namespace mvd;
+using namespace mvdtest;
+
+namespace {
+
+// Device buffer filled from a host vector (NaN-poisoned ones for outputs); freed on scope exit.
+template <typename T>
+struct Buf {
+  T* p = nullptr;
+  size_t n;
+  explicit Buf(const std::vector<T>& h) : n(h.size()) {
+    if (cudaMalloc((void**)&p, (n ? n : 1) * sizeof(T)) != cudaSuccess) fail("cudaMalloc");
+    if (n && cudaMemcpy(p, h.data(), n * sizeof(T), cudaMemcpyHostToDevice) != cudaSuccess) fail("cudaMemcpy H2D");
+  }
+  Buf(const Buf&) = delete;
+  ~Buf() { cudaFree(p); }
+  std::vector<T> get() const {
+    std::vector<T> h(n);
+    if (n && cudaMemcpy(h.data(), p, n * sizeof(T), cudaMemcpyDeviceToHost) != cudaSuccess) fail("cudaMemcpy D2H");
+    return h;
+  }
+};
+
+template <typename T>
+bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
+  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0);
+}
+
+using Outs = std::vector<std::vector<float>>;
+bool same_outs(const Outs& a, const Outs& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (!same_bits(a[i], b[i])) return false;
+  return true;
+}
+
+// `run` launches on fresh poisoned outputs and returns them; every schedule must give the same bits.
+template <typename F>
+Outs under_schedules(const std::string& what, F run) {
+#if MVD_SIMT
+  using S = mvd::simt::Schedule;
+  mvd::simt::set_schedule(S::Forward);
+  Outs first = run();
+  for (auto [s, seed] : {std::pair<S, uint64_t>{S::Reverse, 0}, {S::Shuffle, 11}}) {
+    mvd::simt::set_schedule(s, seed);
+    Outs again = run();
+    mvd::simt::set_schedule(S::Forward);
+    if (!same_outs(first, again)) fail(what + ": results differ under schedule " + mvd::simt::schedule_name(s));
+  }
+#else
+  Outs first = run();
+  if (!same_outs(first, run())) fail(what + ": results differ between two runs");
+#endif
+  return first;
+}
+
+template <typename T>
+void expect_bits(const std::string& what, const std::vector<T>& got, const std::vector<T>& want) {
+  if (!same_bits(got, want)) fail(what + ": differs from the CPU op");
+}
+
+
+#if !MVD_SIMT
+// Distance in units in the last place (same-sign floats; NaN counts as far).
+int64_t ulps(float a, float b) {
+  if (std::isnan(a) || std::isnan(b)) return INT64_MAX;
+  int32_t ia, ib;
+  std::memcpy(&ia, &a, 4);
+  std::memcpy(&ib, &b, 4);
+  if (ia < 0) ia = INT32_MIN - ia;
+  if (ib < 0) ib = INT32_MIN - ib;
+  return std::llabs((int64_t)ia - (int64_t)ib);
+}
+#endif
+
+// The emulator runs the very same libm as the CPU op, so it must match bit for bit; a GPU's
+// double sin/cos/log/pow may differ in a double's last bit, which can flip a float rounding tie.
+void expect_libm_match(const std::string& what, const std::vector<float>& got, const std::vector<float>& want) {
+#if MVD_SIMT
+  expect_bits(what, got, want);
+#else
+  if (got.size() != want.size()) fail(what + ": size differs");
+  size_t off = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    if (ulps(got[i], want[i]) > 1) fail(what + ": more than 1 ulp from the CPU op at " + std::to_string(i));
+    off += got[i] != want[i];
+  }
+  if (off * 1000 > got.size() + 1000) fail(what + ": too many 1-ulp differences from the CPU op");
+#endif
+}
+
+}  // namespace
+
+MVD_TEST(cuda_random_fill_matches_cpu_stream) {
+  std::vector<RandomFill> fills(4);
+  fills[0].dist = RandomDist::Uniform; fills[0].a = -2; fills[0].b = 3;
+  fills[1].dist = RandomDist::Normal; fills[1].mean = 0.5; fills[1].std = 2;
+  fills[2].dist = RandomDist::TruncNormal; fills[2].std = 1; fills[2].a = -0.5; fills[2].b = 1.5;
+  fills[3].dist = RandomDist::TruncNormal; fills[3].std = 1; fills[3].a = 3; fills[3].b = 3.0001;  // often clamps
+  for (size_t f = 0; f < fills.size(); ++f)
+    for (int64_t n : {1, 31, 33, 129, 160, 5000}) {
+      RandomFill r = fills[f];
+      r.seed = 1234 + (uint64_t)n;
+      r.stream = 7 * f;
+      std::vector<float> want = poisoned((size_t)n);
+      random_fill_cpu(want.data(), n, r);
+      const std::string tag = "randomFill dist=" + std::to_string(f) + " n=" + std::to_string(n);
+      const std::vector<float> got = under_schedules(tag, [&] {
+        Buf<float> out(poisoned((size_t)n));
+        random_fill_cuda(out.p, n, r, nullptr);
+        return Outs{out.get()};
+      })[0];
+      // Uniforms never touch libm: the same bits on any device.
+      if (r.dist == RandomDist::Uniform) expect_bits(tag, got, want);
+      else expect_libm_match(tag, got, want);
+    }
+}
+
+#endif  // MVD_SIMT || MVD_HAVE_CUDA

@@ -1,0 +1,185 @@
+// The positional tables' CUDA launchers against the CPU op and a float64 evaluation written
+// independently here, on awkward sizes, with NaN-poisoned outputs, under several thread schedules
+// (the emulator) or twice (a GPU). CUDA runtime API only, so the same file runs on a device.
+#if MVD_SIMT || MVD_HAVE_CUDA
+#include <cuda_runtime.h>
+
+#include <cstring>
+
+#include "../ops/tables/tables.h"
+#include "check.h"
+#if MVD_SIMT
+#include "../simt/emu.h"
+#endif
+
+using namespace mvd;
+using namespace mvdtest;
+
+namespace {
+
+// Device buffer filled from a host vector (NaN-poisoned ones for outputs); freed on scope exit.
+template <typename T>
+struct Buf {
+  T* p = nullptr;
+  size_t n;
+  explicit Buf(const std::vector<T>& h) : n(h.size()) {
+    if (cudaMalloc((void**)&p, (n ? n : 1) * sizeof(T)) != cudaSuccess) fail("cudaMalloc");
+    if (n && cudaMemcpy(p, h.data(), n * sizeof(T), cudaMemcpyHostToDevice) != cudaSuccess) fail("cudaMemcpy H2D");
+  }
+  Buf(const Buf&) = delete;
+  ~Buf() { cudaFree(p); }
+  std::vector<T> get() const {
+    std::vector<T> h(n);
+    if (n && cudaMemcpy(h.data(), p, n * sizeof(T), cudaMemcpyDeviceToHost) != cudaSuccess) fail("cudaMemcpy D2H");
+    return h;
+  }
+};
+
+template <typename T>
+bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
+  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0);
+}
+
+using Outs = std::vector<std::vector<float>>;
+bool same_outs(const Outs& a, const Outs& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (!same_bits(a[i], b[i])) return false;
+  return true;
+}
+
+// `run` launches on fresh poisoned outputs and returns them; every schedule must give the same bits.
+template <typename F>
+Outs under_schedules(const std::string& what, F run) {
+#if MVD_SIMT
+  using S = mvd::simt::Schedule;
+  mvd::simt::set_schedule(S::Forward);
+  Outs first = run();
+  for (auto [s, seed] : {std::pair<S, uint64_t>{S::Reverse, 0}, {S::Shuffle, 11}}) {
+    mvd::simt::set_schedule(s, seed);
+    Outs again = run();
+    mvd::simt::set_schedule(S::Forward);
+    if (!same_outs(first, again)) fail(what + ": results differ under schedule " + mvd::simt::schedule_name(s));
+  }
+#else
+  Outs first = run();
+  if (!same_outs(first, run())) fail(what + ": results differ between two runs");
+#endif
+  return first;
+}
+
+template <typename T>
+void expect_bits(const std::string& what, const std::vector<T>& got, const std::vector<T>& want) {
+  if (!same_bits(got, want)) fail(what + ": differs from the CPU op");
+}
+
+
+#if !MVD_SIMT
+// Distance in units in the last place (same-sign floats; NaN counts as far).
+int64_t ulps(float a, float b) {
+  if (std::isnan(a) || std::isnan(b)) return INT64_MAX;
+  int32_t ia, ib;
+  std::memcpy(&ia, &a, 4);
+  std::memcpy(&ib, &b, 4);
+  if (ia < 0) ia = INT32_MIN - ia;
+  if (ib < 0) ib = INT32_MIN - ib;
+  return std::llabs((int64_t)ia - (int64_t)ib);
+}
+#endif
+
+// The emulator runs the very same libm as the CPU op, so it must match bit for bit; a GPU's
+// double sin/cos/log/pow may differ in a double's last bit, which can flip a float rounding tie.
+void expect_libm_match(const std::string& what, const std::vector<float>& got, const std::vector<float>& want) {
+#if MVD_SIMT
+  expect_bits(what, got, want);
+#else
+  if (got.size() != want.size()) fail(what + ": size differs");
+  size_t off = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    if (ulps(got[i], want[i]) > 1) fail(what + ": more than 1 ulp from the CPU op at " + std::to_string(i));
+    off += got[i] != want[i];
+  }
+  if (off * 1000 > got.size() + 1000) fail(what + ": too many 1-ulp differences from the CPU op");
+#endif
+}
+
+// 10000^(-k/half) through exp/log, not the pow of the shared formula.
+double enc64(int64_t dim, int64_t k, double p) {
+  const int64_t half = dim / 2, kk = k < half ? k : k - half;
+  const double a = p * std::exp(-(double)kk / (double)half * std::log(10000.0));
+  return k < half ? std::sin(a) : std::cos(a);
+}
+
+void expect_f64(const std::string& what, const std::vector<float>& got, const std::vector<double>& ref) {
+  for (size_t i = 0; i < got.size(); ++i)
+    if (!(std::fabs((double)got[i] - ref[i]) <= 1e-6)) fail(what + ": off from float64 at " + std::to_string(i));
+}
+
+template <typename Launch>
+std::vector<float> run_table(const std::string& what, size_t n, Launch launch) {
+  return under_schedules(what, [&] {
+    Buf<float> out(poisoned(n));
+    launch(out.p);
+    return Outs{out.get()};
+  })[0];
+}
+
+}  // namespace
+
+MVD_TEST(cuda_tables_sincos3d_matches_cpu_and_float64) {
+  struct S { int64_t d, t, h, w; };
+  for (S s : {S{48, 3, 5, 7}, S{16, 1, 1, 1}, S{96, 2, 4, 4}, S{32, 1, 31, 1}}) {
+    const int64_t n = s.t * s.h * s.w;
+    std::vector<float> want = poisoned((size_t)(n * s.d));
+    sincos3d_table_cpu(want.data(), s.d, s.t, s.h, s.w);
+    const std::string tag = "sincos3d d=" + std::to_string(s.d) + " n=" + std::to_string(n);
+    const std::vector<float> got =
+        run_table(tag, want.size(), [&](float* p) { sincos3d_table_cuda(p, s.d, s.t, s.h, s.w, nullptr); });
+    expect_libm_match(tag, got, want);
+    std::vector<double> ref(want.size());
+    const int64_t dt = s.d / 4, ds = 3 * s.d / 8;
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = 0; j < s.d; ++j) {
+        const int64_t wi = i % s.w, hi = (i / s.w) % s.h, ti = i / (s.w * s.h);
+        ref[i * s.d + j] = j < dt ? enc64(dt, j, ti) : j < dt + ds ? enc64(ds, j - dt, wi) : enc64(ds, j - dt - ds, hi);
+      }
+    expect_f64(tag, got, ref);
+  }
+}
+
+MVD_TEST(cuda_tables_sinusoid1d_matches_cpu_and_float64) {
+  for (int64_t n : {1, 31, 33, 129, 160})
+    for (int64_t d : {2, 34}) {
+      std::vector<float> want = poisoned((size_t)(n * d));
+      sinusoid1d_table_cpu(want.data(), n, d);
+      const std::string tag = "sinusoid1d n=" + std::to_string(n) + " d=" + std::to_string(d);
+      const std::vector<float> got = run_table(tag, want.size(), [&](float* p) { sinusoid1d_table_cuda(p, n, d, nullptr); });
+      expect_libm_match(tag, got, want);
+      std::vector<double> ref(want.size());
+      for (int64_t p = 0; p < n; ++p)
+        for (int64_t j = 0; j < d; ++j) {
+          const double a = (double)p * std::exp(-2.0 * (double)(j / 2) / (double)d * std::log(10000.0));
+          ref[p * d + j] = j % 2 ? std::cos(a) : std::sin(a);
+        }
+      expect_f64(tag, got, ref);
+    }
+}
+
+MVD_TEST(cuda_tables_sincos2d_matches_cpu_and_float64) {
+  struct S { int64_t d, g; bool cls; };
+  for (S s : {S{36, 5, true}, S{36, 5, false}, S{4, 1, true}, S{64, 14, true}}) {
+    const int64_t first = s.cls ? 1 : 0, rows = first + s.g * s.g;
+    std::vector<float> want = poisoned((size_t)(rows * s.d));
+    sincos2d_table_cpu(want.data(), s.d, s.g, s.cls);
+    const std::string tag = "sincos2d d=" + std::to_string(s.d) + " g=" + std::to_string(s.g) + (s.cls ? " cls" : "");
+    const std::vector<float> got = run_table(tag, want.size(), [&](float* p) { sincos2d_table_cuda(p, s.d, s.g, s.cls, nullptr); });
+    expect_libm_match(tag, got, want);
+    std::vector<double> ref(want.size(), 0.0);
+    for (int64_t i = 0; i < s.g * s.g; ++i)
+      for (int64_t j = 0; j < s.d; ++j)
+        ref[(first + i) * s.d + j] = j < s.d / 2 ? enc64(s.d / 2, j, i % s.g) : enc64(s.d / 2, j - s.d / 2, i / s.g);
+    expect_f64(tag, got, ref);
+  }
+}
+
+#endif  // MVD_SIMT || MVD_HAVE_CUDA

@@ -1,0 +1,104 @@
+// Tensors on cuda:0 through the emulated addon (npm run build:simt: every .cu compiled by g++
+// against the SIMT emulator, so "device" memory is host memory driven through the CUDA runtime
+// layer). The addon is chosen at load time, so the checks run in a child process with
+// MVD_ADDON_PATH set; this file is both the parent (tap) and, with MVD_CUDA_EMU_CHILD=1, the child.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = fileURLToPath(import.meta.url);
+const addonPath = join(here, '..', '..', 'build-simt', 'Release', 'mvd.node');
+
+interface Check { name: string; ok: boolean; detail?: string; todo?: string }
+
+async function child(): Promise<void> {
+  const { Tensor, gpuInfo, randomErase, DeviceError } = await import('../lib/index.js');
+  const checks: Check[] = [];
+  const check = (name: string, ok: boolean, detail = '', todo?: string) => checks.push({ name, ok, detail, todo });
+  const same = (a: ArrayLike<number>, b: ArrayLike<number>) => a.length === b.length && Array.from(a).every((v, i) => Object.is(v, b[i]));
+  const throwsTyped = (fn: () => unknown, cls: Function, re: RegExp): string => {
+    try {
+      fn();
+      return 'did not throw';
+    } catch (e) {
+      if (!(e instanceof cls)) return `threw ${(e as Error).name}: ${(e as Error).message}`;
+      if (!re.test((e as Error).message)) return `message '${(e as Error).message}' does not match ${re}`;
+      return '';
+    }
+  };
+  try {
+    const info = gpuInfo();
+    check('gpuInfo reports the emulator', info.devices.length === 1 && info.devices[0].name === 'mvd SIMT emulator',
+      JSON.stringify(info));
+
+    const data = Float32Array.from({ length: 1000 }, (_, i) => Math.sin(i) * 100);
+    const d = Tensor.fromArray(data, [10, 100], { device: 'cuda:0' });
+    check('fromArray on cuda:0 keeps the device', d.device === 'cuda:0', d.device);
+    check('toArray from cuda:0', same(await d.toArray(), data));
+    check('toArraySync from cuda:0', same(d.toArraySync(), data));
+
+    const cpu = Tensor.fromArray(data, [10, 100]);
+    const up = cpu.to('cuda');
+    const back = up.to('cpu');
+    check('cpu -> cuda:0 -> cpu round trip', up.device === 'cuda:0' && back.device === 'cpu' && same(await back.toArray(), data));
+    for (const arr of [new Uint8Array([0, 7, 255]), new Int32Array([-5, 2 ** 30, 3]), new Uint16Array([0x3f80, 1, 0xffff])]) {
+      const t = Tensor.fromArray(arr, [3], { device: 'cuda:0' });
+      check(`${t.dtype} round trip`, same(await t.to('cpu').toArray(), arr));
+    }
+
+    const c = d.slice(2, 4).clone();
+    check('clone of a view on the device', c.device === 'cuda:0' && same(await c.toArray(), data.subarray(200, 400)));
+    const e = Tensor.empty([2, 100], { device: 'cuda:0' });
+    e.assign(d.slice(5, 7));
+    check('assign on the device', same(await e.toArray(), data.subarray(500, 700)));
+    d.slice(0, 2).assign(d.slice(1, 3));  // overlapping views of one storage
+    const expect = new Float32Array(data);
+    expect.copyWithin(0, 100, 300);
+    check('assign between overlapping views', same(await d.toArray(), expect));
+    const host = Tensor.empty([2, 100]);
+    host.assign(c);
+    check('assign across devices (cuda -> cpu)', same(await host.toArray(), data.subarray(200, 400)));
+    c.assign(cpu.slice(0, 2));
+    check('assign across devices (cpu -> cuda)', same(await c.toArray(), data.subarray(0, 200)));
+
+    // randomErase (an augmentation, CPU only by design) stands for every op without a launcher.
+    const clip = Tensor.fromArray(new Float32Array(3 * 2 * 4 * 4), [1, 3, 2, 4, 4], { device: 'cuda:0' });
+    const why = throwsTyped(() => randomErase(clip, []), DeviceError, /no CUDA implementation of randomErase/);
+    check('an op without a CUDA implementation is a DeviceError', why === '', why,
+      why === 'did not throw' ? 'native/binding/ops_augment.cc does not call expect_cpu yet' : undefined);
+    const why2 = throwsTyped(() => Tensor.empty([2], { device: 'cuda:1' }), DeviceError, /cuda:1 does not exist/);
+    check('a device past the last is a DeviceError', why2 === '', why2);
+    for (const t of [d, cpu, up, back, c, e, host, clip]) t.dispose();
+  } catch (err) {
+    check('no unexpected exception', false, (err as Error).stack ?? String(err));
+  }
+  process.stdout.write(JSON.stringify(checks) + '\n');
+}
+
+if (process.env.MVD_CUDA_EMU_CHILD === '1') {
+  await child();
+} else {
+  const t = (await import('tap')).default;
+  if (!existsSync(addonPath)) {
+    t.test('tensors on cuda:0 through the emulated addon',
+      { skip: `emulated addon not built (${addonPath} missing; run npm run build:simt)` }, (t) => { t.end(); });
+  } else {
+    t.test('tensors on cuda:0 through the emulated addon', (t) => {
+      const r = spawnSync(process.execPath, [...process.execArgv, here], {
+        env: { ...process.env, MVD_CUDA_EMU_CHILD: '1', MVD_ADDON_PATH: addonPath },
+        encoding: 'utf8',
+        timeout: 120_000,
+      });
+      const line = r.stdout.trim().split('\n').pop() ?? '';
+      let checks: Check[] = [];
+      try {
+        checks = JSON.parse(line);
+      } catch {
+        t.fail(`child gave no results (status ${r.status}, signal ${r.signal}): ${r.stderr.slice(-2000)}`);
+      }
+      for (const c of checks) t.ok(c.ok, c.name, { diagnostic: !c.ok, detail: c.detail, ...(c.todo ? { todo: c.todo } : {}) });
+      t.end();
+    });
+  }
+}
