@@ -1,5 +1,5 @@
 // mvd: masked video distillation for Node.js. The public API.
-export { Tensor, sync, disposeAll, type DType, type Device } from './tensor.js';
+export { Tensor, sync, disposeAll, setDefaultDevice, getDefaultDevice, type DType, type Device } from './tensor.js';
 export * from './errors.js';
 export { buildInfo, gpuInfo, resolveDevice } from './device.js';
 
@@ -41,7 +41,7 @@ export { distillRecipe } from './methods/distill.js';
 export { extractFeatures, linearProbe } from './methods/probe.js';
 export { runDemo, DEMO_DEFAULTS, type DemoResult } from './methods/demo.js';
 export {
-  finetuneRecipe, finetuneBatch, makeClassifier, loadBackbone, checkpointKind, mixClips, pixelAugmentOps, finetunePixelWork,
+  finetuneRecipe, finetuneBatch, makeClassifier, loadBackbone, checkpointKind, mixClips,
   FINETUNE_DEFAULTS, type FinetuneOptions, type MixOptions,
 } from './methods/finetune.js';
 export { evaluate, averageViewProbabilities, scoreProbabilities, SyntheticTestViews, type EvalResult, type ClassScore } from './methods/eval.js';

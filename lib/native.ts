@@ -3,7 +3,7 @@
 // each failed, and how to build.
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AddonLoadError, errorClasses } from './errors.js';
 
@@ -78,7 +78,8 @@ export type Addon = Record<string, any> & {
 
 function candidates(): string[] {
   const env = process.env.MVD_ADDON_PATH;
-  const list = env ? [env] : [];
+  // Relative to the working directory (require() would resolve a bare relative path as a package).
+  const list = env ? [resolve(env)] : [];
   list.push(
     join(packageRoot, 'prebuilds', `${process.platform}-${process.arch}`, 'mvd.node'),
     join(packageRoot, 'build', 'Release', 'mvd.node'),

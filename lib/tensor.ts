@@ -32,8 +32,25 @@ export function numelOf(shape: readonly number[]): number {
   return n;
 }
 
+let defaultDevice: Device = 'cpu';
+
+/**
+ * The device tensors are created on when a call names none (initially 'cpu'). Setting it to a CUDA
+ * device runs models, optimizers and recipes there unchanged: every tensor they create without an
+ * explicit device (parameters, activations, index lists, batches) lands on it.
+ */
+export function setDefaultDevice(device: string): Device {
+  defaultDevice = normalizeDevice(device);
+  return defaultDevice;
+}
+
+export function getDefaultDevice(): Device {
+  return defaultDevice;
+}
+
 export function normalizeDevice(device: string | undefined): Device {
-  if (device === undefined || device === 'cpu') return 'cpu';
+  if (device === undefined) return defaultDevice;
+  if (device === 'cpu') return 'cpu';
   if (device === 'cuda') return 'cuda:0';
   if (/^cuda:\d+$/.test(device)) return device as Device;
   throw new ValueError(`unknown device '${device}' (use 'cpu', 'cuda' or 'cuda:N')`);
@@ -204,7 +221,7 @@ export function fmtShape(shape: readonly number[]): string {
 }
 
 /** Resolves when all work queued so far on `device` has run. */
-export function sync(device: string = 'cpu'): Promise<void> {
+export function sync(device?: string): Promise<void> {
   return addon().sync(normalizeDevice(device));
 }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Builds and runs the native test executable (kernels without Node), optionally under a sanitizer:
 //   node scripts/run-native-tests.mjs [--sanitize address] [filter]
-// MVD_NATIVE_TEST_DIR picks the build folder (so parallel builds do not share one). When CUDA's
+// MVD_NATIVE_TEST_DIR picks the build folder (so parallel builds do not share one), MVD_BUILD_JOBS
+// the build's parallelism (default: all cores), MVD_NO_SIMT=1 forces a CPU-only build. When CUDA's
 // headers are found, every .cu is compiled by g++ against the SIMT emulator (MVD_SIMT=ON) and the
 // CUDA tests run on the CPU; otherwise they are skipped and the script says why.
 import { execFileSync } from 'node:child_process';

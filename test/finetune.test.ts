@@ -10,7 +10,7 @@ import { Tensor } from '../lib/tensor.js';
 import { SyntheticDataset } from '../lib/data/synthetic.js';
 import { BatchSampler } from '../lib/methods/batch.js';
 import { train, NonFiniteLossError } from '../lib/methods/train.js';
-import { finetuneRecipe, makeClassifier, mixClips, loadBackbone, finetuneBatch, pixelAugmentOps, type FinetuneOptions } from '../lib/methods/finetune.js';
+import { finetuneRecipe, makeClassifier, mixClips, loadBackbone, finetuneBatch, type FinetuneOptions } from '../lib/methods/finetune.js';
 import { mixTargets } from '../lib/data/augment.js';
 import { saveWeights, stateDict } from '../lib/io/checkpoint.js';
 import { saveSafetensors } from '../lib/io/safetensors.js';
@@ -48,7 +48,6 @@ t.test('repeated augmentation gives two different views per video, labels repeat
 });
 
 t.test('mixClips: Mixup is λx + (1−λ)x_rev, CutMix pastes x_rev inside the box', async (t) => {
-  t.comment(`pixel ops in this addon: ${JSON.stringify(pixelAugmentOps())}`);
   const shape = [3, 1, 2, 4, 5];
   const n = shape.reduce((a, b) => a * b, 1), per = n / 3;
   const x = Float32Array.from({ length: n }, (_, i) => Math.sin(i) * 3);

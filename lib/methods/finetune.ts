@@ -3,22 +3,16 @@
 // smoothing, Mixup/CutMix through the soft-target cross-entropy op, and repeated augmentation.
 //
 // Pixel work, and what is approximate:
-// - RandAugment, random erasing and the Mixup/CutMix blend have native ops in lib/ops/augment.ts
-//   (being added in parallel). They are used when the loaded addon has them
-//   (`pixelAugmentOps()`); with an addon built before them, RandAugment and random erasing are
-//   skipped (their parameters are still drawn), and Mixup/CutMix is composed exactly from older
-//   ops (`mixClips`). `finetunePixelWork()` says which case a run is in.
+// - RandAugment, random erasing and the Mixup/CutMix blend are the native ops of lib/ops/augment.ts;
+//   their parameters are drawn here from the seeded RNG (lib/data/augment.ts).
 // - In-memory synthetic clips carry no augmentation of their own: each repeated view gets a
 //   random-resized crop (SPEC §4.4 parameters) and, when allowed, a flip, by the native frame ops
 //   (resizeCrop, flipFrames). Video files get theirs from ffmpeg (the dataset's 'finetune' transform).
 import { Tensor } from '../tensor.js';
 import { ShapeError, ValueError } from '../errors.js';
 import { crossEntropy } from '../ops/xent.js';
-import { gemm } from '../ops/gemm.js';
-import { addInPlace, fill, rowScale, scale } from '../ops/elementwise.js';
 import { flipFrames, framesToClip, resizeCrop } from '../ops/frames.js';
 import { mixBatch, randAugmentFrames } from '../ops/augment.js';
-import { addon } from '../native.js';
 import { VideoClassifier } from '../nn/classifier.js';
 import { videoVit, type Preset, type VitConfig } from '../nn/config.js';
 import { loadStateDict, type LoadReport } from '../io/checkpoint.js';
@@ -114,65 +108,13 @@ export async function loadBackbone(model: VideoClassifier, path: string): Promis
   }
 }
 
-/** Which fine-tuning pixel ops the loaded addon has (an addon built before lib/ops/augment.ts has none). */
-export function pixelAugmentOps(): { randAugment: boolean; erasing: boolean; mix: boolean } {
-  const a = addon() as unknown as Record<string, unknown>;
-  return { randAugment: typeof a.randAugment === 'function' && typeof a.randAugmentInPlace === 'function', erasing: typeof a.randomErase === 'function', mix: typeof a.mixBatch === 'function' };
-}
-
-/** One line for logs: what a fine-tuning run applies with this addon. */
-export function finetunePixelWork(): string {
-  const p = pixelAugmentOps();
-  const skipped = [!p.randAugment && 'RandAugment', !p.erasing && 'random erasing'].filter(Boolean);
-  return `crop, flip, Mixup/CutMix (${p.mix ? 'native blend' : 'composed from gemm/rowScale'})` +
-    (skipped.length ? `; ${skipped.join(' and ')} SKIPPED: this addon has no op for ${skipped.length > 1 ? 'them' : 'it'} (rebuild it with lib/ops/augment.ts's native ops)` : ', RandAugment, random erasing');
-}
-
-/** The batch reversed along its first axis (the mixing partners of timm's batch mode). */
-function reversedBatch(video: Tensor): Tensor {
-  const n = video.shape[0];
-  const out = Tensor.empty(video.shape);
-  for (let i = 0; i < n; i++) {
-    using d = out.slice(i, i + 1);
-    using s = video.slice(n - 1 - i, n - i);
-    d.assign(s as Tensor<'f32'>);
-  }
-  return out;
-}
-
 /**
  * Mixup or CutMix of clips [N, C, T, H, W] with the batch reversed: Mixup = λx + (1 − λ)x_rev;
  * CutMix pastes x_rev inside the box on every frame. Returns a new tensor (a copy for 'none').
- * The native blend when the addon has it, else the same result from older ops.
  */
 export function mixClips(video: Tensor, p: MixParams): Tensor {
   if (p.mode === 'none') return video.clone();
-  if (pixelAugmentOps().mix) return mixBatch(video, p.lambda, p.mode === 'cutmix' ? p.box : null);
-  using rev = reversedBatch(video);
-  if (p.mode === 'mixup') return addInPlace(scale(video, p.lambda), rev, 1 - p.lambda);
-  const [n, c, t, h, w] = video.shape;
-  const box = p.box!;
-  // The [H, W] box indicator as an outer product, broadcast over N·C·T rows by a second GEMM with a
-  // ones column: two native calls instead of a per-pixel loop here.
-  using rowsIn = Tensor.fromArray(Float32Array.from({ length: h }, (_, y) => (y >= box.y0 && y < box.y1 ? 1 : 0)), [h, 1]);
-  using colsIn = Tensor.fromArray(Float32Array.from({ length: w }, (_, x) => (x >= box.x0 && x < box.x1 ? 1 : 0)), [1, w]);
-  using plane = gemm(rowsIn, colsIn);
-  using ones = Tensor.fromArray(new Float32Array(n * c * t).fill(1), [n * c * t, 1]);
-  using planeRow = plane.reshape([1, h * w]);
-  using inside = gemm(ones, planeRow);
-  using outside = addInPlace(fill(Tensor.empty(inside.shape), 1), inside, -1);
-  // Masks are exactly 0 or 1, so x·(1 − M) + x_rev·M copies pixels bit for bit.
-  const numel = video.numel;
-  using xCol = video.reshape([numel, 1]);
-  using rCol = rev.reshape([numel, 1]);
-  using inFlat = inside.reshape([numel]);
-  using outFlat = outside.reshape([numel]);
-  const kept = rowScale(xCol, outFlat);
-  using pasted = rowScale(rCol, inFlat);
-  addInPlace(kept, pasted);
-  const r = kept.reshape(video.shape);
-  kept.dispose();
-  return r;
+  return mixBatch(video, p.lambda, p.mode === 'cutmix' ? p.box : null);
 }
 
 /** One u8 view [T, size, size, 3] of an un-augmented clip: random-resized crop + optional flip. */
@@ -196,12 +138,10 @@ export interface FinetuneBatch extends Disposable {
  * Micro-batch `i`: batchSize videos in the sampler's order, each giving `repeated` clips
  * ([v0a, v0b, v1a, …], the reference collate's order). Samples that already carry augmented views
  * (video files) are used as they are; single un-augmented views (synthetic) get crop, flip and
- * drawn RandAugment/erasing here. RandAugment (u8) and erasing (normalised f32) run when the
- * addon has their ops.
+ * drawn RandAugment/erasing here; RandAugment runs on u8 frames, erasing on the normalised clip.
  */
 export async function finetuneBatch(data: BatchSampler, i: number, o: FinetuneOptions): Promise<FinetuneBatch> {
   const R = o.repeated ?? FINETUNE_DEFAULTS.repeated;
-  const ops = pixelAugmentOps();
   const idx = data.indicesFor(i);
   const samples = await Promise.all(idx.map((k) => data.source.get(k, o.seed * 1000003 + i)));
   const [tf, sz] = [o.frames, o.size];
@@ -224,7 +164,7 @@ export async function finetuneBatch(data: BatchSampler, i: number, o: FinetuneOp
       if (augmented) {
         if (t !== tf || h !== sz || w !== sz) throw new ShapeError(`finetune: sample ${s.index} has views [${t},${h},${w}], expected [${tf},${sz},${sz}]`, { op: 'finetuneBatch' });
         const m = s.meta![v] as { randAugment?: RandAugmentOp[]; randAugmentApplied?: boolean; erasing?: ErasingBox | null };
-        if (ops.randAugment && m.randAugment && !m.randAugmentApplied) pendingRa[row] = m.randAugment;
+        if (m.randAugment && !m.randAugmentApplied) pendingRa[row] = m.randAugment;
         erasing[row] = m.erasing ?? null;
         view = raw.reshape(raw.shape);
       } else {
@@ -241,14 +181,14 @@ export async function finetuneBatch(data: BatchSampler, i: number, o: FinetuneOp
       labels[row] = y;
     }
   });
-  if (ops.randAugment && pendingRa.some((l) => l.length)) {
+  if (pendingRa.some((l) => l.length)) {
     const aug = randAugmentFrames(u8, pendingRa.map(randAugmentSteps));
     u8.dispose();
     u8 = aug;
   }
   let video = framesToClip(u8, IMAGENET_MEAN, IMAGENET_STD);
   u8.dispose();
-  if (ops.erasing && erasing.some((e) => e)) {
+  if (erasing.some((e) => e)) {
     const erased = applyErasing(video, erasing);
     video.dispose();
     video = erased;

@@ -84,6 +84,7 @@ void clip_dims(const std::string& op, const std::vector<int64_t>& s, const std::
 Napi::Value RandAugment(const Napi::CallbackInfo& info) {
   const std::string op = "randAugment";
   TensorArg f = tensor_arg(op, info[0], "frames");
+  expect_cpu(op, f);  // no CUDA kernel for RandAugment: clips are augmented on the host before upload
   expect_dtype(op, f, DType::U8);
   RandAugArgs a;
   clip_dims(op, f.shape, describe({&f}), &a);
@@ -159,6 +160,7 @@ int64_t field_int(const std::string& op, const Napi::Object& o, const char* key,
 Napi::Value RandomErase(const Napi::CallbackInfo& info) {
   const std::string op = "randomErase";
   TensorArg x = tensor_arg(op, info[0], "clip");
+  expect_cpu(op, x);
   clip5(op, x);
   const int64_t B = x.dim(0), C = x.dim(1), T = x.dim(2), H = x.dim(3), W = x.dim(4);
   if (!info[1].IsArray()) throw OpError(ErrorKind::Value, op, "boxes must be an array of {clip, top, left, h, w, seed}");
@@ -200,6 +202,7 @@ Napi::Value RandomErase(const Napi::CallbackInfo& info) {
 Napi::Value MixBatch(const Napi::CallbackInfo& info) {
   const std::string op = "mixBatch";
   TensorArg x = tensor_arg(op, info[0], "x");
+  expect_cpu(op, x);
   clip5(op, x);
   const int64_t B = x.dim(0), C = x.dim(1), T = x.dim(2), H = x.dim(3), W = x.dim(4);
   const double lam = number_arg(op, info[1], "lambda");

@@ -11,7 +11,7 @@ import { saveWeights } from '../../io/checkpoint.js';
 import { scaleLr } from '../../optim/schedule.js';
 import { BatchSampler } from '../../methods/batch.js';
 import { train } from '../../methods/train.js';
-import { FINETUNE_DEFAULTS, checkpointKind, finetunePixelWork, finetuneRecipe, loadBackbone, makeClassifier, pixelAugmentOps, type FinetuneOptions } from '../../methods/finetune.js';
+import { FINETUNE_DEFAULTS, checkpointKind, finetuneRecipe, loadBackbone, makeClassifier, type FinetuneOptions } from '../../methods/finetune.js';
 import { evaluate, SyntheticTestViews } from '../../methods/eval.js';
 import { Progress } from '../progress.js';
 import { UsageError, type Command } from '../command.js';
@@ -81,7 +81,7 @@ export const finetuneCommand: Command = {
       const flipP = Number(get('flip', String(flipDefault)));
       trainSrc = new VideoClipDataset({
         // The dataset applies RandAugment itself when the addon can; otherwise only its parameters are drawn.
-        items, transform: { kind: 'finetune', sampling, numFrames: frames, stride: 4, size, flip: flipP, numSample: repeated, randAugment: pixelAugmentOps().randAugment },
+        items, transform: { kind: 'finetune', sampling, numFrames: frames, stride: 4, size, flip: flipP, numSample: repeated },
         onBadVideo: get('on-bad-video', 'skip') as 'skip' | 'fail', onBad: (r) => process.stderr.write(`bad video skipped: ${r.file}: ${r.reason}\n`),
       });
       const vl = get('val-list');
@@ -106,7 +106,6 @@ export const finetuneCommand: Command = {
       flip: Number(get('flip', String(flipDefault))), cropScale: [cs[0], cs[1]],
     };
     const classifier = makeClassifier(fo);
-    if (!v.json) process.stderr.write(`augmentation: ${finetunePixelWork()}\n`);
     if (ck && !v.resume) {
       const rep = await loadBackbone(classifier, ck);
       if (!v.json) process.stderr.write(`loaded ${rep.loaded.length} weights from ${ck} (${posEmbed}); fresh: ${rep.missing.join(', ')}\n`);
