@@ -1,7 +1,7 @@
 // The ViT building blocks (SPEC §1.2–1.3), each with forward and backward.
 import { Tensor } from '../tensor.js';
 import { gemm } from '../ops/gemm.js';
-import { sumRows, gelu, geluBackward, add, addInPlace, rowScale } from '../ops/elementwise.js';
+import { sumRows, geluBackward, add, addInPlace, rowScale } from '../ops/elementwise.js';
 import { layerNormForward, layerNormBackward } from '../ops/norm.js';
 import { attentionForward, attentionBackward } from '../ops/attention.js';
 import { Module, Parameter, Cache, as2d } from './module.js';
@@ -38,6 +38,16 @@ export class Linear extends Module {
   forward(x: Tensor, bias?: Tensor): Tensor {
     if (this.training) this.input = this.cache.keep(x.reshape(x.shape));
     return gemm(x, this.weight.value, { transB: true, bias: bias ?? this.bias?.value });
+  }
+
+  /**
+   * gelu(x Wᵀ + b) in one GEMM with a fused epilogue: returns the pre-activation (what GELU's
+   * backward needs) and the activation, both written while the output tile is in cache.
+   */
+  forwardGelu(x: Tensor): { pre: Tensor; act: Tensor } {
+    if (this.training) this.input = this.cache.keep(x.reshape(x.shape));
+    const r = gemm(x, this.weight.value, { transB: true, bias: this.bias?.value, gelu: true });
+    return { pre: r.out, act: r.gelu };
   }
 
   /** Accumulates weight/bias gradients; returns dx unless `inputGrad` is false. */
@@ -124,8 +134,7 @@ export class Mlp extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    const h = this.fc1.forward(x);
-    const a = gelu(h);
+    const { pre: h, act: a } = this.fc1.forwardGelu(x);
     if (this.training) this.hidden = this.cache.keep(h);
     else h.dispose();
     const y = this.fc2.forward(a);

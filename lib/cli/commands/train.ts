@@ -3,7 +3,8 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { createHash } from 'node:crypto';
-import { Tensor } from '../../tensor.js';
+import { Tensor, setDefaultDevice } from '../../tensor.js';
+import { gpuInfo, resolveDevice } from '../../device.js';
 import { SyntheticDataset, APPEARANCE_CLASSES, MOTION_CLASSES } from '../../data/synthetic.js';
 import { readListFile, VideoClipDataset } from '../../data/datasets.js';
 import { decodeFrames, probeVideo } from '../../data/video.js';
@@ -47,6 +48,26 @@ export const COMMON_HELP: Record<string, string> = {
   out: 'run folder: config.json, log.jsonl, checkpoints/, final weights', resume: 'continue from the run folder\'s latest checkpoint',
   'checkpoint-every': 'steps between checkpoints (default 50)', json: 'print the summary as JSON',
 };
+
+/** Options of the commands that train on a device (pretrain, distill). */
+export const DEVICE_OPTION: Options = { device: { type: 'string' } };
+export const DEVICE_HELP: Record<string, string> = {
+  device: "cpu (default), cuda, cuda:N or auto (the first GPU when one is usable): the model, optimizer and batches live there",
+};
+
+/** Makes --device the default device of every tensor the run creates; a missing GPU is a usage error. */
+export function useDevice(get: (k: string, d?: string) => string | undefined): string {
+  const asked = get('device', 'cpu')!;
+  const device = resolveDevice(asked);
+  if (device !== 'cpu') {
+    const info = gpuInfo();
+    const index = Number(/^cuda:(\d+)$/.exec(device)?.[1] ?? NaN);
+    if (!info.devices.some((d) => d.index === index))
+      throw new UsageError(`--device ${asked}: no such CUDA device (${info.reason || `${info.devices.length} devices`})`);
+  }
+  setDefaultDevice(device);
+  return device;
+}
 
 /** Flags over the JSON config over defaults. */
 export function opts(v: Values): (k: string, d?: string) => string | undefined {
@@ -111,10 +132,11 @@ export const pretrainCommand: Command = {
   name: 'pretrain',
   summary: 'pretrain: --method mae (image teacher, on frames), videomae (video teacher) or mam2 (appearance + motion)',
   usage: 'mvd pretrain --method mae|videomae|mam2 [--model tiny] [--data synthetic | --list FILE --root DIR] [--out RUN] [--resume]',
-  options: { method: { type: 'string' }, ...COMMON },
-  help: { method: 'mae, videomae or mam2', ...COMMON_HELP },
+  options: { method: { type: 'string' }, ...COMMON, ...DEVICE_OPTION },
+  help: { method: 'mae, videomae or mam2', ...COMMON_HELP, ...DEVICE_HELP },
   async run(v) {
     const get = opts(v);
+    useDevice(get);
     const method = get('method');
     const model = preset(get('model')), frames = Number(get('frames', '16')), size = Number(get('size', '112'));
     const seed = Number(get('seed', '0')), batch = Number(get('batch', '8'));
@@ -141,7 +163,7 @@ export const distillCommand: Command = {
   usage: 'mvd distill --teachers both --image-teacher IMG.safetensors --video-teacher VID.safetensors [--teacher-model tiny] [--model tiny] [--teacher-cache DIR] [--out RUN]',
   options: {
     teachers: { type: 'string' }, 'image-teacher': { type: 'string' }, 'video-teacher': { type: 'string' }, 'teacher-model': { type: 'string' },
-    loss: { type: 'string' }, 'w-img': { type: 'string' }, 'w-vid': { type: 'string' }, 'drop-path': { type: 'string' }, 'teacher-cache': { type: 'string' }, ...COMMON,
+    loss: { type: 'string' }, 'w-img': { type: 'string' }, 'w-vid': { type: 'string' }, 'drop-path': { type: 'string' }, 'teacher-cache': { type: 'string' }, ...COMMON, ...DEVICE_OPTION,
   },
   help: {
     teachers: 'image|video|both (default both)', 'image-teacher': 'MAE weights (safetensors)', 'video-teacher': 'VideoMAE weights (safetensors)',
@@ -149,10 +171,11 @@ export const distillCommand: Command = {
     'drop-path': 'student drop path (default 0.1)',
     'teacher-cache': 'DIR: run each teacher once per clip and reuse its features from DIR in later epochs. APPROXIMATION: each clip is seen ' +
       'through one fixed view (video files: centre window, centre crop) instead of random multi-scale crops; masks still change every step',
-    ...COMMON_HELP,
+    ...COMMON_HELP, ...DEVICE_HELP,
   },
   async run(v) {
     const get = opts(v);
+    useDevice(get);
     const model = preset(get('model')), tmodel = preset(get('teacher-model') ?? get('model'));
     const frames = Number(get('frames', '16')), size = Number(get('size', '112')), seed = Number(get('seed', '0')), batch = Number(get('batch', '8'));
     const which = get('teachers', 'both');
