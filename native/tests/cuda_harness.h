@@ -42,6 +42,22 @@ bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
   return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0);
 }
 
+// Several float outputs of one launch, compared bit for bit (NaN-safe, unlike ==).
+using Outs = std::vector<std::vector<float>>;
+inline bool same_result(const Outs& a, const Outs& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (!same_bits(a[i], b[i])) return false;
+  return true;
+}
+template <typename R>
+bool same_result(const R& a, const R& b) { return a == b; }
+
+template <typename T>
+void expect_bits(const std::string& what, const std::vector<T>& got, const std::vector<T>& want) {
+  if (!same_bits(got, want)) fail(what + ": differs from the CPU op");
+}
+
 // Runs `run` (which launches and returns its outputs) under the forward, reverse and a shuffled
 // schedule; every run must give the same bits. Returns the first run's outputs.
 template <typename F>
@@ -54,11 +70,11 @@ auto under_schedules(const std::string& what, F run) -> decltype(run()) {
     mvd::simt::set_schedule(s, seed);
     auto again = run();
     mvd::simt::set_schedule(S::Forward);
-    if (!(again == first)) fail(what + ": results differ under schedule " + mvd::simt::schedule_name(s));
+    if (!same_result(again, first)) fail(what + ": results differ under schedule " + mvd::simt::schedule_name(s));
   }
 #else
   auto first = run();
-  if (!(run() == first)) fail(what + ": results differ between two runs");
+  if (!same_result(run(), first)) fail(what + ": results differ between two runs");
 #endif
   return first;
 }

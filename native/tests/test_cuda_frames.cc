@@ -9,71 +9,12 @@
 
 #include "../ops/frames/frames.h"
 #include "check.h"
-#if MVD_SIMT
-#include "../simt/emu.h"
-#endif
+#include "cuda_harness.h"
 
 using namespace mvd;
 using namespace mvdtest;
 
 namespace {
-
-// Device buffer filled from a host vector (NaN-poisoned ones for outputs); freed on scope exit.
-template <typename T>
-struct Buf {
-  T* p = nullptr;
-  size_t n;
-  explicit Buf(const std::vector<T>& h) : n(h.size()) {
-    if (cudaMalloc((void**)&p, (n ? n : 1) * sizeof(T)) != cudaSuccess) fail("cudaMalloc");
-    if (n && cudaMemcpy(p, h.data(), n * sizeof(T), cudaMemcpyHostToDevice) != cudaSuccess) fail("cudaMemcpy H2D");
-  }
-  Buf(const Buf&) = delete;
-  ~Buf() { cudaFree(p); }
-  std::vector<T> get() const {
-    std::vector<T> h(n);
-    if (n && cudaMemcpy(h.data(), p, n * sizeof(T), cudaMemcpyDeviceToHost) != cudaSuccess) fail("cudaMemcpy D2H");
-    return h;
-  }
-};
-
-template <typename T>
-bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
-  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0);
-}
-
-using Outs = std::vector<std::vector<float>>;
-bool same_outs(const Outs& a, const Outs& b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (!same_bits(a[i], b[i])) return false;
-  return true;
-}
-
-// `run` launches on fresh poisoned outputs and returns them; every schedule must give the same bits.
-template <typename F>
-Outs under_schedules(const std::string& what, F run) {
-#if MVD_SIMT
-  using S = mvd::simt::Schedule;
-  mvd::simt::set_schedule(S::Forward);
-  Outs first = run();
-  for (auto [s, seed] : {std::pair<S, uint64_t>{S::Reverse, 0}, {S::Shuffle, 11}}) {
-    mvd::simt::set_schedule(s, seed);
-    Outs again = run();
-    mvd::simt::set_schedule(S::Forward);
-    if (!same_outs(first, again)) fail(what + ": results differ under schedule " + mvd::simt::schedule_name(s));
-  }
-#else
-  Outs first = run();
-  if (!same_outs(first, run())) fail(what + ": results differ between two runs");
-#endif
-  return first;
-}
-
-template <typename T>
-void expect_bits(const std::string& what, const std::vector<T>& got, const std::vector<T>& want) {
-  if (!same_bits(got, want)) fail(what + ": differs from the CPU op");
-}
-
 
 using Bytes = std::vector<std::vector<uint8_t>>;
 
@@ -108,13 +49,13 @@ MVD_TEST(cuda_frames_resize_crop_matches_cpu) {
     const size_t n_out = (size_t)(s.T * s.oh * s.ow * s.C);
     std::vector<uint8_t> want(n_out, 0xAB);
     resize_crop_cpu(in.data(), want.data(), a);
-    Buf<uint8_t> din(in);
+    Dev<uint8_t> din(in);
     const std::string tag = "resizeCrop " + std::to_string(s.w) + "x" + std::to_string(s.h) + "->" +
                             std::to_string(s.ow) + "x" + std::to_string(s.oh);
     // Two poison values: a byte the kernel forgot to write cannot match both runs and the CPU op.
     for (uint8_t poison : {0x00, 0xFF}) {
       const std::vector<float> got = under_schedules(tag, [&] {
-        Buf<uint8_t> out(std::vector<uint8_t>(n_out, poison));
+        Dev<uint8_t> out(std::vector<uint8_t>(n_out, poison));
         resize_crop_cuda(din.p, out.p, a, nullptr);
         return Outs{as_floats(out.get())};
       })[0];
@@ -130,10 +71,10 @@ MVD_TEST(cuda_frames_flip_matches_cpu) {
     const std::vector<uint8_t> in = rand_bytes(n, 17 + s.W);
     std::vector<uint8_t> want(n);
     flip_frames_cpu(in.data(), want.data(), s.T, s.H, s.W, s.C);
-    Buf<uint8_t> din(in);
+    Dev<uint8_t> din(in);
     for (uint8_t poison : {0x00, 0xFF}) {
       const std::vector<float> got = under_schedules("flipFrames", [&] {
-        Buf<uint8_t> out(std::vector<uint8_t>(n, poison));
+        Dev<uint8_t> out(std::vector<uint8_t>(n, poison));
         flip_frames_cuda(din.p, out.p, s.T, s.H, s.W, s.C, nullptr);
         return Outs{as_floats(out.get())};
       })[0];
@@ -150,9 +91,9 @@ MVD_TEST(cuda_frames_to_clip_matches_cpu) {
     const std::vector<uint8_t> in = rand_bytes(n, 29 + s.W);
     std::vector<float> want = poisoned(n);
     frames_to_clip_cpu(in.data(), want.data(), s.B, s.T, s.H, s.W, s.C, mean, stdv);
-    Buf<uint8_t> din(in);
+    Dev<uint8_t> din(in);
     const std::vector<float> got = under_schedules("framesToClip", [&] {
-      Buf<float> out(poisoned(n));
+      Dev<float> out(poisoned(n));
       frames_to_clip_cuda(din.p, out.p, s.B, s.T, s.H, s.W, s.C, mean, stdv, nullptr);
       return Outs{out.get()};
     })[0];

@@ -8,71 +8,12 @@
 
 #include "../ops/tables/tables.h"
 #include "check.h"
-#if MVD_SIMT
-#include "../simt/emu.h"
-#endif
+#include "cuda_harness.h"
 
 using namespace mvd;
 using namespace mvdtest;
 
 namespace {
-
-// Device buffer filled from a host vector (NaN-poisoned ones for outputs); freed on scope exit.
-template <typename T>
-struct Buf {
-  T* p = nullptr;
-  size_t n;
-  explicit Buf(const std::vector<T>& h) : n(h.size()) {
-    if (cudaMalloc((void**)&p, (n ? n : 1) * sizeof(T)) != cudaSuccess) fail("cudaMalloc");
-    if (n && cudaMemcpy(p, h.data(), n * sizeof(T), cudaMemcpyHostToDevice) != cudaSuccess) fail("cudaMemcpy H2D");
-  }
-  Buf(const Buf&) = delete;
-  ~Buf() { cudaFree(p); }
-  std::vector<T> get() const {
-    std::vector<T> h(n);
-    if (n && cudaMemcpy(h.data(), p, n * sizeof(T), cudaMemcpyDeviceToHost) != cudaSuccess) fail("cudaMemcpy D2H");
-    return h;
-  }
-};
-
-template <typename T>
-bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
-  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0);
-}
-
-using Outs = std::vector<std::vector<float>>;
-bool same_outs(const Outs& a, const Outs& b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (!same_bits(a[i], b[i])) return false;
-  return true;
-}
-
-// `run` launches on fresh poisoned outputs and returns them; every schedule must give the same bits.
-template <typename F>
-Outs under_schedules(const std::string& what, F run) {
-#if MVD_SIMT
-  using S = mvd::simt::Schedule;
-  mvd::simt::set_schedule(S::Forward);
-  Outs first = run();
-  for (auto [s, seed] : {std::pair<S, uint64_t>{S::Reverse, 0}, {S::Shuffle, 11}}) {
-    mvd::simt::set_schedule(s, seed);
-    Outs again = run();
-    mvd::simt::set_schedule(S::Forward);
-    if (!same_outs(first, again)) fail(what + ": results differ under schedule " + mvd::simt::schedule_name(s));
-  }
-#else
-  Outs first = run();
-  if (!same_outs(first, run())) fail(what + ": results differ between two runs");
-#endif
-  return first;
-}
-
-template <typename T>
-void expect_bits(const std::string& what, const std::vector<T>& got, const std::vector<T>& want) {
-  if (!same_bits(got, want)) fail(what + ": differs from the CPU op");
-}
-
 
 #if !MVD_SIMT
 // Distance in units in the last place (same-sign floats; NaN counts as far).
@@ -118,7 +59,7 @@ void expect_f64(const std::string& what, const std::vector<float>& got, const st
 template <typename Launch>
 std::vector<float> run_table(const std::string& what, size_t n, Launch launch) {
   return under_schedules(what, [&] {
-    Buf<float> out(poisoned(n));
+    Dev<float> out(poisoned(n));
     launch(out.p);
     return Outs{out.get()};
   })[0];

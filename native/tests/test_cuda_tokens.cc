@@ -9,69 +9,12 @@
 
 #include "../ops/tokens/tokens.h"
 #include "check.h"
-#if MVD_SIMT
-#include "../simt/emu.h"
-#endif
+#include "cuda_harness.h"
 
 using namespace mvd;
 using namespace mvdtest;
 
 namespace {
-
-// Device buffer filled from a host vector (NaN-poisoned ones for outputs); freed on scope exit.
-template <typename T>
-struct Buf {
-  T* p = nullptr;
-  size_t n;
-  explicit Buf(const std::vector<T>& h) : n(h.size()) {
-    if (cudaMalloc((void**)&p, (n ? n : 1) * sizeof(T)) != cudaSuccess) fail("cudaMalloc");
-    if (n && cudaMemcpy(p, h.data(), n * sizeof(T), cudaMemcpyHostToDevice) != cudaSuccess) fail("cudaMemcpy H2D");
-  }
-  Buf(const Buf&) = delete;
-  ~Buf() { cudaFree(p); }
-  std::vector<T> get() const {
-    std::vector<T> h(n);
-    if (n && cudaMemcpy(h.data(), p, n * sizeof(T), cudaMemcpyDeviceToHost) != cudaSuccess) fail("cudaMemcpy D2H");
-    return h;
-  }
-};
-
-template <typename T>
-bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
-  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0);
-}
-
-using Outs = std::vector<std::vector<float>>;
-bool same_outs(const Outs& a, const Outs& b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (!same_bits(a[i], b[i])) return false;
-  return true;
-}
-
-// `run` launches on fresh poisoned outputs and returns them; every schedule must give the same bits.
-template <typename F>
-Outs under_schedules(const std::string& what, F run) {
-#if MVD_SIMT
-  using S = mvd::simt::Schedule;
-  mvd::simt::set_schedule(S::Forward);
-  Outs first = run();
-  for (auto [s, seed] : {std::pair<S, uint64_t>{S::Reverse, 0}, {S::Shuffle, 11}}) {
-    mvd::simt::set_schedule(s, seed);
-    Outs again = run();
-    mvd::simt::set_schedule(S::Forward);
-    if (!same_outs(first, again)) fail(what + ": results differ under schedule " + mvd::simt::schedule_name(s));
-  }
-#else
-  Outs first = run();
-  if (!same_outs(first, run())) fail(what + ": results differ between two runs");
-#endif
-  return first;
-}
-
-void expect_bits(const std::string& what, const std::vector<float>& got, const std::vector<float>& want) {
-  if (!same_bits(got, want)) fail(what + ": differs from the CPU op");
-}
 
 std::vector<int32_t> rand_idx(size_t n, int64_t limit, uint64_t seed) {
   std::mt19937_64 g(seed);
@@ -144,9 +87,9 @@ MVD_TEST(cuda_tokens_patchify_matches_cpu) {
     const std::vector<float> x = randn((size_t)n_in, 3 + s.B);
     std::vector<float> want = poisoned((size_t)n_out);
     patchify_cpu(x.data(), want.data(), s);
-    Buf<float> dx(x);
+    Dev<float> dx(x);
     Outs got = under_schedules("patchify", [&] {
-      Buf<float> out(poisoned((size_t)n_out));
+      Dev<float> out(poisoned((size_t)n_out));
       patchify_cuda(dx.p, out.p, s, nullptr);
       return Outs{out.get()};
     });
@@ -166,12 +109,12 @@ MVD_TEST(cuda_tokens_gather_scatter_match_cpu) {
       std::vector<float> g_want = poisoned((size_t)(B * K * D)), s_want = poisoned((size_t)(B * N * D));
       gather_tokens_cpu(x.data(), idx.data(), g_want.data(), B, N, K, D);
       scatter_tokens_cpu(dy.data(), idx.data(), s_want.data(), B, N, K, D);
-      Buf<float> dx(x), ddy(dy);
-      Buf<int32_t> di(idx);
-      Buf<int32_t> scratch(std::vector<int32_t>(scatter_tokens_cuda_scratch_bytes(B, N) / sizeof(int32_t) + 1, 0x7fff));
+      Dev<float> dx(x), ddy(dy);
+      Dev<int32_t> di(idx);
+      Dev<int32_t> scratch(std::vector<int32_t>(scatter_tokens_cuda_scratch_bytes(B, N) / sizeof(int32_t) + 1, 0x7fff));
       Outs got = under_schedules("gather/scatter N=" + std::to_string(N), [&] {
-        Buf<float> g(poisoned((size_t)(B * K * D))), s(poisoned((size_t)(B * N * D)));
-        Buf<int> bad(std::vector<int>{0});
+        Dev<float> g(poisoned((size_t)(B * K * D))), s(poisoned((size_t)(B * N * D)));
+        Dev<int> bad(std::vector<int>{0});
         gather_tokens_cuda(dx.p, di.p, g.p, B, N, K, D, bad.p, nullptr);
         scatter_tokens_cuda(ddy.p, di.p, s.p, B, N, K, D, bad.p, scratch.p, nullptr);
         if (bad.get()[0] != 0) fail("valid indices flagged as bad");
@@ -187,9 +130,9 @@ MVD_TEST(cuda_tokens_bad_index_is_flagged_never_followed) {
   const int64_t B = 2, N = 5, K = 3, D = 4;
   const std::vector<float> x = randn((size_t)(B * N * D), 1);
   const std::vector<int32_t> idx = {0, 4, 5, -1, 2, 1};  // 5 and -1 lie outside [0, 5)
-  Buf<float> dx(x), g(poisoned((size_t)(B * K * D))), s(poisoned((size_t)(B * N * D)));
-  Buf<int32_t> di(idx);
-  Buf<int> bad(std::vector<int>{0});
+  Dev<float> dx(x), g(poisoned((size_t)(B * K * D))), s(poisoned((size_t)(B * N * D)));
+  Dev<int32_t> di(idx);
+  Dev<int> bad(std::vector<int>{0});
   gather_tokens_cuda(dx.p, di.p, g.p, B, N, K, D, bad.p, nullptr);
   CHECK(bad.get()[0] == 1);
   const std::vector<float> got = g.get();
@@ -197,8 +140,8 @@ MVD_TEST(cuda_tokens_bad_index_is_flagged_never_followed) {
     CHECK(std::isnan(got[2 * D + c]) && std::isnan(got[3 * D + c]));  // the two bad rows
     CHECK(got[1 * D + c] == x[4 * D + c] && got[4 * D + c] == x[(N + 2) * D + c]);
   }
-  Buf<int> bad2(std::vector<int>{0});
-  Buf<int32_t> scatter_scratch(std::vector<int32_t>(scatter_tokens_cuda_scratch_bytes(B, N) / sizeof(int32_t) + 1, 0));
+  Dev<int> bad2(std::vector<int>{0});
+  Dev<int32_t> scatter_scratch(std::vector<int32_t>(scatter_tokens_cuda_scratch_bytes(B, N) / sizeof(int32_t) + 1, 0));
   scatter_tokens_cuda(dx.p, di.p, s.p, B, N, K, D, bad2.p, scatter_scratch.p, nullptr);  // dy = the first B*K rows of x
   CHECK(bad2.get()[0] == 1);
   const std::vector<float> sc = s.get();
@@ -208,11 +151,11 @@ MVD_TEST(cuda_tokens_bad_index_is_flagged_never_followed) {
   }
   // Duplicated visible indices are an error of placeTokens: flagged too.
   const std::vector<int32_t> dup = {1, 1, 0, 2, 3, 4};
-  Buf<int32_t> dd(dup);
-  Buf<int> bad3(std::vector<int>{0});
-  Buf<float> mt(randn((size_t)D, 2)), out(poisoned((size_t)(B * N * D)));
+  Dev<int32_t> dd(dup);
+  Dev<int> bad3(std::vector<int>{0});
+  Dev<float> mt(randn((size_t)D, 2)), out(poisoned((size_t)(B * N * D)));
   std::vector<int32_t> slot_init((size_t)(place_tokens_cuda_scratch_bytes(B, N) / sizeof(int32_t)) + 1, 0);
-  Buf<int32_t> scratch(slot_init);
+  Dev<int32_t> scratch(slot_init);
   place_tokens_cuda(dx.p, dd.p, mt.p, out.p, B, K, N, D, bad3.p, scratch.p, nullptr);
   CHECK(bad3.get()[0] == 1);
 }
@@ -228,13 +171,13 @@ MVD_TEST(cuda_tokens_assemble_decoder_input_forward_backward_match_cpu) {
     std::vector<float> want = poisoned((size_t)(B * L * D)), dv_want = poisoned((size_t)(B * Nv * D)), dm_cpu = poisoned((size_t)D);
     assemble_decoder_input_cpu(vis.data(), vi.data(), mi.data(), mt.data(), pos.data(), want.data(), B, Nv, Nm, N, D);
     assemble_decoder_input_backward_cpu(dy.data(), dv_want.data(), dm_cpu.data(), B, Nv, Nm, D);
-    Buf<float> dvis(vis), dmt(mt), dpos(pos), ddy(dy);
-    Buf<int32_t> dvi(vi), dmi(mi);
+    Dev<float> dvis(vis), dmt(mt), dpos(pos), ddy(dy);
+    Dev<int32_t> dvi(vi), dmi(mi);
     const size_t sb = assemble_decoder_input_backward_cuda_scratch_bytes(B, Nm, D);
-    Buf<double> scratch(std::vector<double>(sb / sizeof(double) + 1, NAN));
+    Dev<double> scratch(std::vector<double>(sb / sizeof(double) + 1, NAN));
     Outs got = under_schedules("assembleDecoderInput N=" + std::to_string(N), [&] {
-      Buf<float> out(poisoned((size_t)(B * L * D))), dv(poisoned((size_t)(B * Nv * D))), dm(poisoned((size_t)D));
-      Buf<int> bad(std::vector<int>{0});
+      Dev<float> out(poisoned((size_t)(B * L * D))), dv(poisoned((size_t)(B * Nv * D))), dm(poisoned((size_t)D));
+      Dev<int> bad(std::vector<int>{0});
       assemble_decoder_input_cuda(dvis.p, dvi.p, dmi.p, dmt.p, dpos.p, out.p, B, Nv, Nm, N, D, bad.p, nullptr);
       assemble_decoder_input_backward_cuda(ddy.p, dv.p, dm.p, B, Nv, Nm, D, scratch.p, nullptr);
       if (bad.get()[0] != 0) fail("valid indices flagged as bad");
@@ -259,13 +202,13 @@ MVD_TEST(cuda_tokens_place_tokens_forward_backward_match_cpu) {
     std::vector<float> want = poisoned((size_t)(B * N * D)), dv_want = poisoned((size_t)(B * Nv * D)), dm_cpu = poisoned((size_t)D);
     place_tokens_cpu(vis.data(), vi.data(), mt.data(), want.data(), B, Nv, N, D);
     place_tokens_backward_cpu(dy.data(), vi.data(), dv_want.data(), dm_cpu.data(), B, Nv, N, D);
-    Buf<float> dvis(vis), dmt(mt), ddy(dy);
-    Buf<int32_t> dvi(vi);
+    Dev<float> dvis(vis), dmt(mt), ddy(dy);
+    Dev<int32_t> dvi(vi);
     const size_t sf = place_tokens_cuda_scratch_bytes(B, N), sb = place_tokens_backward_cuda_scratch_bytes(B, N, D);
-    Buf<double> scratch(std::vector<double>(std::max(sf, sb) / sizeof(double) + 1, NAN));
+    Dev<double> scratch(std::vector<double>(std::max(sf, sb) / sizeof(double) + 1, NAN));
     Outs got = under_schedules("placeTokens N=" + std::to_string(N), [&] {
-      Buf<float> out(poisoned((size_t)(B * N * D))), dv(poisoned((size_t)(B * Nv * D))), dm(poisoned((size_t)D));
-      Buf<int> bad(std::vector<int>{0});
+      Dev<float> out(poisoned((size_t)(B * N * D))), dv(poisoned((size_t)(B * Nv * D))), dm(poisoned((size_t)D));
+      Dev<int> bad(std::vector<int>{0});
       place_tokens_cuda(dvis.p, dvi.p, dmt.p, out.p, B, Nv, N, D, bad.p, scratch.p, nullptr);
       place_tokens_backward_cuda(ddy.p, dvi.p, dv.p, dm.p, B, Nv, N, D, bad.p, scratch.p, nullptr);
       if (bad.get()[0] != 0) fail("valid indices flagged as bad");
