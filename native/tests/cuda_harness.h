@@ -5,6 +5,7 @@
 #if MVD_SIMT || MVD_HAVE_CUDA
 #include <cuda_runtime.h>
 
+#include <cstdint>
 #include <cstring>
 #include <string>
 #include <utility>
@@ -36,6 +37,23 @@ struct Dev {
     return h;
   }
 };
+
+// bf16 round-to-nearest-even, as the GEMM/attention kernels stage their operands (the naive
+// same-precision baseline of the tolerance rule rounds the same way).
+inline float bf16r(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, 4);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return x;
+  u += 0x7fffu + ((u >> 16) & 1u);
+  u &= 0xffff0000u;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+inline void ck(cudaError_t e, const char* what) {
+  if (e != cudaSuccess) fail(std::string(what) + ": " + cudaGetErrorString(e));
+}
 
 template <typename T>
 bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {

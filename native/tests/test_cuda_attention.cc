@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "check.h"
+#include "cuda_harness.h"
 #if MVD_SIMT
 #include "../simt/emu.h"
 #endif
@@ -19,39 +20,6 @@ using namespace mvd;
 using namespace mvdtest;
 
 namespace {
-
-// bf16 round-to-nearest-even, as the kernels' staging does (kept here so this file needs no device header).
-float bf16r(float x) {
-  uint32_t u;
-  std::memcpy(&u, &x, 4);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return x;
-  u += 0x7fffu + ((u >> 16) & 1u);
-  u &= 0xffff0000u;
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-
-void ck(cudaError_t e, const char* what) {
-  if (e != cudaSuccess) fail(std::string(what) + ": " + cudaGetErrorString(e));
-}
-
-struct DevBuf {
-  float* p = nullptr;
-  size_t n = 0;
-  explicit DevBuf(const std::vector<float>& h) : n(h.size()) {
-    ck(cudaMalloc((void**)&p, std::max<size_t>(n, 1) * sizeof(float)), "cudaMalloc");
-    if (n) ck(cudaMemcpy(p, h.data(), n * sizeof(float), cudaMemcpyHostToDevice), "cudaMemcpy H2D");
-  }
-  ~DevBuf() { cudaFree(p); }
-  DevBuf(const DevBuf&) = delete;
-  DevBuf& operator=(const DevBuf&) = delete;
-  std::vector<float> get() const {
-    std::vector<float> h(n);
-    if (n) ck(cudaMemcpy(h.data(), p, n * sizeof(float), cudaMemcpyDeviceToHost), "cudaMemcpy D2H");
-    return h;
-  }
-};
 
 void use_schedule(int i) {
 #if MVD_SIMT
@@ -246,8 +214,8 @@ void check_attention(int64_t B, int64_t H, int64_t N, int64_t hd) {
   std::vector<float> o0, l0, g0;
   for (int sc = 0; sc < schedules_for(N); ++sc) {
     use_schedule(sc);
-    DevBuf dq(qkv), ddo(dout), dout_in(out_in), dlse_in(lse_in);
-    DevBuf dout_k(poisoned(out_in.size())), dlse_k(poisoned(lse_in.size())), dg(poisoned(qkv.size()));
+    Dev<float> dq(qkv), ddo(dout), dout_in(out_in), dlse_in(lse_in);
+    Dev<float> dout_k(poisoned(out_in.size())), dlse_k(poisoned(lse_in.size())), dg(poisoned(qkv.size()));
     attention_forward_cuda(s, dq.p, dout_k.p, dlse_k.p, nullptr);
     attention_backward_cuda(s, ddo.p, dq.p, dout_in.p, dlse_in.p, dg.p, nullptr);
     ck(cudaDeviceSynchronize(), "sync");

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "check.h"
+#include "cuda_harness.h"
 #if MVD_SIMT
 #include "../simt/emu.h"
 #endif
@@ -18,39 +19,6 @@ using namespace mvd;
 using namespace mvdtest;
 
 namespace {
-
-// bf16 round-to-nearest-even, as the kernels' staging does (kept here so this file needs no device header).
-float bf16r(float x) {
-  uint32_t u;
-  std::memcpy(&u, &x, 4);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return x;
-  u += 0x7fffu + ((u >> 16) & 1u);
-  u &= 0xffff0000u;
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-
-void ck(cudaError_t e, const char* what) {
-  if (e != cudaSuccess) fail(std::string(what) + ": " + cudaGetErrorString(e));
-}
-
-struct DevBuf {
-  float* p = nullptr;
-  size_t n = 0;
-  explicit DevBuf(const std::vector<float>& h) : n(h.size()) {
-    ck(cudaMalloc((void**)&p, std::max<size_t>(n, 1) * sizeof(float)), "cudaMalloc");
-    if (n) ck(cudaMemcpy(p, h.data(), n * sizeof(float), cudaMemcpyHostToDevice), "cudaMemcpy H2D");
-  }
-  ~DevBuf() { cudaFree(p); }
-  DevBuf(const DevBuf&) = delete;
-  DevBuf& operator=(const DevBuf&) = delete;
-  std::vector<float> get() const {
-    std::vector<float> h(n);
-    if (n) ck(cudaMemcpy(h.data(), p, n * sizeof(float), cudaMemcpyDeviceToHost), "cudaMemcpy D2H");
-    return h;
-  }
-};
 
 // Schedules to run each case under; a GPU has only its own.
 int n_schedules() {
@@ -135,7 +103,7 @@ void run_case(const GemmCase& c, int schedules) {
   std::vector<float> first_c, first_g;
   for (int s = 0; s < schedules; ++s) {
     use_schedule(s);
-    DevBuf dA(A), dB(B), dBias(bias), dC(c.beta != 0.f ? C0 : poisoned(nc)), dG(poisoned(nc));
+    Dev<float> dA(A), dB(B), dBias(bias), dC(c.beta != 0.f ? C0 : poisoned(nc)), dG(poisoned(nc));
     GemmArgs d = g;
     d.A = dA.p; d.B = dB.p; d.C = dC.p; d.bias = c.bias ? dBias.p : nullptr; d.gelu_out = c.gelu ? dG.p : nullptr;
     gemm_cuda(d, nullptr);
@@ -176,7 +144,7 @@ MVD_TEST(cuda_mma_fragment_layout_matches_plain_matmul) {
     for (int j = 0; j < 8; ++j) B[k * 8 + j] = (float)((k * 5 + j * 11) % 7 - 3) + (k == j ? 32.f : 0.f);
   for (int s = 0; s < n_schedules(); ++s) {
     use_schedule(s);
-    DevBuf dA(A), dB(B), dD(poisoned(16 * 8));
+    Dev<float> dA(A), dB(B), dD(poisoned(16 * 8));
     gemm_cuda_mma_probe(dA.p, dB.p, dD.p, nullptr);
     ck(cudaDeviceSynchronize(), "sync");
     const auto D = dD.get();
