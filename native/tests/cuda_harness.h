@@ -5,7 +5,9 @@
 #if MVD_SIMT || MVD_HAVE_CUDA
 #include <cuda_runtime.h>
 
+#include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <utility>
@@ -74,6 +76,35 @@ bool same_result(const R& a, const R& b) { return a == b; }
 template <typename T>
 void expect_bits(const std::string& what, const std::vector<T>& got, const std::vector<T>& want) {
   if (!same_bits(got, want)) fail(what + ": differs from the CPU op");
+}
+
+#if !MVD_SIMT
+// Distance in units in the last place (same-sign floats; NaN counts as far).
+inline int64_t ulps(float a, float b) {
+  if (std::isnan(a) || std::isnan(b)) return INT64_MAX;
+  int32_t ia, ib;
+  std::memcpy(&ia, &a, 4);
+  std::memcpy(&ib, &b, 4);
+  if (ia < 0) ia = INT32_MIN - ia;
+  if (ib < 0) ib = INT32_MIN - ib;
+  return std::llabs((int64_t)ia - (int64_t)ib);
+}
+#endif
+
+// The emulator runs the very same libm as the CPU op, so it must match bit for bit; a GPU's
+// double sin/cos/log/pow may differ in a double's last bit, which can flip a float rounding tie.
+inline void expect_libm_match(const std::string& what, const std::vector<float>& got, const std::vector<float>& want) {
+#if MVD_SIMT
+  expect_bits(what, got, want);
+#else
+  if (got.size() != want.size()) fail(what + ": size differs");
+  size_t off = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    if (ulps(got[i], want[i]) > 1) fail(what + ": more than 1 ulp from the CPU op at " + std::to_string(i));
+    off += got[i] != want[i];
+  }
+  if (off * 1000 > got.size() + 1000) fail(what + ": too many 1-ulp differences from the CPU op");
+#endif
 }
 
 // Runs `run` (which launches and returns its outputs) under the forward, reverse and a shuffled

@@ -2,24 +2,19 @@
 // elements), so each launch uses a bounded grid whatever n is.
 #include "simt/simt.h"
 
+#include "cuda/grid.h"
 #include "elementwise.h"
 
 namespace mvd {
 
 namespace {
 
-constexpr int kThreads = 256;
-constexpr int64_t kMaxBlocks = 4096;   // enough to fill an H200 several times over
+using namespace grid;
+
 constexpr int kColThreads = 128;
 constexpr int64_t kSumChunkRows = 256;  // rows per double partial in sum_rows
 
-inline unsigned blocks_for(int64_t n) {
-  int64_t b = (n + kThreads - 1) / kThreads;
-  return (unsigned)(b < kMaxBlocks ? (b < 1 ? 1 : b) : kMaxBlocks);
-}
 
-__device__ __forceinline__ int64_t first_index() { return (int64_t)blockIdx.x * blockDim.x + threadIdx.x; }
-__device__ __forceinline__ int64_t grid_stride() { return (int64_t)gridDim.x * blockDim.x; }
 
 constexpr float kInvSqrt2 = 0.70710678118654752f;
 constexpr float kInvSqrt2Pi = 0.39894228040143268f;
@@ -30,42 +25,42 @@ __device__ __forceinline__ float phi(float x) { return 0.5f * erfcf(-x * kInvSqr
 // No __restrict__ on the elementwise kernels: every op of this family may run in place
 // (elementwise.h).
 __global__ void gelu_kernel(const float* x, float* y, int64_t n) {
-  for (int64_t i = first_index(); i < n; i += grid_stride()) {
+  for (int64_t i = thread_index(); i < n; i += thread_stride()) {
     const float v = x[i];
     y[i] = v * phi(v);
   }
 }
 
 __global__ void gelu_backward_kernel(const float* dy, const float* x, float* dx, int64_t n) {
-  for (int64_t i = first_index(); i < n; i += grid_stride()) {
+  for (int64_t i = thread_index(); i < n; i += thread_stride()) {
     const float v = x[i];
     dx[i] = dy[i] * (phi(v) + v * kInvSqrt2Pi * expf(-0.5f * v * v));
   }
 }
 
 __global__ void axpby_kernel(const float* a, const float* b, float alpha, float* out, int64_t n) {
-  for (int64_t i = first_index(); i < n; i += grid_stride()) out[i] = a[i] + alpha * b[i];
+  for (int64_t i = thread_index(); i < n; i += thread_stride()) out[i] = a[i] + alpha * b[i];
 }
 
 __global__ void add_kernel(const float* a, const float* b, float* out, int64_t n) {
-  for (int64_t i = first_index(); i < n; i += grid_stride()) out[i] = a[i] + b[i];
+  for (int64_t i = thread_index(); i < n; i += thread_stride()) out[i] = a[i] + b[i];
 }
 
 __global__ void scale_kernel(const float* x, float s, float* out, int64_t n) {
-  for (int64_t i = first_index(); i < n; i += grid_stride()) out[i] = s * x[i];
+  for (int64_t i = thread_index(); i < n; i += thread_stride()) out[i] = s * x[i];
 }
 
 // Per-sample kernels walk samples on grid y and the sample's elements on grid x, so no element
 // needs a 64-bit division to find its sample.
 __global__ void add_broadcast_kernel(const float* x, const float* t, float* out, int64_t batch, int64_t inner) {
   for (int64_t b = blockIdx.y; b < batch; b += gridDim.y)
-    for (int64_t i = first_index(); i < inner; i += grid_stride()) out[b * inner + i] = x[b * inner + i] + t[i];
+    for (int64_t i = thread_index(); i < inner; i += thread_stride()) out[b * inner + i] = x[b * inner + i] + t[i];
 }
 
 __global__ void row_scale_kernel(const float* x, const float* scales, float* out, int64_t batch, int64_t inner) {
   for (int64_t b = blockIdx.y; b < batch; b += gridDim.y) {
     const float s = scales[b];
-    for (int64_t i = first_index(); i < inner; i += grid_stride()) out[b * inner + i] = x[b * inner + i] * s;
+    for (int64_t i = thread_index(); i < inner; i += thread_stride()) out[b * inner + i] = x[b * inner + i] * s;
   }
 }
 
@@ -90,7 +85,7 @@ __host__ __device__ __forceinline__ uint32_t mix32(uint32_t h) {
 
 __global__ void dropout_kernel(const float* x, float* y, uint8_t* mask, int64_t n, uint32_t thr, bool drop_all,
                                float keep_scale, uint32_t k0, uint32_t k1) {
-  for (int64_t i = first_index(); i < n; i += grid_stride()) {
+  for (int64_t i = thread_index(); i < n; i += thread_stride()) {
     uint32_t h = mix32((uint32_t)i * 0x9e3779b1u ^ k0);
     h = mix32(h ^ k1 ^ (uint32_t)((uint64_t)i >> 32));
     const bool keep = !drop_all && h >= thr;
@@ -101,11 +96,11 @@ __global__ void dropout_kernel(const float* x, float* y, uint8_t* mask, int64_t 
 
 __global__ void dropout_backward_kernel(const float* dy, const uint8_t* mask, float* dx, int64_t n,
                                         float keep_scale) {
-  for (int64_t i = first_index(); i < n; i += grid_stride()) dx[i] = dy[i] * (mask[i] ? keep_scale : 0.f);
+  for (int64_t i = thread_index(); i < n; i += thread_stride()) dx[i] = dy[i] * (mask[i] ? keep_scale : 0.f);
 }
 
 __global__ void fill_kernel(float* x, float value, int64_t n) {
-  for (int64_t i = first_index(); i < n; i += grid_stride()) x[i] = value;
+  for (int64_t i = thread_index(); i < n; i += thread_stride()) x[i] = value;
 }
 
 // Stage 1 of sum_rows: thread j sums column j over one fixed chunk of rows in double.

@@ -4,21 +4,14 @@
 #include "simt/simt.h"
 
 #include "core/errors.h"
+#include "cuda/grid.h"
 #include "cuda/runtime.h"
 #include "frames.h"
 
 namespace mvd {
 namespace {
 
-constexpr int kThreads = 256;
-
-unsigned blocks_for(int64_t n) {
-  const int64_t b = (n + kThreads - 1) / kThreads;
-  return (unsigned)(b < 4096 ? b : 4096);
-}
-
-__device__ __forceinline__ int64_t thread_index() { return (int64_t)blockIdx.x * blockDim.x + threadIdx.x; }
-__device__ __forceinline__ int64_t thread_stride() { return (int64_t)gridDim.x * blockDim.x; }
+using namespace grid;
 
 // The CPU op resamples whole rows horizontally first and then blends two of them; per value that
 // is the same two horizontal lerps and one vertical lerp, so the bits agree.

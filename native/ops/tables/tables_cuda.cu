@@ -2,21 +2,14 @@
 // the CPU op (tables.h). Built once per model, so double precision costs nothing that matters.
 #include "simt/simt.h"
 
+#include "cuda/grid.h"
 #include "cuda/runtime.h"
 #include "tables.h"
 
 namespace mvd {
 namespace {
 
-constexpr int kThreads = 256;
-
-unsigned blocks_for(int64_t n) {
-  const int64_t b = (n + kThreads - 1) / kThreads;
-  return (unsigned)(b < 4096 ? b : 4096);
-}
-
-__device__ __forceinline__ int64_t thread_index() { return (int64_t)blockIdx.x * blockDim.x + threadIdx.x; }
-__device__ __forceinline__ int64_t thread_stride() { return (int64_t)gridDim.x * blockDim.x; }
+using namespace grid;
 
 __global__ void sincos3d_kernel(float* out, int64_t d, int64_t h, int64_t w, int64_t total) {
   for (int64_t o = thread_index(); o < total; o += thread_stride()) out[o] = sincos3d_value(d, h, w, o / d, o % d);

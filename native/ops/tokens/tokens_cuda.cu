@@ -7,22 +7,19 @@
 #include <algorithm>
 #include <cmath>
 
+#include "cuda/grid.h"
 #include "cuda/runtime.h"
 #include "tokens.h"
 
 namespace mvd {
 namespace {
 
-constexpr int kThreads = 256;
+using namespace grid;
+
 constexpr int kSumThreads = 128;
 
 // Grid-stride loops keep the grid bounded for any size.
-unsigned blocks_for(int64_t n, int threads = kThreads) {
-  return (unsigned)std::min<int64_t>((n + threads - 1) / threads, 4096);
-}
 
-__device__ __forceinline__ int64_t thread_index() { return (int64_t)blockIdx.x * blockDim.x + threadIdx.x; }
-__device__ __forceinline__ int64_t thread_stride() { return (int64_t)gridDim.x * blockDim.x; }
 
 __device__ __forceinline__ bool index_ok(int32_t j, int64_t limit, int* bad) {
   const bool ok = j >= 0 && j < limit;
