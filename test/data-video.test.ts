@@ -111,6 +111,15 @@ t.test('synthetic set: native render, labels, mp4 round trip within codec tolera
   const spec = synthClipSpec(5, 6, 8, 64);
   t.equal(spec.params.vx > 0 && spec.params.vy === 0, true, 'motion 1 = right');
   t.throws(() => renderSynthClip({ ...spec.params, T: 0 }), { name: 'ValueError' });
+  // The fixed palette changes the object's colours and nothing else.
+  const fixed = synthClipSpec(5, 6, 8, 64, undefined, 'fixed');
+  t.same({ ...fixed.params, colorA: null, colorB: null }, { ...spec.params, colorA: null, colorB: null }, 'fixed palette: same geometry, seed and clutter');
+  t.same([fixed.params.colorA, fixed.params.colorB], [[255, 255, 255], [0, 0, 0]]);
+  const fc = new SyntheticDataset({ seed: 5, count: 8, frames: 8, size: 64, palette: 'fixed' }).getSync(6);
+  const p = fixed.params, px = Math.round(p.cx), py = Math.round(p.cy);
+  const at = ((py * 64) + px) * 3;
+  t.ok([0, 255].includes(fc.frames[at]) && fc.frames[at] === fc.frames[at + 1] && fc.frames[at] === fc.frames[at + 2], 'the object centre is white or black');
+  t.throws(() => new SyntheticDataset({ seed: 5, count: 8, palette: 'grey' as never }), { name: 'ValueError' });
 
   const dir = tempDir(t);
   const res = await writeSyntheticSet({ outDir: dir, videos: 8, frames: 8, size: 64, seed: 5 });

@@ -6,7 +6,7 @@
 // init (the floor), the video teacher itself, and a supervised ceiling per task (the same encoder
 // trained on that task's labels for as many steps as a student). If the ceiling is at chance, the
 // task is not learnable at this budget and the student rows are noise (docs/DEMO.md).
-import { SyntheticDataset, APPEARANCE_CLASSES, MOTION_CLASSES } from '../data/synthetic.js';
+import { SyntheticDataset, APPEARANCE_CLASSES, MOTION_CLASSES, type SynthPalette } from '../data/synthetic.js';
 import { imageVit, videoVit, type Preset } from '../nn/config.js';
 import { Teacher, type TeacherKind } from '../nn/mvd.js';
 import { VisionTransformer } from '../nn/encoder.js';
@@ -20,6 +20,9 @@ import { maeRecipe, videomaeRecipe } from './pretrain.js';
 import { distillRecipe } from './distill.js';
 import { train, tailMean, type StepRecord } from './train.js';
 import { extractFeatures, linearProbe } from './probe.js';
+import { stackClips } from './batch.js';
+import { frameSimilarity, meanOffDiagonal } from '../plot/figures.js';
+import type { ClipSource } from '../data/types.js';
 
 export interface DemoOptions {
   seed: number;
@@ -39,12 +42,14 @@ export interface DemoOptions {
   preset: Preset;
   /** Distractors per clip (task difficulty). */
   clutter: { min: number; max: number };
+  /** Object colours of the synthetic set (SynthPalette). */
+  palette: SynthPalette;
   onProgress?: (stage: string, rec?: StepRecord) => void;
 }
 
 export const DEMO_DEFAULTS: Omit<DemoOptions, 'seed'> = {
   frames: 8, size: 64, trainClips: 512, valClips: 256, batch: 16,
-  teacherSteps: 120, studentSteps: 120, probeSteps: 300, probeWeightDecays: [1e-4, 1e-2, 1e-1, 1], supervised: true, maskRatio: 0.75, preset: 'tiny', clutter: { min: 8, max: 16 },
+  teacherSteps: 120, studentSteps: 120, probeSteps: 300, probeWeightDecays: [1e-4, 1e-2, 1e-1, 1], supervised: true, maskRatio: 0.75, preset: 'tiny', clutter: { min: 8, max: 16 }, palette: 'random',
 };
 
 export interface DemoRow {
@@ -56,6 +61,11 @@ export interface DemoRow {
   appearanceTrain: number;
   motionTrain: number;
   distillLoss: number | null;
+  /**
+   * Mean cosine similarity between the pooled features of different temporal slots of a clip,
+   * over the first val clips (the paper's Figure 3 statistic: lower = more temporal difference).
+   */
+  frameSimilarity: number;
   /** 'control' rows (random init, teacher, supervised) are not students. */
   kind: 'student' | 'control';
 }
@@ -64,9 +74,40 @@ export interface DemoResult {
   seed: number;
   rows: DemoRow[];
   teacherLoss: { image: number; video: number };
+  /** The teachers' own cross-frame similarity (Figure 3: the video teacher's should be lower). */
+  teacherFrameSimilarity: { image: number; video: number };
   /** Half-width of the 95% band of a chance-level probe on valClips clips (binomial, p = 1/4). */
   chanceBand: number;
   seconds: number;
+}
+
+/** Clips of the val set used for the cross-frame similarity. */
+const SIMILARITY_CLIPS = 32;
+
+/**
+ * Mean off-diagonal slot similarity of `features` (pre-norm, [1, slots·P, D] per clip) over the
+ * first clips of `source`, one clip at a time (frameSimilarity works on one clip).
+ */
+async function meanFrameSimilarity(features: (video: Tensor) => Tensor, slots: number, source: ClipSource, clips = SIMILARITY_CLIPS): Promise<number> {
+  let sum = 0;
+  const n = Math.min(clips, source.length);
+  for (let i = 0; i < n; i++) {
+    const b = stackClips([await source.get(i, 0)]);
+    using f = features(b.video);
+    sum += meanOffDiagonal(await frameSimilarity(f, slots));
+    b.video.dispose();
+  }
+  return sum / n;
+}
+
+/** The pre-final-norm token features of a video encoder (eval mode). */
+function encoderFeatures(encoder: VisionTransformer): (video: Tensor) => Tensor {
+  encoder.eval();
+  return (video) => {
+    const e = encoder.forward(video);
+    e.out?.dispose();
+    return e.prenorm;
+  };
 }
 
 /** A teacher built from a pretrained encoder's weights (pre-norm features, frozen). */
@@ -101,8 +142,8 @@ function supervisedRecipe(data: BatchSampler, task: 'appearance' | 'motion', o: 
 export async function runDemo(opts: Partial<DemoOptions> & { seed: number }): Promise<DemoResult> {
   const o: DemoOptions = { ...DEMO_DEFAULTS, ...opts };
   const t0 = performance.now();
-  const trainSet = new SyntheticDataset({ seed: o.seed, count: o.trainClips, frames: o.frames, size: o.size, clutter: o.clutter });
-  const valSet = new SyntheticDataset({ seed: o.seed + 100000, count: o.valClips, frames: o.frames, size: o.size, clutter: o.clutter });
+  const trainSet = new SyntheticDataset({ seed: o.seed, count: o.trainClips, frames: o.frames, size: o.size, clutter: o.clutter, palette: o.palette });
+  const valSet = new SyntheticDataset({ seed: o.seed + 100000, count: o.valClips, frames: o.frames, size: o.size, clutter: o.clutter, palette: o.palette });
   const data = new BatchSampler(trainSet, o.batch, o.seed);
   const sched = (steps: number) => ({ steps, lr: 1.5e-3, minLr: 1e-4, warmupSteps: Math.max(1, Math.round(steps / 10)), weightDecay: 0.05 });
   const progress = (stage: string) => (rec: StepRecord) => o.onProgress?.(stage, rec);
@@ -134,7 +175,8 @@ export async function runDemo(opts: Partial<DemoOptions> & { seed: number }): Pr
     const mot = await linearProbe({ x: tr.features, y: tr.labelSets.motion }, { x: va.features, y: va.labelSets.motion }, MOTION_CLASSES.length, po);
     tr.features.dispose();
     va.features.dispose();
-    rows.push({ student: name, appearance: app.valAcc, motion: mot.valAcc, appearanceTrain: app.trainAcc, motionTrain: mot.trainAcc, distillLoss: loss, kind });
+    const sim = await meanFrameSimilarity(encoderFeatures(encoder), encoder.grid.t, valSet);
+    rows.push({ student: name, appearance: app.valAcc, motion: mot.valAcc, appearanceTrain: app.trainAcc, motionTrain: mot.trainAcc, distillLoss: loss, frameSimilarity: sim, kind });
   };
   for (const [name, ts] of variants) {
     const r = distillRecipe(data, { student: o.preset, frames: o.frames, size: o.size, teachers: ts ?? { vid: teachers.vid }, maskRatio: o.maskRatio, seed: o.seed + 3 });
@@ -154,9 +196,15 @@ export async function runDemo(opts: Partial<DemoOptions> & { seed: number }): Pr
       await probeBoth(`supervised on ${task} (ceiling)`, r.model.encoder, 'control', tailMean(run.history, 'loss'));
       r.dispose();
     }
+  const slots = Math.ceil(o.frames / 2);
+  const teacherFrameSimilarity = {
+    image: await meanFrameSimilarity((v) => teachers.img.features(v), slots, valSet),
+    video: await meanFrameSimilarity((v) => teachers.vid.features(v), teachers.vid.encoder.grid.t, valSet),
+  };
   teachers.img.dispose();
   teachers.vid.dispose();
   return {
+    teacherFrameSimilarity,
     seed: o.seed,
     rows,
     teacherLoss: { image: tailMean(maeRun.history, 'loss'), video: tailMean(vmaeRun.history, 'loss') },

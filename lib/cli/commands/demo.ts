@@ -1,7 +1,8 @@
 import { runDemo, DEMO_DEFAULTS, type DemoResult } from '../../methods/demo.js';
 import { table, fmt } from '../../bench/timing.js';
 import { Progress } from '../progress.js';
-import type { Command } from '../command.js';
+import { UsageError, type Command } from '../command.js';
+import type { SynthPalette } from '../../data/synthetic.js';
 
 function formatDemo(results: DemoResult[]): string {
   const names = results[0].rows.map((r) => r.student);
@@ -19,6 +20,7 @@ function formatDemo(results: DemoResult[]): string {
     cell(i, 'appearance'),
     cell(i, 'motion'),
     results[0].rows[i].distillLoss === null ? '-' : stat(results.map((r) => r.rows[i].distillLoss!), 1, 3),
+    stat(results.map((r) => r.rows[i].frameSimilarity), 1, 3),
   ]);
   const band = results[0].chanceBand;
   const above = (k: 'appearance' | 'motion') => names.filter((_, i) => mean(results.map((r) => r.rows[i][k])) > 0.25 + band);
@@ -26,9 +28,11 @@ function formatDemo(results: DemoResult[]): string {
     const a = above(k);
     return a.length ? `${k}: above the chance band: ${a.join(', ')}` : `${k}: NO row is above the chance band — nothing learned is measured on this task at this budget`;
   };
-  return table(['encoder (linear probe, val top-1 % (train))', 'appearance task', 'motion task', 'final loss'], rows) +
+  const teacherSim = `cross-frame similarity of the teachers themselves (Figure 3: lower = more temporal difference): ` +
+    `image teacher ${stat(results.map((r) => r.teacherFrameSimilarity.image), 1, 3)}, video teacher ${stat(results.map((r) => r.teacherFrameSimilarity.video), 1, 3)}`;
+  return table(['encoder (linear probe, val top-1 % (train))', 'appearance task', 'motion task', 'final loss', 'cross-frame sim.'], rows) +
     `\n\nchance is 25% on both tasks; a chance-level probe lands in 25 ± ${fmt(100 * band, 1)}% (95%, one seed); ` +
-    `supervised rows are the ceiling of this encoder and budget (docs/DEMO.md)\n${verdict('appearance')}\n${verdict('motion')}\n` +
+    `supervised rows are the ceiling of this encoder and budget (docs/DEMO.md)\n${verdict('appearance')}\n${verdict('motion')}\n${teacherSim}\n` +
     `seeds: ${results.map((r) => r.seed).join(', ')}; ${results.length > 1 ? 'mean ± sd over seeds; ' : ''}` +
     `time ${results.map((r) => `${r.seconds.toFixed(0)}s`).join(' + ')}`;
 }
@@ -42,6 +46,7 @@ export const demoCommand: Command = {
     seed: { type: 'string' },
     'teacher-steps': { type: 'string' },
     'student-steps': { type: 'string' },
+    palette: { type: 'string' },
     json: { type: 'boolean' },
   },
   help: {
@@ -49,17 +54,20 @@ export const demoCommand: Command = {
     seed: 'seed of the single run (default 1)',
     'teacher-steps': `teacher pretraining steps (default ${DEMO_DEFAULTS.teacherSteps})`,
     'student-steps': `distillation steps per student (default ${DEMO_DEFAULTS.studentSteps})`,
+    palette: `object colours of the synthetic set: random (the hard set) or fixed (white/black; default ${DEMO_DEFAULTS.palette})`,
     json: 'print the results as JSON',
   },
   async run(v) {
     const seeds = v.full ? [1, 2, 3] : [Number(v.seed ?? 1)];
     const teacherSteps = Number(v['teacher-steps'] ?? (v.full ? DEMO_DEFAULTS.teacherSteps * 2 : DEMO_DEFAULTS.teacherSteps));
     const studentSteps = Number(v['student-steps'] ?? (v.full ? DEMO_DEFAULTS.studentSteps * 2 : DEMO_DEFAULTS.studentSteps));
+    const palette = (v.palette ?? DEMO_DEFAULTS.palette) as SynthPalette;
+    if (palette !== 'random' && palette !== 'fixed') throw new UsageError(`--palette must be random or fixed (got '${palette}')`);
     const results: DemoResult[] = [];
     for (const seed of seeds) {
       const p = new Progress(!!process.stderr.isTTY, !!v.json);
       results.push(await runDemo({
-        seed, teacherSteps, studentSteps,
+        seed, teacherSteps, studentSteps, palette,
         onProgress: (stage, rec) => p.update(`seed ${seed}: ${stage}`, stage.startsWith('probe') ? 0 : stage.includes('teacher (') ? teacherSteps : studentSteps, rec, DEMO_DEFAULTS.batch),
       }));
       p.done();
