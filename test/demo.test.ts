@@ -27,6 +27,11 @@ t.test('runDemo on tiny settings gives the student rows and the controls', async
     for (const v of [row.appearance, row.motion, row.appearanceTrain, row.motionTrain]) t.ok(v >= 0 && v <= 1, `${row.student}: ${v}`);
   t.ok(r.chanceBand > 0.2 && r.chanceBand < 0.22, `band ${r.chanceBand} for 16 clips`);
   t.ok(Number.isFinite(r.teacherLoss.image) && Number.isFinite(r.teacherLoss.video));
+  // Cross-frame similarity is a mean of cosines between different slots: in [-1, 1], and below 1
+  // for a random-init encoder on clips whose object moves.
+  for (const v of [...r.rows.map((x) => x.frameSimilarity), r.teacherFrameSimilarity.image, r.teacherFrameSimilarity.video])
+    t.ok(v >= -1 && v <= 1 + 1e-6, `frame similarity ${v}`);
+  t.ok(r.rows[0].frameSimilarity < 0.9999, `random init: slots differ (${r.rows[0].frameSimilarity})`);
 });
 
 t.test('linearProbe: standardised features, weight decay chosen on the train split only', async (t) => {
