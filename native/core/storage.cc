@@ -1,5 +1,6 @@
 #include "storage.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
@@ -23,6 +24,12 @@ namespace {
 // plain malloc/free, glibc returns large blocks to the OS on free and every call page-faults and
 // zeroes them again (measured: LayerNorm fwd+bwd at [3136,768] 12.5 ms with fresh memory vs
 // 2.4 ms reused). Freed blocks are kept by exact rounded size, up to a cap, and handed out again.
+// The cap follows the working set: cached bytes may reach max(256 MB, high-water mark of bytes in
+// use minus bytes in use now), and blocks of other sizes are evicted first to keep the one just
+// released. A fixed
+// 256 MB was too small once run-ahead keeps up to 16 large outputs in flight (16 × 19 MB patchify
+// outputs): blocks over the cap went back to glibc, were faulted in again, and the op ran 50×
+// slower in half the runs (bench/NOTES.md "Host cache cap"). MVD_HOST_CACHE_MB fixes the cap.
 class HostCache {
  public:
   static HostCache& get() {
@@ -37,6 +44,7 @@ class HostCache {
         void* p = it->second.back();
         it->second.pop_back();
         cached_ -= rounded;
+        in_use(rounded);
         return p;
       }
     }
@@ -45,11 +53,29 @@ class HostCache {
       trim();
       p = std::aligned_alloc(64, rounded);
     }
+    if (p) {
+      std::lock_guard<std::mutex> lk(m_);
+      in_use(rounded);
+    }
     return p;
   }
   void release(void* p, size_t rounded) {
     std::lock_guard<std::mutex> lk(m_);
-    if (cached_ + rounded <= limit_) {
+    used_ -= rounded;
+    // Cached bytes allowed: the floor, or (without MVD_HOST_CACHE_MB) whatever keeps in-use +
+    // cached within the high-water mark, so the process never holds more than it needed at once.
+    const size_t budget = fixed_ ? limit_ : std::max(limit_, peak_used_ - std::min(peak_used_, used_));
+    // Sizes of an earlier phase (another shape) give way to the one being released now: it is
+    // the working set's, the others may never be asked for again.
+    for (auto it = free_.begin(); cached_ + rounded > budget && it != free_.end(); ++it) {
+      if (it->first == rounded) continue;
+      while (!it->second.empty() && cached_ + rounded > budget) {
+        std::free(it->second.back());
+        it->second.pop_back();
+        cached_ -= it->first;
+      }
+    }
+    if (cached_ + rounded <= budget) {
       free_[rounded].push_back(p);
       cached_ += rounded;
       return;
@@ -71,11 +97,18 @@ class HostCache {
  private:
   HostCache() {
     const char* env = std::getenv("MVD_HOST_CACHE_MB");
+    fixed_ = env != nullptr;
     limit_ = (size_t)(env ? std::atof(env) : 256.0) * 1024 * 1024;
+  }
+  // Caller holds m_.
+  void in_use(size_t rounded) {
+    used_ += rounded;
+    peak_used_ = std::max(peak_used_, used_);
   }
   std::mutex m_;
   std::unordered_map<size_t, std::vector<void*>> free_;
-  size_t cached_ = 0, limit_ = 0;
+  size_t cached_ = 0, limit_ = 0, used_ = 0, peak_used_ = 0;
+  bool fixed_ = false;
 };
 
 // Small blocks round to a cache line, large ones to a page, so similar shapes share blocks.
