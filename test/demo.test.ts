@@ -12,6 +12,7 @@ import { VideoClassifier } from '../lib/nn/classifier.js';
 import { videoVit } from '../lib/nn/config.js';
 import { crossEntropy } from '../lib/ops/xent.js';
 import type { ClipSource } from '../lib/data/types.js';
+import { evaluate } from '../lib/methods/eval.js';
 
 t.test('runDemo on tiny settings gives the student rows and the controls', async (t) => {
   const r = await runDemo({
@@ -88,17 +89,8 @@ t.test('positive control: the supervised path generalises to unseen clips when t
     },
     dispose: () => {},
   }, { steps, lr: 1e-3, minLr: 1e-5, warmupSteps: 5, weightDecay: 0.05, beta2: 0.999 });
-  model.eval();
-  const val = new BatchSampler(source(999, 64), 64, 0);
-  const b = await val.batch(0);
-  using logits = model.forward(b.video);
-  const v = (await logits.toArray()) as Float32Array;
-  let right = 0;
-  b.labels.forEach((y, r) => {
-    const row = Array.from(v.subarray(r * 4, r * 4 + 4));
-    if (row.indexOf(Math.max(...row)) === y) right++;
-  });
-  b.video.dispose();
+  const r = await evaluate(model, source(999, 64), { classes: 4, batchVideos: 64 });
+  const right = r.top1 * 64;
   model.dispose();
   // Chance is 16/64 with a 95% band of ±7; 0.6 leaves room for numeric drift, not for a broken path.
   t.ok(right / 64 > 0.6, `unseen clips: ${right}/64 right (chance 16)`);

@@ -28,6 +28,26 @@ async function values(m: { namedParameters(): [string, { value: Tensor }][] }): 
   return out;
 }
 
+/**
+ * Analytic and central-difference directional derivatives of `lossOf` along `dir` for one
+ * parameter (whose gradient backward has already filled); the value is restored afterwards.
+ */
+async function directional(p: { value: Tensor; grad: Tensor | null }, dir: Float32Array, eps: number, lossOf: () => Promise<number>) {
+  const g = (await p.grad!.toArray()) as Float32Array;
+  const base = (await p.value.toArray()) as Float32Array;
+  let analytic = 0;
+  for (let i = 0; i < g.length; i++) analytic += g[i] * dir[i];
+  const at = async (s: number) => {
+    using v = Tensor.fromArray(base.map((x, i) => x + s * eps * dir[i]), p.value.shape);
+    p.value.assign(v as Tensor<'f32'>);
+    return lossOf();
+  };
+  const numeric = ((await at(1)) - (await at(-1))) / (2 * eps);
+  using orig = Tensor.fromArray(base, p.value.shape);
+  p.value.assign(orig as Tensor<'f32'>);
+  return { analytic, numeric };
+}
+
 t.test('initialisation is deterministic from the seed and follows SPEC §1.4', async (t) => {
   const a = new VideoClassifier(tinyCfg(), { numClasses: 3, seed: 5 });
   const b = new VideoClassifier(tinyCfg(), { numClasses: 3, seed: 5 });
@@ -68,22 +88,7 @@ t.test('classifier gradients match finite differences (directional, float32)', a
   const named = new Map(m.namedParameters());
   for (const name of names) {
     const p = named.get(name)!;
-    const g = (await p.grad!.toArray()) as Float32Array;
-    const base = (await p.value.toArray()) as Float32Array;
-    const dir = randn(base.length, 99);
-    let analytic = 0;
-    for (let i = 0; i < g.length; i++) analytic += g[i] * dir[i];
-    const eps = 1e-2;
-    const shifted = (s: number) => Tensor.fromArray(base.map((v, i) => v + s * eps * dir[i]), p.value.shape);
-    using plus = shifted(1);
-    p.value.assign(plus as Tensor<'f32'>);
-    const lp = await lossOf();
-    using minus = shifted(-1);
-    p.value.assign(minus as Tensor<'f32'>);
-    const lm = await lossOf();
-    using orig = Tensor.fromArray(base, p.value.shape);
-    p.value.assign(orig as Tensor<'f32'>);
-    const numeric = (lp - lm) / (2 * eps);
+    const { analytic, numeric } = await directional(p, randn(p.value.numel, 99), 1e-2, lossOf);
     const rel = Math.abs(numeric - analytic) / Math.max(1e-4, Math.abs(numeric) + Math.abs(analytic));
     t.ok(rel < 3e-2, `${name}: analytic ${analytic.toExponential(4)} numeric ${numeric.toExponential(4)} rel ${rel.toExponential(2)}`);
   }
@@ -207,20 +212,9 @@ t.test('every parameter of the demo-shape classifier matches finite differences 
   let checked = 0, worst = 0;
   for (const [name, p] of m.namedParameters()) {
     if (!p.trainable) continue;
-    const g = (await p.grad!.toArray()) as Float32Array;
-    const base = (await p.value.toArray()) as Float32Array;
-    const dir = randn(base.length, 1000 + checked);
-    let analytic = 0;
-    for (let i = 0; i < g.length; i++) analytic += g[i] * dir[i];
     // A step of fixed length along the direction keeps the float32 loss change well above rounding.
-    const eps = 0.03 / Math.sqrt(base.length);
-    const at = async (s: number) => {
-      using v = Tensor.fromArray(base.map((x, i) => x + s * eps * dir[i]), p.value.shape);
-      p.value.assign(v as Tensor<'f32'>);
-      return lossOf(false);
-    };
-    const numeric = ((await at(1)) - (await at(-1))) / (2 * eps);
-    await at(0);
+    const n = p.value.numel;
+    const { analytic, numeric } = await directional(p, randn(n, 1000 + checked), 0.03 / Math.sqrt(n), () => lossOf(false));
     // The floor (2e-3) is above the float32 noise of the central difference (~5e-5 here), so
     // near-zero directional derivatives are not compared at rounding level.
     const rel = Math.abs(numeric - analytic) / Math.max(2e-3, Math.abs(numeric) + Math.abs(analytic));

@@ -1,7 +1,7 @@
 // Supervised tiny-ViT control on the synthetic set (docs/DEMO.md, experiments 9–13).
 // node bench/scripts/demo-supervised-control.mjs TASK POOL STEPS CLUTTER [SIZE PATCH PRESET]
 //   TASK appearance|motion|quadrant; POOL fresh (every clip new) or a clip count; CLUTTER n → n..2n
-//   env: LR, WARM, RSCALE (object radius ×), PSCALE (texture period ×), BW=1 (white/black object),
+//   env: LR, WARM, RSCALE (object radius ×), PSCALE (texture period ×), BW=1 (palette 'fixed': white/black object),
 //   CCOL=1 (object colour = appearance class: linearly decodable). Needs `npm run build` first.
 import { SyntheticDataset, synthClipSpec } from '../../dist/data/synthetic.js';
 import { BatchSampler, stackClips } from '../../dist/methods/batch.js';
@@ -14,10 +14,10 @@ const [task = 'appearance', poolArg = 'fresh', stepsArg = '400', clutArg = '8', 
 const steps = +stepsArg, B = 16, frames = 8, size = +sizeArg, patch = +patchArg;
 const clutter = { min: +clutArg, max: 2 * +clutArg };
 const count = poolArg === 'fresh' ? steps * B : +poolArg;
-class DS extends SyntheticDataset { spec(i) { const s = super.spec(i); const k = +(process.env.RSCALE ?? 1); if (k !== 1) { const p = s.params, h = (frames - 1) / 2; const mx = p.cx + p.vx * h, my = p.cy + p.vy * h; p.radius *= k; p.period *= +(process.env.PSCALE ?? 1); const r = 1.35 * p.radius; const cl = (v) => Math.min(size - r, Math.max(r, v)); const nx = cl(mx), ny = cl(my); p.cx = nx - p.vx * h; p.cy = ny - p.vy * h; } if (process.env.BW) { s.params.colorA = [255,255,255]; s.params.colorB = [0,0,0]; }
- if (process.env.CCOL) { const C = [[255,0,0],[0,255,0],[0,0,255],[255,255,255]][s.appearance]; s.params.colorA = C; s.params.colorB = C; } return s; } }
-const trainSet = new DS({ seed: 1, count, frames, size, clutter });
-const valSet = new DS({ seed: 100001, count: 256, frames, size, clutter });
+class DS extends SyntheticDataset { spec(i) { const s = super.spec(i); const k = +(process.env.RSCALE ?? 1); if (k !== 1) { const p = s.params, h = (frames - 1) / 2; const mx = p.cx + p.vx * h, my = p.cy + p.vy * h; p.radius *= k; p.period *= +(process.env.PSCALE ?? 1); const r = 1.35 * p.radius; const cl = (v) => Math.min(size - r, Math.max(r, v)); const nx = cl(mx), ny = cl(my); p.cx = nx - p.vx * h; p.cy = ny - p.vy * h; } if (process.env.CCOL) { const C = [[255,0,0],[0,255,0],[0,0,255],[255,255,255]][s.appearance]; s.params.colorA = C; s.params.colorB = C; } return s; } }
+const palette = process.env.BW ? 'fixed' : 'random';
+const trainSet = new DS({ seed: 1, count, frames, size, clutter, palette });
+const valSet = new DS({ seed: 100001, count: 256, frames, size, clutter, palette });
 const quad = (ds, i) => { const p = ds.spec(i).params, h = (frames - 1) / 2; const x = p.cx + p.vx * h, y = p.cy + p.vy * h; return (x >= size / 2 ? 1 : 0) + (y >= size / 2 ? 2 : 0); };
 const labelOf = (ds, b) => task === 'quadrant' ? Int32Array.from(b.indices, (i) => quad(ds, i)) : b.labelSets[task];
 const data = new BatchSampler(trainSet, B, 1);

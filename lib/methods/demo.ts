@@ -85,29 +85,20 @@ export interface DemoResult {
 const SIMILARITY_CLIPS = 32;
 
 /**
- * Mean off-diagonal slot similarity of `features` (pre-norm, [1, slots·P, D] per clip) over the
- * first clips of `source`, one clip at a time (frameSimilarity works on one clip).
+ * Mean off-diagonal slot similarity of `features` (pre-norm, [B, slots·P, D]) over the first
+ * clips of `source`: one forward for all of them, then frameSimilarity clip by clip.
  */
 async function meanFrameSimilarity(features: (video: Tensor) => Tensor, slots: number, source: ClipSource, clips = SIMILARITY_CLIPS): Promise<number> {
-  let sum = 0;
   const n = Math.min(clips, source.length);
+  const b = stackClips(await Promise.all(Array.from({ length: n }, (_, i) => source.get(i, 0))));
+  using f = features(b.video);
+  b.video.dispose();
+  let sum = 0;
   for (let i = 0; i < n; i++) {
-    const b = stackClips([await source.get(i, 0)]);
-    using f = features(b.video);
-    sum += meanOffDiagonal(await frameSimilarity(f, slots));
-    b.video.dispose();
+    using one = f.slice(i, i + 1);
+    sum += meanOffDiagonal(await frameSimilarity(one, slots));
   }
   return sum / n;
-}
-
-/** The pre-final-norm token features of a video encoder (eval mode). */
-function encoderFeatures(encoder: VisionTransformer): (video: Tensor) => Tensor {
-  encoder.eval();
-  return (video) => {
-    const e = encoder.forward(video);
-    e.out?.dispose();
-    return e.prenorm;
-  };
 }
 
 /** A teacher built from a pretrained encoder's weights (pre-norm features, frozen). */
@@ -175,7 +166,9 @@ export async function runDemo(opts: Partial<DemoOptions> & { seed: number }): Pr
     const mot = await linearProbe({ x: tr.features, y: tr.labelSets.motion }, { x: va.features, y: va.labelSets.motion }, MOTION_CLASSES.length, po);
     tr.features.dispose();
     va.features.dispose();
-    const sim = await meanFrameSimilarity(encoderFeatures(encoder), encoder.grid.t, valSet);
+    // A video-kind Teacher view is the frozen encoder's pre-norm features over the whole clip.
+    const view = new Teacher('vid', encoder);
+    const sim = await meanFrameSimilarity((v) => view.features(v), encoder.grid.t, valSet);
     rows.push({ student: name, appearance: app.valAcc, motion: mot.valAcc, appearanceTrain: app.trainAcc, motionTrain: mot.trainAcc, distillLoss: loss, frameSimilarity: sim, kind });
   };
   for (const [name, ts] of variants) {
@@ -196,9 +189,8 @@ export async function runDemo(opts: Partial<DemoOptions> & { seed: number }): Pr
       await probeBoth(`supervised on ${task} (ceiling)`, r.model.encoder, 'control', tailMean(run.history, 'loss'));
       r.dispose();
     }
-  const slots = Math.ceil(o.frames / 2);
   const teacherFrameSimilarity = {
-    image: await meanFrameSimilarity((v) => teachers.img.features(v), slots, valSet),
+    image: await meanFrameSimilarity((v) => teachers.img.features(v), Math.ceil(o.frames / (teachers.img.encoder.opts.frameStride ?? 1)), valSet),
     video: await meanFrameSimilarity((v) => teachers.vid.features(v), teachers.vid.encoder.grid.t, valSet),
   };
   teachers.img.dispose();

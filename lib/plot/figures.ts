@@ -140,16 +140,11 @@ export async function loadFeatureEncoder(path: string, o: { frames: number; size
   } finally {
     for (const t of tensors.values()) t.dispose();
   }
-  enc.eval();
-  const teacher = kind === 'image' ? new Teacher('img', enc) : null;
+  // Teacher gives both views: frozen, pre-norm, the image kind on frames 0, 2, … without cls.
+  const view = new Teacher(kind === 'image' ? 'img' : 'vid', enc);
   return {
     kind, preset, slots: kind === 'image' ? Math.ceil(o.frames / 2) : gridOf(cfg).t,
-    features(video) {
-      if (teacher) return teacher.features(video);
-      const e = enc.forward(video);
-      e.out?.dispose();
-      return e.prenorm;
-    },
+    features: (video) => view.features(video),
     [Symbol.dispose]: () => enc.dispose(),
   };
 }
