@@ -34,6 +34,10 @@ export interface BuildInfo {
   cpuFeaturesCompiled: string;
   cpuFeaturesRuntime: string;
   cpuThreads: number;
+  /** Builds of the *_isa.cc kernels in this addon: 'avx2' or 'avx2 avx512'. */
+  cpuIsaVariants: string;
+  /** The one in use (MVD_CPU_ISA=avx2 forces the AVX2 build). */
+  cpuIsa: 'avx2' | 'avx512';
   gemmBackend: 'onednn' | 'portable';
   gemmBackendDetail: string;
   cudaCompiled: boolean;

@@ -4,6 +4,8 @@
 // spaces (--gyp):
 //   kernels         native/core/*.cc, native/ops/**/*.cc, except the groups below
 //   kernels_onednn  native/ops/**/*_onednn.cc          (only when oneDNN is found)
+//   kernels_isa     native/ops/**/*_isa.cc             (also in kernels; CMake compiles them a
+//                                                       second time for AVX-512: native/core/isa.h)
 //   cuda            native/cuda/*.cu, native/ops/**/*.cu (only when nvcc is found)
 //   cuda_absent     native/cuda/*_absent.cc            (only without nvcc)
 //   simt            native/simt/*.cc                   (only with MVD_SIMT: the emulator the .cu
@@ -34,6 +36,7 @@ export function nativeSources() {
   return {
     kernels: [...under('native/core/'), ...under('native/ops/')].filter((f) => isCc(f) && !onednn(f)),
     kernels_onednn: under('native/ops/').filter(onednn),
+    kernels_isa: under('native/ops/').filter((f) => f.endsWith('_isa.cc')),
     cuda: [...under('native/cuda/'), ...under('native/ops/')].filter((f) => f.endsWith('.cu')),
     cuda_absent: under('native/cuda/').filter((f) => f.endsWith('_absent.cc')),
     simt: under('native/simt/').filter(isCc),

@@ -3,6 +3,7 @@ import { Tensor, ShapeError, DTypeError, ValueError } from '../lib/index.js';
 import { attentionForward, attentionBackward } from '../lib/ops/attention.js';
 import { maxRelErr, randn } from './helpers/reference.js';
 import { attentionRef, attentionBackwardRef, f32, type AttnShape } from './helpers/attention-ref.js';
+import { runnableIsas, withIsa } from './helpers/isa.js';
 
 // FlashAttention's rule: at most 2x (outputs) / 3x (gradients) the error of a naive float32
 // implementation against float64, plus a small floor (1e-6; 1e-5 for gradients, where at N = 1 the
@@ -19,8 +20,10 @@ const shapes: AttnShape[] = [
   { B: 1, N: 17, heads: 1, hd: 8 },
 ];
 
-for (const s of shapes)
-  t.test(`attention forward/backward match float64 (B=${s.B} N=${s.N} heads=${s.heads} hd=${s.hd})`, async (t) => {
+// Every build of the kernels this CPU can run (AVX2, and AVX-512 where present) against float64.
+for (const isa of runnableIsas())
+  for (const s of shapes)
+  t.test(`attention forward/backward match float64 (${isa}, B=${s.B} N=${s.N} heads=${s.heads} hd=${s.hd})`, (t) => withIsa(isa, async () => {
     const D = s.heads * s.hd;
     const X = randn(s.B * s.N * 3 * D, s.N + s.hd).map((v) => v * 1.5);
     const G = randn(s.B * s.N * D, 7 + s.N);
@@ -36,7 +39,7 @@ for (const s of shapes)
     t.same(dqkv.shape, [s.B, s.N, 3 * D]);
     t.ok(...within('dqkv', await dqkv.toArray(), attentionBackwardRef(X, G, s), attentionBackwardRef(X, G, s, f32), 3, 1e-5));
     for (const x of [qkv, out, lse, dOut, dqkv]) x.dispose();
-  });
+  }));
 
 t.test('attention backward agrees with a central difference of the kernel forward along a random direction', async (t) => {
   // Directional derivative of L = Σ W ∘ attention(qkv) along a random direction, central

@@ -5,9 +5,12 @@ import {
 } from '../lib/ops/elementwise.js';
 import { maxRelErr, randn } from './helpers/reference.js';
 import { gelu64, dgelu64 } from './helpers/norm-loss-ref.js';
+import { runnableIsas, withIsa } from './helpers/isa.js';
 
-t.test('gelu and its backward match float64', async (t) => {
-  for (const n of [1, 7, 33 * 129, 160 * 96]) {
+// Each build this CPU can run (AVX2, AVX-512); 40 001 elements take the multi-threaded path.
+for (const isa of runnableIsas())
+  t.test(`gelu and its backward match float64 (${isa})`, (t) => withIsa(isa, async () => {
+  for (const n of [1, 7, 33 * 129, 160 * 96, 40001]) {
     const X = randn(n, n), DY = randn(n, n + 1);
     for (let i = 0; i < n; i += 3) X[i] *= 4;
     const x = Tensor.fromArray(X, [n]), dy = Tensor.fromArray(DY, [n]);
@@ -15,7 +18,7 @@ t.test('gelu and its backward match float64', async (t) => {
     t.ok(maxRelErr(y, Array.from(X, gelu64)) < 1e-6, `gelu n=${n}`);
     t.ok(maxRelErr(dx, Array.from(X, (v, i) => DY[i] * dgelu64(v))) < 2e-6, `geluBackward n=${n}`);
   }
-});
+}));
 
 t.test('add, addInPlace, scale, scaleInPlace, fill', async (t) => {
   const A = randn(1000, 1), B = randn(1000, 2);

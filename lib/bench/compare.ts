@@ -55,10 +55,21 @@ export function runTorch(o: StepBenchOptions): TorchStep {
   return JSON.parse(r.stdout.trim().split('\n').pop()!);
 }
 
+/**
+ * glibc settings for the PyTorch kernel timings. By default glibc maps every block over 32 MB
+ * fresh and unmaps it on free, so each large PyTorch output is page-faulted in again on every call;
+ * on the VMs this was measured on that made x + x on 38 MB take 76 ms instead of 0.9 ms and
+ * attention at 1568 tokens 8x slower (bench/NOTES.md "A fair PyTorch"). Keeping freed memory
+ * (what our host cache does, and what jemalloc or tcmalloc give PyTorch users) times the kernels.
+ */
+export const TORCH_KERNEL_ENV = { MALLOC_MMAP_MAX_: '0', MALLOC_TRIM_THRESHOLD_: String(2 ** 40) };
+
 /** Times the kernel suite's ops in PyTorch (bench/torch_kernels.py); keys "op|tokens" or "op". */
 export function runTorchKernels(quick: boolean): Record<string, number> {
   const script = join(packageRoot, 'bench', 'torch_kernels.py');
-  const r = spawnSync(python, [script, String(cpus().length), quick ? 'quick' : 'full'], { encoding: 'utf8', maxBuffer: 16 << 20 });
+  const r = spawnSync(python, [script, String(cpus().length), quick ? 'quick' : 'full'], {
+    encoding: 'utf8', maxBuffer: 16 << 20, env: { ...process.env, ...TORCH_KERNEL_ENV },
+  });
   if (r.status !== 0) throw new Error(`torch_kernels.py failed: ${r.stderr.slice(-2000)}`);
   return JSON.parse(r.stdout.trim().split('\n').pop()!);
 }

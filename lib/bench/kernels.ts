@@ -7,6 +7,7 @@ import { gelu, geluBackward } from '../ops/elementwise.js';
 import { distillLoss } from '../ops/loss.js';
 import { patchify, gatherTokens } from '../ops/tokens.js';
 import { randomFill } from '../ops/random.js';
+import { gemm } from '../ops/gemm.js';
 import { timeIt, fmt, table } from './timing.js';
 import { measureCpuRoofs, computeRoof, type CpuRoofs } from './roofline.js';
 
@@ -45,6 +46,13 @@ export async function benchKernels(opts: { quick?: boolean; roofs?: CpuRoofs } =
     const tb = await timeIt(() => { d.dispose(); d = attentionBackward(dOut, qkv, f.out, f.lse, 12); }, { minSeconds });
     add('attention bwd', `12 heads × ${n} × 64`, tb.medianMs, 2.5 * flopsFwd, 'GFLOP/s');
     f.out.dispose(); f.lse.dispose(); d.dispose();
+    // Timed as one, like PyTorch's autograd pair: a backward alone cannot be timed there.
+    const tfb = await timeIt(() => {
+      const r = attentionForward(qkv, 12);
+      const g = attentionBackward(dOut, qkv, r.out, r.lse, 12);
+      r.out.dispose(); r.lse.dispose(); g.dispose();
+    }, { minSeconds });
+    add('attention fwd+bwd', `12 heads × ${n} × 64`, tfb.medianMs, 3.5 * flopsFwd, 'GFLOP/s');
   }
   {
     using x = rand([3136, 768], 3);
@@ -81,6 +89,12 @@ export async function benchKernels(opts: { quick?: boolean; roofs?: CpuRoofs } =
     using it = Tensor.fromArray(idx, [2, 160]);
     const g = await timeIt(() => gatherTokens(tok, it).dispose(), { minSeconds });
     add('gather tokens', '2 × 160 of 1568 × 768', g.medianMs, 4 * 2 * 160 * 768 * 2, 'GB/s');
+  }
+  if (!opts.quick) {
+    // A plain square GEMM: shows how fast the BLAS behind each side is, so the ratios above can be read.
+    using a = rand([2048, 2048], 15), b = rand([2048, 2048], 16);
+    const t = await timeIt(() => gemm(a, b).dispose(), { minSeconds });
+    add('matmul', '2048³', t.medianMs, 2 * 2048 ** 3, 'GFLOP/s');
   }
   return { roofs, results };
 }

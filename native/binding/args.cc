@@ -21,9 +21,31 @@ Napi::Function StorageHandle::Define(Napi::Env env) {
 
 StorageHandle::StorageHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<StorageHandle>(info) {}
 
+// V8 starts a major GC whenever the external memory it was told about rises 64 MB above its level
+// at the last GC. Reporting every allocation and release exactly made any op pattern with more than
+// 64 MB of outputs alive at once pay a GC per repetition: two 38 MB GELU outputs alive together
+// ran 12-16 ms per pair against 7.6 ms one at a time, the difference all V8 marking (perf; a build
+// without the reports ran it in the single-output time; bench/NOTES.md "V8 and external memory").
+// Training's per-step churn is the same pattern at a larger scale. So the report follows the live
+// total in steps of kReportSlack: churn within that band costs V8 nothing, while tensors leaked
+// without dispose() still build pressure and are collected, a step later.
+constexpr int64_t kReportSlack = 128ll << 20;
+
+static void report_external(Napi::Env env, ExternalMemoryAccount& a) {
+  const int64_t d = a.live - a.reported;
+  if (d > kReportSlack || d < -kReportSlack) {
+    Napi::MemoryManagement::AdjustExternalMemory(env, d);
+    a.reported = a.live;
+  }
+}
+
 StorageHandle::~StorageHandle() {
-  // Finalizer path (garbage collected without dispose()): the env may be tearing down, so only
-  // drop the reference; AdjustExternalMemory is skipped here on purpose.
+  // Finalizer path (garbage collected without dispose()). Telling V8 at once lowers the pressure
+  // it sees as soon as leaked tensors are collected.
+  if (storage_ && account_) {
+    account_->live -= accounted_;
+    report_external(Env(), *account_);
+  }
   storage_.reset();
 }
 
@@ -32,15 +54,18 @@ Napi::Object StorageHandle::Wrap(Napi::Env env, StoragePtr s) {
   StorageHandle* h = StorageHandle::Unwrap(obj);
   h->accounted_ = (int64_t)s->bytes();
   h->storage_ = std::move(s);
-  Napi::MemoryManagement::AdjustExternalMemory(env, h->accounted_);
+  h->account_ = addon_data(env).external;
+  h->account_->live += h->accounted_;
+  report_external(env, *h->account_);
   return obj;
 }
 
 void StorageHandle::release(Napi::Env env) {
   if (!storage_) return;
   storage_.reset();  // queued ops still hold their own references
-  Napi::MemoryManagement::AdjustExternalMemory(env, -accounted_);
+  account_->live -= accounted_;
   accounted_ = 0;
+  report_external(env, *account_);
 }
 
 Napi::Value StorageHandle::Dispose(const Napi::CallbackInfo& info) {

@@ -4,6 +4,7 @@
 #include <napi.h>
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,13 @@
 #include "../core/storage.h"
 
 namespace mvd {
+
+// What this env's V8 is told about the native memory its JS handles hold (args.cc says why the
+// report moves in steps). Shared by the handles, so a finalizer can still count after teardown began.
+struct ExternalMemoryAccount {
+  int64_t live = 0;      // bytes held by handles neither disposed nor finalized
+  int64_t reported = 0;  // what V8 was last told
+};
 
 // A native handle to a Storage. JS tensors (lib/tensor.ts) hold one; views share the Storage.
 class StorageHandle : public Napi::ObjectWrap<StorageHandle> {
@@ -29,6 +37,7 @@ class StorageHandle : public Napi::ObjectWrap<StorageHandle> {
   Napi::Value Disposed(const Napi::CallbackInfo& info);
   void release(Napi::Env env);
   StoragePtr storage_;
+  std::shared_ptr<ExternalMemoryAccount> account_;
   int64_t accounted_ = 0;
 };
 
@@ -37,6 +46,7 @@ struct AddonData {
   Napi::FunctionReference error_classes[6];  // indexed by ErrorKind
   Napi::ThreadSafeFunction tsfn;             // resolves read-back promises on the JS thread
   int pending_syncs = 0;
+  std::shared_ptr<ExternalMemoryAccount> external = std::make_shared<ExternalMemoryAccount>();
 };
 
 AddonData& addon_data(Napi::Env env);

@@ -1,5 +1,6 @@
 // Build facts and devices, for `mvd info` and gpuInfo().
 #include "../core/cpu_features.h"
+#include "../core/isa.h"
 #include "../cuda/device_info.h"
 #include "../ops/gemm/gemm.h"
 #include "args.h"
@@ -20,6 +21,8 @@ Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
   o.Set("cpuFeaturesCompiled", cpu_features_compiled());
   o.Set("cpuFeaturesRuntime", cpu_features_runtime());
   o.Set("cpuThreads", cpu_threads());
+  o.Set("cpuIsaVariants", cpu_isa_variants());
+  o.Set("cpuIsa", cpu_isa_level() == 4 ? "avx512" : "avx2");
   o.Set("gemmBackend", gemm_cpu_backend());
   o.Set("gemmBackendDetail", MVD_GEMM_DETAIL);
   CudaInfo ci = cuda_info();
@@ -53,10 +56,19 @@ Napi::Value GpuInfo(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// setCpuIsa('avx2' | 'avx512' | 'auto') -> boolean: which build of the *_isa.cc kernels runs
+// (tests compare the two; MVD_CPU_ISA=avx2 does the same for a whole process).
+Napi::Value SetCpuIsa(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsString()) throw OpError(ErrorKind::Value, "setCpuIsa", "expects 'avx2', 'avx512' or 'auto'");
+  // Ops read the level when they run, so ops still queued may run on either build (both correct).
+  return Napi::Boolean::New(info.Env(), set_cpu_isa(info[0].As<Napi::String>().Utf8Value()));
+}
+
 }  // namespace
 
 static void register_info_bindings(Napi::Env env, Napi::Object exports) {
   exports.Set("buildInfo", make_binding(env, "buildInfo", BuildInfo));
+  exports.Set("setCpuIsa", make_binding(env, "setCpuIsa", SetCpuIsa));
   // gpuInfo never throws: cuda_info() catches every CUDA failure and reports it as `reason`.
   exports.Set("gpuInfo", Napi::Function::New(env, GpuInfo, "gpuInfo"));
 }

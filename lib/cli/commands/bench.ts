@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { benchGemm, formatGemm } from '../../bench/gemm.js';
 import { benchStep, type StepBenchOptions, type StepBenchResult } from '../../bench/step.js';
 import { benchData } from '../../bench/data.js';
-import { runOursInChild, runTorch, runTorchKernels, torchAvailable, type TorchStep } from '../../bench/compare.js';
+import { runOursInChild, runTorch, runTorchKernels, torchAvailable, TORCH_KERNEL_ENV, type TorchStep } from '../../bench/compare.js';
 import { benchKernels, formatKernels } from '../../bench/kernels.js';
 import { benchCudaKernels, formatCudaKernels } from '../../bench/kernels-cuda.js';
 import { gpuInfo } from '../../device.js';
@@ -97,6 +97,7 @@ export const benchCommand: Command = {
         }
         out.kernels = r;
         show(formatKernels(r));
+        if (torch.ok) show(`\nPyTorch ran in its own process, same threads, with ${Object.entries(TORCH_KERNEL_ENV).map(([k, x]) => `${k}=${x}`).join(' ')} (glibc keeps freed memory, as our host cache does).`);
       }
     }
     if (suite === 'step' || suite === 'all') {

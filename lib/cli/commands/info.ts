@@ -61,6 +61,7 @@ export const infoCommand: Command = {
       ['CPU features used', b.cpuFeaturesCompiled],
       ['CPU features present', b.cpuFeaturesRuntime],
       ['CPU threads', String(b.cpuThreads)],
+      ['CPU kernel builds', `${b.cpuIsaVariants} (using ${b.cpuIsa}; MVD_CPU_ISA=avx2 forces AVX2)`],
       ['GEMM backend', b.gemmBackendDetail],
       ['CUDA compiled', b.cudaCompiled ? `yes, runtime ${b.cudaRuntime}, architectures ${b.cudaArchitectures}` : 'no'],
       [

@@ -9,6 +9,8 @@
 //   dqkv [B, N, 3·D]  same layout as qkv
 #pragma once
 #include <cstdint>
+
+#include "../../core/isa.h"
 #if MVD_HAVE_CUDA || MVD_SIMT
 #include "../../cuda/stream.h"
 #endif
@@ -29,6 +31,11 @@ void attention_forward_cpu(const AttentionShape& s, const float* qkv, float* out
 // dqkv from dout, the forward's inputs/outputs and its lse. Overwrites every element of dqkv.
 void attention_backward_cpu(const AttentionShape& s, const float* dout, const float* qkv, const float* out,
                             const float* lse, float* dqkv);
+
+// The two CPU kernels as compiled per ISA level (attention_cpu_isa.cc); the functions above dispatch.
+MVD_ISA_DECLARE(void attention_forward_cpu(const AttentionShape& s, const float* qkv, float* out, float* lse))
+MVD_ISA_DECLARE(void attention_backward_cpu(const AttentionShape& s, const float* dout, const float* qkv,
+                                            const float* out, const float* lse, float* dqkv))
 
 #if MVD_HAVE_CUDA || MVD_SIMT
 // The same two ops on device pointers (bf16 operands for the tensor cores, fp32 softmax and sums),

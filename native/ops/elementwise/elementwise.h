@@ -4,11 +4,16 @@
 #pragma once
 #include <cstdint>
 
+#include "../../core/isa.h"
+
 namespace mvd {
 
 // 0.5·x·(1 + erf(x/√2)) and its derivative times dy.
 void gelu_cpu(const float* x, float* y, int64_t n);
 void gelu_backward_cpu(const float* dy, const float* x, float* dx, int64_t n);
+// Their AVX2 and AVX-512 builds (gelu_cpu_isa.cc); the two above dispatch.
+MVD_ISA_DECLARE(void gelu_cpu(const float* x, float* y, int64_t n))
+MVD_ISA_DECLARE(void gelu_backward_cpu(const float* dy, const float* x, float* dx, int64_t n))
 
 // out = a + alpha·b (out may alias a).
 void axpby_cpu(const float* a, const float* b, float alpha, float* out, int64_t n);

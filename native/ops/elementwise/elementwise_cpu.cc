@@ -1,4 +1,5 @@
 #include "elementwise.h"
+#include "parallel_range.h"
 
 #include <omp.h>
 
@@ -11,65 +12,6 @@ namespace mvd {
 
 namespace {
 
-constexpr int64_t kParallelMin = 1 << 15;
-
-// exp(x) for float, written branch-free so the loops that call it vectorise (glibc's vector expf
-// is only declared under -ffast-math). x = n·ln2 + r with |r| <= ln2/2; e^r by its degree-7
-// Taylor series (truncation < 1e-8 relative) and 2^n assembled in the exponent bits.
-// The clamp bounds arrive as run-time values: with literal bounds gcc threads the clamped branch
-// as a constant path, and the resulting control flow stops the loop from vectorising.
-struct ExpRange {
-  float lo, hi;
-};
-volatile float g_exp_lo = -87.0f, g_exp_hi = 88.0f;
-inline ExpRange exp_range() { return {g_exp_lo, g_exp_hi}; }
-
-inline float exp_approx(float x, ExpRange e) {
-  x = x < e.lo ? e.lo : x;
-  x = x > e.hi ? e.hi : x;
-  const float magic = 12582912.f;  // 1.5·2^23: adding it rounds to an integer in the low mantissa bits
-  float t = x * 1.44269504088896341f + magic;
-  float n = t - magic;
-  float r = x - n * 0.693145751953125f;  // ln2 split in two so n·ln2 stays exact
-  r = r - n * 1.428606765330187045e-06f;
-  float p = 1.f / 5040.f;
-  p = p * r + 1.f / 720.f;
-  p = p * r + 1.f / 120.f;
-  p = p * r + 1.f / 24.f;
-  p = p * r + 1.f / 6.f;
-  p = p * r + 0.5f;
-  p = p * r + 1.f;
-  p = p * r + 1.f;
-  // t's low mantissa bits hold n itself, so 2^n needs no float-to-int conversion.
-  int32_t bits = (__builtin_bit_cast(int32_t, t) - 0x4B400000 + 127) << 23;
-  return p * __builtin_bit_cast(float, bits);
-}
-
-constexpr float kInvSqrt2 = 0.70710678118654752f;
-constexpr float kInvSqrt2Pi = 0.39894228040143268f;
-
-// Φ(x) = 0.5·(1 + erf(x/√2)) and g = exp(−x²/2), which the backward reuses for the density.
-// erfc(z), z = |x|/√2, in the Abramowitz & Stegun 7.1.26 shape t·P(t)·exp(−z²), t = 1/(1 + p·z),
-// with p = 0.47047 and a degree-7 P least-squares fitted (ours) to erfc in float64 over
-// z in [0, 12]: absolute error 8e-9, below float32 resolution, at one exp and one division.
-// Working from |x| avoids forming 1 + erf(x) for negative x, which cancels.
-inline float phi(float x, ExpRange e, float& g) {
-  float z = std::fabs(x) * kInvSqrt2;
-  float t = 1.f / (1.f + 0.47047f * z);
-  float q = 0.08598781511399956f;
-  q = q * t - 0.40728143589781207f;
-  q = q * t + 0.5788509869472528f;
-  q = q * t - 0.09585946994099523f;
-  q = q * t + 0.31861943902223144f;
-  q = q * t + 0.25382595944435904f;
-  q = q * t + 0.2658567131816293f;
-  g = exp_approx(-z * z, e);
-  float c = 0.5f * t * q * g;
-  // pos + (1 - 2·pos)·c is 1 - c or c exactly; gcc if-converts this select, not "x >= 0 ? 1 - c : c".
-  float pos = x >= 0.f ? 1.f : 0.f;
-  return pos + (1.f - 2.f * pos) * c;
-}
-
 // A counter-based 32-bit hash (two rounds of a murmur3-style finaliser keyed by the seed).
 inline uint32_t mix32(uint32_t h) {
   h ^= h >> 16;
@@ -80,44 +22,12 @@ inline uint32_t mix32(uint32_t h) {
   return h;
 }
 
-// Splits [0, n) into one contiguous slice per thread; fn(lo, hi) holds a plain inner loop, which
-// gcc vectorises more reliably than a combined "parallel for simd".
-template <typename Fn>
-inline void parallel_range(int64_t n, Fn&& fn) {
-  if (n <= kParallelMin) {
-    fn(int64_t(0), n);
-    return;
-  }
-#pragma omp parallel
-  {
-    const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
-    fn(n * t / nt, n * (t + 1) / nt);
-  }
-}
-
 }  // namespace
 
-void gelu_cpu(const float* x, float* y, int64_t n) {
-  const ExpRange e = exp_range();
-  parallel_range(n, [=](int64_t lo, int64_t hi) {
-#pragma omp simd
-    for (int64_t i = lo; i < hi; ++i) {
-      float g;
-      y[i] = x[i] * phi(x[i], e, g);
-    }
-  });
-}
+void gelu_cpu(const float* x, float* y, int64_t n) { MVD_ISA_CALL(gelu_cpu, x, y, n); }
 
 void gelu_backward_cpu(const float* dy, const float* x, float* dx, int64_t n) {
-  const ExpRange e = exp_range();
-  parallel_range(n, [=](int64_t lo, int64_t hi) {
-#pragma omp simd
-    for (int64_t i = lo; i < hi; ++i) {
-      float v = x[i], g;
-      float p = phi(v, e, g);
-      dx[i] = dy[i] * (p + v * kInvSqrt2Pi * g);
-    }
-  });
+  MVD_ISA_CALL(gelu_backward_cpu, dy, x, dx, n);
 }
 
 void axpby_cpu(const float* a, const float* b, float alpha, float* out, int64_t n) {
