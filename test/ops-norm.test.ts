@@ -3,11 +3,14 @@ import { Tensor, ShapeError, DTypeError, ValueError } from '../lib/index.js';
 import { layerNormForward, layerNormBackward } from '../lib/ops/norm.js';
 import { maxRelErr, randn } from './helpers/reference.js';
 import { layerNormRef } from './helpers/norm-loss-ref.js';
+import { runnableIsas, withIsa } from './helpers/isa.js';
 
 // rows and D that break vector widths, one row, and ViT-S/B widths.
-const shapes: [number[], number][] = [[[1, 7], 7], [[3, 11, 64], 64], [[129, 384], 384], [[2, 80, 768], 768]];
+const shapes: [number[], number][] = [[[1, 7], 7], [[3, 11, 64], 64], [[5, 100], 100], [[129, 384], 384], [[2, 80, 768], 768]];
 
-t.test('layerNorm forward and backward match float64', async (t) => {
+// Each build this CPU can run (AVX2, AVX-512).
+for (const isa of runnableIsas())
+  t.test(`layerNorm forward and backward match float64 (${isa})`, (t) => withIsa(isa, async () => {
   let seed = 1;
   for (const [shape, D] of shapes)
     for (const affine of [true, false]) {
@@ -35,7 +38,7 @@ t.test('layerNorm forward and backward match float64', async (t) => {
         t.equal(g.dBias, null);
       }
     }
-});
+}));
 
 t.test('layerNorm errors name op, shapes and device', (t) => {
   const x = Tensor.zeros([4, 8]);

@@ -3,6 +3,8 @@
 #pragma once
 #include <cstdint>
 
+#include "../../core/isa.h"
+
 namespace mvd {
 
 // y = (x - mean) * rstd * weight + bias; weight/bias may both be null (no affine).
@@ -12,6 +14,13 @@ void layernorm_forward_cpu(const float* x, const float* weight, const float* bia
 // dx always; dweight/dbias only when weight is given (both non-null then). Overwrites, never accumulates.
 void layernorm_backward_cpu(const float* dy, const float* x, const float* mean, const float* rstd,
                             const float* weight, float* dx, float* dweight, float* dbias, int64_t rows, int64_t D);
+
+// Their AVX2 and AVX-512 builds (norm_cpu_isa.cc); the two above dispatch.
+MVD_ISA_DECLARE(void layernorm_forward_cpu(const float* x, const float* weight, const float* bias, float* y,
+                                           float* mean, float* rstd, int64_t rows, int64_t D, float eps))
+MVD_ISA_DECLARE(void layernorm_backward_cpu(const float* dy, const float* x, const float* mean, const float* rstd,
+                                            const float* weight, float* dx, float* dweight, float* dbias,
+                                            int64_t rows, int64_t D))
 
 }  // namespace mvd
 

@@ -1,159 +1,16 @@
+// The CPU LayerNorm entry points: the AVX2 or AVX-512 build of norm_cpu_isa.cc, as the CPU allows.
 #include "norm.h"
-
-#include <omp.h>
-
-#include <cmath>
-#include <vector>
 
 namespace mvd {
 
-namespace {
-// Below this many elements the OpenMP fork costs more than the work.
-constexpr int64_t kParallelMin = 1 << 15;
-// Row reductions keep this many independent partial sums (four AVX2 registers), so the adds
-// pipeline instead of waiting on one register's latency: a single-accumulator sum over a
-// 768-wide row is latency-bound and was the kernel's main cost.
-constexpr int kLanes = 32;
-
-// Σ f(j) and Σ g(j) over j < D, in kLanes-way partial sums plus a scalar tail.
-template <typename F, typename G>
-inline void row_sums2(int64_t D, F f, G g, float& sf, float& sg) {
-  float af[kLanes] = {}, ag[kLanes] = {};
-  int64_t j = 0;
-  for (; j + kLanes <= D; j += kLanes) {
-#pragma omp simd
-    for (int k = 0; k < kLanes; ++k) {
-      af[k] += f(j + k);
-      ag[k] += g(j + k);
-    }
-  }
-  float tf = 0.f, tg = 0.f;
-  for (; j < D; ++j) {
-    tf += f(j);
-    tg += g(j);
-  }
-  for (int k = 0; k < kLanes; ++k) {
-    tf += af[k];
-    tg += ag[k];
-  }
-  sf = tf;
-  sg = tg;
-}
-
-template <typename F>
-inline float row_sum(int64_t D, F f) {
-  float a[kLanes] = {};
-  int64_t j = 0;
-  for (; j + kLanes <= D; j += kLanes) {
-#pragma omp simd
-    for (int k = 0; k < kLanes; ++k) a[k] += f(j + k);
-  }
-  float t = 0.f;
-  for (; j < D; ++j) t += f(j);
-  for (int k = 0; k < kLanes; ++k) t += a[k];
-  return t;
-}
-}  // namespace
-
 void layernorm_forward_cpu(const float* x, const float* weight, const float* bias, float* y, float* mean, float* rstd,
                            int64_t rows, int64_t D, float eps) {
-  const float invD = 1.f / (float)D;
-  // Two passes over a row that stays in L1 (D <= a few thousand): the centred second pass avoids
-  // the cancellation of E[x²] - E[x]² without Welford's serial dependency, so both vectorise.
-#pragma omp parallel for schedule(static) if (rows * D > kParallelMin)
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* xr = x + r * D;
-    float* yr = y + r * D;
-    const float mu = row_sum(D, [=](int64_t j) { return xr[j]; }) * invD;
-    const float ss = row_sum(D, [=](int64_t j) {
-      float d = xr[j] - mu;
-      return d * d;
-    });
-    const float rs = 1.f / std::sqrt(ss * invD + eps);
-    mean[r] = mu;
-    rstd[r] = rs;
-    if (weight) {
-#pragma omp simd
-      for (int64_t j = 0; j < D; ++j) yr[j] = (xr[j] - mu) * rs * weight[j] + bias[j];
-    } else {
-#pragma omp simd
-      for (int64_t j = 0; j < D; ++j) yr[j] = (xr[j] - mu) * rs;
-    }
-  }
+  MVD_ISA_CALL(layernorm_forward_cpu, x, weight, bias, y, mean, rstd, rows, D, eps);
 }
 
 void layernorm_backward_cpu(const float* dy, const float* x, const float* mean, const float* rstd,
                             const float* weight, float* dx, float* dweight, float* dbias, int64_t rows, int64_t D) {
-  const bool affine = weight != nullptr;
-  const float invD = 1.f / (float)D;
-  const bool par = rows * D > kParallelMin;
-  const int nt = par ? omp_get_max_threads() : 1;
-  // dweight/dbias: each thread sums its rows into float column buffers, flushed every kFlush rows
-  // into double partials (float adds vectorise twice as wide as double, and a flush bounds the
-  // float error to kFlush terms); the per-thread doubles are added in thread order at the end,
-  // so the result does not depend on scheduling.
-  constexpr int kFlush = 32;
-  std::vector<double> part(affine ? (size_t)nt * 2 * D : 0, 0.0);
-  std::vector<float> fpart(affine ? (size_t)nt * 2 * D : 0, 0.f);
-#pragma omp parallel num_threads(nt) if (par)
-  {
-    const int tid = omp_get_thread_num();
-    double* pw = affine ? part.data() + (size_t)tid * 2 * D : nullptr;
-    double* pb = affine ? pw + D : nullptr;
-    float* fw = affine ? fpart.data() + (size_t)tid * 2 * D : nullptr;
-    float* fb = affine ? fw + D : nullptr;
-    int pending = 0;
-    auto flush = [&] {
-#pragma omp simd
-      for (int64_t j = 0; j < D; ++j) {
-        pw[j] += (double)fw[j];
-        pb[j] += (double)fb[j];
-        fw[j] = 0.f;
-        fb[j] = 0.f;
-      }
-      pending = 0;
-    };
-#pragma omp for schedule(static) nowait
-    for (int64_t r = 0; r < rows; ++r) {
-      const float* xr = x + r * D;
-      const float* gr = dy + r * D;
-      float* dxr = dx + r * D;
-      const float mu = mean[r], rs = rstd[r];
-      float sg, sgx;
-      if (affine)
-        row_sums2(
-            D, [=](int64_t j) { return gr[j] * weight[j]; },
-            [=](int64_t j) { return gr[j] * weight[j] * (xr[j] - mu) * rs; }, sg, sgx);
-      else
-        row_sums2(
-            D, [=](int64_t j) { return gr[j]; }, [=](int64_t j) { return gr[j] * (xr[j] - mu) * rs; }, sg, sgx);
-      const float a = sg * invD, b = sgx * invD;
-      if (affine) {
-#pragma omp simd
-        for (int64_t j = 0; j < D; ++j) {
-          float xh = (xr[j] - mu) * rs;
-          dxr[j] = rs * (gr[j] * weight[j] - a - xh * b);
-          fw[j] += gr[j] * xh;
-          fb[j] += gr[j];
-        }
-        if (++pending == kFlush) flush();
-      } else {
-#pragma omp simd
-        for (int64_t j = 0; j < D; ++j) dxr[j] = rs * (gr[j] - a - (xr[j] - mu) * rs * b);
-      }
-    }
-    if (affine && pending) flush();
-  }
-  if (!affine) return;
-  for (int64_t j = 0; j < D; ++j) {
-    double w = 0, b = 0;
-    for (int t = 0; t < nt; ++t) {
-      w += part[(size_t)t * 2 * D + j];
-      b += part[(size_t)t * 2 * D + D + j];
-    }
-    dweight[j] = (float)w;
-    dbias[j] = (float)b;
-  }
+  MVD_ISA_CALL(layernorm_backward_cpu, dy, x, mean, rstd, weight, dx, dweight, dbias, rows, D);
 }
 
 }  // namespace mvd
