@@ -15,12 +15,8 @@
 #include <array>
 #include <utility>
 
-#include "../../core/isa.h"
 #include "attention.h"
-
-#if MVD_ISA_LEVEL == 4
-#pragma GCC target("avx512f,avx512bw,avx512dq,avx512vl")
-#endif
+#include "../../core/isa_target.h"  // last: see isa.h
 
 namespace mvd {
 namespace MVD_ISA_NS {

@@ -4,13 +4,9 @@
 #include <cmath>
 #include <cstdint>
 
-#include "../../core/isa.h"
 #include "elementwise.h"
 #include "parallel_range.h"
-
-#if MVD_ISA_LEVEL == 4
-#pragma GCC target("avx512f,avx512bw,avx512dq,avx512vl,prefer-vector-width=512")
-#endif
+#include "../../core/isa_target.h"  // last: see isa.h
 
 namespace mvd {
 namespace MVD_ISA_NS {

@@ -6,12 +6,8 @@
 #include <cstring>
 #include <vector>
 
-#include "../../core/isa.h"
 #include "norm.h"
-
-#if MVD_ISA_LEVEL == 4
-#pragma GCC target("avx512f,avx512bw,avx512dq,avx512vl,prefer-vector-width=512")
-#endif
+#include "../../core/isa_target.h"  // last: see isa.h
 
 namespace mvd {
 namespace MVD_ISA_NS {
