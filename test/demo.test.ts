@@ -35,6 +35,17 @@ t.test('runDemo on tiny settings gives the student rows and the controls', async
   t.ok(r.rows[0].frameSimilarity < 0.9999, `random init: slots differ (${r.rows[0].frameSimilarity})`);
 });
 
+t.test('teacherTargets: raw pixel targets reach the teachers (normalised ones have unit scale)', async (t) => {
+  const tiny = { seed: 2, frames: 4, size: 32, trainClips: 16, valClips: 8, batch: 4, teacherSteps: 2, studentSteps: 1, probeSteps: 2, probeWeightDecays: [1e-2], supervised: false };
+  const norm = await runDemo({ ...tiny, teacherTargets: 'normalized' });
+  const raw = await runDemo({ ...tiny, teacherTargets: 'raw' });
+  // Per-patch normalised targets have variance 1, so an untrained decoder's loss is about 1; raw
+  // pixels in [0, 1] (MAE) and ImageNet-normalised pixels (VideoMAE) give other scales.
+  t.ok(Math.abs(norm.teacherLoss.video - 1) < 0.2, `normalised VideoMAE loss ${norm.teacherLoss.video}`);
+  t.not(raw.teacherLoss.video.toFixed(3), norm.teacherLoss.video.toFixed(3), `raw ${raw.teacherLoss.video}`);
+  t.not(raw.teacherLoss.image.toFixed(3), norm.teacherLoss.image.toFixed(3), `raw MAE ${raw.teacherLoss.image}`);
+});
+
 t.test('linearProbe: standardised features, weight decay chosen on the train split only', async (t) => {
   // Two separable classes along dimension 0 with a large offset and scale on every dimension.
   const n = 40, d = 3;

@@ -44,12 +44,17 @@ export interface DemoOptions {
   clutter: { min: number; max: number };
   /** Object colours of the synthetic set (SynthPalette). */
   palette: SynthPalette;
+  /**
+   * Teachers' pixel targets: per-patch normalised (the papers' recipe) or raw pixels. Normalising
+   * removes each patch's mean colour, which is what says where the object is.
+   */
+  teacherTargets: 'normalized' | 'raw';
   onProgress?: (stage: string, rec?: StepRecord) => void;
 }
 
 export const DEMO_DEFAULTS: Omit<DemoOptions, 'seed'> = {
   frames: 8, size: 64, trainClips: 512, valClips: 256, batch: 16,
-  teacherSteps: 120, studentSteps: 120, probeSteps: 300, probeWeightDecays: [1e-4, 1e-2, 1e-1, 1], supervised: true, maskRatio: 0.75, preset: 'tiny', clutter: { min: 8, max: 16 }, palette: 'random',
+  teacherSteps: 120, studentSteps: 120, probeSteps: 300, probeWeightDecays: [1e-4, 1e-2, 1e-1, 1], supervised: true, maskRatio: 0.75, preset: 'tiny', clutter: { min: 8, max: 16 }, palette: 'random', teacherTargets: 'normalized',
 };
 
 export interface DemoRow {
@@ -140,9 +145,10 @@ export async function runDemo(opts: Partial<DemoOptions> & { seed: number }): Pr
   const progress = (stage: string) => (rec: StepRecord) => o.onProgress?.(stage, rec);
 
   // Stage 1: teachers.
-  const mae = maeRecipe(data, { preset: o.preset, size: o.size, maskRatio: 0.75, seed: o.seed + 1 });
+  const norm = o.teacherTargets === 'normalized';
+  const mae = maeRecipe(data, { preset: o.preset, size: o.size, maskRatio: 0.75, seed: o.seed + 1, normPix: norm });
   const maeRun = await train(mae, { ...sched(o.teacherSteps), onStep: progress('image teacher (MAE)') });
-  const vmae = videomaeRecipe(data, { preset: o.preset, frames: o.frames, size: o.size, maskRatio: o.maskRatio, seed: o.seed + 2 });
+  const vmae = videomaeRecipe(data, { preset: o.preset, frames: o.frames, size: o.size, maskRatio: o.maskRatio, seed: o.seed + 2, normTarget: norm });
   const vmaeRun = await train(vmae, { ...sched(o.teacherSteps), onStep: progress('video teacher (VideoMAE)') });
   const teachers = { img: teacherFrom('img', stateDict(mae.model), o), vid: teacherFrom('vid', stateDict(vmae.model), o) };
   mae.dispose();

@@ -1,4 +1,4 @@
-import { runDemo, DEMO_DEFAULTS, type DemoResult } from '../../methods/demo.js';
+import { runDemo, DEMO_DEFAULTS, type DemoResult, type DemoOptions } from '../../methods/demo.js';
 import { table, fmt } from '../../bench/timing.js';
 import { Progress } from '../progress.js';
 import { UsageError, type Command } from '../command.js';
@@ -47,6 +47,7 @@ export const demoCommand: Command = {
     'teacher-steps': { type: 'string' },
     'student-steps': { type: 'string' },
     palette: { type: 'string' },
+    'teacher-targets': { type: 'string' },
     json: { type: 'boolean' },
   },
   help: {
@@ -55,6 +56,7 @@ export const demoCommand: Command = {
     'teacher-steps': `teacher pretraining steps (default ${DEMO_DEFAULTS.teacherSteps})`,
     'student-steps': `distillation steps per student (default ${DEMO_DEFAULTS.studentSteps})`,
     palette: `object colours of the synthetic set: random (the hard set) or fixed (white/black; default ${DEMO_DEFAULTS.palette})`,
+    'teacher-targets': `teachers' pixel targets: normalized (per patch, the papers' recipe) or raw (default ${DEMO_DEFAULTS.teacherTargets})`,
     json: 'print the results as JSON',
   },
   async run(v) {
@@ -63,11 +65,13 @@ export const demoCommand: Command = {
     const studentSteps = Number(v['student-steps'] ?? (v.full ? DEMO_DEFAULTS.studentSteps * 2 : DEMO_DEFAULTS.studentSteps));
     const palette = (v.palette ?? DEMO_DEFAULTS.palette) as SynthPalette;
     if (palette !== 'random' && palette !== 'fixed') throw new UsageError(`--palette must be random or fixed (got '${palette}')`);
+    const teacherTargets = (v['teacher-targets'] ?? DEMO_DEFAULTS.teacherTargets) as DemoOptions['teacherTargets'];
+    if (teacherTargets !== 'normalized' && teacherTargets !== 'raw') throw new UsageError(`--teacher-targets must be normalized or raw (got '${teacherTargets}')`);
     const results: DemoResult[] = [];
     for (const seed of seeds) {
       const p = new Progress(!!process.stderr.isTTY, !!v.json);
       results.push(await runDemo({
-        seed, teacherSteps, studentSteps, palette,
+        seed, teacherSteps, studentSteps, palette, teacherTargets,
         onProgress: (stage, rec) => p.update(`seed ${seed}: ${stage}`, stage.startsWith('probe') ? 0 : stage.includes('teacher (') ? teacherSteps : studentSteps, rec, DEMO_DEFAULTS.batch),
       }));
       p.done();
