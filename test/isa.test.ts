@@ -21,9 +21,9 @@ t.test('buildInfo names the builds and the one in use; setCpuIsa refuses what ca
   t.equal(buildInfo().cpuIsa, b.cpuIsa, 'auto goes back to the first choice');
 });
 
-t.test('MVD_CPU_ISA=avx2 forces the AVX2 build for a whole process', async (t) => {
-  const script = `import('${join(packageRoot, 'dist', 'index.js').replace(/\\/g, '/')}').then((m) => console.log(m.buildInfo().cpuIsa))`;
-  if (!existsSync(join(packageRoot, 'dist', 'index.js'))) return t.skip('dist/ not built');
+const distIndex = join(packageRoot, 'dist', 'index.js');
+t.test('MVD_CPU_ISA=avx2 forces the AVX2 build for a whole process', { skip: !existsSync(distIndex) && 'dist/ not built' }, async (t) => {
+  const script = `import('${distIndex.replace(/\\/g, '/')}').then((m) => console.log(m.buildInfo().cpuIsa))`;
   const r = spawnSync(process.execPath, ['-e', script], { env: { ...process.env, MVD_CPU_ISA: 'avx2' }, encoding: 'utf8' });
   t.equal(r.status, 0, r.stderr);
   t.equal(r.stdout.trim(), 'avx2');
@@ -33,10 +33,12 @@ t.test('MVD_CPU_ISA=avx2 forces the AVX2 build for a whole process', async (t) =
 // linker keeps one copy of each. That is only safe if the AVX-512 copy holds no AVX-512 code:
 // the files enable AVX-512 by a pragma after their #includes for exactly this. Checked here on the
 // objects of this build (skipped where there are none, e.g. a prebuilt addon).
-t.test('weak (linker-merged) functions of the AVX-512 objects contain no AVX-512 instructions', async (t) => {
-  const dir = join(packageRoot, 'build', 'CMakeFiles', 'mvd_kernels_v4.dir');
-  const objdump = spawnSync('objdump', ['--version']);
-  if (!existsSync(dir) || objdump.status !== 0) return t.skip('no AVX-512 objects or no objdump here');
+const v4Objects = join(packageRoot, 'build', 'CMakeFiles', 'mvd_kernels_v4.dir');
+const haveObjdump = spawnSync('objdump', ['--version']).status === 0;
+t.test('weak (linker-merged) functions of the AVX-512 objects contain no AVX-512 instructions', {
+  skip: !(existsSync(v4Objects) && haveObjdump) && 'no AVX-512 objects or no objdump here',
+}, async (t) => {
+  const dir = v4Objects;
   const objects: string[] = [];
   const walk = (d: string) => { for (const e of readdirSync(d, { withFileTypes: true })) e.isDirectory() ? walk(join(d, e.name)) : e.name.endsWith('.o') && objects.push(join(d, e.name)); };
   walk(dir);
