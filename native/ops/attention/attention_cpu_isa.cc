@@ -1,19 +1,18 @@
 // CPU attention: every product is a small tile GEMM with a register-tiled MR x 16 kernel (GCC vector
-// extensions, like gemm_portable) on 64x64 tiles. Compiled twice (native/core/isa.h): 8-lane vectors
-// and MR = 6 for AVX2, 16-lane vectors and MR = 12 for AVX-512, same code. The forward reads K and V in place from qkv and
-// transposes only its own Q tile; the backward copies a head's Q and dO once, and each key tile
-// once, into zero-padded per-thread buffers. Copies cost O(N·hd) against O(N²·hd) arithmetic and
+// extensions, like gemm_portable) on 64x64 tiles. Compiled twice (native/core/isa.h): 8-lane
+// vectors and MR = 6 for AVX2, 16-lane vectors and MR = 12 for AVX-512, same code. The forward
+// reads K and V in place from qkv and transposes only its own Q tile; the backward copies a head's
+// Q and dO once, and each key tile once, into zero-padded per-thread buffers. Copies cost O(N·hd) against O(N²·hd) arithmetic and
 // buy unit strides and padding, so odd N and any hd <= 128 run through the same full-width code.
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
+#include <utility>
 #include <vector>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
-
-#include <array>
-#include <utility>
 
 #include "attention.h"
 #include "../../core/isa_target.h"  // last: see isa.h
