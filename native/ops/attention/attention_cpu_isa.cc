@@ -2,8 +2,9 @@
 // extensions, like gemm_portable) on 64x64 tiles. Compiled twice (native/core/isa.h): 8-lane
 // vectors and MR = 6 for AVX2, 16-lane vectors and MR = 12 for AVX-512, same code. The forward
 // reads K and V in place from qkv and transposes only its own Q tile; the backward copies a head's
-// Q and dO once, and each key tile once, into zero-padded per-thread buffers. Copies cost O(N·hd) against O(N²·hd) arithmetic and
-// buy unit strides and padding, so odd N and any hd <= 128 run through the same full-width code.
+// Q and dO once, and each key tile once, into zero-padded per-thread buffers. Copies cost O(N·hd)
+// against O(N²·hd) arithmetic and buy unit strides and padding, so odd N and any hd <= 128 run
+// through the same full-width code.
 #include <algorithm>
 #include <array>
 #include <cmath>
