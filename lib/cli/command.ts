@@ -15,6 +15,13 @@ export interface Command {
 
 export class UsageError extends Error {}
 
+/** The value of a flag that takes one of a fixed set of words (`fallback` when it was not given). */
+export function choice<T extends string>(flag: string, given: unknown, choices: readonly T[], fallback: T): T {
+  const value = (given ?? fallback) as T;
+  if (!choices.includes(value)) throw new UsageError(`--${flag} must be ${choices.join(' or ')} (got '${value}')`);
+  return value;
+}
+
 export function parseCommand(cmd: Command, argv: string[]) {
   try {
     return parseArgs({ args: argv, options: { ...cmd.options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });

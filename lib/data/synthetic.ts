@@ -42,7 +42,8 @@ export const DEFAULT_CLUTTER: ClutterRange = { min: 8, max: 16 };
  * 3000 steps on 48 000 fresh clips, loss still ln 4); with the fixed palette it starts learning
  * appearance within 400 steps. Clutter and background keep their random colours either way.
  */
-export type SynthPalette = 'random' | 'fixed';
+export const SYNTH_PALETTES = ['random', 'fixed'] as const;
+export type SynthPalette = (typeof SYNTH_PALETTES)[number];
 
 export function synthClipSpec(seed: number, index: number, frames = 16, size = 112, clutter: ClutterRange = DEFAULT_CLUTTER, palette: SynthPalette = 'random'): SynthClipSpec {
   if (!Number.isInteger(index) || index < 0) throw new ValueError(`synthetic clip index must be a non-negative integer, got ${index}`);
@@ -121,7 +122,7 @@ export class SyntheticDataset implements ClipSource {
     this.label = opts.label ?? 'appearance';
     this.clutter = opts.clutter ?? DEFAULT_CLUTTER;
     this.palette = opts.palette ?? 'random';
-    if (this.palette !== 'random' && this.palette !== 'fixed') throw new ValueError(`SyntheticDataset: palette must be 'random' or 'fixed', got '${opts.palette}'`);
+    if (!SYNTH_PALETTES.includes(this.palette)) throw new ValueError(`SyntheticDataset: palette must be 'random' or 'fixed', got '${opts.palette}'`);
     if (!Number.isInteger(this.length) || this.length <= 0) throw new ValueError(`SyntheticDataset: count must be a positive integer, got ${opts.count}`);
     this.classes = this.label === 'appearance' ? APPEARANCE_CLASSES : MOTION_CLASSES;
   }

@@ -14,15 +14,18 @@ import { VideoClassifier } from '../nn/classifier.js';
 import { crossEntropy } from '../ops/xent.js';
 import { Tensor } from '../tensor.js';
 import { loadStateDict, stateDict } from '../io/checkpoint.js';
-import { BatchSampler } from './batch.js';
-import type { Recipe } from './train.js';
+import { ValueError } from '../errors.js';
+import { BatchSampler, stackClips } from './batch.js';
 import { maeRecipe, videomaeRecipe } from './pretrain.js';
 import { distillRecipe } from './distill.js';
-import { train, tailMean, type StepRecord } from './train.js';
+import { train, tailMean, type Recipe, type StepRecord } from './train.js';
 import { extractFeatures, linearProbe } from './probe.js';
-import { stackClips } from './batch.js';
 import { frameSimilarity, meanOffDiagonal } from '../plot/figures.js';
 import type { ClipSource } from '../data/types.js';
+
+/** Teachers' pixel targets (DemoOptions.teacherTargets). */
+export const TEACHER_TARGETS = ['normalized', 'raw'] as const;
+export type TeacherTargets = (typeof TEACHER_TARGETS)[number];
 
 export interface DemoOptions {
   seed: number;
@@ -48,7 +51,7 @@ export interface DemoOptions {
    * Teachers' pixel targets: per-patch normalised (the papers' recipe) or raw pixels. Normalising
    * removes each patch's mean colour, which is what says where the object is.
    */
-  teacherTargets: 'normalized' | 'raw';
+  teacherTargets: TeacherTargets;
   onProgress?: (stage: string, rec?: StepRecord) => void;
 }
 
@@ -145,6 +148,7 @@ export async function runDemo(opts: Partial<DemoOptions> & { seed: number }): Pr
   const progress = (stage: string) => (rec: StepRecord) => o.onProgress?.(stage, rec);
 
   // Stage 1: teachers.
+  if (!TEACHER_TARGETS.includes(o.teacherTargets)) throw new ValueError(`runDemo: teacherTargets must be ${TEACHER_TARGETS.join(' or ')}, got '${o.teacherTargets}'`);
   const norm = o.teacherTargets === 'normalized';
   const mae = maeRecipe(data, { preset: o.preset, size: o.size, maskRatio: 0.75, seed: o.seed + 1, normPix: norm });
   const maeRun = await train(mae, { ...sched(o.teacherSteps), onStep: progress('image teacher (MAE)') });

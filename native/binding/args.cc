@@ -50,11 +50,12 @@ StorageHandle::~StorageHandle() {
 }
 
 Napi::Object StorageHandle::Wrap(Napi::Env env, StoragePtr s) {
-  Napi::Object obj = addon_data(env).storage_ctor.New({});
+  AddonData& ad = addon_data(env);
+  Napi::Object obj = ad.storage_ctor.New({});
   StorageHandle* h = StorageHandle::Unwrap(obj);
   h->accounted_ = (int64_t)s->bytes();
   h->storage_ = std::move(s);
-  h->account_ = addon_data(env).external;
+  h->account_ = ad.external;
   h->account_->live += h->accounted_;
   report_external(env, *h->account_);
   return obj;

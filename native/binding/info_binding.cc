@@ -22,7 +22,7 @@ Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
   o.Set("cpuFeaturesRuntime", cpu_features_runtime());
   o.Set("cpuThreads", cpu_threads());
   o.Set("cpuIsaVariants", cpu_isa_variants());
-  o.Set("cpuIsa", cpu_isa_level() == 4 ? "avx512" : "avx2");
+  o.Set("cpuIsa", cpu_isa_name());
   o.Set("gemmBackend", gemm_cpu_backend());
   o.Set("gemmBackendDetail", MVD_GEMM_DETAIL);
   CudaInfo ci = cuda_info();

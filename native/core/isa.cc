@@ -44,6 +44,8 @@ bool set_cpu_isa(const std::string& name) {
   return true;
 }
 
+const char* cpu_isa_name() { return cpu_isa_level() == 4 ? "avx512" : "avx2"; }
+
 std::string cpu_isa_variants() {
 #if MVD_HAVE_ISA_V4
   return "avx2 avx512";

@@ -5,7 +5,7 @@
 // the standard-library code both copies instantiate is identical (one copy survives linking) and
 // only our own loops differ. Why: on CPUs with two full-width 512-bit FMA pipes (AMD Zen 5, recent
 // Xeons) the measured AVX-512 FMA peak is twice the AVX2 one, and our own kernels (not oneDNN,
-// which dispatches itself) were capped at half the machine (bench/NOTES.md "AVX-512 variants").
+// which dispatches itself) were capped at half the machine (bench/NOTES.md "AVX-512 builds of the kernels we write").
 #pragma once
 #include <string>
 
@@ -41,6 +41,8 @@ int cpu_isa_level();
 // Forces a level for the variants ("avx2" → 3, "avx512" → 4, "auto"). Returns false, changing
 // nothing, when the name is unknown or level 4 is asked for where it cannot run.
 bool set_cpu_isa(const std::string& name);
+// The build in use by name: "avx512" (level 4) or "avx2" (level 3), the names set_cpu_isa takes.
+const char* cpu_isa_name();
 // The levels this build holds: "avx2" or "avx2 avx512".
 std::string cpu_isa_variants();
 }  // namespace mvd

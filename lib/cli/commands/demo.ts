@@ -1,8 +1,8 @@
-import { runDemo, DEMO_DEFAULTS, type DemoResult, type DemoOptions } from '../../methods/demo.js';
+import { runDemo, DEMO_DEFAULTS, TEACHER_TARGETS, type DemoResult } from '../../methods/demo.js';
 import { table, fmt } from '../../bench/timing.js';
 import { Progress } from '../progress.js';
-import { UsageError, type Command } from '../command.js';
-import type { SynthPalette } from '../../data/synthetic.js';
+import { choice, type Command } from '../command.js';
+import { SYNTH_PALETTES } from '../../data/synthetic.js';
 
 function formatDemo(results: DemoResult[]): string {
   const names = results[0].rows.map((r) => r.student);
@@ -63,10 +63,8 @@ export const demoCommand: Command = {
     const seeds = v.full ? [1, 2, 3] : [Number(v.seed ?? 1)];
     const teacherSteps = Number(v['teacher-steps'] ?? (v.full ? DEMO_DEFAULTS.teacherSteps * 2 : DEMO_DEFAULTS.teacherSteps));
     const studentSteps = Number(v['student-steps'] ?? (v.full ? DEMO_DEFAULTS.studentSteps * 2 : DEMO_DEFAULTS.studentSteps));
-    const palette = (v.palette ?? DEMO_DEFAULTS.palette) as SynthPalette;
-    if (palette !== 'random' && palette !== 'fixed') throw new UsageError(`--palette must be random or fixed (got '${palette}')`);
-    const teacherTargets = (v['teacher-targets'] ?? DEMO_DEFAULTS.teacherTargets) as DemoOptions['teacherTargets'];
-    if (teacherTargets !== 'normalized' && teacherTargets !== 'raw') throw new UsageError(`--teacher-targets must be normalized or raw (got '${teacherTargets}')`);
+    const palette = choice('palette', v.palette, SYNTH_PALETTES, DEMO_DEFAULTS.palette);
+    const teacherTargets = choice('teacher-targets', v['teacher-targets'], TEACHER_TARGETS, DEMO_DEFAULTS.teacherTargets);
     const results: DemoResult[] = [];
     for (const seed of seeds) {
       const p = new Progress(!!process.stderr.isTTY, !!v.json);
