@@ -34,34 +34,81 @@ export interface GemmResult extends GemmCase {
   medianMs: number;
   gflops: number;
   fractionOfPeak: number;
+  /**
+   * The issue's measure: this case's rate over oneDNN's rate on the square 2048³ GEMM, timed in
+   * alternation with it (median of each, over the pairs), with the lowest and highest pair beside it.
+   */
+  ratioToSquare: number;
+  ratioToSquareRange: [number, number];
 }
 
-export async function benchGemm(opts: { quick?: boolean; roofs?: CpuRoofs; minSeconds?: number } = {}): Promise<{ roofs: CpuRoofs; results: GemmResult[] }> {
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+
+/**
+ * Every case on every backend, each in `pairs` alternations with one call of oneDNN's square 2048³
+ * GEMM, so the ratio compares numbers measured a fraction of a second apart: on a shared machine
+ * separate runs drift by 10–20% (bench/NOTES.md), more than the 5% the target allows.
+ */
+export async function benchGemm(
+  opts: { quick?: boolean; roofs?: CpuRoofs; minSeconds?: number; pairs?: number } = {},
+): Promise<{ roofs: CpuRoofs; pairs: number; results: GemmResult[] }> {
   const roofs = opts.roofs ?? measureCpuRoofs();
   const backends = buildInfo().gemmBackend === 'onednn' ? ['onednn', 'portable'] : ['portable'];
+  const pairs = opts.pairs ?? (opts.quick ? 2 : 5);
+  const slice = (opts.minSeconds ?? (opts.quick ? 0.1 : 0.4)) / pairs;
+  const cases = vitGemmCases(opts.quick);
+  const flops = (c: GemmCase) => 2 * c.M * c.N * c.K;
+  const operands = (c: GemmCase) => ({
+    a: Tensor.fromArray(new Float32Array(c.M * c.K).fill(0.01), [c.M, c.K]),
+    b: Tensor.fromArray(new Float32Array(c.K * c.N).fill(0.02), c.transB ? [c.N, c.K] : [c.K, c.N]),
+    out: Tensor.empty([c.M, c.N]),
+  });
+  const square = cases.find((c) => c.name.startsWith('square'))!;
+  const sq = operands(square);
   const results: GemmResult[] = [];
-  for (const c of vitGemmCases(opts.quick)) {
-    using a = Tensor.fromArray(new Float32Array(c.M * c.K).fill(0.01), [c.M, c.K]);
-    using b = Tensor.fromArray(new Float32Array(c.K * c.N).fill(0.02), c.transB ? [c.N, c.K] : [c.K, c.N]);
-    using out = Tensor.empty([c.M, c.N]);
-    // Backends alternate within one case so drift on a shared machine hits both alike.
-    for (const backend of backends) {
-      const t = await timeIt(() => gemm(a, b, { transB: c.transB, out, backend: backend as 'onednn' | 'portable' }), {
-        minSeconds: opts.minSeconds ?? (opts.quick ? 0.1 : 0.4),
-      });
-      const gflops = (2 * c.M * c.N * c.K) / (t.medianMs / 1e3) / 1e9;
-      results.push({ ...c, backend, medianMs: t.medianMs, gflops, fractionOfPeak: gflops / computeRoof(roofs) });
+  try {
+    for (const c of cases) {
+      const { a, b, out } = operands(c);
+      try {
+        // Backends alternate within one case so drift on a shared machine hits both alike.
+        for (const backend of backends) {
+          const caseMs: number[] = [], squareMs: number[] = [];
+          for (let p = 0; p < pairs; p++) {
+            const run = () => gemm(a, b, { transB: c.transB, out, backend: backend as 'onednn' | 'portable' });
+            caseMs.push((await timeIt(run, { minSeconds: slice })).medianMs);
+            squareMs.push((await timeIt(() => gemm(sq.a, sq.b, { out: sq.out, backend: backends[0] as 'onednn' | 'portable' }),
+              { warmup: p === 0 ? 1 : 0, minRuns: 1, minSeconds: 0 })).medianMs);
+          }
+          const t = median(caseMs);
+          const gflops = flops(c) / (t / 1e3) / 1e9;
+          const perPair = caseMs.map((m, i) => squareMs[i] / m * (flops(c) / flops(square)));
+          results.push({
+            ...c, backend, medianMs: t, gflops, fractionOfPeak: gflops / computeRoof(roofs),
+            ratioToSquare: (median(squareMs) / t) * (flops(c) / flops(square)),
+            ratioToSquareRange: [Math.min(...perPair), Math.max(...perPair)],
+          });
+        }
+      } finally {
+        for (const x of [a, b, out]) x.dispose();
+      }
     }
+  } finally {
+    for (const x of Object.values(sq)) x.dispose();
   }
-  return { roofs, results };
+  return { roofs, pairs, results };
 }
 
-export function formatGemm(r: { roofs: CpuRoofs; results: GemmResult[] }): string {
+export function formatGemm(r: { roofs: CpuRoofs; pairs: number; results: GemmResult[] }): string {
   const peak = computeRoof(r.roofs);
   const head = `FMA peak (${r.roofs.threads} threads, measured now): AVX2 ${fmt(r.roofs.fmaPeakAvx2Gflops)} GFLOP/s` +
-    (r.roofs.fmaPeakAvx512Gflops ? `, AVX-512 ${fmt(r.roofs.fmaPeakAvx512Gflops)} GFLOP/s` : '');
+    (r.roofs.fmaPeakAvx512Gflops ? `, AVX-512 ${fmt(r.roofs.fmaPeakAvx512Gflops)} GFLOP/s` : '') +
+    `\n"÷ square": the rate over oneDNN's square 2048³ rate, each case timed in ${r.pairs} alternations with ` +
+    'one square call (ratio of the medians; lowest–highest pair in brackets).';
   return head + '\n\n' + table(
-    ['shape', 'backend', 'ms', 'GFLOP/s', '% of peak'],
-    r.results.map((x) => [x.name, x.backend, fmt(x.medianMs, 2), fmt(x.gflops), fmt((100 * x.gflops) / peak)]),
+    ['shape', 'backend', 'ms', 'GFLOP/s', '% of peak', '÷ square'],
+    r.results.map((x) => [
+      x.name, x.backend, fmt(x.medianMs, 2), fmt(x.gflops), fmt((100 * x.gflops) / peak),
+      `${fmt(x.ratioToSquare, 2)} (${fmt(x.ratioToSquareRange[0], 2)}–${fmt(x.ratioToSquareRange[1], 2)})`,
+    ]),
   );
 }
