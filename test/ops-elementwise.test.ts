@@ -20,6 +20,25 @@ for (const isa of runnableIsas())
   }
 }));
 
+// A dense grid over both tails and the middle, where x/2·(1 + erf) forms cancel for negative x:
+// 2.6e-7 is PyTorch's float32 error on the same grid (bench/NOTES.md), and the bound is
+// FlashAttention's rule of at most twice that (ours: 7e-8). NaN must reach the output.
+for (const isa of runnableIsas())
+  t.test(`gelu on a grid of [-12, 12] within twice PyTorch's float32 error (${isa})`, (t) => withIsa(isa, async () => {
+    const n = 200_003, X = new Float32Array(n);
+    for (let i = 0; i < n; i++) X[i] = -12 + (24 * i) / (n - 1);
+    X[12345] = NaN;
+    const y = await gelu(Tensor.fromArray(X, [n])).toArray();
+    let worst = 0;
+    for (let i = 0; i < n; i++) {
+      if (i === 12345) continue;
+      const r = gelu64(X[i]);
+      worst = Math.max(worst, Math.abs(y[i] - r) / (1 + Math.abs(r)));
+    }
+    t.ok(worst <= 5.2e-7, `worst |error| / (1 + |gelu|) = ${worst.toExponential(2)}`);
+    t.ok(Number.isNaN(y[12345]), 'NaN in, NaN out');
+  }));
+
 t.test('add, addInPlace, scale, scaleInPlace, fill', async (t) => {
   const A = randn(1000, 1), B = randn(1000, 2);
   const a = Tensor.fromArray(A, [10, 100]), b = Tensor.fromArray(B, [10, 100]);
