@@ -35,8 +35,9 @@ export interface GemmResult extends GemmCase {
   gflops: number;
   fractionOfPeak: number;
   /**
-   * The issue's measure: this case's rate over oneDNN's rate on the square 2048³ GEMM, timed in
-   * alternation with it (median of each, over the pairs), with the lowest and highest pair beside it.
+   * The issue's measure: this case's rate over oneDNN's rate (the portable GEMM's in a build
+   * without oneDNN) on the square 2048³ GEMM, timed in alternation with it (median of each, over
+   * the pairs), with the lowest and highest pair beside it.
    */
   ratioToSquare: number;
   ratioToSquareRange: [number, number];
@@ -45,13 +46,14 @@ export interface GemmResult extends GemmCase {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
 /**
- * Every case on every backend, each in `pairs` alternations with one call of oneDNN's square 2048³
- * GEMM, so the ratio compares numbers measured a fraction of a second apart: on a shared machine
- * separate runs drift by 10–20% (bench/NOTES.md), more than the 5% the target allows.
+ * Every case on every backend, each in `pairs` alternations with one call of the square 2048³
+ * GEMM on the first backend (oneDNN where built in), so the ratio compares numbers measured a
+ * fraction of a second apart: on a shared machine separate runs drift by 10–20% (bench/NOTES.md),
+ * more than the 5% the target allows.
  */
 export async function benchGemm(
   opts: { quick?: boolean; roofs?: CpuRoofs; minSeconds?: number; pairs?: number } = {},
-): Promise<{ roofs: CpuRoofs; pairs: number; results: GemmResult[] }> {
+): Promise<{ roofs: CpuRoofs; pairs: number; squareBackend: string; results: GemmResult[] }> {
   const roofs = opts.roofs ?? measureCpuRoofs();
   const backends = buildInfo().gemmBackend === 'onednn' ? ['onednn', 'portable'] : ['portable'];
   const pairs = opts.pairs ?? (opts.quick ? 2 : 5);
@@ -95,14 +97,14 @@ export async function benchGemm(
   } finally {
     for (const x of Object.values(sq)) x.dispose();
   }
-  return { roofs, pairs, results };
+  return { roofs, pairs, squareBackend: backends[0], results };
 }
 
-export function formatGemm(r: { roofs: CpuRoofs; pairs: number; results: GemmResult[] }): string {
+export function formatGemm(r: { roofs: CpuRoofs; pairs: number; squareBackend: string; results: GemmResult[] }): string {
   const peak = computeRoof(r.roofs);
   const head = `FMA peak (${r.roofs.threads} threads, measured now): AVX2 ${fmt(r.roofs.fmaPeakAvx2Gflops)} GFLOP/s` +
     (r.roofs.fmaPeakAvx512Gflops ? `, AVX-512 ${fmt(r.roofs.fmaPeakAvx512Gflops)} GFLOP/s` : '') +
-    `\n"÷ square": the rate over oneDNN's square 2048³ rate, each case timed in ${r.pairs} alternations with ` +
+    `\n"÷ square": the rate over the ${r.squareBackend} square 2048³ rate, each case timed in ${r.pairs} alternations with ` +
     'one square call (ratio of the medians; lowest–highest pair in brackets).';
   return head + '\n\n' + table(
     ['shape', 'backend', 'ms', 'GFLOP/s', '% of peak', '÷ square'],
