@@ -2,7 +2,7 @@
 import { Tensor } from '../tensor.js';
 import { gemm } from '../ops/gemm.js';
 import { buildInfo } from '../device.js';
-import { timeIt, fmt, table } from './timing.js';
+import { timeIt, fmt, table, median } from './timing.js';
 import { measureCpuRoofs, computeRoof, type CpuRoofs } from './roofline.js';
 
 export interface GemmCase {
@@ -43,8 +43,6 @@ export interface GemmResult extends GemmCase {
   ratioToSquareRange: [number, number];
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
-
 /**
  * Every case on every backend, each in `pairs` alternations with one call of the square 2048³
  * GEMM on the first backend (oneDNN where built in), so the ratio compares numbers measured a
@@ -55,7 +53,7 @@ export async function benchGemm(
   opts: { quick?: boolean; roofs?: CpuRoofs; minSeconds?: number; pairs?: number } = {},
 ): Promise<{ roofs: CpuRoofs; pairs: number; squareBackend: string; results: GemmResult[] }> {
   const roofs = opts.roofs ?? measureCpuRoofs();
-  const backends = buildInfo().gemmBackend === 'onednn' ? ['onednn', 'portable'] : ['portable'];
+  const backends: ('onednn' | 'portable')[] = buildInfo().gemmBackend === 'onednn' ? ['onednn', 'portable'] : ['portable'];
   const pairs = opts.pairs ?? (opts.quick ? 2 : 5);
   const slice = (opts.minSeconds ?? (opts.quick ? 0.1 : 0.4)) / pairs;
   const cases = vitGemmCases(opts.quick);
@@ -70,28 +68,31 @@ export async function benchGemm(
   const results: GemmResult[] = [];
   try {
     for (const c of cases) {
-      const { a, b, out } = operands(c);
+      // The square case times its own operands against themselves.
+      const ops = c === square ? sq : operands(c);
+      const { a, b, out } = ops;
       try {
         // Backends alternate within one case so drift on a shared machine hits both alike.
         for (const backend of backends) {
           const caseMs: number[] = [], squareMs: number[] = [];
           for (let p = 0; p < pairs; p++) {
-            const run = () => gemm(a, b, { transB: c.transB, out, backend: backend as 'onednn' | 'portable' });
-            caseMs.push((await timeIt(run, { minSeconds: slice })).medianMs);
-            squareMs.push((await timeIt(() => gemm(sq.a, sq.b, { out: sq.out, backend: backends[0] as 'onednn' | 'portable' }),
+            caseMs.push((await timeIt(() => gemm(a, b, { transB: c.transB, out, backend }), { minSeconds: slice })).medianMs);
+            squareMs.push((await timeIt(() => gemm(sq.a, sq.b, { out: sq.out, backend: backends[0] }),
               { warmup: p === 0 ? 1 : 0, minRuns: 1, minSeconds: 0 })).medianMs);
           }
           const t = median(caseMs);
           const gflops = flops(c) / (t / 1e3) / 1e9;
-          const perPair = caseMs.map((m, i) => squareMs[i] / m * (flops(c) / flops(square)));
+          // rate(case) / rate(square) = (square ms / case ms) · (case flops / square flops)
+          const relFlops = flops(c) / flops(square);
+          const perPair = caseMs.map((m, i) => (squareMs[i] / m) * relFlops);
           results.push({
             ...c, backend, medianMs: t, gflops, fractionOfPeak: gflops / computeRoof(roofs),
-            ratioToSquare: (median(squareMs) / t) * (flops(c) / flops(square)),
+            ratioToSquare: (median(squareMs) / t) * relFlops,
             ratioToSquareRange: [Math.min(...perPair), Math.max(...perPair)],
           });
         }
       } finally {
-        for (const x of [a, b, out]) x.dispose();
+        if (ops !== sq) for (const x of [a, b, out]) x.dispose();
       }
     }
   } finally {

@@ -28,6 +28,11 @@ export async function timeIt(fn: () => unknown, opts: { warmup?: number; minRuns
   return { medianMs: times[times.length >> 1], minMs: times[0], maxMs: times[times.length - 1], runs: times.length };
 }
 
+/** The middle element of xs (the upper one of the two middles for an even count). */
+export function median(xs: readonly number[]): number {
+  return [...xs].sort((a, b) => a - b)[xs.length >> 1];
+}
+
 export function fmt(x: number, digits = 1): string {
   return Number.isFinite(x) ? x.toFixed(digits) : '-';
 }

@@ -122,7 +122,7 @@ export class SyntheticDataset implements ClipSource {
     this.label = opts.label ?? 'appearance';
     this.clutter = opts.clutter ?? DEFAULT_CLUTTER;
     this.palette = opts.palette ?? 'random';
-    if (!SYNTH_PALETTES.includes(this.palette)) throw new ValueError(`SyntheticDataset: palette must be 'random' or 'fixed', got '${opts.palette}'`);
+    if (!SYNTH_PALETTES.includes(this.palette)) throw new ValueError(`SyntheticDataset: palette must be ${SYNTH_PALETTES.map((p) => `'${p}'`).join(' or ')}, got '${opts.palette}'`);
     if (!Number.isInteger(this.length) || this.length <= 0) throw new ValueError(`SyntheticDataset: count must be a positive integer, got ${opts.count}`);
     this.classes = this.label === 'appearance' ? APPEARANCE_CLASSES : MOTION_CLASSES;
   }

@@ -8,7 +8,7 @@ import { runOursInChild, runTorch, runTorchKernels, torchAvailable, TORCH_KERNEL
 import { benchKernels, formatKernels } from '../../bench/kernels.js';
 import { benchCudaKernels, formatCudaKernels } from '../../bench/kernels-cuda.js';
 import { gpuInfo } from '../../device.js';
-import { table, fmt } from '../../bench/timing.js';
+import { table, fmt, median as med } from '../../bench/timing.js';
 import { packageRoot } from '../../native.js';
 import { isPreset } from '../../nn/config.js';
 import { UsageError, type Command } from '../command.js';
@@ -29,7 +29,6 @@ function stepOptions(v: Record<string, unknown>, check: boolean): StepBenchOptio
 interface Round { ours: StepBenchResult; torch?: TorchStep }
 
 function formatStep(rounds: Round[], torchWhy?: string): string {
-  const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
   const o = rounds.map((r) => r.ours);
   const rows: (string | number)[][] = [['mvd', fmt(med(o.map((x) => x.clips_per_s)), 3), fmt(med(o.map((x) => x.step_s_median)), 3), fmt(med(o.map((x) => x.peak_rss_bytes)) / 2 ** 20, 0),
     Object.entries(o[0].stages).map(([k, v]) => `${k} ${fmt(100 * v, 0)}%`).join(', ')]];
