@@ -1,6 +1,11 @@
 #!/usr/bin/env python3
 """The ops of `mvd bench kernels` in PyTorch (autograd where a backward is timed), same shapes.
-Prints JSON {op: median_ms}. Written here for side-by-side timing, not taken from elsewhere."""
+Prints JSON {op: median_ms}. Written here for side-by-side timing, not taken from elsewhere.
+
+Gradients are taken with torch.autograd.grad, which returns fresh tensors as our backward ops do.
+`.backward()` on a leaf would also add each gradient into the leaf's `.grad` after the first run,
+an extra read-modify-write pass per input that our side does not do (measured: 1-5 ms of
+PyTorch's LayerNorm and GELU times here; bench/NOTES.md, session 7)."""
 import json, sys, time
 import torch
 import torch.nn.functional as F
@@ -28,16 +33,15 @@ for n in ([160] if quick else [160, 1568]):
     x = qkv.clone().requires_grad_(True)
     g = torch.randn(1, 12, n, 64)
     def fb():
-        y = fwd(x)
-        y.backward(g)
+        torch.autograd.grad(fwd(x), (x,), g)
     out[f"attention fwd+bwd|{n}"] = timeit(fb)
 x = torch.randn(3136, 768, requires_grad=True); w = torch.ones(768, requires_grad=True); b = torch.zeros(768, requires_grad=True); dy = torch.randn(3136, 768)
-out["layernorm fwd+bwd"] = timeit(lambda: F.layer_norm(x, (768,), w, b, 1e-6).backward(dy))
+out["layernorm fwd+bwd"] = timeit(lambda: torch.autograd.grad(F.layer_norm(x, (768,), w, b, 1e-6), (x, w, b), dy))
 x2 = torch.randn(3136, 3072, requires_grad=True); dy2 = torch.randn(3136, 3072)
-out["gelu fwd+bwd"] = timeit(lambda: F.gelu(x2).backward(dy2))
+out["gelu fwd+bwd"] = timeit(lambda: torch.autograd.grad(F.gelu(x2), (x2,), dy2))
 p1, p2 = torch.randn(2, 1408, 768, requires_grad=True), torch.randn(2, 1408, 768, requires_grad=True)
 t1, t2 = torch.randn(2, 1408, 768), torch.randn(2, 1408, 768)
-out["distill loss (2 teachers)"] = timeit(lambda: (F.smooth_l1_loss(p1, t1) + F.smooth_l1_loss(p2, t2)).backward())
+out["distill loss (2 teachers)"] = timeit(lambda: torch.autograd.grad(F.smooth_l1_loss(p1, t1) + F.smooth_l1_loss(p2, t2), (p1, p2)))
 v = torch.randn(2, 3, 16, 224, 224)
 out["patchify"] = timeit(lambda: v.reshape(2, 3, 8, 2, 14, 16, 14, 16).permute(0, 2, 4, 6, 1, 3, 5, 7).reshape(2, 1568, 1536).contiguous())
 tok = torch.randn(2, 1568, 768); idx = (torch.arange(160) * 9).expand(2, 160)
