@@ -1,6 +1,6 @@
 import t from 'tap';
 import { Tensor, ShapeError, DTypeError, ValueError } from '../lib/index.js';
-import { layerNormForward, layerNormBackward } from '../lib/ops/norm.js';
+import { layerNormForward, layerNormBackward, addLayerNormForward } from '../lib/ops/norm.js';
 import { maxRelErr, randn } from './helpers/reference.js';
 import { layerNormRef } from './helpers/norm-loss-ref.js';
 import { runnableIsas, withIsa } from './helpers/isa.js';
@@ -40,6 +40,35 @@ for (const isa of runnableIsas())
     }
 }));
 
+// The fused residual add: the sum must be exactly x + residual in float (Math.fround of the same
+// add), the norm is of that sum, and dResidual is added to the norm's dx.
+for (const isa of runnableIsas())
+  t.test(`addLayerNorm and the backward with dResidual match float64 (${isa})`, (t) => withIsa(isa, async () => {
+  let seed = 100;
+  for (const [shape, D] of shapes)
+    for (const affine of [true, false]) {
+      const n = shape.reduce((a, b) => a * b, 1), rows = n / D;
+      const X = randn(n, seed++), R = randn(n, seed++), DY = randn(n, seed++), DS = randn(n, seed++);
+      for (let i = 0; i < n; i++) X[i] = X[i] * 2 + 0.3;
+      const W = affine ? randn(D, seed++) : null, B = affine ? randn(D, seed++) : null;
+      const x = Tensor.fromArray(X, shape), r = Tensor.fromArray(R, shape);
+      const dy = Tensor.fromArray(DY, shape), ds = Tensor.fromArray(DS, shape);
+      const w = W && Tensor.fromArray(W, [D]), b = B && Tensor.fromArray(B, [D]);
+      const f = addLayerNormForward(x, r, w, b, 1e-6);
+      const S = new Float32Array(n).map((_, i) => Math.fround(X[i] + R[i]));
+      const tag = `${shape} affine=${affine}`;
+      t.same(await f.sum.toArray(), S, `${tag} sum is x + residual`);
+      const g = layerNormBackward(dy, f.sum, f.mean, f.rstd, w, ds);
+      const ref = layerNormRef(S, DY, W, B, rows, D, 1e-6);
+      const dxRef = ref.dx.map((v, i) => v + DS[i]);
+      t.ok(maxRelErr(await f.y.toArray(), ref.y) < 5e-6, `${tag} y`);
+      t.ok(maxRelErr(await f.rstd.toArray(), ref.rstd) < 1e-5, `${tag} rstd`);
+      t.ok(maxRelErr(await g.dx.toArray(), dxRef) < 2e-5, `${tag} dx + dResidual`);
+      if (affine) t.ok(maxRelErr(await g.dWeight!.toArray(), ref.dw) < 2e-5, `${tag} dWeight`);
+      for (const z of [x, r, dy, ds, w, b, f.sum, f.y, f.mean, f.rstd, g.dx, g.dWeight, g.dBias]) z?.dispose();
+    }
+}));
+
 t.test('layerNorm errors name op, shapes and device', (t) => {
   const x = Tensor.zeros([4, 8]);
   try {
@@ -57,5 +86,8 @@ t.test('layerNorm errors name op, shapes and device', (t) => {
   const f = layerNormForward(x, null, null, 1e-6);
   t.throws(() => layerNormBackward(Tensor.zeros([4, 9]), x, f.mean, f.rstd, null), ShapeError);
   t.throws(() => layerNormBackward(x, x, Tensor.zeros([3]), f.rstd, null), ShapeError);
+  t.throws(() => addLayerNormForward(x, Tensor.zeros([4, 9]), null, null, 1e-6), /residual and x must have the same shape/);
+  t.throws(() => addLayerNormForward(x, Tensor.zeros([4, 8], { dtype: 'u8' }), null, null, 1e-6), DTypeError);
+  t.throws(() => layerNormBackward(x, x, f.mean, f.rstd, null, Tensor.zeros([8, 4])), /dResidual and x must have the same shape/);
   t.end();
 });

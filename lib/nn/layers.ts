@@ -1,8 +1,8 @@
 // The ViT building blocks (SPEC §1.2–1.3), each with forward and backward.
 import { Tensor } from '../tensor.js';
 import { gemm } from '../ops/gemm.js';
-import { sumRows, geluBackward, add, addInPlace, rowScale } from '../ops/elementwise.js';
-import { layerNormForward, layerNormBackward } from '../ops/norm.js';
+import { sumRows, geluBackward, add, rowScale } from '../ops/elementwise.js';
+import { layerNormForward, layerNormBackward, addLayerNormForward } from '../ops/norm.js';
 import { attentionForward, attentionBackward } from '../ops/attention.js';
 import { Module, Parameter, Cache, as2d } from './module.js';
 import { initTensor, type InitRule } from './init.js';
@@ -90,19 +90,35 @@ export class LayerNorm extends Module {
 
   forward(x: Tensor): Tensor {
     const r = layerNormForward(x, this.weight?.value ?? null, this.bias?.value ?? null, this.eps);
+    this.save(x, r);
+    return r.y;
+  }
+
+  /**
+   * sum = x + residual and y = this norm of sum, in one pass (a pre-norm block's residual add and
+   * the norm after it). The caller owns both; backward's dResidual is then the gradient that
+   * reaches sum by the skip connection.
+   */
+  forwardAdd(x: Tensor, residual: Tensor): { sum: Tensor; y: Tensor } {
+    const r = addLayerNormForward(x, residual, this.weight?.value ?? null, this.bias?.value ?? null, this.eps);
+    this.save(r.sum, r);
+    return { sum: r.sum, y: r.y };
+  }
+
+  private save(x: Tensor, r: { mean: Tensor; rstd: Tensor }): void {
     if (this.training) {
       this.saved = { x: this.cache.keep(x.reshape(x.shape)), mean: this.cache.keep(r.mean), rstd: this.cache.keep(r.rstd) };
     } else {
       r.mean.dispose();
       r.rstd.dispose();
     }
-    return r.y;
   }
 
-  backward(dy: Tensor): Tensor {
+  /** dx, plus dResidual when given (in the same pass; see forwardAdd). */
+  backward(dy: Tensor, dResidual?: Tensor): Tensor {
     const s = this.saved;
     if (!s) throw new Error('LayerNorm.backward without a training forward');
-    const g = layerNormBackward(dy, s.x, s.mean, s.rstd, this.weight?.value ?? null);
+    const g = layerNormBackward(dy, s.x, s.mean, s.rstd, this.weight?.value ?? null, dResidual);
     if (g.dWeight) this.weight!.accumulate(g.dWeight);
     if (g.dBias) this.bias!.accumulate(g.dBias);
     this.releaseCache();
@@ -310,9 +326,8 @@ export class Block extends Module {
     const h1 = this.norm1.forward(x);
     const a = this.branch(this.attn.forward(h1), this.scales[0]);
     h1.dispose();
-    const x1 = add(x, a);
+    const { sum: x1, y: h2 } = this.norm2.forwardAdd(x, a);
     a.dispose();
-    const h2 = this.norm2.forward(x1);
     const m = this.branch(this.mlp.forward(h2), this.scales[1]);
     h2.dispose();
     const y = add(x1, m);
@@ -346,15 +361,14 @@ export class Block extends Module {
     const dm = this.scales[1] ? rowScale(dy, this.scales[1]) : dy;
     const dh2 = this.mlp.backward(dm);
     if (dm !== dy) dm.dispose();
-    const dx1 = this.norm2.backward(dh2);
+    // Both norms add the skip connection's gradient in their own pass: dx1 = norm2'(dh2) + dy.
+    const dx1 = this.norm2.backward(dh2, dy);
     dh2.dispose();
-    addInPlace(dx1, dy);
     const da = this.scales[0] ? rowScale(dx1, this.scales[0]) : dx1;
     const dh1 = this.attn.backward(da);
     if (da !== dx1) da.dispose();
-    const dx = this.norm1.backward(dh1);
+    const dx = this.norm1.backward(dh1, dx1);
     dh1.dispose();
-    addInPlace(dx, dx1);
     dx1.dispose();
     this.disposeScales();
     return dx;

@@ -1,5 +1,7 @@
-// layerNormForward(x, weight|null, bias|null, eps) -> {y, mean, rstd}
-// layerNormBackward(dy, x, mean, rstd, weight|null) -> {dx, dWeight|null, dBias|null}
+// layerNormForward(x, weight|null, bias|null, eps, residual?) -> {y, mean, rstd, sum|null}
+//   with a residual the op normalises sum = x + residual and returns that sum too
+// layerNormBackward(dy, x, mean, rstd, weight|null, dResidual?) -> {dx, dWeight|null, dBias|null}
+//   with dResidual, dx = the LayerNorm gradient + dResidual
 // Normalises over the last dimension; every leading dimension folds into rows.
 #include "../ops/norm/norm.h"
 #include "args.h"
@@ -26,7 +28,8 @@ Napi::Value LayerNormForward(const Napi::CallbackInfo& info) {
   TensorArg w = optional_tensor_arg(op, info[1], "weight");
   TensorArg b = optional_tensor_arg(op, info[2], "bias");
   double eps = number_arg(op, info[3], "eps");
-  std::vector<const TensorArg*> all{&x, &w, &b};
+  TensorArg res = optional_tensor_arg(op, info[4], "residual");
+  std::vector<const TensorArg*> all{&x, &w, &b, &res};
   for (auto* t : all) if (t->storage) expect_dtype(op, *t, DType::F32);
   expect_same_device(op, all);
   if (x.ndim() < 1 || x.dim(-1) == 0)
@@ -35,6 +38,8 @@ Napi::Value LayerNormForward(const Napi::CallbackInfo& info) {
     throw OpError(ErrorKind::Value, op, "weight and bias must both be given or both be null", describe(all),
                   x.device.str());
   if (!(eps >= 0)) throw OpError(ErrorKind::Value, op, "eps must be >= 0", describe(all), x.device.str());
+  if (res.storage && res.shape != x.shape)
+    throw OpError(ErrorKind::Shape, op, "residual and x must have the same shape", describe(all), x.device.str());
   const int64_t D = x.dim(-1), rows = rows_of(x);
   if (w.storage) {
     check_vector(op, w, D, all, x.device);
@@ -44,26 +49,34 @@ Napi::Value LayerNormForward(const Napi::CallbackInfo& info) {
   Output y = make_output(x.shape, DType::F32, x.device);
   Output mean = make_output({rows}, DType::F32, x.device);
   Output rstd = make_output({rows}, DType::F32, x.device);
+  Output sum;
+  if (res.storage) sum = make_output(x.shape, DType::F32, x.device);
+  const float* pres = res.storage ? res.data<float>() : nullptr;
+  float* psum = res.storage ? sum.data<float>() : nullptr;
   const float* px = x.data<float>();
   const float* pw = w.storage ? w.data<float>() : nullptr;
   const float* pb = b.storage ? b.data<float>() : nullptr;
   float *py = y.data<float>(), *pm = mean.data<float>(), *pr = rstd.data<float>();
-  std::vector<StoragePtr> keep{x.storage, w.storage, b.storage, y.storage, mean.storage, rstd.storage};
+  std::vector<StoragePtr> keep{x.storage, w.storage, b.storage, res.storage, y.storage, mean.storage, rstd.storage,
+                               sum.storage};
   float feps = (float)eps;
 #if MVD_HAVE_CUDA
   if (x.device.kind == Device::CUDA) {
     const Device dev = x.device;
     q.enqueue("layerNormForward", [=, keep = std::move(keep)] {
-      layernorm_forward_cuda(px, pw, pb, py, pm, pr, rows, D, feps, cuda_stream(dev));
+      layernorm_forward_cuda(px, pres, psum, pw, pb, py, pm, pr, rows, D, feps, cuda_stream(dev));
     });
   } else
 #endif
-  q.enqueue("layerNormForward", [=, keep = std::move(keep)] { layernorm_forward_cpu(px, pw, pb, py, pm, pr, rows, D, feps); });
+  q.enqueue("layerNormForward", [=, keep = std::move(keep)] {
+    layernorm_forward_cpu(px, pres, psum, pw, pb, py, pm, pr, rows, D, feps);
+  });
   Napi::Env env = info.Env();
   Napi::Object r = Napi::Object::New(env);
   r.Set("y", output_to_js(env, y));
   r.Set("mean", output_to_js(env, mean));
   r.Set("rstd", output_to_js(env, rstd));
+  r.Set("sum", res.storage ? Napi::Value(output_to_js(env, sum)) : env.Null());
   return r;
 }
 
@@ -74,13 +87,16 @@ Napi::Value LayerNormBackward(const Napi::CallbackInfo& info) {
   TensorArg mean = tensor_arg(op, info[2], "mean");
   TensorArg rstd = tensor_arg(op, info[3], "rstd");
   TensorArg w = optional_tensor_arg(op, info[4], "weight");
-  std::vector<const TensorArg*> all{&dy, &x, &mean, &rstd, &w};
+  TensorArg dres = optional_tensor_arg(op, info[5], "dResidual");
+  std::vector<const TensorArg*> all{&dy, &x, &mean, &rstd, &w, &dres};
   for (auto* t : all) if (t->storage) expect_dtype(op, *t, DType::F32);
   expect_same_device(op, all);
   if (x.ndim() < 1 || x.dim(-1) == 0)
     throw OpError(ErrorKind::Shape, op, "x needs a non-empty last dimension", describe(all), x.device.str());
   if (dy.shape != x.shape)
     throw OpError(ErrorKind::Shape, op, "dy and x must have the same shape", describe(all), x.device.str());
+  if (dres.storage && dres.shape != x.shape)
+    throw OpError(ErrorKind::Shape, op, "dResidual and x must have the same shape", describe(all), x.device.str());
   const int64_t D = x.dim(-1), rows = rows_of(x);
   if (mean.numel() != rows || rstd.numel() != rows)
     throw OpError(ErrorKind::Shape, op, "mean and rstd must hold one value per row (" + std::to_string(rows) + ")",
@@ -95,21 +111,24 @@ Napi::Value LayerNormBackward(const Napi::CallbackInfo& info) {
   }
   const float *pdy = dy.data<float>(), *px = x.data<float>(), *pm = mean.data<float>(), *pr = rstd.data<float>();
   const float* pw = w.storage ? w.data<float>() : nullptr;
+  const float* pdres = dres.storage ? dres.data<float>() : nullptr;
   float* pdx = dx.data<float>();
   float* pdw = w.storage ? dw.data<float>() : nullptr;
   float* pdb = w.storage ? db.data<float>() : nullptr;
-  std::vector<StoragePtr> keep{dy.storage, x.storage, mean.storage, rstd.storage, w.storage, dx.storage, dw.storage,
-                               db.storage};
+  std::vector<StoragePtr> keep{dy.storage, x.storage, mean.storage, rstd.storage, w.storage, dres.storage,
+                               dx.storage, dw.storage, db.storage};
 #if MVD_HAVE_CUDA
   if (x.device.kind == Device::CUDA) {
     const Device dev = x.device;
     q.enqueue("layerNormBackward", [=, keep = std::move(keep)] {
       void* scratch = cuda_scratch(dev, layernorm_backward_cuda_scratch_bytes(rows, D, pw != nullptr));
-      layernorm_backward_cuda(pdy, px, pm, pr, pw, pdx, pdw, pdb, rows, D, scratch, cuda_stream(dev));
+      layernorm_backward_cuda(pdy, px, pm, pr, pw, pdres, pdx, pdw, pdb, rows, D, scratch, cuda_stream(dev));
     });
   } else
 #endif
-  q.enqueue("layerNormBackward", [=, keep = std::move(keep)] { layernorm_backward_cpu(pdy, px, pm, pr, pw, pdx, pdw, pdb, rows, D); });
+  q.enqueue("layerNormBackward", [=, keep = std::move(keep)] {
+    layernorm_backward_cpu(pdy, px, pm, pr, pw, pdres, pdx, pdw, pdb, rows, D);
+  });
   Napi::Env env = info.Env();
   Napi::Object r = Napi::Object::New(env);
   r.Set("dx", output_to_js(env, dx));

@@ -2,6 +2,7 @@
 
 #include "../ops/norm/norm.h"
 #include "check.h"
+#include "norm_residual.h"
 
 using namespace mvd;
 using namespace mvdtest;
@@ -68,7 +69,10 @@ void ln_naive(const std::vector<float>& x, const std::vector<float>& dy, const f
   }
 }
 
-void check_ln(int64_t rows, int64_t D, bool affine) {
+// With `residual`, the forward normalises sum = a + residual (a = x - residual, so the sum has
+// x's statistics) and the backward adds a residual gradient; the references then take the sum the
+// test makes with the same float adds, and add the residual gradient to their dx.
+void check_ln(int64_t rows, int64_t D, bool affine, bool residual = false) {
   const float eps = 1e-6f;
   auto x = randn(rows * D, 10 + rows + D), dy = randn(rows * D, 20 + rows);
   // A non-zero mean and uneven scale per row, as real activations have.
@@ -77,15 +81,27 @@ void check_ln(int64_t rows, int64_t D, bool affine) {
   auto w = randn(D, 30), b = randn(D, 31);
   const float* pw = affine ? w.data() : nullptr;
   const float* pb = affine ? b.data() : nullptr;
+  ResidualSplit sp = residual ? split_residual(x, 50 + rows) : ResidualSplit{x, {}, {}};
+  const std::vector<float>&a = sp.a, &res = sp.res, &dres = sp.dres;
+  auto sum = poisoned(rows * D);
   auto y = poisoned(rows * D), mean = poisoned(rows), rstd = poisoned(rows);
-  layernorm_forward_cpu(x.data(), pw, pb, y.data(), mean.data(), rstd.data(), rows, D, eps);
+  layernorm_forward_cpu(a.data(), residual ? res.data() : nullptr, residual ? sum.data() : nullptr, pw, pb, y.data(),
+                        mean.data(), rstd.data(), rows, D, eps);
   auto dx = poisoned(rows * D), dw = poisoned(D), db = poisoned(D);
-  layernorm_backward_cpu(dy.data(), x.data(), mean.data(), rstd.data(), pw, dx.data(), affine ? dw.data() : nullptr,
-                         affine ? db.data() : nullptr, rows, D);
+  layernorm_backward_cpu(dy.data(), x.data(), mean.data(), rstd.data(), pw, residual ? dres.data() : nullptr,
+                         dx.data(), affine ? dw.data() : nullptr, affine ? db.data() : nullptr, rows, D);
   LnRef r = ln_ref(x, dy, pw, pb, rows, D, eps);
   std::vector<float> ny, ndx, ndw, ndb;
   ln_naive(x, dy, pw, pb, rows, D, eps, ny, ndx, ndw, ndb);
-  std::string tag = "rows=" + std::to_string(rows) + " D=" + std::to_string(D) + (affine ? " affine" : "");
+  std::string tag = "rows=" + std::to_string(rows) + " D=" + std::to_string(D) + (affine ? " affine" : "") +
+                    (residual ? " residual" : "");
+  if (residual) {
+    for (size_t i = 0; i < x.size(); ++i) {
+      if (!(sum[i] == x[i])) fail(tag + " sum[" + std::to_string(i) + "] is not a + residual");
+      r.dx[i] += dres[i];
+      ndx[i] += dres[i];
+    }
+  }
   expect_close(tag + " y", max_rel_err(y.data(), r.y.data(), y.size()), max_rel_err(ny.data(), r.y.data(), y.size()), 2, 1e-7);
   expect_close(tag + " mean", max_rel_err(mean.data(), r.mean.data(), rows), 0, 1, 1e-6);
   expect_close(tag + " rstd", max_rel_err(rstd.data(), r.rstd.data(), rows), 0, 1, 1e-5);
@@ -105,6 +121,13 @@ MVD_TEST(layernorm_matches_float64_on_awkward_shapes) {
     for (int64_t D : {7, 768}) check_ln(rows, D, false);
 }
 
+MVD_TEST(layernorm_with_residual_matches_float64) {
+  for (int64_t rows : {1, 31, 129, 1568})
+    for (int64_t D : {7, 384, 768}) check_ln(rows, D, true, true);
+  for (int64_t rows : {1, 33})
+    for (int64_t D : {7, 768}) check_ln(rows, D, false, true);
+}
+
 MVD_TEST(layernorm_same_result_with_one_thread) {
   const int64_t rows = 160, D = 384;
   auto x = randn(rows * D, 5), dy = randn(rows * D, 6), w = randn(D, 7), b = randn(D, 8);
@@ -113,8 +136,9 @@ MVD_TEST(layernorm_same_result_with_one_thread) {
   for (int k = 0; k < 2; ++k) {
     omp_set_num_threads(k == 0 ? 1 : saved);
     std::vector<float> y(rows * D), m(rows), r(rows), dx(rows * D), dw(D), db(D);
-    layernorm_forward_cpu(x.data(), w.data(), b.data(), y.data(), m.data(), r.data(), rows, D, 1e-6f);
-    layernorm_backward_cpu(dy.data(), x.data(), m.data(), r.data(), w.data(), dx.data(), dw.data(), db.data(), rows, D);
+    layernorm_forward_cpu(x.data(), nullptr, nullptr, w.data(), b.data(), y.data(), m.data(), r.data(), rows, D, 1e-6f);
+    layernorm_backward_cpu(dy.data(), x.data(), m.data(), r.data(), w.data(), nullptr, dx.data(), dw.data(), db.data(),
+                           rows, D);
     out[k][0] = y; out[k][1] = dx; out[k][2] = dw; out[k][3] = db;
   }
   omp_set_num_threads(saved);
@@ -140,8 +164,9 @@ MVD_TEST(layernorm_backward_matches_finite_differences) {
   };
   std::vector<double> xd(x.begin(), x.end()), wd(w.begin(), w.end()), bd(b.begin(), b.end());
   std::vector<float> y(rows * D), m(rows), r(rows), dx = poisoned(rows * D), dw = poisoned(D), db = poisoned(D);
-  layernorm_forward_cpu(x.data(), w.data(), b.data(), y.data(), m.data(), r.data(), rows, D, 1e-6f);
-  layernorm_backward_cpu(dy.data(), x.data(), m.data(), r.data(), w.data(), dx.data(), dw.data(), db.data(), rows, D);
+  layernorm_forward_cpu(x.data(), nullptr, nullptr, w.data(), b.data(), y.data(), m.data(), r.data(), rows, D, 1e-6f);
+  layernorm_backward_cpu(dy.data(), x.data(), m.data(), r.data(), w.data(), nullptr, dx.data(), dw.data(), db.data(),
+                         rows, D);
   const double h = 1e-6;
   auto fd = [&](std::vector<double>& v, size_t i) {
     double keep = v[i];
@@ -158,5 +183,42 @@ MVD_TEST(layernorm_backward_matches_finite_differences) {
     double gw = fd(wd, j), gb = fd(bd, j);
     if (!(std::fabs(dw[j] - gw) <= 1e-4 * (1 + std::fabs(gw)))) fail("dw[" + std::to_string(j) + "]");
     if (!(std::fabs(db[j] - gb) <= 1e-4 * (1 + std::fabs(gb)))) fail("db[" + std::to_string(j) + "]");
+  }
+}
+
+// The fused pair as a block uses it: s = a + r feeds both the LayerNorm and the residual path, so
+// L = Σ dy·LN(s) + Σ ds·s and dL/da = dL/dr = LN'(dy) + ds, the backward given ds as dresidual.
+// Central differences in float64 over a, against the float kernels.
+MVD_TEST(layernorm_residual_pair_matches_finite_differences) {
+  const int64_t rows = 3, D = 7;
+  auto a = randn(rows * D, 71), res = randn(rows * D, 72), dy = randn(rows * D, 73), ds = randn(rows * D, 74);
+  auto w = randn(D, 75), b = randn(D, 76);
+  auto loss = [&](const std::vector<double>& av) {
+    double L = 0;
+    for (int64_t i = 0; i < rows; ++i) {
+      double sv[D], s = 0, ss = 0;
+      for (int64_t j = 0; j < D; ++j) s += (sv[j] = av[i * D + j] + res[i * D + j]);
+      double mu = s / D;
+      for (int64_t j = 0; j < D; ++j) ss += (sv[j] - mu) * (sv[j] - mu);
+      double rs = 1 / std::sqrt(ss / D + 1e-6);
+      for (int64_t j = 0; j < D; ++j) L += dy[i * D + j] * ((sv[j] - mu) * rs * w[j] + b[j]) + ds[i * D + j] * sv[j];
+    }
+    return L;
+  };
+  std::vector<float> sum = poisoned(rows * D), y(rows * D), m(rows), r(rows), dx = poisoned(rows * D), dw(D), db(D);
+  layernorm_forward_cpu(a.data(), res.data(), sum.data(), w.data(), b.data(), y.data(), m.data(), r.data(), rows, D,
+                        1e-6f);
+  layernorm_backward_cpu(dy.data(), sum.data(), m.data(), r.data(), w.data(), ds.data(), dx.data(), dw.data(),
+                         db.data(), rows, D);
+  std::vector<double> ad(a.begin(), a.end());
+  const double h = 1e-6;
+  for (size_t i = 0; i < ad.size(); ++i) {
+    const double keep = ad[i];
+    ad[i] = keep + h; const double lp = loss(ad);
+    ad[i] = keep - h; const double lm = loss(ad);
+    ad[i] = keep;
+    const double g = (lp - lm) / (2 * h);
+    if (!(std::fabs(dx[i] - g) <= 1e-4 * (1 + std::fabs(g))))
+      fail("dx[" + std::to_string(i) + "] " + std::to_string(dx[i]) + " vs fd " + std::to_string(g));
   }
 }

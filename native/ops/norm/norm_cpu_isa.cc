@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "norm.h"
@@ -76,14 +77,22 @@ inline float row_sum(int64_t D, F f) {
 }
 }  // namespace
 
-void layernorm_forward_cpu(const float* x, const float* weight, const float* bias, float* y, float* mean, float* rstd,
-                           int64_t rows, int64_t D, float eps) {
+void layernorm_forward_cpu(const float* x, const float* residual, float* sum, const float* weight, const float* bias,
+                           float* y, float* mean, float* rstd, int64_t rows, int64_t D, float eps) {
   const float invD = 1.f / (float)D;
   // Two passes over a row that stays in L1 (D <= a few thousand): the centred second pass avoids
   // the cancellation of E[x²] - E[x]² without Welford's serial dependency, so both vectorise.
+  // With a residual the row's sum is made first and the passes read it back from L1.
 #pragma omp parallel for schedule(static) if (rows * D > kParallelMin)
   for (int64_t r = 0; r < rows; ++r) {
     const float* xr = x + r * D;
+    if (residual) {
+      const float* rr = residual + r * D;
+      float* sr = sum + r * D;
+#pragma omp simd
+      for (int64_t j = 0; j < D; ++j) sr[j] = xr[j] + rr[j];
+      xr = sr;
+    }
     float* yr = y + r * D;
     const float mu = row_sum(D, [=](auto ld, int64_t j) { return ld(xr, j); }) * invD;
     const float ss = row_sum(D, [=](auto ld, int64_t j) {
@@ -104,7 +113,8 @@ void layernorm_forward_cpu(const float* x, const float* weight, const float* bia
 }
 
 void layernorm_backward_cpu(const float* dy, const float* x, const float* mean, const float* rstd,
-                            const float* weight, float* dx, float* dweight, float* dbias, int64_t rows, int64_t D) {
+                            const float* weight, const float* dresidual, float* dx, float* dweight, float* dbias,
+                            int64_t rows, int64_t D) {
   const bool affine = weight != nullptr;
   const float invD = 1.f / (float)D;
   const bool par = rows * D > kParallelMin;
@@ -150,19 +160,30 @@ void layernorm_backward_cpu(const float* dy, const float* x, const float* mean, 
             D, [=](auto ld, int64_t j) { return ld(gr, j); },
             [=](auto ld, int64_t j) { return ld(gr, j) * (ld(xr, j) - mu) * rs; }, sg, sgx);
       const float a = sg * invD, b = sgx * invD;
-      if (affine) {
+      const float* dres = dresidual ? dresidual + r * D : nullptr;
+      // Instantiated with and without the residual so neither loop tests for it per element.
+      auto dx_row = [&](auto with_residual) {
+        constexpr bool kRes = decltype(with_residual)::value;
+        if (affine) {
 #pragma omp simd
-        for (int64_t j = 0; j < D; ++j) {
-          float xh = (xr[j] - mu) * rs;
-          dxr[j] = rs * (gr[j] * weight[j] - a - xh * b);
-          fw[j] += gr[j] * xh;
-          fb[j] += gr[j];
+          for (int64_t j = 0; j < D; ++j) {
+            float xh = (xr[j] - mu) * rs;
+            float v = rs * (gr[j] * weight[j] - a - xh * b);
+            dxr[j] = kRes ? v + dres[j] : v;
+            fw[j] += gr[j] * xh;
+            fb[j] += gr[j];
+          }
+        } else {
+#pragma omp simd
+          for (int64_t j = 0; j < D; ++j) {
+            float v = rs * (gr[j] - a - (xr[j] - mu) * rs * b);
+            dxr[j] = kRes ? v + dres[j] : v;
+          }
         }
-        if (++pending == kFlush) flush();
-      } else {
-#pragma omp simd
-        for (int64_t j = 0; j < D; ++j) dxr[j] = rs * (gr[j] - a - (xr[j] - mu) * rs * b);
-      }
+      };
+      if (dres) dx_row(std::true_type{});
+      else dx_row(std::false_type{});
+      if (affine && ++pending == kFlush) flush();
     }
     if (affine && pending) flush();
   }

@@ -20,9 +20,12 @@ __device__ __forceinline__ float warp_sum(float v) {
   return v;
 }
 
-__global__ void ln_forward_kernel(const float* __restrict__ x, const float* __restrict__ w,
-                                  const float* __restrict__ b, float* __restrict__ y, float* __restrict__ mean,
-                                  float* __restrict__ rstd, int64_t rows, int D, float eps) {
+// With a residual, each lane writes its elements of the row's sum and later passes read them back:
+// a lane only ever reads the elements it wrote itself, so no synchronisation is needed.
+__global__ void ln_forward_kernel(const float* __restrict__ x, const float* __restrict__ res, float* sum,
+                                  const float* __restrict__ w, const float* __restrict__ b, float* __restrict__ y,
+                                  float* __restrict__ mean, float* __restrict__ rstd, int64_t rows, int D,
+                                  float eps) {
   const int lane = threadIdx.x & 31;
   const int64_t r = (int64_t)blockIdx.x * kWarps + (threadIdx.x >> 5);
   if (r >= rows) return;  // a whole warp leaves together, so the shuffles below stay full-warp
@@ -30,7 +33,18 @@ __global__ void ln_forward_kernel(const float* __restrict__ x, const float* __re
   float* yr = y + r * D;
   const float invD = 1.f / (float)D;
   float s = 0.f;
-  for (int j = lane; j < D; j += 32) s += xr[j];
+  if (res) {
+    const float* rr = res + r * D;
+    float* sr = sum + r * D;
+    for (int j = lane; j < D; j += 32) {
+      const float v = xr[j] + rr[j];
+      sr[j] = v;
+      s += v;
+    }
+    xr = sr;
+  } else {
+    for (int j = lane; j < D; j += 32) s += xr[j];
+  }
   const float mu = warp_sum(s) * invD;
   float ss = 0.f;
   for (int j = lane; j < D; j += 32) {
@@ -51,7 +65,8 @@ __global__ void ln_forward_kernel(const float* __restrict__ x, const float* __re
 
 __global__ void ln_backward_dx_kernel(const float* __restrict__ dy, const float* __restrict__ x,
                                       const float* __restrict__ mean, const float* __restrict__ rstd,
-                                      const float* __restrict__ w, float* __restrict__ dx, int64_t rows, int D) {
+                                      const float* __restrict__ w, const float* __restrict__ dres,
+                                      float* __restrict__ dx, int64_t rows, int D) {
   const int lane = threadIdx.x & 31;
   const int64_t r = (int64_t)blockIdx.x * kWarps + (threadIdx.x >> 5);
   if (r >= rows) return;
@@ -69,7 +84,8 @@ __global__ void ln_backward_dx_kernel(const float* __restrict__ dy, const float*
   for (int j = lane; j < D; j += 32) {
     float g = w ? gr[j] * w[j] : gr[j];
     float xh = (xr[j] - mu) * rs;
-    dxr[j] = rs * (g - a - xh * bb);
+    const float v = rs * (g - a - xh * bb);
+    dxr[j] = dres ? v + dres[r * D + j] : v;
   }
 }
 
@@ -114,11 +130,12 @@ inline int64_t chunks_of(int64_t rows) { return (rows + kChunkRows - 1) / kChunk
 
 }  // namespace
 
-void layernorm_forward_cuda(const float* x, const float* weight, const float* bias, float* y, float* mean,
-                            float* rstd, int64_t rows, int64_t D, float eps, cudaStream_t stream) {
+void layernorm_forward_cuda(const float* x, const float* residual, float* sum, const float* weight, const float* bias,
+                            float* y, float* mean, float* rstd, int64_t rows, int64_t D, float eps,
+                            cudaStream_t stream) {
   if (rows == 0) return;
-  mvd_launch(ln_forward_kernel, dim3(row_blocks(rows)), dim3(kWarps * 32), 0, stream, x, weight, bias, y, mean, rstd,
-             rows, (int)D, eps);
+  mvd_launch(ln_forward_kernel, dim3(row_blocks(rows)), dim3(kWarps * 32), 0, stream, x, residual, sum, weight, bias,
+             y, mean, rstd, rows, (int)D, eps);
   MVD_CUDA_CHECK_LAUNCH("layerNormForward");
 }
 
@@ -127,11 +144,11 @@ size_t layernorm_backward_cuda_scratch_bytes(int64_t rows, int64_t D, bool affin
 }
 
 void layernorm_backward_cuda(const float* dy, const float* x, const float* mean, const float* rstd,
-                             const float* weight, float* dx, float* dweight, float* dbias, int64_t rows, int64_t D,
-                             void* scratch, cudaStream_t stream) {
+                             const float* weight, const float* dresidual, float* dx, float* dweight, float* dbias,
+                             int64_t rows, int64_t D, void* scratch, cudaStream_t stream) {
   if (rows > 0) {
     mvd_launch(ln_backward_dx_kernel, dim3(row_blocks(rows)), dim3(kWarps * 32), 0, stream, dy, x, mean, rstd,
-               weight, dx, rows, (int)D);
+               weight, dresidual, dx, rows, (int)D);
     MVD_CUDA_CHECK_LAUNCH("layerNormBackward");
   }
   if (!weight) return;
