@@ -37,6 +37,14 @@ for n in ([160] if quick else [160, 1568]):
     out[f"attention fwd+bwd|{n}"] = timeit(fb)
 x = torch.randn(3136, 768, requires_grad=True); w = torch.ones(768, requires_grad=True); b = torch.zeros(768, requires_grad=True); dy = torch.randn(3136, 768)
 out["layernorm fwd+bwd"] = timeit(lambda: torch.autograd.grad(F.layer_norm(x, (768,), w, b, 1e-6), (x, w, b), dy))
+a = torch.randn(3136, 768, requires_grad=True); dres = torch.randn(3136, 768)
+def residual_ln():
+    # A pre-norm block's residual add and the norm after it; x1 feeds both the norm and the skip
+    # connection, so autograd sums the norm's dx with the skip's gradient dres.
+    x1 = x + a
+    h = F.layer_norm(x1, (768,), w, b, 1e-6)
+    torch.autograd.grad((h, x1), (x, a, w, b), (dy, dres))
+out["residual add + layernorm fwd+bwd"] = timeit(residual_ln)
 x2 = torch.randn(3136, 3072, requires_grad=True); dy2 = torch.randn(3136, 3072)
 out["gelu fwd+bwd"] = timeit(lambda: torch.autograd.grad(F.gelu(x2), (x2,), dy2))
 p1, p2 = torch.randn(2, 1408, 768, requires_grad=True), torch.randn(2, 1408, 768, requires_grad=True)

@@ -2,7 +2,7 @@
 // a fraction of the roof measured in the same run (FMA peak, large memcpy).
 import { Tensor } from '../tensor.js';
 import { attentionForward, attentionBackward } from '../ops/attention.js';
-import { layerNormForward, layerNormBackward } from '../ops/norm.js';
+import { layerNormForward, layerNormBackward, addLayerNormForward } from '../ops/norm.js';
 import { gelu, geluBackward } from '../ops/elementwise.js';
 import { distillLoss } from '../ops/loss.js';
 import { patchify, gatherTokens } from '../ops/tokens.js';
@@ -65,6 +65,16 @@ export async function benchKernels(opts: { quick?: boolean; roofs?: CpuRoofs } =
       for (const z of [r.y, r.mean, r.rstd, g.dx, g.dWeight, g.dBias]) z?.dispose();
     }, { minSeconds });
     add('layernorm fwd+bwd', '3136 × 768', t.medianMs, 4 * 3136 * 768 * 5, 'GB/s');
+    // As a pre-norm block runs it: x1 = x + a then norm(x1) forward; dx1 = norm'(dh) + dy backward
+    // (the skip connection's gradient). Bytes: x, a, x1, y | dh, x1, dy, dx.
+    using a = rand([3136, 768], 17);
+    using dres = rand([3136, 768], 18);
+    const tr = await timeIt(() => {
+      const r = addLayerNormForward(x, a, w, b, 1e-6);
+      const g = layerNormBackward(dy, r.sum, r.mean, r.rstd, w, dres);
+      for (const z of [r.sum, r.y, r.mean, r.rstd, g.dx, g.dWeight, g.dBias]) z?.dispose();
+    }, { minSeconds });
+    add('residual add + layernorm fwd+bwd', '3136 × 768', tr.medianMs, 4 * 3136 * 768 * 8, 'GB/s');
   }
   {
     using x = rand([3136, 3072], 7);

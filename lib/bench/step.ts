@@ -39,6 +39,9 @@ export async function benchStep(o: StepBenchOptions): Promise<StepBenchResult> {
   if (!isPreset(o.student) || !isPreset(o.teacher)) throw new ValueError('student and teacher must be presets');
   if (o.device !== 'cpu') throw new ValueError(`bench step on '${o.device}': only the CPU backend exists in this build`);
   const teachers = { img: makeTeacher('img', { preset: o.teacher, frames: o.frames, size: o.size, seed: 1 }), vid: makeTeacher('vid', { preset: o.teacher, frames: o.frames, size: o.size, seed: 2 }) };
+  // As distillRecipe does: frozen teachers multiply by weights packed once.
+  teachers.img.packWeights();
+  teachers.vid.packWeights();
   const student = makeStudent(o.student, { img: teachers.img.dim, vid: teachers.vid.dim }, { frames: o.frames, size: o.size, dropPath: 0.1, seed: 3 });
   const opt = new AdamW(buildParamGroups(student.namedParameters(), { weightDecay: 0.05 }), { beta2: 0.95 });
   const data = new BatchSampler(new SyntheticDataset({ seed: 1, count: Math.max(o.batch * 4, 8), frames: o.frames, size: o.size }), o.batch, 1);

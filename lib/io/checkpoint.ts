@@ -64,6 +64,8 @@ export function mapReferenceKeys(tensors: Map<string, Tensor>, want: Set<string>
 
 /** Copies matching tensors into the module's parameters; reports what did not match. */
 export function loadStateDict(m: Module, tensors: Map<string, Tensor>, opts: { strict?: boolean; mapKeys?: boolean } = {}): LoadReport {
+  // Packed copies of the old weights would go stale (Module.packWeights).
+  m.unpackWeights();
   const named = m.namedParameters();
   const want = new Set(named.map(([n]) => n));
   const src = opts.mapKeys === false ? tensors : mapReferenceKeys(tensors, want);

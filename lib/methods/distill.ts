@@ -32,6 +32,8 @@ export function distillRecipe(data: BatchSampler, o: DistillOptions): Recipe & {
   for (const [k, t] of Object.entries(o.teachers) as [TeacherKind, Teacher][]) dims[k] = t.dim;
   const model = makeStudent(o.student, dims, { frames: o.frames, size: o.size, dropPath: o.dropPath, seed: o.seed });
   const grid = gridOf(videoVit(o.student, { frames: o.frames, size: o.size }));
+  // Frozen from here on: each teacher weight is packed once instead of inside every GEMM call.
+  for (const t of Object.values(o.teachers)) t?.packWeights();
   return {
     name: 'mvd',
     model,

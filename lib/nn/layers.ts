@@ -1,6 +1,6 @@
 // The ViT building blocks (SPEC §1.2–1.3), each with forward and backward.
 import { Tensor } from '../tensor.js';
-import { gemm } from '../ops/gemm.js';
+import { gemm, gemmPackWeights, type PackedWeights } from '../ops/gemm.js';
 import { sumRows, geluBackward, add, rowScale } from '../ops/elementwise.js';
 import { layerNormForward, layerNormBackward, addLayerNormForward } from '../ops/norm.js';
 import { attentionForward, attentionBackward } from '../ops/attention.js';
@@ -37,7 +37,25 @@ export class Linear extends Module {
   /** y = x Wᵀ + b over the last dim; `bias` overrides the own bias (attention's q/v bias). */
   forward(x: Tensor, bias?: Tensor): Tensor {
     if (this.training) this.input = this.cache.keep(x.reshape(x.shape));
-    return gemm(x, this.weight.value, { transB: true, bias: bias ?? this.bias?.value });
+    return gemm(x, this.weight.value, { transB: true, bias: bias ?? this.bias?.value, packed: this.inferencePack() });
+  }
+
+  private packed: PackedWeights | null = null;
+
+  protected override packOwnWeights(): boolean {
+    this.unpackOwnWeights();
+    this.packed = gemmPackWeights(this.weight.value, { transB: true });
+    return this.packed !== null;
+  }
+
+  protected override unpackOwnWeights(): void {
+    this.packed?.dispose();
+    this.packed = null;
+  }
+
+  /** The packed weight, for inference forwards only (training may change the weight next step). */
+  private inferencePack(): PackedWeights | undefined {
+    return this.training ? undefined : this.packed ?? undefined;
   }
 
   /**
@@ -46,7 +64,7 @@ export class Linear extends Module {
    */
   forwardGelu(x: Tensor): { pre: Tensor; act: Tensor } {
     if (this.training) this.input = this.cache.keep(x.reshape(x.shape));
-    const r = gemm(x, this.weight.value, { transB: true, bias: this.bias?.value, gelu: true });
+    const r = gemm(x, this.weight.value, { transB: true, bias: this.bias?.value, gelu: true, packed: this.inferencePack() });
     return { pre: r.out, act: r.gelu };
   }
 

@@ -85,7 +85,9 @@ export abstract class Module implements Disposable {
     return [this, ...this.children.flatMap(([, c]) => c.modules())];
   }
 
+  /** Training mode drops packed weights (packWeights): the weights may change from here on. */
   train(on = true): this {
+    if (on) this.unpackWeights();
     for (const m of this.modules()) m.training = on;
     return this;
   }
@@ -105,7 +107,32 @@ export abstract class Module implements Disposable {
 
   protected releaseCache(): void {}
 
+  /**
+   * Packs every Linear weight below this module once for the CPU GEMM (gemmPackWeights), so an
+   * inference forward stops repacking them on every call; a training forward never uses them.
+   * Only for weights that no longer change (a teacher, a model under evaluation): call it after
+   * loading, and again after any change; train() and loading a state dict drop the packed copies.
+   * Returns how many were packed (0 where the build cannot).
+   */
+  packWeights(): number {
+    let n = 0;
+    for (const m of this.modules()) n += m.packOwnWeights() ? 1 : 0;
+    return n;
+  }
+
+  /** Drops what packWeights made. */
+  unpackWeights(): void {
+    for (const m of this.modules()) m.unpackOwnWeights();
+  }
+
+  protected packOwnWeights(): boolean {
+    return false;
+  }
+
+  protected unpackOwnWeights(): void {}
+
   dispose(): void {
+    this.unpackWeights();
     this.clearCache();
     for (const p of this.parameters()) p.dispose();
   }

@@ -76,6 +76,16 @@ export class Teacher {
     encoder.eval();
   }
 
+  /**
+   * Packs the encoder's Linear weights once (Module.packWeights): a teacher's forward then skips
+   * repacking each weight on every call. Call it once the weights are loaded; the distillation
+   * recipe does. Returns this.
+   */
+  packWeights(): this {
+    this.encoder.packWeights();
+    return this;
+  }
+
   get dim(): number {
     return this.encoder.dim;
   }

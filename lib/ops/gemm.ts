@@ -1,5 +1,6 @@
 import { addon, type NativeTensorDesc } from '../native.js';
 import { Tensor } from '../tensor.js';
+import { ValueError } from '../errors.js';
 
 export interface GemmOptions {
   /** Use Aᵀ: A is then [K, M]. */
@@ -20,6 +21,37 @@ export interface GemmOptions {
    * pre-activation (what backward needs) and `gelu` a new tensor of the same shape with gelu(out).
    */
   gelu?: boolean;
+  /**
+   * `b` packed once by gemmPackWeights (same tensor, same transB): the CPU product then reads the
+   * packed copy instead of packing b again inside the call. Ignored on CUDA devices.
+   */
+  packed?: PackedWeights;
+}
+
+/**
+ * op(B) packed once for oneDNN, for many products with the same B: a frozen layer's weight (a
+ * teacher, a model under evaluation). The packed copy is as large as B (a little more), and it is
+ * right only while B does not change: pack again after writing B.
+ */
+export class PackedWeights implements Disposable {
+  constructor(readonly buffer: Tensor<'f32'>, readonly source: Tensor, readonly transB: boolean) {}
+
+  dispose(): void {
+    this.buffer.dispose();
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+}
+
+/**
+ * Packs op(b) ([K, N]; b is [N, K] with transB, the layout of a Linear weight) for gemm's `packed`
+ * option. Null where it cannot help: a build without oneDNN's pack API, or b not on the CPU.
+ */
+export function gemmPackWeights(b: Tensor, opts: { transB?: boolean } = {}): PackedWeights | null {
+  const r = addon().gemmPackWeights(b, !!opts.transB);
+  return r ? new PackedWeights(Tensor.fromNative(r), b, !!opts.transB) : null;
 }
 
 /** What `gemm` returns with `gelu: true`. */
@@ -39,7 +71,12 @@ export function gemm(a: Tensor, b: Tensor, opts?: GemmOptions & { gelu?: false }
 export function gemm(a: Tensor, b: Tensor, opts?: GemmOptions): Tensor<'f32'> | GemmGeluResult;
 export function gemm(a: Tensor, b: Tensor, opts: GemmOptions = {}): Tensor<'f32'> | GemmGeluResult {
   const gelu = !!opts.gelu;
-  const r = addon().gemm(a, b, opts.bias ?? null, opts.out ?? null, !!opts.transA, !!opts.transB, opts.alpha ?? 1, opts.beta ?? 0, opts.backend ?? 'auto', gelu);
+  const p = opts.packed;
+  if (p && (p.source !== b || p.transB !== !!opts.transB)) {
+    const made = p.source === b ? `this B with transB ${p.transB}` : 'another tensor';
+    throw new ValueError(`gemm: the packed weights were made from ${made}, not this B with transB ${!!opts.transB}`, { op: 'gemm' });
+  }
+  const r = addon().gemm(a, b, opts.bias ?? null, opts.out ?? null, !!opts.transA, !!opts.transB, opts.alpha ?? 1, opts.beta ?? 0, opts.backend ?? 'auto', gelu, p?.buffer ?? null);
   const wrap = (x: NativeTensorDesc): Tensor<'f32'> => (x === opts.out ? (opts.out as Tensor<'f32'>) : Tensor.fromNative(x));
   if (!gelu) return wrap(r);
   const [c, g] = r as [NativeTensorDesc, NativeTensorDesc];

@@ -5,6 +5,11 @@
 // backend 'portable' forces our blocked GEMM (benchmarks compare the two); default is the build's.
 // gelu: C receives the pre-activation and a new tensor G of C's shape receives gelu(C), in the same
 // pass (the MLP's fc1). On cuda:N tensors the tensor-core GEMM runs (backend must be 'auto').
+// packedB (11th argument, optional): gemmPackWeights(B, transB) of this same B; CPU products then
+// read op(B) from it (B itself is still needed for the products the packed path cannot serve).
+//
+// gemmPackWeights(B, transB) -> a 1-D f32 tensor holding op(B) packed for oneDNN, or null where
+// the build cannot pack (no oneDNN pack API) or B is not on the CPU.
 #include "../ops/gemm/gemm.h"
 #include "args.h"
 #include "bindings.h"
@@ -32,7 +37,8 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
                   gemm_cpu_backend() + "' and 'portable')");
   void (*kernel)(const GemmArgs&) = backend == "portable" ? gemm_portable : gemm_cpu;
   const bool want_gelu = info.Length() > 9 && !info[9].IsUndefined() && bool_arg(op, info[9], "gelu");
-  std::vector<const TensorArg*> all{&A, &B, &bias, &C};
+  TensorArg packed = optional_tensor_arg(op, info[10], "packedB");
+  std::vector<const TensorArg*> all{&A, &B, &bias, &C, &packed};
   for (auto* t : all) if (t->storage) expect_dtype(op, *t, DType::F32);
   expect_same_device(op, all);
   if (A.device.kind != Device::CPU && backend != "auto")
@@ -55,6 +61,9 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
   if (bias.storage && (bias.ndim() != 1 || bias.dim(0) != g.N))
     throw OpError(ErrorKind::Shape, op, "bias must be [N] = [" + std::to_string(g.N) + "]", describe(all),
                   A.device.str());
+  if (packed.storage && (packed.ndim() != 1 || backend == "portable" || g.trans_a))
+    throw OpError(ErrorKind::Value, op, "packedB needs a 1-D buffer from gemmPackWeights, A not transposed and the "
+                  "default backend", describe(all), A.device.str());
   std::vector<int64_t> out_shape = g.trans_a ? std::vector<int64_t>{g.M, g.N} : A.shape;
   out_shape.back() = g.N;
   gemm_set_dense_strides(g);
@@ -96,6 +105,16 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
     });
   else
 #endif
+  if (packed.storage) {
+    // The header is checked where the packed data is read: the pack may still be queued now.
+    const float* pp = packed.data<float>();
+    const int64_t floats = packed.numel();
+    q.enqueue("gemm", [g, pa, pb, pbias, pc, pg, pp, floats, keepA, keepB, keepBias, keepC, keepG,
+                       keepP = packed.storage]() mutable {
+      g.A = pa; g.B = pb; g.bias = pbias; g.C = pc; g.gelu_out = pg;
+      gemm_cpu_packed(g, pp, floats);
+    });
+  } else
   q.enqueue("gemm", [g, kernel, pa, pb, pbias, pc, pg, keepA, keepB, keepBias, keepC, keepG]() mutable {
     g.A = pa; g.B = pb; g.bias = pbias; g.C = pc; g.gelu_out = pg;
     kernel(g);
@@ -108,10 +127,32 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
   return r;
 }
 
+Napi::Value GemmPackWeights(const Napi::CallbackInfo& info) {
+  const std::string op = "gemmPackWeights";
+  TensorArg B = tensor_arg(op, info[0], "B");
+  const bool trans_b = bool_arg(op, info[1], "transB");
+  expect_dtype(op, B, DType::F32);
+  expect_ndim(op, B, 2);
+  if (B.device.kind != Device::CPU) return info.Env().Null();
+  const int64_t N = trans_b ? B.dim(0) : B.dim(1), K = trans_b ? B.dim(1) : B.dim(0);
+  const int blocks = gemm_pack_b_blocks(N);
+  const int64_t floats = gemm_pack_b_floats(N, K, trans_b, blocks);
+  if (floats == 0) return info.Env().Null();
+  Output o = make_output({floats}, DType::F32, B.device);
+  const float* pb = B.data<float>();
+  float* pdst = o.data<float>();
+  const int64_t ldb = trans_b ? K : N;
+  queue_for(op, B.device).enqueue("gemmPackWeights", [=, keepB = B.storage, keepO = o.storage] {
+    gemm_pack_b(pb, ldb, trans_b, N, K, blocks, pdst, floats);
+  });
+  return output_to_js(info.Env(), o);
+}
+
 }  // namespace
 
 static void register_gemm_ops(Napi::Env env, Napi::Object exports) {
   exports.Set("gemm", make_binding(env, "gemm", Gemm));
+  exports.Set("gemmPackWeights", make_binding(env, "gemmPackWeights", GemmPackWeights));
 }
 
 MVD_REGISTER_BINDINGS(gemm, register_gemm_ops)

@@ -1,4 +1,10 @@
+#include <omp.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
 #include "../ops/gemm/gemm.h"
+#include "build_config.h"
 #include "check.h"
 
 using namespace mvd;
@@ -88,4 +94,52 @@ MVD_TEST(gemm_gelu_epilogue_matches_float64) {
     check_gemm_gelu(fn, 33, 65, 47);
     check_gemm_gelu(fn, 320, 200, 384);
   }
+}
+
+// Packed weights, packed under one thread count and multiplied under another, with g.B null so a
+// fallback to the plain GEMM would crash instead of passing: the packed path itself is checked.
+MVD_TEST(gemm_packed_weights_across_thread_counts) {
+  // Built with the pack API exactly when the build says so; without it there is nothing to test.
+  const bool can_pack = std::strstr(MVD_GEMM_DETAIL, "packed weights") != nullptr;
+  CHECK((gemm_pack_b_floats(64, 64, true, 1) > 0) == can_pack);
+  if (!can_pack) return;
+  const int saved = omp_get_max_threads();
+  const int64_t N = 300, K = 129;
+  for (int pack_threads : {1, 2, 3})
+    for (int run_threads : {1, 2, 4})
+      for (bool tb : {true, false}) {
+        auto B = randn((size_t)(N * K), 7 + pack_threads);
+        omp_set_num_threads(pack_threads);
+        const int blocks = gemm_pack_b_blocks(N);
+        const int64_t floats = gemm_pack_b_floats(N, K, tb, blocks);
+        CHECK(floats > N * K);
+        std::vector<float> P((size_t)floats + 16);
+        // The packs want 64-byte alignment, as the tensor storage gives them.
+        float* p = P.data() + (16 - ((uintptr_t)P.data() / 4) % 16) % 16;
+        gemm_pack_b(B.data(), tb ? K : N, tb, N, K, blocks, p, floats);
+        int64_t n = 0, k = 0;
+        bool t = !tb;
+        CHECK(gemm_packed_b_shape(p, floats, n, k, t) && n == N && k == K && t == tb);
+        omp_set_num_threads(run_threads);
+        for (int64_t M : {1, 33, 160}) {
+          auto A = randn((size_t)(M * K), 11 + M), bias = randn((size_t)N, 12);
+          auto C = poisoned((size_t)(M * N));
+          GemmArgs g;
+          g.trans_b = tb; g.M = M; g.N = N; g.K = K;
+          gemm_set_dense_strides(g);
+          g.A = A.data(); g.B = nullptr; g.C = C.data(); g.bias = bias.data();
+          gemm_cpu_packed(g, p, floats);
+          double err = 0;
+          for (int64_t i = 0; i < M; ++i)
+            for (int64_t j = 0; j < N; ++j) {
+              double s = bias[j];
+              for (int64_t kk = 0; kk < K; ++kk) s += (double)A[i * K + kk] * (tb ? B[j * K + kk] : B[kk * N + j]);
+              err = std::max(err, std::fabs(C[i * N + j] - s) / (1 + std::fabs(s)));
+            }
+          if (!(err <= 1e-5 * std::sqrt((double)K + 1) * 4))
+            fail("pack threads " + std::to_string(pack_threads) + ", run threads " + std::to_string(run_threads) +
+                 ", M " + std::to_string(M) + ": err " + std::to_string(err));
+        }
+      }
+  omp_set_num_threads(saved);
 }

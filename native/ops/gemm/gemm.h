@@ -41,6 +41,23 @@ void gemm_cuda(const GemmArgs& g, cudaStream_t s);
 void gemm_cuda_mma_probe(const float* A, const float* B, float* D, cudaStream_t s);
 #endif
 
+// ---- Packed weights: op(B) packed once for many products with the same B (frozen layers) ----
+// Built on oneDNN's packed GEMM (gemm_packed_onednn.cc); where the build lacks it,
+// gemm_pack_b_floats returns 0 and callers keep the plain GEMM.
+// op(B) ([K, N]) is packed in column blocks, one per thread of the products to come.
+int gemm_pack_b_blocks(int64_t N);
+// Floats a packed copy of op(B) in that many blocks needs, or 0 where the build cannot pack.
+int64_t gemm_pack_b_floats(int64_t N, int64_t K, bool trans_b, int blocks);
+// Packs op(B) into dst (`floats` long, from gemm_pack_b_floats), behind a header with N, K, trans_b.
+void gemm_pack_b(const float* B, int64_t ldb, bool trans_b, int64_t N, int64_t K, int blocks, float* dst,
+                 int64_t floats);
+// N, K and trans_b from a packed buffer's header; false when `packed` is not one.
+bool gemm_packed_b_shape(const float* packed, int64_t floats, int64_t& N, int64_t& K, bool& trans_b);
+// gemm_cpu with op(B) read from `packed` (`floats` long; throws when it is not a packed buffer).
+// g.B must still point at the plain B: products the packed path cannot serve (alpha != 1, Aᵀ,
+// another shape) run the plain GEMM on it.
+void gemm_cpu_packed(const GemmArgs& g, const float* packed, int64_t floats);
+
 // C = beta*C + bias (beta == 0 overwrites, so NaNs in an uninitialised C never leak through).
 void gemm_prepare_c(const GemmArgs& g);
 

@@ -1,5 +1,6 @@
 #include <omp.h>
 
+#include "../../core/errors.h"
 #include "../elementwise/elementwise.h"
 #include "gemm_epilogue.h"
 
@@ -41,6 +42,17 @@ void gemm_cpu(const GemmArgs& g) {
   gemm_portable(g);
 #endif
 }
+
+#ifndef MVD_HAVE_ONEDNN
+// Without oneDNN there is nothing to pack for: callers keep the plain GEMM.
+int gemm_pack_b_blocks(int64_t) { return 1; }
+int64_t gemm_pack_b_floats(int64_t, int64_t, bool, int) { return 0; }
+void gemm_pack_b(const float*, int64_t, bool, int64_t, int64_t, int, float*, int64_t) {
+  throw OpError(ErrorKind::Native, "gemmPackWeights", "this build has no packed GEMM (built without oneDNN)");
+}
+bool gemm_packed_b_shape(const float*, int64_t, int64_t&, int64_t&, bool&) { return false; }
+void gemm_cpu_packed(const GemmArgs& g, const float*, int64_t) { gemm_cpu(g); }
+#endif
 
 const char* gemm_cpu_backend() {
 #ifdef MVD_HAVE_ONEDNN
