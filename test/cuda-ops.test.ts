@@ -53,6 +53,14 @@ async function child(): Promise<void> {
       const bg = lib.layerNormBackward(up(dy), up(x), fg.mean, fg.rstd, up(w)), bc = lib.layerNormBackward(dy, x, fc.mean, fc.rstd, w);
       await compare('layerNorm backward dx', bg.dx, bc.dx, F32);
       await compare('layerNorm backward dWeight', bg.dWeight, bc.dWeight, F32);
+      const r = rand([31, 64]), ds = rand([31, 64]);
+      const ag = lib.addLayerNormForward(up(x), up(r), up(w), up(b), 1e-6), ac = lib.addLayerNormForward(x, r, w, b, 1e-6);
+      await compare('addLayerNorm sum', ag.sum, ac.sum, 0);
+      await compare('addLayerNorm forward', ag.y, ac.y, F32);
+      await compare('layerNorm backward with dResidual', lib.layerNormBackward(up(dy), ag.sum, ag.mean, ag.rstd, up(w), up(ds)).dx,
+        lib.layerNormBackward(dy, ac.sum, ac.mean, ac.rstd, w, ds).dx, F32);
+      // Packing is CPU-only: a CUDA weight gets no pack, and its products run as before.
+      check('gemmPackWeights on cuda:0 gives null', lib.gemmPackWeights(up(w.reshape([8, 8])), { transB: true }) === null, 'not null');
       await compare('gelu', lib.gelu(up(x)), lib.gelu(x), F32);
       await compare('gelu backward', lib.geluBackward(up(dy), up(x)), lib.geluBackward(dy, x), F32);
       await compare('addBroadcast', lib.addBroadcast(up(x), up(w)), lib.addBroadcast(x, w), F32);

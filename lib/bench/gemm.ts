@@ -1,6 +1,6 @@
 // GEMM at the ViT linear-layer shapes on both CPU backends, next to the FMA peak measured now.
 import { Tensor } from '../tensor.js';
-import { gemm } from '../ops/gemm.js';
+import { gemm, gemmPackWeights } from '../ops/gemm.js';
 import { buildInfo } from '../device.js';
 import { timeIt, fmt, table, median } from './timing.js';
 import { measureCpuRoofs, computeRoof, type CpuRoofs } from './roofline.js';
@@ -53,7 +53,11 @@ export async function benchGemm(
   opts: { quick?: boolean; roofs?: CpuRoofs; minSeconds?: number; pairs?: number } = {},
 ): Promise<{ roofs: CpuRoofs; pairs: number; squareBackend: string; results: GemmResult[] }> {
   const roofs = opts.roofs ?? measureCpuRoofs();
-  const backends: ('onednn' | 'portable')[] = buildInfo().gemmBackend === 'onednn' ? ['onednn', 'portable'] : ['portable'];
+  // 'onednn packed': B packed once before the timing (gemmPackWeights), as frozen layers run.
+  type Backend = 'onednn' | 'onednn packed' | 'portable';
+  const canPack = /packed weights/.test(buildInfo().gemmBackendDetail);
+  const backends: Backend[] = buildInfo().gemmBackend === 'onednn' ? ['onednn', ...(canPack ? ['onednn packed' as const] : []), 'portable'] : ['portable'];
+  const squareBackend = backends[0] as 'onednn' | 'portable';
   const pairs = opts.pairs ?? (opts.quick ? 2 : 5);
   const slice = (opts.minSeconds ?? (opts.quick ? 0.1 : 0.4)) / pairs;
   const cases = vitGemmCases(opts.quick);
@@ -75,9 +79,11 @@ export async function benchGemm(
         // Backends alternate within one case so drift on a shared machine hits both alike.
         for (const backend of backends) {
           const caseMs: number[] = [], squareMs: number[] = [];
+          using packed = backend === 'onednn packed' ? gemmPackWeights(b, { transB: c.transB }) : null;
+          const run = packed ? { transB: c.transB, out, packed } : { transB: c.transB, out, backend: backend as 'onednn' | 'portable' };
           for (let p = 0; p < pairs; p++) {
-            caseMs.push((await timeIt(() => gemm(a, b, { transB: c.transB, out, backend }), { minSeconds: slice })).medianMs);
-            squareMs.push((await timeIt(() => gemm(sq.a, sq.b, { out: sq.out, backend: backends[0] }),
+            caseMs.push((await timeIt(() => gemm(a, b, run), { minSeconds: slice })).medianMs);
+            squareMs.push((await timeIt(() => gemm(sq.a, sq.b, { out: sq.out, backend: squareBackend }),
               { warmup: p === 0 ? 1 : 0, minRuns: 1, minSeconds: 0 })).medianMs);
           }
           const t = median(caseMs);
@@ -98,7 +104,7 @@ export async function benchGemm(
   } finally {
     for (const x of Object.values(sq)) x.dispose();
   }
-  return { roofs, pairs, squareBackend: backends[0], results };
+  return { roofs, pairs, squareBackend, results };
 }
 
 export function formatGemm(r: { roofs: CpuRoofs; pairs: number; squareBackend: string; results: GemmResult[] }): string {

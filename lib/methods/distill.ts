@@ -25,6 +25,12 @@ export interface DistillOptions {
   seed: number;
   /** Stored teacher features per kind (an approximation: fixed views; lib/methods/teacher-cache.ts). */
   teacherCache?: Partial<Record<TeacherKind, TeacherCache>>;
+  /**
+   * Pack the frozen teachers' weights once for the CPU GEMM (Teacher.packWeights; default true):
+   * their forward is most of a step, and packed weights spare every GEMM call its weight packing,
+   * at the cost of a second copy of each teacher's weights in memory.
+   */
+  packTeachers?: boolean;
 }
 
 export function distillRecipe(data: BatchSampler, o: DistillOptions): Recipe & { model: MvdStudent } {
@@ -33,7 +39,7 @@ export function distillRecipe(data: BatchSampler, o: DistillOptions): Recipe & {
   const model = makeStudent(o.student, dims, { frames: o.frames, size: o.size, dropPath: o.dropPath, seed: o.seed });
   const grid = gridOf(videoVit(o.student, { frames: o.frames, size: o.size }));
   // Frozen from here on: each teacher weight is packed once instead of inside every GEMM call.
-  for (const t of Object.values(o.teachers)) t?.packWeights();
+  if (o.packTeachers !== false) for (const t of Object.values(o.teachers)) t?.packWeights();
   return {
     name: 'mvd',
     model,

@@ -163,7 +163,8 @@ export const distillCommand: Command = {
   usage: 'mvd distill --teachers both --image-teacher IMG.safetensors --video-teacher VID.safetensors [--teacher-model tiny] [--model tiny] [--teacher-cache DIR] [--out RUN]',
   options: {
     teachers: { type: 'string' }, 'image-teacher': { type: 'string' }, 'video-teacher': { type: 'string' }, 'teacher-model': { type: 'string' },
-    loss: { type: 'string' }, 'w-img': { type: 'string' }, 'w-vid': { type: 'string' }, 'drop-path': { type: 'string' }, 'teacher-cache': { type: 'string' }, ...COMMON, ...DEVICE_OPTION,
+    loss: { type: 'string' }, 'w-img': { type: 'string' }, 'w-vid': { type: 'string' }, 'drop-path': { type: 'string' }, 'teacher-cache': { type: 'string' },
+    'no-pack-teachers': { type: 'boolean' }, ...COMMON, ...DEVICE_OPTION,
   },
   help: {
     teachers: 'image|video|both (default both)', 'image-teacher': 'MAE weights (safetensors)', 'video-teacher': 'VideoMAE weights (safetensors)',
@@ -171,6 +172,8 @@ export const distillCommand: Command = {
     'drop-path': 'student drop path (default 0.1)',
     'teacher-cache': 'DIR: run each teacher once per clip and reuse its features from DIR in later epochs. APPROXIMATION: each clip is seen ' +
       'through one fixed view (video files: centre window, centre crop) instead of random multi-scale crops; masks still change every step',
+    'no-pack-teachers': "keep one copy of the teachers' weights: by default each is also packed once for the CPU GEMM (faster teacher " +
+      'forwards, a second copy of their weights in memory)',
     ...COMMON_HELP, ...DEVICE_HELP,
   },
   async run(v) {
@@ -207,6 +210,7 @@ export const distillCommand: Command = {
     const r = distillRecipe(data, {
       student: model, frames, size, teachers, loss, wImg: Number(get('w-img', '1')), wVid: Number(get('w-vid', '1')),
       maskRatio: Number(get('mask-ratio', '0.9')), dropPath: Number(get('drop-path', '0.1')), seed, teacherCache,
+      packTeachers: !v['no-pack-teachers'],
     });
     const code = await runRecipe('mvd', r, get, v, batch);
     if (cacheDir && !v.json) {
