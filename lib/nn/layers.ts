@@ -18,6 +18,8 @@ export class Linear extends Module {
   readonly bias: Parameter | null;
   private cache = new Cache();
   private input: Tensor | null = null;
+  /** The weight packed for inference forwards (Module.packWeights), or null. */
+  private packed: PackedWeights | null = null;
 
   constructor(readonly inFeatures: number, readonly outFeatures: number, opts: { bias?: boolean } = {}) {
     super();
@@ -39,8 +41,6 @@ export class Linear extends Module {
     if (this.training) this.input = this.cache.keep(x.reshape(x.shape));
     return gemm(x, this.weight.value, { transB: true, bias: bias ?? this.bias?.value, packed: this.inferencePack() });
   }
-
-  private packed: PackedWeights | null = null;
 
   protected override packOwnWeights(): boolean {
     this.unpackOwnWeights();

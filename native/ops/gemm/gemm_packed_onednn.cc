@@ -48,8 +48,9 @@ constexpr int64_t kMagic = 0x6d76645f70616b31;  // "mvd_pak1"
 constexpr int kMaxBlocks = 64;
 constexpr int64_t kColumnAlign = 64;  // as gemm_onednn.cc: whole register tiles per block
 // The row count the packs are planned for. A packed matrix carries its own blocking and serves
-// any M (checked against the plain GEMM for M from 1 to 2000 in the tests); planned for many rows
-// it is also the most compact (9.45 MB for a 768 x 3072 weight, against 12.8 MB planned for 320).
+// any M (a /tmp driver compared M from 1 to 2000 with the plain GEMM; the tests check 1 to 1568
+// against float64); planned for many rows it is also the most compact (9.45 MB for a 768 x 3072
+// weight, against 12.8 MB planned for 320 rows).
 constexpr dnnl_dim_t kPlanRows = 4096;
 
 // The buffer starts with this header (int64 words, padded to kHeaderFloats floats), then the
@@ -91,6 +92,7 @@ bool for_each_block_single_threaded(int blocks, F fn) {
   return ok;
 }
 
+#if MVD_HAVE_ONEDNN_PACK
 // Each block's status, collected per block so no two threads write one variable.
 void check(const dnnl_status_t* status, int blocks, const char* what) {
   for (int b = 0; b < blocks; ++b)
@@ -98,7 +100,6 @@ void check(const dnnl_status_t* status, int blocks, const char* what) {
       throw OpError(ErrorKind::Native, "gemm", std::string(what) + " failed with status " + std::to_string((int)status[b]));
 }
 
-#if MVD_HAVE_ONEDNN_PACK
 // Column block [n0, n1) of op(B) as their "A": rows n0.. of B [N, K] transposed, or columns n0..
 // of B [K, N] as stored.
 struct BlockOperand {
@@ -165,11 +166,12 @@ void gemm_pack_b(const float* B, int64_t ldb, bool trans_b, int64_t N, int64_t K
   std::memcpy(dst, &h, sizeof(h));
   dnnl_status_t status[kMaxBlocks];
   std::fill(status, status + kMaxBlocks, dnnl_success);
-  for_each_block_single_threaded((int)h.blocks, [&](int b) {
+  const bool ran = for_each_block_single_threaded((int)h.blocks, [&](int b) {
     const BlockOperand op = block_operand(B, ldb, trans_b, h.n0[b]);
     dnnl_dim_t m = h.n0[b + 1] - h.n0[b], n = kPlanRows, k = K, ld = K;
     status[b] = dnnl::impl::cpu::sgemm_pack("A", &op.trans, "N", &m, &n, &k, &op.ld, &ld, op.src, dst + h.offset[b]);
   });
+  if (!ran) throw OpError(ErrorKind::Native, "gemmPackWeights", "OpenMP gave a team of one thread: cannot pack here");
   check(status, (int)h.blocks, "sgemm_pack");
 #else
   (void)B; (void)ldb; (void)trans_b; (void)N; (void)K; (void)blocks; (void)dst; (void)floats;
