@@ -96,6 +96,8 @@ export async function evaluate(model: VideoClassifier, source: ClipSource, o: Ev
   let views = 0;
   let probs: Tensor | null = null;
   const labels = new Int32Array(n);
+  // Weights fixed for the whole pass: packed once instead of inside every GEMM call (dropped after).
+  if (n > bs) model.packWeights();
   try {
     for (let s = 0; s < n; s += bs) {
       const samples: ClipSample[] = [];
@@ -128,6 +130,7 @@ export async function evaluate(model: VideoClassifier, source: ClipSource, o: Ev
     return { ...r, views };
   } finally {
     probs?.dispose();
+    model.unpackWeights();
   }
 }
 

@@ -23,16 +23,25 @@ export async function extractFeatures(encoder: VisionTransformer, source: ClipSo
   const d = encoder.dim;
   const feats = Tensor.empty([source.length, d]);
   const labelSets: Record<string, number[]> = {};
-  for (let s = 0; s < source.length; s += bs) {
-    const idx = Array.from({ length: Math.min(bs, source.length - s) }, (_, i) => s + i);
-    const b = stackClips(await Promise.all(idx.map((i) => source.get(i, 0))));
-    for (const [k, v] of Object.entries(b.labelSets)) (labelSets[k] ??= []).push(...v);
-    const e = encoder.forward(b.video);
-    const x = opts.layer === 'prenorm' || !e.out ? e.prenorm : e.out;
-    const pooled = meanTokens(x);
-    using rows = feats.slice(s, s + idx.length);
-    rows.assign(pooled as Tensor<"f32">);
-    for (const t of [pooled, e.prenorm, e.out, b.video]) t?.dispose();
+  // Weights fixed for the whole pass: packed once instead of inside every GEMM call (dropped after).
+  if (source.length > bs) encoder.packWeights();
+  try {
+    for (let s = 0; s < source.length; s += bs) {
+      const idx = Array.from({ length: Math.min(bs, source.length - s) }, (_, i) => s + i);
+      const b = stackClips(await Promise.all(idx.map((i) => source.get(i, 0))));
+      for (const [k, v] of Object.entries(b.labelSets)) (labelSets[k] ??= []).push(...v);
+      const e = encoder.forward(b.video);
+      const x = opts.layer === 'prenorm' || !e.out ? e.prenorm : e.out;
+      const pooled = meanTokens(x);
+      using rows = feats.slice(s, s + idx.length);
+      rows.assign(pooled as Tensor<"f32">);
+      for (const t of [pooled, e.prenorm, e.out, b.video]) t?.dispose();
+    }
+  } catch (e) {
+    feats.dispose();
+    throw e;
+  } finally {
+    encoder.unpackWeights();
   }
   return { features: feats, labelSets: Object.fromEntries(Object.entries(labelSets).map(([k, v]) => [k, Int32Array.from(v)])) };
 }
