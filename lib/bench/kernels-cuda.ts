@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Tensor, sync } from '../tensor.js';
 import { gemm } from '../ops/gemm.js';
 import { attentionForward, attentionBackward } from '../ops/attention.js';
-import { layerNormForward, layerNormBackward } from '../ops/norm.js';
+import { layerNormForward, layerNormBackward, addLayerNormForward } from '../ops/norm.js';
 import { gelu, geluBackward } from '../ops/elementwise.js';
 import { randomFill } from '../ops/random.js';
 import { packageRoot } from '../native.js';
@@ -94,6 +94,15 @@ export async function benchCudaKernels(device: string, opts: { check?: boolean }
       for (const z of [r.y, r.mean, r.rstd, g.dx, g.dWeight, g.dBias]) z?.dispose();
     }, timing);
     results.push({ op: 'layernorm fwd+bwd', shape: `${rows} × ${D}`, ms: t.medianMs, rate: (4 * rows * D * 5) / (t.medianMs / 1e3) / 1e12, unit: 'TB/s',
+      reference: { value: refs.hbm_tb_s.value, what: 'H100 HBM3 peak' } });
+    // The pre-norm block's pair: sum = x + a and its norm; norm' + the skip connection's gradient.
+    using a = onDevice([rows, D], 9, device), dres = onDevice([rows, D], 10, device);
+    const tr = await timeIt(() => {
+      const r = addLayerNormForward(x, a, w, b, 1e-6);
+      const g = layerNormBackward(dy, r.sum, r.mean, r.rstd, w, dres);
+      for (const z of [r.sum, r.y, r.mean, r.rstd, g.dx, g.dWeight, g.dBias]) z?.dispose();
+    }, timing);
+    results.push({ op: 'residual add + layernorm fwd+bwd', shape: `${rows} × ${D}`, ms: tr.medianMs, rate: (4 * rows * D * 8) / (tr.medianMs / 1e3) / 1e12, unit: 'TB/s',
       reference: { value: refs.hbm_tb_s.value, what: 'H100 HBM3 peak' } });
   }
   {
