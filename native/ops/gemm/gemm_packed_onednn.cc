@@ -67,10 +67,6 @@ int block_count(int64_t N) {
   return (int)std::max<int64_t>(1, std::min<int64_t>({(int64_t)omp_get_max_threads(), units, kMaxBlocks}));
 }
 
-int64_t block_start(int64_t N, int b, int blocks) {
-  const int64_t units = (N + kColumnAlign - 1) / kColumnAlign;
-  return std::min(N, units * b / blocks * kColumnAlign);
-}
 
 // Runs fn(b) for every block where oneDNN plans for one thread; false when that is not possible
 // here (the caller then takes another path).
@@ -93,6 +89,11 @@ bool for_each_block_single_threaded(int blocks, F fn) {
 }
 
 #if MVD_HAVE_ONEDNN_PACK
+int64_t block_start(int64_t N, int b, int blocks) {
+  const int64_t units = (N + kColumnAlign - 1) / kColumnAlign;
+  return std::min(N, units * b / blocks * kColumnAlign);
+}
+
 // Each block's status, collected per block so no two threads write one variable.
 void check(const dnnl_status_t* status, int blocks, const char* what) {
   for (int b = 0; b < blocks; ++b)
