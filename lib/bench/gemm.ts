@@ -10,20 +10,27 @@ export interface GemmCase {
   M: number;
   N: number;
   K: number;
+  transA?: boolean;
   transB: boolean;
+  /** B is a layer's weight in a forward product, which a frozen layer can pack once. */
+  weightB?: boolean;
 }
 
-/** ViT-B (D=768) layers: teacher at 1568 tokens, student at 160 visible tokens × batch 2, plus a square reference. */
+/**
+ * ViT-B (D=768) layers: forward products at the teacher's 1568 tokens and the student's 160
+ * visible tokens × batch 2; the student's two backward products (dX = dY·W, dW = dYᵀ·X, as
+ * Linear.backward runs them) at 320 rows; a square reference.
+ */
 export function vitGemmCases(quick = false): GemmCase[] {
+  const layers: [string, number, number][] = [['qkv', 2304, 768], ['proj', 768, 768], ['fc1', 3072, 768], ['fc2', 768, 3072]];
   const cases: GemmCase[] = [];
-  const tokens = quick ? [320] : [320, 1568];
-  for (const M of tokens) {
-    cases.push(
-      { name: `qkv ${M}x768→2304`, M, N: 2304, K: 768, transB: true },
-      { name: `proj ${M}x768→768`, M, N: 768, K: 768, transB: true },
-      { name: `fc1 ${M}x768→3072`, M, N: 3072, K: 768, transB: true },
-      { name: `fc2 ${M}x3072→768`, M, N: 768, K: 3072, transB: true },
-    );
+  for (const M of quick ? [320] : [320, 1568])
+    for (const [layer, out, inp] of layers) cases.push({ name: `${layer} ${M}x${inp}→${out}`, M, N: out, K: inp, transB: true, weightB: true });
+  if (!quick) {
+    for (const [layer, out, inp] of layers) {
+      cases.push({ name: `${layer} dX 320x${out}→${inp}`, M: 320, N: inp, K: out, transB: false });
+      cases.push({ name: `${layer} dW ${out}x320→${inp}`, M: out, N: inp, K: 320, transA: true, transB: false });
+    }
   }
   cases.push({ name: 'square 2048³', M: 2048, N: 2048, K: 2048, transB: false });
   return cases;
@@ -63,7 +70,7 @@ export async function benchGemm(
   const cases = vitGemmCases(opts.quick);
   const flops = (c: GemmCase) => 2 * c.M * c.N * c.K;
   const operands = (c: GemmCase) => ({
-    a: Tensor.fromArray(new Float32Array(c.M * c.K).fill(0.01), [c.M, c.K]),
+    a: Tensor.fromArray(new Float32Array(c.M * c.K).fill(0.01), c.transA ? [c.K, c.M] : [c.M, c.K]),
     b: Tensor.fromArray(new Float32Array(c.K * c.N).fill(0.02), c.transB ? [c.N, c.K] : [c.K, c.N]),
     out: Tensor.empty([c.M, c.N]),
   });
@@ -78,9 +85,11 @@ export async function benchGemm(
       try {
         // Backends alternate within one case so drift on a shared machine hits both alike.
         for (const backend of backends) {
+          if (backend === 'onednn packed' && !c.weightB) continue;
           const caseMs: number[] = [], squareMs: number[] = [];
           using packed = backend === 'onednn packed' ? gemmPackWeights(b, { transB: c.transB }) : null;
-          const run = packed ? { transB: c.transB, out, packed } : { transB: c.transB, out, backend: backend as 'onednn' | 'portable' };
+          const shape = { transA: !!c.transA, transB: c.transB, out };
+          const run = packed ? { ...shape, packed } : { ...shape, backend: backend as 'onednn' | 'portable' };
           for (let p = 0; p < pairs; p++) {
             caseMs.push((await timeIt(() => gemm(a, b, run), { minSeconds: slice })).medianMs);
             squareMs.push((await timeIt(() => gemm(sq.a, sq.b, { out: sq.out, backend: squareBackend }),
