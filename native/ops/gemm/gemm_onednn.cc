@@ -58,7 +58,11 @@ constexpr int64_t kColumnAlign = 64;
 void gemm_onednn(const GemmArgs& g) {
   const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
   const double flops = 2.0 * g.M * g.N * g.K;
-  if (threads <= 1 || flops < kMinSplitFlops || g.N < kColumnAlign * threads) {
+  // Aᵀ·B is the weight gradient dW = dYᵀ·X, whose depth is the token count (a few hundred). Split
+  // by columns, every thread packs the whole of dYᵀ again; oneDNN's own threading does not, and
+  // took dW of a 768 x 768 layer at 320 tokens from 0.78-0.81 to 1.02-1.04 of the square rate,
+  // the other ViT-B layers' dW staying within noise (bench/NOTES.md, session 7).
+  if (threads <= 1 || g.trans_a || flops < kMinSplitFlops || g.N < kColumnAlign * threads) {
     gemm_block(g);
     return;
   }
