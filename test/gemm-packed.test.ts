@@ -3,6 +3,7 @@
 import t from 'tap';
 import { Tensor, gemm, gemmPackWeights, PackedWeights, buildInfo, ValueError, makeTeacher } from '../lib/index.js';
 import { gemmRef, maxRelErr, randn } from './helpers/reference.js';
+import { gelu64 } from './helpers/norm-loss-ref.js';
 
 const canPack = /packed weights/.test(buildInfo().gemmBackendDetail);
 
@@ -15,20 +16,6 @@ t.test('the build packs exactly when its GEMM says so', (t) => {
 });
 
 const tol = (K: number) => 1e-5 * Math.sqrt(K + 1) * 4;
-const erfGelu = (x: number) => 0.5 * x * (1 + erf(x / Math.SQRT2));
-// Abramowitz–Stegun 7.1.26 is too coarse for a 1e-6 check, so the reference sums the Taylor
-// series (converges fast for |z| < 3) and uses the continued fraction's limit beyond.
-function erf(z: number): number {
-  if (Math.abs(z) > 5) return Math.sign(z);
-  let term = z, sum = z;
-  for (let n = 1; n < 200; n++) {
-    term *= (-z * z) / n;
-    sum += term / (2 * n + 1);
-    if (Math.abs(term) < 1e-17) break;
-  }
-  return (2 / Math.sqrt(Math.PI)) * sum;
-}
-
 // One pack serves every M (the rows of the activations): awkward and ViT-like shapes.
 const weights: [number, number][] = [[1, 1], [33, 129], [31, 33], [768, 96], [96, 64], [200, 300]];
 const rows = [1, 31, 33, 129, 160, 1568];
@@ -50,7 +37,7 @@ t.test('packed products match float64 for every row count, with and without Bᵀ
         const g = gemm(a, b, { transB, packed, bias: bt, gelu: true });
         const ref = gemmRef(A, B, M, N, K, { transB, bias });
         t.ok(maxRelErr(await g.out.toArray(), ref) < tol(K), `${tag} + bias`);
-        t.ok(maxRelErr(await g.gelu.toArray(), ref.map(erfGelu)) < tol(K) + 1e-6, `${tag} + bias, gelu`);
+        t.ok(maxRelErr(await g.gelu.toArray(), ref.map(gelu64)) < tol(K) + 1e-6, `${tag} + bias, gelu`);
         g.out.dispose();
         g.gelu.dispose();
       }

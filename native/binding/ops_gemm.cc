@@ -97,6 +97,9 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
     pg = go.data<float>();
   }
   StoragePtr keepG = go.storage;
+  // A packed B's header is checked where it is read: the pack may still be queued now.
+  const float* pp = packed.storage ? packed.data<float>() : nullptr;
+  const int64_t floats = packed.numel();
 #if MVD_HAVE_CUDA
   if (A.device.kind == Device::CUDA)
     q.enqueue("gemm", [g, dev = A.device, pa, pb, pbias, pc, pg, keepA, keepB, keepBias, keepC, keepG]() mutable {
@@ -105,19 +108,11 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
     });
   else
 #endif
-  if (packed.storage) {
-    // The header is checked where the packed data is read: the pack may still be queued now.
-    const float* pp = packed.data<float>();
-    const int64_t floats = packed.numel();
-    q.enqueue("gemm", [g, pa, pb, pbias, pc, pg, pp, floats, keepA, keepB, keepBias, keepC, keepG,
-                       keepP = packed.storage]() mutable {
-      g.A = pa; g.B = pb; g.bias = pbias; g.C = pc; g.gelu_out = pg;
-      gemm_cpu_packed(g, pp, floats);
-    });
-  } else
-  q.enqueue("gemm", [g, kernel, pa, pb, pbias, pc, pg, keepA, keepB, keepBias, keepC, keepG]() mutable {
+  q.enqueue("gemm", [g, kernel, pa, pb, pbias, pc, pg, pp, floats, keepA, keepB, keepBias, keepC, keepG,
+                     keepP = packed.storage]() mutable {
     g.A = pa; g.B = pb; g.bias = pbias; g.C = pc; g.gelu_out = pg;
-    kernel(g);
+    if (pp) gemm_cpu_packed(g, pp, floats);
+    else kernel(g);
   });
   Napi::Value c_js = C.storage ? info[3] : Napi::Value(output_to_js(info.Env(), o));
   if (!want_gelu) return c_js;

@@ -25,33 +25,13 @@ void sgemm_or_throw(const GemmArgs& g, float beta) {
     throw OpError(ErrorKind::Native, "gemm", "dnnl_sgemm failed with status " + std::to_string((int)st));
 }
 
-// One whole call on its own (bias folded into C first, beta adjusted), then the GELU epilogue.
+// One whole call on its own, with the bias folded into C first and the GELU epilogue after.
 void gemm_block(const GemmArgs& g) {
-  if (g.M == 0 || g.N == 0) return;
-  float beta = g.beta;
-  if (g.bias || g.K == 0) {
-    gemm_prepare_c(g);
-    beta = 1.f;
-  }
-  if (g.K > 0) sgemm_or_throw(g, beta);
-  gemm_apply_gelu(g);
-}
-
-// Columns [n0, n1) of the product as a GEMM of its own: B, C and bias shift by n0 columns.
-GemmArgs column_block(const GemmArgs& g, int64_t n0, int64_t n1) {
-  GemmArgs b = g;
-  b.N = n1 - n0;
-  b.B = g.trans_b ? g.B + n0 * g.ldb : g.B + n0;
-  b.C = g.C + n0;
-  if (g.bias) b.bias = g.bias + n0;
-  if (g.gelu_out) b.gelu_out = g.gelu_out + n0;
-  return b;
+  gemm_run_block(g, [&](float beta) { sgemm_or_throw(g, beta); });
 }
 
 // Below this much work a parallel region costs more than it saves; oneDNN's own call is used.
 constexpr double kMinSplitFlops = 2e7;
-// Column blocks stay multiples of oneDNN's widest register tile so no block has a ragged edge.
-constexpr int64_t kColumnAlign = 64;
 
 }  // namespace
 
@@ -62,20 +42,18 @@ void gemm_onednn(const GemmArgs& g) {
   // by columns, every thread packs the whole of dYᵀ again; oneDNN's own threading does not, and
   // took dW of a 768 x 768 layer at 320 tokens from 0.78-0.81 to 1.02-1.04 of the square rate,
   // the other ViT-B layers' dW staying within noise (bench/NOTES.md, session 7).
-  if (threads <= 1 || g.trans_a || flops < kMinSplitFlops || g.N < kColumnAlign * threads) {
+  if (threads <= 1 || g.trans_a || flops < kMinSplitFlops || g.N < kGemmColumnAlign * threads) {
     gemm_block(g);
     return;
   }
-  const int64_t units = (g.N + kColumnAlign - 1) / kColumnAlign;
   OpError failure(ErrorKind::Native, "gemm", "");
   bool failed = false;
 #pragma omp parallel num_threads(threads)
   {
     const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
-    const int64_t n0 = std::min(g.N, units * t / nt * kColumnAlign);
-    const int64_t n1 = std::min(g.N, units * (t + 1) / nt * kColumnAlign);
+    const int64_t n0 = gemm_column_start(g.N, t, nt), n1 = gemm_column_start(g.N, t + 1, nt);
     try {
-      if (n1 > n0) gemm_block(column_block(g, n0, n1));
+      if (n1 > n0) gemm_block(gemm_column_block(g, n0, n1));
     } catch (const OpError& e) {
 #pragma omp critical(mvd_gemm_failure)
       {

@@ -46,7 +46,6 @@ namespace {
 
 constexpr int64_t kMagic = 0x6d76645f70616b31;  // "mvd_pak1"
 constexpr int kMaxBlocks = 64;
-constexpr int64_t kColumnAlign = 64;  // as gemm_onednn.cc: whole register tiles per block
 // The row count the packs are planned for. A packed matrix carries its own blocking and serves
 // any M (a /tmp driver compared M from 1 to 2000 with the plain GEMM; the tests check 1 to 1568
 // against float64); planned for many rows it is also the most compact (9.45 MB for a 768 x 3072
@@ -63,7 +62,7 @@ struct Header {
 constexpr int64_t kHeaderFloats = (sizeof(Header) + 63) / 64 * 16;
 
 int block_count(int64_t N) {
-  const int64_t units = (N + kColumnAlign - 1) / kColumnAlign;
+  const int64_t units = (N + kGemmColumnAlign - 1) / kGemmColumnAlign;
   return (int)std::max<int64_t>(1, std::min<int64_t>({(int64_t)omp_get_max_threads(), units, kMaxBlocks}));
 }
 
@@ -89,11 +88,6 @@ bool for_each_block_single_threaded(int blocks, F fn) {
 }
 
 #if MVD_HAVE_ONEDNN_PACK
-int64_t block_start(int64_t N, int b, int blocks) {
-  const int64_t units = (N + kColumnAlign - 1) / kColumnAlign;
-  return std::min(N, units * b / blocks * kColumnAlign);
-}
-
 // Each block's status, collected per block so no two threads write one variable.
 void check(const dnnl_status_t* status, int blocks, const char* what) {
   for (int b = 0; b < blocks; ++b)
@@ -121,7 +115,7 @@ namespace {
 // false when oneDNN refuses or cannot be asked single-threaded here.
 bool block_sizes(int64_t N, int64_t K, bool trans_b, int64_t ldb, int blocks, int64_t* sizes) {
   const bool ran = for_each_block_single_threaded(blocks, [&](int b) {
-    dnnl_dim_t m = block_start(N, b + 1, blocks) - block_start(N, b, blocks), n = kPlanRows, k = K, lda = ldb, ld = K;
+    dnnl_dim_t m = gemm_column_start(N, b + 1, blocks) - gemm_column_start(N, b, blocks), n = kPlanRows, k = K, lda = ldb, ld = K;
     size_t bytes = 0;
     const char ta = trans_b ? 'T' : 'N';
     const dnnl_status_t st = dnnl::impl::cpu::sgemm_pack_get_size("A", &ta, "N", &m, &n, &k, &lda, &ld, &bytes, nullptr);
@@ -154,7 +148,7 @@ void gemm_pack_b(const float* B, int64_t ldb, bool trans_b, int64_t N, int64_t K
   if (blocks < 1 || blocks > kMaxBlocks) throw OpError(ErrorKind::Native, "gemmPackWeights", "bad block count");
   Header h{};
   h.magic = kMagic; h.N = N; h.K = K; h.trans_b = trans_b; h.blocks = blocks;
-  for (int b = 0; b <= h.blocks; ++b) h.n0[b] = block_start(N, b, (int)h.blocks);
+  for (int b = 0; b <= h.blocks; ++b) h.n0[b] = gemm_column_start(N, b, (int)h.blocks);
   int64_t sizes[kMaxBlocks] = {};
   if (!block_sizes(N, K, trans_b, ldb, (int)h.blocks, sizes))
     throw OpError(ErrorKind::Native, "gemmPackWeights", "oneDNN could not size the packed weights");
@@ -215,22 +209,13 @@ void gemm_cpu_packed(const GemmArgs& g, const float* packed, int64_t floats) {
   dnnl_status_t status[kMaxBlocks];
   std::fill(status, status + kMaxBlocks, dnnl_success);
   const bool ran = for_each_block_single_threaded((int)h.blocks, [&](int b) {
-    const int64_t n0 = h.n0[b], n1 = h.n0[b + 1];
-    if (n1 <= n0) return;
-    GemmArgs blk = g;
-    blk.N = n1 - n0;
-    blk.C = g.C + n0;
-    if (g.bias) blk.bias = g.bias + n0;
-    if (g.gelu_out) blk.gelu_out = g.gelu_out + n0;
-    float beta = g.beta;
-    if (g.bias) {
-      gemm_prepare_c(blk);
-      beta = 1.f;
-    }
-    dnnl_dim_t m = blk.N, n = g.M, k = g.K, lda = g.ldb, ldb = g.lda, ldc = g.ldc;
-    status[b] =
-        dnnl::impl::cpu::sgemm_compute("P", "N", &m, &n, &k, packed + h.offset[b], &lda, g.A, &ldb, &beta, blk.C, &ldc);
-    gemm_apply_gelu(blk);
+    if (h.n0[b + 1] <= h.n0[b]) return;
+    const GemmArgs blk = gemm_column_block(g, h.n0[b], h.n0[b + 1]);
+    gemm_run_block(blk, [&](float beta) {
+      dnnl_dim_t m = blk.N, n = g.M, k = g.K, lda = g.ldb, ldb = g.lda, ldc = g.ldc;
+      status[b] = dnnl::impl::cpu::sgemm_compute("P", "N", &m, &n, &k, packed + h.offset[b], &lda, g.A, &ldb, &beta,
+                                                 blk.C, &ldc);
+    });
   });
   if (!ran) {
     gemm_onednn(g);
