@@ -31,6 +31,7 @@ export * from './optim/schedule.js';
 export { AdamW, LossScaler } from './optim/adamw.js';
 export * from './io/safetensors.js';
 export * from './io/checkpoint.js';
+export * from './io/training-checkpoint.js';
 
 // Data and recipes.
 export * from './data/index.js';

@@ -9,7 +9,8 @@ import { Block, type StepRng } from '../nn/layers.js';
 import { AdamW, LossScaler } from '../optim/adamw.js';
 import { buildParamGroups } from '../optim/groups.js';
 import { cosineLr } from '../optim/schedule.js';
-import { stateDict, saveTrainingCheckpoint, loadTrainingCheckpoint, loadStateDict } from '../io/checkpoint.js';
+import { stateDict, loadStateDict } from '../io/checkpoint.js';
+import { saveTrainingCheckpoint, loadTrainingCheckpoint } from '../io/training-checkpoint.js';
 
 export class NonFiniteLossError extends MvdError {}
 
