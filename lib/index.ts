@@ -3,7 +3,11 @@ export { Tensor, sync, disposeAll, setDefaultDevice, getDefaultDevice, type DTyp
 export * from './errors.js';
 export { buildInfo, gpuInfo, resolveDevice } from './device.js';
 
-// Native ops (CPU today; the same table runs on CUDA when that backend lands).
+// Embedding: load an encoder from a checkpoint alone, features of videos or frames.
+export { loadEncoder, Encoder, EMBED_LAYERS, type LoadEncoderOptions, type EmbedOptions, type Embedding, type Frames, type EmbedLayer } from './api/encoder.js';
+export * from './nn/model-card.js';
+
+// Native ops: each runs on the CPU or, for tensors on cuda:N, on that GPU (docs/ARCHITECTURE.md's op table).
 export * from './ops/gemm.js';
 export * from './ops/attention.js';
 export * from './ops/norm.js';

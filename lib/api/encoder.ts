@@ -232,10 +232,11 @@ export async function loadEncoder(path: string, opts: LoadEncoderOptions = {}): 
   const clipFrames = image ? (opts.frames ?? 16) : config.frames;
   if (image && !(Number.isInteger(clipFrames) && clipFrames > 0 && clipFrames % 2 === 0))
     throw new ValueError(`${path}: an image encoder reads clips in frame pairs; frames must be a positive even integer (got ${clipFrames})`);
-  const model = onDevice(device, () => new VisionTransformer(config, { finalNorm: described.card.finalNorm, frameStride: image ? 2 : undefined }));
+  const model = onDevice(device, () => new VisionTransformer(config, { finalNorm: described.card.finalNorm, frameStride: image ? 2 : undefined, init: 'none' }));
   try {
     const rep = await loadWeights(path, model);
-    const missing = rep.missing.filter((n) => !n.startsWith('norm.') || described.card.finalNorm);
+    // Nothing may stay unset: the parameters were never initialised (no work the load would undo).
+    const missing = rep.missing;
     if (missing.length || rep.mismatched.length)
       throw new ShapeError(`${path}: the encoder it describes does not load: ${missing.length} weights missing (${missing.slice(0, 3).join(', ')}), ` +
         `${rep.mismatched.length} mismatched (${rep.mismatched.slice(0, 2).map((m) => `${m.name}: file [${m.got}] vs model [${m.expected}]`).join('; ')})`, { op: 'loadEncoder' });

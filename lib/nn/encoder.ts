@@ -22,8 +22,9 @@ export interface EncoderOptions {
   /** Store the positional table as the frozen parameter `pos_embed` (MVD student; SPEC §1.5a). */
   savePosEmbed?: boolean;
   seed?: number;
-  /** 'xavier' for pretraining from scratch (SPEC §1.4). */
-  init?: 'xavier';
+  /** 'xavier' for pretraining from scratch (SPEC §1.4); 'none' leaves the parameters unset for a
+   *  load that overwrites every one of them (loadEncoder checks that it does). */
+  init?: 'xavier' | 'none';
 }
 
 export interface EncoderOutput {
@@ -80,7 +81,7 @@ export class VisionTransformer extends Module {
       this.blocks.push(this.child(`blocks.${i}`, new Block(c.dim, c.heads, c.mlpRatio, c.qkvBias, dp, c.eps, this.rng)));
     }
     this.norm = opts.finalNorm === false ? null : this.child('norm', new LayerNorm(c.dim, c.eps));
-    this.initialise(opts.seed ?? 0);
+    if (opts.init !== 'none') this.initialise(opts.seed ?? 0);
   }
 
   /** SPEC §1.4: xavier Linear weights, zero biases, LN 1/0; the patch embedding keeps PyTorch's default. */
