@@ -22,6 +22,8 @@ export class ValueError extends MvdError {}
 export class DisposedError extends MvdError {}
 /** A failure inside a native kernel or library (oneDNN, CUDA). */
 export class NativeError extends MvdError {}
+/** Work stopped on request (an AbortSignal); whatever could be saved was saved first. */
+export class AbortedError extends MvdError {}
 /** The native addon could not be loaded. */
 export class AddonLoadError extends MvdError {}
 

@@ -96,7 +96,7 @@ t.test('a non-finite loss stops the run and keeps the last good checkpoint', asy
   const r = videomaeRecipe(data(), { preset: 'tiny', frames: 4, size: 32, maskRatio: 0.5, seed: 5, decoder: { dim: 32, depth: 1, heads: 1 } });
   await train(r, { ...fast, steps: 2, runDir: dir, checkpointEvery: 1 });
   const latest = readFileSync(join(dir, 'checkpoints', 'latest.json'), 'utf8');
-  await t.rejects(train(r, { ...fast, lr: 1e30, minLr: 1e30, steps: 50, runDir: dir, resume: true, checkpointEvery: 100 }), NonFiniteLossError);
+  await t.rejects(train(r, { ...fast, lr: 1e30, minLr: 1e30, steps: 50, runDir: dir, resume: true, override: true, onWarning: () => {}, checkpointEvery: 100 }), NonFiniteLossError);
   t.equal(readFileSync(join(dir, 'checkpoints', 'latest.json'), 'utf8'), latest, 'latest.json untouched');
   const again = videomaeRecipe(data(), { preset: 'tiny', frames: 4, size: 32, maskRatio: 0.5, seed: 5, decoder: { dim: 32, depth: 1, heads: 1 } });
   const res = await train(again, { ...fast, steps: 3, runDir: dir, resume: true });

@@ -1,16 +1,18 @@
 // The training loop every recipe shares: per-step lr schedule, gradient accumulation, AdamW,
 // JSON-lines log, atomic checkpoints, resume, and a stop on a non-finite loss that leaves the
-// last good checkpoint untouched.
-import { appendFile, mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { MvdError } from '../errors.js';
+// last good checkpoint untouched. The run folder's rules (one run per folder, checked resumes,
+// repairs after a kill) live in run-open.ts.
+import { appendFile } from 'node:fs/promises';
+import { AbortedError, MvdError, ValueError } from '../errors.js';
 import type { Module } from '../nn/module.js';
 import { Block, type StepRng } from '../nn/layers.js';
 import { AdamW, LossScaler } from '../optim/adamw.js';
 import { buildParamGroups } from '../optim/groups.js';
 import { cosineLr } from '../optim/schedule.js';
 import { stateDict, loadStateDict } from '../io/checkpoint.js';
-import { saveTrainingCheckpoint, loadTrainingCheckpoint } from '../io/training-checkpoint.js';
+import { saveTrainingCheckpoint } from '../io/training-checkpoint.js';
+import { RUN_FILES } from '../io/run-folder.js';
+import { openRunFolder, type RunFolder } from './run-open.js';
 
 export class NonFiniteLossError extends MvdError {}
 
@@ -40,10 +42,47 @@ export interface TrainOptions {
   /** Micro-batches per optimiser step (gradient accumulation, SPEC `update_freq`). */
   accumulate?: number;
   clipGrad?: number;
+  /**
+   * The run folder: config.json, log.jsonl, checkpoints/ (the CLI adds model.safetensors). One run
+   * per folder and one process at a time (a `.lock` file); a folder that already holds a run is a
+   * RunFolderError unless `resume` or `force` says what to do with it.
+   */
   runDir?: string;
   checkpointEvery?: number;
+  /**
+   * Continue the run in `runDir` from its newest checkpoint that loads (latest.json's, else the
+   * newest valid folder, with a warning; a CheckpointError when checkpoints exist but none loads;
+   * step 0 when none was written yet). log.jsonl loses the records after that step, so no step
+   * appears twice. The configuration must match the stored one (see `override`).
+   */
   resume?: boolean;
-  /** Config recorded in checkpoints and config.json. */
+  /**
+   * Start over in a `runDir` that holds a run: deletes its config.json, log.jsonl, checkpoints/ and
+   * model.safetensors (nothing else) first. Not with `resume`. CLI: --force.
+   */
+  force?: boolean;
+  /**
+   * With `resume`: accept hyper-parameters that differ from the stored run's (a ResumeConfigError
+   * otherwise, listing each key old → new). The changes go to log.jsonl as a `{"kind":"override"}`
+   * record and to `onWarning`. Keys that may always differ (steps, checkpointEvery, ...) are listed
+   * with the reasons in resume-check.ts (FREE_KEYS). CLI: --override.
+   */
+  override?: boolean;
+  /**
+   * Checked between steps: once aborted, the loop writes a checkpoint of the steps done (when there
+   * is a run folder and anything new to save) and rejects with an AbortedError; `resume` continues
+   * exactly from there.
+   */
+  signal?: AbortSignal;
+  /**
+   * What the run folder needed repairing or what was overridden (a fallback to an older checkpoint,
+   * temporaries removed, log records dropped, ...). Default: process.emitWarning.
+   */
+  onWarning?: (msg: string) => void;
+  /**
+   * The run's description (the CLI's options), recorded in checkpoints and config.json and compared
+   * on resume; without it the loop's own hyper-parameters (lr, schedule, optimiser) are compared.
+   */
   config?: unknown;
   onStep?: (rec: StepRecord) => void;
   /** Stop (with a checkpoint) after this many steps of this invocation; `resume` continues later. */
@@ -75,46 +114,80 @@ function stepRngs(m: Module): StepRng[] {
   return out;
 }
 
+/** The loop's hyper-parameters as stored in checkpoints (defaults filled in, so equal runs compare equal). */
+function loopHyper(o: TrainOptions): Record<string, unknown> {
+  return {
+    lr: o.lr, minLr: o.minLr, warmupSteps: o.warmupSteps, weightDecay: o.weightDecay, beta1: o.beta1 ?? 0.9, beta2: o.beta2 ?? 0.95,
+    accumulate: o.accumulate ?? 1, clipGrad: o.clipGrad ?? null, lossScale: o.lossScale ?? 1, layerDecay: o.layerDecay ?? null,
+  };
+}
+
+function checkFolderOptions(o: TrainOptions): void {
+  if (o.resume && !o.runDir) throw new ValueError('train: resume needs runDir (the run folder to continue); none was given');
+  if (o.force && !o.runDir) throw new ValueError('train: force needs runDir (the run folder to start over in); none was given');
+  if (o.force && o.resume)
+    throw new ValueError(`train: force (start over: deletes ${RUN_FILES.join(', ')}) and resume (continue the run) contradict each other; pass one`);
+  if (o.override && !o.resume) throw new ValueError('train: override (accept changed hyper-parameters) only applies with resume');
+}
+
 export async function train(recipe: Recipe, o: TrainOptions): Promise<TrainResult> {
+  checkFolderOptions(o);
+  const hyper = loopHyper(o);
+  const warn = o.onWarning ?? ((msg: string) => process.emitWarning(msg, 'MvdWarning'));
   const named = recipe.model.namedParameters();
   const opt = new AdamW(buildParamGroups(named, { weightDecay: o.weightDecay, layerDecay: o.layerDecay?.decay, depth: o.layerDecay?.depth }), { beta1: o.beta1 ?? 0.9, beta2: o.beta2 ?? 0.95, clipGrad: o.clipGrad });
-  const ckDir = o.runDir ? join(o.runDir, 'checkpoints') : null;
-  const logPath = o.runDir ? join(o.runDir, 'log.jsonl') : null;
-  let start = 0;
-  let resumedFrom: string | null = null;
-  if (o.runDir) {
-    await mkdir(o.runDir, { recursive: true });
-    if (o.config !== undefined) await writeFile(join(o.runDir, 'config.json'), JSON.stringify(o.config, null, 2));
+  let run: RunFolder | null = null;
+  try {
+    if (o.runDir) run = await openRunFolder(o.runDir, { resume: o.resume, force: o.force, override: o.override, config: o.config, hyper, warn });
+    return await loop(recipe, o, opt, named, run, hyper);
+  } finally {
+    opt.dispose();
+    await run?.release();
   }
-  if (ckDir && o.resume) {
-    const ck = await loadTrainingCheckpoint(ckDir);
-    if (ck) {
+}
+
+async function loop(recipe: Recipe, o: TrainOptions, opt: AdamW, named: ReturnType<Module['namedParameters']>, run: RunFolder | null, hyper: Record<string, unknown>): Promise<TrainResult> {
+  const ckDir = run?.checkpoints ?? null;
+  const logPath = run?.log ?? null;
+  const start = run?.start ?? 0;
+  const ck = run?.checkpoint ?? null;
+  if (ck) {
+    try {
       loadStateDict(recipe.model, ck.model, { strict: true, mapKeys: false });
       opt.loadState(named, ck.optimizer, ck.state.step);
+    } finally {
+      // assign() holds its own references; the optimiser keeps the loaded moments themselves.
       for (const t of ck.model.values()) t.dispose();
-      start = ck.state.step;
-      resumedFrom = ck.path;
-      stepRngs(recipe.model).forEach((r, i) => {
-        if (ck.state.rng[`dropPath${i}`] !== undefined) r.state = ck.state.rng[`dropPath${i}`];
-      });
     }
+    stepRngs(recipe.model).forEach((r, i) => {
+      if (ck.state.rng[`dropPath${i}`] !== undefined) r.state = ck.state.rng[`dropPath${i}`];
+    });
   }
+  if (logPath && run && Object.keys(run.overrides).length)
+    await appendFile(logPath, JSON.stringify({ kind: 'override', step: start, changes: run.overrides }) + '\n');
   const sched = { lr: o.lr, minLr: o.minLr, warmupSteps: o.warmupSteps, totalSteps: o.steps };
   const acc = o.accumulate ?? 1;
   const scaler = o.lossScale === 'dynamic' ? new LossScaler() : null;
   const scaleNow = () => (scaler ? scaler.scale : typeof o.lossScale === 'number' ? o.lossScale : 1);
   const history: StepRecord[] = [];
+  let saved = start;
   const save = async (step: number) => {
     if (!ckDir) return;
     await saveTrainingCheckpoint(ckDir, {
       model: stateDict(recipe.model),
       optimizer: opt.stateTensors(named),
       // Data order and masks are functions of the batch index; only drop-path draws carry state.
-      state: { step, epoch: 0, batchInEpoch: step, rng: Object.fromEntries(stepRngs(recipe.model).map((r, i) => [`dropPath${i}`, r.state])), config: o.config ?? null },
+      state: { step, epoch: 0, batchInEpoch: step, rng: Object.fromEntries(stepRngs(recipe.model).map((r, i) => [`dropPath${i}`, r.state])), config: o.config ?? null, train: hyper },
     });
+    saved = step;
   };
   recipe.model.train();
   for (let step = start; step < o.steps; step++) {
+    if (o.signal?.aborted) {
+      if (ckDir && step > saved) await save(step);
+      throw new AbortedError(`${recipe.name}: stopped by the abort signal after step ${step} of ${o.steps}; ` +
+        (ckDir ? `the checkpoint in ${ckDir} holds step ${saved}: resume continues from there` : 'nothing saved (no run folder)'), { op: 'train' });
+    }
     const t0 = performance.now();
     const lr = cosineLr(sched, step);
     recipe.model.zeroGrad();
@@ -125,7 +198,7 @@ export async function train(recipe: Recipe, o: TrainOptions): Promise<TrainResul
       for (const [k, v] of Object.entries(losses)) {
         if (!Number.isFinite(v))
           throw new NonFiniteLossError(`${recipe.name}: loss '${k}' is ${v} at step ${step}; stopped.` +
-            (ckDir ? ` The last good checkpoint in ${ckDir} is intact (resume with --resume after lowering the lr).` : ''), { op: 'train' });
+            (ckDir ? ` The last good checkpoint in ${ckDir} is intact (resume with --resume --override after lowering the lr).` : ''), { op: 'train' });
         sums[k] = (sums[k] ?? 0) + v / acc;
       }
     }
@@ -139,8 +212,7 @@ export async function train(recipe: Recipe, o: TrainOptions): Promise<TrainResul
     if (ckDir && ((o.checkpointEvery && (step + 1) % o.checkpointEvery === 0) || step + 1 === o.steps || pausing)) await save(step + 1);
     if (pausing) break;
   }
-  opt.dispose();
-  return { history, startStep: start, resumedFrom };
+  return { history, startStep: start, resumedFrom: ck?.path ?? null };
 }
 
 /** Mean of the last k values of a loss in a history. */
