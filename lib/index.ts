@@ -40,7 +40,9 @@ export * from './io/training-checkpoint.js';
 // Data and recipes.
 export * from './data/index.js';
 export * from './methods/batch.js';
-export { train, NonFiniteLossError, type Recipe, type TrainOptions, type StepRecord } from './methods/train.js';
+export { train, NonFiniteLossError, type Recipe, type TrainOptions, type StepRecord, type TrainResult } from './methods/train.js';
+export { RunFolderError } from './io/run-folder.js';
+export { ResumeConfigError } from './methods/resume-check.js';
 export { maeRecipe, videomaeRecipe, MaeModel, VideoMaeModel } from './methods/pretrain.js';
 export { distillRecipe } from './methods/distill.js';
 export { extractFeatures, linearProbe } from './methods/probe.js';
