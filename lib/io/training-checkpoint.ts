@@ -44,13 +44,13 @@ async function checkpointFolders(dir: string): Promise<string[]> {
 }
 
 /** Writes `dir/checkpoint-<step>/` completely, then points `dir/latest.json` at it; keeps the newest `keep`. */
-export async function saveTrainingCheckpoint(dir: string, parts: { model: Map<string, Tensor>; optimizer: Map<string, Tensor>; state: TrainingState }, keep = 2): Promise<string> {
+export async function saveTrainingCheckpoint(dir: string, parts: { model: Map<string, Tensor>; optimizer: Map<string, Tensor>; state: TrainingState; modelMetadata?: Record<string, string> }, keep = 2): Promise<string> {
   await mkdir(dir, { recursive: true });
   const name = folderName(parts.state.step);
   const tmp = temporaryName(dir, name, false);
   await rm(tmp, { recursive: true, force: true });
   await mkdir(tmp);
-  await saveSafetensors(join(tmp, 'model.safetensors'), parts.model);
+  await saveSafetensors(join(tmp, 'model.safetensors'), parts.model, parts.modelMetadata ?? {});
   await saveSafetensors(join(tmp, 'optimizer.safetensors'), parts.optimizer);
   await writeFileAtomic(join(tmp, 'state.json'), [JSON.stringify(parts.state, null, 1)]);
   const final = join(dir, name);

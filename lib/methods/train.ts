@@ -10,6 +10,7 @@ import { AdamW, LossScaler } from '../optim/adamw.js';
 import { buildParamGroups } from '../optim/groups.js';
 import { cosineLr } from '../optim/schedule.js';
 import { stateDict, loadStateDict } from '../io/checkpoint.js';
+import { modelCardOf, modelCardMetadata } from '../nn/model-card.js';
 import { saveTrainingCheckpoint } from '../io/training-checkpoint.js';
 import { RUN_FILES } from '../io/run-folder.js';
 import { openRunFolder, type RunFolder } from './run-open.js';
@@ -171,10 +172,13 @@ async function loop(recipe: Recipe, o: TrainOptions, opt: AdamW, named: ReturnTy
   const scaleNow = () => (scaler ? scaler.scale : typeof o.lossScale === 'number' ? o.lossScale : 1);
   const history: StepRecord[] = [];
   let saved = start;
+  // Every checkpoint says what model it holds (lib/nn/model-card.ts), so loading it needs no flags.
+  const card = modelCardOf(recipe.model, { method: recipe.name });
   const save = async (step: number) => {
     if (!ckDir) return;
     await saveTrainingCheckpoint(ckDir, {
       model: stateDict(recipe.model),
+      modelMetadata: card ? modelCardMetadata(card) : {},
       optimizer: opt.stateTensors(named),
       // Data order and masks are functions of the batch index; only drop-path draws carry state.
       state: { step, epoch: 0, batchInEpoch: step, rng: Object.fromEntries(stepRngs(recipe.model).map((r, i) => [`dropPath${i}`, r.state])), config: o.config ?? null, train: hyper },
