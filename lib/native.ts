@@ -1,15 +1,19 @@
-// Loads the native addon through node-gyp-build (prebuilds/<platform>-<arch>/ first, then build/),
-// with $MVD_ADDON_PATH as an override. When nothing loads, the error lists every path tried, why
-// each failed, and how to build.
+// Loads the native addon. Search order: $MVD_ADDON_PATH when set (that file only: an explicit choice
+// that fails is an error, never a reason to load another file); otherwise node-gyp-build's choice
+// in the package root: a local build (build/Release/, then build/Debug/) first, so a from-source
+// build replaces the shipped one, then the prebuilt addon in prebuilds/<platform>-<arch>/ (file
+// tags as prebuildify names them, e.g. mvd.napi.glibc.node). The error names the file and why it
+// did not load, or what the package holds when nothing matched.
 import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { existsSync, readdirSync } from 'node:fs';
+import { join, relative, resolve, sep } from 'node:path';
 import { AddonLoadError, errorClasses } from './errors.js';
+import location from './module-location.cjs';
 
-const require = createRequire(import.meta.url);
-/** The package root (one level above dist/ or lib/). */
-export const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
+export const { packageRoot } = location;
+const { libDir } = location;
+// Not named `require`: in the CommonJS build that name is the module wrapper's own parameter.
+const requireHere = createRequire(join(libDir, 'native.js'));
 
 export interface NativeTensorDesc {
   handle: NativeStorageHandle;
@@ -80,51 +84,65 @@ export type Addon = Record<string, any> & {
   setErrorClasses(classes: object): void;
 };
 
-function candidates(): string[] {
+/** Where the loaded addon came from, for `mvd info`. */
+export interface AddonLocation {
+  path: string;
+  source: 'MVD_ADDON_PATH' | 'build' | 'prebuilds';
+}
+
+function sourceOf(path: string): AddonLocation['source'] {
+  const rel = relative(packageRoot, path);
+  return rel.startsWith(`prebuilds${sep}`) ? 'prebuilds' : 'build';
+}
+
+/** What the package holds, for the error when node-gyp-build finds nothing that matches. */
+function present(): string {
+  const list = (dir: string) => (existsSync(join(packageRoot, dir)) ? readdirSync(join(packageRoot, dir)) : []);
+  const addons = (dir: string) => list(dir).filter((n) => n.endsWith('.node')).map((n) => `${dir}/${n}`);
+  const found = [...addons('build/Release'), ...addons('build/Debug'), ...list('prebuilds').flatMap((tuple) => addons(`prebuilds/${tuple}`))];
+  return found.length ? found.join(', ') : 'no .node file in build/ or prebuilds/';
+}
+
+function locate(): AddonLocation {
   const env = process.env.MVD_ADDON_PATH;
   // Relative to the working directory (require() would resolve a bare relative path as a package).
-  const list = env ? [resolve(env)] : [];
-  list.push(
-    join(packageRoot, 'prebuilds', `${process.platform}-${process.arch}`, 'mvd.node'),
-    join(packageRoot, 'build', 'Release', 'mvd.node'),
-    join(packageRoot, 'build', 'Debug', 'mvd.node'),
-  );
-  return list;
+  if (env) return { path: resolve(env), source: 'MVD_ADDON_PATH' };
+  let path: string;
+  try {
+    path = (requireHere('node-gyp-build') as { path(dir: string): string }).path(packageRoot);
+  } catch (e) {
+    throw new AddonLoadError(
+      `mvd: no native addon for ${process.platform}-${process.arch} (node-gyp-build: ` +
+        `${(e as Error).message.split('\n')[0]}); the package holds: ${present()}.\n${HOW_TO_BUILD}`,
+    );
+  }
+  return { path, source: sourceOf(path) };
 }
 
-/** node-gyp-build's choice (prebuilds/<platform>-<arch>/ first, then build/), or why it found none. */
-function nodeGypBuildPath(): { path?: string; why?: string } {
-  try {
-    const ngb = require('node-gyp-build') as { path(dir: string): string };
-    return { path: ngb.path(packageRoot) };
-  } catch (e) {
-    return { why: (e as Error).message.split('\n')[0] };
-  }
-}
+const HOW_TO_BUILD =
+  `Build it from source in ${packageRoot}: \`npm run build:native\` in a clone, or ` +
+  `\`npx cmake-js@8 compile\` inside an installed package (needs cmake and a C++ compiler; ` +
+  `libdnnl-dev and nvcc optional); or set MVD_ADDON_PATH to a built mvd.node.`;
+
+let where: AddonLocation | undefined;
 
 function load(): Addon {
-  const tried: string[] = [];
-  const ngb = process.env.MVD_ADDON_PATH ? {} : nodeGypBuildPath();
-  if (ngb.why) tried.push(`  node-gyp-build: ${ngb.why}`);
-  const paths = ngb.path ? [ngb.path, ...candidates().filter((p) => p !== ngb.path)] : candidates();
-  for (const path of paths) {
-    if (!existsSync(path)) {
-      tried.push(`  ${path}: not found`);
-      continue;
-    }
-    try {
-      const addon = require(path) as Addon;
-      addon.setErrorClasses(errorClasses);
-      return addon;
-    } catch (e) {
-      tried.push(`  ${path}: ${(e as Error).message.split('\n')[0]}`);
-    }
+  const loc = locate();
+  if (!existsSync(loc.path)) {
+    throw new AddonLoadError(`mvd: the native addon ${loc.path} (from ${loc.source}) does not exist.\n${HOW_TO_BUILD}`);
   }
-  throw new AddonLoadError(
-    `mvd: the native addon could not be loaded. Tried:\n${tried.join('\n')}\n` +
-      `Build it with \`npm run build:native\` (cmake-js; needs cmake and a C++ compiler, optionally ` +
-      `libdnnl-dev and nvcc), or \`npm run build:native:gyp\` (node-gyp fallback), in ${packageRoot}.`,
-  );
+  let addon: Addon;
+  try {
+    addon = requireHere(loc.path) as Addon;
+  } catch (e) {
+    throw new AddonLoadError(
+      `mvd: the native addon ${loc.path} (from ${loc.source}) failed to load: ` +
+        `${(e as Error).message.split('\n')[0]}\n${HOW_TO_BUILD}`,
+    );
+  }
+  addon.setErrorClasses(errorClasses);
+  where = loc;
+  return addon;
 }
 
 let cached: Addon | undefined;
@@ -132,4 +150,10 @@ let cached: Addon | undefined;
 export function addon(): Addon {
   cached ??= load();
   return cached;
+}
+
+/** Which addon file is in use and where it was found (loads the addon if it is not loaded yet). */
+export function addonLocation(): AddonLocation {
+  addon();
+  return where!;
 }
