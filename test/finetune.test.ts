@@ -128,7 +128,7 @@ t.test('a non-finite loss stops fine-tuning and keeps the last good checkpoint',
   const r = finetuneRecipe(data(), { ...base, mix: false });
   await train(r, { steps: 1, lr: 1e-3, minLr: 1e-3, warmupSteps: 0, weightDecay: 0.05, runDir: run });
   const latest = readFileSync(join(run, 'checkpoints', 'latest.json'), 'utf8');
-  await t.rejects(train(r, { steps: 20, lr: 1e30, minLr: 1e30, warmupSteps: 0, weightDecay: 0.05, runDir: run, resume: true, checkpointEvery: 100 }), NonFiniteLossError);
+  await t.rejects(train(r, { steps: 20, lr: 1e30, minLr: 1e30, warmupSteps: 0, weightDecay: 0.05, runDir: run, resume: true, override: true, onWarning: () => {}, checkpointEvery: 100 }), NonFiniteLossError);
   t.equal(readFileSync(join(run, 'checkpoints', 'latest.json'), 'utf8'), latest, 'latest.json untouched');
   r.dispose();
 });

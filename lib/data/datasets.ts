@@ -12,10 +12,13 @@ import { Rng } from './rng.js';
 import {
   denseCentreIndices, denseTestIndices, denseTrainIndices, pretrainIndices, tsnTestIndices, tsnTrainIndices,
 } from './sampling.js';
-import type { BadVideoPolicy, BadVideoReport, ClipMeta, ClipSample, ClipSource, ClipTransform, VideoItem } from './types.js';
-import { VideoDecodeError, decodeFrames, probeVideo, type VideoInfo } from './video.js';
+import type {
+  BadVideoPolicy, BadVideoReport, ClipMeta, ClipSample, ClipSource, ClipTransform, ExactSample, SkippedVideo, VideoItem,
+} from './types.js';
+import { VideoDecodeError, VideoTooShortError, decodeFrames, probeVideo, type VideoInfo } from './video.js';
+import { BadVideoLog, NoUsableVideosError, checkBadVideoPolicy, replacementOrder } from './bad-videos.js';
 
-export type { BadVideoPolicy, BadVideoReport, VideoItem } from './types.js';
+export type { BadVideoPolicy, BadVideoReport, SkippedVideo, VideoItem } from './types.js';
 
 /** A malformed list file line. */
 export class ListFileError extends MvdError {
@@ -145,12 +148,15 @@ export function splitTrainVal<T>(
 export interface VideoClipDatasetOptions {
   items: VideoItem[];
   transform: ClipTransform;
-  /** 'skip' (default): report a bad video and load the next index instead; 'fail': throw. */
+  /** 'skip' (default): leave a bad video out and report it once; 'fail': throw its VideoDecodeError. */
   onBadVideo?: BadVideoPolicy;
+  /** Random replacement draws for a bad training video before the list is swept (default 20). */
   maxSkips?: number;
+  /** Fewer frames than this make a video bad (default: the transform's numFrames, 16). */
+  minFrames?: number;
   decodeThreads?: number;
   timeoutMs?: number;
-  /** Called for every bad video met (in the thread that met it). */
+  /** Called once per bad file, when first met under 'skip' (never under 'fail'). */
   onBad?: (r: BadVideoReport) => void;
 }
 
@@ -165,25 +171,46 @@ function concat(parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
-/** Clips cut from video files by a ClipTransform; decoding through ffmpeg. */
+function nonNegativeInt(name: string, v: number): number {
+  if (!Number.isInteger(v) || v < 0) throw new ValueError(`VideoClipDataset: ${name} must be a non-negative integer, got ${v}`);
+  return v;
+}
+
+type Attempt = { sample: ClipSample; report?: undefined } | { sample: null; report: BadVideoReport; isNew: boolean };
+
+/**
+ * Clips cut from video files by a ClipTransform; decoding through ffmpeg. A file found bad is
+ * remembered with its reason and never opened again by this instance. A file whose probe passes
+ * but whose frames fail to decode for one clip counts as bad from then on: the truncation and
+ * length checks of the probe catch the usual cases before any clip is cut.
+ */
 export class VideoClipDataset implements ClipSource {
   readonly items: VideoItem[];
   readonly transform: ClipTransform;
   readonly policy: BadVideoPolicy;
-  /** Every bad video met so far by this instance. */
+  readonly minFrames: number;
+  /** Every bad video met so far by this instance, once per file. */
   readonly bad: BadVideoReport[] = [];
+  private readonly known = new BadVideoLog();
+  private readonly draws: number;
   private readonly probes = new Map<string, Promise<VideoInfo>>();
 
   constructor(private readonly opts: VideoClipDatasetOptions) {
     this.items = opts.items;
     this.transform = opts.transform;
-    this.policy = opts.onBadVideo ?? 'skip';
-    if (this.policy !== 'skip' && this.policy !== 'fail') throw new ValueError(`onBadVideo must be 'skip' or 'fail', got '${this.policy as string}'`);
+    this.policy = checkBadVideoPolicy(opts.onBadVideo ?? 'skip', 'VideoClipDataset');
+    this.draws = nonNegativeInt('maxSkips', opts.maxSkips ?? 20);
+    this.minFrames = nonNegativeInt('minFrames', opts.minFrames ?? opts.transform.numFrames ?? 16);
     if (this.items.length === 0) throw new ValueError('VideoClipDataset: no videos');
   }
 
   get length(): number {
     return this.items.length;
+  }
+
+  /** The bad videos left out so far, once per file, in the order met. */
+  get skippedVideos(): SkippedVideo[] {
+    return this.known.list();
   }
 
   /** Probes once per file (frame count, size, fps); a failed probe is not cached. */
@@ -197,35 +224,69 @@ export class VideoClipDataset implements ClipSource {
     return p;
   }
 
-  /**
-   * The sample at `index`, all random choices from Rng(seed). Under 'skip', a bad video is reported
-   * and the next index is tried with the same seed, so the result does not depend on timing.
-   */
-  async get(index: number, seed: number): Promise<ClipSample> {
+  private checkIndex(index: number): void {
     if (!Number.isInteger(index) || index < 0 || index >= this.length)
       throw new ValueError(`VideoClipDataset: index ${index} is outside [0, ${this.length})`);
-    const bad: BadVideoReport[] = [];
-    const tries = this.policy === 'fail' ? 1 : Math.min(this.length, 1 + (this.opts.maxSkips ?? 20));
-    for (let k = 0; k < tries; k++) {
-      const i = (index + k) % this.length;
-      const item = this.items[i];
-      try {
-        const s = await this.load(item, new Rng(seed));
-        return { ...s, label: item.label, index: i, requested: index, bad };
-      } catch (e) {
-        if (!(e instanceof VideoDecodeError)) throw e;
-        const report = { index: i, file: e.file, reason: e.reason };
+  }
+
+  /** Loads item `i` with Rng(seed); a bad video is recorded (and reported, once) unless `policy` is 'fail'. */
+  private async attempt(i: number, seed: number, policy: BadVideoPolicy): Promise<Attempt> {
+    const item = this.items[i];
+    try {
+      const s = await this.load(item, new Rng(seed));
+      return { sample: { ...s, label: item.label, index: i, requested: i, bad: [] } };
+    } catch (e) {
+      if (!(e instanceof VideoDecodeError) || policy === 'fail') throw e;
+      const report = { index: i, file: item.path, reason: e.reason };
+      const isNew = this.known.add(item.path, e.reason);
+      if (isNew) {
         this.bad.push(report);
-        bad.push(report);
         this.opts.onBad?.(report);
-        if (this.policy === 'fail') throw e;
       }
+      return { sample: null, report, isNew };
     }
-    throw new VideoDecodeError(this.items[index].path, `it and the next ${tries - 1} videos could not be decoded (${bad.map((b) => b.reason).join('; ')})`);
+  }
+
+  /**
+   * A training sample for `index`, all random choices from Rng(seed). Under 'skip' a bad video
+   * is replaced by the first usable index of replacementOrder(index, seed): the choice depends on
+   * (seed, index) only, so batches do not depend on timing and a resumed run sees the same ones.
+   */
+  async get(index: number, seed: number): Promise<ClipSample> {
+    this.checkIndex(index);
+    const met: BadVideoReport[] = [];
+    const order = this.policy === 'fail' ? [index] : replacementOrder(index, seed, this.length, this.draws);
+    for (const i of order) {
+      const path = this.items[i].path, known = this.known.reason(path);
+      if (known !== undefined) {
+        // Known through a scoring pass under 'skip'; this dataset's own policy still holds here.
+        if (this.policy === 'fail') throw new VideoDecodeError(path, known);
+        continue;
+      }
+      const a = await this.attempt(i, seed, this.policy);
+      if (a.sample) return { ...a.sample, requested: index, bad: met };
+      if (a.isNew) met.push(a.report);
+    }
+    throw new NoUsableVideosError('VideoClipDataset', this.length, this.skippedVideos);
+  }
+
+  /** Exactly item `index` for scoring: skipped (never replaced) under 'skip', thrown under 'fail'. */
+  async getExact(index: number, seed: number, policy: BadVideoPolicy = this.policy): Promise<ExactSample> {
+    this.checkIndex(index);
+    checkBadVideoPolicy(policy, 'VideoClipDataset.getExact');
+    const path = this.items[index].path;
+    const known = this.known.reason(path);
+    if (known !== undefined) {
+      if (policy === 'fail') throw new VideoDecodeError(path, known);
+      return { sample: null, skipped: { path, reason: known } };
+    }
+    const a = await this.attempt(index, seed, policy);
+    return a.sample ? { sample: a.sample } : { sample: null, skipped: { path, reason: a.report.reason } };
   }
 
   private async load(item: VideoItem, rng: Rng): Promise<{ frames: Uint8Array; shape: number[]; meta: ClipMeta[]; teacherFrames?: Uint8Array; teacherShape?: number[] }> {
     const info = await this.probe(item.path);
+    if (info.frameCount < this.minFrames) throw new VideoTooShortError(item.path, info.frameCount, this.minFrames);
     const t = this.transform;
     const nf = t.numFrames ?? 16, stride = t.stride ?? 4, size = t.size ?? 224;
     const common = { info, outW: size, outH: size, threads: this.opts.decodeThreads, timeoutMs: this.opts.timeoutMs };

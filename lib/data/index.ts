@@ -7,6 +7,7 @@ export * from './sampling.js';
 export * from './augment.js';
 export * from './masking.js';
 export * from './datasets.js';
+export * from './bad-videos.js';
 export * from './synthetic.js';
 export * from './source.js';
 export * from './loader.js';

@@ -5,6 +5,8 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { createDataset } from './source.js';
 import type { DatasetSpec } from './types.js';
 import { VideoDecodeError } from './video.js';
+import { NoUsableVideosError } from './bad-videos.js';
+import type { WorkerError } from './loader.js';
 
 interface Task {
   id: number;
@@ -34,14 +36,14 @@ function pump(): void {
         },
         (e: unknown) => {
           const err = e as Error;
-          port!.postMessage({
-            type: 'error', id: task.id,
-            error: {
-              name: err?.name ?? 'Error', message: err?.message ?? String(e), stack: err?.stack,
-              file: e instanceof VideoDecodeError ? e.file : undefined,
-              reason: e instanceof VideoDecodeError ? e.reason : undefined,
-            },
-          });
+          const error: WorkerError = {
+            name: err?.name ?? 'Error', message: err?.message ?? String(e), stack: err?.stack,
+            file: e instanceof VideoDecodeError ? e.file : undefined,
+            reason: e instanceof VideoDecodeError ? e.reason : undefined,
+            total: e instanceof NoUsableVideosError ? e.total : undefined,
+            skippedVideos: e instanceof NoUsableVideosError ? [...e.skippedVideos] : undefined,
+          };
+          port!.postMessage({ type: 'error', id: task.id, error });
         },
       )
       .finally(() => {

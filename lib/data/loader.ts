@@ -3,15 +3,17 @@
 // reassembled by position, each drawing its randomness from (seed, epoch, dataset index), so the
 // bytes of every batch are the same whatever the number of workers or their timing.
 import { Worker } from 'node:worker_threads';
-import { extname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import location from '../module-location.cjs';
 import { MvdError, ValueError } from '../errors.js';
 import { mixupCutmixParams, type MixParams } from './augment.js';
 import { batchMasks, type BatchMask, type MaskType, type TokenGrid } from './masking.js';
 import { Rng, deriveSeed } from './rng.js';
 import { createDataset } from './source.js';
-import type { BadVideoReport, ClipMeta, ClipSample, ClipSource, DatasetSpec } from './types.js';
+import type { BadVideoPolicy, BadVideoReport, ClipMeta, ClipSample, ClipSource, DatasetSpec, SkippedVideo } from './types.js';
 import { VideoDecodeError } from './video.js';
+import { NoUsableVideosError, checkBadVideoPolicy } from './bad-videos.js';
 
 export interface LoaderOptions {
   dataset: DatasetSpec;
@@ -39,8 +41,10 @@ export interface LoaderOptions {
   imageTeacherSize?: number;
   /** Also draw Mixup/CutMix parameters per batch (fine-tuning); apply them with mixupCutmix(clips, labels, { params }). */
   mixup?: { mixupAlpha?: number; cutmixAlpha?: number; prob?: number; switchProb?: number };
-  /** Called on the main thread for every bad video reported (policy 'skip'). */
-  onBadVideo?: (r: BadVideoReport) => void;
+  /** Overrides the dataset spec's bad-video policy ('skip' by default). */
+  onBadVideo?: BadVideoPolicy;
+  /** Called on the main thread once per bad file (policy 'skip'), however many workers met it. */
+  onBad?: (r: BadVideoReport) => void;
 }
 
 export interface Batch {
@@ -89,12 +93,24 @@ interface Backend {
  * the same loader applies to it.
  */
 function workerUrl(): URL {
-  const ext = extname(fileURLToPath(import.meta.url)) === '.ts' ? '.ts' : '.js';
-  return new URL(`./loader-worker${ext}`, import.meta.url);
+  // From module-location, not import.meta.url, which the CommonJS build (dist/cjs/) cannot parse.
+  return pathToFileURL(join(location.libDir, 'data', `loader-worker${location.moduleExt}`));
 }
 
-function errorFromWorker(e: { name: string; message: string; stack?: string; file?: string; reason?: string }): Error {
-  if (e.file !== undefined && e.reason !== undefined) return new VideoDecodeError(e.file, e.reason);
+/** What a worker posts for a failed task: enough to rebuild the typed bad-video errors here. */
+export interface WorkerError {
+  name: string;
+  message: string;
+  stack?: string;
+  file?: string;
+  reason?: string;
+  total?: number;
+  skippedVideos?: SkippedVideo[];
+}
+
+function errorFromWorker(e: WorkerError): Error {
+  if (e.file !== undefined && e.reason !== undefined) return new VideoDecodeError(e.file, e.reason, e.message);
+  if (e.skippedVideos !== undefined && e.total !== undefined) return new NoUsableVideosError('VideoLoader', e.total, e.skippedVideos);
   const err = new LoaderError(`loader worker failed: ${e.name}: ${e.message}`);
   if (e.stack) err.stack = `${err.name}: ${err.message}\n  worker stack:\n${e.stack}`;
   return err;
@@ -110,7 +126,7 @@ class WorkerPool implements Backend {
     for (let i = 0; i < count; i++) {
       const w = new Worker(workerUrl(), { workerData: { spec, concurrency } });
       const slot = { w, load: 0 };
-      w.on('message', (m: { type: string; id: number; sample?: ClipSample; error?: Parameters<typeof errorFromWorker>[0] }) => {
+      w.on('message', (m: { type: string; id: number; sample?: ClipSample; error?: WorkerError }) => {
         if (m.type === 'ready') return;
         const p = this.pending.get(m.id);
         if (!p) return;
@@ -197,8 +213,9 @@ export function epochOrder(length: number, seed: number, epoch: number, shuffle 
 export class VideoLoader implements AsyncIterable<Batch>, AsyncDisposable {
   readonly length: number;
   readonly stats: LoaderStats = { dispatched: 0, delivered: 0, maxOutstanding: 0, badVideos: 0 };
-  /** Every bad video reported so far. */
+  /** Every bad video reported so far, once per file. */
   readonly badVideos: BadVideoReport[] = [];
+  private readonly reported = new Set<string>();
   private readonly opts: Required<Pick<LoaderOptions, 'batchSize' | 'seed' | 'epoch' | 'shuffle' | 'dropLast' | 'prefetch'>> & LoaderOptions;
   private backend: Backend | null = null;
   private closed = false;
@@ -222,6 +239,8 @@ export class VideoLoader implements AsyncIterable<Batch>, AsyncDisposable {
       let spec: DatasetSpec = this.opts.dataset.kind === 'videos' && this.opts.dataset.decodeThreads === undefined && workers > 0
         ? { ...this.opts.dataset, decodeThreads: 1 }
         : this.opts.dataset;
+      if (spec.kind === 'videos' && this.opts.onBadVideo !== undefined)
+        spec = { ...spec, onBadVideo: checkBadVideoPolicy(this.opts.onBadVideo, 'VideoLoader') };
       spec = withImageTeacherSize(spec, this.opts.imageTeacherSize);
       this.backend = workers > 0 ? new WorkerPool(spec, workers, this.opts.tasksPerWorker ?? 2) : new InThread(spec);
     }
@@ -292,10 +311,13 @@ export class VideoLoader implements AsyncIterable<Batch>, AsyncDisposable {
       for (const k of setNames) labelSets[k][i] = s.labels?.[k] ?? -1;
       for (let v = 0; v < V; v++) meta.push(s.meta?.[v]);
       for (const r of s.bad) {
+        // Each worker remembers its own bad files: two workers may both meet one.
+        if (this.reported.has(r.file)) continue;
+        this.reported.add(r.file);
         bad.push(r);
         this.badVideos.push(r);
         this.stats.badVideos++;
-        this.opts.onBadVideo?.(r);
+        this.opts.onBad?.(r);
       }
     });
     const batch: Batch = { frames, shape: [samples.length * V, ...clipShape], labels, indices, views: V, batch: b, meta, bad };
@@ -321,6 +343,11 @@ export class VideoLoader implements AsyncIterable<Batch>, AsyncDisposable {
       batch.mix = mixupCutmixParams(W, H, new Rng(seed, epoch, b, 0x31c), this.opts.mixup);
     }
     return batch;
+  }
+
+  /** The bad videos left out so far, once per file. */
+  get skippedVideos(): SkippedVideo[] {
+    return this.badVideos.map((r) => ({ path: r.file, reason: r.reason }));
   }
 
   /** Stops the workers; pending samples are dropped. Safe to call twice. */

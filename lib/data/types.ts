@@ -9,7 +9,21 @@ export interface BadVideoReport {
   reason: string;
 }
 
+/**
+ * What to do with a video that cannot be used (missing, empty, not a video, corrupt, truncated,
+ * shorter than the clip): 'skip' leaves it out and reports it once; 'fail' throws a
+ * VideoDecodeError naming the file and the reason.
+ */
 export type BadVideoPolicy = 'skip' | 'fail';
+
+/** A video left out under 'skip', as results list them. */
+export interface SkippedVideo {
+  path: string;
+  reason: string;
+}
+
+/** One item loaded exactly (no replacement): its sample, or why it was skipped. */
+export type ExactSample = { sample: ClipSample; skipped?: undefined } | { sample: null; skipped: SkippedVideo };
 
 export interface ClipMeta {
   frameIndices: number[];
@@ -30,10 +44,10 @@ export interface ClipSample {
   label: number;
   /** All labels of a multi-label item (the synthetic set has appearance and motion). */
   labels?: Record<string, number>;
-  /** The dataset index actually loaded (differs from `requested` when a bad video was skipped). */
+  /** The dataset index actually loaded (differs from `requested` when a training sample replaced a bad video). */
   index: number;
   requested: number;
-  /** Bad videos met (and skipped) while producing this sample. */
+  /** Bad videos first met (and skipped) while producing this sample; a file appears in one sample only. */
   bad: BadVideoReport[];
   /** Per-view augmentation choices. */
   meta?: ClipMeta[];
@@ -48,7 +62,15 @@ export interface ClipSample {
 /** Anything the loader can draw clips from. `seed` drives all random choices of one sample. */
 export interface ClipSource {
   readonly length: number;
+  /** A training sample: under 'skip' a bad video is replaced by another index (sample.index says which). */
   get(index: number, seed: number): Promise<ClipSample>;
+  /**
+   * Exactly item `index`, for scoring: a bad video is skipped (never replaced) or, under 'fail',
+   * thrown. `policy` overrides the source's own for this call. Absent on sources without files.
+   */
+  getExact?(index: number, seed: number, policy?: BadVideoPolicy): Promise<ExactSample>;
+  /** Every bad video met so far, once each, in the order met. Absent on sources without files. */
+  readonly skippedVideos?: readonly SkippedVideo[];
 }
 
 /** How a clip is cut out of a video (SPEC §3.1, §4.4–4.6). */
@@ -116,8 +138,10 @@ export type DatasetSpec =
       items: VideoItem[];
       transform: ClipTransform;
       onBadVideo?: BadVideoPolicy;
-      /** Further indices tried after a bad video under 'skip' (default 20). */
+      /** Random replacement draws for a bad training video before sweeping the list (default 20). */
       maxSkips?: number;
+      /** Fewer frames than this make a video bad (default: the transform's numFrames). */
+      minFrames?: number;
       /** ffmpeg decoder threads per clip (loader workers default to 1). */
       decodeThreads?: number;
       timeoutMs?: number;

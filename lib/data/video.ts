@@ -8,14 +8,22 @@ import { MvdError, ValueError } from '../errors.js';
 import { resolveFfmpeg } from './ffmpeg.js';
 import type { CropBox } from './augment.js';
 
-/** A video or image that ffmpeg could not read (missing, corrupt, truncated, timed out). */
+/** A video or image that cannot be used (missing, empty, corrupt, truncated, timed out, too short). */
 export class VideoDecodeError extends MvdError {
   readonly file: string;
   readonly reason: string;
-  constructor(file: string, reason: string) {
-    super(`cannot decode ${file}: ${reason}`, { op: 'decode' });
+  constructor(file: string, reason: string, message = `cannot decode ${file}: ${reason}`) {
+    super(message, { op: 'decode' });
     this.file = file;
     this.reason = reason;
+  }
+}
+
+/** A readable video with fewer frames than one clip needs. */
+export class VideoTooShortError extends VideoDecodeError {
+  constructor(file: string, readonly frames: number, readonly needed: number) {
+    const reason = `too short: ${frames} frame${frames === 1 ? '' : 's'}, the clip needs at least ${needed}`;
+    super(file, reason, `${file} is ${reason}`);
   }
 }
 
@@ -154,7 +162,13 @@ export async function probeVideo(path: string, opts: ProbeOptions = {}): Promise
     if (!s) throw new VideoDecodeError(path, 'no video stream');
     const fps = parseRate(s.avg_frame_rate as string) || parseRate(s.r_frame_rate as string);
     const duration = Number(s.duration ?? j.format?.duration ?? 0) || 0;
-    let frameCount = Number(s.nb_read_packets ?? 0) || Number(s.nb_frames ?? 0) || 0;
+    // A file cut short (an interrupted download) still opens when its index comes first, and
+    // would pass for a shorter video whose last frame is corrupt: the index's frame count says so.
+    const claimed = Number(s.nb_frames ?? 0) || 0;
+    const present = /^\d+$/.test(String(s.nb_read_packets ?? '')) ? Number(s.nb_read_packets) : null;
+    if (present !== null && claimed > 0 && present < claimed)
+      throw new VideoDecodeError(path, `truncated: the container lists ${claimed} frames, only ${present} are present`);
+    let frameCount = present || claimed;
     if (!frameCount && fps && duration) frameCount = Math.round(fps * duration);
     const info: VideoInfo = {
       path, width: Number(s.width), height: Number(s.height), fps, frameCount,
@@ -188,6 +202,7 @@ async function probeWithFfmpeg(ffmpeg: string, path: string, timeoutMs: number):
   if (r.timedOut) throw new VideoDecodeError(path, `ffmpeg timed out after ${timeoutMs} ms`);
   const stream = /Stream #\d+:\d+.*?: Video: (\w+).*?, (\d{2,5})x(\d{2,5})/.exec(r.stderr);
   if (r.code !== 0 || !stream) throw new VideoDecodeError(path, lastLines(r.stderr));
+  if (/partial file/.test(r.stderr)) throw new VideoDecodeError(path, `truncated: ${lastLines(r.stderr, 1)}`);
   const fpsM = /, ([\d.]+) fps/.exec(r.stderr) ?? /, ([\d.]+) tbr/.exec(r.stderr);
   const durM = /Duration: (\d+):(\d+):([\d.]+)/.exec(r.stderr);
   const frames = [...r.stderr.matchAll(/frame=\s*(\d+)/g)].map((m) => Number(m[1]));

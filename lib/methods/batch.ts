@@ -4,7 +4,8 @@
 import { Tensor } from '../tensor.js';
 import { framesToClip } from '../ops/frames.js';
 import { Rng } from '../data/rng.js';
-import type { ClipSource, ClipSample } from '../data/types.js';
+import type { ClipSource, ClipSample, SkippedVideo } from '../data/types.js';
+import { skippedVideosOf } from '../data/bad-videos.js';
 import { batchMasks, type MaskType, type TokenGrid } from '../data/masking.js';
 
 export const IMAGENET_MEAN = [0.485, 0.456, 0.406];
@@ -16,6 +17,11 @@ export interface ClipBatch {
   /** Every label set the source carries (the synthetic set: appearance and motion). */
   labelSets: Record<string, Int32Array>;
   indices: number[];
+}
+
+/** What every recipe built on a BatchSampler exposes besides Recipe: the bad videos it left out. */
+export interface SkipReport {
+  readonly skippedVideos: SkippedVideo[];
 }
 
 /** 'all' frames, or one frame per clip (image pretraining on video frames), chosen by the seed. */
@@ -45,9 +51,17 @@ export function stackClips(samples: ClipSample[], select: FrameSelect = 'all', s
   };
 }
 
-/** Deterministic batches over a source: epoch order from the seed, so a resumed run sees the same data. */
+/**
+ * Deterministic batches over a source: epoch order from the seed, so a resumed run sees the same
+ * data. A bad video in a batch is replaced by the source (deterministically, see VideoClipDataset.get).
+ */
 export class BatchSampler {
   constructor(readonly source: ClipSource, readonly batchSize: number, readonly seed: number) {}
+
+  /** Bad videos the source has left out so far, once per file. */
+  get skippedVideos(): SkippedVideo[] {
+    return skippedVideosOf(this.source);
+  }
 
   get stepsPerEpoch(): number {
     return Math.max(1, Math.floor(this.source.length / this.batchSize));

@@ -4,7 +4,7 @@ import { distillLoss } from '../ops/loss.js';
 import type { MaskType } from '../data/masking.js';
 import { gridOf, videoVit, type Preset } from '../nn/config.js';
 import { makeStudent, type MvdStudent, type Teacher, type TeacherKind } from '../nn/mvd.js';
-import { maskedBatch, type BatchSampler } from './batch.js';
+import { maskedBatch, type BatchSampler, type SkipReport } from './batch.js';
 import type { Recipe } from './train.js';
 import type { TeacherCache } from './teacher-cache.js';
 import { gatherTokens } from '../ops/tokens.js';
@@ -33,7 +33,7 @@ export interface DistillOptions {
   packTeachers?: boolean;
 }
 
-export function distillRecipe(data: BatchSampler, o: DistillOptions): Recipe & { model: MvdStudent } {
+export function distillRecipe(data: BatchSampler, o: DistillOptions): Recipe & SkipReport & { model: MvdStudent } {
   const dims: Partial<Record<TeacherKind, number>> = {};
   for (const [k, t] of Object.entries(o.teachers) as [TeacherKind, Teacher][]) dims[k] = t.dim;
   const model = makeStudent(o.student, dims, { frames: o.frames, size: o.size, dropPath: o.dropPath, seed: o.seed });
@@ -63,6 +63,9 @@ export function distillRecipe(data: BatchSampler, o: DistillOptions): Recipe & {
       const [total, img, vid] = await l.loss.toArray();
       l.loss.dispose();
       return { loss: total, ...(o.teachers.img ? { img } : {}), ...(o.teachers.vid ? { vid } : {}) };
+    },
+    get skippedVideos() {
+      return data.skippedVideos;
     },
     dispose: () => model.dispose(),
   };

@@ -11,7 +11,8 @@ import { renderSynthClip } from '../ops/synth.js';
 import { synthClipSpec, APPEARANCE_CLASSES, MOTION_CLASSES, type SyntheticLabel } from '../data/synthetic.js';
 import { denseTestIndices } from '../data/sampling.js';
 import { testCrops } from '../data/augment.js';
-import type { ClipSample, ClipSource } from '../data/types.js';
+import type { BadVideoPolicy, ClipSample, ClipSource, SkippedVideo } from '../data/types.js';
+import { NoUsableVideosError, exactRange } from '../data/bad-videos.js';
 import { IMAGENET_MEAN, IMAGENET_STD } from './batch.js';
 
 /** logits [N·V, C] of N videos × V views → the per-video mean of the per-view softmax, [N, C]. */
@@ -32,6 +33,7 @@ export interface ClassScore {
 }
 
 export interface EvalResult {
+  /** Videos scored: the denominator of every accuracy (skipped videos are not in it). */
   videos: number;
   views: number;
   classes: number;
@@ -43,6 +45,8 @@ export interface EvalResult {
   confusion: number[][];
   /** Mean per-class accuracy over classes that have videos. */
   meanClassAccuracy: number;
+  /** Bad videos left out under 'skip', one entry per list item, in list order. */
+  skippedVideos: SkippedVideo[];
 }
 
 /**
@@ -72,6 +76,7 @@ export async function scoreProbabilities(probs: Tensor, labels: Int32Array, clas
   return {
     videos: n, views: 0, classes: c, top1: h1 / n, top5: h5 / n, perClass, confusion,
     meanClassAccuracy: present.reduce((a, s) => a + s.accuracy!, 0) / Math.max(1, present.length),
+    skippedVideos: [],
   };
 }
 
@@ -84,24 +89,31 @@ export interface EvaluateOptions {
   batchVideos?: number;
   /** Called after each batch with videos done. */
   onProgress?: (done: number, total: number) => void;
+  /** Bad videos: 'skip' leaves them out of every count, 'fail' throws; default: the source's own policy. */
+  onBadVideo?: BadVideoPolicy;
 }
 
 /**
  * Multi-view test of a classifier over a source whose samples are [V, T, H, W, 3] test views
- * (VideoClipDataset with the 'test' transform, or SyntheticTestViews). All videos must have the same V.
+ * (VideoClipDataset with the 'test' transform, or SyntheticTestViews). All videos must have the
+ * same V. A bad video skipped by the source is in no count; when every video is bad, a
+ * NoUsableVideosError.
  */
 export async function evaluate(model: VideoClassifier, source: ClipSource, o: EvaluateOptions): Promise<EvalResult> {
   model.eval();
   const n = source.length, bs = o.batchVideos ?? 4;
-  let views = 0;
+  let views = 0, kept = 0;
   let probs: Tensor | null = null;
   const labels = new Int32Array(n);
+  const skippedVideos: SkippedVideo[] = [];
   // Weights fixed for the whole pass: packed once instead of inside every GEMM call (dropped after).
   if (n > bs) model.packWeights();
   try {
     for (let s = 0; s < n; s += bs) {
-      const samples: ClipSample[] = [];
-      for (let i = s; i < Math.min(n, s + bs); i++) samples.push(await source.get(i, 0));
+      const { samples, skipped } = await exactRange(source, s, Math.min(n, s + bs), 0, o.onBadVideo);
+      skippedVideos.push(...skipped);
+      o.onProgress?.(Math.min(n, s + bs), n);
+      if (!samples.length) continue;
       const v = samples[0].shape.length === 5 ? samples[0].shape[0] : 1;
       if (!views) {
         views = v;
@@ -115,19 +127,21 @@ export async function evaluate(model: VideoClassifier, source: ClipSource, o: Ev
         if (xv !== views || x.shape.slice(-4).join() !== shape.join())
           throw new ValueError(`evaluate: video ${x.index} has ${xv} views of [${x.shape.slice(-4)}], expected ${views} of [${shape}]`);
         data.set(x.frames.subarray(0, views * per), b * views * per);
-        labels[s + b] = o.label !== undefined ? (x.labels?.[o.label] ?? x.label) : x.label;
+        labels[kept + b] = o.label !== undefined ? (x.labels?.[o.label] ?? x.label) : x.label;
       });
       using u8 = Tensor.fromArray(data, [samples.length * views, ...shape]);
       using clip = framesToClip(u8, IMAGENET_MEAN, IMAGENET_STD);
       using logits = model.forward(clip);
       if (logits.shape[1] !== o.classes) throw new ValueError(`evaluate: the model has ${logits.shape[1]} classes, expected ${o.classes}`);
       using avg = averageViewProbabilities(logits, views);
-      using rows = probs!.slice(s, s + samples.length);
+      using rows = probs!.slice(kept, kept + samples.length);
       rows.assign(avg as Tensor<'f32'>);
-      o.onProgress?.(s + samples.length, n);
+      kept += samples.length;
     }
-    const r = await scoreProbabilities(probs!, labels, o.classNames);
-    return { ...r, views };
+    if (kept === 0) throw new NoUsableVideosError('evaluate', n, skippedVideos);
+    using scored = probs!.slice(0, kept);
+    const r = await scoreProbabilities(scored, labels.subarray(0, kept), o.classNames);
+    return { ...r, views, skippedVideos };
   } finally {
     probs?.dispose();
     model.unpackWeights();

@@ -16,7 +16,7 @@ import { VisionTransformer, positionalTable } from '../nn/encoder.js';
 import { MaeDecoder, MaskedDecoder } from '../nn/decoders.js';
 import { imageVit, videoVit, videomaeDecoderFor, gridOf, type Preset, type VitConfig } from '../nn/config.js';
 import type { MaskType } from '../data/masking.js';
-import { IMAGENET_MEAN, IMAGENET_STD, maskedBatch, type BatchSampler } from './batch.js';
+import { IMAGENET_MEAN, IMAGENET_STD, maskedBatch, type BatchSampler, type SkipReport } from './batch.js';
 import type { Recipe } from './train.js';
 
 /**
@@ -64,7 +64,7 @@ export interface MaeOptions {
   override?: Partial<VitConfig>;
 }
 
-export function maeRecipe(data: BatchSampler, o: MaeOptions): Recipe & { model: MaeModel } {
+export function maeRecipe(data: BatchSampler, o: MaeOptions): Recipe & SkipReport & { model: MaeModel } {
   const cfg = imageVit(o.preset, { size: o.size, ...(o.patch ? { patch: o.patch } : {}), ...o.override });
   const dec = o.decoder ?? (o.preset === 'tiny' ? { dim: 64, depth: 1, heads: 1 } : { dim: 512, depth: 8, heads: 16 });
   const model = new MaeModel(cfg, dec, o.seed);
@@ -82,6 +82,9 @@ export function maeRecipe(data: BatchSampler, o: MaeOptions): Recipe & { model: 
       using images = b.video.reshape([B, 3, cfg.size, cfg.size]);
       using full = maePixelTarget(images, { mean: [0, 0, 0], std: [1, 1, 1], patch: cfg.patch, normalize: o.normPix ?? true });
       return reconstruct(model, enc.out!, vis, msk, full, lossScale);
+    },
+    get skippedVideos() {
+      return data.skippedVideos;
     },
     dispose: () => model.dispose(),
   };
@@ -116,7 +119,7 @@ export interface VideoMaeOptions {
   override?: Partial<VitConfig>;
 }
 
-export function videomaeRecipe(data: BatchSampler, o: VideoMaeOptions): Recipe & { model: VideoMaeModel } {
+export function videomaeRecipe(data: BatchSampler, o: VideoMaeOptions): Recipe & SkipReport & { model: VideoMaeModel } {
   const cfg = videoVit(o.preset, { frames: o.frames, size: o.size, posEmbed: 'sinusoid1d', ...o.override });
   const model = new VideoMaeModel(cfg, o.decoder ?? videomaeDecoderFor(o.preset), o.seed);
   const grid = gridOf(cfg);
@@ -130,6 +133,9 @@ export function videomaeRecipe(data: BatchSampler, o: VideoMaeOptions): Recipe &
       enc.prenorm.dispose();
       using full = videomaePixelTarget(b.video, { mean: IMAGENET_MEAN, std: IMAGENET_STD, tubelet: cfg.tubelet, patch: cfg.patch, normalize: o.normTarget ?? true });
       return reconstruct(model, enc.out!, vis, msk, full, lossScale);
+    },
+    get skippedVideos() {
+      return data.skippedVideos;
     },
     dispose: () => model.dispose(),
   };
@@ -149,7 +155,7 @@ export interface Mam2Options {
 }
 
 /** MAM2-style pretraining (SPEC §9, our documented choices in lib/nn/mam2.ts). */
-export function mam2Recipe(data: BatchSampler, o: Mam2Options): Recipe & { model: Mam2Model } {
+export function mam2Recipe(data: BatchSampler, o: Mam2Options): Recipe & SkipReport & { model: Mam2Model } {
   const cfg = videoVit(o.preset, { frames: o.frames, size: o.size, ...o.override });
   const d = videomaeDecoderFor(o.preset);
   const model = new Mam2Model(cfg, o.mam2 ?? { regressorDim: d.dim, regressorDepth: Math.max(1, d.depth >> 1), decoderDepth: Math.max(1, d.depth >> 1), heads: d.heads }, o.seed);
@@ -182,6 +188,9 @@ export function mam2Recipe(data: BatchSampler, o: Mam2Options): Recipe & { model
       la.loss.dispose();
       lm.loss.dispose();
       return { loss: (o.wApp ?? 1) * app + (o.wMot ?? 1) * mot, appearance: app, motion: mot };
+    },
+    get skippedVideos() {
+      return data.skippedVideos;
     },
     dispose: () => model.dispose(),
   };

@@ -2,6 +2,7 @@
 // output per clip, then a linear classifier trained with AdamW on those features (standardised per
 // dimension with train statistics; weight decay chosen on a held-out part of the train set).
 import { Tensor } from '../tensor.js';
+import { ValueError } from '../errors.js';
 import { crossEntropy, topkCorrect } from '../ops/xent.js';
 import { layerNormForward } from '../ops/norm.js';
 import { Linear } from '../nn/layers.js';
@@ -11,39 +12,71 @@ import { AdamW } from '../optim/adamw.js';
 import { buildParamGroups } from '../optim/groups.js';
 import { cosineLr } from '../optim/schedule.js';
 import { stackClips } from './batch.js';
-import type { ClipSource } from '../data/types.js';
+import type { BadVideoPolicy, ClipSource, SkippedVideo } from '../data/types.js';
+import { NoUsableVideosError, exactRange } from '../data/bad-videos.js';
 import { Rng } from '../data/rng.js';
 
 export type FeatureLayer = 'norm' | 'prenorm';
 
-/** Mean-pooled features [N, D] of every clip of a source, in index order, with their label sets. */
-export async function extractFeatures(encoder: VisionTransformer, source: ClipSource, opts: { batchSize?: number; layer?: FeatureLayer } = {}) {
+export interface ExtractedFeatures {
+  /** [N, D], N = usable clips, in index order. */
+  features: Tensor;
+  labelSets: Record<string, Int32Array>;
+  /** The source index of each feature row (bad videos skipped leave gaps). */
+  indices: Int32Array;
+  /** Bad videos left out under 'skip', in index order. */
+  skippedVideos: SkippedVideo[];
+}
+
+/**
+ * Mean-pooled features of every usable clip of a source, in index order, with their label sets.
+ * A bad video skipped by the source gives no row; when every video is bad, a NoUsableVideosError.
+ */
+export async function extractFeatures(
+  encoder: VisionTransformer, source: ClipSource, opts: { batchSize?: number; layer?: FeatureLayer; onBadVideo?: BadVideoPolicy } = {},
+): Promise<ExtractedFeatures> {
   encoder.eval();
   const bs = opts.batchSize ?? 16;
   const d = encoder.dim;
   const feats = Tensor.empty([source.length, d]);
   const labelSets: Record<string, number[]> = {};
+  const indices: number[] = [];
+  const skippedVideos: SkippedVideo[] = [];
   // Weights fixed for the whole pass: packed once instead of inside every GEMM call (dropped after).
   if (source.length > bs) encoder.packWeights();
   try {
     for (let s = 0; s < source.length; s += bs) {
-      const idx = Array.from({ length: Math.min(bs, source.length - s) }, (_, i) => s + i);
-      const b = stackClips(await Promise.all(idx.map((i) => source.get(i, 0))));
+      const { samples, skipped } = await exactRange(source, s, Math.min(source.length, s + bs), 0, opts.onBadVideo);
+      skippedVideos.push(...skipped);
+      if (!samples.length) continue;
+      const b = stackClips(samples);
       for (const [k, v] of Object.entries(b.labelSets)) (labelSets[k] ??= []).push(...v);
       const e = encoder.forward(b.video);
       const x = opts.layer === 'prenorm' || !e.out ? e.prenorm : e.out;
       const pooled = meanTokens(x);
-      using rows = feats.slice(s, s + idx.length);
+      using rows = feats.slice(indices.length, indices.length + samples.length);
       rows.assign(pooled as Tensor<"f32">);
+      indices.push(...b.indices);
       for (const t of [pooled, e.prenorm, e.out, b.video]) t?.dispose();
     }
+    if (!indices.length) throw new NoUsableVideosError('extractFeatures', source.length, skippedVideos);
   } catch (e) {
     feats.dispose();
     throw e;
   } finally {
     encoder.unpackWeights();
   }
-  return { features: feats, labelSets: Object.fromEntries(Object.entries(labelSets).map(([k, v]) => [k, Int32Array.from(v)])) };
+  let features = feats;
+  if (indices.length < source.length) {
+    // A contiguous [kept, D] tensor, so no consumer sees the unused rows.
+    using view = feats.slice(0, indices.length);
+    features = view.clone();
+    feats.dispose();
+  }
+  return {
+    features, indices: Int32Array.from(indices), skippedVideos,
+    labelSets: Object.fromEntries(Object.entries(labelSets).map(([k, v]) => [k, Int32Array.from(v)])),
+  };
 }
 
 export interface ProbeResult {
@@ -52,6 +85,15 @@ export interface ProbeResult {
   top5: number | null;
   /** The weight decay used for the final fit (chosen on a held-out part of the TRAIN features when several were given). */
   weightDecay: number;
+  /** Bad videos left out of the train and val features (as extractFeatures reported them). */
+  skippedVideos: SkippedVideo[];
+}
+
+/** Features with their labels; `skippedVideos` as extractFeatures gives them. */
+export interface ProbeSet {
+  x: Tensor;
+  y: Int32Array;
+  skippedVideos?: readonly SkippedVideo[];
 }
 
 export type ProbeNorm = 'standardize' | 'layernorm';
@@ -130,9 +172,12 @@ async function fitProbe(xt: Tensor, yt: Int32Array, xv: Tensor, yv: Int32Array, 
  * features. Normalisation statistics and the weight-decay choice come from the train features only;
  * the validation features are touched once, by the final classifier.
  */
-export async function linearProbe(train: { x: Tensor; y: Int32Array }, val: { x: Tensor; y: Int32Array }, classes: number, opts: ProbeOptions = {}): Promise<ProbeResult> {
+export async function linearProbe(train: ProbeSet, val: ProbeSet, classes: number, opts: ProbeOptions = {}): Promise<ProbeResult> {
   const [n, d] = train.x.shape;
   const m = val.x.shape[0];
+  if (train.y.length !== n || val.y.length !== m)
+    throw new ValueError(`linearProbe: ${train.y.length} train and ${val.y.length} val labels for ${n} and ${m} feature rows, expected one label per row`);
+  const skippedVideos = [...(train.skippedVideos ?? []), ...(val.skippedVideos ?? [])];
   const norm = opts.norm ?? 'standardize';
   const wds = Array.isArray(opts.weightDecay) ? opts.weightDecay : [opts.weightDecay ?? 1e-4];
   const xtA = await train.x.toArray() as Float32Array;
@@ -178,7 +223,7 @@ export async function linearProbe(train: { x: Tensor; y: Int32Array }, val: { x:
   }
   const [xt, xv] = prepare(xtA, n, xvA, m);
   try {
-    return { ...(await fitProbe(xt, train.y, xv, val.y, classes, best, opts)), weightDecay: best };
+    return { ...(await fitProbe(xt, train.y, xv, val.y, classes, best, opts)), weightDecay: best, skippedVideos };
   } finally {
     xt.dispose();
     xv.dispose();

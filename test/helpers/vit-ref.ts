@@ -107,7 +107,7 @@ export function vitForwardRef(c: RefVit, w: Weights, clip: Float32Array, C: numb
   const pos = posTableRef(c.posEmbed, D, gt, gh, gw);
   for (let i = 0; i < n * D; i++) emb[i] += pos[i];
   const rows = n + (c.cls ? 1 : 0);
-  let x = new Float64Array(rows * D);
+  let x: Float64Array = new Float64Array(rows * D);
   if (c.cls) {
     x.set(Array.from(get('cls_token')), 0);
     x.set(emb, D);
