@@ -45,7 +45,11 @@ done
 if [ -x "$scratch/app/node_modules/ffmpeg-static/ffmpeg" ]; then echo "pack-smoke: ffmpeg-static installed its binary"
 else echo "pack-smoke: ffmpeg-static has no binary (optional; its download failed or was skipped): mvd uses MVD_FFMPEG or PATH"; fi
 
-timed "ESM op" npm_here node esm.mjs
-timed "CommonJS op" npm_here node cjs.cjs
+# ffmpeg is no compiler: the embed check decodes a real clip with the system's (MVD_FFMPEG).
+video="$repo/../shared/data/videos/demo.mp4"
+[ -f "$video" ] || { echo "pack-smoke: no $video"; exit 1; }
+ff="MVD_FFMPEG=$(command -v ffmpeg)"
+timed "ESM op + loadEncoder/embed" npm_here "$ff" node esm.mjs "$video"
+timed "CommonJS op + loadEncoder/embed" npm_here "$ff" node cjs.cjs "$video"
 node "$repo/scripts/addon-deps.mjs" "$pkg/prebuilds/linux-x64"
 echo "pack-smoke: ok"

@@ -2,7 +2,9 @@
 // GEMM against values worked out by hand, and proof from /proc/self/maps that the addon and its
 // oneDNN came from the package's prebuilds/ (not a build/ folder, not the system's libdnnl).
 'use strict';
-const { readFileSync } = require('node:fs');
+const { readFileSync, mkdtempSync, rmSync } = require('node:fs');
+const { join } = require('node:path');
+const { tmpdir } = require('node:os');
 
 async function check(mvd, how, entry, expected) {
   if (!entry.endsWith(expected)) throw new Error(`${how}: mvd resolved to ${entry}, expected .../${expected}`);
@@ -28,4 +30,25 @@ async function check(mvd, how, entry, expected) {
   console.log(`${how}: ok: ${entry} -> gemm [${got}]; addon ${addonFiles[0]}; gemm backend ${mvd.buildInfo().gemmBackend}`);
 }
 
-module.exports = { check };
+// The embedding API as a user calls it: save a small encoder (its file carries its model card),
+// load it back by path alone, embed a real video with 2 clips × 3 crops.
+async function embedCheck(mvd, how, video) {
+  const dir = mkdtempSync(join(tmpdir(), 'mvd-smoke-'));
+  try {
+    const enc = new mvd.VisionTransformer(mvd.videoVit('tiny', { depth: 1, frames: 4, size: 32 }), { finalNorm: true, seed: 1 });
+    const path = join(dir, 'encoder.safetensors');
+    await mvd.saveSafetensors(path, mvd.stateDict(enc), mvd.modelCardMetadata(mvd.modelCardOf(enc)));
+    enc.dispose();
+    const e = await mvd.loadEncoder(path);
+    const r = await e.embed(video, { clips: 2, crops: 3 });
+    e.dispose();
+    if (r.shape.join() !== '6,8,128' || r.tokens.length !== 6 * 8 * 128 || r.pooled.length !== 128 || !r.tokens.every(Number.isFinite)) {
+      throw new Error(`${how}: embed gave shape [${r.shape}] (${r.tokens.length} token values, ${r.pooled.length} pooled), expected [6,8,128], all finite`);
+    }
+    console.log(`${how}: ok: loadEncoder + embed(${video}) -> [${r.shape}]`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+module.exports = { check, embedCheck };

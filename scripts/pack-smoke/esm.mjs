@@ -3,3 +3,4 @@ import * as mvd from 'mvd';
 import check from './check.cjs';
 
 await check.check(mvd, 'ESM', import.meta.resolve('mvd'), 'node_modules/mvd/dist/index.js');
+await check.embedCheck(mvd, 'ESM', process.argv[2]);
