@@ -4,15 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Tensor } from '../lib/index.js';
 import { loadSafetensors, saveSafetensors, SafetensorsError, readSafetensorsHeader } from '../lib/io/safetensors.js';
+import { joinSafetensors } from './helpers/safetensors-bytes.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mvd-st-'));
 
-function raw(header: object, data: Uint8Array): Buffer {
-  const json = Buffer.from(JSON.stringify(header));
-  const len = Buffer.alloc(8);
-  len.writeBigUInt64LE(BigInt(json.length));
-  return Buffer.concat([len, json, data]);
-}
+const raw = joinSafetensors;
 
 t.test('round trip of every dtype with metadata', async (t) => {
   const p = join(dir, 'a.safetensors');
@@ -48,12 +44,18 @@ t.test('corrupt files are clear errors, never out-of-bounds reads', async (t) =>
   const cases: [string, Buffer, RegExp][] = [
     ['empty', Buffer.alloc(0), /too short/],
     ['truncated data', good.subarray(0, good.length - 3), /truncated/],
-    ['truncated header', good.subarray(0, 20), /exceeds the file/],
+    ['truncated header', good.subarray(0, 20), /exceeds the 12 bytes after the length field/],
     ['huge header length', Buffer.concat([Buffer.from([255, 255, 255, 255, 255, 255, 255, 127]), Buffer.alloc(16)]), /exceeds/],
     ['not json', raw({}, new Uint8Array()).fill(0x41, 8), /not valid JSON/],
-    ['lying size', raw({ x: { dtype: 'F32', shape: [4], data_offsets: [0, 8] } }, new Uint8Array(16)), /claims 8 bytes/],
-    ['offset past end', raw({ x: { dtype: 'F32', shape: [4], data_offsets: [8, 24] } }, new Uint8Array(16)), /truncated/],
-    ['overlap', raw({ x: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, y: { dtype: 'F32', shape: [2], data_offsets: [4, 12] } }, new Uint8Array(16)), /overlap/],
+    ['lying size', raw({ x: { dtype: 'F32', shape: [4], data_offsets: [0, 8] } }, new Uint8Array(16)), /'x' spans 8 bytes \[0, 8\) but F32 \[4\] needs 16/],
+    ['offset past end', raw({ x: { dtype: 'F32', shape: [4], data_offsets: [0, 16] } }, new Uint8Array(12)), /'x' ends at byte 16 of the data but the file holds only 12/],
+    ['overlap', raw({ x: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, y: { dtype: 'F32', shape: [2], data_offsets: [4, 12] } }, new Uint8Array(16)), /'y' begins at byte 4 of the data, inside 'x' which ends at 8/],
+    ['gap', raw({ x: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, y: { dtype: 'F32', shape: [2], data_offsets: [12, 20] } }, new Uint8Array(20)), /'y' begins at byte 12 of the data but 'x' ends at 8/],
+    ['not from 0', raw({ x: { dtype: 'F32', shape: [2], data_offsets: [4, 12] } }, new Uint8Array(12)), /'x' begins at byte 4 of the data but the data starts at 0/],
+    ['trailing bytes', raw({ x: { dtype: 'F32', shape: [2], data_offsets: [0, 8] } }, new Uint8Array(9)), /cover 8 bytes \(the last, 'x', ends there\) but the data section is 9/],
+    ['reversed offsets', raw({ x: { dtype: 'F32', shape: [0], data_offsets: [8, 0] } }, new Uint8Array(8)), /begin 8 is after end 0/],
+    ['metadata not strings', raw({ __metadata__: { epoch: 3 }, x: { dtype: 'F32', shape: [1], data_offsets: [0, 4] } }, new Uint8Array(4)), /__metadata__ 'epoch' is 3, expected a string/],
+    ['header is an array', raw([], new Uint8Array()), /header is an array/],
     ['f16', raw({ x: { dtype: 'F16', shape: [2], data_offsets: [0, 4] } }, new Uint8Array(4)), /convert F16/],
     ['bad shape', raw({ x: { dtype: 'F32', shape: [-1], data_offsets: [0, 4] } }, new Uint8Array(4)), /invalid shape/],
   ];

@@ -35,6 +35,11 @@ export function torchAvailable(): { ok: boolean; why?: string } {
   return { ok: false, why: `no Python that imports torch among ${candidates.join(', ')} (Debian: apt-get install python3-torch, or set MVD_PYTHON)` };
 }
 
+/** The Python torchAvailable() found (call it first). */
+export function torchPython(): string {
+  return python;
+}
+
 function stepArgs(o: StepBenchOptions): string[] {
   return ['--student', o.student, '--teacher', o.teacher, '--frames', String(o.frames), '--size', String(o.size), '--batch', String(o.batch), '--steps', String(o.steps), '--warmup', String(o.warmup)];
 }

@@ -1,15 +1,12 @@
-// Weights and training state. Weights are safetensors with the reference repositories' key names
-// (SPEC §5); a training checkpoint is a folder written under a temporary name and renamed into
-// place, with `latest.json` (itself written atomically) naming the newest complete one. A crash
-// at any point leaves the previous checkpoint loadable.
-import { mkdir, readFile, rename, rm, readdir } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+// Model weights: safetensors with the reference repositories' key names (SPEC §5), mapped onto a
+// module's parameters. A load either fits the model exactly (shape, dtype, finite values) or
+// throws before any parameter changes; keeping some parameters fresh must be asked for by name.
+// (A run folder's training checkpoints live in training-checkpoint.ts.)
 import { Tensor } from '../tensor.js';
-import { ShapeError, ValueError } from '../errors.js';
-import type { Module } from '../nn/module.js';
-import { loadSafetensors, saveSafetensors } from './safetensors.js';
-import { writeFileAtomic } from './atomic.js';
+import { DTypeError, ShapeError, ValueError } from '../errors.js';
+import type { Module, Parameter } from '../nn/module.js';
+import { allFinite } from '../ops/optim.js';
+import { loadSafetensors, printable, saveSafetensors } from './safetensors.js';
 
 /** Parameter values by state-dict name (views, not copies). */
 export function stateDict(m: Module): Map<string, Tensor> {
@@ -23,13 +20,22 @@ export interface LoadReport {
   mismatched: { name: string; expected: number[]; got: number[] }[];
 }
 
+const fmt = (shape: readonly number[]) => `[${shape.join(',')}]`;
+
 /**
  * Maps reference checkpoint keys onto this model's names (SPEC §5.5): strips `encoder.` /
  * `backbone.` (or a given prefix), drops positional tables (always recomputed), and converts the
  * attention bias between the two conventions (qkv.bias ⇄ q_bias + v_bias).
  */
-export function mapReferenceKeys(tensors: Map<string, Tensor>, want: Set<string>, opts: { stripPrefixes?: string[] } = {}): Map<string, Tensor> {
+export function mapReferenceKeys(tensors: Map<string, Tensor>, want: Set<string>, opts: { stripPrefixes?: string[]; source?: string } = {}): Map<string, Tensor> {
   const prefixes = opts.stripPrefixes ?? ['encoder.', 'backbone.', 'module.'];
+  const where = opts.source ? `${opts.source}: ` : '';
+  // The bias conversions slice and join f32 vectors; anything else would be cut at wrong places.
+  const expectBias = (name: string, t: Tensor, multipleOf: number) => {
+    if (t.dtype !== 'f32') throw new DTypeError(printable(`${where}'${name}' is ${t.dtype}, expected f32 for an attention bias`), { op: 'mapReferenceKeys' });
+    if (t.ndim !== 1 || t.shape[0] % multipleOf !== 0)
+      throw new ShapeError(printable(`${where}'${name}' is ${fmt(t.shape)}, expected one dimension divisible by ${multipleOf} for an attention bias`), { op: 'mapReferenceKeys' });
+  };
   const out = new Map<string, Tensor>();
   for (const [k0, t] of tensors) {
     let k = k0;
@@ -42,6 +48,7 @@ export function mapReferenceKeys(tensors: Map<string, Tensor>, want: Set<string>
     if (m && !want.has(k) && want.has(`${m[1]}.q_bias`)) {
       // MAE-style full bias into a VideoMAE-style model: q and v slices; the k slice is dropped.
       const full = out.get(k)!;
+      expectBias(k, full, 3);
       const d = full.shape[0] / 3;
       out.set(`${m[1]}.q_bias`, full.slice(0, d));
       out.set(`${m[1]}.v_bias`, full.slice(2 * d, 3 * d));
@@ -50,10 +57,15 @@ export function mapReferenceKeys(tensors: Map<string, Tensor>, want: Set<string>
     const q = /^(.*\.attn)\.q_bias$/.exec(k);
     if (q && !want.has(k) && want.has(`${q[1]}.qkv.bias`)) {
       const qb = out.get(k)!, vb = out.get(`${q[1]}.v_bias`);
+      expectBias(k, qb, 1);
       const d = qb.shape[0];
+      if (vb) {
+        expectBias(`${q[1]}.v_bias`, vb, 1);
+        if (vb.shape[0] !== d) throw new ShapeError(printable(`${where}'${q[1]}.v_bias' is ${fmt(vb.shape)}, expected [${d}] like '${k}'`), { op: 'mapReferenceKeys' });
+      }
       const full = Tensor.zeros([3 * d]);
-      full.slice(0, d).assign(qb as Tensor<'f32'>);
-      if (vb) full.slice(2 * d, 3 * d).assign(vb as Tensor<'f32'>);
+      { using qs = full.slice(0, d); qs.assign(qb as Tensor<'f32'>); }
+      if (vb) { using vs = full.slice(2 * d, 3 * d); vs.assign(vb as Tensor<'f32'>); }
       out.set(`${q[1]}.qkv.bias`, full);
       out.delete(k);
       out.delete(`${q[1]}.v_bias`);
@@ -62,43 +74,118 @@ export function mapReferenceKeys(tensors: Map<string, Tensor>, want: Set<string>
   return out;
 }
 
-/** Copies matching tensors into the module's parameters; reports what did not match. */
-export function loadStateDict(m: Module, tensors: Map<string, Tensor>, opts: { strict?: boolean; mapKeys?: boolean } = {}): LoadReport {
-  // Packed copies of the old weights would go stale (Module.packWeights).
-  m.unpackWeights();
+export interface StateDictLoadOptions {
+  /** Checkpoint keys the model lacks are an error too (resuming a run, evaluating a classifier). */
+  strict?: boolean;
+  /** false: the names are this library's own (a run folder); default: map reference keys. */
+  mapKeys?: boolean;
+  /**
+   * A partial load, asked for explicitly: parameters that may keep their fresh initialisation when
+   * the file lacks them or holds another shape or dtype. Each entry is a full name or a prefix
+   * ending in '.', e.g. ['head.', 'fc_norm.'] to fine-tune a classifier from a pretrained encoder.
+   * Every other trainable parameter must load, with its exact shape and dtype, and finite.
+   */
+  mayStayFresh?: readonly string[];
+  /** What the tensors came from (a file path), for messages. */
+  source?: string;
+}
+
+function listed(kind: string, items: string[]): string {
+  const cut = (x: string) => (x.length > 120 ? `${x.slice(0, 117)}…` : x);
+  return `${items.length} ${kind} (${items.slice(0, 4).map(cut).join('; ')}${items.length > 4 ? `; +${items.length - 4} more` : ''})`;
+}
+
+/** The index of the first non-finite tensor, found by halving; the whole list holds one. */
+function firstNonFinite(ts: Tensor[]): number {
+  let lo = 0, hi = ts.length;
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >> 1;
+    using ok = allFinite(ts.slice(lo, mid));
+    if (ok.toArraySync()[0] === 1) lo = mid;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * Copies the checkpoint's tensors into the module's parameters. Every trainable parameter must be
+ * there with its exact shape and dtype (same element count in another layout is an error) and
+ * hold only finite values, unless `mayStayFresh` names it; anything else throws before a single
+ * parameter changes: a ShapeError (shapes differ), DTypeError (dtypes differ) or ValueError
+ * (missing, non-finite, or unexpected under `strict`), naming the keys and both sides.
+ */
+export function loadStateDict(m: Module, tensors: Map<string, Tensor>, opts: StateDictLoadOptions = {}): LoadReport {
   const named = m.namedParameters();
   const want = new Set(named.map(([n]) => n));
-  const src = opts.mapKeys === false ? tensors : mapReferenceKeys(tensors, want);
+  const src = opts.mapKeys === false ? tensors : mapReferenceKeys(tensors, want, { source: opts.source });
+  const fresh = opts.mayStayFresh ?? [];
+  const mayStayFresh = (n: string) => fresh.some((f) => (f.endsWith('.') ? n.startsWith(f) : n === f));
   const report: LoadReport = { loaded: [], missing: [], unexpected: [], mismatched: [] };
-  for (const [name, p] of named) {
-    const t = src.get(name);
-    if (!t) {
-      if (p.trainable) report.missing.push(name);
-      continue;
-    }
-    if (t.numel !== p.value.numel || t.dtype !== 'f32') {
+  const shapeErrs: string[] = [], dtypeErrs: string[] = [], missingErrs: string[] = [];
+  const plan: [Parameter, Tensor, string][] = [];
+  try {
+    for (const [name, p] of named) {
+      const t = src.get(name);
+      const sameShape = t !== undefined && t.shape.length === p.value.shape.length && t.shape.every((d, i) => d === p.value.shape[i]);
+      if (t && sameShape && t.dtype === p.value.dtype) {
+        plan.push([p, t, name]);
+        continue;
+      }
+      if (!t) {
+        if (!p.trainable) continue;  // frozen tables are recomputed, never read
+        report.missing.push(name);
+        if (!mayStayFresh(name)) missingErrs.push(name);
+        continue;
+      }
       report.mismatched.push({ name, expected: [...p.value.shape], got: [...t.shape] });
-      continue;
+      if (mayStayFresh(name)) continue;
+      if (!sameShape) shapeErrs.push(`${name}: ${fmt(t.shape)} vs ${fmt(p.value.shape)}`);
+      else dtypeErrs.push(`${name}: ${t.dtype} vs ${p.value.dtype}`);
     }
-    p.value.assign(t as Tensor<'f32'>);
-    report.loaded.push(name);
+    for (const k of src.keys()) if (!want.has(k)) report.unexpected.push(k);
+    const where = opts.source ? `${opts.source}: ` : '';
+    const problems = [
+      shapeErrs.length ? listed("with other shapes than this model's, file vs model", shapeErrs) : '',
+      dtypeErrs.length ? listed("with other dtypes than this model's, file vs model", dtypeErrs) : '',
+      missingErrs.length ? listed('missing', missingErrs) : '',
+      opts.strict && report.unexpected.length ? listed('unexpected', report.unexpected) : '',
+    ].filter(Boolean);
+    if (problems.length) {
+      const Cls = shapeErrs.length ? ShapeError : dtypeErrs.length ? DTypeError : ValueError;
+      throw new Cls(printable(`checkpoint does not match the model${opts.source ? ` (${opts.source})` : ''}: ${problems.join('; ')}`), { op: 'loadStateDict' });
+    }
+    // One native pass over every tensor; the search for the culprit runs only on failure.
+    const loaded = plan.map(([, t]) => t);
+    if (loaded.length) {
+      using ok = allFinite(loaded);
+      if (ok.toArraySync()[0] !== 1) {
+        const bad = plan[firstNonFinite(loaded)];
+        throw new ValueError(printable(`${where}weight '${bad[2]}' ${fmt(bad[1].shape)} holds NaN or Inf values; a checkpoint must be finite`), { op: 'loadStateDict' });
+      }
+    }
+    // Packed copies of the old weights would go stale (Module.packWeights).
+    m.unpackWeights();
+    for (const [p, t, name] of plan) {
+      p.value.assign(t as Tensor<'f32'>);
+      report.loaded.push(name);
+    }
+    return report;
+  } finally {
+    // Tensors the key mapping made (bias slices, joined biases); the caller owns the originals.
+    const given = new Set(tensors.values());
+    for (const t of src.values()) if (!given.has(t)) t.dispose();
   }
-  for (const k of src.keys()) if (!want.has(k)) report.unexpected.push(k);
-  if (opts.strict && (report.missing.length || report.unexpected.length || report.mismatched.length))
-    throw new ShapeError(`checkpoint does not match the model: ${report.missing.length} missing (${report.missing.slice(0, 5).join(', ')}), ` +
-      `${report.unexpected.length} unexpected (${report.unexpected.slice(0, 5).join(', ')}), ${report.mismatched.length} with other shapes` +
-      (report.mismatched[0] ? ` (${report.mismatched[0].name}: ${report.mismatched[0].got} vs ${report.mismatched[0].expected})` : ''), { op: 'loadStateDict' });
-  return report;
 }
 
 export async function saveWeights(path: string, m: Module, metadata: Record<string, string> = {}): Promise<void> {
   await saveSafetensors(path, stateDict(m), metadata);
 }
 
-export async function loadWeights(path: string, m: Module, opts: { strict?: boolean; mapKeys?: boolean } = {}): Promise<LoadReport> {
+/** loadSafetensors + loadStateDict (same checks), messages naming the file. */
+export async function loadWeights(path: string, m: Module, opts: Omit<StateDictLoadOptions, 'source'> = {}): Promise<LoadReport> {
   const { tensors } = await loadSafetensors(path);
   try {
-    return loadStateDict(m, tensors, opts);
+    return loadStateDict(m, tensors, { ...opts, source: path });
   } finally {
     // assign() is queued with its own references, so the loaded copies can go now.
     for (const t of tensors.values()) t.dispose();

@@ -1,13 +1,14 @@
 // safetensors: an 8-byte little-endian header length, a JSON header
 // {name: {dtype, shape, data_offsets: [begin, end]}, __metadata__?: {string: string}}, then the raw
 // little-endian data. Our own reader and writer. The reader validates everything before touching
-// data: a truncated file or a header that lies about sizes is a SafetensorsError, never an
-// out-of-bounds read.
-import { open, stat } from 'node:fs/promises';
+// data: a truncated file, a header that lies about sizes or a header length off by a byte is a
+// SafetensorsError, never an out-of-bounds read or tensors shifted into garbage.
+import { open, type FileHandle } from 'node:fs/promises';
 import { Tensor, type DType } from '../tensor.js';
 import { MvdError } from '../errors.js';
 import { writeFileAtomic } from './atomic.js';
 
+/** A safetensors file that breaks the format; the message names the file, the tensor and the numbers. */
 export class SafetensorsError extends MvdError {}
 
 const FILE_DTYPE: Record<string, { dtype: DType; bytes: number }> = {
@@ -17,6 +18,9 @@ const FILE_DTYPE: Record<string, { dtype: DType; bytes: number }> = {
   I32: { dtype: 'i32', bytes: 4 },
 };
 const TO_FILE_DTYPE: Record<DType, string> = { f32: 'F32', bf16: 'BF16', u8: 'U8', i32: 'I32' };
+const ARRAY_FOR: Record<DType, { new (n: number): Float32Array | Uint16Array | Uint8Array | Int32Array; BYTES_PER_ELEMENT: number }> = {
+  f32: Float32Array, bf16: Uint16Array, u8: Uint8Array, i32: Int32Array,
+};
 const MAX_HEADER = 100 * 1024 * 1024;
 
 export interface TensorEntry {
@@ -32,75 +36,125 @@ export interface SafetensorsHeader {
   dataStart: number;
 }
 
-/** Parses and validates a header against the file size. */
+/** A message safe for one line of a terminal: names come from the file, so control characters are escaped. */
+export function printable(msg: string): string {
+  return msg.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+function fileError(path: string, msg: string): SafetensorsError {
+  return new SafetensorsError(printable(`${path}: ${msg}`), { op: 'safetensors.read' });
+}
+
+/** A JSON value from the header, shortened for a message. */
+const show = (v: unknown): string => {
+  const s = JSON.stringify(v) ?? String(v);
+  return s.length > 80 ? `${s.slice(0, 77)}…` : s;
+};
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
+const isCount = (d: unknown): d is number => Number.isSafeInteger(d) && (d as number) >= 0;
+
+/** Validates one tensor entry on its own (dtype, shape, offsets that match the byte count). */
+function parseEntry(name: string, v: unknown, bad: (msg: string) => SafetensorsError): TensorEntry {
+  if (!isPlainObject(v)) throw bad(`tensor '${name}': entry is ${show(v)}, expected an object {dtype, shape, data_offsets}`);
+  const fd = typeof v.dtype === 'string' && Object.hasOwn(FILE_DTYPE, v.dtype) ? FILE_DTYPE[v.dtype] : undefined;
+  if (!fd)
+    throw bad(`tensor '${name}' has dtype ${show(v.dtype)}; supported: ${Object.keys(FILE_DTYPE).join(', ')} ` +
+      `(convert F16/F64 checkpoints to F32 first, see README)`);
+  const shape = v.shape;
+  if (!Array.isArray(shape) || !shape.every(isCount))
+    throw bad(`tensor '${name}' has an invalid shape ${show(shape)}, expected a list of non-negative integers`);
+  const off = v.data_offsets;
+  if (!Array.isArray(off) || off.length !== 2 || !off.every(isCount))
+    throw bad(`tensor '${name}' has invalid data_offsets ${show(off)}, expected [begin, end] (non-negative integers)`);
+  const [begin, end] = off as [number, number];
+  if (begin > end) throw bad(`tensor '${name}' has data_offsets [${begin}, ${end}]: begin ${begin} is after end ${end}`);
+  // Multiplying in floats: a product past 2^53 can no longer equal a safe end - begin, so it fails below.
+  const need = shape.reduce((a: number, b: number) => a * b, 1) * fd.bytes;
+  if (end - begin !== need)
+    throw bad(`tensor '${name}' spans ${end - begin} bytes [${begin}, ${end}) but ${TO_FILE_DTYPE[fd.dtype]} ${show(shape)} needs ${need}`);
+  return { dtype: fd.dtype, shape: shape as number[], begin, end };
+}
+
+/**
+ * Parses and validates a header against the file size: every entry well-formed, and the tensors,
+ * sorted by offset, tile the data section exactly (no gap, no overlap, nothing left over). A
+ * header length off by one byte shifts every tensor, so only exact coverage catches it.
+ */
 export function parseHeader(headerBytes: Uint8Array, fileSize: number, path: string): SafetensorsHeader {
-  const bad = (msg: string) => new SafetensorsError(`${path}: ${msg}`, { op: 'safetensors.read' });
+  const bad = (msg: string) => fileError(path, msg);
   let json: unknown;
   try {
-    json = JSON.parse(Buffer.from(headerBytes).toString('utf8'));
+    json = JSON.parse(Buffer.from(headerBytes.buffer, headerBytes.byteOffset, headerBytes.byteLength).toString('utf8'));
   } catch (e) {
-    throw bad(`header is not valid JSON (${(e as Error).message})`);
+    throw bad(`header (${headerBytes.length} bytes) is not valid JSON (${(e as Error).message})`);
   }
-  if (!json || typeof json !== 'object' || Array.isArray(json)) throw bad('header is not a JSON object');
+  if (!isPlainObject(json)) throw bad(`header is ${Array.isArray(json) ? 'an array' : show(json)}, expected a JSON object`);
   const dataStart = 8 + headerBytes.length;
   const dataSize = fileSize - dataStart;
   const tensors = new Map<string, TensorEntry>();
   let metadata: Record<string, string> = {};
-  const spans: [number, number, string][] = [];
-  for (const [name, v] of Object.entries(json as Record<string, unknown>)) {
+  for (const [name, v] of Object.entries(json)) {
     if (name === '__metadata__') {
-      if (!v || typeof v !== 'object' || Array.isArray(v) || Object.values(v).some((x) => typeof x !== 'string'))
-        throw bad('__metadata__ must map strings to strings');
+      if (!isPlainObject(v)) throw bad(`__metadata__ is ${show(v)}, expected an object of strings`);
+      const wrong = Object.entries(v).find(([, x]) => typeof x !== 'string');
+      if (wrong) throw bad(`__metadata__ '${wrong[0]}' is ${show(wrong[1])}, expected a string`);
       metadata = v as Record<string, string>;
       continue;
     }
-    const e = v as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-    if (!e || typeof e !== 'object') throw bad(`entry '${name}' is not an object`);
-    const fd = typeof e.dtype === 'string' ? FILE_DTYPE[e.dtype] : undefined;
-    if (!fd)
-      throw bad(`tensor '${name}' has dtype ${JSON.stringify(e.dtype)}; supported: ${Object.keys(FILE_DTYPE).join(', ')} ` +
-        `(convert F16/F64 checkpoints to F32 first, see README)`);
-    if (!Array.isArray(e.shape) || e.shape.some((d) => !Number.isSafeInteger(d) || d < 0))
-      throw bad(`tensor '${name}' has an invalid shape ${JSON.stringify(e.shape)}`);
-    const off = e.data_offsets;
-    if (!Array.isArray(off) || off.length !== 2 || off.some((d) => !Number.isSafeInteger(d) || d < 0) || off[0] > off[1])
-      throw bad(`tensor '${name}' has invalid data_offsets ${JSON.stringify(off)}`);
-    const shape = e.shape as number[];
-    const need = shape.reduce((a, b) => a * b, 1) * fd.bytes;
-    if (off[1] - off[0] !== need)
-      throw bad(`tensor '${name}' claims ${off[1] - off[0]} bytes but ${fd.dtype} ${JSON.stringify(shape)} needs ${need}`);
-    if (off[1] > dataSize)
-      throw bad(`tensor '${name}' ends at byte ${off[1]} of the data but the file holds only ${Math.max(0, dataSize)} (truncated?)`);
-    tensors.set(name, { dtype: fd.dtype, shape, begin: off[0], end: off[1] });
-    spans.push([off[0], off[1], name]);
+    tensors.set(name, parseEntry(name, v, bad));
   }
-  spans.sort((a, b) => a[0] - b[0]);
-  for (let i = 1; i < spans.length; i++)
-    if (spans[i][0] < spans[i - 1][1]) throw bad(`tensors '${spans[i - 1][2]}' and '${spans[i][2]}' overlap`);
+  const spans = [...tensors].sort((a, b) => a[1].begin - b[1].begin || a[1].end - b[1].end);
+  let cursor = 0, prev = '';
+  for (const [name, e] of spans) {
+    if (e.begin < cursor) throw bad(`tensor '${name}' begins at byte ${e.begin} of the data, inside '${prev}' which ends at ${cursor} (overlap)`);
+    if (e.begin > cursor)
+      throw bad(`tensor '${name}' begins at byte ${e.begin} of the data but ${prev ? `'${prev}' ends` : 'the data starts'} at ${cursor} (gap)`);
+    if (e.end > dataSize)
+      throw bad(`tensor '${name}' ends at byte ${e.end} of the data but the file holds only ${Math.max(0, dataSize)} data bytes (truncated?)`);
+    cursor = e.end;
+    prev = name;
+  }
+  if (cursor !== dataSize)
+    throw bad(`the tensors cover ${cursor} bytes${prev ? ` (the last, '${prev}', ends there)` : ''} but the data section is ${dataSize} bytes ` +
+      `(file ${fileSize} − 8 − header ${headerBytes.length}): wrong header length or trailing bytes`);
   return { tensors, metadata, dataStart };
 }
 
 /** Reads and validates only the header. */
 export async function readSafetensorsHeader(path: string): Promise<SafetensorsHeader> {
-  const size = (await stat(path)).size;
   const fh = await open(path, 'r');
   try {
-    return await readHeaderFrom(fh, size, path);
+    return await readHeaderFrom(fh, path);
   } finally {
     await fh.close();
   }
 }
 
-async function readHeaderFrom(fh: import('node:fs/promises').FileHandle, size: number, path: string) {
-  if (size < 8) throw new SafetensorsError(`${path}: file is ${size} bytes, too short for a safetensors header`);
+/** Fills `into` from `position`, looping over short reads; false when the file ends first. */
+async function readFully(fh: FileHandle, into: Uint8Array, position: number): Promise<boolean> {
+  let done = 0;
+  while (done < into.length) {
+    const { bytesRead } = await fh.read(into, done, into.length - done, position + done);
+    if (bytesRead === 0) return false;
+    done += bytesRead;
+  }
+  return true;
+}
+
+async function readHeaderFrom(fh: FileHandle, path: string): Promise<SafetensorsHeader & { size: number }> {
+  // Size from the open handle, so a file replaced between stat and open cannot disagree with it.
+  const size = (await fh.stat()).size;
+  const bad = (msg: string) => fileError(path, msg);
+  if (size < 8) throw bad(`file is ${size} bytes, too short for the 8-byte header length`);
   const lenBuf = Buffer.alloc(8);
-  await fh.read(lenBuf, 0, 8, 0);
+  if (!(await readFully(fh, lenBuf, 0))) throw bad(`file shrank below 8 bytes while reading`);
   const len = lenBuf.readBigUInt64LE(0);
-  if (len > BigInt(Math.min(MAX_HEADER, size - 8)))
-    throw new SafetensorsError(`${path}: header length ${len} exceeds the file (${size} bytes) or the ${MAX_HEADER}-byte limit`);
+  if (len > BigInt(size - 8)) throw bad(`header length ${len} exceeds the ${size - 8} bytes after the length field (truncated?)`);
+  if (len > BigInt(MAX_HEADER)) throw bad(`header length ${len} exceeds the ${MAX_HEADER}-byte limit`);
   const header = Buffer.alloc(Number(len));
-  await fh.read(header, 0, header.length, 8);
-  return parseHeader(header, size, path);
+  if (!(await readFully(fh, header, 8))) throw bad(`file ended inside the ${len}-byte header`);
+  return { ...parseHeader(header, size, path), size };
 }
 
 export interface LoadOptions {
@@ -111,18 +165,17 @@ export interface LoadOptions {
 
 /** Loads every tensor (or the filtered ones) into native tensors. */
 export async function loadSafetensors(path: string, opts: LoadOptions = {}): Promise<{ tensors: Map<string, Tensor>; metadata: Record<string, string> }> {
-  const size = (await stat(path)).size;
   const fh = await open(path, 'r');
   const out = new Map<string, Tensor>();
   try {
-    const h = await readHeaderFrom(fh, size, path);
+    const h = await readHeaderFrom(fh, path);
     for (const [name, e] of h.tensors) {
       if (opts.filter && !opts.filter(name)) continue;
-      const bytes = Buffer.alloc(e.end - e.begin);
-      const { bytesRead } = await fh.read(bytes, 0, bytes.length, h.dataStart + e.begin);
-      if (bytesRead !== bytes.length) throw new SafetensorsError(`${path}: short read for '${name}' (truncated?)`);
-      const ab = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length);
-      const arr = e.dtype === 'f32' ? new Float32Array(ab) : e.dtype === 'bf16' ? new Uint16Array(ab) : e.dtype === 'u8' ? new Uint8Array(ab) : new Int32Array(ab);
+      // Read straight into an array of the tensor's type: aligned, and the only JS-side copy.
+      const Ctor = ARRAY_FOR[e.dtype];
+      const arr = new Ctor((e.end - e.begin) / Ctor.BYTES_PER_ELEMENT);
+      if (!(await readFully(fh, new Uint8Array(arr.buffer, arr.byteOffset, arr.byteLength), h.dataStart + e.begin)))
+        throw fileError(path, `file ended inside tensor '${name}' (bytes ${e.begin}–${e.end} of the data; it was ${h.size} bytes when opened)`);
       out.set(name, Tensor.fromArray(arr, e.shape, { device: opts.device }) as Tensor);
     }
     return { tensors: out, metadata: h.metadata };

@@ -22,7 +22,7 @@ import {
   applyErasing, flipFlag, mixTargets, mixupCutmix, randAugment, randAugmentSteps, randomErasing, randomResizedCrop,
   type ErasingBox, type MixParams, type RandAugmentOp,
 } from '../data/augment.js';
-import { BatchSampler, IMAGENET_MEAN, IMAGENET_STD } from './batch.js';
+import { BatchSampler, IMAGENET_MEAN, IMAGENET_STD, type SkipReport } from './batch.js';
 import { applyLossScale } from './pretrain.js';
 import type { Recipe } from './train.js';
 
@@ -94,7 +94,7 @@ export function checkpointKind(keys: Iterable<string>): 'student' | 'videomae' |
 export async function loadBackbone(model: VideoClassifier, path: string): Promise<LoadReport> {
   const { tensors } = await loadSafetensors(path);
   try {
-    const rep = loadStateDict(model, tensors);
+    const rep = loadStateDict(model, tensors, { mayStayFresh: ['head.', 'fc_norm.'], source: path });
     const wrongShape = rep.mismatched.filter((m) => !m.name.startsWith('head.'));
     if (wrongShape.length)
       throw new ShapeError(`${path}: ${wrongShape.length} backbone weights have other shapes than this model's ` +
@@ -142,35 +142,35 @@ export interface FinetuneBatch extends Disposable {
  */
 export async function finetuneBatch(data: BatchSampler, i: number, o: FinetuneOptions): Promise<FinetuneBatch> {
   const R = o.repeated ?? FINETUNE_DEFAULTS.repeated;
-  const idx = data.indicesFor(i);
-  const samples = await Promise.all(idx.map((k) => data.source.get(k, o.seed * 1000003 + i)));
+  const lb = await data.loaderBatch(i);
+  const V = lb.views, [, t, h, w] = lb.shape;
+  const perView = t * h * w * 3;
   const [tf, sz] = [o.frames, o.size];
-  const n = samples.length * R;
+  const videos = lb.indices.length, n = videos * R;
   let u8 = Tensor.empty<'u8'>([n, tf, sz, sz, 3], { dtype: 'u8' });
   const labels = new Int32Array(n);
   const pendingRa: RandAugmentOp[][] = Array.from({ length: n }, () => []);
   const erasing: (ErasingBox | null)[] = new Array(n).fill(null);
-  samples.forEach((s, b) => {
-    const views = s.shape.length === 5 ? s.shape[0] : 1;
-    const [t, h, w] = s.shape.slice(-4);
-    const perView = t * h * w * 3;
-    const y = o.label !== undefined ? (s.labels?.[o.label] ?? s.label) : s.label;
-    const augmented = !!s.meta && views >= R;
+  for (let b = 0; b < videos; b++) {
+    const y = o.label !== undefined ? (lb.labelSets?.[o.label]?.[b] ?? lb.labels[b * V]) : lb.labels[b * V];
+    const augmented = lb.meta?.[b * V] !== undefined && V >= R;
     for (let r = 0; r < R; r++) {
       const row = b * R + r;
-      const v = augmented ? r : r % views;
-      using raw = Tensor.fromArray(s.frames.subarray(v * perView, (v + 1) * perView), [t, h, w, 3]);
+      const v = augmented ? r : r % V;
+      const at = (b * V + v) * perView;
+      using raw = Tensor.fromArray(lb.frames.subarray(at, at + perView), [t, h, w, 3]);
       let view: Tensor<'u8'>;
       if (augmented) {
-        if (t !== tf || h !== sz || w !== sz) throw new ShapeError(`finetune: sample ${s.index} has views [${t},${h},${w}], expected [${tf},${sz},${sz}]`, { op: 'finetuneBatch' });
-        const m = s.meta![v] as { randAugment?: RandAugmentOp[]; randAugmentApplied?: boolean; erasing?: ErasingBox | null };
+        if (t !== tf || h !== sz || w !== sz) throw new ShapeError(`finetune: sample ${lb.indices[b]} has views [${t},${h},${w}], expected [${tf},${sz},${sz}]`, { op: 'finetuneBatch' });
+        const m = lb.meta![b * V + v]!;
         if (m.randAugment && !m.randAugmentApplied) pendingRa[row] = m.randAugment;
         erasing[row] = m.erasing ?? null;
-        view = raw.reshape(raw.shape);
+        view = raw.reshape(raw.shape) as Tensor<'u8'>;
       } else {
-        if (t !== tf) throw new ShapeError(`finetune: sample ${s.index} has ${t} frames, expected ${tf}`, { op: 'finetuneBatch' });
-        const rng = new Rng(o.seed, 0xf1, i, b, r);
-        view = augmentView(raw, sz, rng, o.flip ?? FINETUNE_DEFAULTS.flip, o.cropScale ?? FINETUNE_DEFAULTS.cropScale);
+        if (t !== tf) throw new ShapeError(`finetune: sample ${lb.indices[b]} has ${t} frames, expected ${tf}`, { op: 'finetuneBatch' });
+        // Keyed by the clip, not its place in the batch: clips differ, and a resumed run redraws the same.
+        const rng = new Rng(o.seed, 0xf1, lb.epoch, lb.requested[b], r);
+        view = augmentView(raw as Tensor<'u8'>, sz, rng, o.flip ?? FINETUNE_DEFAULTS.flip, o.cropScale ?? FINETUNE_DEFAULTS.cropScale);
         if (o.randAugment !== false) pendingRa[row] = randAugment(rng);
         erasing[row] = randomErasing(sz, sz, rng, { p: o.erasing ?? FINETUNE_DEFAULTS.erasing });
       }
@@ -180,7 +180,7 @@ export async function finetuneBatch(data: BatchSampler, i: number, o: FinetuneOp
       view.dispose();
       labels[row] = y;
     }
-  });
+  }
   if (pendingRa.some((l) => l.length)) {
     const aug = randAugmentFrames(u8, pendingRa.map(randAugmentSteps));
     u8.dispose();
@@ -201,7 +201,7 @@ function checkLabels(labels: Int32Array, classes: number): void {
 }
 
 /** The fine-tuning recipe for train(): forward, (mixed) soft-target cross-entropy, backward. */
-export function finetuneRecipe(data: BatchSampler, o: FinetuneOptions, model: VideoClassifier = makeClassifier(o)): Recipe & { model: VideoClassifier } {
+export function finetuneRecipe(data: BatchSampler, o: FinetuneOptions, model: VideoClassifier = makeClassifier(o)): Recipe & SkipReport & { model: VideoClassifier } {
   const eps = o.labelSmoothing ?? FINETUNE_DEFAULTS.labelSmoothing;
   const mix = o.mix === false ? null : { ...FINETUNE_DEFAULTS.mix, ...(o.mix ?? {}) };
   return {
@@ -225,6 +225,12 @@ export function finetuneRecipe(data: BatchSampler, o: FinetuneOptions, model: Vi
       r.loss.dispose();
       return { loss };
     },
-    dispose: () => model.dispose(),
+    get skippedVideos() {
+      return data.skippedVideos;
+    },
+    dispose: () => {
+      model.dispose();
+      void data.close();
+    },
   };
 }

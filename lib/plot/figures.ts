@@ -129,7 +129,7 @@ export async function loadFeatureEncoder(path: string, o: { frames: number; size
   const enc = new VisionTransformer(cfg, { finalNorm: true, frameStride: kind === 'image' ? 2 : undefined });
   const { tensors } = await loadSafetensors(path);
   try {
-    const rep = loadStateDict(enc, tensors);
+    const rep = loadStateDict(enc, tensors, { mayStayFresh: ['norm.'], source: path });
     if (rep.mismatched.length)
       throw new ShapeError(`${path}: ${rep.mismatched.length} weights have other shapes than a ${preset} ${kind} encoder (${rep.mismatched[0].name}: [${rep.mismatched[0].got}] vs [${rep.mismatched[0].expected}])`, { op: 'loadFeatureEncoder' });
     const missing = rep.missing.filter((n) => !n.startsWith('norm.'));
