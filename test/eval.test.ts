@@ -97,7 +97,7 @@ t.test('CLI: finetune, resume, eval --json; bad inputs', { skip: existsSync(cli)
   t.equal(r.confusion.flat().reduce((x: number, y: number) => x + y, 0), 4);
 
   const missing = mvd('eval', '--checkpoint', join(dir, 'nope.safetensors'));
-  t.equal(missing.status, 2);
+  t.equal(missing.status, 1, 'a missing file is a runtime error (exit 1), one line');
   t.match(missing.stderr, /checkpoint .*nope\.safetensors not found/);
   using student = makeStudent('tiny', { vid: 128 }, { frames: 4, size: 32 });
   await saveWeights(join(dir, 'student.safetensors'), student);
@@ -108,7 +108,7 @@ t.test('CLI: finetune, resume, eval --json; bad inputs', { skip: existsSync(cli)
   t.not(wrong.status, 0);
   t.match(wrong.stderr, /ShapeError: checkpoint does not match the model/);
   const ftMissing = mvd('finetune', '--checkpoint', join(dir, 'nope.safetensors'), '--steps', '1');
-  t.equal(ftMissing.status, 2);
+  t.equal(ftMissing.status, 1);
   t.match(ftMissing.stderr, /not found/);
   const img = mvd('finetune', '--checkpoint', join(dir, 'student.safetensors'), '--model', 'small', '--frames', '4', '--size', '32', '--steps', '1', '--clips', '8', '--batch', '2');
   t.not(img.status, 0);

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { benchGemm, formatGemm } from '../../bench/gemm.js';
 import { benchStep, type StepBenchOptions, type StepBenchResult } from '../../bench/step.js';
 import { benchData } from '../../bench/data.js';
+import { benchEventLoop, formatEventLoop, type EventLoopBenchOptions } from '../../bench/event-loop.js';
 import { runOursInChild, runTorch, runTorchKernels, torchAvailable, TORCH_KERNEL_ENV, type TorchStep } from '../../bench/compare.js';
 import { benchKernels, formatKernels } from '../../bench/kernels.js';
 import { benchCudaKernels, formatCudaKernels } from '../../bench/kernels-cuda.js';
@@ -13,7 +14,19 @@ import { packageRoot } from '../../native.js';
 import { isPreset } from '../../nn/config.js';
 import { UsageError, type Command } from '../command.js';
 
-const SUITES = ['gemm', 'kernels', 'step', 'data', 'all'] as const;
+const SUITES = ['gemm', 'kernels', 'step', 'data', 'eventloop', 'all'] as const;
+
+function eventLoopOptions(v: Record<string, unknown>, check: boolean): EventLoopBenchOptions {
+  const o: EventLoopBenchOptions = {
+    method: String(v.method ?? 'videomae') as EventLoopBenchOptions['method'],
+    model: String(v.student ?? 'tiny') as EventLoopBenchOptions['model'], teacher: String(v.teacher ?? 'base') as EventLoopBenchOptions['teacher'],
+    frames: Number(v.frames ?? (check ? 4 : 16)), size: Number(v.size ?? (check ? 32 : 112)), batch: Number(v.batch ?? 4),
+    steps: Number(v.steps ?? (check ? 2 : 5)), intervalMs: 10,
+  };
+  if (o.method !== 'videomae' && o.method !== 'mvd') throw new UsageError(`--method is videomae or mvd (got '${o.method}')`);
+  if (!isPreset(o.model) || !isPreset(o.teacher)) throw new UsageError('--student and --teacher are presets: tiny, small, base, large, huge');
+  return o;
+}
 
 function stepOptions(v: Record<string, unknown>, check: boolean): StepBenchOptions {
   const o: StepBenchOptions = {
@@ -47,17 +60,19 @@ function formatStep(rounds: Round[], torchWhy?: string): string {
 export const benchCommand: Command = {
   name: 'bench',
   summary: 'benchmarks: GEMM and kernels vs measured roofs, whole MVD steps (vs PyTorch when present), data loading',
-  usage: `mvd bench <${SUITES.join('|')}> [--quick] [--check] [--json] [step: --student small --teacher base --frames 16 --size 112 --batch 2 --device cpu]`,
+  usage: `mvd bench <${SUITES.join('|')}> [--quick] [--check] [--json] [step: --student small --teacher base --frames 16 --size 112 --batch 2 --device cpu] [eventloop: --method videomae|mvd --student tiny --teacher base --batch 4 --steps 5]`,
   options: {
     quick: { type: 'boolean' }, check: { type: 'boolean' }, json: { type: 'boolean' }, student: { type: 'string' }, teacher: { type: 'string' },
     frames: { type: 'string' }, size: { type: 'string' }, batch: { type: 'string' }, steps: { type: 'string' }, warmup: { type: 'string' },
     'mask-ratio': { type: 'string' }, device: { type: 'string' }, rounds: { type: 'string' }, 'no-torch': { type: 'boolean' },
+    method: { type: 'string' },
   },
   help: {
     quick: 'fewer shapes and shorter runs', check: 'CI mode: a tiny configuration for a few seconds; fails only if the harness breaks',
     json: 'print JSON', student: 'student preset (small)', teacher: 'teacher preset (base)', frames: 'frames (16)', size: 'frame size (112)', batch: 'clips per step (2)',
     steps: 'timed steps per round (5)', warmup: 'untimed steps first (1)', 'mask-ratio': '0.9', device: 'cpu', rounds: 'alternating rounds with PyTorch (2)',
     'no-torch': 'skip the PyTorch reference',
+    method: 'eventloop: videomae (pretrain --student, batch 4 by default) or mvd (distill --student from two --teacher)',
   },
   async run(v, positionals) {
     const suite = positionals[0] ?? 'gemm';
@@ -116,6 +131,11 @@ export const benchCommand: Command = {
       const r = await benchData(check ? { clips: 8, batchSize: 4 } : {});
       out.data = r;
       show(`data loader: ${fmt(r.clipsPerSec, 2)} clips/s (${r.clip.join('×')} clips from mp4, ${r.workers} workers, batch ${r.batchSize}); ${fmt(r.msPerBatch, 0)} ms per batch`);
+    }
+    if (suite === 'eventloop') {
+      const r = await benchEventLoop(eventLoopOptions(v, check));
+      out.eventloop = r;
+      show(formatEventLoop(r));
     }
     if (suite === 'all' && !check) {
       const dir = join(packageRoot, 'bench', 'results');

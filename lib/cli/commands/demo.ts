@@ -1,7 +1,9 @@
+// `mvd demo`: the teacher study at laptop scale, printed as one table.
 import { runDemo, DEMO_DEFAULTS, TEACHER_TARGETS, type DemoResult } from '../../methods/demo.js';
 import { table, fmt } from '../../bench/timing.js';
 import { Progress } from '../progress.js';
-import { choice, type Command } from '../command.js';
+import { UsageError, type FlagCommand } from '../command.js';
+import { JSON_FLAG } from './common.js';
 import { SYNTH_PALETTES } from '../../data/synthetic.js';
 
 function formatDemo(results: DemoResult[]): string {
@@ -37,44 +39,40 @@ function formatDemo(results: DemoResult[]): string {
     `time ${results.map((r) => `${r.seconds.toFixed(0)}s`).join(' + ')}`;
 }
 
-export const demoCommand: Command = {
+export const demoCommand: FlagCommand = {
   name: 'demo',
   summary: 'the teacher study at laptop scale: image vs video vs both teachers, probed on appearance and motion',
   usage: 'mvd demo [--full] [--seed N] [--json]',
-  options: {
-    full: { type: 'boolean' },
-    seed: { type: 'string' },
-    'teacher-steps': { type: 'string' },
-    'student-steps': { type: 'string' },
-    palette: { type: 'string' },
-    'teacher-targets': { type: 'string' },
-    json: { type: 'boolean' },
+  flags: {
+    full: { type: 'bool', help: 'three seeds, twice the steps, mean and spread (about 15 minutes on 2 cores)' },
+    seed: { type: 'int', min: 0, help: 'seed of the single run', default: 1 },
+    'teacher-steps': { type: 'int', min: 1, help: 'teacher pretraining steps', defaultNote: `${DEMO_DEFAULTS.teacherSteps}; twice that with --full` },
+    'student-steps': { type: 'int', min: 1, help: 'distillation steps per student', defaultNote: `${DEMO_DEFAULTS.studentSteps}; twice that with --full` },
+    palette: { type: 'word', words: SYNTH_PALETTES, help: 'object colours of the synthetic set: random (the hard set) or fixed (white/black)', default: DEMO_DEFAULTS.palette },
+    'teacher-targets': { type: 'word', words: TEACHER_TARGETS, help: "teachers' pixel targets: normalized (per patch, the papers' recipe) or raw", default: DEMO_DEFAULTS.teacherTargets },
+    json: JSON_FLAG,
   },
-  help: {
-    full: 'three seeds, longer training, mean and spread (about 15 minutes on 2 cores)',
-    seed: 'seed of the single run (default 1)',
-    'teacher-steps': `teacher pretraining steps (default ${DEMO_DEFAULTS.teacherSteps})`,
-    'student-steps': `distillation steps per student (default ${DEMO_DEFAULTS.studentSteps})`,
-    palette: `object colours of the synthetic set: random (the hard set) or fixed (white/black; default ${DEMO_DEFAULTS.palette})`,
-    'teacher-targets': `teachers' pixel targets: normalized (per patch, the papers' recipe) or raw (default ${DEMO_DEFAULTS.teacherTargets})`,
-    json: 'print the results as JSON',
+  check(f) {
+    if (f.bool('full') && f.given('seed')) throw new UsageError('--full runs seeds 1, 2 and 3: drop --seed');
   },
-  async run(v) {
-    const seeds = v.full ? [1, 2, 3] : [Number(v.seed ?? 1)];
-    const teacherSteps = Number(v['teacher-steps'] ?? (v.full ? DEMO_DEFAULTS.teacherSteps * 2 : DEMO_DEFAULTS.teacherSteps));
-    const studentSteps = Number(v['student-steps'] ?? (v.full ? DEMO_DEFAULTS.studentSteps * 2 : DEMO_DEFAULTS.studentSteps));
-    const palette = choice('palette', v.palette, SYNTH_PALETTES, DEMO_DEFAULTS.palette);
-    const teacherTargets = choice('teacher-targets', v['teacher-targets'], TEACHER_TARGETS, DEMO_DEFAULTS.teacherTargets);
+  async run(f) {
+    const full = f.bool('full');
+    const seeds = full ? [1, 2, 3] : [f.num('seed')];
+    const teacherSteps = f.optNum('teacher-steps') ?? DEMO_DEFAULTS.teacherSteps * (full ? 2 : 1);
+    const studentSteps = f.optNum('student-steps') ?? DEMO_DEFAULTS.studentSteps * (full ? 2 : 1);
+    const palette = f.word<(typeof SYNTH_PALETTES)[number]>('palette');
+    const teacherTargets = f.word<(typeof TEACHER_TARGETS)[number]>('teacher-targets');
+    const json = f.bool('json');
     const results: DemoResult[] = [];
     for (const seed of seeds) {
-      const p = new Progress(!!process.stderr.isTTY, !!v.json);
+      const p = new Progress(!!process.stderr.isTTY, json);
       results.push(await runDemo({
         seed, teacherSteps, studentSteps, palette, teacherTargets,
         onProgress: (stage, rec) => p.update(`seed ${seed}: ${stage}`, stage.startsWith('probe') ? 0 : stage.includes('teacher (') ? teacherSteps : studentSteps, rec, DEMO_DEFAULTS.batch),
       }));
       p.done();
     }
-    console.log(v.json ? JSON.stringify(results, null, 2) : formatDemo(results));
+    console.log(json ? JSON.stringify(results, null, 2) : formatDemo(results));
     return 0;
   },
 };

@@ -1,14 +1,14 @@
 // `mvd eval`: multi-view test of a fine-tuned classifier (SPEC §4.6) on the synthetic set or a list file.
-import { existsSync } from 'node:fs';
 import { APPEARANCE_CLASSES, MOTION_CLASSES } from '../../data/synthetic.js';
 import { readListFile, VideoClipDataset } from '../../data/datasets.js';
 import type { ClipSource } from '../../data/types.js';
+import { PRESETS, type Preset } from '../../nn/config.js';
 import { readSafetensorsHeader } from '../../io/safetensors.js';
 import { loadWeights } from '../../io/checkpoint.js';
 import { makeClassifier } from '../../methods/finetune.js';
 import { evaluate, SyntheticTestViews, type EvalResult } from '../../methods/eval.js';
-import { UsageError, type Command } from '../command.js';
-import { preset } from './train.js';
+import { UsageError, type FlagCommand } from '../command.js';
+import { framesFlag, JSON_FLAG, LABEL, modelFlag, POS, reportSkipped, sizeFlag } from './common.js';
 
 const pct = (x: number | null) => (x === null ? '   -  ' : `${(100 * x).toFixed(1).padStart(5)}%`);
 
@@ -25,62 +25,84 @@ export function formatEval(r: EvalResult, how: string): string {
   return lines.join('\n');
 }
 
-export const evalCommand: Command = {
+/** A word the checkpoint's metadata names, checked like the flag would be. */
+function fromMetadata<T extends string>(key: string, value: string | undefined, words: readonly T[], ck: string): T | undefined {
+  if (value !== undefined && !words.includes(value as T)) throw new UsageError(`${ck}: metadata ${key} '${value}' is not one of: ${words.join(', ')}; give --${key}`);
+  return value as T | undefined;
+}
+
+function intFromMetadata(key: string, value: string | undefined, ck: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${ck}: metadata ${key} '${value}' is not a positive integer; give --${key}`);
+  return n;
+}
+
+export const evalCommand: FlagCommand = {
   name: 'eval',
   summary: 'multi-view test of a fine-tuned classifier: softmax averaged over clips × crops; top-1/top-5, per class, confusion',
   usage: 'mvd eval --checkpoint RUN/model.safetensors [--model tiny] [--label appearance|motion | --list val.txt --root DIR] [--num-clips 2 --num-crops 3] [--json]',
-  options: {
-    checkpoint: { type: 'string' }, model: { type: 'string' }, frames: { type: 'string' }, size: { type: 'string' }, label: { type: 'string' },
-    clips: { type: 'string' }, seed: { type: 'string' }, list: { type: 'string' }, root: { type: 'string' }, sampling: { type: 'string' },
-    'num-clips': { type: 'string' }, 'num-crops': { type: 'string' }, stride: { type: 'string' }, batch: { type: 'string' }, pos: { type: 'string' },
-    json: { type: 'boolean' },
+  flags: {
+    checkpoint: { type: 'in-file', what: 'checkpoint', required: true, help: 'fine-tuned classifier weights (mvd finetune --out RUN writes RUN/model.safetensors)' },
+    model: { ...modelFlag(), default: undefined, defaultNote: 'from the checkpoint, else tiny' },
+    frames: framesFlag(undefined, 'from the checkpoint, else 16'),
+    size: sizeFlag(undefined, 'from the checkpoint, else 112'),
+    label: { ...LABEL, default: undefined, defaultNote: 'from the checkpoint, else appearance' },
+    clips: { type: 'int', min: 1, help: 'synthetic test videos', default: 64 },
+    seed: { type: 'int', min: 0, help: 'synthetic seed (not the training clips)', default: 100000 },
+    list: { type: 'in-file', what: 'list file', help: 'list file (path label per line) of test videos' },
+    root: { type: 'in-dir', what: 'root folder', help: 'root of the list paths' },
+    sampling: { type: 'word', words: ['dense', 'tsn'], help: 'dense (Kinetics) or tsn (SSv2)', default: 'dense' },
+    'num-clips': { type: 'int', min: 1, help: 'temporal views per video (K400 uses 5)', default: 2 },
+    'num-crops': { type: 'int', min: 1, help: 'spatial crops per clip', default: 3 },
+    stride: { type: 'int', min: 1, help: 'dense sampling stride', default: 4 },
+    batch: { type: 'int', min: 1, help: 'videos per forward batch', default: 4 },
+    pos: { ...POS, default: undefined, defaultNote: 'from the checkpoint, else sincos3d' },
+    'on-bad-video': { type: 'word', words: ['skip', 'fail'], help: 'an unreadable video is left out of every count (skip) or stops the run (fail)', default: 'skip' },
+    json: JSON_FLAG,
   },
-  help: {
-    checkpoint: 'fine-tuned classifier weights (mvd finetune --out RUN writes RUN/model.safetensors)', model: 'preset (default: from the checkpoint, else tiny)',
-    frames: 'frames per view (default: from the checkpoint, else 16)', size: 'view size (default: from the checkpoint, else 112)',
-    label: 'synthetic label set: appearance (default) or motion', clips: 'synthetic test videos (default 64)', seed: 'synthetic seed (default 100000: not the training clips)',
-    list: 'list file (path label per line) of test videos', root: 'root of the list paths', sampling: 'dense (Kinetics, default) or tsn (SSv2)',
-    'num-clips': 'temporal views per video (default 2; K400 uses 5)', 'num-crops': 'spatial crops per clip (default 3)', stride: 'dense sampling stride (default 4)',
-    batch: 'videos per forward batch (default 4)', pos: 'positional table sincos3d|sinusoid1d (default: from the checkpoint)', json: 'print the result as JSON',
+  check(f) {
+    const list = f.given('list');
+    for (const k of list ? ['label', 'clips', 'seed'] : ['root', 'sampling', 'stride', 'on-bad-video'])
+      if (f.given(k)) throw new UsageError(`--${k} applies to ${list ? 'synthetic' : 'list'} data only`);
   },
-  async run(v) {
-    const ck = v.checkpoint;
-    if (typeof ck !== 'string') throw new UsageError('--checkpoint is required (the model.safetensors of a `mvd finetune --out RUN` run)');
-    if (!existsSync(ck)) throw new UsageError(`checkpoint ${ck} not found`);
+  async run(f) {
+    const ck = f.str('checkpoint');
     const header = await readSafetensorsHeader(ck);
     const head = header.tensors.get('head.weight');
     if (!head) throw new UsageError(`${ck} has no head.weight: it is not a fine-tuned classifier (make one with \`mvd finetune --out RUN\`)`);
     const classes = head.shape[0];
     const md = header.metadata;
-    const model = preset((v.model as string | undefined) ?? md.model);
-    const frames = Number(v.frames ?? md.frames ?? 16), size = Number(v.size ?? md.size ?? 112);
-    const numClips = Number(v['num-clips'] ?? 2), numCrops = Number(v['num-crops'] ?? 3);
-    if (!(numClips >= 1 && numCrops >= 1)) throw new UsageError('--num-clips and --num-crops must be >= 1');
-    const pos = (v.pos ?? md.pos ?? 'sincos3d') as 'sincos3d' | 'sinusoid1d';
-    let source: ClipSource, label: string | undefined, classNames: readonly string[] | undefined;
-    const sampling = (v.sampling ?? 'dense') as 'dense' | 'tsn';
-    if (typeof v.list === 'string') {
-      if (!existsSync(v.list)) throw new UsageError(`list file ${v.list} not found`);
-      const items = await readListFile(v.list, { root: v.root as string | undefined });
+    const model = f.optWord<Preset>('model') ?? fromMetadata('model', md.model, PRESETS, ck) ?? 'tiny';
+    const frames = f.optNum('frames') ?? intFromMetadata('frames', md.frames, ck) ?? 16;
+    const size = f.optNum('size') ?? intFromMetadata('size', md.size, ck) ?? 112;
+    const numClips = f.num('num-clips'), numCrops = f.num('num-crops');
+    const pos = f.optWord<'sincos3d' | 'sinusoid1d'>('pos') ?? fromMetadata('pos', md.pos, ['sincos3d', 'sinusoid1d'] as const, ck) ?? 'sincos3d';
+    let source: ClipSource, label: 'appearance' | 'motion' | undefined, classNames: readonly string[] | undefined;
+    const onBadVideo = f.word<'skip' | 'fail'>('on-bad-video');
+    if (f.given('list')) {
+      const list = f.str('list');
+      const items = await readListFile(list, { root: f.optStr('root') });
       const over = items.find((x) => x.label >= classes);
-      if (over) throw new UsageError(`${v.list}: label ${over.label} (${over.path}) is outside the checkpoint's ${classes} classes`);
-      source = new VideoClipDataset({ items, transform: { kind: 'test', sampling, numClips, numCrops, numFrames: frames, stride: Number(v.stride ?? 4), size }, onBadVideo: 'fail' });
+      if (over) throw new UsageError(`${list}: label ${over.label} (${over.path}) is outside the checkpoint's ${classes} classes`);
+      source = new VideoClipDataset({ items, transform: { kind: 'test', sampling: f.word('sampling'), numClips, numCrops, numFrames: frames, stride: f.num('stride'), size }, onBadVideo });
     } else {
-      label = (v.label as string | undefined) ?? md.label ?? 'appearance';
-      if (label !== 'appearance' && label !== 'motion') throw new UsageError('--label is appearance or motion');
+      label = f.optWord<'appearance' | 'motion'>('label') ?? fromMetadata('label', md.label, ['appearance', 'motion'] as const, ck) ?? 'appearance';
       classNames = label === 'appearance' ? APPEARANCE_CLASSES : MOTION_CLASSES;
       if (classNames.length !== classes) throw new UsageError(`${ck} has ${classes} classes; the synthetic ${label} task has ${classNames.length}`);
-      source = new SyntheticTestViews({ seed: Number(v.seed ?? 100000), count: Number(v.clips ?? 64), frames, size, label: label as 'appearance' | 'motion', numClips, numCrops });
+      source = new SyntheticTestViews({ seed: f.num('seed'), count: f.num('clips'), frames, size, label, numClips, numCrops });
     }
     using classifier = makeClassifier({ preset: model, frames, size, numClasses: classes, posEmbed: pos, seed: 0 });
     await loadWeights(ck, classifier, { strict: true });
+    const json = f.bool('json');
     const r = await evaluate(classifier, source, {
-      classes, label, classNames, batchVideos: Number(v.batch ?? 4),
-      onProgress: v.json || !process.stderr.isTTY ? undefined : (d, n) => process.stderr.write(`\reval ${d}/${n} videos`),
+      classes, label, classNames, batchVideos: f.num('batch'), onBadVideo,
+      onProgress: json || !process.stderr.isTTY ? undefined : (d, n) => process.stderr.write(`\reval ${d}/${n} videos`),
     });
-    if (!v.json && process.stderr.isTTY) process.stderr.write('\n');
+    if (!json && process.stderr.isTTY) process.stderr.write('\n');
+    reportSkipped(r);
     const how = `${numClips} clip${numClips > 1 ? 's' : ''} × ${numCrops} crop${numCrops > 1 ? 's' : ''}`;
-    console.log(v.json ? JSON.stringify({ checkpoint: ck, numClips, numCrops, ...r }, null, 2) : formatEval(r, how));
+    console.log(json ? JSON.stringify({ checkpoint: ck, numClips, numCrops, ...r }, null, 2) : formatEval(r, how));
     return 0;
   },
 };

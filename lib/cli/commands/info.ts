@@ -1,8 +1,10 @@
+// `mvd info`: versions, build facts and devices, or the size of a model preset.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../../native.js';
 import { buildInfo, gpuInfo } from '../../device.js';
-import { UsageError, type Command } from '../command.js';
+import { UsageError, type FlagCommand } from '../command.js';
+import { JSON_FLAG } from './common.js';
 import { videoVit, encoderParams, encoderMacs, isPreset, PRESETS, mvdStudentParams, mvdDecoderFor } from '../../nn/config.js';
 
 /** Parameters and multiply-accumulates of a preset at a clip size (SPEC §2 conventions). */
@@ -29,16 +31,25 @@ export function collectInfo() {
   return { package: { name: 'mvd', version: packageVersion() }, node: process.version, build: b, gpu: g };
 }
 
-export const infoCommand: Command = {
+export const infoCommand: FlagCommand = {
   name: 'info',
   summary: 'versions, build facts (CPU features, GEMM backend, CUDA) and devices',
   usage: 'mvd info [--json] [--model tiny|small|base|large|huge [--frames 16 --size 224]]',
-  options: { json: { type: 'boolean' }, model: { type: 'string' }, frames: { type: 'string' }, size: { type: 'string' } },
-  help: { json: 'print JSON', model: 'print parameter and multiply-accumulate counts of a preset', frames: 'clip length for --model', size: 'frame size for --model' },
-  async run(values) {
-    if (typeof values.model === 'string') {
-      const m = modelInfo(values.model, Number(values.frames ?? 16), Number(values.size ?? 224));
-      if (values.json) console.log(JSON.stringify(m, null, 2));
+  flags: {
+    json: JSON_FLAG,
+    model: { type: 'word', words: PRESETS, help: 'print parameter and multiply-accumulate counts of a preset' },
+    frames: { type: 'int', min: 2, help: 'clip length for --model', default: 16 },
+    size: { type: 'int', min: 16, help: 'frame size for --model', default: 224 },
+  },
+  check(f) {
+    for (const k of ['frames', 'size']) if (f.given(k) && !f.given('model')) throw new UsageError(`--${k} applies with --model only`);
+  },
+  async run(f) {
+    const json = f.bool('json');
+    const preset = f.optStr('model');
+    if (preset !== undefined) {
+      const m = modelInfo(preset, f.num('frames'), f.num('size'));
+      if (json) console.log(JSON.stringify(m, null, 2));
       else {
         const M = (x: number) => `${(x / 1e6).toFixed(2)}M`;
         console.log(`model ${m.model}: D=${m.dim}, depth ${m.depth}, ${m.heads} heads, ${m.frames}×${m.size}² input`);
@@ -49,7 +60,7 @@ export const infoCommand: Command = {
       return 0;
     }
     const info = collectInfo();
-    if (values.json) {
+    if (json) {
       console.log(JSON.stringify(info, null, 2));
       return 0;
     }
