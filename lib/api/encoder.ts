@@ -78,6 +78,12 @@ export class Encoder implements Disposable {
     return this.described.card;
   }
 
+  /** The VisionTransformer itself (eval mode, packed weights), for callers that run it directly. */
+  get module(): VisionTransformer {
+    this.live();
+    return this.model;
+  }
+
   /** Features of one video file or one set of frames. */
   async embed(input: string | Frames, opts: EmbedOptions = {}): Promise<Embedding> {
     return this.compute(await this.prepare(input, opts), opts);
@@ -158,21 +164,45 @@ export class Encoder implements Disposable {
   }
 
   private async compute(u8: Uint8Array, opts: EmbedOptions): Promise<Embedding> {
-    this.live();
     const size = this.config.size, T = this.clipFrames;
+    const viewBytes = T * size * size * 3;
+    return this.forwardViews(u8.length / viewBytes, (v) => {
+      using frames = Tensor.fromArray(u8.subarray(v * viewBytes, (v + 1) * viewBytes), [1, T, size, size, 3], { device: this.device });
+      return framesToClip(frames, this.card.mean, this.card.std);
+    }, opts);
+  }
+
+  /**
+   * Features of one clip already normalised as the model expects (f32 [3, T, S, S] or
+   * [1, 3, T, S, S], the card's mean/std applied): for callers with their own preprocessing.
+   */
+  async embedClip(clip: Tensor, opts: Omit<EmbedOptions, 'clips' | 'crops' | 'stride'> = {}): Promise<Embedding> {
+    this.live();
+    const want = [3, this.clipFrames, this.config.size, this.config.size];
+    const got = clip.ndim === 5 && clip.shape[0] === 1 ? clip.shape.slice(1) : clip.shape;
+    if (clip.dtype !== 'f32' || got.length !== 4 || got.some((d, i) => d !== want[i]))
+      throw new ShapeError(`embedClip: the clip must be f32 [${want}] for this encoder, got ${clip.dtype} [${clip.shape}]`, { op: 'embedClip' });
+    // A view of the caller's tensor (reshape shares storage); a copy only across devices.
+    return this.forwardViews(1, () => {
+      if (clip.device === this.device) return clip.reshape([1, ...want]);
+      using moved = clip.to(this.device);
+      return moved.reshape([1, ...want]);
+    }, opts);
+  }
+
+  /** Runs the encoder on `views` clips made one at a time; tokens read back, pooled averaged natively. */
+  private async forwardViews(views: number, clipOf: (v: number) => Tensor, opts: EmbedOptions): Promise<Embedding> {
+    this.live();
     const layer = opts.layer ?? (this.model.norm ? 'norm' : 'prenorm');
     if (!EMBED_LAYERS.includes(layer)) throw new ValueError(`embed: layer '${layer}' is not one of ${EMBED_LAYERS.join(', ')}`);
     if (layer === 'norm' && !this.model.norm) throw new ValueError(`embed: layer 'norm' needs the encoder's final norm, which this checkpoint (${this.card.kind}) does not hold; use 'prenorm'`);
-    const viewBytes = T * size * size * 3;
-    const views = u8.length / viewBytes;
     const parts: Float32Array[] = [];
     let pooledSum: Tensor | null = null;
     let rowsPerView = 0, tokens = 0, dim = 0;
     try {
       for (let v = 0; v < views; v++) {
         opts.signal?.throwIfAborted();
-        using frames = Tensor.fromArray(u8.subarray(v * viewBytes, (v + 1) * viewBytes), [1, T, size, size, 3], { device: this.device });
-        using clip = framesToClip(frames, this.card.mean, this.card.std);
+        using clip = clipOf(v);
         const e = onDevice(this.device, () => this.model.forward(clip));
         const feats = layer === 'norm' ? e.out! : e.prenorm;
         if (layer === 'norm') e.prenorm.dispose();

@@ -11,6 +11,13 @@ import { VisionTransformer } from './encoder.js';
 import { PRESETS, videoVit, type VitConfig } from './config.js';
 import type { SafetensorsHeader } from '../io/safetensors.js';
 
+/**
+ * A choice the caller made (or had to make) that does not fit the checkpoint: a value that
+ * contradicts its model card or key names, or a positional table its keys cannot settle. The CLI
+ * reports it as a usage error (exit 2).
+ */
+export class CheckpointChoiceError extends ValueError {}
+
 export const MODEL_CARD_KEY = 'mvd.model';
 export const MODEL_CARD_FORMAT = 'mvd.model/1';
 
@@ -173,14 +180,14 @@ export function resolveEncoder(d: DescribedCheckpoint, choices: EncoderChoices, 
     const given = choices[k];
     if (given === undefined) {
       if (open.has(k) && k === 'posEmbed')
-        throw new ValueError(`${path}: a fine-tuned classifier's keys do not say which positional table it was trained with ` +
+        throw new CheckpointChoiceError(`${path}: a fine-tuned classifier's keys do not say which positional table it was trained with ` +
           `(MVD: sincos3d, VideoMAE: sinusoid1d); pass posEmbed (CLI: --pos)`);
       continue;
     }
-    if (k === 'posEmbed' && !POS_EMBEDS.includes(given as PosEmbed)) throw new ValueError(`posEmbed '${given}' is not one of ${POS_EMBEDS.join(', ')}`);
-    if (k !== 'posEmbed' && !(Number.isInteger(given) && (given as number) > 0)) throw new ValueError(`${k} must be a positive integer (got ${given})`);
+    if (k === 'posEmbed' && !POS_EMBEDS.includes(given as PosEmbed)) throw new CheckpointChoiceError(`posEmbed '${given}' is not one of ${POS_EMBEDS.join(', ')}`);
+    if (k !== 'posEmbed' && !(Number.isInteger(given) && (given as number) > 0)) throw new CheckpointChoiceError(`${k} must be a positive integer (got ${given})`);
     if (!open.has(k) && given !== c[k])
-      throw new ValueError(`${path}: ${k} ${given} contradicts the checkpoint, which says ${c[k]} (${d.source === 'metadata' ? 'its model card' : 'its key names'}); leave it out to use the checkpoint's`);
+      throw new CheckpointChoiceError(`${path}: ${k} ${given} contradicts the checkpoint, which says ${c[k]} (${d.source === 'metadata' ? 'its model card' : 'its key names'}); leave it out to use the checkpoint's`);
     (c as Record<string, unknown>)[k] = given;
   }
   return c;

@@ -1,15 +1,28 @@
-// Loading a plain video encoder (student, VideoMAE or fine-tuned weights) for extract and probe.
+// Loading an encoder for extract and probe through the embedding API: the checkpoint says what it
+// holds; --frames/--size/--pos only fill what it leaves open, and a contradiction is a usage error.
 import { videoVit, type Preset } from '../../nn/config.js';
-import { VisionTransformer } from '../../nn/encoder.js';
-import { loadWeights } from '../../io/checkpoint.js';
-import { UsageError } from '../command.js';
+import { CheckpointChoiceError, type PosEmbed } from '../../nn/model-card.js';
+import { loadEncoder, type Encoder } from '../../api/encoder.js';
+import { UsageError, type Flags } from '../command.js';
 
-/** An encoder of the given preset with weights loaded (student, VideoMAE or fine-tuned checkpoints). */
-export async function loadEncoder(path: string, model: Preset, frames: number, size: number, pos: 'sincos3d' | 'sinusoid1d'): Promise<VisionTransformer> {
-  const enc = new VisionTransformer(videoVit(model, { frames, size, posEmbed: pos }), { finalNorm: true });
-  const rep = await loadWeights(path, enc, { mayStayFresh: ['norm.'] });
-  const missing = rep.missing.filter((n) => !n.startsWith('norm.'));
-  if (missing.length) throw new UsageError(`${path}: ${missing.length} encoder weights missing (${missing.slice(0, 4).join(', ')}…) for model ${model}`);
+/** The encoder, with the checkpoint's contradictions reported as usage errors. */
+export async function openEncoder(f: Flags): Promise<Encoder> {
+  const ck = f.str('checkpoint');
+  let enc: Encoder;
+  try {
+    enc = await loadEncoder(ck, { frames: f.optNum('frames'), size: f.optNum('size'), posEmbed: f.given('pos') ? (f.word('pos') as PosEmbed) : undefined });
+  } catch (e) {
+    if (e instanceof CheckpointChoiceError) throw new UsageError(e.message);
+    throw e;
+  }
+  if (f.given('model')) {
+    const want = videoVit(f.word<Preset>('model'));
+    const c = enc.config;
+    if (want.dim !== c.dim || want.depth !== c.depth) {
+      enc.dispose();
+      throw new UsageError(`--model ${f.word('model')} (width ${want.dim}, depth ${want.depth}) contradicts ${ck}, which holds width ${c.dim}, depth ${c.depth}; leave --model out`);
+    }
+  }
   return enc;
 }
 

@@ -8,6 +8,7 @@ import type { ClipSource } from '../../data/types.js';
 import type { Preset } from '../../nn/config.js';
 import { readSafetensorsHeader } from '../../io/safetensors.js';
 import { saveWeights } from '../../io/checkpoint.js';
+import { modelCardMetadata, modelCardOf } from '../../nn/model-card.js';
 import { BatchSampler } from '../../methods/batch.js';
 import { train } from '../../methods/train.js';
 import { FINETUNE_DEFAULTS, checkpointKind, finetuneRecipe, loadBackbone, makeClassifier, type FinetuneOptions } from '../../methods/finetune.js';
@@ -127,7 +128,8 @@ export const finetuneCommand: FlagCommand = {
     });
     p.done();
     const meta = { method: 'finetune', classes: String(classes), pos: posEmbed, frames: String(frames), size: String(size), model, ...(label ? { label } : {}) };
-    if (out) await saveWeights(join(out, 'model.safetensors'), classifier, meta);
+    const card = modelCardOf(classifier, { method: 'finetune', ...(classNames ? { classNames: [...classNames] } : {}) });
+    if (out) await saveWeights(join(out, 'model.safetensors'), classifier, { ...meta, ...(card ? modelCardMetadata(card) : {}) });
     let val: { top1: number; videos: number } | null = null;
     let valResult: object | null = null;
     if (valSrc) {

@@ -1,31 +1,31 @@
 // `mvd probe`: linear probe of a frozen encoder on the synthetic appearance or motion task.
 import { SyntheticDataset, APPEARANCE_CLASSES, MOTION_CLASSES } from '../../data/synthetic.js';
-import type { Preset } from '../../nn/config.js';
 import { extractFeatures, linearProbe } from '../../methods/probe.js';
 import type { FlagCommand } from '../command.js';
-import { framesFlag, JSON_FLAG, LABEL, modelFlag, POS, reportSkipped, SEED, sizeFlag } from './common.js';
-import { loadEncoder } from './encoder.js';
+import { JSON_FLAG, LABEL, modelFlag, reportSkipped, SEED } from './common.js';
+import { openEncoder } from './encoder.js';
 
 export const probeCommand: FlagCommand = {
   name: 'probe',
   summary: 'linear probe of a frozen encoder on the synthetic appearance or motion task',
-  usage: 'mvd probe --checkpoint W.safetensors [--model tiny] [--label appearance|motion] [--frames 8 --size 64]',
+  usage: 'mvd probe --checkpoint W.safetensors [--label appearance|motion] [--clips N] [--steps N]',
   flags: {
     checkpoint: { type: 'in-file', what: 'checkpoint', required: true, help: 'encoder weights' },
-    model: modelFlag(),
+    model: { ...modelFlag('check that the checkpoint holds this preset (optional: the checkpoint says)', undefined) },
     label: LABEL,
-    frames: framesFlag(16),
-    size: sizeFlag(112),
+    frames: { type: 'int', min: 2, help: 'frames per clip, only where the checkpoint does not say (reference files: 16)' },
+    size: { type: 'int', min: 16, help: 'clip size, only where the checkpoint does not say (reference files: 224)' },
     clips: { type: 'int', min: 2, help: 'train clips (validation: half as many)', default: 512 },
     seed: SEED,
     steps: { type: 'int', min: 1, help: 'probe optimiser steps', default: 300 },
-    pos: POS,
+    pos: { type: 'word', words: ['sincos3d', 'sinusoid1d'], help: 'positional table, only where the checkpoint cannot say (a reference fine-tuned classifier)' },
     json: JSON_FLAG,
   },
   async run(f) {
-    const frames = f.num('frames'), size = f.num('size'), seed = f.num('seed'), n = f.num('clips');
+    const seed = f.num('seed'), n = f.num('clips');
     const label = f.word<'appearance' | 'motion'>('label');
-    using enc = await loadEncoder(f.str('checkpoint'), f.word<Preset>('model'), frames, size, f.word('pos'));
+    using encoder = await openEncoder(f);
+    const enc = encoder.module, frames = encoder.clipFrames, size = encoder.config.size;
     const tr = await extractFeatures(enc, new SyntheticDataset({ seed, count: n, frames, size }));
     const va = await extractFeatures(enc, new SyntheticDataset({ seed: seed + 100000, count: n >> 1, frames, size }));
     const classes = label === 'appearance' ? APPEARANCE_CLASSES.length : MOTION_CLASSES.length;

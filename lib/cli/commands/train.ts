@@ -9,6 +9,7 @@ import { imageVit, videoVit, type Preset } from '../../nn/config.js';
 import { VisionTransformer } from '../../nn/encoder.js';
 import { Teacher, type TeacherKind } from '../../nn/mvd.js';
 import { loadWeights, saveWeights } from '../../io/checkpoint.js';
+import { modelCardMetadata, modelCardOf } from '../../nn/model-card.js';
 import { BatchSampler } from '../../methods/batch.js';
 import { maeRecipe, videomaeRecipe, mam2Recipe } from '../../methods/pretrain.js';
 import { distillRecipe } from '../../methods/distill.js';
@@ -40,7 +41,9 @@ async function runRecipe(name: string, recipe: Recipe, f: Flags): Promise<number
   const p = new Progress(!!process.stderr.isTTY, json);
   const r = await train(recipe, { ...trainOptions(f, total), onStep: (rec) => p.update(name, steps, rec, total) });
   p.done();
-  if (out) await saveWeights(join(out, 'model.safetensors'), recipe.model, { method: name });
+  // The file describes its model (lib/nn/model-card.ts), so extract/probe/finetune need no flags.
+  const card = modelCardOf(recipe.model, { method: name });
+  if (out) await saveWeights(join(out, 'model.safetensors'), recipe.model, { method: name, ...(card ? modelCardMetadata(card) : {}) });
   reportSkipped(r, recipe);
   const last = r.history[r.history.length - 1];
   const summary = { method: name, steps, resumedFrom: r.resumedFrom, startStep: r.startStep, finalLosses: last?.losses ?? null, out: out ?? null };
