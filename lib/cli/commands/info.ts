@@ -1,7 +1,7 @@
 // `mvd info`: versions, build facts and devices, or the size of a model preset.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { packageRoot } from '../../native.js';
+import { addonLocation, packageRoot } from '../../native.js';
 import { buildInfo, gpuInfo } from '../../device.js';
 import { UsageError, type FlagCommand } from '../command.js';
 import { JSON_FLAG } from './common.js';
@@ -28,7 +28,7 @@ export function packageVersion(): string {
 export function collectInfo() {
   const b = buildInfo();
   const g = gpuInfo();
-  return { package: { name: 'mvd', version: packageVersion() }, node: process.version, build: b, gpu: g };
+  return { package: { name: 'mvd', version: packageVersion() }, node: process.version, addonFile: addonLocation(), build: b, gpu: g };
 }
 
 export const infoCommand: FlagCommand = {
@@ -69,6 +69,7 @@ export const infoCommand: FlagCommand = {
     const rows: [string, string][] = [
       ['package', `mvd ${info.package.version} (node ${info.node})`],
       ['addon', `${b.addonVersion}, N-API ${b.napiVersion}, ${b.compiler}, ${b.buildSystem}, ${b.buildType}`],
+      ['addon file', `${info.addonFile.path} (${info.addonFile.source === 'MVD_ADDON_PATH' ? 'from MVD_ADDON_PATH' : info.addonFile.source === 'build' ? 'a local build: it takes precedence over prebuilds/' : 'the prebuilt addon shipped in the package'})`],
       ['CPU features used', b.cpuFeaturesCompiled],
       ['CPU features present', b.cpuFeaturesRuntime],
       ['CPU threads', String(b.cpuThreads)],
