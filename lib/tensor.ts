@@ -3,7 +3,7 @@
 // Ops are queued on the tensor's device, so calls return at once; reading values back
 // (toArray(), item()) is the synchronisation point.
 import { addon, type NativeStorageHandle, type NativeTensorDesc } from './native.js';
-import { DisposedError, ShapeError, ValueError } from './errors.js';
+import { DisposedError, DTypeError, ShapeError, ValueError } from './errors.js';
 
 export type DType = 'f32' | 'bf16' | 'u8' | 'i32';
 export type Device = 'cpu' | `cuda:${number}`;
@@ -30,6 +30,32 @@ export function numelOf(shape: readonly number[]): number {
   let n = 1;
   for (const d of shape) n *= d;
   return n;
+}
+
+/** The most bytes one tensor may hold (2^46, as native/binding/args.h): far above any machine's memory. */
+export const MAX_TENSOR_BYTES = 2 ** 46;
+const DTYPE_BYTES: Record<DType, number> = { f32: 4, bf16: 2, u8: 1, i32: 4 };
+
+/**
+ * Checks a shape given to a constructor before it reaches native code: an array of non-negative
+ * safe integers whose byte size stays under MAX_TENSOR_BYTES. A wrapped element count used to
+ * allocate a 0-byte buffer that a later op wrote past.
+ */
+export function checkShape(op: string, shape: unknown, dtype: DType): readonly number[] {
+  if (!Array.isArray(shape)) throw new ValueError(`${op}: shape must be an array of dimensions, got ${String(shape)}`, { op });
+  const bad = shape.findIndex((d) => typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0);
+  if (bad >= 0)
+    throw new ShapeError(`${op}: shape [${shape.join(',')}] dimension ${bad} is ${String(shape[bad])}, not a non-negative integer`, {
+      op,
+      shapes: `[${shape.join(',')}]`,
+    });
+  const bytes = numelOf(shape) * DTYPE_BYTES[dtype];
+  if (bytes > MAX_TENSOR_BYTES)
+    throw new ShapeError(`${op}: shape [${shape.join(',')}] of ${dtype} needs ${bytes} bytes, more than the 2^46 a tensor may hold`, {
+      op,
+      shapes: `[${shape.join(',')}]`,
+    });
+  return shape as number[];
 }
 
 let defaultDevice: Device = 'cpu';
@@ -84,12 +110,15 @@ export class Tensor<D extends DType = DType> implements Disposable {
     shape: readonly number[],
     opts: { device?: string } = {},
   ): Tensor<A extends Float32Array ? 'f32' : A extends Uint8Array ? 'u8' : A extends Int32Array ? 'i32' : 'bf16'> {
-    return new Tensor(addon().fromBuffer(data, [...shape], dtypeOf(data), normalizeDevice(opts.device))) as never;
+    const dtype = dtypeOf(data);
+    return new Tensor(addon().fromBuffer(data, [...checkShape('fromArray', shape, dtype)], dtype, normalizeDevice(opts.device))) as never;
   }
 
   /** A new tensor with unspecified contents (for outputs an op overwrites). */
   static empty<D extends DType = 'f32'>(shape: readonly number[], opts: { dtype?: D; device?: string } = {}): Tensor<D> {
-    return new Tensor<D>(addon().empty([...shape], opts.dtype ?? 'f32', normalizeDevice(opts.device)));
+    const dtype = opts.dtype ?? 'f32';
+    if (!(dtype in DTYPE_BYTES)) throw new DTypeError(`empty: unknown dtype '${String(dtype)}' (f32, bf16, u8, i32)`, { op: 'empty' });
+    return new Tensor<D>(addon().empty([...checkShape('empty', shape, dtype)], dtype, normalizeDevice(opts.device)));
   }
 
   /** A new tensor filled with zeros (f32: filled natively on the queue, no JS-side buffer). */
@@ -99,8 +128,10 @@ export class Tensor<D extends DType = DType> implements Disposable {
       addon().fill(t, 0);
       return t;
     }
-    const Ctor = ARRAY_CTOR[opts.dtype ?? 'f32'];
-    return Tensor.fromArray(new Ctor(numelOf(shape)), shape, opts) as unknown as Tensor<D>;
+    const dtype = opts.dtype ?? 'f32';
+    if (!(dtype in ARRAY_CTOR)) throw new DTypeError(`zeros: unknown dtype '${String(dtype)}' (f32, bf16, u8, i32)`, { op: 'zeros' });
+    const Ctor = ARRAY_CTOR[dtype];
+    return Tensor.fromArray(new Ctor(numelOf(checkShape('zeros', shape, dtype))), shape, opts) as unknown as Tensor<D>;
   }
 
   get numel(): number {
@@ -125,13 +156,14 @@ export class Tensor<D extends DType = DType> implements Disposable {
   /** A view with another shape over the same elements (no copy). One dimension may be -1. */
   reshape(shape: readonly number[]): Tensor<D> {
     this.live('reshape');
+    if (!Array.isArray(shape)) throw new ValueError(`reshape: shape must be an array of dimensions, got ${String(shape)}`, { op: 'reshape' });
     const s = [...shape];
     const free = s.indexOf(-1);
     if (free >= 0) {
       const rest = numelOf(s.filter((_, i) => i !== free));
       s[free] = rest === 0 ? 0 : this.numel / rest;
     }
-    if (numelOf(s) !== this.numel || s.some((d) => !Number.isInteger(d) || d < 0))
+    if (numelOf(s) !== this.numel || s.some((d) => !Number.isSafeInteger(d) || d < 0))
       throw new ShapeError(`reshape: cannot view ${fmtShape(this.shape)} as ${fmtShape(shape)}`, {
         op: 'reshape',
         shapes: `${fmtShape(this.shape)} -> ${fmtShape(shape)}`,

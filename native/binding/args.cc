@@ -95,6 +95,30 @@ int64_t TensorArg::numel() const {
   return n;
 }
 
+int64_t leading_rows(const std::vector<int64_t>& shape) {
+  int64_t n = 1;
+  for (size_t i = 0; i + 1 < shape.size(); ++i) n *= shape[i];
+  return n;
+}
+
+int64_t checked_numel(const std::string& op, const std::vector<int64_t>& shape, const std::string& name,
+                      size_t elem_bytes) {
+  // Each dimension is already a non-negative integer; one zero makes the tensor empty whatever the
+  // others are, and otherwise the product must not wrap (a wrapped product allocated 0 bytes and a
+  // later op wrote past it).
+  for (auto d : shape)
+    if (d == 0) return 0;
+  int64_t n = 1;
+  for (auto d : shape) {
+    if (__builtin_mul_overflow(n, d, &n) || n > kMaxTensorBytes / (int64_t)elem_bytes)
+      throw OpError(ErrorKind::Shape, op,
+                    name + " " + shape_str(shape) + " of " + std::to_string(elem_bytes) +
+                        "-byte elements is larger than the " + std::to_string(kMaxTensorBytes >> 40) +
+                        " TiB a tensor may hold");
+  }
+  return n;
+}
+
 std::vector<int64_t> shape_arg(const std::string& op, const Napi::Value& v, const std::string& name) {
   if (!v.IsArray()) throw OpError(ErrorKind::Value, op, name + " must be an array of dimensions");
   Napi::Array a = v.As<Napi::Array>();
@@ -103,11 +127,27 @@ std::vector<int64_t> shape_arg(const std::string& op, const Napi::Value& v, cons
     Napi::Value d = a.Get(i);
     if (!d.IsNumber()) throw OpError(ErrorKind::Value, op, name + " holds a non-number dimension");
     double x = d.As<Napi::Number>().DoubleValue();
-    if (!(x >= 0) || x != (double)(int64_t)x || x > 9.0e15)
-      throw OpError(ErrorKind::Shape, op, name + " dimension " + std::to_string(i) + " is not a non-negative integer");
+    // 2^53 - 1: past it a double no longer names one integer.
+    if (!(x >= 0) || !(x <= 9007199254740991.0) || x != std::floor(x))
+      throw OpError(ErrorKind::Shape, op, name + " dimension " + std::to_string(i) + " is " + std::to_string(x) +
+                                              ", not a non-negative integer");
     s[i] = (int64_t)x;
   }
+  checked_numel(op, s, name, 1);
   return s;
+}
+
+double finite_arg(const std::string& op, const Napi::Value& v, const std::string& name) {
+  const double x = number_arg(op, v, name);
+  if (!std::isfinite(x)) throw OpError(ErrorKind::Value, op, name + " must be finite, got " + std::to_string(x));
+  return x;
+}
+
+uint64_t seed_arg(const std::string& op, const Napi::Value& v, const std::string& name) {
+  const double x = number_arg(op, v, name);
+  if (!(x >= 0) || !(x < 9007199254740992.0) || x != std::floor(x))
+    throw OpError(ErrorKind::Value, op, name + " must be an integer in [0, 2^53), got " + std::to_string(x));
+  return (uint64_t)x;
 }
 
 int64_t int_arg(const std::string& op, const Napi::Value& v, const std::string& name, int64_t min) {
@@ -146,12 +186,19 @@ TensorArg tensor_arg(const std::string& op, const Napi::Value& v, const std::str
   t.storage = StorageHandle::Unwrap(h.As<Napi::Object>())->storage();
   if (!t.storage) throw OpError(ErrorKind::Disposed, op, name + " was used after dispose()");
   t.shape = shape_arg(op, o.Get("shape"), name + ".shape");
-  t.offset = (int64_t)o.Get("offset").As<Napi::Number>().Int64Value();
-  std::string dt = o.Get("dtype").As<Napi::String>().Utf8Value();
+  Napi::Value off = o.Get("offset");
+  const double offset = off.IsNumber() ? off.As<Napi::Number>().DoubleValue() : -1;
+  if (!(offset >= 0) || !(offset <= 9007199254740991.0) || offset != std::floor(offset))
+    throw OpError(ErrorKind::Value, op, name + ".offset must be a non-negative integer");
+  t.offset = (int64_t)offset;
+  Napi::Value dtv = o.Get("dtype");
+  std::string dt = dtv.IsString() ? dtv.As<Napi::String>().Utf8Value() : "(not a string)";
   if (!parse_dtype(dt, &t.dtype)) throw OpError(ErrorKind::DType, op, name + " has unknown dtype " + dt);
   t.device = t.storage->device();
-  size_t need = (size_t)(t.offset + t.numel()) * dtype_size(t.dtype);
-  if (t.offset < 0 || need > t.storage->bytes())
+  // shape_arg capped numel at 2^46 and offset is below 2^53, so this cannot wrap.
+  const size_t need = ((size_t)t.offset + (size_t)checked_numel(op, t.shape, name, dtype_size(t.dtype))) *
+                      dtype_size(t.dtype);
+  if (need > t.storage->bytes())
     throw OpError(ErrorKind::Shape, op, name + " view runs past its storage", t.desc(), t.device.str());
   return t;
 }
@@ -208,8 +255,9 @@ bool bool_arg(const std::string& op, const Napi::Value& v, const std::string& na
 }
 
 Output make_output(const std::vector<int64_t>& shape, DType dtype, Device device) {
-  int64_t n = 1;
-  for (auto s : shape) n *= s;
+  for (auto d : shape)
+    if (d < 0) throw OpError(ErrorKind::Shape, "alloc", "output shape " + shape_str(shape) + " has a negative dimension");
+  const int64_t n = checked_numel("alloc", shape, std::string("output ") + dtype_name(dtype), dtype_size(dtype));
   return Output{std::make_shared<Storage>(device, (size_t)n * dtype_size(dtype)), shape, dtype, device};
 }
 

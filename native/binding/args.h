@@ -51,6 +51,29 @@ struct AddonData {
 
 AddonData& addon_data(Napi::Env env);
 
+// Where an op's operand lives: a storage (kept alive by this object) and an element offset. It turns
+// into the raw pointer only where it is used as one, which in a binding is inside the queued
+// closure: so the pointer is resolved on the worker, when the op runs, and a CPU output is
+// allocated then (storage.h), not on the JS thread at enqueue time. Capturing it also keeps the
+// storage alive for the closure's lifetime, so no separate keep list can forget it.
+// Declare such variables `auto`: `float* p = out.data<float>()` would resolve on the JS thread.
+template <typename T>
+class LazyPtr {
+ public:
+  LazyPtr() = default;
+  LazyPtr(std::nullptr_t) {}
+  LazyPtr(StoragePtr s, int64_t offset) : s_(std::move(s)), offset_(offset) {}
+  operator T*() const { return s_ ? reinterpret_cast<T*>(s_->data()) + offset_ : nullptr; }
+  T* get() const { return *this; }
+  // A pointer `n` elements further on, still resolved late.
+  LazyPtr operator+(int64_t n) const { return LazyPtr(s_, offset_ + n); }
+  explicit operator bool() const { return s_ != nullptr; }
+
+ private:
+  StoragePtr s_;
+  int64_t offset_ = 0;
+};
+
 // A tensor argument as the kernels see it: storage, element offset, shape, dtype, device.
 struct TensorArg {
   std::string name;
@@ -62,7 +85,7 @@ struct TensorArg {
   int64_t numel() const;
   int64_t dim(int i) const { return shape[i < 0 ? shape.size() + i : i]; }
   size_t ndim() const { return shape.size(); }
-  template <typename T> T* data() const { return reinterpret_cast<T*>(storage->data()) + offset; }
+  template <typename T> LazyPtr<T> data() const { return storage ? LazyPtr<T>(storage, offset) : LazyPtr<T>(); }
   std::string desc() const { return name + " " + shape_str(shape) + " " + dtype_name(dtype); }
 };
 
@@ -83,15 +106,30 @@ struct Output {
   std::vector<int64_t> shape;
   DType dtype;
   Device device;
-  template <typename T> T* data() const { return reinterpret_cast<T*>(storage->data()); }
+  template <typename T> LazyPtr<T> data() const { return storage ? LazyPtr<T>(storage, 0) : LazyPtr<T>(); }
 };
 Output make_output(const std::vector<int64_t>& shape, DType dtype, Device device);
 Napi::Object output_to_js(Napi::Env env, const Output& o);
+
+// The most bytes one tensor may hold (64 TiB): far above any machine's memory, far below where
+// element count x element size could wrap, so a typo'd shape is a ShapeError, not a 0-byte buffer.
+constexpr int64_t kMaxTensorBytes = int64_t(1) << 46;
+// The product of `shape` for elements of elem_bytes each, or a ShapeError naming `name` and the
+// shape when it would pass kMaxTensorBytes (dimensions must already be non-negative).
+int64_t checked_numel(const std::string& op, const std::vector<int64_t>& shape, const std::string& name,
+                      size_t elem_bytes);
+// The product of all but the last dimension (the rows of a row-major matrix view), even when the
+// last one is 0.
+int64_t leading_rows(const std::vector<int64_t>& shape);
 
 // Reads plain arguments with a clear error naming the op.
 double number_arg(const std::string& op, const Napi::Value& v, const std::string& name);
 bool bool_arg(const std::string& op, const Napi::Value& v, const std::string& name);
 std::vector<int64_t> shape_arg(const std::string& op, const Napi::Value& v, const std::string& name);
+// A finite number, else a ValueError naming the argument and the value.
+double finite_arg(const std::string& op, const Napi::Value& v, const std::string& name);
+// An integer in [0, 2^53) (seeds, stream ids), else a ValueError.
+uint64_t seed_arg(const std::string& op, const Napi::Value& v, const std::string& name);
 // An integer >= min (and <= 1e9), else a ValueError naming the argument.
 int64_t int_arg(const std::string& op, const Napi::Value& v, const std::string& name, int64_t min);
 // Exactly C finite numbers (per-channel mean/std); `positive` also requires > 0.
@@ -111,17 +149,19 @@ void expect_cpu(const std::string& op, const std::vector<const TensorArg*>& ts);
 // The dispatch pattern of an op binding, after validation and make_output:
 //
 //   WorkQueue& q = queue_for(op, x.device);
+//   auto px = x.data<float>();   // LazyPtr: resolved inside the closure, on the worker
+//   auto po = o.data<float>();
 //   #if MVD_HAVE_CUDA
 //   if (x.device.kind == Device::CUDA)
-//     q.enqueue(op, [=, keep] { foo_cuda(..., cuda_stream(x.device)); });   // raw device pointers
+//     q.enqueue(op, [=] { foo_cuda(px, po, ..., cuda_stream(x.device)); });   // raw device pointers
 //   else
 //   #endif
-//     q.enqueue(op, [=, keep] { foo_cpu(...); });
+//     q.enqueue(op, [=] { foo_cpu(px, po, ...); });
 //
-// (`keep` = every StoragePtr the op touches.) A binding whose op has no CUDA launcher yet calls
-// expect_cpu(op, {&x, ...}) before queue_for: without it the CPU kernel would be handed device
-// pointers. Launcher scratch: cuda_scratch(x.device, foo_cuda_scratch_bytes(...)) inside the
-// closure (native/cuda/runtime.h).
+// The captured LazyPtrs keep their storages alive until the closure is destroyed. A binding whose
+// op has no CUDA launcher yet calls expect_cpu(op, {&x, ...}) before queue_for: without it the CPU
+// kernel would be handed device pointers. Launcher scratch: cuda_scratch(x.device,
+// foo_cuda_scratch_bytes(...)) inside the closure (native/cuda/runtime.h).
 
 // Wraps a binding so native exceptions become typed JS errors.
 using BindingFn = std::function<Napi::Value(const Napi::CallbackInfo&)>;

@@ -53,19 +53,18 @@ Napi::Value AttentionForward(const Napi::CallbackInfo& info) {
   const AttentionShape s = attention_shape(op, qkv, info[1], {&qkv});
   Output out = make_output({s.B, s.N, s.D()}, DType::F32, qkv.device);
   Output lse = make_output({s.B, s.heads, s.N}, DType::F32, qkv.device);
-  StoragePtr keep_in = qkv.storage, keep_out = out.storage, keep_lse = lse.storage;
-  const float* pq = qkv.data<float>();
-  float* po = out.data<float>();
-  float* pl = lse.data<float>();
+  auto pq = qkv.data<float>();
+  auto po = out.data<float>();
+  auto pl = lse.data<float>();
   WorkQueue& q = queue_for(op, qkv.device);
 #if MVD_HAVE_CUDA
   if (qkv.device.kind == Device::CUDA)
-    q.enqueue("attentionForward", [s, dev = qkv.device, pq, po, pl, keep_in, keep_out, keep_lse]() {
+    q.enqueue("attentionForward", [s, dev = qkv.device, pq, po, pl]() {
       attention_forward_cuda(s, pq, po, pl, cuda_stream(dev));
     });
   else
 #endif
-  q.enqueue("attentionForward", [s, pq, po, pl, keep_in, keep_out, keep_lse]() {
+  q.enqueue("attentionForward", [s, pq, po, pl]() {
     attention_forward_cpu(s, pq, po, pl);
   });
   Napi::Array r = Napi::Array::New(info.Env(), 2);
@@ -88,18 +87,17 @@ Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
   expect_shape(op, out, {s.B, s.N, s.D()}, all);
   expect_shape(op, lse, {s.B, s.heads, s.N}, all);
   Output dqkv = make_output(qkv.shape, DType::F32, qkv.device);
-  std::vector<StoragePtr> keep{dout.storage, qkv.storage, out.storage, lse.storage, dqkv.storage};
-  const float *pd = dout.data<float>(), *pq = qkv.data<float>(), *po = out.data<float>(), *pl = lse.data<float>();
-  float* pg = dqkv.data<float>();
+  auto pd = dout.data<float>(), pq = qkv.data<float>(), po = out.data<float>(), pl = lse.data<float>();
+  auto pg = dqkv.data<float>();
   WorkQueue& q = queue_for(op, qkv.device);
 #if MVD_HAVE_CUDA
   if (qkv.device.kind == Device::CUDA)
-    q.enqueue("attentionBackward", [s, dev = qkv.device, pd, pq, po, pl, pg, keep]() {
+    q.enqueue("attentionBackward", [s, dev = qkv.device, pd, pq, po, pl, pg]() {
       attention_backward_cuda(s, pd, pq, po, pl, pg, cuda_stream(dev));
     });
   else
 #endif
-  q.enqueue("attentionBackward", [s, pd, pq, po, pl, pg, keep]() {
+  q.enqueue("attentionBackward", [s, pd, pq, po, pl, pg]() {
     attention_backward_cpu(s, pd, pq, po, pl, pg);
   });
   return output_to_js(info.Env(), dqkv);

@@ -91,10 +91,9 @@ Napi::Value RandAugment(const Napi::CallbackInfo& info) {
   auto steps = std::make_shared<ParsedSteps>(parse_steps(op, info[1], a.N));
   parse_interp_fill(op, info, 2, &a);
   Output o = make_output(f.shape, DType::U8, f.device);
-  std::vector<StoragePtr> keep{f.storage, o.storage};
-  const uint8_t* pi = f.data<uint8_t>();
-  uint8_t* po = o.data<uint8_t>();
-  queue_for(op, f.device).enqueue("randAugment", [a, pi, po, steps, keep]() {
+  auto pi = f.data<uint8_t>();
+  auto po = o.data<uint8_t>();
+  queue_for(op, f.device).enqueue("randAugment", [a, pi, po, steps]() {
     rand_augment_cpu(pi, po, a, steps->steps.data(), steps->offsets.data());
   });
   return output_to_js(info.Env(), o);
@@ -188,11 +187,10 @@ Napi::Value RandomErase(const Napi::CallbackInfo& info) {
     boxes->push_back(b);
   }
   Output o = make_output(x.shape, DType::F32, x.device);
-  std::vector<StoragePtr> keep{x.storage, o.storage};
-  const float* pi = x.data<float>();
-  float* po = o.data<float>();
+  auto pi = x.data<float>();
+  auto po = o.data<float>();
   const size_t n = (size_t)x.numel();
-  queue_for(op, x.device).enqueue("randomErase", [=, keep = std::move(keep)]() {
+  queue_for(op, x.device).enqueue("randomErase", [=]() {
     std::memcpy(po, pi, n * sizeof(float));
     random_erase_cpu(po, B, C, T, H, W, boxes->data(), (int64_t)boxes->size());
   });
@@ -222,10 +220,9 @@ Napi::Value MixBatch(const Napi::CallbackInfo& info) {
     has_box = true;
   }
   Output o = make_output(x.shape, DType::F32, x.device);
-  std::vector<StoragePtr> keep{x.storage, o.storage};
-  const float* pi = x.data<float>();
-  float* po = o.data<float>();
-  queue_for(op, x.device).enqueue("mixBatch", [=, keep = std::move(keep)]() {
+  auto pi = x.data<float>();
+  auto po = o.data<float>();
+  queue_for(op, x.device).enqueue("mixBatch", [=]() {
     mix_batch_cpu(pi, po, B, C, T, H, W, lam, has_box ? box.data() : nullptr);
   });
   return output_to_js(info.Env(), o);

@@ -39,8 +39,8 @@ Napi::Value Gelu(const Napi::CallbackInfo& info) {
   TensorArg x = f32_arg(op, info[0], "x");
   WorkQueue& q = queue_for(op, x.device);
   Output y = make_output(x.shape, DType::F32, x.device);
-  const float* px = x.data<float>();
-  float* py = y.data<float>();
+  auto px = x.data<float>();
+  auto py = y.data<float>();
   int64_t n = x.numel();
 #if MVD_HAVE_CUDA
   if (x.device.kind == Device::CUDA)
@@ -58,17 +58,17 @@ Napi::Value GeluBackward(const Napi::CallbackInfo& info) {
   expect_same_shape(op, dy, x);
   WorkQueue& q = queue_for(op, x.device);
   Output dx = make_output(x.shape, DType::F32, x.device);
-  const float *pdy = dy.data<float>(), *px = x.data<float>();
-  float* pdx = dx.data<float>();
+  auto pdy = dy.data<float>(), px = x.data<float>();
+  auto pdx = dx.data<float>();
   int64_t n = x.numel();
 #if MVD_HAVE_CUDA
   if (x.device.kind == Device::CUDA)
-    q.enqueue("geluBackward", [=, dev = x.device, k1 = dy.storage, k2 = x.storage, k3 = dx.storage] {
+    q.enqueue("geluBackward", [=, dev = x.device] {
       gelu_backward_cuda(pdy, px, pdx, n, cuda_stream(dev));
     });
   else
 #endif
-  q.enqueue("geluBackward", [=, k1 = dy.storage, k2 = x.storage, k3 = dx.storage] { gelu_backward_cpu(pdy, px, pdx, n); });
+  q.enqueue("geluBackward", [=] { gelu_backward_cpu(pdy, px, pdx, n); });
   return output_to_js(info.Env(), dx);
 }
 
@@ -79,17 +79,17 @@ Napi::Value Add(const Napi::CallbackInfo& info) {
   expect_same_shape(op, a, b);
   WorkQueue& q = queue_for(op, a.device);
   Output o = make_output(a.shape, DType::F32, a.device);
-  const float *pa = a.data<float>(), *pb = b.data<float>();
-  float* po = o.data<float>();
+  auto pa = a.data<float>(), pb = b.data<float>();
+  auto po = o.data<float>();
   int64_t n = a.numel();
 #if MVD_HAVE_CUDA
   if (a.device.kind == Device::CUDA)
-    q.enqueue("add", [=, dev = a.device, k1 = a.storage, k2 = b.storage, k3 = o.storage] {
+    q.enqueue("add", [=, dev = a.device] {
       axpby_cuda(pa, pb, 1.f, po, n, cuda_stream(dev));
     });
   else
 #endif
-  q.enqueue("add", [=, k1 = a.storage, k2 = b.storage, k3 = o.storage] { axpby_cpu(pa, pb, 1.f, po, n); });
+  q.enqueue("add", [=] { axpby_cpu(pa, pb, 1.f, po, n); });
   return output_to_js(info.Env(), o);
 }
 
@@ -100,17 +100,17 @@ Napi::Value AddInPlace(const Napi::CallbackInfo& info) {
   expect_same_shape(op, a, b);
   float alpha = info[2].IsUndefined() ? 1.f : (float)finite_number(op, info[2], "alpha");
   WorkQueue& q = queue_for(op, a.device);
-  float* pa = a.data<float>();
-  const float* pb = b.data<float>();
+  auto pa = a.data<float>();
+  auto pb = b.data<float>();
   int64_t n = a.numel();
 #if MVD_HAVE_CUDA
   if (a.device.kind == Device::CUDA)
-    q.enqueue("addInPlace", [=, dev = a.device, k1 = a.storage, k2 = b.storage] {
+    q.enqueue("addInPlace", [=, dev = a.device] {
       axpby_cuda(pa, pb, alpha, pa, n, cuda_stream(dev));
     });
   else
 #endif
-  q.enqueue("addInPlace", [=, k1 = a.storage, k2 = b.storage] { axpby_cpu(pa, pb, alpha, pa, n); });
+  q.enqueue("addInPlace", [=] { axpby_cpu(pa, pb, alpha, pa, n); });
   return info[0];
 }
 
@@ -120,17 +120,17 @@ Napi::Value Scale(const Napi::CallbackInfo& info) {
   float s = (float)number_arg(op, info[1], "s");
   WorkQueue& q = queue_for(op, x.device);
   Output o = make_output(x.shape, DType::F32, x.device);
-  const float* px = x.data<float>();
-  float* po = o.data<float>();
+  auto px = x.data<float>();
+  auto po = o.data<float>();
   int64_t n = x.numel();
 #if MVD_HAVE_CUDA
   if (x.device.kind == Device::CUDA)
-    q.enqueue("scale", [=, dev = x.device, k1 = x.storage, k2 = o.storage] {
+    q.enqueue("scale", [=, dev = x.device] {
       scale_cuda(px, s, po, n, cuda_stream(dev));
     });
   else
 #endif
-  q.enqueue("scale", [=, k1 = x.storage, k2 = o.storage] { scale_cpu(px, s, po, n); });
+  q.enqueue("scale", [=] { scale_cpu(px, s, po, n); });
   return output_to_js(info.Env(), o);
 }
 
@@ -139,14 +139,14 @@ Napi::Value ScaleInPlace(const Napi::CallbackInfo& info) {
   TensorArg x = f32_arg(op, info[0], "x");
   float s = (float)number_arg(op, info[1], "s");
   WorkQueue& q = queue_for(op, x.device);
-  float* px = x.data<float>();
+  auto px = x.data<float>();
   int64_t n = x.numel();
 #if MVD_HAVE_CUDA
   if (x.device.kind == Device::CUDA)
-    q.enqueue("scaleInPlace", [=, dev = x.device, k1 = x.storage] { scale_cuda(px, s, px, n, cuda_stream(dev)); });
+    q.enqueue("scaleInPlace", [=, dev = x.device] { scale_cuda(px, s, px, n, cuda_stream(dev)); });
   else
 #endif
-  q.enqueue("scaleInPlace", [=, k1 = x.storage] { scale_cpu(px, s, px, n); });
+  q.enqueue("scaleInPlace", [=] { scale_cpu(px, s, px, n); });
   return info[0];
 }
 
@@ -160,17 +160,17 @@ Napi::Value AddBroadcast(const Napi::CallbackInfo& info) {
                   x.device.str());
   WorkQueue& q = queue_for(op, x.device);
   Output o = make_output(x.shape, DType::F32, x.device);
-  const float *px = x.data<float>(), *pt = t.data<float>();
-  float* po = o.data<float>();
+  auto px = x.data<float>(), pt = t.data<float>();
+  auto po = o.data<float>();
   int64_t batch = x.dim(0), inner = t.numel();
 #if MVD_HAVE_CUDA
   if (x.device.kind == Device::CUDA)
-    q.enqueue("addBroadcast", [=, dev = x.device, k1 = x.storage, k2 = t.storage, k3 = o.storage] {
+    q.enqueue("addBroadcast", [=, dev = x.device] {
       add_broadcast_cuda(px, pt, po, batch, inner, cuda_stream(dev));
     });
   else
 #endif
-  q.enqueue("addBroadcast", [=, k1 = x.storage, k2 = t.storage, k3 = o.storage] {
+  q.enqueue("addBroadcast", [=] {
     add_broadcast_cpu(px, pt, po, batch, inner);
   });
   return output_to_js(info.Env(), o);
@@ -185,17 +185,17 @@ Napi::Value RowScale(const Napi::CallbackInfo& info) {
     throw OpError(ErrorKind::Shape, op, "scales must be [B] for x [B,...]", describe({&x, &s}), x.device.str());
   WorkQueue& q = queue_for(op, x.device);
   Output o = make_output(x.shape, DType::F32, x.device);
-  const float *px = x.data<float>(), *ps = s.data<float>();
-  float* po = o.data<float>();
+  auto px = x.data<float>(), ps = s.data<float>();
+  auto po = o.data<float>();
   int64_t batch = x.dim(0), inner = batch == 0 ? 0 : x.numel() / batch;
 #if MVD_HAVE_CUDA
   if (x.device.kind == Device::CUDA)
-    q.enqueue("rowScale", [=, dev = x.device, k1 = x.storage, k2 = s.storage, k3 = o.storage] {
+    q.enqueue("rowScale", [=, dev = x.device] {
       row_scale_cuda(px, ps, po, batch, inner, cuda_stream(dev));
     });
   else
 #endif
-  q.enqueue("rowScale", [=, k1 = x.storage, k2 = s.storage, k3 = o.storage] {
+  q.enqueue("rowScale", [=] {
     row_scale_cpu(px, ps, po, batch, inner);
   });
   return output_to_js(info.Env(), o);
@@ -218,18 +218,18 @@ Napi::Value Dropout(const Napi::CallbackInfo& info) {
   WorkQueue& q = queue_for(op, x.device);
   Output y = make_output(x.shape, DType::F32, x.device);
   Output mask = make_output(x.shape, DType::U8, x.device);
-  const float* px = x.data<float>();
-  float* py = y.data<float>();
-  uint8_t* pm = mask.data<uint8_t>();
+  auto px = x.data<float>();
+  auto py = y.data<float>();
+  auto pm = mask.data<uint8_t>();
   int64_t n = x.numel();
 #if MVD_HAVE_CUDA
   if (x.device.kind == Device::CUDA)
-    q.enqueue("dropout", [=, dev = x.device, k1 = x.storage, k2 = y.storage, k3 = mask.storage] {
+    q.enqueue("dropout", [=, dev = x.device] {
       dropout_cuda(px, py, pm, n, p, seed, cuda_stream(dev));
     });
   else
 #endif
-  q.enqueue("dropout", [=, k1 = x.storage, k2 = y.storage, k3 = mask.storage] { dropout_cpu(px, py, pm, n, p, seed); });
+  q.enqueue("dropout", [=] { dropout_cpu(px, py, pm, n, p, seed); });
   Napi::Env env = info.Env();
   Napi::Object r = Napi::Object::New(env);
   r.Set("y", output_to_js(env, y));
@@ -246,18 +246,18 @@ Napi::Value DropoutBackward(const Napi::CallbackInfo& info) {
   float p = prob_arg(op, info[2]);
   WorkQueue& q = queue_for(op, dy.device);
   Output dx = make_output(dy.shape, DType::F32, dy.device);
-  const float* pdy = dy.data<float>();
-  const uint8_t* pm = mask.data<uint8_t>();
-  float* pdx = dx.data<float>();
+  auto pdy = dy.data<float>();
+  auto pm = mask.data<uint8_t>();
+  auto pdx = dx.data<float>();
   int64_t n = dy.numel();
 #if MVD_HAVE_CUDA
   if (dy.device.kind == Device::CUDA)
-    q.enqueue("dropoutBackward", [=, dev = dy.device, k1 = dy.storage, k2 = mask.storage, k3 = dx.storage] {
+    q.enqueue("dropoutBackward", [=, dev = dy.device] {
       dropout_backward_cuda(pdy, pm, pdx, n, p, cuda_stream(dev));
     });
   else
 #endif
-  q.enqueue("dropoutBackward", [=, k1 = dy.storage, k2 = mask.storage, k3 = dx.storage] {
+  q.enqueue("dropoutBackward", [=] {
     dropout_backward_cpu(pdy, pm, pdx, n, p);
   });
   return output_to_js(info.Env(), dx);
@@ -279,27 +279,23 @@ Napi::Value SumRows(const Napi::CallbackInfo& info) {
                   x.device.str());
   WorkQueue& q = queue_for(op, x.device);
   Output o;
-  float* po;
-  StoragePtr ko;
+  LazyPtr<float> po;
   if (out.storage) {
     po = out.data<float>();
-    ko = out.storage;
   } else {
     o = make_output({cols}, DType::F32, x.device);
     po = o.data<float>();
-    ko = o.storage;
   }
-  const float* px = x.data<float>();
+  auto px = x.data<float>();
 #if MVD_HAVE_CUDA
   if (x.device.kind == Device::CUDA)
-    q.enqueue("sumRows", [=, dev = x.device, k1 = x.storage] {
+    q.enqueue("sumRows", [=, dev = x.device] {
       void* scratch = cuda_scratch(dev, sum_rows_cuda_scratch_bytes(rows, cols));
       sum_rows_cuda(px, po, rows, cols, accumulate, scratch, cuda_stream(dev));
-      (void)ko;
     });
   else
 #endif
-  q.enqueue("sumRows", [=, k1 = x.storage] { sum_rows_cpu(px, po, rows, cols, accumulate); (void)ko; });
+  q.enqueue("sumRows", [=] { sum_rows_cpu(px, po, rows, cols, accumulate); });
   if (out.storage) return info[1];
   return output_to_js(info.Env(), o);
 }
@@ -309,14 +305,14 @@ Napi::Value Fill(const Napi::CallbackInfo& info) {
   TensorArg x = f32_arg(op, info[0], "x");
   float v = (float)number_arg(op, info[1], "value");
   WorkQueue& q = queue_for(op, x.device);
-  float* px = x.data<float>();
+  auto px = x.data<float>();
   int64_t n = x.numel();
 #if MVD_HAVE_CUDA
   if (x.device.kind == Device::CUDA)
-    q.enqueue("fill", [=, dev = x.device, k1 = x.storage] { fill_cuda(px, v, n, cuda_stream(dev)); });
+    q.enqueue("fill", [=, dev = x.device] { fill_cuda(px, v, n, cuda_stream(dev)); });
   else
 #endif
-  q.enqueue("fill", [=, k1 = x.storage] { fill_cpu(px, v, n); });
+  q.enqueue("fill", [=] { fill_cpu(px, v, n); });
   return info[0];
 }
 

@@ -31,16 +31,15 @@ Napi::Value ResizeCrop(const Napi::CallbackInfo& info) {
                       " h=" + std::to_string(a.h) + " leaves the frame",
                   describe({&f}), f.device.str());
   Output o = make_output({a.T, a.out_h, a.out_w, a.C}, DType::U8, f.device);
-  std::vector<StoragePtr> keep{f.storage, o.storage};
-  const uint8_t* pi = f.data<uint8_t>();
-  uint8_t* po = o.data<uint8_t>();
+  auto pi = f.data<uint8_t>();
+  auto po = o.data<uint8_t>();
   WorkQueue& q = queue_for(op, f.device);
 #if MVD_HAVE_CUDA
   if (f.device.kind == Device::CUDA)
-    q.enqueue("resizeCrop", [a, pi, po, keep, dev = f.device]() { resize_crop_cuda(pi, po, a, cuda_stream(dev)); });
+    q.enqueue("resizeCrop", [a, pi, po, dev = f.device]() { resize_crop_cuda(pi, po, a, cuda_stream(dev)); });
   else
 #endif
-    q.enqueue("resizeCrop", [a, pi, po, keep]() { resize_crop_cpu(pi, po, a); });
+    q.enqueue("resizeCrop", [a, pi, po]() { resize_crop_cpu(pi, po, a); });
   return output_to_js(info.Env(), o);
 }
 
@@ -51,18 +50,17 @@ Napi::Value FlipFrames(const Napi::CallbackInfo& info) {
   expect_ndim(op, f, 4);
   const int64_t T = f.dim(0), H = f.dim(1), W = f.dim(2), C = f.dim(3);
   Output o = make_output(f.shape, DType::U8, f.device);
-  std::vector<StoragePtr> keep{f.storage, o.storage};
-  const uint8_t* pi = f.data<uint8_t>();
-  uint8_t* po = o.data<uint8_t>();
+  auto pi = f.data<uint8_t>();
+  auto po = o.data<uint8_t>();
   WorkQueue& q = queue_for(op, f.device);
 #if MVD_HAVE_CUDA
   if (f.device.kind == Device::CUDA)
-    q.enqueue("flipFrames", [=, dev = f.device, keep = std::move(keep)]() {
+    q.enqueue("flipFrames", [=, dev = f.device]() {
       flip_frames_cuda(pi, po, T, H, W, C, cuda_stream(dev));
     });
   else
 #endif
-    q.enqueue("flipFrames", [=, keep = std::move(keep)]() { flip_frames_cpu(pi, po, T, H, W, C); });
+    q.enqueue("flipFrames", [=]() { flip_frames_cpu(pi, po, T, H, W, C); });
   return output_to_js(info.Env(), o);
 }
 
@@ -83,18 +81,17 @@ Napi::Value FramesToClip(const Napi::CallbackInfo& info) {
 #endif
   Output o = make_output(batched ? std::vector<int64_t>{B, C, T, H, W} : std::vector<int64_t>{C, T, H, W}, DType::F32,
                          f.device);
-  std::vector<StoragePtr> keep{f.storage, o.storage};
-  const uint8_t* pi = f.data<uint8_t>();
-  float* po = o.data<float>();
+  auto pi = f.data<uint8_t>();
+  auto po = o.data<float>();
   WorkQueue& q = queue_for(op, f.device);
 #if MVD_HAVE_CUDA
   if (f.device.kind == Device::CUDA)
-    q.enqueue("framesToClip", [=, dev = f.device, keep = std::move(keep)]() {
+    q.enqueue("framesToClip", [=, dev = f.device]() {
       frames_to_clip_cuda(pi, po, B, T, H, W, C, mean.data(), stdv.data(), cuda_stream(dev));
     });
   else
 #endif
-    q.enqueue("framesToClip", [=, keep = std::move(keep)]() {
+    q.enqueue("framesToClip", [=]() {
       frames_to_clip_cpu(pi, po, B, T, H, W, C, mean.data(), stdv.data());
     });
   return output_to_js(info.Env(), o);

@@ -29,8 +29,8 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
   GemmArgs g;
   g.trans_a = bool_arg(op, info[4], "transA");
   g.trans_b = bool_arg(op, info[5], "transB");
-  g.alpha = info[6].IsUndefined() ? 1.f : (float)number_arg(op, info[6], "alpha");
-  g.beta = info[7].IsUndefined() ? 0.f : (float)number_arg(op, info[7], "beta");
+  g.alpha = info[6].IsUndefined() ? 1.f : (float)finite_arg(op, info[6], "alpha");
+  g.beta = info[7].IsUndefined() ? 0.f : (float)finite_arg(op, info[7], "beta");
   std::string backend = info[8].IsString() ? info[8].As<Napi::String>().Utf8Value() : "auto";
   if (backend != "auto" && backend != "portable" && backend != gemm_cpu_backend())
     throw OpError(ErrorKind::Value, op, "backend '" + backend + "' is not in this build (have '" +
@@ -48,7 +48,7 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
   if (g.trans_a && A.ndim() != 2)
     throw OpError(ErrorKind::Shape, op, "a transposed A must be 2-D", describe(all));
   expect_ndim(op, B, 2);
-  int64_t a_rows = A.numel() / A.dim(-1);
+  const int64_t a_rows = leading_rows(A.shape);
   g.M = g.trans_a ? A.dim(-1) : a_rows;
   g.K = g.trans_a ? a_rows : A.dim(-1);
   int64_t kb = g.trans_b ? B.dim(1) : B.dim(0);
@@ -69,47 +69,35 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
   gemm_set_dense_strides(g);
 
   WorkQueue& q = queue_for(op, A.device);
-  StoragePtr keepA = A.storage, keepB = B.storage, keepBias = bias.storage;
-  const float* pa = A.data<float>();
-  const float* pb = B.data<float>();
-  const float* pbias = bias.storage ? bias.data<float>() : nullptr;
   // Accumulate into the caller's C, or allocate a fresh output.
   Output o;
-  float* pc = nullptr;
-  StoragePtr keepC;
+  LazyPtr<float> pc;
   if (C.storage) {
     if (C.numel() != g.M * g.N || C.dim(-1) != g.N)
       throw OpError(ErrorKind::Shape, op, "C must hold M x N = " + std::to_string(g.M) + "x" + std::to_string(g.N),
                     describe(all), A.device.str());
-    keepC = C.storage;
     pc = C.data<float>();
   } else {
     if (g.beta != 0.f) throw OpError(ErrorKind::Value, op, "beta != 0 needs an existing C", describe(all));
     o = make_output(out_shape, DType::F32, A.device);
-    keepC = o.storage;
     pc = o.data<float>();
   }
   // The GELU output has C's shape and, like C, leading dimension N.
   Output go;
-  float* pg = nullptr;
-  if (want_gelu) {
-    go = make_output(C.storage ? C.shape : out_shape, DType::F32, A.device);
-    pg = go.data<float>();
-  }
-  StoragePtr keepG = go.storage;
+  if (want_gelu) go = make_output(C.storage ? C.shape : out_shape, DType::F32, A.device);
+  auto pa = A.data<float>(), pb = B.data<float>(), pbias = bias.data<float>(), pg = go.data<float>();
   // A packed B's header is checked where it is read: the pack may still be queued now.
-  const float* pp = packed.storage ? packed.data<float>() : nullptr;
+  auto pp = packed.data<float>();
   const int64_t floats = packed.numel();
 #if MVD_HAVE_CUDA
   if (A.device.kind == Device::CUDA)
-    q.enqueue("gemm", [g, dev = A.device, pa, pb, pbias, pc, pg, keepA, keepB, keepBias, keepC, keepG]() mutable {
+    q.enqueue("gemm", [g, dev = A.device, pa, pb, pbias, pc, pg]() mutable {
       g.A = pa; g.B = pb; g.bias = pbias; g.C = pc; g.gelu_out = pg;
       gemm_cuda(g, cuda_stream(dev));
     });
   else
 #endif
-  q.enqueue("gemm", [g, kernel, pa, pb, pbias, pc, pg, pp, floats, keepA, keepB, keepBias, keepC, keepG,
-                     keepP = packed.storage]() mutable {
+  q.enqueue("gemm", [g, kernel, pa, pb, pbias, pc, pg, pp, floats]() mutable {
     g.A = pa; g.B = pb; g.bias = pbias; g.C = pc; g.gelu_out = pg;
     if (pp) gemm_cpu_packed(g, pp, floats);
     else kernel(g);
@@ -134,10 +122,10 @@ Napi::Value GemmPackWeights(const Napi::CallbackInfo& info) {
   const int64_t floats = gemm_pack_b_floats(N, K, trans_b, blocks);
   if (floats == 0) return info.Env().Null();
   Output o = make_output({floats}, DType::F32, B.device);
-  const float* pb = B.data<float>();
-  float* pdst = o.data<float>();
+  auto pb = B.data<float>();
+  auto pdst = o.data<float>();
   const int64_t ldb = trans_b ? K : N;
-  queue_for(op, B.device).enqueue("gemmPackWeights", [=, keepB = B.storage, keepO = o.storage] {
+  queue_for(op, B.device).enqueue("gemmPackWeights", [=] {
     gemm_pack_b(pb, ldb, trans_b, N, K, blocks, pdst, floats);
   });
   return output_to_js(info.Env(), o);

@@ -76,21 +76,22 @@ Napi::Value DistillLoss(const Napi::CallbackInfo& info) {
   const Device dev = img.pred.storage ? img.pred.device : vid.pred.storage ? vid.pred.device : Device();
   WorkQueue& q = queue_for(op, dev);
   Output loss = make_output({3}, DType::F32, dev);
-  std::array<LossPair, 2> pairs{to_pair(img, w_img), to_pair(vid, w_vid)};
-  float* pl = loss.data<float>();
+  auto pl = loss.data<float>();
   const float fbeta = (float)beta;
-  std::vector<StoragePtr> keep{img.pred.storage, img.target.storage, img.grad.storage, vid.pred.storage,
-                               vid.target.storage, vid.grad.storage, loss.storage};
+  // The pairs' raw pointers are taken inside the closures (LazyPtr in args.h says why); img and vid
+  // hold the storages until then.
 #if MVD_HAVE_CUDA
   if (dev.kind == Device::CUDA)
-    q.enqueue("distillLoss", [=, keep = std::move(keep)] {
+    q.enqueue("distillLoss", [=] {
+      const std::array<LossPair, 2> pairs{to_pair(img, w_img), to_pair(vid, w_vid)};
       // loss = [total, img, vid]: the launcher writes the total and both means on the device.
       void* scratch = cuda_scratch(dev, distill_loss_cuda_scratch_bytes(pairs.data(), 2));
       distill_loss_cuda(pairs.data(), 2, kind, fbeta, nullptr, pl, pl + 1, scratch, cuda_stream(dev));
     });
   else
 #endif
-  q.enqueue("distillLoss", [=, keep = std::move(keep)] {
+  q.enqueue("distillLoss", [=] {
+    const std::array<LossPair, 2> pairs{to_pair(img, w_img), to_pair(vid, w_vid)};
     double means[2];
     distill_loss_cpu(pairs.data(), 2, kind, fbeta, means);
     pl[0] = (float)(w_img * means[0] + w_vid * means[1]);
@@ -113,18 +114,18 @@ Napi::Value MseLoss(const Napi::CallbackInfo& info) {
   read_pair(op, info, 0, "pred", "target", pa);
   WorkQueue& q = queue_for(op, pa.pred.device);
   Output loss = make_output({1}, DType::F32, pa.pred.device);
-  LossPair pair = to_pair(pa, 1.0);
-  float* pl = loss.data<float>();
-  std::vector<StoragePtr> keep{pa.pred.storage, pa.target.storage, pa.grad.storage, loss.storage};
+  auto pl = loss.data<float>();
 #if MVD_HAVE_CUDA
   if (pa.pred.device.kind == Device::CUDA)
-    q.enqueue("mseLoss", [=, dev = pa.pred.device, keep = std::move(keep)] {
+    q.enqueue("mseLoss", [=, dev = pa.pred.device] {
+      const LossPair pair = to_pair(pa, 1.0);
       void* scratch = cuda_scratch(dev, distill_loss_cuda_scratch_bytes(&pair, 1));
       distill_loss_cuda(&pair, 1, LossKind::L2, 1.f, nullptr, pl, nullptr, scratch, cuda_stream(dev));
     });
   else
 #endif
-  q.enqueue("mseLoss", [=, keep = std::move(keep)] {
+  q.enqueue("mseLoss", [=] {
+    const LossPair pair = to_pair(pa, 1.0);
     double mean;
     distill_loss_cpu(&pair, 1, LossKind::L2, 1.f, &mean);
     pl[0] = (float)mean;

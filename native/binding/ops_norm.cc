@@ -51,24 +51,22 @@ Napi::Value LayerNormForward(const Napi::CallbackInfo& info) {
   Output rstd = make_output({rows}, DType::F32, x.device);
   Output sum;
   if (res.storage) sum = make_output(x.shape, DType::F32, x.device);
-  const float* pres = res.storage ? res.data<float>() : nullptr;
-  float* psum = res.storage ? sum.data<float>() : nullptr;
-  const float* px = x.data<float>();
-  const float* pw = w.storage ? w.data<float>() : nullptr;
-  const float* pb = b.storage ? b.data<float>() : nullptr;
-  float *py = y.data<float>(), *pm = mean.data<float>(), *pr = rstd.data<float>();
-  std::vector<StoragePtr> keep{x.storage, w.storage, b.storage, res.storage, y.storage, mean.storage, rstd.storage,
-                               sum.storage};
+  auto pres = res.storage ? res.data<float>() : nullptr;
+  auto psum = res.storage ? sum.data<float>() : nullptr;
+  auto px = x.data<float>();
+  auto pw = w.storage ? w.data<float>() : nullptr;
+  auto pb = b.storage ? b.data<float>() : nullptr;
+  auto py = y.data<float>(), pm = mean.data<float>(), pr = rstd.data<float>();
   float feps = (float)eps;
 #if MVD_HAVE_CUDA
   if (x.device.kind == Device::CUDA) {
     const Device dev = x.device;
-    q.enqueue("layerNormForward", [=, keep = std::move(keep)] {
+    q.enqueue("layerNormForward", [=] {
       layernorm_forward_cuda(px, pres, psum, pw, pb, py, pm, pr, rows, D, feps, cuda_stream(dev));
     });
   } else
 #endif
-  q.enqueue("layerNormForward", [=, keep = std::move(keep)] {
+  q.enqueue("layerNormForward", [=] {
     layernorm_forward_cpu(px, pres, psum, pw, pb, py, pm, pr, rows, D, feps);
   });
   Napi::Env env = info.Env();
@@ -109,24 +107,22 @@ Napi::Value LayerNormBackward(const Napi::CallbackInfo& info) {
     dw = make_output({D}, DType::F32, x.device);
     db = make_output({D}, DType::F32, x.device);
   }
-  const float *pdy = dy.data<float>(), *px = x.data<float>(), *pm = mean.data<float>(), *pr = rstd.data<float>();
-  const float* pw = w.storage ? w.data<float>() : nullptr;
-  const float* pdres = dres.storage ? dres.data<float>() : nullptr;
-  float* pdx = dx.data<float>();
-  float* pdw = w.storage ? dw.data<float>() : nullptr;
-  float* pdb = w.storage ? db.data<float>() : nullptr;
-  std::vector<StoragePtr> keep{dy.storage, x.storage, mean.storage, rstd.storage, w.storage, dres.storage,
-                               dx.storage, dw.storage, db.storage};
+  auto pdy = dy.data<float>(), px = x.data<float>(), pm = mean.data<float>(), pr = rstd.data<float>();
+  auto pw = w.storage ? w.data<float>() : nullptr;
+  auto pdres = dres.storage ? dres.data<float>() : nullptr;
+  auto pdx = dx.data<float>();
+  auto pdw = w.storage ? dw.data<float>() : nullptr;
+  auto pdb = w.storage ? db.data<float>() : nullptr;
 #if MVD_HAVE_CUDA
   if (x.device.kind == Device::CUDA) {
     const Device dev = x.device;
-    q.enqueue("layerNormBackward", [=, keep = std::move(keep)] {
+    q.enqueue("layerNormBackward", [=] {
       void* scratch = cuda_scratch(dev, layernorm_backward_cuda_scratch_bytes(rows, D, pw != nullptr));
       layernorm_backward_cuda(pdy, px, pm, pr, pw, pdres, pdx, pdw, pdb, rows, D, scratch, cuda_stream(dev));
     });
   } else
 #endif
-  q.enqueue("layerNormBackward", [=, keep = std::move(keep)] {
+  q.enqueue("layerNormBackward", [=] {
     layernorm_backward_cpu(pdy, px, pm, pr, pw, pdres, pdx, pdw, pdb, rows, D);
   });
   Napi::Env env = info.Env();

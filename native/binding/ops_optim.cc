@@ -117,7 +117,7 @@ Napi::Value reduce_list(const Napi::CallbackInfo& info, const char* op, const ch
   Output o = make_output({1}, DType::F32, dev);
   std::vector<StoragePtr> keep{o.storage};
   std::vector<Span> s = spans(ts, keep);
-  float* po = o.data<float>();
+  auto po = o.data<float>();
 #if MVD_HAVE_CUDA
   if (dev.kind == Device::CUDA)
     q.enqueue(op, [s = std::move(s), po, reduce_cuda, dev, keep = std::move(keep)] {

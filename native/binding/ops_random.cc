@@ -20,22 +20,27 @@ Napi::Value RandomFillOp(const Napi::CallbackInfo& info) {
   else if (dist == "normal") r.dist = RandomDist::Normal;
   else if (dist == "truncnormal") r.dist = RandomDist::TruncNormal;
   else throw OpError(ErrorKind::Value, op, "dist must be uniform, normal or truncnormal, got '" + dist + "'");
+  if (!info[2].IsObject()) throw OpError(ErrorKind::Value, op, "the distribution's parameters must be an object");
   Napi::Object p = info[2].As<Napi::Object>();
-  auto num = [&](const char* k, double d) { Napi::Value v = p.Get(k); return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : d; };
+  auto num = [&](const char* k, double d) {
+    Napi::Value v = p.Get(k);
+    return v.IsUndefined() ? d : finite_arg(op, v, k);
+  };
   r.a = num("a", 0); r.b = num("b", 1); r.mean = num("mean", 0); r.std = num("std", 1);
-  if (r.dist != RandomDist::Normal && !(r.a <= r.b)) throw OpError(ErrorKind::Value, op, "bounds must satisfy a <= b");
-  r.seed = (uint64_t)number_arg(op, info[3], "seed");
-  r.stream = (uint64_t)number_arg(op, info[4], "stream");
-  StoragePtr s = t.storage;
-  float* data = t.data<float>();
+  if (r.dist != RandomDist::Normal && !(r.a <= r.b))
+    throw OpError(ErrorKind::Value, op, "bounds must satisfy a <= b, got a = " + std::to_string(r.a) + ", b = " + std::to_string(r.b));
+  if (r.std < 0) throw OpError(ErrorKind::Value, op, "std must be >= 0, got " + std::to_string(r.std));
+  r.seed = seed_arg(op, info[3], "seed");
+  r.stream = seed_arg(op, info[4], "stream");
+  auto data = t.data<float>();
   int64_t n = t.numel();
   WorkQueue& q = queue_for(op, t.device);
 #if MVD_HAVE_CUDA
   if (t.device.kind == Device::CUDA)
-    q.enqueue("randomFill", [s, data, n, r, dev = t.device] { random_fill_cuda(data, n, r, cuda_stream(dev)); });
+    q.enqueue("randomFill", [data, n, r, dev = t.device] { random_fill_cuda(data, n, r, cuda_stream(dev)); });
   else
 #endif
-    q.enqueue("randomFill", [s, data, n, r] { random_fill_cpu(data, n, r); });
+    q.enqueue("randomFill", [data, n, r] { random_fill_cpu(data, n, r); });
   return info[0];
 }
 

@@ -31,9 +31,8 @@ Napi::Value build(const Napi::CallbackInfo& info, const char* op, std::vector<in
                   Fill fill) {
   WorkQueue& q = queue_for(op, device);  // an absent CUDA device fails here, before allocating
   Output o = make_output(shape, DType::F32, device);
-  StoragePtr keep = o.storage;
-  float* p = o.data<float>();
-  q.enqueue(op, [fill, p, keep, device]() { fill(p, device); });
+  auto p = o.data<float>();
+  q.enqueue(op, [fill, p, device]() { fill(p, device); });
   return output_to_js(info.Env(), o);
 }
 

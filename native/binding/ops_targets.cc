@@ -40,13 +40,12 @@ Napi::Value Target(const Napi::CallbackInfo& info, const char* op, Kind kind) {
   const int64_t ntok = (a.T / a.tubelet) * (a.H / a.patch) * (a.W / a.patch);
   const int64_t P = (kind == Kind::VideoMAE ? a.tubelet : 1) * a.patch * a.patch * a.C;
   Output o = make_output({a.B, ntok, P}, DType::F32, x.device);
-  std::vector<StoragePtr> keep{x.storage, o.storage};
-  const float* px = x.data<float>();
-  float* po = o.data<float>();
+  auto px = x.data<float>();
+  auto po = o.data<float>();
   WorkQueue& q = queue_for(op, x.device);
 #if MVD_HAVE_CUDA
   if (x.device.kind == Device::CUDA)
-    q.enqueue(op, [a, px, po, kind, mean, stdv, keep, dev = x.device]() mutable {
+    q.enqueue(op, [a, px, po, kind, mean, stdv, dev = x.device]() mutable {
       a.mean = mean.data();  // host arrays: the launcher folds them into the kernel's parameters
       a.std = stdv.data();
       cudaStream_t s = cuda_stream(dev);
@@ -56,7 +55,7 @@ Napi::Value Target(const Napi::CallbackInfo& info, const char* op, Kind kind) {
     });
   else
 #endif
-    q.enqueue(op, [a, px, po, kind, mean, stdv, keep]() mutable {
+    q.enqueue(op, [a, px, po, kind, mean, stdv]() mutable {
       a.mean = mean.data();  // the lambda owns the channel lists, so point at its copies
       a.std = stdv.data();
       if (kind == Kind::VideoMAE) videomae_pixel_target_cpu(px, po, a);

@@ -63,16 +63,15 @@ Napi::Value Patchify(const Napi::CallbackInfo& info) {
   const int64_t Tn = a.T / (a.kt * a.frame_stride), Ns = (a.H / a.kh) * (a.W / a.kw), P = a.C * a.kt * a.kh * a.kw;
   Output o = make_output(a.frame_stride > 1 ? std::vector<int64_t>{a.B * Tn, Ns, P} : std::vector<int64_t>{a.B, Tn * Ns, P},
                          DType::F32, x.device);
-  std::vector<StoragePtr> keep{x.storage, o.storage};  // held until the kernel has run
-  const float* px = x.data<float>();
-  float* po = o.data<float>();
+  auto px = x.data<float>();
+  auto po = o.data<float>();
   WorkQueue& q = queue_for(op, x.device);
 #if MVD_HAVE_CUDA
   if (x.device.kind == Device::CUDA)
-    q.enqueue("patchify", [a, px, po, keep, dev = x.device]() { patchify_cuda(px, po, a, cuda_stream(dev)); });
+    q.enqueue("patchify", [a, px, po, dev = x.device]() { patchify_cuda(px, po, a, cuda_stream(dev)); });
   else
 #endif
-    q.enqueue("patchify", [a, px, po, keep]() { patchify_cpu(px, po, a); });
+    q.enqueue("patchify", [a, px, po]() { patchify_cpu(px, po, a); });
   return output_to_js(info.Env(), o);
 }
 
@@ -86,19 +85,18 @@ Napi::Value GatherTokens(const Napi::CallbackInfo& info) {
   if (idx.dim(0) != x.dim(0)) shape_error(op, "idx must be [B,K] with B = x.shape[0]", all);
   const int64_t B = x.dim(0), N = x.dim(1), D = x.dim(2), K = idx.dim(1);
   Output o = make_output({B, K, D}, DType::F32, x.device);
-  std::vector<StoragePtr> keep{x.storage, idx.storage, o.storage};  // held until the kernel has run
-  const float* px = x.data<float>();
-  const int32_t* pi = idx.data<int32_t>();
-  float* po = o.data<float>();
+  auto px = x.data<float>();
+  auto pi = idx.data<int32_t>();
+  auto po = o.data<float>();
   WorkQueue& q = queue_for(op, x.device);
 #if MVD_HAVE_CUDA
   if (x.device.kind == Device::CUDA)
-    q.enqueue("gatherTokens", [=, dev = x.device, keep = std::move(keep)]() {
+    q.enqueue("gatherTokens", [=, dev = x.device]() {
       gather_tokens_cuda(px, pi, po, B, N, K, D, nullptr, cuda_stream(dev));
     });
   else
 #endif
-    q.enqueue("gatherTokens", [=, keep = std::move(keep)]() { gather_tokens_cpu(px, pi, po, B, N, K, D); });
+    q.enqueue("gatherTokens", [=]() { gather_tokens_cpu(px, pi, po, B, N, K, D); });
   return output_to_js(info.Env(), o);
 }
 
@@ -113,20 +111,19 @@ Napi::Value ScatterTokens(const Napi::CallbackInfo& info) {
   if (idx.dim(0) != dy.dim(0) || idx.dim(1) != dy.dim(1)) shape_error(op, "idx must be [B,K] matching dy [B,K,D]", all);
   const int64_t B = dy.dim(0), K = dy.dim(1), D = dy.dim(2);
   Output o = make_output({B, N, D}, DType::F32, dy.device);
-  std::vector<StoragePtr> keep{dy.storage, idx.storage, o.storage};  // held until the kernel has run
-  const float* pd = dy.data<float>();
-  const int32_t* pi = idx.data<int32_t>();
-  float* po = o.data<float>();
+  auto pd = dy.data<float>();
+  auto pi = idx.data<int32_t>();
+  auto po = o.data<float>();
   WorkQueue& q = queue_for(op, dy.device);
 #if MVD_HAVE_CUDA
   if (dy.device.kind == Device::CUDA)
-    q.enqueue("scatterTokens", [=, dev = dy.device, keep = std::move(keep)]() {
+    q.enqueue("scatterTokens", [=, dev = dy.device]() {
       void* scratch = cuda_scratch(dev, scatter_tokens_cuda_scratch_bytes(B, N));
       scatter_tokens_cuda(pd, pi, po, B, N, K, D, nullptr, scratch, cuda_stream(dev));
     });
   else
 #endif
-    q.enqueue("scatterTokens", [=, keep = std::move(keep)]() { scatter_tokens_cpu(pd, pi, po, B, N, K, D); });
+    q.enqueue("scatterTokens", [=]() { scatter_tokens_cpu(pd, pi, po, B, N, K, D); });
   return output_to_js(info.Env(), o);
 }
 
@@ -147,19 +144,18 @@ Napi::Value AssembleDecoderInput(const Napi::CallbackInfo& info) {
   if (pos.dim(1) != D) shape_error(op, "pos must be [N,D] with the width of vis", all);
   expect_vector_of(op, mt, D, all);
   Output o = make_output({B, Nv + Nm, D}, DType::F32, vis.device);
-  std::vector<StoragePtr> keep{vis.storage, vi.storage, mi.storage, mt.storage, pos.storage, o.storage};  // held until the kernel has run
-  const float *pv = vis.data<float>(), *pm = mt.data<float>(), *pp = pos.data<float>();
-  const int32_t *pvi = vi.data<int32_t>(), *pmi = mi.data<int32_t>();
-  float* po = o.data<float>();
+  auto pv = vis.data<float>(), pm = mt.data<float>(), pp = pos.data<float>();
+  auto pvi = vi.data<int32_t>(), pmi = mi.data<int32_t>();
+  auto po = o.data<float>();
   WorkQueue& q = queue_for(op, vis.device);
 #if MVD_HAVE_CUDA
   if (vis.device.kind == Device::CUDA)
-    q.enqueue("assembleDecoderInput", [=, dev = vis.device, keep = std::move(keep)]() {
+    q.enqueue("assembleDecoderInput", [=, dev = vis.device]() {
       assemble_decoder_input_cuda(pv, pvi, pmi, pm, pp, po, B, Nv, Nm, N, D, nullptr, cuda_stream(dev));
     });
   else
 #endif
-    q.enqueue("assembleDecoderInput", [=, keep = std::move(keep)]() {
+    q.enqueue("assembleDecoderInput", [=]() {
       assemble_decoder_input_cpu(pv, pvi, pmi, pm, pp, po, B, Nv, Nm, N, D);
     });
   return output_to_js(info.Env(), o);
@@ -182,19 +178,18 @@ Napi::Value AssembleDecoderInputBackward(const Napi::CallbackInfo& info) {
   if (Nv > L) shape_error(op, "nv = " + std::to_string(Nv) + " exceeds the sequence length", {&dy});
   const int64_t Nm = L - Nv;
   Output dv = make_output({B, Nv, D}, DType::F32, dy.device), dm = make_output({D}, DType::F32, dy.device);
-  std::vector<StoragePtr> keep{dy.storage, dv.storage, dm.storage};  // held until the kernel has run
-  const float* pd = dy.data<float>();
-  float *pv = dv.data<float>(), *pm = dm.data<float>();
+  auto pd = dy.data<float>();
+  auto pv = dv.data<float>(), pm = dm.data<float>();
   WorkQueue& q = queue_for(op, dy.device);
 #if MVD_HAVE_CUDA
   if (dy.device.kind == Device::CUDA)
-    q.enqueue("assembleDecoderInputBackward", [=, dev = dy.device, keep = std::move(keep)]() {
+    q.enqueue("assembleDecoderInputBackward", [=, dev = dy.device]() {
       void* scratch = cuda_scratch(dev, assemble_decoder_input_backward_cuda_scratch_bytes(B, Nm, D));
       assemble_decoder_input_backward_cuda(pd, pv, pm, B, Nv, Nm, D, scratch, cuda_stream(dev));
     });
   else
 #endif
-    q.enqueue("assembleDecoderInputBackward", [=, keep = std::move(keep)]() {
+    q.enqueue("assembleDecoderInputBackward", [=]() {
       assemble_decoder_input_backward_cpu(pd, pv, pm, B, Nv, Nm, D);
     });
   return pair_to_js(info.Env(), dv, dm);
@@ -214,20 +209,19 @@ Napi::Value PlaceTokens(const Napi::CallbackInfo& info) {
   if (Nv > N) shape_error(op, "more visible tokens than n = " + std::to_string(N), all);
   expect_vector_of(op, mt, D, all);
   Output o = make_output({B, N, D}, DType::F32, vis.device);
-  std::vector<StoragePtr> keep{vis.storage, vi.storage, mt.storage, o.storage};  // held until the kernel has run
-  const float *pv = vis.data<float>(), *pm = mt.data<float>();
-  const int32_t* pi = vi.data<int32_t>();
-  float* po = o.data<float>();
+  auto pv = vis.data<float>(), pm = mt.data<float>();
+  auto pi = vi.data<int32_t>();
+  auto po = o.data<float>();
   WorkQueue& q = queue_for(op, vis.device);
 #if MVD_HAVE_CUDA
   if (vis.device.kind == Device::CUDA)
-    q.enqueue("placeTokens", [=, dev = vis.device, keep = std::move(keep)]() {
+    q.enqueue("placeTokens", [=, dev = vis.device]() {
       void* scratch = cuda_scratch(dev, place_tokens_cuda_scratch_bytes(B, N));
       place_tokens_cuda(pv, pi, pm, po, B, Nv, N, D, nullptr, scratch, cuda_stream(dev));
     });
   else
 #endif
-    q.enqueue("placeTokens", [=, keep = std::move(keep)]() { place_tokens_cpu(pv, pi, pm, po, B, Nv, N, D); });
+    q.enqueue("placeTokens", [=]() { place_tokens_cpu(pv, pi, pm, po, B, Nv, N, D); });
   return output_to_js(info.Env(), o);
 }
 
@@ -242,20 +236,19 @@ Napi::Value PlaceTokensBackward(const Napi::CallbackInfo& info) {
   if (vi.dim(0) != B) shape_error(op, "visIdx must be [B,Nv] with the batch of dy", all);
   if (Nv > N) shape_error(op, "more visible tokens than rows in dy", all);
   Output dv = make_output({B, Nv, D}, DType::F32, dy.device), dm = make_output({D}, DType::F32, dy.device);
-  std::vector<StoragePtr> keep{dy.storage, vi.storage, dv.storage, dm.storage};  // held until the kernel has run
-  const float* pd = dy.data<float>();
-  const int32_t* pi = vi.data<int32_t>();
-  float *pv = dv.data<float>(), *pm = dm.data<float>();
+  auto pd = dy.data<float>();
+  auto pi = vi.data<int32_t>();
+  auto pv = dv.data<float>(), pm = dm.data<float>();
   WorkQueue& q = queue_for(op, dy.device);
 #if MVD_HAVE_CUDA
   if (dy.device.kind == Device::CUDA)
-    q.enqueue("placeTokensBackward", [=, dev = dy.device, keep = std::move(keep)]() {
+    q.enqueue("placeTokensBackward", [=, dev = dy.device]() {
       void* scratch = cuda_scratch(dev, place_tokens_backward_cuda_scratch_bytes(B, N, D));
       place_tokens_backward_cuda(pd, pi, pv, pm, B, Nv, N, D, nullptr, scratch, cuda_stream(dev));
     });
   else
 #endif
-    q.enqueue("placeTokensBackward", [=, keep = std::move(keep)]() {
+    q.enqueue("placeTokensBackward", [=]() {
       place_tokens_backward_cpu(pd, pi, pv, pm, B, Nv, N, D);
     });
   return pair_to_js(info.Env(), dv, dm);

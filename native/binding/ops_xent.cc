@@ -57,22 +57,21 @@ Napi::Value CrossEntropy(const Napi::CallbackInfo& info) {
   }
   Output loss = make_output({1}, DType::F32, x.device);
   Output grad = make_output({B, C}, DType::F32, x.device);
-  std::vector<StoragePtr> keep{x.storage, t.storage, loss.storage, grad.storage};
-  const float* px = x.data<float>();
-  const int32_t* py = hard ? t.data<int32_t>() : nullptr;
-  const float* ps = hard ? nullptr : t.data<float>();
-  float *pl = loss.data<float>(), *pg = grad.data<float>();
+  auto px = x.data<float>();
+  auto py = hard ? t.data<int32_t>() : nullptr;
+  auto ps = hard ? nullptr : t.data<float>();
+  auto pl = loss.data<float>(), pg = grad.data<float>();
   const float feps = (float)eps;
 #if MVD_HAVE_CUDA
   if (x.device.kind == Device::CUDA) {
     const Device dev = x.device;
-    queue_for(op, dev).enqueue("crossEntropy", [px, py, ps, B, C, feps, pl, pg, keep, dev]() {
+    queue_for(op, dev).enqueue("crossEntropy", [px, py, ps, B, C, feps, pl, pg, dev]() {
       void* scratch = cuda_scratch(dev, cross_entropy_cuda_scratch_bytes(B));
       cross_entropy_cuda(px, py, ps, B, C, feps, pl, pg, scratch, cuda_stream(dev));
     });
   } else
 #endif
-  queue_for(op, x.device).enqueue("crossEntropy", [px, py, ps, B, C, feps, pl, pg, keep]() {
+  queue_for(op, x.device).enqueue("crossEntropy", [px, py, ps, B, C, feps, pl, pg]() {
     cross_entropy_cpu(px, py, ps, B, C, feps, pl, pg);
   });
   Napi::Array r = Napi::Array::New(info.Env(), 2);
@@ -87,18 +86,17 @@ Napi::Value Softmax(const Napi::CallbackInfo& info) {
   expect_logits(op, x, {&x});
   const int64_t B = x.dim(0), C = x.dim(1);
   Output o = make_output({B, C}, DType::F32, x.device);
-  StoragePtr keep_x = x.storage, keep_o = o.storage;
-  const float* px = x.data<float>();
-  float* po = o.data<float>();
+  auto px = x.data<float>();
+  auto po = o.data<float>();
 #if MVD_HAVE_CUDA
   if (x.device.kind == Device::CUDA) {
     const Device dev = x.device;
-    queue_for(op, dev).enqueue("softmax", [px, po, B, C, keep_x, keep_o, dev]() {
+    queue_for(op, dev).enqueue("softmax", [px, po, B, C, dev]() {
       softmax_cuda(px, B, C, po, cuda_stream(dev));
     });
   } else
 #endif
-  queue_for(op, x.device).enqueue("softmax", [px, po, B, C, keep_x, keep_o]() { softmax_cpu(px, B, C, po); });
+  queue_for(op, x.device).enqueue("softmax", [px, po, B, C]() { softmax_cpu(px, B, C, po); });
   return output_to_js(info.Env(), o);
 }
 
@@ -124,20 +122,19 @@ Napi::Value TopkCorrect(const Napi::CallbackInfo& info) {
   }
   const int64_t B = x.dim(0), C = x.dim(1), nk = (int64_t)ks.size();
   Output o = make_output({nk}, DType::F32, x.device);
-  std::vector<StoragePtr> keep{x.storage, y.storage, o.storage};
-  const float* px = x.data<float>();
-  const int32_t* py = y.data<int32_t>();
-  float* po = o.data<float>();
+  auto px = x.data<float>();
+  auto py = y.data<int32_t>();
+  auto po = o.data<float>();
 #if MVD_HAVE_CUDA
   if (x.device.kind == Device::CUDA) {
     const Device dev = x.device;
-    queue_for(op, dev).enqueue("topkCorrect", [px, py, B, C, ks, nk, po, keep, dev]() {
+    queue_for(op, dev).enqueue("topkCorrect", [px, py, B, C, ks, nk, po, dev]() {
       void* scratch = cuda_scratch(dev, topk_correct_cuda_scratch_bytes(B, nk));
       topk_correct_cuda(px, py, B, C, ks.data(), nk, po, scratch, cuda_stream(dev));
     });
   } else
 #endif
-  queue_for(op, x.device).enqueue("topkCorrect", [px, py, B, C, ks, nk, po, keep]() {
+  queue_for(op, x.device).enqueue("topkCorrect", [px, py, B, C, ks, nk, po]() {
     topk_correct_cpu(px, py, B, C, ks.data(), nk, po);
   });
   return output_to_js(info.Env(), o);

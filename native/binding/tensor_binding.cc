@@ -157,11 +157,11 @@ Napi::Value Read(const Napi::CallbackInfo& info) {
   size_t bytes = (size_t)t.numel() * dtype_size(t.dtype);
   if (dst.ByteLength() != bytes) throw OpError(ErrorKind::Shape, op, "destination size mismatch", t.desc());
   uint8_t* out = static_cast<uint8_t*>(dst.ArrayBuffer().Data()) + dst.ByteOffset();
-  const uint8_t* src = static_cast<const uint8_t*>(t.storage->data()) + t.offset * dtype_size(t.dtype);
-  StoragePtr keep_alive = t.storage;
+  // The source pointer is taken on the worker: the storage may not be allocated yet (storage.h).
+  const LazyPtr<const uint8_t> src(t.storage, t.offset * (int64_t)dtype_size(t.dtype));
   Device dev = t.device;
   return settle_after_queue(info.Env(), queue_for(op, t.device),
-                            [out, src, bytes, keep_alive, dev] {
+                            [out, src, bytes, dev] {
                               if (!bytes) return;
 #if MVD_HAVE_CUDA
                               // Synchronises the stream, so kernels queued before have finished.

@@ -26,6 +26,13 @@ OpError::OpError(ErrorKind kind, std::string op, const std::string& msg, std::st
     : std::runtime_error(compose(op, msg, shapes, device)),
       kind(kind), op(std::move(op)), shapes(std::move(shapes)), device(std::move(device)) {}
 
+OpError::OpError(Verbatim, ErrorKind kind, std::string op, const std::string& message)
+    : std::runtime_error(message), kind(kind), op(std::move(op)) {}
+
+OpError OpError::verbatim(ErrorKind kind, std::string op, const std::string& message) {
+  return OpError(Verbatim{}, kind, std::move(op), message);
+}
+
 std::string shape_str(const std::vector<int64_t>& shape) {
   std::string s = "[";
   for (size_t i = 0; i < shape.size(); ++i) {

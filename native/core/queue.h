@@ -17,15 +17,21 @@ namespace mvd {
 class WorkQueue {
  public:
   using Fn = std::function<void()>;
-  WorkQueue();
+  // `cuda_index` < 0: the CPU queue; else the queue of that CUDA device (MVD_SYNC waits on its stream).
+  explicit WorkQueue(size_t depth, int cuda_index = -1);
   ~WorkQueue();
 
   // `op` names the task for error messages. If a task throws, the first error is kept ("sticky")
   // and reported by the next sync point; later tasks still run so that queued frees happen.
   // Run-ahead is bounded: with `depth` tasks already waiting, the caller waits for one to finish.
-  // Unbounded, a whole forward pass would be enqueued at once and every activation it allocates
-  // would be alive together (measured: +1 GB peak RSS on an MVD S←B step).
+  // CPU storage is allocated when the worker first touches it (storage.h), so the CPU queue can run
+  // a whole training step ahead without holding its activations early; CUDA storage is allocated
+  // at enqueue time, so the CUDA queues keep a short bound (unbounded, a whole forward's
+  // activations were alive at once: +1 GB peak RSS on an MVD S←B step).
+  // With MVD_SYNC=1 (read at load) enqueue waits until the task has run (and, on a CUDA queue,
+  // the stream has finished) and throws the task's failure as an OpError at the caller.
   void enqueue(const char* op, Fn fn);
+  static bool sync_mode();
   // The first failure since the last sync point; kind keeps the typed error (ValueError, ...).
   struct Failure {
     ErrorKind kind = ErrorKind::Native;
@@ -49,6 +55,7 @@ class WorkQueue {
   std::mutex m_;
   std::condition_variable cv_, idle_cv_, space_cv_;
   size_t depth_;
+  int cuda_index_;
   std::deque<Task> q_;
   bool busy_ = false;
   bool stop_ = false;

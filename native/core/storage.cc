@@ -181,7 +181,7 @@ Storage::Storage(Device device, size_t bytes) : device_(device), bytes_(bytes) {
   if (device.kind != Device::CPU) {
 #if MVD_HAVE_CUDA
     cuda_require_device("alloc", device);
-    data_ = cuda_alloc(device, bytes);
+    data_.store(cuda_alloc(device, bytes), std::memory_order_release);
     g_device_live_bytes += (int64_t)bytes_;
     return;
 #else
@@ -189,23 +189,34 @@ Storage::Storage(Device device, size_t bytes) : device_(device), bytes_(bytes) {
                   "CUDA storage is not available in this build (the addon was built without CUDA)", "", device.str());
 #endif
   }
-  // 64-byte alignment: one cache line, and what AVX-512 loads prefer.
-  data_ = HostCache::get().alloc(rounded_size(bytes));
-  if (!data_)
-    throw OpError(ErrorKind::Native, "alloc", "out of host memory allocating " + std::to_string(bytes) + " bytes",
-                  "", device.str());
   g_live_bytes += (int64_t)bytes_;
+}
+
+void* Storage::allocate() const {
+  // One lock for every storage's first touch: allocation is once per storage, and the cache behind
+  // it takes its own lock anyway.
+  if (device_.kind != Device::CPU) return nullptr;  // device memory is eager: only a 0-byte one is null
+  static std::mutex m;
+  std::lock_guard<std::mutex> lk(m);
+  if (void* p = data_.load(std::memory_order_relaxed)) return p;
+  // 64-byte alignment: one cache line, and what AVX-512 loads prefer.
+  void* p = HostCache::get().alloc(rounded_size(bytes_));
+  if (!p)
+    throw OpError(ErrorKind::Native, "alloc", "out of host memory allocating " + std::to_string(bytes_) + " bytes",
+                  "", device_.str());
+  data_.store(p, std::memory_order_release);
+  return p;
 }
 
 Storage::~Storage() {
   if (device_.kind != Device::CPU) {
 #if MVD_HAVE_CUDA
-    cuda_release(device_, data_, bytes_);
+    cuda_release(device_, data_.load(), bytes_);
     g_device_live_bytes -= (int64_t)bytes_;
 #endif
     return;
   }
-  if (data_) HostCache::get().release(data_, rounded_size(bytes_));
+  if (void* p = data_.load()) HostCache::get().release(p, rounded_size(bytes_));
   g_live_bytes -= (int64_t)bytes_;
 }
 

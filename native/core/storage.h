@@ -1,6 +1,7 @@
 // Device memory owned by shared_ptr: a tensor handle and every queued op that reads or writes the
 // storage each hold a reference, so dispose() on the JS side never frees memory an op still uses.
 #pragma once
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -26,6 +27,11 @@ bool parse_device(const std::string& s, Device* out);
 
 // CPU storage comes from a caching host allocator; CUDA storage (builds with MVD_HAVE_CUDA) from
 // the caching device allocator in native/cuda/runtime.h, so data() is then a device pointer.
+//
+// CPU memory is allocated on the first data() call, from whichever thread makes it: an op's output
+// is then allocated when the worker runs the op, not when the JS thread enqueues it, so memory in
+// use follows the worker's position in the queue as in synchronous execution, however far ahead
+// the JS thread runs (docs/ARCHITECTURE.md, "Execution model"). CUDA memory stays eager.
 class Storage {
  public:
   Storage(Device device, size_t bytes);
@@ -33,7 +39,13 @@ class Storage {
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
 
-  void* data() const { return data_; }
+  // Allocates CPU memory on first use (thread-safe); throws OpError (NativeError) when the OS refuses.
+  void* data() const {
+    void* p = data_.load(std::memory_order_acquire);
+    return p ? p : allocate();
+  }
+  // Whether the memory exists yet (tests of the lazy allocation).
+  bool allocated() const { return data_.load(std::memory_order_acquire) != nullptr; }
   size_t bytes() const { return bytes_; }
   const Device& device() const { return device_; }
 
@@ -47,9 +59,10 @@ class Storage {
   static void trim_cache();
 
  private:
+  void* allocate() const;
   Device device_;
   size_t bytes_;
-  void* data_ = nullptr;
+  mutable std::atomic<void*> data_{nullptr};
 };
 
 using StoragePtr = std::shared_ptr<Storage>;
