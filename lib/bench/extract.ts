@@ -13,7 +13,7 @@ import { stateDict } from '../io/checkpoint.js';
 import { saveSafetensors } from '../io/safetensors.js';
 import { loadEncoder } from '../api/encoder.js';
 import { torchAvailable, torchPython } from './compare.js';
-import { median } from './timing.js';
+import { median, fmt, table } from './timing.js';
 import { sync } from '../tensor.js';
 
 export interface ExtractBenchOptions {
@@ -90,4 +90,17 @@ export async function benchExtract(o: ExtractBenchOptions): Promise<ExtractBench
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** The table, with the three ratios the package issue sets targets for. */
+export function formatExtract(o: ExtractBenchOptions, r: ExtractBenchResult): string {
+  const rows: (string | number)[][] = [
+    ['read the checkpoint file once', fmt(r.readFileS, 3), ''],
+    ['loadEncoder (build + load + checks)', fmt(r.loadEncoderS, 3), `${fmt(r.loadEncoderS / r.readFileS, 2)}× the read (target ≤ 2)`],
+    ['in-process forward (embed, 1 clip)', fmt(r.forwardS, 3), ''],
+    ['whole process: mvd extract --video', fmt(r.extractProcessS, 3), `${fmt(r.extractProcessS / r.forwardS, 2)}× the forward (target ≤ 1.5)`],
+  ];
+  if (r.torchForwardS !== null) rows.push(['PyTorch in-process forward', fmt(r.torchForwardS, 3), `mvd whole process is ${fmt(r.torchForwardS / r.extractProcessS, 2)}× faster (target ≥ 1.2)`]);
+  return `Extract: ${o.preset} at ${o.frames}×${o.size}², checkpoint ${fmt(r.checkpointMB, 0)} MB, medians of ${o.runs} runs\n\n` +
+    table(['what', 'seconds', 'ratio'], rows) + (r.torchWhy ? `\n(no PyTorch comparison: ${r.torchWhy})` : '');
 }

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { benchGemm, formatGemm } from '../../bench/gemm.js';
 import { benchStep, type StepBenchOptions, type StepBenchResult } from '../../bench/step.js';
 import { benchData } from '../../bench/data.js';
+import { benchExtract, formatExtract, type ExtractBenchOptions } from '../../bench/extract.js';
 import { benchEventLoop, formatEventLoop, type EventLoopBenchOptions } from '../../bench/event-loop.js';
 import { runOursInChild, runTorch, runTorchKernels, torchAvailable, TORCH_KERNEL_ENV, type TorchStep } from '../../bench/compare.js';
 import { benchKernels, formatKernels } from '../../bench/kernels.js';
@@ -14,7 +15,7 @@ import { packageRoot } from '../../native.js';
 import { isPreset } from '../../nn/config.js';
 import { UsageError, type Command } from '../command.js';
 
-const SUITES = ['gemm', 'kernels', 'step', 'data', 'eventloop', 'all'] as const;
+const SUITES = ['gemm', 'kernels', 'step', 'data', 'eventloop', 'extract', 'all'] as const;
 
 function eventLoopOptions(v: Record<string, unknown>, check: boolean): EventLoopBenchOptions {
   const o: EventLoopBenchOptions = {
@@ -60,12 +61,12 @@ function formatStep(rounds: Round[], torchWhy?: string): string {
 export const benchCommand: Command = {
   name: 'bench',
   summary: 'benchmarks: GEMM and kernels vs measured roofs, whole MVD steps (vs PyTorch when present), data loading',
-  usage: `mvd bench <${SUITES.join('|')}> [--quick] [--check] [--json] [step: --student small --teacher base --frames 16 --size 112 --batch 2 --device cpu] [eventloop: --method videomae|mvd --student tiny --teacher base --batch 4 --steps 5]`,
+  usage: `mvd bench <${SUITES.join('|')}> [--quick] [--check] [--json] [step: --student small --teacher base --frames 16 --size 112 --batch 2 --device cpu] [eventloop: --method videomae|mvd --student tiny --teacher base --batch 4 --steps 5] [extract: --student base --frames 16 --size 224 --rounds 3 --video FILE]`,
   options: {
     quick: { type: 'boolean' }, check: { type: 'boolean' }, json: { type: 'boolean' }, student: { type: 'string' }, teacher: { type: 'string' },
     frames: { type: 'string' }, size: { type: 'string' }, batch: { type: 'string' }, steps: { type: 'string' }, warmup: { type: 'string' },
     'mask-ratio': { type: 'string' }, device: { type: 'string' }, rounds: { type: 'string' }, 'no-torch': { type: 'boolean' },
-    method: { type: 'string' },
+    method: { type: 'string' }, video: { type: 'string' },
   },
   help: {
     quick: 'fewer shapes and shorter runs', check: 'CI mode: a tiny configuration for a few seconds; fails only if the harness breaks',
@@ -73,6 +74,7 @@ export const benchCommand: Command = {
     steps: 'timed steps per round (5)', warmup: 'untimed steps first (1)', 'mask-ratio': '0.9', device: 'cpu', rounds: 'alternating rounds with PyTorch (2)',
     'no-torch': 'skip the PyTorch reference',
     method: 'eventloop: videomae (pretrain --student, batch 4 by default) or mvd (distill --student from two --teacher)',
+    video: 'extract: the video for the whole-process run (default ../shared/data/videos/demo.mp4 beside the package)',
   },
   async run(v, positionals) {
     const suite = positionals[0] ?? 'gemm';
@@ -131,6 +133,17 @@ export const benchCommand: Command = {
       const r = await benchData(check ? { clips: 8, batchSize: 4 } : {});
       out.data = r;
       show(`data loader: ${fmt(r.clipsPerSec, 2)} clips/s (${r.clip.join('×')} clips from mp4, ${r.workers} workers, batch ${r.batchSize}); ${fmt(r.msPerBatch, 0)} ms per batch`);
+    }
+    if (suite === 'extract' || (suite === 'all' && check)) {
+      const video = String(v.video ?? join(packageRoot, '..', 'shared', 'data', 'videos', 'demo.mp4'));
+      const o: ExtractBenchOptions = {
+        preset: String(v.student ?? (check ? 'tiny' : 'base')) as ExtractBenchOptions['preset'], frames: Number(v.frames ?? (check ? 4 : 16)),
+        size: Number(v.size ?? (check ? 32 : 224)), video, runs: Number(v.rounds ?? (check ? 1 : 3)), torch: !v['no-torch'] && !check,
+      };
+      if (!isPreset(o.preset)) throw new UsageError('--student is a preset: tiny, small, base, large, huge');
+      const r = await benchExtract(o);
+      out.extract = r;
+      show(formatExtract(o, r));
     }
     if (suite === 'eventloop') {
       const r = await benchEventLoop(eventLoopOptions(v, check));
