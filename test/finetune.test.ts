@@ -26,7 +26,7 @@ const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 t.test('fine-tuning drives the loss down (no mixing) and runs with Mixup/CutMix', async (t) => {
   // Eight clips without crops or mixing: a tiny model fits them within a few dozen steps (the
   // synthetic task itself needs far more steps than a unit test has).
-  const r = finetuneRecipe(data(1, 8), { ...base, mix: false, dropPath: 0, repeated: 1, cropScale: [1, 1], flip: 0, labelSmoothing: 0 });
+  const r = finetuneRecipe(data(1, 8), { ...base, mix: false, dropPath: 0, repeated: 1, cropScale: [1, 1], flip: 0, labelSmoothing: 0, randAugment: false, erasing: 0 });
   const h = (await train(r, { steps: 40, lr: 3e-3, minLr: 3e-3, warmupSteps: 0, weightDecay: 0.05, beta2: 0.999 })).history.map((x) => x.losses.loss);
   t.ok(mean(h.slice(-5)) < 0.85 * mean(h.slice(0, 5)), `loss ${mean(h.slice(0, 5)).toFixed(3)} → ${mean(h.slice(-5)).toFixed(3)}`);
   r.dispose();

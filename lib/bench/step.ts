@@ -1,14 +1,18 @@
 // Whole MVD training steps: teachers' forward + student forward/backward + AdamW, with a stage
 // profile (data, teachers, student, optimizer), clips/s, step-time median and spread, peak RSS.
-import { Tensor, sync } from '../tensor.js';
-import { SyntheticDataset } from '../data/synthetic.js';
-import { batchMasks } from '../data/masking.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sync } from '../tensor.js';
+import { SyntheticDataset, writeSyntheticSet } from '../data/synthetic.js';
+import { VideoClipDataset } from '../data/datasets.js';
+import type { ClipSource } from '../data/types.js';
 import { distillLoss } from '../ops/loss.js';
 import { gridOf, videoVit, isPreset, type Preset } from '../nn/config.js';
 import { makeStudent, makeTeacher } from '../nn/mvd.js';
 import { AdamW } from '../optim/adamw.js';
 import { buildParamGroups } from '../optim/groups.js';
-import { BatchSampler } from '../methods/batch.js';
+import { BatchSampler, maskedBatch } from '../data/batches.js';
 import { ValueError } from '../errors.js';
 
 export interface StepBenchOptions {
@@ -21,6 +25,27 @@ export interface StepBenchOptions {
   warmup: number;
   maskRatio: number;
   device: string;
+  /**
+   * Where clips come from: 'memory' (default), the synthetic set rendered in this thread; 'mp4',
+   * the same kind of clips written as mp4 files first, then decoded, cropped and resized by the
+   * loader's workers (the pretraining transform), overlapped with the steps.
+   */
+  data?: 'memory' | 'mp4';
+  /** Loader worker threads with data 'mp4' (default 2). */
+  workers?: number;
+}
+
+/** Clips for the bench: in memory, or written to mp4 in `dir` and decoded by the loader. */
+async function clipSource(o: StepBenchOptions, dir: () => string): Promise<ClipSource> {
+  const count = Math.max(o.batch * 4, 8);
+  if ((o.data ?? 'memory') === 'memory') return new SyntheticDataset({ seed: 1, count, frames: o.frames, size: o.size });
+  if (o.data !== 'mp4') throw new ValueError(`bench step: data must be 'memory' or 'mp4', got '${o.data}'`);
+  // Videos a little larger than the clip, 4× its frames (stride 4), so crop and resize do work.
+  const side = 2 * Math.ceil((o.size * 1.25) / 2);
+  const out = dir();
+  await writeSyntheticSet({ outDir: out, videos: count, frames: o.frames * 4, size: side, seed: 1, valFraction: 0 });
+  const items = Array.from({ length: count }, (_, i) => ({ path: join(out, 'videos', `clip_${String(i).padStart(6, '0')}.mp4`), label: 0 }));
+  return new VideoClipDataset({ items, transform: { kind: 'pretrain', numFrames: o.frames, stride: 4, size: o.size }, onBadVideo: 'fail' });
 }
 
 export interface StepBenchResult {
@@ -44,7 +69,9 @@ export async function benchStep(o: StepBenchOptions): Promise<StepBenchResult> {
   teachers.vid.packWeights();
   const student = makeStudent(o.student, { img: teachers.img.dim, vid: teachers.vid.dim }, { frames: o.frames, size: o.size, dropPath: 0.1, seed: 3 });
   const opt = new AdamW(buildParamGroups(student.namedParameters(), { weightDecay: 0.05 }), { beta2: 0.95 });
-  const data = new BatchSampler(new SyntheticDataset({ seed: 1, count: Math.max(o.batch * 4, 8), frames: o.frames, size: o.size }), o.batch, 1);
+  let tmp: string | null = null;
+  const source = await clipSource(o, () => (tmp = mkdtempSync(join(tmpdir(), 'mvd-bench-step-'))));
+  const data = new BatchSampler(source, o.batch, 1, o.data === 'mp4' ? { workers: o.workers ?? 2 } : {});
   const grid = gridOf(videoVit(o.student, { frames: o.frames, size: o.size }));
   const stages = { data: 0, teachers: 0, student: 0, optimizer: 0 };
   const times: number[] = [];
@@ -53,10 +80,9 @@ export async function benchStep(o: StepBenchOptions): Promise<StepBenchResult> {
   for (let i = 0; i < o.warmup + o.steps; i++) {
     const measured = i >= o.warmup;
     const t0 = performance.now();
-    const b = await data.batch(i);
-    const m = batchMasks('tube', grid, o.maskRatio, o.batch, i);
-    const vis = Tensor.fromArray(m.visible, [o.batch, m.numVisible]);
-    const msk = Tensor.fromArray(m.masked, [o.batch, m.numMasked]);
+    // As distillRecipe takes its batches: the next one loads while this step runs.
+    const b = await maskedBatch(data, i, { type: 'tube', grid, ratio: o.maskRatio, seed: 1 });
+    const { vis, msk } = b;
     await sync();
     const t1 = performance.now();
     const tImg = teachers.img.targets(b.video, msk), tVid = teachers.vid.targets(b.video, msk);
@@ -71,7 +97,8 @@ export async function benchStep(o: StepBenchOptions): Promise<StepBenchResult> {
     await opt.update(1e-4);
     await sync();
     const t4 = performance.now();
-    for (const x of [vis, msk, tImg, tVid, p.img, p.vid, l.loss, l.dPredImg, l.dPredVid, b.video]) x?.dispose();
+    for (const x of [tImg, tVid, p.img, p.vid, l.loss, l.dPredImg, l.dPredVid]) x?.dispose();
+    b[Symbol.dispose]();
     if (measured) {
       times.push((t4 - t0) / 1000);
       stages.data += t1 - t0;
@@ -82,6 +109,8 @@ export async function benchStep(o: StepBenchOptions): Promise<StepBenchResult> {
   }
   const total = stages.data + stages.teachers + stages.student + stages.optimizer;
   for (const k of Object.keys(stages) as (keyof typeof stages)[]) stages[k] /= total;
+  await data.close();
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
   opt.dispose();
   student.dispose();
   teachers.img.dispose();

@@ -13,7 +13,7 @@ import {
   denseCentreIndices, denseTestIndices, denseTrainIndices, pretrainIndices, tsnTestIndices, tsnTrainIndices,
 } from './sampling.js';
 import type {
-  BadVideoPolicy, BadVideoReport, ClipMeta, ClipSample, ClipSource, ClipTransform, ExactSample, SkippedVideo, VideoItem,
+  BadVideoPolicy, BadVideoReport, ClipMeta, ClipSample, ClipSource, ClipTransform, DatasetSpec, ExactSample, SkippedVideo, VideoItem,
 } from './types.js';
 import { VideoDecodeError, VideoTooShortError, decodeFrames, probeVideo, type VideoInfo } from './video.js';
 import { BadVideoLog, NoUsableVideosError, checkBadVideoPolicy, replacementOrder } from './bad-videos.js';
@@ -211,6 +211,22 @@ export class VideoClipDataset implements ClipSource {
   /** The bad videos left out so far, once per file, in the order met. */
   get skippedVideos(): SkippedVideo[] {
     return this.known.list();
+  }
+
+  datasetSpec(): DatasetSpec {
+    const o = this.opts;
+    return {
+      kind: 'videos', items: this.items, transform: this.transform, onBadVideo: this.policy, maxSkips: this.draws, minFrames: this.minFrames,
+      decodeThreads: o.decodeThreads, timeoutMs: o.timeoutMs,
+    };
+  }
+
+  /** A dataset over the same files whose pretraining clips also carry the image teacher's input. */
+  withImageTeacherSize(size: number): VideoClipDataset {
+    if (!Number.isInteger(size) || size <= 0) throw new ValueError(`imageTeacherSize must be a positive integer, got ${size}`);
+    if (this.transform.kind !== 'pretrain')
+      throw new ValueError(`imageTeacherSize applies to the pretraining transform, not '${this.transform.kind}'`);
+    return new VideoClipDataset({ ...this.opts, transform: { ...this.transform, imageTeacherSize: size } });
   }
 
   /** Probes once per file (frame count, size, fps); a failed probe is not cached. */

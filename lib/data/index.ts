@@ -12,3 +12,4 @@ export * from './synthetic.js';
 export * from './source.js';
 export * from './loader.js';
 export type * from './types.js';
+export * from './batches.js';

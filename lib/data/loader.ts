@@ -8,15 +8,26 @@ import { pathToFileURL } from 'node:url';
 import location from '../module-location.cjs';
 import { MvdError, ValueError } from '../errors.js';
 import { mixupCutmixParams, type MixParams } from './augment.js';
-import { batchMasks, type BatchMask, type MaskType, type TokenGrid } from './masking.js';
+import { clipMasks, type BatchMask, type MaskType, type TokenGrid } from './masking.js';
 import { Rng, deriveSeed } from './rng.js';
 import { createDataset } from './source.js';
 import type { BadVideoPolicy, BadVideoReport, ClipMeta, ClipSample, ClipSource, DatasetSpec, SkippedVideo } from './types.js';
 import { VideoDecodeError } from './video.js';
 import { NoUsableVideosError, checkBadVideoPolicy } from './bad-videos.js';
 
+/** Which part of every epoch this loader reads: rank `rank` of `worldSize` (distributed training). */
+export interface Shard {
+  rank: number;
+  worldSize: number;
+}
+
 export interface LoaderOptions {
-  dataset: DatasetSpec;
+  /**
+   * What to load: a plain description (rebuilt in each worker), or a source object. An object
+   * runs in worker threads through its datasetSpec(), or in this thread when it has none or
+   * `workers` is 0 (the in-memory synthetic set: rendered natively, cheap).
+   */
+  dataset: DatasetSpec | ClipSource;
   /** Videos per batch (each yields `views` rows: repeated augmentation or test views). */
   batchSize: number;
   seed?: number;
@@ -25,13 +36,21 @@ export interface LoaderOptions {
   shuffle?: boolean;
   /** Drop a final partial batch (default false). */
   dropLast?: boolean;
+  /** First batch of the epoch to load (a resumed run): batches before it are neither decoded nor yielded. */
+  startBatch?: number;
+  /**
+   * Rank `rank` of `worldSize` takes epoch positions rank, rank + worldSize, …; every rank gets
+   * ceil(n / worldSize) of them, the last ones wrapping to the start of the order (as PyTorch's
+   * DistributedSampler pads), so all ranks run the same number of batches.
+   */
+  shard?: Shard;
   /** Worker threads (default 2); 0 loads in this thread (still asynchronous: ffmpeg runs in child processes). */
   workers?: number;
   /** Samples decoded at once per worker (default 2; decoding mostly waits on ffmpeg). */
   tasksPerWorker?: number;
   /** Most samples dispatched and not yet handed out (default 2 × batchSize); at least batchSize. */
   prefetch?: number;
-  /** Also draw token masks per batch ([B·views, N] index arrays). */
+  /** Also draw token masks, one per clip keyed by (seed, epoch, dataset index, view) ([B·views, N] index arrays). */
   mask?: { type: MaskType; ratio: number; grid: TokenGrid };
   /**
    * The image teacher's input size when it differs from the student's (SPEC §3.1: 196 for a
@@ -55,6 +74,9 @@ export interface Batch {
   labels: Int32Array;
   /** [B] dataset indices actually loaded. */
   indices: Int32Array;
+  /** [B] dataset indices the epoch order asked for: with `epoch`, the keys of every random choice. */
+  requested: Int32Array;
+  epoch: number;
   /** Views per video (1 for pretraining, numSample for repeated augmentation, clips×crops at test). */
   views: number;
   /** Batch number within the epoch. */
@@ -117,6 +139,7 @@ function errorFromWorker(e: WorkerError): Error {
 }
 
 class WorkerPool implements Backend {
+  private busy = 0;
   private readonly workers: { w: Worker; load: number }[] = [];
   private readonly pending = new Map<number, { resolve: (s: ClipSample) => void; reject: (e: Error) => void; worker: number }>();
   private nextId = 0;
@@ -132,6 +155,7 @@ class WorkerPool implements Backend {
         if (!p) return;
         this.pending.delete(m.id);
         slot.load--;
+        this.settled();
         if (m.type === 'result') p.resolve(m.sample!);
         else p.reject(errorFromWorker(m.error!));
       });
@@ -140,6 +164,7 @@ class WorkerPool implements Backend {
         for (const [id, p] of this.pending)
           if (p.worker === i) {
             this.pending.delete(id);
+            this.settled();
             p.reject(e);
           }
       };
@@ -147,8 +172,15 @@ class WorkerPool implements Backend {
       w.on('exit', (code) => {
         if (!this.closed) fail(new LoaderError(`loader worker ${i} exited with code ${code}`));
       });
+      // Idle workers must not keep the process alive: a run that ends without closing its
+      // loader (prefetch for a step that never comes) still exits once the work in flight is done.
+      w.unref();
       this.workers.push(slot);
     }
+  }
+
+  private settled(): void {
+    if (--this.busy === 0) for (const s of this.workers) s.w.unref();
   }
 
   run(index: number, seed: number): Promise<ClipSample> {
@@ -158,6 +190,7 @@ class WorkerPool implements Backend {
     const id = this.nextId++;
     const slot = this.workers[best];
     slot.load++;
+    if (this.busy++ === 0) for (const s of this.workers) s.w.ref();
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject, worker: best });
       slot.w.postMessage({ type: 'task', id, index, seed });
@@ -169,23 +202,51 @@ class WorkerPool implements Backend {
     this.closed = true;
     for (const [, p] of this.pending) p.reject(new LoaderError('loader closed'));
     this.pending.clear();
+    this.busy = 0;
     await Promise.all(this.workers.map((s) => s.w.terminate()));
   }
 }
 
 class InThread implements Backend {
-  private readonly ds: ClipSource;
-  constructor(spec: DatasetSpec) {
-    this.ds = createDataset(spec);
-  }
+  constructor(private readonly ds: ClipSource) {}
   run(index: number, seed: number): Promise<ClipSample> {
     return this.ds.get(index, seed);
   }
   async close(): Promise<void> {}
 }
 
-function datasetLength(spec: DatasetSpec): number {
-  return spec.kind === 'videos' ? spec.items.length : spec.count;
+function isSource(d: DatasetSpec | ClipSource): d is ClipSource {
+  return typeof (d as ClipSource).get === 'function';
+}
+
+function datasetLength(d: DatasetSpec | ClipSource): number {
+  if (isSource(d)) return d.length;
+  return d.kind === 'videos' ? d.items.length : d.count;
+}
+
+function checkShard(shard: Shard | undefined): Shard {
+  if (shard === undefined) return { rank: 0, worldSize: 1 };
+  const { rank, worldSize } = shard;
+  if (!Number.isInteger(worldSize) || worldSize < 1) throw new ValueError(`shard.worldSize must be a positive integer, got ${worldSize}`);
+  if (!Number.isInteger(rank) || rank < 0 || rank >= worldSize) throw new ValueError(`shard.rank must be an integer in [0, ${worldSize}), got ${rank}`);
+  return shard;
+}
+
+/**
+ * This shard's part of an epoch order: positions rank, rank + worldSize, …, ceil(n / worldSize)
+ * of them, wrapping past the end so every rank has as many.
+ */
+export function shardOrder(order: Int32Array, shard: Shard): Int32Array {
+  const { rank, worldSize } = checkShard(shard);
+  if (worldSize === 1) return order;
+  const n = order.length, out = new Int32Array(Math.ceil(n / worldSize));
+  for (let j = 0; j < out.length; j++) out[j] = order[(j * worldSize + rank) % n];
+  return out;
+}
+
+function sourceWithImageTeacher(src: ClipSource, size: number): ClipSource {
+  if (!src.withImageTeacherSize) throw new ValueError(`imageTeacherSize ${size}: this source cannot give the image teacher's input (it has no withImageTeacherSize)`);
+  return src.withImageTeacherSize(size);
 }
 
 /** The dataset spec with the image teacher's size set where it applies. */
@@ -216,7 +277,7 @@ export class VideoLoader implements AsyncIterable<Batch>, AsyncDisposable {
   /** Every bad video reported so far, once per file. */
   readonly badVideos: BadVideoReport[] = [];
   private readonly reported = new Set<string>();
-  private readonly opts: Required<Pick<LoaderOptions, 'batchSize' | 'seed' | 'epoch' | 'shuffle' | 'dropLast' | 'prefetch'>> & LoaderOptions;
+  private readonly opts: Required<Pick<LoaderOptions, 'batchSize' | 'seed' | 'epoch' | 'shuffle' | 'dropLast' | 'prefetch' | 'startBatch' | 'shard'>> & LoaderOptions;
   private backend: Backend | null = null;
   private closed = false;
   private iterating = false;
@@ -225,24 +286,34 @@ export class VideoLoader implements AsyncIterable<Batch>, AsyncDisposable {
     const batchSize = opts.batchSize;
     if (!Number.isInteger(batchSize) || batchSize <= 0) throw new ValueError(`batchSize must be a positive integer, got ${batchSize}`);
     const prefetch = Math.max(batchSize, opts.prefetch ?? 2 * batchSize);
-    this.opts = { ...opts, batchSize, seed: opts.seed ?? 0, epoch: opts.epoch ?? 0, shuffle: opts.shuffle ?? true, dropLast: opts.dropLast ?? false, prefetch };
-    const n = datasetLength(opts.dataset);
+    const startBatch = opts.startBatch ?? 0;
+    if (!Number.isInteger(startBatch) || startBatch < 0) throw new ValueError(`startBatch must be a non-negative integer, got ${startBatch}`);
+    const shard = checkShard(opts.shard);
+    this.opts = { ...opts, batchSize, seed: opts.seed ?? 0, epoch: opts.epoch ?? 0, shuffle: opts.shuffle ?? true, dropLast: opts.dropLast ?? false, prefetch, startBatch, shard };
+    const n = Math.ceil(datasetLength(opts.dataset) / shard.worldSize);
     this.length = this.opts.dropLast ? Math.floor(n / batchSize) : Math.ceil(n / batchSize);
+    if (startBatch > this.length) throw new ValueError(`startBatch ${startBatch} is past the epoch's ${this.length} batches`);
   }
 
   private start(): Backend {
     if (this.closed) throw new LoaderError('loader is closed');
     if (!this.backend) {
+      const d = this.opts.dataset;
       const workers = this.opts.workers ?? 2;
+      if (!Number.isInteger(workers) || workers < 0) throw new ValueError(`workers must be a non-negative integer, got ${workers}`);
+      if (isSource(d) && (workers === 0 || !d.datasetSpec)) {
+        if (this.opts.onBadVideo !== undefined) throw new ValueError('onBadVideo: set the policy on the source object itself, not on the loader');
+        this.backend = new InThread(this.opts.imageTeacherSize === undefined ? d : sourceWithImageTeacher(d, this.opts.imageTeacherSize));
+        return this.backend;
+      }
       // Parallelism comes from the workers; one decoder thread per ffmpeg keeps 2 workers from
       // oversubscribing a small machine.
-      let spec: DatasetSpec = this.opts.dataset.kind === 'videos' && this.opts.dataset.decodeThreads === undefined && workers > 0
-        ? { ...this.opts.dataset, decodeThreads: 1 }
-        : this.opts.dataset;
+      let spec: DatasetSpec = isSource(d) ? d.datasetSpec!() : d;
+      if (spec.kind === 'videos' && spec.decodeThreads === undefined && workers > 0) spec = { ...spec, decodeThreads: 1 };
       if (spec.kind === 'videos' && this.opts.onBadVideo !== undefined)
         spec = { ...spec, onBadVideo: checkBadVideoPolicy(this.opts.onBadVideo, 'VideoLoader') };
       spec = withImageTeacherSize(spec, this.opts.imageTeacherSize);
-      this.backend = workers > 0 ? new WorkerPool(spec, workers, this.opts.tasksPerWorker ?? 2) : new InThread(spec);
+      this.backend = workers > 0 ? new WorkerPool(spec, workers, this.opts.tasksPerWorker ?? 2) : new InThread(createDataset(spec));
     }
     return this.backend;
   }
@@ -251,11 +322,11 @@ export class VideoLoader implements AsyncIterable<Batch>, AsyncDisposable {
     if (this.iterating) throw new LoaderError('this loader is already being iterated; make one loader per epoch');
     this.iterating = true;
     const backend = this.start();
-    const { batchSize: B, seed, epoch, prefetch } = this.opts;
-    const order = epochOrder(datasetLength(this.opts.dataset), seed, epoch, this.opts.shuffle);
+    const { batchSize: B, seed, epoch, prefetch, startBatch } = this.opts;
+    const order = shardOrder(epochOrder(datasetLength(this.opts.dataset), seed, epoch, this.opts.shuffle), this.opts.shard);
     const total = Math.min(order.length, this.length * B);
     const results = new Map<number, Promise<ClipSample>>();
-    let dispatched = 0, consumed = 0;
+    let dispatched = startBatch * B, consumed = dispatched;
     const fill = () => {
       while (dispatched < total && dispatched - consumed < prefetch) {
         const idx = order[dispatched];
@@ -268,7 +339,7 @@ export class VideoLoader implements AsyncIterable<Batch>, AsyncDisposable {
       }
     };
     try {
-      for (let b = 0; b < this.length; b++) {
+      for (let b = startBatch; b < this.length; b++) {
         fill();
         const lo = b * B, hi = Math.min(lo + B, total);
         const samples: ClipSample[] = [];
@@ -276,7 +347,7 @@ export class VideoLoader implements AsyncIterable<Batch>, AsyncDisposable {
           samples.push(await results.get(p)!);
           results.delete(p);
         }
-        const batch = this.assemble(samples, b);
+        const batch = this.assemble(samples, order.subarray(lo, hi), b);
         consumed = hi;
         this.stats.delivered += samples.length;
         // Refill before handing the batch out, so decoding overlaps the consumer's step.
@@ -289,7 +360,7 @@ export class VideoLoader implements AsyncIterable<Batch>, AsyncDisposable {
     }
   }
 
-  private assemble(samples: ClipSample[], b: number): Batch {
+  private assemble(samples: ClipSample[], requested: Int32Array, b: number): Batch {
     const V = samples[0].shape[0];
     const clipShape = samples[0].shape.slice(1);
     const clipBytes = clipShape.reduce((a, x) => a * x, 1);
@@ -320,7 +391,10 @@ export class VideoLoader implements AsyncIterable<Batch>, AsyncDisposable {
         this.opts.onBad?.(r);
       }
     });
-    const batch: Batch = { frames, shape: [samples.length * V, ...clipShape], labels, indices, views: V, batch: b, meta, bad };
+    const { seed, epoch } = this.opts;
+    const batch: Batch = {
+      frames, shape: [samples.length * V, ...clipShape], labels, indices, requested: Int32Array.from(requested), epoch, views: V, batch: b, meta, bad,
+    };
     if (samples[0].teacherFrames && samples[0].teacherShape) {
       const tShape = samples[0].teacherShape.slice(1), tBytes = tShape.reduce((a, x) => a * x, 1);
       const tf = new Uint8Array(samples.length * V * tBytes);
@@ -333,10 +407,9 @@ export class VideoLoader implements AsyncIterable<Batch>, AsyncDisposable {
       batch.teacherShape = [samples.length * V, ...tShape];
     }
     if (setNames.length) batch.labelSets = labelSets;
-    const { seed, epoch } = this.opts;
     if (this.opts.mask) {
       const m = this.opts.mask;
-      batch.mask = batchMasks(m.type, m.grid, m.ratio, samples.length * V, deriveSeed(seed, epoch, b, 0x3a5c));
+      batch.mask = clipMasks(m.type, m.grid, m.ratio, seed, epoch, requested, V);
     }
     if (this.opts.mixup) {
       const [, , H, W] = clipShape;

@@ -98,12 +98,28 @@ export interface BatchMask {
  * batch size it was drawn in. Every row has the same count, so the result packs into [B, N].
  */
 export function batchMasks(type: MaskType, grid: TokenGrid, ratio: number, batch: number, seed: number): BatchMask {
+  return rowMasks(type, grid, ratio, Array.from({ length: batch }, (_, b) => new Rng(seed, b)));
+}
+
+/** One mask per row, each from its own generator (the loader keys them by seed, epoch, clip, view). */
+export function rowMasks(type: MaskType, grid: TokenGrid, ratio: number, rngs: readonly Rng[]): BatchMask {
   const { visible: nv, masked: nm } = maskCounts(type, grid, ratio);
+  const batch = rngs.length;
   const visible = new Int32Array(batch * nv), masked = new Int32Array(batch * nm);
-  for (let b = 0; b < batch; b++) {
-    const m = drawMask(type, grid, ratio, new Rng(seed, b));
+  rngs.forEach((rng, b) => {
+    const m = drawMask(type, grid, ratio, rng);
     visible.set(m.visible, b * nv);
     masked.set(m.masked, b * nm);
-  }
+  });
   return { visible, masked, batch, numVisible: nv, numMasked: nm };
+}
+
+/**
+ * Masks keyed per clip: row b·views + v from Rng(seed, epoch, keys[b], v), so clips of one batch
+ * differ and a clip's mask depends neither on its batch nor on which worker loaded it.
+ */
+export function clipMasks(type: MaskType, grid: TokenGrid, ratio: number, seed: number, epoch: number, keys: ArrayLike<number>, views = 1): BatchMask {
+  const rngs: Rng[] = [];
+  for (let b = 0; b < keys.length; b++) for (let v = 0; v < views; v++) rngs.push(new Rng(seed, epoch, keys[b], v, 0x3a5c));
+  return rowMasks(type, grid, ratio, rngs);
 }

@@ -111,7 +111,7 @@ export class SyntheticDataset implements ClipSource {
   readonly palette: SynthPalette;
   readonly imageTeacherSize?: number;
 
-  constructor(opts: SyntheticDatasetOptions) {
+  constructor(private readonly opts: SyntheticDatasetOptions) {
     this.imageTeacherSize = opts.imageTeacherSize;
     if (opts.imageTeacherSize !== undefined && !(Number.isInteger(opts.imageTeacherSize) && opts.imageTeacherSize > 0))
       throw new ValueError(`SyntheticDataset: imageTeacherSize must be a positive integer, got ${opts.imageTeacherSize}`);
@@ -125,6 +125,11 @@ export class SyntheticDataset implements ClipSource {
     if (!SYNTH_PALETTES.includes(this.palette)) throw new ValueError(`SyntheticDataset: palette must be ${SYNTH_PALETTES.map((p) => `'${p}'`).join(' or ')}, got '${opts.palette}'`);
     if (!Number.isInteger(this.length) || this.length <= 0) throw new ValueError(`SyntheticDataset: count must be a positive integer, got ${opts.count}`);
     this.classes = this.label === 'appearance' ? APPEARANCE_CLASSES : MOTION_CLASSES;
+  }
+
+  /** The same set also giving each clip resized to `size` (the image teacher's input). */
+  withImageTeacherSize(size: number): SyntheticDataset {
+    return new SyntheticDataset({ ...this.opts, imageTeacherSize: size });
   }
 
   spec(index: number): SynthClipSpec {

@@ -71,6 +71,10 @@ export interface ClipSource {
   getExact?(index: number, seed: number, policy?: BadVideoPolicy): Promise<ExactSample>;
   /** Every bad video met so far, once each, in the order met. Absent on sources without files. */
   readonly skippedVideos?: readonly SkippedVideo[];
+  /** The plain-data description loader workers rebuild this source from; absent: in-thread only. */
+  datasetSpec?(): DatasetSpec;
+  /** The same source also giving the image teacher's input at `size` (ClipSample.teacherFrames). */
+  withImageTeacherSize?(size: number): ClipSource;
 }
 
 /** How a clip is cut out of a video (SPEC §3.1, §4.4–4.6). */

@@ -2,7 +2,7 @@
 // features at the masked tokens, one decoder per teacher, losses summed with weights.
 import { distillLoss } from '../ops/loss.js';
 import type { MaskType } from '../data/masking.js';
-import { gridOf, videoVit, type Preset } from '../nn/config.js';
+import { gridOf, type Preset } from '../nn/config.js';
 import { makeStudent, type MvdStudent, type Teacher, type TeacherKind } from '../nn/mvd.js';
 import { maskedBatch, type BatchSampler, type SkipReport } from './batch.js';
 import type { Recipe } from './train.js';
@@ -10,11 +10,16 @@ import type { TeacherCache } from './teacher-cache.js';
 import { gatherTokens } from '../ops/tokens.js';
 import type { Tensor } from '../tensor.js';
 import { applyLossScale } from './pretrain.js';
+import { ShapeError, ValueError } from '../errors.js';
+import { readSafetensorsHeader } from '../io/safetensors.js';
+import { describeCheckpoint } from '../nn/model-card.js';
 
 export interface DistillOptions {
   student: Preset;
   frames: number;
   size: number;
+  /** Spatial patch of the student (default: the preset's 16). */
+  patch?: number;
   teachers: Partial<Record<TeacherKind, Teacher>>;
   loss?: 'smoothl1' | 'l2' | 'l1';
   wImg?: number;
@@ -31,13 +36,55 @@ export interface DistillOptions {
    * at the cost of a second copy of each teacher's weights in memory.
    */
   packTeachers?: boolean;
+  /**
+   * The image teacher's input size (SPEC §3.1: 196 for a ViT-H/14 teacher with a 224 student),
+   * resized from the student's crop by the loader. Default: the image teacher's own configured
+   * size (imageTeacherSizeOf reads it from a checkpoint). Its token grid must be the student's.
+   */
+  imageTeacherSize?: number;
+}
+
+/**
+ * The input size an image-teacher checkpoint was made for: its model card's, else recognised
+ * from the positional table of reference keys ([1, (1 +) (S/p)², D]); undefined when the file
+ * does not say (sincos tables recomputed, no card).
+ */
+export async function imageTeacherSizeOf(path: string): Promise<number | undefined> {
+  const h = await readSafetensorsHeader(path);
+  const d = describeCheckpoint(h, path);
+  if (!d.unresolved.includes('size')) return d.card.encoder.size;
+  const { encoderPrefix: prefix, encoder } = d.card;
+  const pos = h.tensors.get(`${prefix}pos_embed`)?.shape;
+  if (!pos || pos.length !== 3 || encoder.tubelet !== 1) return undefined;
+  const side = Math.sqrt(pos[1] - (encoder.clsToken ? 1 : 0));
+  if (!Number.isInteger(side)) throw new ShapeError(`${path}: ${prefix}pos_embed has shape [${pos}], not a square grid of tokens${encoder.clsToken ? ' plus a cls token' : ''}`, { op: 'imageTeacherSizeOf' });
+  return side * encoder.patch;
+}
+
+/** The image-teacher size to use, checked against the teacher and the student's token grid. */
+function imageTeacherSize(o: DistillOptions, grid: { h: number; w: number }): number | undefined {
+  const img = o.teachers.img;
+  if (!img) {
+    if (o.imageTeacherSize !== undefined) throw new ValueError(`imageTeacherSize ${o.imageTeacherSize} given without an image teacher`);
+    return undefined;
+  }
+  const c = img.encoder.config;
+  const size = o.imageTeacherSize ?? c.size;
+  if (!Number.isInteger(size) || size <= 0) throw new ValueError(`imageTeacherSize must be a positive integer, got ${size}`);
+  if (size !== c.size) throw new ShapeError(`imageTeacherSize ${size} differs from the image teacher's configured input size ${c.size}: build the teacher at ${size}`, { op: 'distillRecipe' });
+  if (size % c.patch || size / c.patch !== grid.h)
+    throw new ShapeError(`imageTeacherSize ${size} with the image teacher's patch ${c.patch} gives a ${size / c.patch}² token grid, the student's is ${grid.h}×${grid.w}`, { op: 'distillRecipe' });
+  return size;
 }
 
 export function distillRecipe(data: BatchSampler, o: DistillOptions): Recipe & SkipReport & { model: MvdStudent } {
   const dims: Partial<Record<TeacherKind, number>> = {};
   for (const [k, t] of Object.entries(o.teachers) as [TeacherKind, Teacher][]) dims[k] = t.dim;
-  const model = makeStudent(o.student, dims, { frames: o.frames, size: o.size, dropPath: o.dropPath, seed: o.seed });
-  const grid = gridOf(videoVit(o.student, { frames: o.frames, size: o.size }));
+  const model = makeStudent(o.student, dims, { frames: o.frames, size: o.size, patch: o.patch, dropPath: o.dropPath, seed: o.seed });
+  const grid = gridOf(model.encoder.config);
+  const teacherSize = imageTeacherSize(o, grid);
+  // The loader resizes each crop a second time only when the sizes differ.
+  data.setImageTeacherSize(teacherSize !== undefined && teacherSize !== o.size ? teacherSize : undefined);
   // Frozen from here on: each teacher weight is packed once instead of inside every GEMM call.
   if (o.packTeachers !== false) for (const t of Object.values(o.teachers)) t?.packWeights();
   return {
@@ -48,9 +95,10 @@ export function distillRecipe(data: BatchSampler, o: DistillOptions): Recipe & S
       const { vis, msk } = b;
       // Teachers run on the full clip, frozen (SPEC §3.5).
       const targets = async (k: TeacherKind): Promise<Tensor | null> => {
+        const input = k === 'img' ? b.teacherVideo ?? b.video : b.video;
         const cache = o.teacherCache?.[k];
-        if (!cache) return o.teachers[k]?.targets(b.video, msk) ?? null;
-        using full = await cache.features(b.video, b.indices);
+        if (!cache) return o.teachers[k]?.targets(input, msk) ?? null;
+        using full = await cache.features(input, b.indices);
         return gatherTokens(full, msk);
       };
       const tImg = await targets('img');
@@ -67,6 +115,9 @@ export function distillRecipe(data: BatchSampler, o: DistillOptions): Recipe & S
     get skippedVideos() {
       return data.skippedVideos;
     },
-    dispose: () => model.dispose(),
+    dispose: () => {
+      model.dispose();
+      void data.close();
+    },
   };
 }

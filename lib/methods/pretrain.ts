@@ -86,7 +86,10 @@ export function maeRecipe(data: BatchSampler, o: MaeOptions): Recipe & SkipRepor
     get skippedVideos() {
       return data.skippedVideos;
     },
-    dispose: () => model.dispose(),
+    dispose: () => {
+      model.dispose();
+      void data.close();
+    },
   };
 }
 
@@ -137,7 +140,10 @@ export function videomaeRecipe(data: BatchSampler, o: VideoMaeOptions): Recipe &
     get skippedVideos() {
       return data.skippedVideos;
     },
-    dispose: () => model.dispose(),
+    dispose: () => {
+      model.dispose();
+      void data.close();
+    },
   };
 }
 
@@ -192,6 +198,9 @@ export function mam2Recipe(data: BatchSampler, o: Mam2Options): Recipe & SkipRep
     get skippedVideos() {
       return data.skippedVideos;
     },
-    dispose: () => model.dispose(),
+    dispose: () => {
+      model.dispose();
+      void data.close();
+    },
   };
 }

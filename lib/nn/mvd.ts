@@ -134,8 +134,8 @@ export function makeTeacher(kind: TeacherKind, s: TeacherSpec): Teacher {
 }
 
 /** Student + decoders for a preset pair, as SPEC §3.4. */
-export function makeStudent(preset: Preset, teacherDims: Partial<Record<TeacherKind, number>>, over: { frames: number; size: number; dropPath?: number; seed?: number }): MvdStudent {
-  const student = videoVit(preset, { frames: over.frames, size: over.size });
+export function makeStudent(preset: Preset, teacherDims: Partial<Record<TeacherKind, number>>, over: { frames: number; size: number; patch?: number; dropPath?: number; seed?: number }): MvdStudent {
+  const student = videoVit(preset, { frames: over.frames, size: over.size, ...(over.patch ? { patch: over.patch } : {}) });
   const decoders: Partial<Record<TeacherKind, MvdDecoderConfig>> = {};
   for (const [k, d] of Object.entries(teacherDims) as [TeacherKind, number][]) decoders[k] = mvdDecoderFor(preset, d);
   return new MvdStudent({ student, decoders, dropPath: over.dropPath, seed: over.seed });
