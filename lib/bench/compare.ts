@@ -46,7 +46,7 @@ function stepArgs(o: StepBenchOptions): string[] {
 
 export function runOursInChild(o: StepBenchOptions): StepBenchResult {
   const cli = join(packageRoot, 'dist', 'cli', 'main.js');
-  const r = spawnSync(process.execPath, [cli, 'bench', 'step', ...stepArgs(o), '--mask-ratio', String(o.maskRatio), '--json', '--no-torch', '--rounds', '1'], { encoding: 'utf8', maxBuffer: 16 << 20 });
+  const r = spawnSync(process.execPath, [cli, 'bench', 'step', ...stepArgs(o), '--data', o.data ?? 'memory', '--workers', String(o.workers ?? 2), '--mask-ratio', String(o.maskRatio), '--json', '--no-torch', '--rounds', '1'], { encoding: 'utf8', maxBuffer: 16 << 20 });
   if (r.status !== 0) throw new Error(`bench step child failed: ${r.stderr.slice(-2000)}`);
   return JSON.parse(r.stdout).rounds[0].ours;
 }

@@ -35,7 +35,10 @@ function stepOptions(v: Record<string, unknown>, check: boolean): StepBenchOptio
     teacher: String(v.teacher ?? (check ? 'tiny' : 'base')) as StepBenchOptions['teacher'],
     frames: Number(v.frames ?? (check ? 4 : 16)), size: Number(v.size ?? (check ? 32 : 112)), batch: Number(v.batch ?? 2),
     steps: Number(v.steps ?? (check ? 2 : 5)), warmup: Number(v.warmup ?? 1), maskRatio: Number(v['mask-ratio'] ?? 0.9), device: String(v.device ?? 'cpu'),
+    data: String(v.data ?? 'memory') as StepBenchOptions['data'], workers: Number(v.workers ?? 2),
   };
+  if (o.data !== 'memory' && o.data !== 'mp4') throw new UsageError(`--data is memory or mp4 (got '${o.data}')`);
+  if (!Number.isInteger(o.workers) || o.workers! < 0) throw new UsageError(`--workers is an integer >= 0 (got '${v.workers}')`);
   if (!isPreset(o.student) || !isPreset(o.teacher)) throw new UsageError('--student and --teacher are presets: tiny, small, base, large, huge');
   return o;
 }
@@ -66,7 +69,7 @@ export const benchCommand: Command = {
     quick: { type: 'boolean' }, check: { type: 'boolean' }, json: { type: 'boolean' }, student: { type: 'string' }, teacher: { type: 'string' },
     frames: { type: 'string' }, size: { type: 'string' }, batch: { type: 'string' }, steps: { type: 'string' }, warmup: { type: 'string' },
     'mask-ratio': { type: 'string' }, device: { type: 'string' }, rounds: { type: 'string' }, 'no-torch': { type: 'boolean' },
-    method: { type: 'string' }, video: { type: 'string' },
+    method: { type: 'string' }, video: { type: 'string' }, data: { type: 'string' }, workers: { type: 'string' },
   },
   help: {
     quick: 'fewer shapes and shorter runs', check: 'CI mode: a tiny configuration for a few seconds; fails only if the harness breaks',
@@ -74,6 +77,7 @@ export const benchCommand: Command = {
     steps: 'timed steps per round (5)', warmup: 'untimed steps first (1)', 'mask-ratio': '0.9', device: 'cpu', rounds: 'alternating rounds with PyTorch (2)',
     'no-torch': 'skip the PyTorch reference',
     method: 'eventloop: videomae (pretrain --student, batch 4 by default) or mvd (distill --student from two --teacher)',
+    data: 'step: memory (synthetic clips) or mp4 (the clips as video files through the loader)', workers: 'step --data mp4: loader threads (2)',
     video: 'extract: the video for the whole-process run (default ../shared/data/videos/demo.mp4 beside the package)',
   },
   async run(v, positionals) {

@@ -12,7 +12,7 @@ import { loadWeights, saveWeights } from '../../io/checkpoint.js';
 import { modelCardMetadata, modelCardOf } from '../../nn/model-card.js';
 import { BatchSampler } from '../../methods/batch.js';
 import { maeRecipe, videomaeRecipe, mam2Recipe } from '../../methods/pretrain.js';
-import { distillRecipe } from '../../methods/distill.js';
+import { distillRecipe, imageTeacherSizeOf } from '../../methods/distill.js';
 import { TeacherCache } from '../../methods/teacher-cache.js';
 import { train, type Recipe } from '../../methods/train.js';
 import { Progress } from '../progress.js';
@@ -96,6 +96,7 @@ export const distillCommand: FlagCommand = {
     'image-teacher': { type: 'in-file', what: 'image teacher', help: 'MAE weights (safetensors), needed with --teachers image|both' },
     'video-teacher': { type: 'in-file', what: 'video teacher', help: 'VideoMAE weights (safetensors), needed with --teachers video|both' },
     'teacher-model': modelFlag('teacher preset', undefined),
+    'image-teacher-size': { type: 'int', min: 16, help: "the image teacher's input size (SPEC §3.1: 196 for a ViT-H/14 teacher); its token grid must be the student's", defaultNote: "the image teacher checkpoint's own size, else --size" },
     loss: { type: 'word', words: ['smoothl1', 'l2', 'l1'], help: 'feature loss', default: 'smoothl1' },
     'w-img': { type: 'number', min: 0, help: 'image loss weight', default: 1 },
     'w-vid': { type: 'number', min: 0, help: 'video loss weight', default: 1 },
@@ -118,6 +119,7 @@ export const distillCommand: FlagCommand = {
     if (which !== 'video' && !f.given('image-teacher')) throw new UsageError('--image-teacher WEIGHTS is required with --teachers image|both (make one with `mvd pretrain --method mae --out RUN`)');
     if (which !== 'image' && !f.given('video-teacher')) throw new UsageError('--video-teacher WEIGHTS is required with --teachers video|both (make one with `mvd pretrain --method videomae --out RUN`)');
     if (which === 'video' && f.given('image-teacher')) throw new UsageError('--image-teacher is not used with --teachers video');
+    if (f.given('image-teacher-size') && !f.given('image-teacher')) throw new UsageError('--image-teacher-size needs --image-teacher');
     if (which === 'image' && f.given('video-teacher')) throw new UsageError('--video-teacher is not used with --teachers image');
   },
   async run(f) {
@@ -125,7 +127,11 @@ export const distillCommand: FlagCommand = {
     const model = f.word<Preset>('model'), tmodel = f.optWord<Preset>('teacher-model') ?? model;
     const frames = f.num('frames'), size = f.num('size'), seed = f.num('seed');
     const teachers: Partial<Record<TeacherKind, Teacher>> = {};
-    if (f.given('image-teacher')) teachers.img = await loadTeacher('img', f.str('image-teacher'), tmodel, frames, size);
+    let imageTeacherSize: number | undefined;
+    if (f.given('image-teacher')) {
+      imageTeacherSize = f.optNum('image-teacher-size') ?? (await imageTeacherSizeOf(f.str('image-teacher'))) ?? size;
+      teachers.img = await loadTeacher('img', f.str('image-teacher'), tmodel, frames, imageTeacherSize);
+    }
     if (f.given('video-teacher')) teachers.vid = await loadTeacher('vid', f.str('video-teacher'), tmodel, frames, size);
     const cacheDir = f.optStr('teacher-cache');
     const src = await dataSource(f, !!cacheDir);
@@ -140,7 +146,7 @@ export const distillCommand: FlagCommand = {
     }
     const r = distillRecipe(data, {
       student: model, frames, size, teachers, loss: f.word<'smoothl1' | 'l2' | 'l1'>('loss'), wImg: f.num('w-img'), wVid: f.num('w-vid'),
-      maskRatio: f.num('mask-ratio'), dropPath: f.num('drop-path'), seed, teacherCache, packTeachers: !f.bool('no-pack-teachers'),
+      maskRatio: f.num('mask-ratio'), dropPath: f.num('drop-path'), seed, teacherCache, packTeachers: !f.bool('no-pack-teachers'), imageTeacherSize,
     });
     const code = await runRecipe('mvd', r, f);
     if (cacheDir && !f.bool('json')) {
