@@ -16,9 +16,12 @@ import { denseTestIndices } from '../data/sampling.js';
 import { testCrops } from '../data/augment.js';
 import type { CropBox } from '../ops/frames.js';
 
+/** Which activations `embed` returns: after the encoder's final norm, or the last block's output. */
 export type EmbedLayer = 'norm' | 'prenorm';
+/** Every EmbedLayer, for validating user input. */
 export const EMBED_LAYERS: readonly EmbedLayer[] = ['norm', 'prenorm'];
 
+/** Options of loadEncoder: only what a checkpoint may leave open, and where to run. */
 export interface LoadEncoderOptions {
   /** 'cpu' (default: the default device) or 'cuda:N'. */
   device?: string;
@@ -36,6 +39,7 @@ export interface Frames {
   shape: readonly [number, number, number, number];
 }
 
+/** Options of Encoder.embed / embedMany: which layer, how many views, cancellation, progress. */
 export interface EmbedOptions {
   /** 'norm' (after the final norm; the default where the checkpoint has one) or 'prenorm' (last block). */
   layer?: EmbedLayer;
@@ -50,6 +54,7 @@ export interface EmbedOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
+/** The features of one input: every view's tokens and their overall mean. */
 export interface Embedding {
   /** Token features of every view, row-major [views, tokens, dim]. */
   tokens: Float32Array;

@@ -18,12 +18,17 @@ import type { SafetensorsHeader } from '../io/safetensors.js';
  */
 export class CheckpointChoiceError extends ValueError {}
 
+/** The safetensors metadata key holding a file's model card (JSON). */
 export const MODEL_CARD_KEY = 'mvd.model';
+/** The card format this version writes and reads; another one is refused, not guessed. */
 export const MODEL_CARD_FORMAT = 'mvd.model/1';
 
+/** A positional table: 3D sin-cos (MVD), 1D sinusoid (VideoMAE), 2D sin-cos with cls row (MAE). */
 export type PosEmbed = VitConfig['posEmbed'];
+/** Every PosEmbed, for validating user input. */
 export const POS_EMBEDS: readonly PosEmbed[] = ['sincos3d', 'sinusoid1d', 'sincos2d'];
 
+/** Everything needed to rebuild the model a weights file holds, without flags. */
 export interface ModelCard {
   format: typeof MODEL_CARD_FORMAT;
   /** 'encoder': a pretraining model or bare encoder; 'classifier': encoder + fc_norm + head. */
@@ -161,6 +166,7 @@ function recogniseKeys(h: SafetensorsHeader, path: string): DescribedCheckpoint 
   return { card, source: 'keys', unresolved };
 }
 
+/** What a caller may choose where a checkpoint leaves it open (reference files: frames, size, table). */
 export interface EncoderChoices {
   frames?: number;
   size?: number;
