@@ -1,5 +1,9 @@
 // Typed errors. Native code creates these very classes (registered in native.ts), so a failing op
 // throws e.g. a ShapeError whose `op`, `shapes` and `device` say exactly what went wrong.
+/**
+ * Base of every error the library throws; `op`, `shapes` and `device` are '' where they do not apply.
+ * Catch this to tell library failures from others.
+ */
 export class MvdError extends Error {
   op = '';
   shapes = '';
@@ -27,4 +31,8 @@ export class AbortedError extends MvdError {}
 /** The native addon could not be loaded. */
 export class AddonLoadError extends MvdError {}
 
+/**
+ * The classes the native addon throws by name (handed to it at load, native.ts), so kernel errors are
+ * instances of these exact classes.
+ */
 export const errorClasses = { ShapeError, DTypeError, DeviceError, ValueError, DisposedError, NativeError };

@@ -32,6 +32,9 @@ export { RAND_AUGMENT_OPS, type RandAugmentOpName };
 const MEAN = [0.485, 0.456, 0.406];
 const STD = [0.229, 0.224, 0.225];
 
+/**
+ * Crop sides of the multi-scale crop as fractions of the frame's short side (GroupMultiScaleCrop's scales).
+ */
 export const MULTI_SCALES = [1, 0.875, 0.75, 0.66] as const;
 
 /** Candidate (w, h) pairs of the multi-scale crop, in the reference's order (rows = h scale). */
@@ -132,6 +135,7 @@ export function centreCrop(width: number, height: number, size = 224): { resized
   return { resized, crop: crops[1] };
 }
 
+/** One random-erasing box in output-frame pixels (the crop's size after scaling), drawn by randomErasing. */
 export interface ErasingBox {
   top: number;
   left: number;
@@ -169,6 +173,7 @@ export function randomErasing(
   return null;
 }
 
+/** One batch's Mixup/CutMix draw (mixupCutmixParams); 'none' leaves clips as they are, with λ = 1. */
 export interface MixParams {
   mode: 'mixup' | 'cutmix' | 'none';
   /** Weight of the original sample; for cutmix, corrected to the box's actual area. */
@@ -204,6 +209,7 @@ export function mixupCutmixParams(
   return { mode: 'cutmix', lambda: 1 - ((y1 - y0) * (x1 - x0)) / (width * height), box: { y0, y1, x0, x1 } };
 }
 
+/** One drawn RandAugment op, applied to every frame of a clip alike (randAugment). */
 export interface RandAugmentOp {
   op: RandAugmentOpName;
   /** Magnitude after the gaussian jitter, in [0, 10]. */
@@ -309,6 +315,7 @@ export function finetuneClips(batch: U8ClipBatch, opts: RandAugmentOptions & { m
   return erased;
 }
 
+/** Options of mixupCutmix; the defaults are the SPEC §4.4 values (α 0.8 / 1.0, prob 1, switchProb 0.5). */
 export interface MixupOptions {
   numClasses: number;
   mixupAlpha?: number;
@@ -324,6 +331,10 @@ export interface MixupOptions {
   params?: MixParams;
 }
 
+/**
+ * mixupCutmix's output: mixed clips f32 [B, C, T, H, W] and soft targets f32 [B, numClasses] (both
+ * owned by the result; disposing it frees them, not the input batch), plus the draw used.
+ */
 export interface MixupResult extends Disposable {
   clips: Tensor<'f32'>;
   targets: Tensor<'f32'>;

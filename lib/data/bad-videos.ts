@@ -6,6 +6,7 @@ import { ValueError } from '../errors.js';
 import { Rng } from './rng.js';
 import type { BadVideoPolicy, ClipSample, ClipSource, ExactSample, SkippedVideo } from './types.js';
 
+/** The valid onBadVideo values, for validation and CLI choices (see BadVideoPolicy). */
 export const BAD_VIDEO_POLICIES: readonly BadVideoPolicy[] = ['skip', 'fail'];
 
 /** Every video of a list was bad under 'skip': there is nothing to train or score on. */
@@ -17,6 +18,7 @@ export class NoUsableVideosError extends ValueError {
   }
 }
 
+/** Validates an onBadVideo value from user input; a ValueError prefixed with `where` otherwise. */
 export function checkBadVideoPolicy(policy: unknown, where: string): BadVideoPolicy {
   if (!BAD_VIDEO_POLICIES.includes(policy as BadVideoPolicy))
     throw new ValueError(`${where}: onBadVideo must be 'skip' or 'fail', got ${JSON.stringify(policy)}`);

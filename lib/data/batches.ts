@@ -12,9 +12,15 @@ import { clipMasks, type MaskType, type TokenGrid } from './masking.js';
 import { LoaderError, VideoLoader, type Batch, type Shard } from './loader.js';
 import type { ClipSample, ClipSource, SkippedVideo } from './types.js';
 
+/** Per-channel RGB mean on the [0, 1] scale (SPEC §3.1), which every clip is normalised with. */
 export const IMAGENET_MEAN = [0.485, 0.456, 0.406];
+/** Per-channel RGB std on the [0, 1] scale, paired with IMAGENET_MEAN. */
 export const IMAGENET_STD = [0.229, 0.224, 0.225];
 
+/**
+ * One batch as the model takes it: video f32 [B, 3, T, H, W] ImageNet-normalised (T = 1 under select
+ * 'one'), with labels and the dataset indices actually loaded. The caller disposes the tensors.
+ */
 export interface ClipBatch {
   video: Tensor;
   /** The image teacher's input ([B, 3, T, S, S]) when the sampler was given an imageTeacherSize. */
@@ -81,6 +87,7 @@ export function clipBatch(b: Batch, select: FrameSelect = 'all', seed = 0): Clip
   return out;
 }
 
+/** Options of BatchSampler: loader workers, prefetch depth, distributed shard and teacher input size. */
 export interface SamplerOptions {
   /** Loader worker threads: default 2 for sources loaders can rebuild (video files), else 0 (in this thread). */
   workers?: number;

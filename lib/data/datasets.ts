@@ -27,7 +27,11 @@ export class ListFileError extends MvdError {
   }
 }
 
+/**
+ * File extensions (lower case, with the dot) that folder scans take for videos; matched case-insensitively.
+ */
 export const VIDEO_EXTENSIONS = ['.mp4', '.avi', '.mkv', '.webm', '.mov', '.m4v', '.mpg', '.mpeg', '.ogv', '.flv'];
+/** File extensions (lower case, with the dot) that image-folder scans take for images. */
 export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.bmp', '.webp', '.tif', '.tiff'];
 
 /**
@@ -69,6 +73,7 @@ export function formatListFile(items: readonly VideoItem[], root?: string): stri
   return items.map((it) => `${root ? relative(root, it.path) : it.path} ${it.label}`).join('\n') + (items.length ? '\n' : '');
 }
 
+/** A scanned dataset folder: items with labels, and the class names they index (none for a flat image folder). */
 export interface ClassFolders {
   items: VideoItem[];
   /** Class names, sorted; label = position. */
@@ -145,6 +150,7 @@ export function splitTrainVal<T>(
   return { train: items.filter((_, i) => !isVal[i]), val: items.filter((_, i) => isVal[i]) };
 }
 
+/** Options of VideoClipDataset: the videos, how clips are cut from them, and the bad-video handling. */
 export interface VideoClipDatasetOptions {
   items: VideoItem[];
   transform: ClipTransform;

@@ -9,6 +9,7 @@ import { MvdError } from '../errors.js';
 /** No usable ffmpeg executable. */
 export class FfmpegNotFoundError extends MvdError {}
 
+/** The executables findFfmpeg chose: paths as set in the environment, or as found (ffmpeg-static, PATH). */
 export interface FfmpegPaths {
   ffmpeg: string;
   /** Null when no ffprobe was found; probing then parses `ffmpeg -i`. */
@@ -17,6 +18,7 @@ export interface FfmpegPaths {
   source: 'env' | 'ffmpeg-static' | 'path';
 }
 
+/** Options of the ffmpeg lookup (see the search order at the top of this file). */
 export interface ResolveOptions {
   /** Environment to read (defaults to process.env); tests pass a controlled one. */
   env?: NodeJS.ProcessEnv;

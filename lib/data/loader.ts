@@ -21,6 +21,9 @@ export interface Shard {
   worldSize: number;
 }
 
+/**
+ * Options of VideoLoader: one epoch of one dataset, its batching, order, workers and what each batch carries.
+ */
 export interface LoaderOptions {
   /**
    * What to load: a plain description (rebuilt in each worker), or a source object. An object
@@ -66,6 +69,10 @@ export interface LoaderOptions {
   onBad?: (r: BadVideoReport) => void;
 }
 
+/**
+ * One batch as yielded: u8 frames, not yet normalised (framesToClip / finetuneClips do that), labels,
+ * the indices that key its random choices, and optional masks, Mixup/CutMix draw and teacher input.
+ */
 export interface Batch {
   /** u8 rgb24 [B·V, T, H, W, 3]; rows b·V … b·V+V−1 come from video b. */
   frames: Uint8Array;
@@ -93,6 +100,9 @@ export interface Batch {
   bad: BadVideoReport[];
 }
 
+/**
+ * Sample counters of a VideoLoader (dispatched to workers, delivered in batches, bad videos), for tests and logs.
+ */
 export interface LoaderStats {
   dispatched: number;
   delivered: number;
@@ -271,6 +281,10 @@ export function epochOrder(length: number, seed: number, epoch: number, shuffle 
   return shuffle ? new Rng(seed, epoch, 0x0d3e).shuffle(order) : order;
 }
 
+/**
+ * Batches of one epoch, decoded ahead in worker threads and yielded in epoch order. Iterate it once
+ * (one loader per epoch); ending or leaving the loop stops the workers, close() covers the rest.
+ */
 export class VideoLoader implements AsyncIterable<Batch>, AsyncDisposable {
   readonly length: number;
   readonly stats: LoaderStats = { dispatched: 0, delivered: 0, maxOutstanding: 0, badVideos: 0 };

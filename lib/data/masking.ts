@@ -5,6 +5,7 @@
 // CPU side exactly like the reference's data-loader workers; no tensor data is touched.
 import { Rng } from './rng.js';
 
+/** Token grid a mask covers; a position is the t-major raster index (t·h + y)·w + x. */
 export interface TokenGrid {
   /** Temporal token slices (frames / tubelet size; 8 for 16 frames with tubelet 2). */
   t: number;
@@ -13,6 +14,7 @@ export interface TokenGrid {
   w: number;
 }
 
+/** One sample's mask: visible and masked positions, disjoint, together every token of the grid. */
 export interface Mask {
   /** Visible token positions, ascending raster order, [Nv]. */
   visible: Int32Array;
@@ -20,6 +22,10 @@ export interface Mask {
   masked: Int32Array;
 }
 
+/**
+ * 'tube': the same spatial mask in every time slice (MVD/VideoMAE, SPEC §3.2), so a token cannot be
+ * read off its neighbour in time; 'random': i.i.d. over the clip (MAE-style).
+ */
 export type MaskType = 'tube' | 'random';
 
 function checkGrid(g: TokenGrid, ratio: number): void {
@@ -77,12 +83,14 @@ export function randomMask(grid: TokenGrid, ratio: number, rng: Rng): Mask {
   return split(all, k);
 }
 
+/** One mask of the given type (tubeMask or randomMask); a RangeError for an unknown type string. */
 export function drawMask(type: MaskType, grid: TokenGrid, ratio: number, rng: Rng): Mask {
   if (type === 'tube') return tubeMask(grid, ratio, rng);
   if (type === 'random') return randomMask(grid, ratio, rng);
   throw new RangeError(`unknown mask type '${type as string}' (use 'tube' or 'random')`);
 }
 
+/** Masks of a batch packed row by row, every row the same length, ready for i32 index tensors. */
 export interface BatchMask {
   /** [B, Nv] visible positions per sample, row-major. */
   visible: Int32Array;

@@ -30,6 +30,10 @@ export function deriveSeed(...keys: number[]): number {
 
 const rotl = (x: number, k: number) => ((x << k) | (x >>> (32 - k))) >>> 0;
 
+/**
+ * Seedable xoshiro128** generator; `new Rng(seed, epoch, index)` gives a per-sample stream that is the
+ * same on every platform, whichever worker draws it.
+ */
 export class Rng {
   private s0 = 0;
   private s1 = 0;

@@ -4,6 +4,10 @@ import { VideoClipDataset } from './datasets.js';
 import { SyntheticDataset } from './synthetic.js';
 import type { BadVideoReport, ClipSource, DatasetSpec } from './types.js';
 
+/**
+ * Builds the ClipSource a DatasetSpec describes (what loader workers do with the spec they receive);
+ * `onBad` reaches VideoClipDataset only.
+ */
 export function createDataset(spec: DatasetSpec, hooks: { onBad?: (r: BadVideoReport) => void } = {}): ClipSource {
   switch (spec.kind) {
     case 'videos':

@@ -14,25 +14,25 @@ import { splitTrainVal } from './datasets.js';
 import { encodeVideo, pickEncoder } from './video.js';
 import type { ClipSample, ClipSource } from './types.js';
 
+/** Appearance class names (object shape-texture), indexed by the appearance label. */
 export const APPEARANCE_CLASSES = ['disc-stripes', 'square-checker', 'triangle-dots', 'cross-rings'] as const;
+/** Motion class names (direction of travel, in image coordinates), indexed by the motion label. */
 export const MOTION_CLASSES = ['left', 'right', 'up', 'down'] as const;
 const DIRS: [number, number][] = [[-1, 0], [1, 0], [0, -1], [0, 1]];
 
+/** Everything that renders one synthetic clip (native renderSynthClip parameters) and its two labels. */
 export interface SynthClipSpec {
   params: SynthClipParams;
   appearance: number;
   motion: number;
 }
 
-/**
- * The parameters of clip `index`. Labels cycle so every block of 16 consecutive indices holds each
- * (appearance, motion) pair once: classes are balanced and the two labels independent.
- */
 /** Distractor objects per clip: a uniform count in [min, max]. The default (8–16) is the hard set. */
 export interface ClutterRange {
   min: number;
   max: number;
 }
+/** 8–16 distractors (the hard set): clutter in the objects' own textures, so appearance is not mere texture presence. */
 export const DEFAULT_CLUTTER: ClutterRange = { min: 8, max: 16 };
 
 /**
@@ -43,8 +43,13 @@ export const DEFAULT_CLUTTER: ClutterRange = { min: 8, max: 16 };
  * appearance within 400 steps. Clutter and background keep their random colours either way.
  */
 export const SYNTH_PALETTES = ['random', 'fixed'] as const;
+/** 'random' or 'fixed' object colours; see SYNTH_PALETTES. */
 export type SynthPalette = (typeof SYNTH_PALETTES)[number];
 
+/**
+ * The parameters of clip `index`. Labels cycle so every block of 16 consecutive indices holds each
+ * (appearance, motion) pair once: classes are balanced and the two labels independent.
+ */
 export function synthClipSpec(seed: number, index: number, frames = 16, size = 112, clutter: ClutterRange = DEFAULT_CLUTTER, palette: SynthPalette = 'random'): SynthClipSpec {
   if (!Number.isInteger(index) || index < 0) throw new ValueError(`synthetic clip index must be a non-negative integer, got ${index}`);
   if (!Number.isInteger(frames) || frames < 2) throw new ValueError(`synthetic clips need at least 2 frames, got ${frames}`);
@@ -82,8 +87,12 @@ export function synthClipSpec(seed: number, index: number, frames = 16, size = 1
   return { params, appearance, motion };
 }
 
+/** Which of a synthetic clip's labels a dataset reports as `label`: shape-texture or direction. */
 export type SyntheticLabel = 'appearance' | 'motion';
 
+/**
+ * Options of SyntheticDataset; defaults 16 frames of 112², seed 0, the hard set (clutter 8–16, random palette).
+ */
 export interface SyntheticDatasetOptions {
   seed?: number;
   count: number;
@@ -162,6 +171,7 @@ export class SyntheticDataset implements ClipSource {
   }
 }
 
+/** Options of writeSyntheticSet (`mvd synth`); defaults 16 frames of 112² at 25 fps, seed 0. */
 export interface WriteSyntheticSetOptions {
   outDir: string;
   /** Number of clips. */
@@ -181,6 +191,7 @@ export interface WriteSyntheticSetOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
+/** What writeSyntheticSet wrote: clip count, the codec used, list files and the train/val split sizes. */
 export interface WriteSyntheticSetResult {
   outDir: string;
   videos: number;

@@ -2,6 +2,7 @@
 // crosses worker boundaries by structured clone (frames by transfer).
 import type { CropBox, ErasingBox, RandAugmentOp } from './augment.js';
 
+/** A bad video met while loading, with why (VideoDecodeError's reason); reported once per file. */
 export interface BadVideoReport {
   /** Dataset index of the bad video. */
   index: number;
@@ -25,6 +26,10 @@ export interface SkippedVideo {
 /** One item loaded exactly (no replacement): its sample, or why it was skipped. */
 export type ExactSample = { sample: ClipSample; skipped?: undefined } | { sample: null; skipped: SkippedVideo };
 
+/**
+ * The random choices behind one view of a sample, kept so that work done later (erasing, a pending
+ * RandAugment) and debugging see exactly what was drawn. Crop and erasing boxes are in pixels.
+ */
 export interface ClipMeta {
   frameIndices: number[];
   crop?: CropBox;
@@ -37,6 +42,7 @@ export interface ClipMeta {
   erasing?: ErasingBox | null;
 }
 
+/** One dataset item as loaded: u8 frames plus labels, the index actually used and the bad videos met. */
 export interface ClipSample {
   /** u8 rgb24 frames [V, T, H, W, 3]: V = 1, or repeated-augmentation clips, or test views. */
   frames: Uint8Array;
@@ -130,6 +136,7 @@ export type ClipTransform =
       size?: number;
     };
 
+/** One video of a dataset: its file path and class index (0-based). */
 export interface VideoItem {
   path: string;
   label: number;

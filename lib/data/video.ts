@@ -27,6 +27,7 @@ export class VideoTooShortError extends VideoDecodeError {
   }
 }
 
+/** What probeVideo learned about a file's first video stream; fps is the average rate, sizes in pixels. */
 export interface VideoInfo {
   path: string;
   width: number;
@@ -131,6 +132,7 @@ async function checkReadable(path: string): Promise<void> {
   }
 }
 
+/** Options of probeVideo; timeoutMs defaults to 30 s per ffprobe/ffmpeg run. */
 export interface ProbeOptions {
   timeoutMs?: number;
   /** Set false to probe by parsing `ffmpeg -i` even when ffprobe exists (the no-ffprobe path). */
@@ -214,6 +216,7 @@ async function probeWithFfmpeg(ffmpeg: string, path: string, timeoutMs: number):
   return { path, codec: stream[1], width: Number(stream[2]), height: Number(stream[3]), fps, frameCount, durationSec: dur, firstFrameTime: 0, seekable: false };
 }
 
+/** How decodeFrames crops and scales: resize, then crop(s), then scale each crop to outW×outH, then flip. */
 export interface DecodeOptions {
   /** Resize the whole frame to [w, h] first (test-time short-side resize), before cropping. */
   resize?: [number, number];
@@ -233,6 +236,7 @@ export interface DecodeOptions {
   timeoutMs?: number;
 }
 
+/** decodeFrames' result: u8 rgb24 pixels in the frame order asked for, with their dims and the probe used. */
 export interface DecodedFrames {
   /** rgb24 frames: [T, H, W, 3], or [C, T, H, W, 3] with several crops. */
   data: Uint8Array;
@@ -367,6 +371,7 @@ export async function decodeFrames(path: string, frameIndices: ArrayLike<number>
   return { data, shape, frames: T, height: outH, width: outW, crops: C, info };
 }
 
+/** decodeImage's result: u8 rgb24 pixels, plus the size of the image before cropping or resizing. */
 export interface DecodedImage {
   data: Uint8Array;
   /** [H, W, 3] */
@@ -396,6 +401,7 @@ export function pickEncoder(): Promise<string> {
   return encoderCache;
 }
 
+/** Options of encodeVideo: frame rate (default 25), codec, quality and timeout (default 120 s). */
 export interface EncodeOptions {
   fps?: number;
   /** Defaults to pickEncoder(). */

@@ -13,6 +13,10 @@ export function stateDict(m: Module): Map<string, Tensor> {
   return new Map(m.namedParameters().map(([n, p]) => [n, p.value as Tensor]));
 }
 
+/**
+ * What a state-dict load did, by model name: missing and mismatched hold only names mayStayFresh
+ * allowed (anything else throws); unexpected lists file keys the model lacks (an error under strict).
+ */
 export interface LoadReport {
   loaded: string[];
   missing: string[];
@@ -74,6 +78,9 @@ export function mapReferenceKeys(tensors: Map<string, Tensor>, want: Set<string>
   return out;
 }
 
+/**
+ * Options of loadStateDict / loadWeights: key mapping, strictness and the parameters allowed to stay fresh.
+ */
 export interface StateDictLoadOptions {
   /** Checkpoint keys the model lacks are an error too (resuming a run, evaluating a classifier). */
   strict?: boolean;
@@ -177,6 +184,10 @@ export function loadStateDict(m: Module, tensors: Map<string, Tensor>, opts: Sta
   }
 }
 
+/**
+ * Writes every parameter of `m` (frozen tables included) under its state-dict name as safetensors,
+ * atomically; `metadata` goes into the header's __metadata__.
+ */
 export async function saveWeights(path: string, m: Module, metadata: Record<string, string> = {}): Promise<void> {
   await saveSafetensors(path, stateDict(m), metadata);
 }

@@ -23,6 +23,7 @@ const ARRAY_FOR: Record<DType, { new (n: number): Float32Array | Uint16Array | U
 };
 const MAX_HEADER = 100 * 1024 * 1024;
 
+/** One tensor's header entry, validated: begin/end are byte offsets into the data section, not the file. */
 export interface TensorEntry {
   dtype: DType;
   shape: number[];
@@ -30,6 +31,7 @@ export interface TensorEntry {
   end: number;
 }
 
+/** A parsed, validated header; dataStart is the file offset of the data section (8 + header length). */
 export interface SafetensorsHeader {
   tensors: Map<string, TensorEntry>;
   metadata: Record<string, string>;
@@ -157,6 +159,7 @@ async function readHeaderFrom(fh: FileHandle, path: string): Promise<Safetensors
   return { ...parseHeader(header, size, path), size };
 }
 
+/** Options of loadSafetensors: the target device (the default device when omitted) and a name filter. */
 export interface LoadOptions {
   device?: string;
   /** Only load names for which this returns true. */

@@ -12,6 +12,10 @@ import { temporaryName, writeFileAtomic } from './atomic.js';
 /** Checkpoints exist in the folder but none of them loads. */
 export class CheckpointError extends ValueError {}
 
+/**
+ * A checkpoint's state.json: where training stands, the generator states and the config to check a resume
+ * against; `step` counts optimiser steps and names the folder.
+ */
 export interface TrainingState {
   step: number;
   epoch: number;
@@ -24,6 +28,10 @@ export interface TrainingState {
   metrics?: Record<string, number>;
 }
 
+/**
+ * A checkpoint read back: its folder, model and optimizer tensors by this library's names (the caller
+ * disposes them), and its state.
+ */
 export interface LoadedCheckpoint {
   path: string;
   model: Map<string, Tensor>;

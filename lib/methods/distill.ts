@@ -77,6 +77,11 @@ function imageTeacherSize(o: DistillOptions, grid: { h: number; w: number }): nu
   return size;
 }
 
+/**
+ * MVD distillation (SPEC §3): builds the student for the given teachers and returns its training
+ * recipe (smooth-L1, 90% tube masking by default). Packs the teachers' weights unless packTeachers is
+ * false; the recipe owns and closes `data` but not the teachers, which the caller disposes.
+ */
 export function distillRecipe(data: BatchSampler, o: DistillOptions): Recipe & SkipReport & { model: MvdStudent } {
   const dims: Partial<Record<TeacherKind, number>> = {};
   for (const [k, t] of Object.entries(o.teachers) as [TeacherKind, Teacher][]) dims[k] = t.dim;

@@ -24,6 +24,7 @@ export function averageViewProbabilities(logits: Tensor, views: number): Tensor 
   return meanTokens(pv);
 }
 
+/** One class's line of an evaluation: videos of that true class, how many were predicted right. */
 export interface ClassScore {
   name: string;
   count: number;
@@ -32,6 +33,7 @@ export interface ClassScore {
   accuracy: number | null;
 }
 
+/** Multi-view evaluation scores (SPEC §4.6); accuracies are fractions in [0, 1], over scored videos only. */
 export interface EvalResult {
   /** Videos scored: the denominator of every accuracy (skipped videos are not in it). */
   videos: number;

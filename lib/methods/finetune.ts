@@ -26,6 +26,7 @@ import { BatchSampler, IMAGENET_MEAN, IMAGENET_STD, type SkipReport } from './ba
 import { applyLossScale } from './pretrain.js';
 import type { Recipe } from './train.js';
 
+/** Batch-level Mixup/CutMix settings (timm Mixup, mode 'batch'); unset fields take FINETUNE_DEFAULTS.mix. */
 export interface MixOptions {
   mixupAlpha?: number;
   cutmixAlpha?: number;
@@ -35,6 +36,10 @@ export interface MixOptions {
   switchProb?: number;
 }
 
+/**
+ * Options of the fine-tuning recipe (SPEC §4); unset fields take FINETUNE_DEFAULTS. The crop, flip,
+ * RandAugment and erasing fields apply to in-memory clips; video files get theirs from the dataset transform.
+ */
 export interface FinetuneOptions {
   preset: Preset;
   frames: number;

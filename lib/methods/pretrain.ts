@@ -64,6 +64,10 @@ export interface MaeOptions {
   override?: Partial<VitConfig>;
 }
 
+/**
+ * Image MAE pretraining on video frames (SPEC §8): one frame per clip, 75% random masking, per-patch
+ * normalised pixel target by default. The recipe owns `data` and closes it on dispose.
+ */
 export function maeRecipe(data: BatchSampler, o: MaeOptions): Recipe & SkipReport & { model: MaeModel } {
   const cfg = imageVit(o.preset, { size: o.size, ...(o.patch ? { patch: o.patch } : {}), ...o.override });
   const dec = o.decoder ?? (o.preset === 'tiny' ? { dim: 64, depth: 1, heads: 1 } : { dim: 512, depth: 8, heads: 16 });
@@ -122,6 +126,10 @@ export interface VideoMaeOptions {
   override?: Partial<VitConfig>;
 }
 
+/**
+ * VideoMAE pretraining (SPEC §7): 90% tube masking by default, targets the tubelet-patch pixels
+ * normalised per patch, 1D sinusoid table. The recipe owns `data` and closes it on dispose.
+ */
 export function videomaeRecipe(data: BatchSampler, o: VideoMaeOptions): Recipe & SkipReport & { model: VideoMaeModel } {
   const cfg = videoVit(o.preset, { frames: o.frames, size: o.size, posEmbed: 'sinusoid1d', ...o.override });
   const model = new VideoMaeModel(cfg, o.decoder ?? videomaeDecoderFor(o.preset), o.seed);

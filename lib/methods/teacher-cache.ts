@@ -34,6 +34,7 @@ export async function teacherHash(teacher: Teacher): Promise<string> {
 
 const safeName = (s: string) => s.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 120);
 
+/** How a TeacherCache names its files: a stable clip id per dataset index and the key of the fixed view. */
 export interface TeacherCacheOptions {
   /** Stable id of a dataset index (synthetic seed + index, or the video path). */
   clipId: (index: number) => string;
@@ -41,6 +42,10 @@ export interface TeacherCacheOptions {
   view: string;
 }
 
+/**
+ * Stored full pre-norm teacher features per clip (an approximation: one fixed view; see the top of
+ * this file). Open it with TeacherCache.open, which hashes the teacher's weights into the folder name.
+ */
 export class TeacherCache {
   /** Clips the teacher was run on (cache misses). */
   forwards = 0;

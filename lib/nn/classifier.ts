@@ -17,6 +17,10 @@ export interface ClassifierOptions {
   seed?: number;
 }
 
+/**
+ * Fine-tuning model (SPEC §4.1): encoder without final norm, mean over tokens, fc_norm, dropout,
+ * head. Input f32 [B, C, T, H, W] normalised; the head's std is 0.02·initScale so logits start near 0.
+ */
 export class VideoClassifier extends Module {
   readonly encoder: VisionTransformer;
   readonly fcNorm: LayerNorm;

@@ -1,8 +1,10 @@
 // Model presets and the exact parameter / multiply-accumulate counts of SPEC §2 and §3.4.
 import { ValueError } from '../errors.js';
 
+/** Encoder size name: 'tiny' is a test/demo size; the rest are the ViT-S/B/L/H widths and depths. */
 export type Preset = 'tiny' | 'small' | 'base' | 'large' | 'huge';
 
+/** Everything that fixes a ViT encoder's shapes and layout; build one with videoVit or imageVit. */
 export interface VitConfig {
   dim: number;
   depth: number;
@@ -32,8 +34,10 @@ const SIZES: Record<Preset, { dim: number; depth: number; heads: number }> = {
   huge: { dim: 1280, depth: 32, heads: 16 },
 };
 
+/** Every Preset name, in size order (for validation messages and CLI choices). */
 export const PRESETS = Object.keys(SIZES) as Preset[];
 
+/** Narrows a user-supplied string (CLI flag, model card) to a Preset. */
 export function isPreset(s: string): s is Preset {
   return s in SIZES;
 }
@@ -52,6 +56,10 @@ export function imageVit(preset: Preset, over: Partial<VitConfig> = {}): VitConf
   return videoVit(preset, { tubelet: 1, frames: 1, qkvBias: 'qkv', clsToken: true, posEmbed: 'sincos2d', patch: preset === 'huge' ? 14 : 16, ...over });
 }
 
+/**
+ * Token grid of an encoder input: t = frames/tubelet, h = w = size/patch, tokens = t·h·w.
+ * Throws a ValueError unless every division is exact.
+ */
 export function gridOf(c: VitConfig): { t: number; h: number; w: number; tokens: number } {
   const t = c.frames / c.tubelet, h = c.size / c.patch, w = c.size / c.patch;
   if (![t, h, w].every(Number.isInteger))
@@ -59,6 +67,7 @@ export function gridOf(c: VitConfig): { t: number; h: number; w: number; tokens:
   return { t, h, w, tokens: t * h * w };
 }
 
+/** Length of one flattened patch (the patch embedding's input width): inChans·tubelet·patch². */
 export const patchDim = (c: VitConfig) => c.inChans * c.tubelet * c.patch * c.patch;
 
 /** Parameters of one pre-norm block of width d. */
@@ -67,6 +76,7 @@ export function blockParams(d: number, mlpRatio: number, qkvBias: 'qv' | 'qkv'):
   return 2 * d /* norm1 */ + 3 * d * d + (qkvBias === 'qv' ? 2 * d : 3 * d) + d * d + d /* proj */ + 2 * d /* norm2 */ + d * hidden + hidden + hidden * d + d;
 }
 
+/** Exact parameter counts of an encoder at three scopes (SPEC §2); see encoderParams. */
 export interface ParamCount {
   /** Patch embedding + blocks: the backbone SPEC §2's "encoder" column counts. */
   backbone: number;
@@ -76,6 +86,10 @@ export interface ParamCount {
   withHead: number;
 }
 
+/**
+ * Exact parameter counts of an encoder (cls token included when present; fixed positional tables are
+ * not parameters). numClasses only affects withHead; 400 is Kinetics-400.
+ */
 export function encoderParams(c: VitConfig, numClasses = 400): ParamCount {
   const backbone = c.dim * patchDim(c) + c.dim + c.depth * blockParams(c.dim, c.mlpRatio, c.qkvBias) + (c.clsToken ? c.dim : 0);
   return { backbone, withNorm: backbone + 2 * c.dim, withHead: backbone + 2 * c.dim + c.dim * numClasses + numClasses };
@@ -88,6 +102,7 @@ export function encoderMacs(c: VitConfig): number {
   return c.depth * (12 * n * d * d + 2 * n * n * d) + gridOf(c).tokens * patchDim(c) * d;
 }
 
+/** Shape of one MVD feature decoder (SPEC §3.4); its blocks reuse the student's mlpRatio and 'qv' bias. */
 export interface MvdDecoderConfig {
   dim: number;
   depth: number;

@@ -12,6 +12,7 @@ import { Block, LayerNorm, StepRng } from './layers.js';
 import { gridOf, patchDim, type VitConfig } from './config.js';
 import { initTensor } from './init.js';
 
+/** How a VisionTransformer is built for its role (student, teacher, image teacher on video, backbone). */
 export interface EncoderOptions {
   /** Final LayerNorm (pretraining encoders and teachers; the fine-tuning backbone has none). */
   finalNorm?: boolean;
@@ -27,6 +28,7 @@ export interface EncoderOptions {
   init?: 'xavier' | 'none';
 }
 
+/** Token features f32 [B, N, D] (N = visible or all tokens, +1 with a cls token); the caller disposes both. */
 export interface EncoderOutput {
   /** Last block output before the final norm (teacher targets). */
   prenorm: Tensor;
@@ -50,6 +52,10 @@ export function rangeIndex(rows: number, n: number, start = 0): Tensor<'i32'> {
   return Tensor.fromArray(a, [rows, n]);
 }
 
+/**
+ * ViT encoder: tubelet patch embedding, fixed positional table, pre-norm blocks, optional final norm.
+ * Parameter names match the reference checkpoints (patch_embed.proj, blocks.i, norm), SPEC §5.
+ */
 export class VisionTransformer extends Module {
   readonly projWeight: Parameter;
   readonly projBias: Parameter;

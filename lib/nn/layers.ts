@@ -13,6 +13,7 @@ export interface InitContext {
   prefix: string;
 }
 
+/** Fully connected layer over the last dim; weight [out, in] as in PyTorch, so state dicts load as is. */
 export class Linear extends Module {
   readonly weight: Parameter;
   readonly bias: Parameter | null;
@@ -88,6 +89,7 @@ export class Linear extends Module {
   }
 }
 
+/** Layer norm over the last dim (eps 1e-6 as in the reference ViTs); affine=false has no weight or bias. */
 export class LayerNorm extends Module {
   readonly weight: Parameter | null;
   readonly bias: Parameter | null;
@@ -149,6 +151,7 @@ export class LayerNorm extends Module {
   }
 }
 
+/** The transformer block's feed-forward: fc1 → GELU → fc2, dim → hidden → dim (timm key names). */
 export class Mlp extends Module {
   readonly fc1: Linear;
   readonly fc2: Linear;

@@ -5,6 +5,7 @@ import { Tensor } from '../tensor.js';
 import type { GemmOptions } from '../ops/gemm.js';
 import { addInPlace } from '../ops/elementwise.js';
 
+/** A named weight of a Module: its value, and the gradient that backward passes accumulate into it. */
 export class Parameter {
   grad: Tensor | null = null;
   /** False after zeroGrad(): the next accumulation overwrites instead of adding (no memset). */
@@ -53,6 +54,10 @@ export class Parameter {
   }
 }
 
+/**
+ * Base of every layer and model: owns parameters and child modules under their state-dict names
+ * (SPEC §5), switches train/eval, and frees its tensors on dispose (native memory, not GC'd).
+ */
 export abstract class Module implements Disposable {
   private readonly ownParams: [string, Parameter][] = [];
   private readonly children: [string, Module][] = [];

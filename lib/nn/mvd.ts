@@ -8,6 +8,7 @@ import { VisionTransformer, positionalTable, rangeIndex } from './encoder.js';
 import { MaskedDecoder } from './decoders.js';
 import { videoVit, imageVit, mvdDecoderFor, type Preset, type VitConfig, type MvdDecoderConfig } from './config.js';
 
+/** Which MVD teacher a decoder branch distils: 'img' (MAE image teacher) or 'vid' (VideoMAE teacher). */
 export type TeacherKind = 'img' | 'vid';
 
 export interface MvdStudentOptions {
@@ -18,6 +19,10 @@ export interface MvdStudentOptions {
   seed?: number;
 }
 
+/**
+ * MVD student (SPEC §3.3): encoder on visible tokens plus one feature decoder per teacher
+ * (down_img/mask_token_img/decoder_img, ..._vid). Encoder keys are root keys, as in the MVD checkpoints.
+ */
 export class MvdStudent extends Module {
   readonly encoder: VisionTransformer;
   readonly branches: Partial<Record<TeacherKind, MaskedDecoder>> = {};

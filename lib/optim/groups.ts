@@ -1,6 +1,7 @@
 // Parameter groups (SPEC §3.7, §4.3): weight decay by name and rank, and layer-wise lr decay.
 import type { Parameter } from '../nn/module.js';
 
+/** Parameters sharing one weight decay and lr scale; AdamW steps each group with its own settings. */
 export interface ParamGroup {
   name: string;
   params: [string, Parameter][];
@@ -29,6 +30,7 @@ export function layerId(name: string, depth: number): number {
   return depth + 1;
 }
 
+/** How buildParamGroups splits parameters: decay value, optional layer-wise lr decay, extra exclusions. */
 export interface GroupOptions {
   weightDecay: number;
   /** Layer-wise lr decay factor (fine-tuning); omit for none. */
@@ -38,6 +40,10 @@ export interface GroupOptions {
   extraNoDecay?: string[];
 }
 
+/**
+ * Splits trainable parameters into decay / no_decay groups (SPEC §3.7), per layer when layerDecay is
+ * set (scale layerDecay^(depth+1−layer), SPEC §4.3). Frozen parameters are left out.
+ */
 export function buildParamGroups(named: [string, Parameter][], opts: GroupOptions): ParamGroup[] {
   const groups = new Map<string, ParamGroup>();
   for (const [name, p] of named) {

@@ -1,4 +1,5 @@
 // Learning-rate schedules, per optimiser step (SPEC §3.7): linear warmup from 0, then cosine to min.
+/** A warmup + cosine lr schedule, in optimiser steps (not epochs). */
 export interface CosineSchedule {
   /** Peak lr (already scaled with batch). */
   lr: number;
@@ -7,6 +8,9 @@ export interface CosineSchedule {
   totalSteps: number;
 }
 
+/**
+ * lr at `step`: linear from 0 over warmupSteps, then cosine from lr to minLr; held at minLr after totalSteps.
+ */
 export function cosineLr(s: CosineSchedule, step: number): number {
   if (step < s.warmupSteps) return (s.lr * step) / s.warmupSteps;
   const cosSteps = Math.max(1, s.totalSteps - s.warmupSteps);
