@@ -340,7 +340,7 @@ t.test('mvd extract refuses bad checkpoints in one line, exit code 1', async (t)
     const ck = bytes ? join(dir, `cli-${name.replace(/\W+/g, '-')}.safetensors`) : good;
     if (bytes) writeFileSync(ck, bytes);
     const out = join(dir, `feats-${name.replace(/\W+/g, '-')}.safetensors`);
-    const r = spawnSync(process.execPath, [cli, 'extract', '--checkpoint', ck, '--model', 'tiny', '--input', clip, '--out', out], { encoding: 'utf8', timeout: 60_000 });
+    const r = spawnSync(process.execPath, [cli, 'extract', '--checkpoint', ck, '--model', 'tiny', '--frames', '2', '--size', '32', '--input', clip, '--out', out], { encoding: 'utf8', timeout: 60_000 });
     t.equal(r.signal, null, `${name}: no signal`);
     if (!bytes) {
       t.equal(r.status, 0, `${name}: exit 0 (${r.stderr.trim()})`);

@@ -10,7 +10,7 @@ import { saveSafetensors } from '../lib/io/safetensors.js';
 import { stateDict } from '../lib/io/checkpoint.js';
 import { VisionTransformer } from '../lib/nn/encoder.js';
 import { videoVit } from '../lib/nn/config.js';
-import { modelCardMetadata, modelCardOf } from '../lib/nn/model-card.js';
+import { modelCardMetadata, modelCardOf, CheckpointChoiceError } from '../lib/nn/model-card.js';
 import { randn, maxRelErr } from './helpers/reference.js';
 import { tempDir } from './helpers/data-fixtures.js';
 import { vitForwardRef, type RefVit } from './helpers/vit-ref.js';
@@ -111,9 +111,11 @@ t.test('an mvd checkpoint describes itself: no options, features of the float64 
   t.ok(maxRelErr(got.pooled, pooledRef) < 1e-4, 'pooled is the token mean');
 
   // The file says 4 frames at 32²: a different choice is an error naming both values.
-  await t.rejects(loadEncoder(path, { frames: 16 }), { name: 'ValueError', message: /frames 16 contradicts the checkpoint, which says 4/ });
-  await t.rejects(loadEncoder(path, { posEmbed: 'sinusoid1d' }), /posEmbed sinusoid1d contradicts the checkpoint, which says sincos3d/);
-  await t.rejects(loadEncoder(path, { posEmbed: 'bogus' as never }), ValueError);
+  // CheckpointChoiceError is a ValueError (the CLI's exit 2).
+  await t.rejects(loadEncoder(path, { frames: 16 }), { name: 'CheckpointChoiceError', message: /frames 16 contradicts the checkpoint, which says 4/ });
+  await t.rejects(loadEncoder(path, { posEmbed: 'sinusoid1d' }), { name: 'CheckpointChoiceError', message: /posEmbed sinusoid1d contradicts the checkpoint, which says sincos3d/ });
+  await t.rejects(loadEncoder(path, { posEmbed: 'bogus' as never }), { name: 'CheckpointChoiceError', message: /bogus/ });
+  t.ok(new CheckpointChoiceError('x') instanceof ValueError);
   // Wrong frames in memory, and an aborted call.
   await t.rejects(e.embed(frames(6, 32, 1)), ShapeError);
   const ac = new AbortController();
@@ -175,7 +177,7 @@ t.test('a fine-tuned classifier without posEmbed is an error, not a guess', asyn
   const shapes = keysOf({ prefix: '', D: 128, depth: 1, kt: 2, p: 16, qkv: 'qv', cls: false, norm: false, classes: 3 });
   const path = join(dir, 'ft.safetensors');
   await writeFile(path, randomWeights(shapes, 5), shapes);
-  await t.rejects(loadEncoder(path), { name: 'ValueError', message: /positional table.*posEmbed/ });
+  await t.rejects(loadEncoder(path), { name: 'CheckpointChoiceError', message: /positional table.*posEmbed/ });
   using e = await loadEncoder(path, { posEmbed: 'sincos3d', frames: 2, size: 32 });
   await t.rejects(e.embed(frames(2, 32, 1), { layer: 'norm' }), { name: 'ValueError', message: /final norm/ });
 });
