@@ -1,26 +1,24 @@
 // The demo: the paper's teacher study at laptop scale on the built-in synthetic set (no files, no
 // ffmpeg). Pretrain a tiny image teacher (MAE on frames) and a tiny video teacher (VideoMAE),
-// distill three tiny students (image teacher, video teacher, both), then linear-probe each on the
-// appearance task (readable from one frame) and the motion task (needs several frames).
-// Beside the students the table has the controls that say whether it measures anything: random
-// init (the floor), the video teacher itself, and a supervised ceiling per task (the same encoder
-// trained on that task's labels for as many steps as a student). If the ceiling is at chance, the
-// task is not learnable at this budget and the student rows are noise (docs/DEMO.md).
-import { SyntheticDataset, APPEARANCE_CLASSES, MOTION_CLASSES, type SynthPalette } from '../data/synthetic.js';
-import { imageVit, videoVit, type Preset } from '../nn/config.js';
+// distil three tiny students (from the image teacher, the video teacher, both), then evaluate every
+// encoder as the papers do: fine-tuned end to end on the appearance task (readable from one frame)
+// and on the motion task (needs several frames), with a linear probe of the frozen encoder beside.
+// Random init fine-tuned the same way is the control: it says the tasks are learnable at this
+// budget (above chance) and is what pretraining has to beat. The setting (fixed palette, no
+// clutter, 32² at patch 8) is where learning shows on 2 cores (docs/DEMO.md, experiments 17+).
+import { SyntheticDataset, type ClutterRange, type SynthPalette } from '../data/synthetic.js';
+import { imageVit, videoVit, type Preset, type VitConfig } from '../nn/config.js';
 import { Teacher, type TeacherKind } from '../nn/mvd.js';
 import { VisionTransformer } from '../nn/encoder.js';
-import { VideoClassifier } from '../nn/classifier.js';
-import { crossEntropy } from '../ops/xent.js';
-import { Tensor } from '../tensor.js';
 import { loadStateDict, stateDict } from '../io/checkpoint.js';
 import { ValueError } from '../errors.js';
+import type { Tensor } from '../tensor.js';
 import { BatchSampler, stackClips } from './batch.js';
 import { maeRecipe, videomaeRecipe } from './pretrain.js';
 import { distillRecipe } from './distill.js';
-import { train, tailMean, type Recipe, type StepRecord } from './train.js';
-import { extractFeatures, linearProbe } from './probe.js';
+import { train, tailMean, type StepRecord } from './train.js';
 import { frameSimilarity, meanOffDiagonal } from '../plot/figures.js';
+import { DEMO_TASKS, finetuneAndScore, inflateImageWeights, probeBothTasks, type DemoTask } from './demo-finetune.js';
 import type { ClipSource } from '../data/types.js';
 
 /** Teachers' pixel targets (DemoOptions.teacherTargets). */
@@ -31,51 +29,59 @@ export interface DemoOptions {
   seed: number;
   frames: number;
   size: number;
+  /** Spatial patch: 8 at 32² gives 16 tokens per frame, several per object. */
+  patch: number;
+  /** Pool of training clips shared by every stage (larger than any stage's steps × batch). */
   trainClips: number;
+  /** Held-out clips every fine-tuned encoder and probe is scored on. */
   valClips: number;
+  /** Training clips the linear probes are fitted on. */
+  probeClips: number;
   batch: number;
   teacherSteps: number;
   studentSteps: number;
+  finetuneSteps: number;
+  finetuneLr: number;
+  /** Scale of the classifier head's initial weights (FinetuneSetting.headInitScale). */
+  headInitScale: number;
   probeSteps: number;
-  /** Probe weight decays; chosen per probe on a held-out 20% of the TRAIN clips. */
+  /** Probe weight decays; chosen per probe on a held-out 20% of the probe's training clips. */
   probeWeightDecays: number[];
-  /** Also train the supervised ceiling rows (one encoder per task, labels, studentSteps steps). */
-  supervised: boolean;
   maskRatio: number;
   preset: Preset;
-  /** Distractors per clip (task difficulty). */
-  clutter: { min: number; max: number };
-  /** Object colours of the synthetic set (SynthPalette). */
+  clutter: ClutterRange;
   palette: SynthPalette;
   /**
    * Teachers' pixel targets: per-patch normalised (the papers' recipe) or raw pixels. Normalising
    * removes each patch's mean colour, which is what says where the object is.
    */
   teacherTargets: TeacherTargets;
-  onProgress?: (stage: string, rec?: StepRecord) => void;
+  /** Progress: a stage's name and its step count (0 for stages without steps), then its steps. */
+  onProgress?: (stage: string, steps: number, rec?: StepRecord) => void;
 }
 
 export const DEMO_DEFAULTS: Omit<DemoOptions, 'seed'> = {
-  frames: 8, size: 64, trainClips: 512, valClips: 256, batch: 16,
-  teacherSteps: 120, studentSteps: 120, probeSteps: 300, probeWeightDecays: [1e-4, 1e-2, 1e-1, 1], supervised: true, maskRatio: 0.75, preset: 'tiny', clutter: { min: 8, max: 16 }, palette: 'random', teacherTargets: 'normalized',
+  frames: 8, size: 32, patch: 8, trainClips: 8192, valClips: 256, probeClips: 1024, batch: 16,
+  teacherSteps: 1000, studentSteps: 300, finetuneSteps: 200, finetuneLr: 1.5e-3, headInitScale: 1, probeSteps: 300, probeWeightDecays: [1e-4, 1e-2, 1e-1, 1],
+  maskRatio: 0.9, preset: 'tiny', clutter: { min: 0, max: 0 }, palette: 'fixed', teacherTargets: 'normalized',
 };
 
+export type DemoRowKind = 'control' | 'teacher' | 'student';
+
 export interface DemoRow {
-  student: string;
-  /** Probe top-1 on the validation clips. */
-  appearance: number;
-  motion: number;
-  /** Probe top-1 on its own training features (a probe far above val is fitting clip identity). */
-  appearanceTrain: number;
-  motionTrain: number;
-  distillLoss: number | null;
+  encoder: string;
+  kind: DemoRowKind;
+  /** Top-1 on the val clips after fine-tuning end to end on each task. */
+  finetuned: Record<DemoTask, number>;
+  /** Top-1 on the val clips of a linear probe of the frozen encoder. */
+  probe: Record<DemoTask, number>;
+  /** Final pretraining or distillation loss (null for random init). */
+  pretrainLoss: number | null;
   /**
    * Mean cosine similarity between the pooled features of different temporal slots of a clip,
    * over the first val clips (the paper's Figure 3 statistic: lower = more temporal difference).
    */
   frameSimilarity: number;
-  /** 'control' rows (random init, teacher, supervised) are not students. */
-  kind: 'student' | 'control';
 }
 
 export interface DemoResult {
@@ -84,8 +90,8 @@ export interface DemoResult {
   teacherLoss: { image: number; video: number };
   /** The teachers' own cross-frame similarity (Figure 3: the video teacher's should be lower). */
   teacherFrameSimilarity: { image: number; video: number };
-  /** Half-width of the 95% band of a chance-level probe on valClips clips (binomial, p = 1/4). */
-  chanceBand: number;
+  valClips: number;
+  settings: Omit<DemoOptions, 'seed' | 'onProgress'>;
   seconds: number;
 }
 
@@ -109,108 +115,87 @@ async function meanFrameSimilarity(features: (video: Tensor) => Tensor, slots: n
   return sum / n;
 }
 
-/** A teacher built from a pretrained encoder's weights (pre-norm features, frozen). */
-function teacherFrom(kind: TeacherKind, weights: ReturnType<typeof stateDict>, o: DemoOptions): Teacher {
-  const cfg = kind === 'img' ? imageVit(o.preset, { size: o.size }) : videoVit(o.preset, { frames: o.frames, size: o.size, posEmbed: 'sinusoid1d' });
-  const enc = new VisionTransformer(cfg, { finalNorm: true, frameStride: kind === 'img' ? 2 : undefined, seed: o.seed });
-  loadStateDict(enc, weights);
-  return new Teacher(kind, enc);
-}
-
-/** A classifier trained on one label set with the same batches and schedule as a student. */
-function supervisedRecipe(data: BatchSampler, task: 'appearance' | 'motion', o: DemoOptions): Recipe & { model: VideoClassifier } {
-  const model = new VideoClassifier(videoVit(o.preset, { frames: o.frames, size: o.size }), { numClasses: 4, seed: o.seed + 4, initScale: 1 });
-  return {
-    name: `supervised-${task}`,
-    model,
-    async step(i, lossScale = 1) {
-      const b = await data.batch(i);
-      using logits = model.forward(b.video);
-      using y = Tensor.fromArray(b.labelSets[task], [b.labelSets[task].length]);
-      const r = crossEntropy(logits, y);
-      if (lossScale !== 1) throw new Error('supervised demo row: loss scaling is not used');
-      model.backward(r.dLogits);
-      const loss = await r.loss.item();
-      for (const t of [r.loss, r.dLogits, b.video]) t.dispose();
-      return { loss };
-    },
-    dispose: () => model.dispose(),
-  };
+function checkOptions(o: DemoOptions): void {
+  if (!TEACHER_TARGETS.includes(o.teacherTargets)) throw new ValueError(`runDemo: teacherTargets must be ${TEACHER_TARGETS.join(' or ')}, got '${o.teacherTargets}'`);
+  for (const k of ['teacherSteps', 'studentSteps', 'finetuneSteps', 'probeSteps', 'batch', 'trainClips', 'valClips', 'probeClips'] as const)
+    if (!(Number.isInteger(o[k]) && o[k] > 0)) throw new ValueError(`runDemo: ${k} must be a positive integer, got ${o[k]}`);
+  if (o.probeClips > o.trainClips) throw new ValueError(`runDemo: probeClips (${o.probeClips}) must be at most trainClips (${o.trainClips})`);
 }
 
 export async function runDemo(opts: Partial<DemoOptions> & { seed: number }): Promise<DemoResult> {
   const o: DemoOptions = { ...DEMO_DEFAULTS, ...opts };
+  checkOptions(o);
   const t0 = performance.now();
-  const trainSet = new SyntheticDataset({ seed: o.seed, count: o.trainClips, frames: o.frames, size: o.size, clutter: o.clutter, palette: o.palette });
-  const valSet = new SyntheticDataset({ seed: o.seed + 100000, count: o.valClips, frames: o.frames, size: o.size, clutter: o.clutter, palette: o.palette });
-  const data = new BatchSampler(trainSet, o.batch, o.seed);
+  const setOf = (seed: number, count: number) => new SyntheticDataset({ seed, count, frames: o.frames, size: o.size, clutter: o.clutter, palette: o.palette });
+  const trainSet = setOf(o.seed, o.trainClips);
+  const valSet = setOf(o.seed + 100000, o.valClips);
+  const probeTrain = setOf(o.seed, o.probeClips);
   const sched = (steps: number) => ({ steps, lr: 1.5e-3, minLr: 1e-4, warmupSteps: Math.max(1, Math.round(steps / 10)), weightDecay: 0.05 });
-  const progress = (stage: string) => (rec: StepRecord) => o.onProgress?.(stage, rec);
+  const onStep = (stage: string, steps: number) => (rec: StepRecord) => o.onProgress?.(stage, steps, rec);
+  const vidCfg = (posEmbed: VitConfig['posEmbed']) => videoVit(o.preset, { frames: o.frames, size: o.size, patch: o.patch, posEmbed });
 
-  // Stage 1: teachers.
-  if (!TEACHER_TARGETS.includes(o.teacherTargets)) throw new ValueError(`runDemo: teacherTargets must be ${TEACHER_TARGETS.join(' or ')}, got '${o.teacherTargets}'`);
+  // Stage 1: the teachers.
   const norm = o.teacherTargets === 'normalized';
-  const mae = maeRecipe(data, { preset: o.preset, size: o.size, maskRatio: 0.75, seed: o.seed + 1, normPix: norm });
-  const maeRun = await train(mae, { ...sched(o.teacherSteps), onStep: progress('image teacher (MAE)') });
-  const vmae = videomaeRecipe(data, { preset: o.preset, frames: o.frames, size: o.size, maskRatio: o.maskRatio, seed: o.seed + 2, normTarget: norm });
-  const vmaeRun = await train(vmae, { ...sched(o.teacherSteps), onStep: progress('video teacher (VideoMAE)') });
-  const teachers = { img: teacherFrom('img', stateDict(mae.model), o), vid: teacherFrom('vid', stateDict(vmae.model), o) };
+  const mae = maeRecipe(new BatchSampler(trainSet, o.batch, o.seed), { preset: o.preset, size: o.size, patch: o.patch, maskRatio: 0.75, seed: o.seed + 1, normPix: norm });
+  const maeRun = await train(mae, { ...sched(o.teacherSteps), onStep: onStep('image teacher (MAE)', o.teacherSteps) });
+  const vmae = videomaeRecipe(new BatchSampler(trainSet, o.batch, o.seed), { preset: o.preset, frames: o.frames, size: o.size, maskRatio: o.maskRatio, seed: o.seed + 2, normTarget: norm, override: { patch: o.patch } });
+  const vmaeRun = await train(vmae, { ...sched(o.teacherSteps), onStep: onStep('video teacher (VideoMAE)', o.teacherSteps) });
+  const teacher = (kind: TeacherKind, from: VisionTransformer) => {
+    const cfg = kind === 'img' ? imageVit(o.preset, { size: o.size, patch: o.patch }) : vidCfg('sinusoid1d');
+    const enc = new VisionTransformer(cfg, { finalNorm: true, frameStride: kind === 'img' ? 2 : undefined, seed: o.seed });
+    loadStateDict(enc, stateDict(from));
+    return new Teacher(kind, enc);
+  };
+  const teachers = { img: teacher('img', mae.model.encoder), vid: teacher('vid', vmae.model.encoder) };
   mae.dispose();
   vmae.dispose();
-
-  // Stage 2: students, and the probes on both tasks.
-  const trainApp = trainSet;
-  const rows: DemoRow[] = [];
-  const variants: [string, Partial<Record<TeacherKind, Teacher>> | null][] = [
-    ['random init (no pretraining)', null],
-    ['image teacher', { img: teachers.img }],
-    ['video teacher', { vid: teachers.vid }],
-    ['both (co-teaching)', teachers],
-  ];
-  const probeBoth = async (name: string, encoder: VisionTransformer, kind: DemoRow['kind'], loss: number | null) => {
-    o.onProgress?.(`probe: ${name}`);
-    const tr = await extractFeatures(encoder, trainApp);
-    const va = await extractFeatures(encoder, valSet);
-    const po = { steps: o.probeSteps, seed: o.seed, weightDecay: o.probeWeightDecays };
-    const app = await linearProbe({ x: tr.features, y: tr.labelSets.appearance }, { x: va.features, y: va.labelSets.appearance }, APPEARANCE_CLASSES.length, po);
-    const mot = await linearProbe({ x: tr.features, y: tr.labelSets.motion }, { x: va.features, y: va.labelSets.motion }, MOTION_CLASSES.length, po);
-    tr.features.dispose();
-    va.features.dispose();
-    // A video-kind Teacher view is the frozen encoder's pre-norm features over the whole clip.
-    const view = new Teacher('vid', encoder);
-    const sim = await meanFrameSimilarity((v) => view.features(v), encoder.grid.t, valSet);
-    rows.push({ student: name, appearance: app.valAcc, motion: mot.valAcc, appearanceTrain: app.trainAcc, motionTrain: mot.trainAcc, distillLoss: loss, frameSimilarity: sim, kind });
-  };
-  for (const [name, ts] of variants) {
-    const r = distillRecipe(data, { student: o.preset, frames: o.frames, size: o.size, teachers: ts ?? { vid: teachers.vid }, maskRatio: o.maskRatio, seed: o.seed + 3 });
-    let loss: number | null = null;
-    if (ts) {
-      const run = await train(r, { ...sched(o.studentSteps), onStep: progress(`student ← ${name}`) });
-      loss = tailMean(run.history, 'loss');
-    }
-    await probeBoth(name, r.model.encoder, ts ? 'student' : 'control', loss);
-    r.dispose();
-  }
-  await probeBoth('video teacher itself (VideoMAE)', teachers.vid.encoder, 'control', null);
-  if (o.supervised)
-    for (const task of ['appearance', 'motion'] as const) {
-      const r = supervisedRecipe(data, task, o);
-      const run = await train(r, { ...sched(o.studentSteps), beta2: 0.999, onStep: progress(`supervised on ${task}`) });
-      await probeBoth(`supervised on ${task} (ceiling)`, r.model.encoder, 'control', tailMean(run.history, 'loss'));
-      r.dispose();
-    }
   const teacherFrameSimilarity = {
-    image: await meanFrameSimilarity((v) => teachers.img.features(v), Math.ceil(o.frames / (teachers.img.encoder.opts.frameStride ?? 1)), valSet),
+    image: await meanFrameSimilarity((v) => teachers.img.features(v), Math.ceil(o.frames / 2), valSet),
     video: await meanFrameSimilarity((v) => teachers.vid.features(v), teachers.vid.encoder.grid.t, valSet),
   };
+
+  // Stage 2: every encoder, probed frozen and fine-tuned on each task with the same budget.
+  const rows: DemoRow[] = [];
+  const evaluateEncoder = async (name: string, kind: DemoRowKind, cfg: VitConfig, weights: Map<string, Tensor> | null, pretrainLoss: number | null) => {
+    o.onProgress?.(`probe: ${name}`, 0);
+    const frozen = new VisionTransformer(cfg, { finalNorm: false, seed: o.seed + 5 });
+    if (weights) loadStateDict(frozen, weights);
+    const probe = await probeBothTasks(frozen, probeTrain, valSet, { steps: o.probeSteps, seed: o.seed, weightDecays: o.probeWeightDecays });
+    // A video-kind Teacher view is the frozen encoder's pre-norm features over the whole clip.
+    const frameSim = await meanFrameSimilarity((v) => new Teacher('vid', frozen).features(v), frozen.grid.t, valSet);
+    frozen.dispose();
+    const finetuned = {} as Record<DemoTask, number>;
+    for (const task of DEMO_TASKS)
+      finetuned[task] = await finetuneAndScore(cfg, weights, task, trainSet, valSet,
+        { steps: o.finetuneSteps, batch: o.batch, lr: o.finetuneLr, headInitScale: o.headInitScale, seed: o.seed + 6 }, onStep(`fine-tune ${name} on ${task}`, o.finetuneSteps));
+    rows.push({ encoder: name, kind, finetuned, probe, pretrainLoss, frameSimilarity: frameSim });
+  };
+  await evaluateEncoder('random init', 'control', vidCfg('sincos3d'), null, null);
+  const imgWeights = await inflateImageWeights(teachers.img.encoder, vidCfg('sincos3d'));
+  await evaluateEncoder('image teacher (MAE)', 'teacher', vidCfg('sincos3d'), imgWeights, tailMean(maeRun.history, 'loss'));
+  for (const t of imgWeights.values()) t.dispose();
+  await evaluateEncoder('video teacher (VideoMAE)', 'teacher', vidCfg('sinusoid1d'), stateDict(teachers.vid.encoder), tailMean(vmaeRun.history, 'loss'));
+  const students: [string, Partial<Record<TeacherKind, Teacher>>][] = [
+    ['student ← image teacher', { img: teachers.img }],
+    ['student ← video teacher', { vid: teachers.vid }],
+    ['student ← both (co-taught)', teachers],
+  ];
+  for (const [name, ts] of students) {
+    const r = distillRecipe(new BatchSampler(trainSet, o.batch, o.seed), { student: o.preset, frames: o.frames, size: o.size, patch: o.patch, teachers: ts, maskRatio: o.maskRatio, seed: o.seed + 3 });
+    const run = await train(r, { ...sched(o.studentSteps), onStep: onStep(`distil ${name}`, o.studentSteps) });
+    await evaluateEncoder(name, 'student', vidCfg('sincos3d'), stateDict(r.model.encoder), tailMean(run.history, 'loss'));
+    r.dispose();
+  }
   teachers.img.dispose();
   teachers.vid.dispose();
+  const { onProgress: _progress, seed: _seed, ...settings } = o;
   return {
-    teacherFrameSimilarity,
     seed: o.seed,
     rows,
     teacherLoss: { image: tailMean(maeRun.history, 'loss'), video: tailMean(vmaeRun.history, 'loss') },
-    chanceBand: 1.96 * Math.sqrt((0.25 * 0.75) / o.valClips),
+    teacherFrameSimilarity,
+    valClips: o.valClips,
+    settings,
     seconds: (performance.now() - t0) / 1000,
   };
 }

@@ -1,53 +1,59 @@
 // `mvd demo`: the teacher study at laptop scale, printed as one table.
 import { runDemo, DEMO_DEFAULTS, TEACHER_TARGETS, type DemoResult } from '../../methods/demo.js';
+import { DEMO_TASKS, type DemoTask } from '../../methods/demo-finetune.js';
+import { compare, summarizeDemo, type Interval } from '../../methods/demo-stats.js';
 import { table, fmt } from '../../bench/timing.js';
 import { Progress } from '../progress.js';
 import { UsageError, type FlagCommand } from '../command.js';
 import { JSON_FLAG } from './common.js';
 import { SYNTH_PALETTES } from '../../data/synthetic.js';
 
+const pct = (c: Interval) => `${fmt(100 * c.mean, 1)} ± ${fmt(100 * c.half, 1)}`;
+
 function formatDemo(results: DemoResult[]): string {
-  const names = results[0].rows.map((r) => r.student);
-  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-  const stat = (xs: number[], scale = 100, digits = 1) => {
-    const m = mean(xs);
-    const sd = Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / Math.max(1, xs.length - 1));
-    return xs.length > 1 ? `${fmt(scale * m, digits)} ± ${fmt(scale * sd, digits)}` : fmt(scale * m, digits);
-  };
-  // val top-1, then the probe's train top-1 in brackets (far above val: the probe fits clip identity).
-  const cell = (i: number, k: 'appearance' | 'motion') =>
-    `${stat(results.map((r) => r.rows[i][k]))} (${fmt(100 * mean(results.map((r) => r.rows[i][`${k}Train`])), 0)})`;
-  const rows = names.map((n, i) => [
-    n,
-    cell(i, 'appearance'),
-    cell(i, 'motion'),
-    results[0].rows[i].distillLoss === null ? '-' : stat(results.map((r) => r.rows[i].distillLoss!), 1, 3),
-    stat(results.map((r) => r.rows[i].frameSimilarity), 1, 3),
+  const sum = summarizeDemo(results.map((r) => r.rows), results[0].valClips);
+  const meanOf = (xs: (number | null)[], digits: number) =>
+    xs[0] === null ? '-' : fmt(xs.reduce((a: number, b) => a + b!, 0) / xs.length, digits);
+  const rows = sum.rows.map((r, i) => [
+    r.encoder, pct(r.finetuned.appearance), pct(r.finetuned.motion), pct(r.probe.appearance), pct(r.probe.motion),
+    meanOf(results.map((x) => x.rows[i].pretrainLoss), 3), meanOf(results.map((x) => x.rows[i].frameSimilarity), 3),
   ]);
-  const band = results[0].chanceBand;
-  const above = (k: 'appearance' | 'motion') => names.filter((_, i) => mean(results.map((r) => r.rows[i][k])) > 0.25 + band);
-  const verdict = (k: 'appearance' | 'motion') => {
-    const a = above(k);
-    return a.length ? `${k}: above the chance band: ${a.join(', ')}` : `${k}: NO row is above the chance band — nothing learned is measured on this task at this budget`;
+  const by = (name: string) => sum.rows.find((r) => r.encoder === name)!;
+  const words = { above: 'above', below: 'below', within: 'within the intervals of' } as const;
+  const vs = (task: DemoTask, a: string, b: string) => {
+    const [x, y] = [by(a).finetuned[task], by(b).finetuned[task]];
+    return `${a} ${pct(x)} is ${words[compare(x, y)]} ${b} ${pct(y)}`;
   };
-  const teacherSim = `cross-frame similarity of the teachers themselves (Figure 3: lower = more temporal difference): ` +
-    `image teacher ${stat(results.map((r) => r.teacherFrameSimilarity.image), 1, 3)}, video teacher ${stat(results.map((r) => r.teacherFrameSimilarity.video), 1, 3)}`;
-  return table(['encoder (linear probe, val top-1 % (train))', 'appearance task', 'motion task', 'final loss', 'cross-frame sim.'], rows) +
-    `\n\nchance is 25% on both tasks; a chance-level probe lands in 25 ± ${fmt(100 * band, 1)}% (95%, one seed); ` +
-    `supervised rows are the ceiling of this encoder and budget (docs/DEMO.md)\n${verdict('appearance')}\n${verdict('motion')}\n${teacherSim}\n` +
-    `seeds: ${results.map((r) => r.seed).join(', ')}; ${results.length > 1 ? 'mean ± sd over seeds; ' : ''}` +
-    `time ${results.map((r) => `${r.seconds.toFixed(0)}s`).join(' + ')}`;
+  const lines = DEMO_TASKS.map((task) => {
+    const control = `random init ${pct(sum.rows[0].finetuned[task])} is ${sum.controlAboveChance[task] ? 'above' : 'NOT above'} chance`;
+    const beat = sum.beatRandom[task];
+    return `${task}: ${control}; beyond the interval above random init: ${beat.length ? beat.join(', ') : 'none'}`;
+  });
+  const pattern = [
+    `appearance: ${vs('appearance', 'student ← image teacher', 'student ← video teacher')}`,
+    `motion: ${vs('motion', 'student ← video teacher', 'student ← image teacher')}`,
+    ...DEMO_TASKS.map((t) => `${t}: ${vs(t, 'student ← both (co-taught)', t === 'appearance' ? 'student ← image teacher' : 'student ← video teacher')}`),
+  ];
+  const sim = (k: 'image' | 'video') => fmt(results.reduce((a, r) => a + r.teacherFrameSimilarity[k], 0) / results.length, 3);
+  const how = results.length > 1 ? `t over ${results.length} seeds` : `binomial over ${results[0].valClips} val clips`;
+  return table(['encoder', 'appearance, fine-tuned', 'motion, fine-tuned', 'appearance, probe', 'motion, probe', 'pretrain loss', 'cross-frame sim.'], rows) +
+    `\n\nval top-1 %, mean ± half-width of the 95% interval (${how}); chance is 25% on both tasks. ` +
+    `Every encoder is fine-tuned end to end for the same steps on each task; the probe is a linear classifier on the frozen encoder.\n` +
+    `${lines.join('\n')}\nthe paper's pattern (fine-tuned):\n  ${pattern.join('\n  ')}\n` +
+    `cross-frame similarity of the teachers themselves (Figure 3: lower = more temporal difference): image teacher ${sim('image')}, video teacher ${sim('video')}\n` +
+    `seeds: ${results.map((r) => r.seed).join(', ')}; time ${results.map((r) => `${r.seconds.toFixed(0)}s`).join(' + ')}`;
 }
 
 export const demoCommand: FlagCommand = {
   name: 'demo',
-  summary: 'the teacher study at laptop scale: image vs video vs both teachers, probed on appearance and motion',
+  summary: 'the teacher study at laptop scale: image vs video vs both teachers, fine-tuned and probed on appearance and motion',
   usage: 'mvd demo [--full] [--seed N] [--json]',
   flags: {
-    full: { type: 'bool', help: 'three seeds, twice the steps, mean and spread (about 15 minutes on 2 cores)' },
+    full: { type: 'bool', help: 'three seeds (1, 2, 3) with a 95% interval over them per cell (about 3 times the default run)' },
     seed: { type: 'int', min: 0, help: 'seed of the single run', default: 1 },
-    'teacher-steps': { type: 'int', min: 1, help: 'teacher pretraining steps', defaultNote: `${DEMO_DEFAULTS.teacherSteps}; twice that with --full` },
-    'student-steps': { type: 'int', min: 1, help: 'distillation steps per student', defaultNote: `${DEMO_DEFAULTS.studentSteps}; twice that with --full` },
+    'teacher-steps': { type: 'int', min: 1, help: 'teacher pretraining steps', default: DEMO_DEFAULTS.teacherSteps },
+    'student-steps': { type: 'int', min: 1, help: 'distillation steps per student', default: DEMO_DEFAULTS.studentSteps },
+    'finetune-steps': { type: 'int', min: 1, help: 'fine-tuning steps per encoder and task', default: DEMO_DEFAULTS.finetuneSteps },
     palette: { type: 'word', words: SYNTH_PALETTES, help: 'object colours of the synthetic set: random (the hard set) or fixed (white/black)', default: DEMO_DEFAULTS.palette },
     'teacher-targets': { type: 'word', words: TEACHER_TARGETS, help: "teachers' pixel targets: normalized (per patch, the papers' recipe) or raw", default: DEMO_DEFAULTS.teacherTargets },
     json: JSON_FLAG,
@@ -58,8 +64,7 @@ export const demoCommand: FlagCommand = {
   async run(f) {
     const full = f.bool('full');
     const seeds = full ? [1, 2, 3] : [f.num('seed')];
-    const teacherSteps = f.optNum('teacher-steps') ?? DEMO_DEFAULTS.teacherSteps * (full ? 2 : 1);
-    const studentSteps = f.optNum('student-steps') ?? DEMO_DEFAULTS.studentSteps * (full ? 2 : 1);
+    const teacherSteps = f.num('teacher-steps'), studentSteps = f.num('student-steps'), finetuneSteps = f.num('finetune-steps');
     const palette = f.word<(typeof SYNTH_PALETTES)[number]>('palette');
     const teacherTargets = f.word<(typeof TEACHER_TARGETS)[number]>('teacher-targets');
     const json = f.bool('json');
@@ -67,8 +72,8 @@ export const demoCommand: FlagCommand = {
     for (const seed of seeds) {
       const p = new Progress(!!process.stderr.isTTY, json);
       results.push(await runDemo({
-        seed, teacherSteps, studentSteps, palette, teacherTargets,
-        onProgress: (stage, rec) => p.update(`seed ${seed}: ${stage}`, stage.startsWith('probe') ? 0 : stage.includes('teacher (') ? teacherSteps : studentSteps, rec, DEMO_DEFAULTS.batch),
+        seed, teacherSteps, studentSteps, finetuneSteps, palette, teacherTargets,
+        onProgress: (stage, steps, rec) => p.update(`seed ${seed}: ${stage}`, steps, rec, DEMO_DEFAULTS.batch),
       }));
       p.done();
     }
