@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 import { existsSync, readdirSync } from 'node:fs';
 import { join, relative, resolve, sep } from 'node:path';
 import { AddonLoadError, errorClasses } from './errors.js';
+import type { DistributedInfo, NativeWorld, ReduceOp } from './dist/native.js';
 import location from './module-location.cjs';
 
 export const { packageRoot } = location;
@@ -45,6 +46,11 @@ export interface BuildInfo {
   gemmBackend: 'onednn' | 'portable';
   gemmBackendDetail: string;
   cudaCompiled: boolean;
+  /** The MPI library linked for data-parallel training, or why none is (then: one process only). */
+  mpi: string;
+  mpiCompiled: boolean;
+  /** How CUDA tensors are reduced across processes: NCCL, or host staging through MPI (and why). */
+  cudaCollectives: string;
   cudaArchitectures: string;
   cudaRuntime: string;
 }
@@ -65,24 +71,203 @@ export interface GpuInfo {
   reason: string;
 }
 
-/** The raw addon. Library code goes through Tensor and lib/ops; this type documents the table. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type Addon = Record<string, any> & {
-  buildInfo(): BuildInfo;
-  gpuInfo(): GpuInfo;
+/** A tensor operand as the bindings read it: a Tensor, or what a binding returned. */
+type T = NativeTensorDesc;
+/** An optional tensor operand: null and undefined both mean absent. */
+type OptT = NativeTensorDesc | null | undefined;
+
+/** The crop of resizeCrop and resizeCropArray: a box of the source frame and the output size. */
+export interface NativeCrop {
+  x: number;
+  y: number;
+  w: number;
+  h: number;
+  outH: number;
+  outW: number;
+}
+
+export interface NativeGemmOptions {
+  bias?: OptT;
+  /** Accumulate into this tensor (returned as the result) instead of allocating one. */
+  out?: OptT;
+  transA?: boolean;
+  transB?: boolean;
+  alpha?: number;
+  beta?: number;
+  backend?: string;
+  gelu?: boolean;
+  /** gemmPackWeights' buffer for this B. */
+  packed?: OptT;
+}
+
+export interface NativeAdamWOptions {
+  lr: readonly number[];
+  weightDecay: readonly number[];
+  beta1: number;
+  beta2: number;
+  eps: number;
+  step: number;
+  gradScale?: number;
+}
+
+export interface NativeDistillLossOptions {
+  predImg?: OptT;
+  targetImg?: OptT;
+  predVid?: OptT;
+  targetVid?: OptT;
+  kind: string;
+  wImg?: number;
+  wVid?: number;
+  beta?: number;
+}
+
+export interface NativePixelTargetOptions {
+  mean: readonly number[];
+  std: readonly number[];
+  tubelet: number;
+  patch: number;
+  normalize: boolean;
+}
+
+/** randomFill's distribution: the fields its `dist` uses (lib/ops/random.ts RandomInit). */
+export interface NativeRandomInit {
+  dist: string;
+  a?: number;
+  b?: number;
+  mean?: number;
+  std?: number;
+}
+
+/** randomErase's rectangle in clip `clip` of a [B,C,T,H,W] batch, with the seed of its noise. */
+export interface NativeEraseBox {
+  clip: number;
+  top: number;
+  left: number;
+  h: number;
+  w: number;
+  /** Integer in [0, 2^53): element (c, t, i, j) of the box is N(0,1) noise of (seed, c, t, i, j). */
+  seed: number;
+}
+
+/**
+ * Every function of the addon, one line each, as native/binding declares it (`bind(..., params)`).
+ * A binding has at most four positional parameters; past that its settings come as one options
+ * object, read by name on the C++ side (unknown names are a ValueError). test/native-interface
+ * checks each export's parameter names, optionality and option names against this interface.
+ */
+export interface NativeAddon {
+  // tensor storage (tensor_binding.cc)
   empty(shape: readonly number[], dtype: string, device: string): NativeTensorDesc;
   fromBuffer(data: ArrayBufferView, shape: readonly number[], dtype: string, device: string): NativeTensorDesc;
-  read<T extends ArrayBufferView>(t: NativeTensorDesc, dest: T): Promise<T>;
-  readSync<T extends ArrayBufferView>(t: NativeTensorDesc, dest: T): T;
+  read<A extends ArrayBufferView>(tensor: T, dest: A): Promise<A>;
+  readSync<A extends ArrayBufferView>(tensor: T, dest: A): A;
   sync(device: string): Promise<void>;
   /** A contiguous copy on `device` (default: the source's device). */
-  copy(t: NativeTensorDesc, device?: string): NativeTensorDesc;
-  assign(dst: NativeTensorDesc, src: NativeTensorDesc): NativeTensorDesc;
+  copy(tensor: T, device?: string): NativeTensorDesc;
+  assign(dst: T, src: T): NativeTensorDesc;
   liveBytes(): number;
   cachedBytes(): number;
   trimCache(): void;
   setErrorClasses(classes: object): void;
-};
+  // build and devices (info_binding.cc), the signature table (addon.cc)
+  buildInfo(): BuildInfo;
+  setCpuIsa(isa: string): boolean;
+  gpuInfo(): GpuInfo;
+  nativeSignatures(): Record<string, string>;
+  // collectives (ops_collectives.cc; types in lib/dist/native.ts)
+  initDistributed(useMpi: boolean): NativeWorld;
+  finalizeDistributed(): void;
+  /** Exits at once with `code`; `propagate`: MPI_Abort, so the launcher stops every rank. */
+  abortDistributed(code: number, propagate: boolean): never;
+  distributedInfo(): DistributedInfo;
+  allReduce(tensors: readonly NativeTensorDesc[], op: ReduceOp): void;
+  broadcast(tensors: readonly NativeTensorDesc[], root: number): void;
+  allGather(tensor: NativeTensorDesc): NativeTensorDesc;
+  barrier(device: string): void;
+  // gemm
+  gemm(A: T, B: T, options: NativeGemmOptions): NativeTensorDesc | [NativeTensorDesc, NativeTensorDesc];
+  gemmPackWeights(B: T, transB: boolean): NativeTensorDesc | null;
+  // attention
+  attentionForward(qkv: T, heads: number): [NativeTensorDesc, NativeTensorDesc];
+  attentionBackward(dOut: T, qkv: T, out: T, lse: T, options: { heads: number }): NativeTensorDesc;
+  // norm
+  layerNormForward(
+    x: T,
+    options: { weight?: OptT; bias?: OptT; eps: number; residual?: OptT },
+  ): { y: NativeTensorDesc; mean: NativeTensorDesc; rstd: NativeTensorDesc; sum: NativeTensorDesc | null };
+  layerNormBackward(
+    dy: T,
+    x: T,
+    mean: T,
+    rstd: T,
+    options: { weight?: OptT; dResidual?: OptT },
+  ): { dx: NativeTensorDesc; dWeight: NativeTensorDesc | null; dBias: NativeTensorDesc | null };
+  // elementwise
+  gelu(x: T): NativeTensorDesc;
+  geluBackward(dy: T, x: T): NativeTensorDesc;
+  add(a: T, b: T): NativeTensorDesc;
+  addInPlace(a: T, b: T, alpha?: number): NativeTensorDesc;
+  scale(x: T, s: number): NativeTensorDesc;
+  scaleInPlace(x: T, s: number): NativeTensorDesc;
+  addBroadcast(x: T, t: T): NativeTensorDesc;
+  rowScale(x: T, scales: T): NativeTensorDesc;
+  dropout(x: T, p: number, seed: number): { y: NativeTensorDesc; mask: NativeTensorDesc };
+  dropoutBackward(dy: T, mask: T, p: number): NativeTensorDesc;
+  sumRows(x: T, out: OptT, accumulate: boolean): NativeTensorDesc;
+  fill(x: T, value: number): NativeTensorDesc;
+  // loss and cross-entropy
+  distillLoss(options: NativeDistillLossOptions): {
+    loss: NativeTensorDesc;
+    dPredImg: NativeTensorDesc | null;
+    dPredVid: NativeTensorDesc | null;
+  };
+  mseLoss(pred: T, target: T): { loss: NativeTensorDesc; dPred: NativeTensorDesc };
+  crossEntropy(logits: T, target: T, labelSmoothing?: number): [NativeTensorDesc, NativeTensorDesc];
+  softmax(logits: T): NativeTensorDesc;
+  topkCorrect(logits: T, labels: T, ks: readonly number[]): NativeTensorDesc;
+  // optimiser
+  adamw(params: readonly T[], grads: readonly T[], m: readonly T[], v: readonly T[], options: NativeAdamWOptions): void;
+  gradNorm(grads: readonly T[]): NativeTensorDesc;
+  allFinite(tensors: readonly T[]): NativeTensorDesc;
+  scaleTensors(tensors: readonly T[], s: number): void;
+  // tokens
+  patchify(video: T, options: { kt: number; kh: number; kw: number; frameStride?: number }): NativeTensorDesc;
+  gatherTokens(x: T, idx: T): NativeTensorDesc;
+  scatterTokens(dy: T, idx: T, n: number): NativeTensorDesc;
+  assembleDecoderInput(vis: T, options: { visIdx: T; maskIdx: T; maskToken: T; pos: T }): NativeTensorDesc;
+  assembleDecoderInputBackward(dy: T, nv: number): { dVis: NativeTensorDesc; dMaskToken: NativeTensorDesc };
+  placeTokens(vis: T, visIdx: T, maskToken: T, n: number): NativeTensorDesc;
+  placeTokensBackward(dy: T, visIdx: T): { dVis: NativeTensorDesc; dMaskToken: NativeTensorDesc };
+  // tables, targets, random
+  sincos3dTable(options: { d: number; t: number; h: number; w: number; device?: string }): NativeTensorDesc;
+  sinusoid1dTable(n: number, d: number, device?: string): NativeTensorDesc;
+  sincos2dTable(d: number, g: number, cls: boolean, device?: string): NativeTensorDesc;
+  videomaePixelTarget(video: T, options: NativePixelTargetOptions): NativeTensorDesc;
+  maePixelTarget(images: T, options: Omit<NativePixelTargetOptions, 'tubelet'>): NativeTensorDesc;
+  rgbDiffTarget(video: T, options: NativePixelTargetOptions): NativeTensorDesc;
+  randomFill(tensor: T, init: NativeRandomInit, seed: number, stream: number): NativeTensorDesc;
+  // frames and augmentation
+  resizeCrop(frames: T, options: NativeCrop): NativeTensorDesc;
+  flipFrames(frames: T): NativeTensorDesc;
+  framesToClip(frames: T, mean: readonly number[], std: readonly number[]): NativeTensorDesc;
+  randAugment(frames: T, steps: number[][][], interp?: number, fill?: number): NativeTensorDesc;
+  randAugmentInPlace(
+    data: Uint8Array,
+    shape: readonly number[],
+    steps: number[][][],
+    options: { interp?: number; fill?: number },
+  ): Uint8Array;
+  resizeCropArray(data: Uint8Array, shape: readonly number[], options: NativeCrop): Uint8Array;
+  randomErase(clip: T, boxes: readonly NativeEraseBox[]): NativeTensorDesc;
+  mixBatch(x: T, lambda: number, box?: readonly number[] | null): NativeTensorDesc;
+  renderSynthClip(params: object, dest?: Uint8Array | null): Uint8Array;
+  // benchmarks
+  fmaPeakGflops(threads: number, width: number, seconds: number): number;
+  copyBandwidthGbs(threads: number, megabytes: number, seconds: number): number;
+}
+
+/** The raw addon. Library code goes through Tensor and lib/ops. */
+export type Addon = NativeAddon;
 
 /** Where the loaded addon came from, for `mvd info`. */
 export interface AddonLocation {

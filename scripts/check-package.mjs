@@ -45,6 +45,8 @@ if (prebuild) {
       info = require(prebuild).buildInfo();
       const got = info.addonVersion;
       if (got !== version) problems.push(`${relative(root, prebuild)} is mvd ${got}, package.json says ${version}: run \`npm run prebuild\``);
+      // The package's addon links no MPI (scripts/prebuild.mjs says why).
+      if (info.mpiCompiled) problems.push(`${relative(root, prebuild)} links MPI (${info.mpi}): stage the build without it (\`npm run prebuild\`)`);
     } catch (e) {
       problems.push(`${relative(root, prebuild)} does not load: ${e.message.split('\n')[0]}`);
     }

@@ -5,7 +5,8 @@
 // addon's RUNPATH is $ORIGIN (CMakeLists.txt) and each copied library gets the same, so the package
 // needs nothing from the machine but glibc and the C++ runtime. Fails when that is not so.
 //   node scripts/prebuild.mjs [--out DIR] [--no-compile]
-//     --out DIR      cmake-js build folder (default build); the addon is DIR/Release/mvd.node
+//     --out DIR      cmake-js build folder (default build); the package's addon (no MPI) is built
+//                    in DIR-prebuild and staged from DIR-prebuild/Release/mvd.node
 //     --no-compile   stage an addon built before
 import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
@@ -27,14 +28,21 @@ for (const tool of ['ldd', 'patchelf', 'readelf', 'objdump']) {
   if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) die(`${tool} is not on PATH (Debian: apt-get install patchelf binutils libc-bin)`);
 }
 
+// Two builds: `build/` for this checkout (MPI linked when found: data-parallel training from a
+// source build), and `build-prebuild/` without MPI for the package. A bundled Open MPI would tie
+// every user to the mpirun it came from (its ABI and launcher must match the one running the job),
+// and single-process use needs none; data-parallel users build from source against their own MPI.
+const prebuildOut = `${values.out}-prebuild`;
 if (!values['no-compile']) {
   const cmakeJs = join(root, 'node_modules', '.bin', 'cmake-js');
   if (!existsSync(cmakeJs)) die(`${cmakeJs} is missing: run \`npm ci\` first`);
-  const r = spawnSync(cmakeJs, ['compile', '--out', values.out], { cwd: root, stdio: 'inherit' });
-  if (r.status !== 0) die(`cmake-js compile --out ${values.out} failed (exit ${r.status ?? r.signal})`);
+  for (const [out, extra] of [[values.out, []], [prebuildOut, ['--CDMVD_WITH_MPI=OFF']]]) {
+    const r = spawnSync(cmakeJs, ['compile', '--out', out, ...extra], { cwd: root, stdio: 'inherit' });
+    if (r.status !== 0) die(`cmake-js compile --out ${out} ${extra.join(' ')} failed (exit ${r.status ?? r.signal})`);
+  }
 }
 
-const addon = join(root, values.out, 'Release', 'mvd.node');
+const addon = join(root, prebuildOut, 'Release', 'mvd.node');
 if (!existsSync(addon)) die(`no addon at ${addon}: build it first (drop --no-compile)`);
 const runpath = /\((?:RUNPATH|RPATH)\)\s+Library r(?:un)?path: \[(.*)\]/.exec(execFileSync('readelf', ['-d', addon], { encoding: 'utf8' }));
 if (!runpath || !runpath[1].split(':').includes('$ORIGIN')) {

@@ -3,7 +3,9 @@
 //   1. builds the native tests with nvcc for this GPU and runs every CUDA test on the device;
 //   2. runs them again under compute-sanitizer (memcheck, racecheck, synccheck) when it is present;
 //   3. builds the addon and runs the TypeScript CUDA tests on cuda:0;
-//   4. runs the CUDA kernel benchmark against the published references.
+//   4. checks the collectives on CUDA tensors through NCCL (opened at run time): world size 1, and
+//      2 ranks (one GPU each) under mpirun when the machine has two GPUs;
+//   5. runs the CUDA kernel benchmark against the published references.
 // Stops at the first failure with its exit code. Without a GPU it says so and exits 2.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -55,6 +57,11 @@ step('addon + TypeScript tests on cuda:0');
 if (!existsSync(join(root, 'node_modules'))) run('npm', ['ci', '--no-audit', '--no-fund']);
 run('npm', ['run', 'build']);
 run('npx', ['tap', 'test/cuda-*.test.ts'], { MVD_TEST_CUDA: 'native' });
+
+step('NCCL collectives on CUDA tensors (world 1; world 2 with two GPUs)');
+const gpuCount = gpus.split('\n').filter((l) => l.startsWith('GPU ')).length;
+if (!which('mpirun')) console.log('mpirun not found: only world size 1 runs (apt-get install openmpi-bin libopenmpi-dev)');
+run('npx', ['tap', 'test/distributed-cuda.test.ts'], { MVD_TEST_CUDA: 'native', MVD_TEST_NCCL: '1', MVD_TEST_RANKS: String(Math.min(2, gpuCount)) });
 
 step('CUDA kernel benchmark');
 run('node', ['dist/cli/main.js', 'bench', 'kernels', '--device', 'cuda:0']);

@@ -60,6 +60,7 @@ export interface DemoOptions {
   onProgress?: (stage: string, steps: number, rec?: StepRecord) => void;
 }
 
+/** The default demo: synthetic set, model and step budgets (docs/DEMO.md says how they were chosen). */
 export const DEMO_DEFAULTS: Omit<DemoOptions, 'seed'> = {
   frames: 8, size: 32, patch: 8, trainClips: 8192, valClips: 256, probeClips: 1024, batch: 16,
   teacherSteps: 1000, studentSteps: 300, finetuneSteps: 200, finetuneLr: 1.5e-3, headInitScale: 1, probeSteps: 300, probeWeightDecays: [1e-4, 1e-2, 1e-1, 1],
@@ -84,6 +85,7 @@ export interface DemoRow {
   frameSimilarity: number;
 }
 
+/** One seed of the demo: every encoder's fine-tuned and probed accuracy on both tasks, with the teachers' statistics. */
 export interface DemoResult {
   seed: number;
   rows: DemoRow[];
@@ -122,6 +124,7 @@ function checkOptions(o: DemoOptions): void {
   if (o.probeClips > o.trainClips) throw new ValueError(`runDemo: probeClips (${o.probeClips}) must be at most trainClips (${o.trainClips})`);
 }
 
+/** The teacher study end to end for one seed: pretrain the teachers, distil the students, fine-tune and probe every encoder. */
 export async function runDemo(opts: Partial<DemoOptions> & { seed: number }): Promise<DemoResult> {
   const o: DemoOptions = { ...DEMO_DEFAULTS, ...opts };
   checkOptions(o);

@@ -14,7 +14,11 @@ import { modelCardOf, modelCardMetadata } from '../nn/model-card.js';
 import { saveTrainingCheckpoint } from '../io/training-checkpoint.js';
 import { RUN_FILES } from '../io/run-folder.js';
 import { openRunFolder, type RunFolder } from './run-open.js';
+import { initDistributed, abortJob, type World } from '../dist/world.js';
+import { averageNumbers } from '../dist/collectives.js';
+import { averageGradients, checkGradientSets, shareStartState } from '../dist/ddp.js';
 
+/** A loss became NaN or Inf: the run stopped before the optimiser step, the last checkpoint intact. */
 export class NonFiniteLossError extends MvdError {}
 
 /** What a recipe does in one micro-step: forward, loss, backward (gradients accumulate). */
@@ -32,6 +36,7 @@ export interface Recipe {
   dispose(): void;
 }
 
+/** How train() runs: schedule, optimiser, accumulation, run folder and resume rules, cancellation. */
 export interface TrainOptions {
   steps: number;
   lr: number;
@@ -94,6 +99,7 @@ export interface TrainOptions {
   layerDecay?: { decay: number; depth: number };
 }
 
+/** One optimiser step as logged: its lr, the losses averaged over micro-batches (and ranks), grad norm, wall time. */
 export interface StepRecord {
   step: number;
   lr: number;
@@ -102,6 +108,7 @@ export interface StepRecord {
   seconds: number;
 }
 
+/** What train() did: the steps it ran, where it started, and the checkpoint it resumed from. */
 export interface TrainResult {
   history: StepRecord[];
   startStep: number;
@@ -131,26 +138,45 @@ function checkFolderOptions(o: TrainOptions): void {
   if (o.override && !o.resume) throw new ValueError('train: override (accept changed hyper-parameters) only applies with resume');
 }
 
+/**
+ * Under an MPI launch (`mpirun -np N`), every rank runs train() with its own shard of the data
+ * (Recipe.step reads rank r's part of each global batch) and the loop is data-parallel: rank 0's
+ * starting point is broadcast, gradients are averaged over the ranks before each update, the
+ * logged losses are the ranks' mean, and only rank 0 opens the run folder (log, checkpoints). An
+ * error on one rank ends the whole job (MPI_Abort) instead of leaving the others waiting.
+ */
 export async function train(recipe: Recipe, o: TrainOptions): Promise<TrainResult> {
   checkFolderOptions(o);
+  const w = initDistributed();
+  if (w.size === 1) return trainOnRank(recipe, o, w);
+  try {
+    return await trainOnRank(recipe, o, w);
+  } catch (err) {
+    // Every rank decides a non-finite stop on the same averaged losses, so they all end here
+    // together; any other error is this rank's alone and must take the others down with it.
+    if (err instanceof NonFiniteLossError) throw err;
+    return abortJob(err);
+  }
+}
+
+async function trainOnRank(recipe: Recipe, o: TrainOptions, w: World): Promise<TrainResult> {
   const hyper = loopHyper(o);
   const warn = o.onWarning ?? ((msg: string) => process.emitWarning(msg, 'MvdWarning'));
   const named = recipe.model.namedParameters();
   const opt = new AdamW(buildParamGroups(named, { weightDecay: o.weightDecay, layerDecay: o.layerDecay?.decay, depth: o.layerDecay?.depth }), { beta1: o.beta1 ?? 0.9, beta2: o.beta2 ?? 0.95, clipGrad: o.clipGrad });
   let run: RunFolder | null = null;
   try {
-    if (o.runDir) run = await openRunFolder(o.runDir, { resume: o.resume, force: o.force, override: o.override, config: o.config, hyper, warn });
-    return await loop(recipe, o, opt, named, run, hyper);
+    if (o.runDir && w.rank === 0) run = await openRunFolder(o.runDir, { resume: o.resume, force: o.force, override: o.override, config: o.config, hyper, warn });
+    return await loop(recipe, o, opt, named, run, hyper, w);
   } finally {
     opt.dispose();
     await run?.release();
   }
 }
 
-async function loop(recipe: Recipe, o: TrainOptions, opt: AdamW, named: ReturnType<Module['namedParameters']>, run: RunFolder | null, hyper: Record<string, unknown>): Promise<TrainResult> {
+async function loop(recipe: Recipe, o: TrainOptions, opt: AdamW, named: ReturnType<Module['namedParameters']>, run: RunFolder | null, hyper: Record<string, unknown>, w: World): Promise<TrainResult> {
   const ckDir = run?.checkpoints ?? null;
   const logPath = run?.log ?? null;
-  const start = run?.start ?? 0;
   const ck = run?.checkpoint ?? null;
   if (ck) {
     try {
@@ -164,6 +190,8 @@ async function loop(recipe: Recipe, o: TrainOptions, opt: AdamW, named: ReturnTy
       if (ck.state.rng[`dropPath${i}`] !== undefined) r.state = ck.state.rng[`dropPath${i}`];
     });
   }
+  const start = await shareStartState({ model: recipe.model, opt, named, start: run?.start ?? 0, rngs: stepRngs(recipe.model) });
+  const params = named.map(([, p]) => p);
   if (logPath && run && Object.keys(run.overrides).length)
     await appendFile(logPath, JSON.stringify({ kind: 'override', step: start, changes: run.overrides }) + '\n');
   const sched = { lr: o.lr, minLr: o.minLr, warmupSteps: o.warmupSteps, totalSteps: o.steps };
@@ -199,13 +227,15 @@ async function loop(recipe: Recipe, o: TrainOptions, opt: AdamW, named: ReturnTy
     const scale = scaleNow();
     for (let m = 0; m < acc; m++) {
       const losses = await recipe.step(step * acc + m, scale);
-      for (const [k, v] of Object.entries(losses)) {
-        if (!Number.isFinite(v))
-          throw new NonFiniteLossError(`${recipe.name}: loss '${k}' is ${v} at step ${step}; stopped.` +
-            (ckDir ? ` The last good checkpoint in ${ckDir} is intact (resume with --resume --override after lowering the lr).` : ''), { op: 'train' });
-        sums[k] = (sums[k] ?? 0) + v / acc;
-      }
+      for (const [k, v] of Object.entries(losses)) sums[k] = (sums[k] ?? 0) + v / acc;
     }
+    if (w.size > 1) await averageOverRanks(sums, params);
+    // Checked on the ranks' mean, so every rank takes the same decision.
+    for (const [k, v] of Object.entries(sums))
+      if (!Number.isFinite(v))
+        throw new NonFiniteLossError(`${recipe.name}: loss '${k}' is ${v} at step ${step}${w.size > 1 ? ` (mean over ${w.size} ranks)` : ''}; stopped.` +
+          (ckDir ? ` The last good checkpoint in ${ckDir} is intact (resume with --resume --override after lowering the lr).` : ''), { op: 'train' });
+    averageGradients(params);
     const r = await opt.update(lr, 1 / (acc * scale));
     scaler?.update(r.applied);
     const rec: StepRecord = { step: step + 1, lr, losses: sums, gradNorm: r.gradNorm, seconds: (performance.now() - t0) / 1000 };
@@ -217,6 +247,18 @@ async function loop(recipe: Recipe, o: TrainOptions, opt: AdamW, named: ReturnTy
     if (pausing) break;
   }
   return { history, startStep: start, resumedFrom: ck?.path ?? null };
+}
+
+/**
+ * Replaces each loss by its mean over the ranks, in one collective that also carries the count of
+ * parameters with gradients (checked equal on all ranks before the gradients are reduced).
+ */
+async function averageOverRanks(sums: Record<string, number>, params: readonly { hasGrad: boolean }[]): Promise<void> {
+  const keys = Object.keys(sums).sort();
+  const local = params.filter((p) => p.hasGrad).length;
+  const mean = await averageNumbers([...keys.map((k) => sums[k]), local]);
+  keys.forEach((k, i) => (sums[k] = mean[i]));
+  checkGradientSets(local, mean[keys.length]);
 }
 
 /** Mean of the last k values of a loss in a history. */

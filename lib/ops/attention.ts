@@ -20,5 +20,5 @@ export function attentionForward(qkv: Tensor, heads: number): { out: Tensor<'f32
  * [B, N, D] and the forward's qkv, out and lse.
  */
 export function attentionBackward(dOut: Tensor, qkv: Tensor, out: Tensor, lse: Tensor, heads: number): Tensor<'f32'> {
-  return Tensor.fromNative(addon().attentionBackward(dOut, qkv, out, lse, heads));
+  return Tensor.fromNative(addon().attentionBackward(dOut, qkv, out, lse, { heads }));
 }

@@ -3,7 +3,7 @@
 // made by the caller (lib/data/augment.ts draws them from the seeded Rng); these ops only apply
 // them. RandAugment also has a synchronous Uint8Array form for loader worker threads, like
 // renderSynthClip: their results are transferable buffers, not queued tensors.
-import { addon } from '../native.js';
+import { addon, type NativeEraseBox } from '../native.js';
 import { Tensor } from '../tensor.js';
 import { ValueError } from '../errors.js';
 import type { CropBox } from './frames.js';
@@ -90,7 +90,10 @@ export function randAugmentArray(
   steps: readonly RandAugmentStep[] | readonly (readonly RandAugmentStep[])[],
   opts: RandAugmentOptions = {},
 ): Uint8Array {
-  return addon().randAugmentInPlace(data, shape, nativeSteps(shape, steps), INTERP[opts.interpolation ?? 'bicubic'], opts.fill ?? 128);
+  return addon().randAugmentInPlace(data, shape, nativeSteps(shape, steps), {
+    interp: INTERP[opts.interpolation ?? 'bicubic'],
+    fill: opts.fill ?? 128,
+  });
 }
 
 /**
@@ -99,19 +102,11 @@ export function randAugmentArray(
  * workers to make the image teacher's input from the same crop as the student's.
  */
 export function resizeCropArray(data: Uint8Array, shape: readonly number[], crop: CropBox, outH: number, outW: number): Uint8Array {
-  return addon().resizeCropArray(data, shape, crop.x, crop.y, crop.w, crop.h, outH, outW);
+  return addon().resizeCropArray(data, shape, { x: crop.x, y: crop.y, w: crop.w, h: crop.h, outH, outW });
 }
 
 /** A rectangle to erase in clip `clip` of a [B,C,T,H,W] batch, with the seed of its noise. */
-export interface EraseRect {
-  clip: number;
-  top: number;
-  left: number;
-  h: number;
-  w: number;
-  /** Integer in [0, 2^53): element (c, t, i, j) of the box is N(0,1) noise of (seed, c, t, i, j). */
-  seed: number;
-}
+export type EraseRect = NativeEraseBox;
 
 /**
  * Random erasing, mode 'pixel' (timm RandomErasing as VideoMAE applies it: one rectangle for all

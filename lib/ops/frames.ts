@@ -15,7 +15,7 @@ export interface CropBox {
  * nearest. u8 [T,H,W,C] → u8 [T,outH,outW,C].
  */
 export function resizeCrop(frames: Tensor, crop: CropBox, outH: number, outW: number): Tensor<'u8'> {
-  return Tensor.fromNative(addon().resizeCrop(frames, crop.x, crop.y, crop.w, crop.h, outH, outW));
+  return Tensor.fromNative(addon().resizeCrop(frames, { x: crop.x, y: crop.y, w: crop.w, h: crop.h, outH, outW }));
 }
 
 /** Horizontal flip of u8 [T,H,W,C] frames. */

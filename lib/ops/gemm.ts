@@ -76,9 +76,19 @@ export function gemm(a: Tensor, b: Tensor, opts: GemmOptions = {}): Tensor<'f32'
     const made = p.source === b ? `this B with transB ${p.transB}` : 'another tensor';
     throw new ValueError(`gemm: the packed weights were made from ${made}, not this B with transB ${!!opts.transB}`, { op: 'gemm' });
   }
-  const r = addon().gemm(a, b, opts.bias ?? null, opts.out ?? null, !!opts.transA, !!opts.transB, opts.alpha ?? 1, opts.beta ?? 0, opts.backend ?? 'auto', gelu, p?.buffer ?? null);
+  const r = addon().gemm(a, b, {
+    bias: opts.bias,
+    out: opts.out,
+    transA: !!opts.transA,
+    transB: !!opts.transB,
+    alpha: opts.alpha ?? 1,
+    beta: opts.beta ?? 0,
+    backend: opts.backend ?? 'auto',
+    gelu,
+    packed: p?.buffer,
+  });
   const wrap = (x: NativeTensorDesc): Tensor<'f32'> => (x === opts.out ? (opts.out as Tensor<'f32'>) : Tensor.fromNative(x));
-  if (!gelu) return wrap(r);
+  if (!gelu) return wrap(r as NativeTensorDesc);
   const [c, g] = r as [NativeTensorDesc, NativeTensorDesc];
   return { out: wrap(c), gelu: Tensor.fromNative(g) };
 }

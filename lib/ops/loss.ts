@@ -25,7 +25,16 @@ export function distillLoss(
   targetVid: Tensor | null,
   opts: DistillLossOptions,
 ): { loss: Tensor<'f32'>; dPredImg: Tensor<'f32'> | null; dPredVid: Tensor<'f32'> | null } {
-  const r = addon().distillLoss(predImg, targetImg, predVid, targetVid, opts.kind, opts.wImg ?? 1, opts.wVid ?? 1, opts.beta ?? 1);
+  const r = addon().distillLoss({
+    predImg,
+    targetImg,
+    predVid,
+    targetVid,
+    kind: opts.kind,
+    wImg: opts.wImg ?? 1,
+    wVid: opts.wVid ?? 1,
+    beta: opts.beta ?? 1,
+  });
   return {
     loss: Tensor.fromNative(r.loss),
     dPredImg: r.dPredImg ? Tensor.fromNative(r.dPredImg) : null,

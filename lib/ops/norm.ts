@@ -13,7 +13,7 @@ export function layerNormForward(
   bias: Tensor | null,
   eps: number,
 ): { y: Tensor<'f32'>; mean: Tensor<'f32'>; rstd: Tensor<'f32'> } {
-  const r = addon().layerNormForward(x, weight, bias, eps);
+  const r = addon().layerNormForward(x, { weight, bias, eps });
   return { y: Tensor.fromNative(r.y), mean: Tensor.fromNative(r.mean), rstd: Tensor.fromNative(r.rstd) };
 }
 
@@ -29,8 +29,9 @@ export function addLayerNormForward(
   bias: Tensor | null,
   eps: number,
 ): { sum: Tensor<'f32'>; y: Tensor<'f32'>; mean: Tensor<'f32'>; rstd: Tensor<'f32'> } {
-  const r = addon().layerNormForward(x, weight, bias, eps, residual);
-  return { sum: Tensor.fromNative(r.sum), y: Tensor.fromNative(r.y), mean: Tensor.fromNative(r.mean), rstd: Tensor.fromNative(r.rstd) };
+  const r = addon().layerNormForward(x, { weight, bias, eps, residual });
+  // With a residual the binding always returns the sum.
+  return { sum: Tensor.fromNative(r.sum!), y: Tensor.fromNative(r.y), mean: Tensor.fromNative(r.mean), rstd: Tensor.fromNative(r.rstd) };
 }
 
 /**
@@ -46,7 +47,7 @@ export function layerNormBackward(
   weight: Tensor | null,
   dResidual?: Tensor,
 ): { dx: Tensor<'f32'>; dWeight: Tensor<'f32'> | null; dBias: Tensor<'f32'> | null } {
-  const r = addon().layerNormBackward(dy, x, mean, rstd, weight, dResidual ?? null);
+  const r = addon().layerNormBackward(dy, x, mean, rstd, { weight, dResidual });
   return {
     dx: Tensor.fromNative(r.dx),
     dWeight: r.dWeight ? Tensor.fromNative(r.dWeight) : null,

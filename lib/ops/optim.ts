@@ -21,7 +21,8 @@ export interface AdamWOptions {
  * p ← p − lr/(1−β1^t) · m / (sqrt(v)/sqrt(1−β2^t) + eps).
  */
 export function adamw(params: Tensor[], grads: Tensor[], m: Tensor[], v: Tensor[], opts: AdamWOptions): void {
-  addon().adamw(params, grads, m, v, opts.lr, opts.weightDecay, opts.beta1, opts.beta2, opts.eps, opts.step, opts.gradScale ?? 1);
+  const { lr, weightDecay, beta1, beta2, eps, step, gradScale = 1 } = opts;
+  addon().adamw(params, grads, m, v, { lr, weightDecay, beta1, beta2, eps, step, gradScale });
 }
 
 /** Global L2 norm of every element of every tensor, f32 [1] (accumulated in double). */

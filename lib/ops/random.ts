@@ -11,6 +11,6 @@ export type RandomInit =
  * (seed, stream, i), so the same seed gives the same values for any thread count.
  */
 export function randomFill(t: Tensor, init: RandomInit, seed: number, stream: number): Tensor {
-  addon().randomFill(t, init.dist, init, seed, stream);
+  addon().randomFill(t, init, seed, stream);
   return t;
 }

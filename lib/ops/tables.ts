@@ -12,7 +12,7 @@ export interface TableOptions {
  * channels encode t, then 3d/8 the column w, then 3d/8 the row h; each block sines then cosines.
  */
 export function sincos3dTable(d: number, t: number, h: number, w: number, opts: TableOptions = {}): Tensor<'f32'> {
-  return Tensor.fromNative(addon().sincos3dTable(d, t, h, w, normalizeDevice(opts.device)));
+  return Tensor.fromNative(addon().sincos3dTable({ d, t, h, w, device: normalizeDevice(opts.device) }));
 }
 
 /** VideoMAE 1D table [n, d]: angle p / 10000^(2⌊j/2⌋/d), sin on even channels, cos on odd. */

@@ -1,7 +1,7 @@
 // Pixel reconstruction targets, computed from the normalised clip the model sees: each undoes the
 // input normalisation with the given mean/std first (back to [0,1] pixels). Tokens come out in
 // raster order for all positions; select the masked ones afterwards with gatherTokens.
-import { addon } from '../native.js';
+import { addon, type NativePixelTargetOptions } from '../native.js';
 import { Tensor } from '../tensor.js';
 
 export interface PixelTargetOptions {
@@ -16,6 +16,11 @@ export interface PixelTargetOptions {
   normalize?: boolean;
 }
 
+/** The binding's options for the two video targets, with their defaults filled in. */
+function pixelOptions(opts: PixelTargetOptions, normalize: boolean): NativePixelTargetOptions {
+  return { mean: opts.mean, std: opts.std, tubelet: opts.tubelet ?? 2, patch: opts.patch ?? 16, normalize: opts.normalize ?? normalize };
+}
+
 /**
  * VideoMAE target (SPEC §7): video [B,C,T,H,W] → [B, N, tubelet·p·p·C], values ordered
  * (t_in_tubelet, py, px, c) with the channel fastest; with normalize each channel of each token is
@@ -23,7 +28,7 @@ export interface PixelTargetOptions {
  */
 export function videomaePixelTarget(video: Tensor, opts: PixelTargetOptions): Tensor<'f32'> {
   return Tensor.fromNative(
-    addon().videomaePixelTarget(video, opts.mean, opts.std, opts.tubelet ?? 2, opts.patch ?? 16, opts.normalize ?? true),
+    addon().videomaePixelTarget(video, pixelOptions(opts, true)),
   );
 }
 
@@ -37,7 +42,7 @@ export function maePixelTarget(
   images: Tensor,
   opts: { mean: number[]; std: number[]; patch: number; normalize?: boolean },
 ): Tensor<'f32'> {
-  return Tensor.fromNative(addon().maePixelTarget(images, opts.mean, opts.std, 1, opts.patch, opts.normalize ?? true));
+  return Tensor.fromNative(addon().maePixelTarget(images, { mean: opts.mean, std: opts.std, patch: opts.patch, normalize: opts.normalize ?? true }));
 }
 
 /**
@@ -49,6 +54,6 @@ export function maePixelTarget(
  */
 export function rgbDiffTarget(video: Tensor, opts: PixelTargetOptions): Tensor<'f32'> {
   return Tensor.fromNative(
-    addon().rgbDiffTarget(video, opts.mean, opts.std, opts.tubelet ?? 2, opts.patch ?? 16, opts.normalize ?? false),
+    addon().rgbDiffTarget(video, pixelOptions(opts, false)),
   );
 }

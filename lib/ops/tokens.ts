@@ -17,7 +17,7 @@ export interface PatchifyOptions {
  * sample consecutive.
  */
 export function patchify(video: Tensor, kt: number, kh: number, kw: number, opts: PatchifyOptions = {}): Tensor<'f32'> {
-  return Tensor.fromNative(addon().patchify(video, kt, kh, kw, opts.frameStride ?? 1));
+  return Tensor.fromNative(addon().patchify(video, { kt, kh, kw, frameStride: opts.frameStride ?? 1 }));
 }
 
 /** x [B,N,D], idx i32 [B,K] → [B,K,D] with row k = x[b, idx[b,k]]. */
@@ -35,7 +35,7 @@ export function scatterTokens(dy: Tensor, idx: Tensor, n: number): Tensor<'f32'>
  * rows [Nv, Nv+Nm) = maskToken + pos[maskIdx]. Not unshuffled. maskToken is [Dd] (or [1,1,Dd]).
  */
 export function assembleDecoderInput(vis: Tensor, visIdx: Tensor, maskIdx: Tensor, maskToken: Tensor, pos: Tensor): Tensor<'f32'> {
-  return Tensor.fromNative(addon().assembleDecoderInput(vis, visIdx, maskIdx, maskToken, pos));
+  return Tensor.fromNative(addon().assembleDecoderInput(vis, { visIdx, maskIdx, maskToken, pos }));
 }
 
 export interface DecoderInputGrads {

@@ -20,6 +20,10 @@ export interface StepResult {
   applied: boolean;
 }
 
+/**
+ * AdamW over parameter groups (per-group lr scale and weight decay), one fused native update for
+ * every tensor, with optional clipping by the global gradient norm; moments are saved in checkpoints.
+ */
 export class AdamW {
   readonly beta1: number;
   readonly beta2: number;
@@ -81,6 +85,19 @@ export class AdamW {
       if (v) out.set(`exp_avg_sq.${name}`, v);
     }
     return out;
+  }
+
+  /** Whether any moment exists yet (none before the first update of a fresh run). */
+  get hasMoments(): boolean {
+    return this.m.size > 0;
+  }
+
+  /**
+   * Both moments of every trainable parameter, created as zeros where missing, in `named` order:
+   * what a data-parallel run broadcasts from rank 0 when it resumed (lib/dist/ddp.ts).
+   */
+  allMoments(named: [string, Parameter][]): Tensor[] {
+    return named.filter(([, p]) => p.trainable).flatMap(([, p]) => this.moments(p));
   }
 
   loadState(named: [string, Parameter][], tensors: Map<string, Tensor>, step: number): void {

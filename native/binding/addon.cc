@@ -9,6 +9,11 @@ std::vector<std::pair<const char*, RegisterFn>>& binding_registry() {
   return r;
 }
 
+std::vector<BindingSpec>& op_registry() {
+  static std::vector<BindingSpec> r;
+  return r;
+}
+
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto* ad = new AddonData();
   env.SetInstanceData<AddonData>(ad);
@@ -18,6 +23,12 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   ad->tsfn.Unref(env);  // referenced only while a read-back is pending
   env.AddCleanupHook([ad] { ad->tsfn.Abort(); });
   for (auto& [name, fn] : binding_registry()) fn(env, exports);
+  for (const BindingSpec& b : op_registry()) bind(env, exports, b.name, b.fn, b.params);
+  bind(env, exports, "nativeSignatures", [](const Napi::CallbackInfo& info) -> Napi::Value {
+    Napi::Object r = Napi::Object::New(info.Env());
+    for (auto& [name, params] : binding_signatures()) r.Set(name, params);
+    return r;
+  }, "");
   return exports;
 }
 

@@ -1,10 +1,8 @@
 #include "args.h"
 
 #include <cmath>
-
-#if MVD_HAVE_CUDA
-#include "../cuda/runtime.h"
-#endif
+#include <mutex>
+#include <unordered_map>
 
 namespace mvd {
 
@@ -273,15 +271,86 @@ Napi::Object output_to_js(Napi::Env env, const Output& o) {
   return r;
 }
 
-WorkQueue& queue_for(const std::string& op, const Device& d) {
-  if (d.kind == Device::CPU) return WorkQueue::cpu();
-#if MVD_HAVE_CUDA
-  cuda_require_device(op, d);
-  return WorkQueue::cuda(d.index);
-#else
-  throw OpError(ErrorKind::Device, op, "this addon was built without CUDA (CMake found no nvcc), so " + d.str() +
-                                           " cannot be used", "", d.str());
-#endif
+Napi::Array outputs_to_js(Napi::Env env, std::initializer_list<const Output*> outs) {
+  Napi::Array r = Napi::Array::New(env, outs.size());
+  uint32_t i = 0;
+  for (const Output* o : outs) r.Set(i++, output_to_js(env, *o));
+  return r;
+}
+
+Napi::Object outputs_to_js(Napi::Env env, std::initializer_list<std::pair<const char*, const Output*>> outs) {
+  Napi::Object r = Napi::Object::New(env);
+  for (auto& [name, o] : outs) r.Set(name, o->storage ? Napi::Value(output_to_js(env, *o)) : env.Null());
+  return r;
+}
+
+// Filled while the first environment loads; loader worker threads load the addon again, hence the lock.
+static std::mutex signatures_mutex;
+static std::vector<std::pair<std::string, std::string>>& signatures() {
+  static std::vector<std::pair<std::string, std::string>> s;
+  return s;
+}
+// The option names inside the "{...}" of each signature, without their "?", parsed once at bind().
+static std::unordered_map<std::string, std::vector<std::string>>& option_table() {
+  static std::unordered_map<std::string, std::vector<std::string>> t;
+  return t;
+}
+
+static std::vector<std::string> parse_option_names(const std::string& params) {
+  std::vector<std::string> names;
+  size_t open = params.find('{'), close = params.find('}');
+  if (open == std::string::npos || close == std::string::npos) return names;
+  std::string cur;
+  for (size_t i = open + 1; i <= close; ++i) {
+    char c = params[i];
+    if (c == ',' || c == '}') {
+      if (!cur.empty()) names.push_back(cur);
+      cur.clear();
+    } else if (c != ' ' && c != '?') {
+      cur += c;
+    }
+  }
+  return names;
+}
+
+std::vector<std::pair<std::string, std::string>> binding_signatures() {
+  std::lock_guard<std::mutex> lock(signatures_mutex);
+  return signatures();
+}
+
+void bind(Napi::Env env, Napi::Object exports, const char* name, BindingFn fn, const char* params) {
+  exports.Set(name, make_binding(env, name, std::move(fn)));
+  std::lock_guard<std::mutex> lock(signatures_mutex);
+  for (auto& [n, p] : signatures())
+    if (n == name) return;  // a second environment (worker thread) registers the same table
+  signatures().emplace_back(name, params);
+  option_table()[name] = parse_option_names(params);
+}
+
+// Entries are never changed once made, and an unordered_map keeps references to its elements valid.
+static const std::vector<std::string>& option_names(const std::string& op) {
+  static const std::vector<std::string> none;
+  std::lock_guard<std::mutex> lock(signatures_mutex);
+  auto it = option_table().find(op);
+  return it == option_table().end() ? none : it->second;
+}
+
+Napi::Object options_arg(const std::string& op, const Napi::Value& v) {
+  if (!v.IsObject() || v.IsArray() || v.IsFunction())
+    throw OpError(ErrorKind::Value, op, "the last argument must be an options object");
+  const std::vector<std::string>& names = option_names(op);
+  Napi::Object o = v.As<Napi::Object>();
+  Napi::Array keys = o.GetPropertyNames();
+  for (uint32_t i = 0; i < keys.Length(); ++i) {
+    std::string k = keys.Get(i).ToString().Utf8Value();
+    bool known = false;
+    for (auto& n : names) known = known || k == n;
+    if (known) continue;
+    std::string list;
+    for (auto& n : names) list += (list.empty() ? "" : ", ") + n;
+    throw OpError(ErrorKind::Value, op, "unknown option '" + k + "' (known: " + list + ")");
+  }
+  return o;
 }
 
 void expect_cpu(const std::string& op, const TensorArg& t) {

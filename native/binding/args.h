@@ -110,6 +110,10 @@ struct Output {
 };
 Output make_output(const std::vector<int64_t>& shape, DType dtype, Device device);
 Napi::Object output_to_js(Napi::Env env, const Output& o);
+// Several outputs: [a, b, ...], or {name: tensor} where an Output without storage (an optional
+// one the op did not make) is null.
+Napi::Array outputs_to_js(Napi::Env env, std::initializer_list<const Output*> outs);
+Napi::Object outputs_to_js(Napi::Env env, std::initializer_list<std::pair<const char*, const Output*>> outs);
 
 // The most bytes one tensor may hold (64 TiB): far above any machine's memory, far below where
 // element count x element size could wrap, so a typo'd shape is a ShapeError, not a 0-byte buffer.
@@ -146,26 +150,25 @@ WorkQueue& queue_for(const std::string& op, const Device& d);
 void expect_cpu(const std::string& op, const TensorArg& t);
 void expect_cpu(const std::string& op, const std::vector<const TensorArg*>& ts);
 
-// The dispatch pattern of an op binding, after validation and make_output:
-//
-//   WorkQueue& q = queue_for(op, x.device);
-//   auto px = x.data<float>();   // LazyPtr: resolved inside the closure, on the worker
-//   auto po = o.data<float>();
-//   #if MVD_HAVE_CUDA
-//   if (x.device.kind == Device::CUDA)
-//     q.enqueue(op, [=] { foo_cuda(px, po, ..., cuda_stream(x.device)); });   // raw device pointers
-//   else
-//   #endif
-//     q.enqueue(op, [=] { foo_cpu(px, po, ...); });
-//
-// The captured LazyPtrs keep their storages alive until the closure is destroyed. A binding whose
-// op has no CUDA launcher yet calls expect_cpu(op, {&x, ...}) before queue_for: without it the CPU
-// kernel would be handed device pointers. Launcher scratch: cuda_scratch(x.device,
-// foo_cuda_scratch_bytes(...)) inside the closure (native/cuda/runtime.h).
+// An op binding dispatches through native/binding/dispatch.h (Dispatch): it validates the
+// tensors' device, holds their storages and enqueues the CPU or CUDA launcher.
+
+// The options object of an op with many parameters: a plain object whose keys are all among the
+// option names of the op's registered signature (bind below), else a ValueError naming the
+// unknown key and the known ones.
+Napi::Object options_arg(const std::string& op, const Napi::Value& v);
 
 // Wraps a binding so native exceptions become typed JS errors.
 using BindingFn = std::function<Napi::Value(const Napi::CallbackInfo&)>;
 Napi::Function make_binding(Napi::Env env, const char* name, BindingFn fn);
+
+// Exports `fn` as `name` (through make_binding) with its parameters as lib/native.ts's NativeAddon
+// declares them: "dy, x, alpha?" (a trailing ? marks an optional one), and an options object as
+// the last, "{bias?, out?, transA?}". The addon's nativeSignatures() returns them, and
+// test/native-interface.test.ts checks every export against the interface with it.
+void bind(Napi::Env env, Napi::Object exports, const char* name, BindingFn fn, const char* params);
+// name -> params of every bind() so far.
+std::vector<std::pair<std::string, std::string>> binding_signatures();
 [[noreturn]] void throw_js(Napi::Env env, const OpError& e);
 
 }  // namespace mvd

@@ -2,6 +2,7 @@
 #include "../core/cpu_features.h"
 #include "../core/isa.h"
 #include "../cuda/device_info.h"
+#include "../dist/collectives.h"
 #include "../ops/gemm/gemm.h"
 #include "args.h"
 #include "bindings.h"
@@ -29,8 +30,12 @@ Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
   o.Set("cudaCompiled", ci.compiled);
   o.Set("cudaArchitectures", ci.archs);
   o.Set("cudaRuntime", ci.runtime_version);
+  o.Set("mpi", MVD_MPI_DETAIL);
+  o.Set("mpiCompiled", dist::mpi_compiled());
+  o.Set("cudaCollectives", dist::cuda_collectives_path());
   return o;
 }
+MVD_BINDING("buildInfo", BuildInfo, "")
 
 Napi::Value GpuInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -55,6 +60,8 @@ Napi::Value GpuInfo(const Napi::CallbackInfo& info) {
   o.Set("reason", ci.reason);
   return o;
 }
+// gpuInfo never throws: cuda_info() catches every CUDA failure and reports it as `reason`.
+MVD_BINDING("gpuInfo", GpuInfo, "")
 
 // setCpuIsa('avx2' | 'avx512' | 'auto') -> boolean: which build of the *_isa.cc kernels runs
 // (tests compare the two; MVD_CPU_ISA=avx2 does the same for a whole process).
@@ -63,16 +70,8 @@ Napi::Value SetCpuIsa(const Napi::CallbackInfo& info) {
   // Ops read the level when they run, so ops still queued may run on either build (both correct).
   return Napi::Boolean::New(info.Env(), set_cpu_isa(info[0].As<Napi::String>().Utf8Value()));
 }
+MVD_BINDING("setCpuIsa", SetCpuIsa, "isa")
 
 }  // namespace
-
-static void register_info_bindings(Napi::Env env, Napi::Object exports) {
-  exports.Set("buildInfo", make_binding(env, "buildInfo", BuildInfo));
-  exports.Set("setCpuIsa", make_binding(env, "setCpuIsa", SetCpuIsa));
-  // gpuInfo never throws: cuda_info() catches every CUDA failure and reports it as `reason`.
-  exports.Set("gpuInfo", Napi::Function::New(env, GpuInfo, "gpuInfo"));
-}
-
-MVD_REGISTER_BINDINGS(info, register_info_bindings)
 
 }  // namespace mvd

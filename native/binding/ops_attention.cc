@@ -1,13 +1,11 @@
-// attentionForward(qkv, heads) -> [out, lse]; attentionBackward(dOut, qkv, out, lse, heads) -> dQkv.
+// attentionForward(qkv, heads) -> [out, lse]; attentionBackward(dOut, qkv, out, lse, {heads}) -> dQkv.
 // Shapes and dtypes are checked here, before anything is queued.
 #include <cmath>
 
 #include "../ops/attention/attention.h"
 #include "args.h"
 #include "bindings.h"
-#if MVD_HAVE_CUDA
-#include "../cuda/runtime.h"
-#endif
+#include "dispatch.h"
 
 namespace mvd {
 namespace {
@@ -48,33 +46,23 @@ void expect_shape(const std::string& op, const TensorArg& t, const std::vector<i
 }
 
 Napi::Value AttentionForward(const Napi::CallbackInfo& info) {
-  const std::string op = "attentionForward";
+  const char* op = "attentionForward";
   TensorArg qkv = tensor_arg(op, info[0], "qkv");
   const AttentionShape s = attention_shape(op, qkv, info[1], {&qkv});
-  Output out = make_output({s.B, s.N, s.D()}, DType::F32, qkv.device);
-  Output lse = make_output({s.B, s.heads, s.N}, DType::F32, qkv.device);
+  Dispatch d(op, {&qkv});
+  Output out = d.output({s.B, s.N, s.D()}, DType::F32);
+  Output lse = d.output({s.B, s.heads, s.N}, DType::F32);
   auto pq = qkv.data<float>();
   auto po = out.data<float>();
   auto pl = lse.data<float>();
-  WorkQueue& q = queue_for(op, qkv.device);
-#if MVD_HAVE_CUDA
-  if (qkv.device.kind == Device::CUDA)
-    q.enqueue("attentionForward", [s, dev = qkv.device, pq, po, pl]() {
-      attention_forward_cuda(s, pq, po, pl, cuda_stream(dev));
-    });
-  else
-#endif
-  q.enqueue("attentionForward", [s, pq, po, pl]() {
-    attention_forward_cpu(s, pq, po, pl);
-  });
-  Napi::Array r = Napi::Array::New(info.Env(), 2);
-  r.Set(0u, output_to_js(info.Env(), out));
-  r.Set(1u, output_to_js(info.Env(), lse));
-  return r;
+  d.run([=] { attention_forward_cpu(s, pq, po, pl); },
+        MVD_CUDA([=](const CudaLaunch& c) { attention_forward_cuda(s, pq, po, pl, c.stream()); }));
+  return outputs_to_js(info.Env(), {&out, &lse});
 }
+MVD_BINDING("attentionForward", AttentionForward, "qkv, heads")
 
 Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
-  const std::string op = "attentionBackward";
+  const char* op = "attentionBackward";
   TensorArg dout = tensor_arg(op, info[0], "dOut");
   TensorArg qkv = tensor_arg(op, info[1], "qkv");
   TensorArg out = tensor_arg(op, info[2], "out");
@@ -82,34 +70,20 @@ Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
   std::vector<const TensorArg*> all{&dout, &qkv, &out, &lse};
   for (auto* t : all) expect_dtype(op, *t, DType::F32);
   expect_same_device(op, all);
-  const AttentionShape s = attention_shape(op, qkv, info[4], all);
+  const AttentionShape s = attention_shape(op, qkv, options_arg(op, info[4]).Get("heads"), all);
   expect_shape(op, dout, {s.B, s.N, s.D()}, all);
   expect_shape(op, out, {s.B, s.N, s.D()}, all);
   expect_shape(op, lse, {s.B, s.heads, s.N}, all);
-  Output dqkv = make_output(qkv.shape, DType::F32, qkv.device);
+  Dispatch d(op, {&qkv});
+  Output dqkv = d.output(qkv.shape, DType::F32);
   auto pd = dout.data<float>(), pq = qkv.data<float>(), po = out.data<float>(), pl = lse.data<float>();
   auto pg = dqkv.data<float>();
-  WorkQueue& q = queue_for(op, qkv.device);
-#if MVD_HAVE_CUDA
-  if (qkv.device.kind == Device::CUDA)
-    q.enqueue("attentionBackward", [s, dev = qkv.device, pd, pq, po, pl, pg]() {
-      attention_backward_cuda(s, pd, pq, po, pl, pg, cuda_stream(dev));
-    });
-  else
-#endif
-  q.enqueue("attentionBackward", [s, pd, pq, po, pl, pg]() {
-    attention_backward_cpu(s, pd, pq, po, pl, pg);
-  });
+  d.run([=] { attention_backward_cpu(s, pd, pq, po, pl, pg); },
+        MVD_CUDA([=](const CudaLaunch& c) { attention_backward_cuda(s, pd, pq, po, pl, pg, c.stream()); }));
   return output_to_js(info.Env(), dqkv);
 }
+MVD_BINDING("attentionBackward", AttentionBackward, "dOut, qkv, out, lse, {heads}")
 
 }  // namespace
-
-static void register_attention_ops(Napi::Env env, Napi::Object exports) {
-  exports.Set("attentionForward", make_binding(env, "attentionForward", AttentionForward));
-  exports.Set("attentionBackward", make_binding(env, "attentionBackward", AttentionBackward));
-}
-
-MVD_REGISTER_BINDINGS(attention, register_attention_ops)
 
 }  // namespace mvd

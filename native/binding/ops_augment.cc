@@ -18,6 +18,8 @@
 #include "../ops/frames/frames.h"
 #include "args.h"
 #include "bindings.h"
+#include "crop_arg.h"
+#include "dispatch.h"
 
 namespace mvd {
 namespace {
@@ -58,14 +60,14 @@ ParsedSteps parse_steps(const std::string& op, const Napi::Value& v, int64_t N) 
   return p;
 }
 
-void parse_interp_fill(const std::string& op, const Napi::CallbackInfo& info, size_t at, RandAugArgs* a) {
-  if (info.Length() > at && !info[at].IsUndefined()) {
-    const int64_t k = int_arg(op, info[at], "interp", 0);
+void parse_interp_fill(const std::string& op, const Napi::Value& interp, const Napi::Value& fill, RandAugArgs* a) {
+  if (!interp.IsUndefined()) {
+    const int64_t k = int_arg(op, interp, "interp", 0);
     if (k > 2) throw OpError(ErrorKind::Value, op, "interp must be 0 (nearest), 1 (bilinear) or 2 (bicubic)");
     a->interp = (Interp)k;
   }
-  if (info.Length() > at + 1 && !info[at + 1].IsUndefined()) {
-    const int64_t f = int_arg(op, info[at + 1], "fill", 0);
+  if (!fill.IsUndefined()) {
+    const int64_t f = int_arg(op, fill, "fill", 0);
     if (f > 255) throw OpError(ErrorKind::Value, op, "fill must be in 0..255");
     for (auto& c : a->fill) c = (uint8_t)f;
   }
@@ -82,22 +84,24 @@ void clip_dims(const std::string& op, const std::vector<int64_t>& s, const std::
 }
 
 Napi::Value RandAugment(const Napi::CallbackInfo& info) {
-  const std::string op = "randAugment";
+  const char* op = "randAugment";
   TensorArg f = tensor_arg(op, info[0], "frames");
   expect_cpu(op, f);  // no CUDA kernel for RandAugment: clips are augmented on the host before upload
   expect_dtype(op, f, DType::U8);
   RandAugArgs a;
   clip_dims(op, f.shape, describe({&f}), &a);
   auto steps = std::make_shared<ParsedSteps>(parse_steps(op, info[1], a.N));
-  parse_interp_fill(op, info, 2, &a);
-  Output o = make_output(f.shape, DType::U8, f.device);
+  parse_interp_fill(op, info[2], info[3], &a);
+  Dispatch d(op, {&f}, kCpuOnly);
+  Output o = d.output(f.shape, DType::U8);
   auto pi = f.data<uint8_t>();
   auto po = o.data<uint8_t>();
-  queue_for(op, f.device).enqueue("randAugment", [a, pi, po, steps]() {
+  d.run([=] {
     rand_augment_cpu(pi, po, a, steps->steps.data(), steps->offsets.data());
   });
   return output_to_js(info.Env(), o);
 }
+MVD_BINDING("randAugment", RandAugment, "frames, steps, interp?, fill?")
 
 Napi::Uint8Array u8_array(const std::string& op, const Napi::Value& v, size_t bytes) {
   if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
@@ -109,32 +113,29 @@ Napi::Uint8Array u8_array(const std::string& op, const Napi::Value& v, size_t by
 }
 
 Napi::Value RandAugmentInPlace(const Napi::CallbackInfo& info) {
-  const std::string op = "randAugmentInPlace";
+  const char* op = "randAugmentInPlace";
   std::vector<int64_t> shape = shape_arg(op, info[1], "shape");
   RandAugArgs a;
   clip_dims(op, shape, shape_str(shape), &a);
   Napi::Uint8Array d = u8_array(op, info[0], (size_t)(a.N * a.T * a.H * a.W * a.C));
   ParsedSteps steps = parse_steps(op, info[2], a.N);
-  parse_interp_fill(op, info, 3, &a);
+  Napi::Object o = options_arg(op, info[3]);
+  parse_interp_fill(op, o.Get("interp"), o.Get("fill"), &a);
   // Loader workers are the parallelism here; an OpenMP team per worker would oversubscribe.
   a.threads = 1;
   rand_augment_cpu(d.Data(), d.Data(), a, steps.steps.data(), steps.offsets.data());
   return d;
 }
+MVD_BINDING("randAugmentInPlace", RandAugmentInPlace, "data, shape, steps, {interp?, fill?}")
 
 Napi::Value ResizeCropArray(const Napi::CallbackInfo& info) {
-  const std::string op = "resizeCropArray";
+  const char* op = "resizeCropArray";
   std::vector<int64_t> shape = shape_arg(op, info[1], "shape");
   if (shape.size() != 4) throw OpError(ErrorKind::Shape, op, "frames must be [T,H,W,C]", shape_str(shape));
   ResizeCropArgs a;
   a.T = shape[0]; a.H = shape[1]; a.W = shape[2]; a.C = shape[3];
   Napi::Uint8Array d = u8_array(op, info[0], (size_t)(a.T * a.H * a.W * a.C));
-  a.x = int_arg(op, info[2], "crop.x", 0);
-  a.y = int_arg(op, info[3], "crop.y", 0);
-  a.w = int_arg(op, info[4], "crop.w", 1);
-  a.h = int_arg(op, info[5], "crop.h", 1);
-  a.out_h = int_arg(op, info[6], "outH", 1);
-  a.out_w = int_arg(op, info[7], "outW", 1);
+  read_crop(op, options_arg(op, info[2]), &a);
   if (a.x + a.w > a.W || a.y + a.h > a.H)
     throw OpError(ErrorKind::Value, op, "crop leaves the " + std::to_string(a.W) + "x" + std::to_string(a.H) + " frame",
                   shape_str(shape));
@@ -146,6 +147,7 @@ Napi::Value ResizeCropArray(const Napi::CallbackInfo& info) {
   omp_set_num_threads(prev);
   return out;
 }
+MVD_BINDING("resizeCropArray", ResizeCropArray, "data, shape, {x, y, w, h, outH, outW}")
 
 void clip5(const std::string& op, const TensorArg& x) {
   expect_dtype(op, x, DType::F32);
@@ -157,7 +159,7 @@ int64_t field_int(const std::string& op, const Napi::Object& o, const char* key,
 }
 
 Napi::Value RandomErase(const Napi::CallbackInfo& info) {
-  const std::string op = "randomErase";
+  const char* op = "randomErase";
   TensorArg x = tensor_arg(op, info[0], "clip");
   expect_cpu(op, x);
   clip5(op, x);
@@ -186,19 +188,21 @@ Napi::Value RandomErase(const Napi::CallbackInfo& info) {
                     describe({&x}), x.device.str());
     boxes->push_back(b);
   }
-  Output o = make_output(x.shape, DType::F32, x.device);
+  Dispatch d(op, {&x}, kCpuOnly);
+  Output o = d.output(x.shape, DType::F32);
   auto pi = x.data<float>();
   auto po = o.data<float>();
   const size_t n = (size_t)x.numel();
-  queue_for(op, x.device).enqueue("randomErase", [=]() {
+  d.run([=] {
     std::memcpy(po, pi, n * sizeof(float));
     random_erase_cpu(po, B, C, T, H, W, boxes->data(), (int64_t)boxes->size());
   });
   return output_to_js(info.Env(), o);
 }
+MVD_BINDING("randomErase", RandomErase, "clip, boxes")
 
 Napi::Value MixBatch(const Napi::CallbackInfo& info) {
-  const std::string op = "mixBatch";
+  const char* op = "mixBatch";
   TensorArg x = tensor_arg(op, info[0], "x");
   expect_cpu(op, x);
   clip5(op, x);
@@ -219,25 +223,17 @@ Napi::Value MixBatch(const Napi::CallbackInfo& info) {
                     describe({&x}), x.device.str());
     has_box = true;
   }
-  Output o = make_output(x.shape, DType::F32, x.device);
+  Dispatch d(op, {&x}, kCpuOnly);
+  Output o = d.output(x.shape, DType::F32);
   auto pi = x.data<float>();
   auto po = o.data<float>();
-  queue_for(op, x.device).enqueue("mixBatch", [=]() {
+  d.run([=] {
     mix_batch_cpu(pi, po, B, C, T, H, W, lam, has_box ? box.data() : nullptr);
   });
   return output_to_js(info.Env(), o);
 }
+MVD_BINDING("mixBatch", MixBatch, "x, lambda, box?")
 
 }  // namespace
-
-static void register_augment_ops(Napi::Env env, Napi::Object exports) {
-  exports.Set("randAugment", make_binding(env, "randAugment", RandAugment));
-  exports.Set("randAugmentInPlace", make_binding(env, "randAugmentInPlace", RandAugmentInPlace));
-  exports.Set("resizeCropArray", make_binding(env, "resizeCropArray", ResizeCropArray));
-  exports.Set("randomErase", make_binding(env, "randomErase", RandomErase));
-  exports.Set("mixBatch", make_binding(env, "mixBatch", MixBatch));
-}
-
-MVD_REGISTER_BINDINGS(augment, register_augment_ops)
 
 }  // namespace mvd

@@ -1,11 +1,12 @@
-// gemm(A, B, bias|null, C|null, transA, transB, alpha, beta, backend?, gelu?) -> C, or [C, G] with gelu
+// gemm(A, B, {bias?, out?, transA?, transB?, alpha?, beta?, backend?, gelu?, packed?}) -> C, or [C, G]
+// with gelu (C is `out` when given).
 // A is [M,K] (or [K,M] with transA) and may carry leading batch dims that fold into M;
 // B is [K,N] (or [N,K] with transB); bias is [N]. With C given, the result accumulates into it
 // (beta scales the old contents) and C is returned; otherwise a new [...,M,N] tensor is made.
 // backend 'portable' forces our blocked GEMM (benchmarks compare the two); default is the build's.
 // gelu: C receives the pre-activation and a new tensor G of C's shape receives gelu(C), in the same
 // pass (the MLP's fc1). On cuda:N tensors the tensor-core GEMM runs (backend must be 'auto').
-// packedB (11th argument, optional): gemmPackWeights(B, transB) of this same B; CPU products then
+// packed (optional): gemmPackWeights(B, transB) of this same B; CPU products then
 // read op(B) from it (B itself is still needed for the products the packed path cannot serve).
 //
 // gemmPackWeights(B, transB) -> a 1-D f32 tensor holding op(B) packed for oneDNN, or null where
@@ -13,31 +14,36 @@
 #include "../ops/gemm/gemm.h"
 #include "args.h"
 #include "bindings.h"
-#if MVD_HAVE_CUDA
-#include "../cuda/runtime.h"
-#endif
+#include "dispatch.h"
 
 namespace mvd {
 namespace {
 
 Napi::Value Gemm(const Napi::CallbackInfo& info) {
-  const std::string op = "gemm";
+  const char* op = "gemm";
   TensorArg A = tensor_arg(op, info[0], "A");
   TensorArg B = tensor_arg(op, info[1], "B");
-  TensorArg bias = optional_tensor_arg(op, info[2], "bias");
-  TensorArg C = optional_tensor_arg(op, info[3], "C");
+  Napi::Object opts = options_arg(op, info[2]);
+  // An absent option reads as undefined: the default.
+  auto flag = [&](const char* name) { return !opts.Get(name).IsUndefined() && bool_arg(op, opts.Get(name), name); };
+  const Napi::Value out_js = opts.Get("out");
+  TensorArg bias = optional_tensor_arg(op, opts.Get("bias"), "bias");
+  TensorArg C = optional_tensor_arg(op, out_js, "C");
   GemmArgs g;
-  g.trans_a = bool_arg(op, info[4], "transA");
-  g.trans_b = bool_arg(op, info[5], "transB");
-  g.alpha = info[6].IsUndefined() ? 1.f : (float)finite_arg(op, info[6], "alpha");
-  g.beta = info[7].IsUndefined() ? 0.f : (float)finite_arg(op, info[7], "beta");
-  std::string backend = info[8].IsString() ? info[8].As<Napi::String>().Utf8Value() : "auto";
+  g.trans_a = flag("transA");
+  g.trans_b = flag("transB");
+  g.alpha = opts.Get("alpha").IsUndefined() ? 1.f : (float)finite_arg(op, opts.Get("alpha"), "alpha");
+  g.beta = opts.Get("beta").IsUndefined() ? 0.f : (float)finite_arg(op, opts.Get("beta"), "beta");
+  const Napi::Value backend_js = opts.Get("backend");
+  if (!backend_js.IsUndefined() && !backend_js.IsString())
+    throw OpError(ErrorKind::Value, op, "backend must be a string ('auto', 'portable' or the build's CPU backend)");
+  std::string backend = backend_js.IsString() ? backend_js.As<Napi::String>().Utf8Value() : "auto";
   if (backend != "auto" && backend != "portable" && backend != gemm_cpu_backend())
     throw OpError(ErrorKind::Value, op, "backend '" + backend + "' is not in this build (have '" +
                   gemm_cpu_backend() + "' and 'portable')");
   void (*kernel)(const GemmArgs&) = backend == "portable" ? gemm_portable : gemm_cpu;
-  const bool want_gelu = info.Length() > 9 && !info[9].IsUndefined() && bool_arg(op, info[9], "gelu");
-  TensorArg packed = optional_tensor_arg(op, info[10], "packedB");
+  const bool want_gelu = flag("gelu");
+  TensorArg packed = optional_tensor_arg(op, opts.Get("packed"), "packedB");
   std::vector<const TensorArg*> all{&A, &B, &bias, &C, &packed};
   for (auto* t : all) if (t->storage) expect_dtype(op, *t, DType::F32);
   expect_same_device(op, all);
@@ -68,7 +74,7 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
   out_shape.back() = g.N;
   gemm_set_dense_strides(g);
 
-  WorkQueue& q = queue_for(op, A.device);
+  Dispatch d(op, all);
   // Accumulate into the caller's C, or allocate a fresh output.
   Output o;
   LazyPtr<float> pc;
@@ -79,39 +85,37 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
     pc = C.data<float>();
   } else {
     if (g.beta != 0.f) throw OpError(ErrorKind::Value, op, "beta != 0 needs an existing C", describe(all));
-    o = make_output(out_shape, DType::F32, A.device);
+    o = d.output(out_shape, DType::F32);
     pc = o.data<float>();
   }
   // The GELU output has C's shape and, like C, leading dimension N.
   Output go;
-  if (want_gelu) go = make_output(C.storage ? C.shape : out_shape, DType::F32, A.device);
+  if (want_gelu) go = d.output(C.storage ? C.shape : out_shape, DType::F32);
   auto pa = A.data<float>(), pb = B.data<float>(), pbias = bias.data<float>(), pg = go.data<float>();
   // A packed B's header is checked where it is read: the pack may still be queued now.
   auto pp = packed.data<float>();
   const int64_t floats = packed.numel();
-#if MVD_HAVE_CUDA
-  if (A.device.kind == Device::CUDA)
-    q.enqueue("gemm", [g, dev = A.device, pa, pb, pbias, pc, pg]() mutable {
-      g.A = pa; g.B = pb; g.bias = pbias; g.C = pc; g.gelu_out = pg;
-      gemm_cuda(g, cuda_stream(dev));
-    });
-  else
-#endif
-  q.enqueue("gemm", [g, kernel, pa, pb, pbias, pc, pg, pp, floats]() mutable {
-    g.A = pa; g.B = pb; g.bias = pbias; g.C = pc; g.gelu_out = pg;
-    if (pp) gemm_cpu_packed(g, pp, floats);
-    else kernel(g);
-  });
-  Napi::Value c_js = C.storage ? info[3] : Napi::Value(output_to_js(info.Env(), o));
+  d.run(
+      [=]() mutable {
+        g.A = pa; g.B = pb; g.bias = pbias; g.C = pc; g.gelu_out = pg;
+        if (pp) gemm_cpu_packed(g, pp, floats);
+        else kernel(g);
+      },
+      MVD_CUDA([=](const CudaLaunch& c) mutable {
+        g.A = pa; g.B = pb; g.bias = pbias; g.C = pc; g.gelu_out = pg;
+        gemm_cuda(g, c.stream());
+      }));
+  Napi::Value c_js = C.storage ? out_js : Napi::Value(output_to_js(info.Env(), o));
   if (!want_gelu) return c_js;
   Napi::Array r = Napi::Array::New(info.Env(), 2);
   r.Set(0u, c_js);
   r.Set(1u, output_to_js(info.Env(), go));
   return r;
 }
+MVD_BINDING("gemm", Gemm, "A, B, {bias?, out?, transA?, transB?, alpha?, beta?, backend?, gelu?, packed?}")
 
 Napi::Value GemmPackWeights(const Napi::CallbackInfo& info) {
-  const std::string op = "gemmPackWeights";
+  const char* op = "gemmPackWeights";
   TensorArg B = tensor_arg(op, info[0], "B");
   const bool trans_b = bool_arg(op, info[1], "transB");
   expect_dtype(op, B, DType::F32);
@@ -121,23 +125,16 @@ Napi::Value GemmPackWeights(const Napi::CallbackInfo& info) {
   const int blocks = gemm_pack_b_blocks(N);
   const int64_t floats = gemm_pack_b_floats(N, K, trans_b, blocks);
   if (floats == 0) return info.Env().Null();
-  Output o = make_output({floats}, DType::F32, B.device);
+  Dispatch d(op, {&B}, kCpuOnly);
+  Output o = d.output({floats}, DType::F32);
   auto pb = B.data<float>();
   auto pdst = o.data<float>();
   const int64_t ldb = trans_b ? K : N;
-  queue_for(op, B.device).enqueue("gemmPackWeights", [=] {
-    gemm_pack_b(pb, ldb, trans_b, N, K, blocks, pdst, floats);
-  });
+  d.run([=] { gemm_pack_b(pb, ldb, trans_b, N, K, blocks, pdst, floats); });
   return output_to_js(info.Env(), o);
 }
+MVD_BINDING("gemmPackWeights", GemmPackWeights, "B, transB")
 
 }  // namespace
-
-static void register_gemm_ops(Napi::Env env, Napi::Object exports) {
-  exports.Set("gemm", make_binding(env, "gemm", Gemm));
-  exports.Set("gemmPackWeights", make_binding(env, "gemmPackWeights", GemmPackWeights));
-}
-
-MVD_REGISTER_BINDINGS(gemm, register_gemm_ops)
 
 }  // namespace mvd

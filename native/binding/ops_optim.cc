@@ -1,15 +1,12 @@
-// adamw(params[], grads[], m[], v[], lr[], weightDecay[], beta1, beta2, eps, step, gradScale)
+// adamw(params[], grads[], m[], v[], {lr[], weightDecay[], beta1, beta2, eps, step, gradScale?})
 // gradNorm(tensors[]) -> f32 [1]; allFinite(tensors[]) -> f32 [1]; scaleTensors(tensors[], s).
 // Each is one enqueued task over every tensor of its lists (SPEC §3.7).
 #include <cmath>
 
-#include "../cuda/stream.h"
 #include "../ops/optim/optim.h"
 #include "args.h"
 #include "bindings.h"
-#if MVD_HAVE_CUDA
-#include "../cuda/runtime.h"
-#endif
+#include "dispatch.h"
 
 namespace mvd {
 namespace {
@@ -41,27 +38,34 @@ std::vector<double> number_list(const std::string& op, const Napi::Value& v, con
   return out;
 }
 
-// All lists on one device; returns it (CPU for an empty list).
-Device common_device(const std::string& op, const std::vector<const std::vector<TensorArg>*>& lists) {
+std::vector<const TensorArg*> pointers(const std::vector<const std::vector<TensorArg>*>& lists) {
   std::vector<const TensorArg*> all;
   for (auto* l : lists)
     for (auto& t : *l) all.push_back(&t);
-  expect_same_device(op, all);
-  return all.empty() ? Device() : all[0]->device;
+  return all;
 }
 
-std::vector<Span> spans(const std::vector<TensorArg>& ts, std::vector<StoragePtr>& keep) {
-  std::vector<Span> s;
-  s.reserve(ts.size());
-  for (auto& t : ts) {
-    s.push_back(Span{t.data<float>(), t.numel()});
-    keep.push_back(t.storage);
+// A list of tensors as the kernels see it, resolved inside the queued closure (on the worker),
+// like every other op's LazyPtr operands; the Dispatch holds their storages.
+struct LazySpans {
+  std::vector<LazyPtr<float>> data;
+  std::vector<int64_t> n;
+  explicit LazySpans(const std::vector<TensorArg>& ts) {
+    for (auto& t : ts) {
+      data.push_back(t.data<float>());
+      n.push_back(t.numel());
+    }
   }
-  return s;
-}
+  std::vector<Span> resolve() const {
+    std::vector<Span> s(data.size());
+    for (size_t i = 0; i < s.size(); ++i) s[i] = Span{data[i], n[i]};
+    return s;
+  }
+};
 
 Napi::Value AdamW(const Napi::CallbackInfo& info) {
-  const std::string op = "adamw";
+  const char* op = "adamw";
+  Napi::Object o = options_arg(op, info[4]);
   std::vector<TensorArg> p = tensor_list(op, info[0], "params"), g = tensor_list(op, info[1], "grads"),
                          m = tensor_list(op, info[2], "m"), v = tensor_list(op, info[3], "v");
   const size_t n = p.size();
@@ -69,112 +73,84 @@ Napi::Value AdamW(const Napi::CallbackInfo& info) {
     throw OpError(ErrorKind::Value, op,
                   "params, grads, m and v must be lists of the same length (got " + std::to_string(n) + ", " +
                       std::to_string(g.size()) + ", " + std::to_string(m.size()) + ", " + std::to_string(v.size()) + ")");
-  std::vector<double> lr = number_list(op, info[4], "lr", n), wd = number_list(op, info[5], "weightDecay", n);
+  std::vector<double> lr = number_list(op, o.Get("lr"), "lr", n);
+  std::vector<double> wd = number_list(op, o.Get("weightDecay"), "weightDecay", n);
   AdamWHyper h;
-  h.beta1 = number_arg(op, info[6], "beta1");
-  h.beta2 = number_arg(op, info[7], "beta2");
-  h.eps = number_arg(op, info[8], "eps");
-  double step = number_arg(op, info[9], "step");
-  h.grad_scale = info[10].IsUndefined() ? 1.f : (float)number_arg(op, info[10], "gradScale");
+  h.beta1 = number_arg(op, o.Get("beta1"), "beta1");
+  h.beta2 = number_arg(op, o.Get("beta2"), "beta2");
+  h.eps = number_arg(op, o.Get("eps"), "eps");
+  double step = number_arg(op, o.Get("step"), "step");
+  h.grad_scale = o.Get("gradScale").IsUndefined() ? 1.f : (float)number_arg(op, o.Get("gradScale"), "gradScale");
   if (!(h.beta1 >= 0 && h.beta1 < 1) || !(h.beta2 >= 0 && h.beta2 < 1))
     throw OpError(ErrorKind::Value, op, "beta1 and beta2 must be in [0, 1)");
   if (!(h.eps >= 0)) throw OpError(ErrorKind::Value, op, "eps must be >= 0");
   if (!(step >= 1) || step != std::floor(step)) throw OpError(ErrorKind::Value, op, "step must be an integer >= 1 (1-based)");
   h.step = (int64_t)step;
-  const Device dev = common_device(op, {&p, &g, &m, &v});
+  Dispatch d(op, pointers({&p, &g, &m, &v}));
   for (size_t i = 0; i < n; ++i)
     if (g[i].shape != p[i].shape || m[i].shape != p[i].shape || v[i].shape != p[i].shape)
       throw OpError(ErrorKind::Shape, op, "tensor " + std::to_string(i) + ": grad, m and v must match its param's shape",
-                    describe({&p[i], &g[i], &m[i], &v[i]}), dev.str());
-  WorkQueue& q = queue_for(op, dev);
-  std::vector<AdamWTensor> ts(n);
-  std::vector<StoragePtr> keep;
-  for (size_t i = 0; i < n; ++i) {
-    ts[i] = AdamWTensor{p[i].data<float>(), g[i].data<float>(), m[i].data<float>(), v[i].data<float>(),
-                        p[i].numel(), (float)lr[i], (float)wd[i]};
-    for (auto* t : {&p[i], &g[i], &m[i], &v[i]}) keep.push_back(t->storage);
-  }
-#if MVD_HAVE_CUDA
-  if (dev.kind == Device::CUDA)
-    q.enqueue("adamw", [ts = std::move(ts), h, dev, keep = std::move(keep)] {
-      adamw_cuda(ts, h, cuda_scratch(dev, adamw_cuda_scratch_bytes(ts)), cuda_stream(dev));
-    });
-  else
-#endif
-  q.enqueue("adamw", [ts = std::move(ts), h, keep = std::move(keep)] { adamw_cpu(ts, h); });
+                    describe({&p[i], &g[i], &m[i], &v[i]}), d.device().str());
+  const LazySpans sp(p), sg(g), sm(m), sv(v);
+  std::vector<float> flr(lr.begin(), lr.end()), fwd(wd.begin(), wd.end());
+  auto tensors = [sp, sg, sm, sv, flr, fwd] {
+    std::vector<AdamWTensor> ts(flr.size());
+    for (size_t i = 0; i < ts.size(); ++i)
+      ts[i] = AdamWTensor{sp.data[i], sg.data[i], sm.data[i], sv.data[i], sp.n[i], flr[i], fwd[i]};
+    return ts;
+  };
+  d.run([=] { adamw_cpu(tensors(), h); }, MVD_CUDA([=](const CudaLaunch& c) {
+          const std::vector<AdamWTensor> ts = tensors();
+          adamw_cuda(ts, h, c.scratch(adamw_cuda_scratch_bytes(ts)), c.stream());
+        }));
   return info.Env().Undefined();
 }
+MVD_BINDING("adamw", AdamW, "params, grads, m, v, {lr, weightDecay, beta1, beta2, eps, step, gradScale?}")
 
-// A reduction over a list of tensors to one f32 value, computed on the queue: `reduce` on the
-// CPU, `reduce_cuda` (writing the value on the device, no wait) on CUDA.
-// `op` is a string literal: the queue keeps the pointer for error messages.
-using CudaReduceFn = void (*)(const std::vector<Span>&, float*, void*, cudaStream_t);
+// A list of tensors reduced to one f32 value, written on the op's device (no wait on CUDA).
+template <typename CudaTo>
 Napi::Value reduce_list(const Napi::CallbackInfo& info, const char* op, const char* name,
-                        float (*reduce)(const std::vector<Span>&), CudaReduceFn reduce_cuda) {
+                        float (*cpu)(const std::vector<Span>&), CudaTo cuda_to) {
   std::vector<TensorArg> ts = tensor_list(op, info[0], name);
-  const Device dev = common_device(op, {&ts});
-  WorkQueue& q = queue_for(op, dev);
-  Output o = make_output({1}, DType::F32, dev);
-  std::vector<StoragePtr> keep{o.storage};
-  std::vector<Span> s = spans(ts, keep);
+  Dispatch d(op, pointers({&ts}));
+  Output o = d.output({1}, DType::F32);
+  const LazySpans s(ts);
   auto po = o.data<float>();
-#if MVD_HAVE_CUDA
-  if (dev.kind == Device::CUDA)
-    q.enqueue(op, [s = std::move(s), po, reduce_cuda, dev, keep = std::move(keep)] {
-      reduce_cuda(s, po, cuda_scratch(dev, span_list_cuda_scratch_bytes(s)), cuda_stream(dev));
-    });
-  else
-#endif
-  q.enqueue(op, [s = std::move(s), po, reduce, keep = std::move(keep)] { po[0] = reduce(s); });
-  (void)reduce_cuda;
+  d.run([=] { po.get()[0] = cpu(s.resolve()); }, MVD_CUDA([=](const CudaLaunch& c) {
+          const std::vector<Span> r = s.resolve();
+          cuda_to(r, po, c.scratch(span_list_cuda_scratch_bytes(r)), c.stream());
+        }));
   return output_to_js(info.Env(), o);
 }
 
-#if MVD_HAVE_CUDA
-const CudaReduceFn kGradNormCuda = grad_norm_cuda_to, kAllFiniteCuda = all_finite_cuda_to;
-#else
-const CudaReduceFn kGradNormCuda = nullptr, kAllFiniteCuda = nullptr;
-#endif
-
 Napi::Value GradNorm(const Napi::CallbackInfo& info) {
   return reduce_list(
-      info, "gradNorm", "grads", [](const std::vector<Span>& s) { return (float)grad_norm_cpu(s); }, kGradNormCuda);
+      info, "gradNorm", "grads", [](const std::vector<Span>& s) { return (float)grad_norm_cpu(s); },
+      MVD_CUDA(grad_norm_cuda_to));
 }
+MVD_BINDING("gradNorm", GradNorm, "grads")
 
 Napi::Value AllFinite(const Napi::CallbackInfo& info) {
   return reduce_list(
       info, "allFinite", "tensors", [](const std::vector<Span>& s) { return all_finite_cpu(s) ? 1.f : 0.f; },
-      kAllFiniteCuda);
+      MVD_CUDA(all_finite_cuda_to));
 }
+MVD_BINDING("allFinite", AllFinite, "tensors")
 
 Napi::Value ScaleTensors(const Napi::CallbackInfo& info) {
-  const std::string op = "scaleTensors";
+  const char* op = "scaleTensors";
   std::vector<TensorArg> ts = tensor_list(op, info[0], "tensors");
   float f = (float)number_arg(op, info[1], "s");
-  const Device dev = common_device(op, {&ts});
-  WorkQueue& q = queue_for(op, dev);
-  std::vector<StoragePtr> keep;
-  std::vector<Span> s = spans(ts, keep);
-#if MVD_HAVE_CUDA
-  if (dev.kind == Device::CUDA)
-    q.enqueue("scaleTensors", [s = std::move(s), f, dev, keep = std::move(keep)] {
-      scale_tensors_cuda(s, f, cuda_scratch(dev, span_list_cuda_scratch_bytes(s)), cuda_stream(dev));
-    });
-  else
-#endif
-  q.enqueue("scaleTensors", [s = std::move(s), f, keep = std::move(keep)] { scale_tensors_cpu(s, f); });
+  Dispatch d(op, pointers({&ts}));
+  const LazySpans s(ts);
+  d.run([=] { scale_tensors_cpu(s.resolve(), f); }, MVD_CUDA([=](const CudaLaunch& c) {
+          const std::vector<Span> r = s.resolve();
+          scale_tensors_cuda(r, f, c.scratch(span_list_cuda_scratch_bytes(r)), c.stream());
+        }));
   return info.Env().Undefined();
 }
-
-void register_optim(Napi::Env env, Napi::Object exports) {
-  exports.Set("adamw", make_binding(env, "adamw", AdamW));
-  exports.Set("gradNorm", make_binding(env, "gradNorm", GradNorm));
-  exports.Set("allFinite", make_binding(env, "allFinite", AllFinite));
-  exports.Set("scaleTensors", make_binding(env, "scaleTensors", ScaleTensors));
-}
+MVD_BINDING("scaleTensors", ScaleTensors, "tensors, s")
 
 }  // namespace
-
-MVD_REGISTER_BINDINGS(optim, register_optim)
 
 }  // namespace mvd

@@ -20,6 +20,7 @@ Napi::Value FmaPeak(const Napi::CallbackInfo& info) {
   drain("fmaPeak");
   return Napi::Number::New(info.Env(), fma_peak_gflops(threads, width, seconds));
 }
+MVD_BINDING("fmaPeakGflops", FmaPeak, "threads, width, seconds")
 
 Napi::Value CopyBandwidth(const Napi::CallbackInfo& info) {
   int threads = (int)number_arg("copyBandwidth", info[0], "threads");
@@ -28,14 +29,8 @@ Napi::Value CopyBandwidth(const Napi::CallbackInfo& info) {
   drain("copyBandwidth");
   return Napi::Number::New(info.Env(), copy_bandwidth_gbs(threads, mb, seconds));
 }
-
-void register_roofline(Napi::Env env, Napi::Object exports) {
-  exports.Set("fmaPeakGflops", make_binding(env, "fmaPeak", FmaPeak));
-  exports.Set("copyBandwidthGbs", make_binding(env, "copyBandwidth", CopyBandwidth));
-}
+MVD_BINDING("copyBandwidthGbs", CopyBandwidth, "threads, megabytes, seconds")
 
 }  // namespace
-
-MVD_REGISTER_BINDINGS(roofline, register_roofline)
 
 }  // namespace mvd

@@ -73,13 +73,8 @@ Napi::Value RenderSynthClip(const Napi::CallbackInfo& info) {
   render_synth_clip_cpu(p, out.Data());
   return out;
 }
+MVD_BINDING("renderSynthClip", RenderSynthClip, "params, dest?")
 
 }  // namespace
-
-static void register_synth_ops(Napi::Env env, Napi::Object exports) {
-  exports.Set("renderSynthClip", make_binding(env, "renderSynthClip", RenderSynthClip));
-}
-
-MVD_REGISTER_BINDINGS(synth, register_synth_ops)
 
 }  // namespace mvd

@@ -5,9 +5,7 @@
 #include "../ops/tables/tables.h"
 #include "args.h"
 #include "bindings.h"
-#if MVD_HAVE_CUDA
-#include "../cuda/runtime.h"
-#endif
+#include "dispatch.h"
 
 namespace mvd {
 namespace {
@@ -25,64 +23,55 @@ Device device_arg(const std::string& op, const Napi::Value& v) {
   return d;
 }
 
-// fill(p, device) runs on the queue of `device`, with p in that device's memory.
-template <typename Fill>
+// A new [rows, cols] f32 table on `device`, written by `cpu` or `cuda` (each given the output).
+// An absent CUDA device fails in Dispatch, before anything is allocated.
+template <typename Cpu, typename Cuda>
 Napi::Value build(const Napi::CallbackInfo& info, const char* op, std::vector<int64_t> shape, const Device& device,
-                  Fill fill) {
-  WorkQueue& q = queue_for(op, device);  // an absent CUDA device fails here, before allocating
-  Output o = make_output(shape, DType::F32, device);
+                  Cpu cpu, Cuda cuda) {
+  Dispatch k(op, device);
+  Output o = k.output(shape, DType::F32);
   auto p = o.data<float>();
-  q.enqueue(op, [fill, p, device]() { fill(p, device); });
+  if constexpr (std::is_same_v<Cuda, NoCudaLauncher>) {
+    k.run([=] { cpu(p); });
+  } else {
+    k.run([=] { cpu(p); }, [=](const CudaLaunch& c) { cuda(p, c); });
+  }
   return output_to_js(info.Env(), o);
 }
 
-#if MVD_HAVE_CUDA
-#define MVD_TABLE_ON_CUDA(dev, call) \
-  if ((dev).kind == Device::CUDA) return call
-#else
-#define MVD_TABLE_ON_CUDA(dev, call)
-#endif
-
 Napi::Value Sincos3d(const Napi::CallbackInfo& info) {
   const char* op = "sincos3dTable";
-  const int64_t d = int_arg(op, info[0], "d", 16), t = int_arg(op, info[1], "t", 1), h = int_arg(op, info[2], "h", 1),
-                w = int_arg(op, info[3], "w", 1);
+  Napi::Object o = options_arg(op, info[0]);
+  const int64_t d = int_arg(op, o.Get("d"), "d", 16), t = int_arg(op, o.Get("t"), "t", 1),
+                h = int_arg(op, o.Get("h"), "h", 1), w = int_arg(op, o.Get("w"), "w", 1);
   expect_multiple(op, d, 16);
-  return build(info, op, {t * h * w, d}, device_arg(op, info[4]), [=](float* p, const Device& dev) {
-    MVD_TABLE_ON_CUDA(dev, sincos3d_table_cuda(p, d, t, h, w, cuda_stream(dev)));
-    sincos3d_table_cpu(p, d, t, h, w);
-  });
+  return build(
+      info, op, {t * h * w, d}, device_arg(op, o.Get("device")), [=](float* p) { sincos3d_table_cpu(p, d, t, h, w); },
+      MVD_CUDA([=](float* p, const CudaLaunch& c) { sincos3d_table_cuda(p, d, t, h, w, c.stream()); }));
 }
+MVD_BINDING("sincos3dTable", Sincos3d, "{d, t, h, w, device?}")
 
 Napi::Value Sinusoid1d(const Napi::CallbackInfo& info) {
   const char* op = "sinusoid1dTable";
   const int64_t n = int_arg(op, info[0], "n", 1), d = int_arg(op, info[1], "d", 2);
   expect_multiple(op, d, 2);
-  return build(info, op, {n, d}, device_arg(op, info[2]), [=](float* p, const Device& dev) {
-    MVD_TABLE_ON_CUDA(dev, sinusoid1d_table_cuda(p, n, d, cuda_stream(dev)));
-    sinusoid1d_table_cpu(p, n, d);
-  });
+  return build(
+      info, op, {n, d}, device_arg(op, info[2]), [=](float* p) { sinusoid1d_table_cpu(p, n, d); },
+      MVD_CUDA([=](float* p, const CudaLaunch& c) { sinusoid1d_table_cuda(p, n, d, c.stream()); }));
 }
+MVD_BINDING("sinusoid1dTable", Sinusoid1d, "n, d, device?")
 
 Napi::Value Sincos2d(const Napi::CallbackInfo& info) {
   const char* op = "sincos2dTable";
   const int64_t d = int_arg(op, info[0], "d", 4), g = int_arg(op, info[1], "g", 1);
   const bool cls = bool_arg(op, info[2], "cls");
   expect_multiple(op, d, 4);
-  return build(info, op, {(cls ? 1 : 0) + g * g, d}, device_arg(op, info[3]), [=](float* p, const Device& dev) {
-    MVD_TABLE_ON_CUDA(dev, sincos2d_table_cuda(p, d, g, cls, cuda_stream(dev)));
-    sincos2d_table_cpu(p, d, g, cls);
-  });
+  return build(
+      info, op, {(cls ? 1 : 0) + g * g, d}, device_arg(op, info[3]), [=](float* p) { sincos2d_table_cpu(p, d, g, cls); },
+      MVD_CUDA([=](float* p, const CudaLaunch& c) { sincos2d_table_cuda(p, d, g, cls, c.stream()); }));
 }
+MVD_BINDING("sincos2dTable", Sincos2d, "d, g, cls, device?")
 
 }  // namespace
-
-static void register_table_ops(Napi::Env env, Napi::Object exports) {
-  exports.Set("sincos3dTable", make_binding(env, "sincos3dTable", Sincos3d));
-  exports.Set("sinusoid1dTable", make_binding(env, "sinusoid1dTable", Sinusoid1d));
-  exports.Set("sincos2dTable", make_binding(env, "sincos2dTable", Sincos2d));
-}
-
-MVD_REGISTER_BINDINGS(tables, register_table_ops)
 
 }  // namespace mvd

@@ -8,9 +8,7 @@
 #include "../ops/tokens/tokens.h"
 #include "args.h"
 #include "bindings.h"
-#if MVD_HAVE_CUDA
-#include "../cuda/runtime.h"
-#endif
+#include "dispatch.h"
 
 namespace mvd {
 namespace {
@@ -43,13 +41,14 @@ void expect_vector_of(const std::string& op, const TensorArg& t, int64_t D, cons
 }
 
 Napi::Value Patchify(const Napi::CallbackInfo& info) {
-  const std::string op = "patchify";
+  const char* op = "patchify";
   TensorArg x = tensor_arg(op, info[0], "video");
+  Napi::Object opts = options_arg(op, info[1]);
   PatchifyArgs a;
-  a.kt = int_arg(op, info[1], "kt", 1);
-  a.kh = int_arg(op, info[2], "kh", 1);
-  a.kw = int_arg(op, info[3], "kw", 1);
-  a.frame_stride = info[4].IsUndefined() ? 1 : int_arg(op, info[4], "frameStride", 1);
+  a.kt = int_arg(op, opts.Get("kt"), "kt", 1);
+  a.kh = int_arg(op, opts.Get("kh"), "kh", 1);
+  a.kw = int_arg(op, opts.Get("kw"), "kw", 1);
+  a.frame_stride = opts.Get("frameStride").IsUndefined() ? 1 : int_arg(op, opts.Get("frameStride"), "frameStride", 1);
   expect_tensors(op, {&x}, {});
   expect_ndim(op, x, 5);
   a.B = x.dim(0); a.C = x.dim(1); a.T = x.dim(2); a.H = x.dim(3); a.W = x.dim(4);
@@ -61,22 +60,18 @@ Napi::Value Patchify(const Napi::CallbackInfo& info) {
     shape_error(op, "T, H, W must be multiples of kt*frameStride, kh, kw = " + std::to_string(a.kt * a.frame_stride) +
                         ", " + std::to_string(a.kh) + ", " + std::to_string(a.kw), all);
   const int64_t Tn = a.T / (a.kt * a.frame_stride), Ns = (a.H / a.kh) * (a.W / a.kw), P = a.C * a.kt * a.kh * a.kw;
-  Output o = make_output(a.frame_stride > 1 ? std::vector<int64_t>{a.B * Tn, Ns, P} : std::vector<int64_t>{a.B, Tn * Ns, P},
-                         DType::F32, x.device);
+  Dispatch d(op, {&x});
+  Output o = d.output(a.frame_stride > 1 ? std::vector<int64_t>{a.B * Tn, Ns, P} : std::vector<int64_t>{a.B, Tn * Ns, P},
+                         DType::F32);
   auto px = x.data<float>();
   auto po = o.data<float>();
-  WorkQueue& q = queue_for(op, x.device);
-#if MVD_HAVE_CUDA
-  if (x.device.kind == Device::CUDA)
-    q.enqueue("patchify", [a, px, po, dev = x.device]() { patchify_cuda(px, po, a, cuda_stream(dev)); });
-  else
-#endif
-    q.enqueue("patchify", [a, px, po]() { patchify_cpu(px, po, a); });
+  d.run([=] { patchify_cpu(px, po, a); }, MVD_CUDA([=](const CudaLaunch& c) { patchify_cuda(px, po, a, c.stream()); }));
   return output_to_js(info.Env(), o);
 }
+MVD_BINDING("patchify", Patchify, "video, {kt, kh, kw, frameStride?}")
 
 Napi::Value GatherTokens(const Napi::CallbackInfo& info) {
-  const std::string op = "gatherTokens";
+  const char* op = "gatherTokens";
   TensorArg x = tensor_arg(op, info[0], "x"), idx = tensor_arg(op, info[1], "idx");
   expect_tensors(op, {&x}, {&idx});
   expect_ndim(op, x, 3);
@@ -84,24 +79,19 @@ Napi::Value GatherTokens(const Napi::CallbackInfo& info) {
   const std::vector<const TensorArg*> all{&x, &idx};
   if (idx.dim(0) != x.dim(0)) shape_error(op, "idx must be [B,K] with B = x.shape[0]", all);
   const int64_t B = x.dim(0), N = x.dim(1), D = x.dim(2), K = idx.dim(1);
-  Output o = make_output({B, K, D}, DType::F32, x.device);
+  Dispatch d(op, {&x});
+  Output o = d.output({B, K, D}, DType::F32);
   auto px = x.data<float>();
   auto pi = idx.data<int32_t>();
   auto po = o.data<float>();
-  WorkQueue& q = queue_for(op, x.device);
-#if MVD_HAVE_CUDA
-  if (x.device.kind == Device::CUDA)
-    q.enqueue("gatherTokens", [=, dev = x.device]() {
-      gather_tokens_cuda(px, pi, po, B, N, K, D, nullptr, cuda_stream(dev));
-    });
-  else
-#endif
-    q.enqueue("gatherTokens", [=]() { gather_tokens_cpu(px, pi, po, B, N, K, D); });
+  d.run([=] { gather_tokens_cpu(px, pi, po, B, N, K, D); },
+        MVD_CUDA([=](const CudaLaunch& c) { gather_tokens_cuda(px, pi, po, B, N, K, D, nullptr, c.stream()); }));
   return output_to_js(info.Env(), o);
 }
+MVD_BINDING("gatherTokens", GatherTokens, "x, idx")
 
 Napi::Value ScatterTokens(const Napi::CallbackInfo& info) {
-  const std::string op = "scatterTokens";
+  const char* op = "scatterTokens";
   TensorArg dy = tensor_arg(op, info[0], "dy"), idx = tensor_arg(op, info[1], "idx");
   const int64_t N = int_arg(op, info[2], "n", 0);
   expect_tensors(op, {&dy}, {&idx});
@@ -110,28 +100,29 @@ Napi::Value ScatterTokens(const Napi::CallbackInfo& info) {
   const std::vector<const TensorArg*> all{&dy, &idx};
   if (idx.dim(0) != dy.dim(0) || idx.dim(1) != dy.dim(1)) shape_error(op, "idx must be [B,K] matching dy [B,K,D]", all);
   const int64_t B = dy.dim(0), K = dy.dim(1), D = dy.dim(2);
-  Output o = make_output({B, N, D}, DType::F32, dy.device);
+  Dispatch d(op, {&dy});
+  Output o = d.output({B, N, D}, DType::F32);
   auto pd = dy.data<float>();
   auto pi = idx.data<int32_t>();
   auto po = o.data<float>();
-  WorkQueue& q = queue_for(op, dy.device);
-#if MVD_HAVE_CUDA
-  if (dy.device.kind == Device::CUDA)
-    q.enqueue("scatterTokens", [=, dev = dy.device]() {
-      void* scratch = cuda_scratch(dev, scatter_tokens_cuda_scratch_bytes(B, N));
-      scatter_tokens_cuda(pd, pi, po, B, N, K, D, nullptr, scratch, cuda_stream(dev));
-    });
-  else
-#endif
-    q.enqueue("scatterTokens", [=]() { scatter_tokens_cpu(pd, pi, po, B, N, K, D); });
+  d.run(
+      [=] {
+        scatter_tokens_cpu(pd, pi, po, B, N, K, D);
+      },
+      MVD_CUDA([=](const CudaLaunch& c) {
+        void* scratch = c.scratch(scatter_tokens_cuda_scratch_bytes(B, N));
+        scatter_tokens_cuda(pd, pi, po, B, N, K, D, nullptr, scratch, c.stream());
+      }));
   return output_to_js(info.Env(), o);
 }
+MVD_BINDING("scatterTokens", ScatterTokens, "dy, idx, n")
 
 Napi::Value AssembleDecoderInput(const Napi::CallbackInfo& info) {
-  const std::string op = "assembleDecoderInput";
-  TensorArg vis = tensor_arg(op, info[0], "vis"), vi = tensor_arg(op, info[1], "visIdx"),
-            mi = tensor_arg(op, info[2], "maskIdx"), mt = tensor_arg(op, info[3], "maskToken"),
-            pos = tensor_arg(op, info[4], "pos");
+  const char* op = "assembleDecoderInput";
+  Napi::Object opts = options_arg(op, info[1]);
+  TensorArg vis = tensor_arg(op, info[0], "vis"), vi = tensor_arg(op, opts.Get("visIdx"), "visIdx"),
+            mi = tensor_arg(op, opts.Get("maskIdx"), "maskIdx"), mt = tensor_arg(op, opts.Get("maskToken"), "maskToken"),
+            pos = tensor_arg(op, opts.Get("pos"), "pos");
   expect_tensors(op, {&vis, &mt, &pos}, {&vi, &mi});
   expect_ndim(op, vis, 3);
   expect_ndim(op, vi, 2);
@@ -143,33 +134,28 @@ Napi::Value AssembleDecoderInput(const Napi::CallbackInfo& info) {
   if (mi.dim(0) != B) shape_error(op, "maskIdx must be [B,Nm] with the batch of vis", all);
   if (pos.dim(1) != D) shape_error(op, "pos must be [N,D] with the width of vis", all);
   expect_vector_of(op, mt, D, all);
-  Output o = make_output({B, Nv + Nm, D}, DType::F32, vis.device);
+  Dispatch d(op, {&vis});
+  Output o = d.output({B, Nv + Nm, D}, DType::F32);
   auto pv = vis.data<float>(), pm = mt.data<float>(), pp = pos.data<float>();
   auto pvi = vi.data<int32_t>(), pmi = mi.data<int32_t>();
   auto po = o.data<float>();
-  WorkQueue& q = queue_for(op, vis.device);
-#if MVD_HAVE_CUDA
-  if (vis.device.kind == Device::CUDA)
-    q.enqueue("assembleDecoderInput", [=, dev = vis.device]() {
-      assemble_decoder_input_cuda(pv, pvi, pmi, pm, pp, po, B, Nv, Nm, N, D, nullptr, cuda_stream(dev));
-    });
-  else
-#endif
-    q.enqueue("assembleDecoderInput", [=]() {
-      assemble_decoder_input_cpu(pv, pvi, pmi, pm, pp, po, B, Nv, Nm, N, D);
-    });
+  d.run(
+      [=] {
+        assemble_decoder_input_cpu(pv, pvi, pmi, pm, pp, po, B, Nv, Nm, N, D);
+      },
+      MVD_CUDA([=](const CudaLaunch& c) {
+        assemble_decoder_input_cuda(pv, pvi, pmi, pm, pp, po, B, Nv, Nm, N, D, nullptr, c.stream());
+      }));
   return output_to_js(info.Env(), o);
 }
+MVD_BINDING("assembleDecoderInput", AssembleDecoderInput, "vis, {visIdx, maskIdx, maskToken, pos}")
 
 Napi::Object pair_to_js(Napi::Env env, const Output& dvis, const Output& dmask) {
-  Napi::Object r = Napi::Object::New(env);
-  r.Set("dVis", output_to_js(env, dvis));
-  r.Set("dMaskToken", output_to_js(env, dmask));
-  return r;
+  return outputs_to_js(env, {{"dVis", &dvis}, {"dMaskToken", &dmask}});
 }
 
 Napi::Value AssembleDecoderInputBackward(const Napi::CallbackInfo& info) {
-  const std::string op = "assembleDecoderInputBackward";
+  const char* op = "assembleDecoderInputBackward";
   TensorArg dy = tensor_arg(op, info[0], "dy");
   const int64_t Nv = int_arg(op, info[1], "nv", 0);
   expect_tensors(op, {&dy}, {});
@@ -177,26 +163,24 @@ Napi::Value AssembleDecoderInputBackward(const Napi::CallbackInfo& info) {
   const int64_t B = dy.dim(0), L = dy.dim(1), D = dy.dim(2);
   if (Nv > L) shape_error(op, "nv = " + std::to_string(Nv) + " exceeds the sequence length", {&dy});
   const int64_t Nm = L - Nv;
-  Output dv = make_output({B, Nv, D}, DType::F32, dy.device), dm = make_output({D}, DType::F32, dy.device);
+  Dispatch d(op, {&dy});
+  Output dv = d.output({B, Nv, D}, DType::F32), dm = d.output({D}, DType::F32);
   auto pd = dy.data<float>();
   auto pv = dv.data<float>(), pm = dm.data<float>();
-  WorkQueue& q = queue_for(op, dy.device);
-#if MVD_HAVE_CUDA
-  if (dy.device.kind == Device::CUDA)
-    q.enqueue("assembleDecoderInputBackward", [=, dev = dy.device]() {
-      void* scratch = cuda_scratch(dev, assemble_decoder_input_backward_cuda_scratch_bytes(B, Nm, D));
-      assemble_decoder_input_backward_cuda(pd, pv, pm, B, Nv, Nm, D, scratch, cuda_stream(dev));
-    });
-  else
-#endif
-    q.enqueue("assembleDecoderInputBackward", [=]() {
-      assemble_decoder_input_backward_cpu(pd, pv, pm, B, Nv, Nm, D);
-    });
+  d.run(
+      [=] {
+        assemble_decoder_input_backward_cpu(pd, pv, pm, B, Nv, Nm, D);
+      },
+      MVD_CUDA([=](const CudaLaunch& c) {
+        void* scratch = c.scratch(assemble_decoder_input_backward_cuda_scratch_bytes(B, Nm, D));
+        assemble_decoder_input_backward_cuda(pd, pv, pm, B, Nv, Nm, D, scratch, c.stream());
+      }));
   return pair_to_js(info.Env(), dv, dm);
 }
+MVD_BINDING("assembleDecoderInputBackward", AssembleDecoderInputBackward, "dy, nv")
 
 Napi::Value PlaceTokens(const Napi::CallbackInfo& info) {
-  const std::string op = "placeTokens";
+  const char* op = "placeTokens";
   TensorArg vis = tensor_arg(op, info[0], "vis"), vi = tensor_arg(op, info[1], "visIdx"),
             mt = tensor_arg(op, info[2], "maskToken");
   const int64_t N = int_arg(op, info[3], "n", 0);
@@ -208,25 +192,25 @@ Napi::Value PlaceTokens(const Napi::CallbackInfo& info) {
   if (vi.dim(0) != B || vi.dim(1) != Nv) shape_error(op, "visIdx must be [B,Nv] matching vis", all);
   if (Nv > N) shape_error(op, "more visible tokens than n = " + std::to_string(N), all);
   expect_vector_of(op, mt, D, all);
-  Output o = make_output({B, N, D}, DType::F32, vis.device);
+  Dispatch d(op, {&vis});
+  Output o = d.output({B, N, D}, DType::F32);
   auto pv = vis.data<float>(), pm = mt.data<float>();
   auto pi = vi.data<int32_t>();
   auto po = o.data<float>();
-  WorkQueue& q = queue_for(op, vis.device);
-#if MVD_HAVE_CUDA
-  if (vis.device.kind == Device::CUDA)
-    q.enqueue("placeTokens", [=, dev = vis.device]() {
-      void* scratch = cuda_scratch(dev, place_tokens_cuda_scratch_bytes(B, N));
-      place_tokens_cuda(pv, pi, pm, po, B, Nv, N, D, nullptr, scratch, cuda_stream(dev));
-    });
-  else
-#endif
-    q.enqueue("placeTokens", [=]() { place_tokens_cpu(pv, pi, pm, po, B, Nv, N, D); });
+  d.run(
+      [=] {
+        place_tokens_cpu(pv, pi, pm, po, B, Nv, N, D);
+      },
+      MVD_CUDA([=](const CudaLaunch& c) {
+        void* scratch = c.scratch(place_tokens_cuda_scratch_bytes(B, N));
+        place_tokens_cuda(pv, pi, pm, po, B, Nv, N, D, nullptr, scratch, c.stream());
+      }));
   return output_to_js(info.Env(), o);
 }
+MVD_BINDING("placeTokens", PlaceTokens, "vis, visIdx, maskToken, n")
 
 Napi::Value PlaceTokensBackward(const Napi::CallbackInfo& info) {
-  const std::string op = "placeTokensBackward";
+  const char* op = "placeTokensBackward";
   TensorArg dy = tensor_arg(op, info[0], "dy"), vi = tensor_arg(op, info[1], "visIdx");
   expect_tensors(op, {&dy}, {&vi});
   expect_ndim(op, dy, 3);
@@ -235,38 +219,23 @@ Napi::Value PlaceTokensBackward(const Napi::CallbackInfo& info) {
   const int64_t B = dy.dim(0), N = dy.dim(1), D = dy.dim(2), Nv = vi.dim(1);
   if (vi.dim(0) != B) shape_error(op, "visIdx must be [B,Nv] with the batch of dy", all);
   if (Nv > N) shape_error(op, "more visible tokens than rows in dy", all);
-  Output dv = make_output({B, Nv, D}, DType::F32, dy.device), dm = make_output({D}, DType::F32, dy.device);
+  Dispatch d(op, {&dy});
+  Output dv = d.output({B, Nv, D}, DType::F32), dm = d.output({D}, DType::F32);
   auto pd = dy.data<float>();
   auto pi = vi.data<int32_t>();
   auto pv = dv.data<float>(), pm = dm.data<float>();
-  WorkQueue& q = queue_for(op, dy.device);
-#if MVD_HAVE_CUDA
-  if (dy.device.kind == Device::CUDA)
-    q.enqueue("placeTokensBackward", [=, dev = dy.device]() {
-      void* scratch = cuda_scratch(dev, place_tokens_backward_cuda_scratch_bytes(B, N, D));
-      place_tokens_backward_cuda(pd, pi, pv, pm, B, Nv, N, D, nullptr, scratch, cuda_stream(dev));
-    });
-  else
-#endif
-    q.enqueue("placeTokensBackward", [=]() {
-      place_tokens_backward_cpu(pd, pi, pv, pm, B, Nv, N, D);
-    });
+  d.run(
+      [=] {
+        place_tokens_backward_cpu(pd, pi, pv, pm, B, Nv, N, D);
+      },
+      MVD_CUDA([=](const CudaLaunch& c) {
+        void* scratch = c.scratch(place_tokens_backward_cuda_scratch_bytes(B, N, D));
+        place_tokens_backward_cuda(pd, pi, pv, pm, B, Nv, N, D, nullptr, scratch, c.stream());
+      }));
   return pair_to_js(info.Env(), dv, dm);
 }
+MVD_BINDING("placeTokensBackward", PlaceTokensBackward, "dy, visIdx")
 
 }  // namespace
-
-static void register_token_ops(Napi::Env env, Napi::Object exports) {
-  exports.Set("patchify", make_binding(env, "patchify", Patchify));
-  exports.Set("gatherTokens", make_binding(env, "gatherTokens", GatherTokens));
-  exports.Set("scatterTokens", make_binding(env, "scatterTokens", ScatterTokens));
-  exports.Set("assembleDecoderInput", make_binding(env, "assembleDecoderInput", AssembleDecoderInput));
-  exports.Set("assembleDecoderInputBackward",
-              make_binding(env, "assembleDecoderInputBackward", AssembleDecoderInputBackward));
-  exports.Set("placeTokens", make_binding(env, "placeTokens", PlaceTokens));
-  exports.Set("placeTokensBackward", make_binding(env, "placeTokensBackward", PlaceTokensBackward));
-}
-
-MVD_REGISTER_BINDINGS(tokens, register_token_ops)
 
 }  // namespace mvd

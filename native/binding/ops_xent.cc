@@ -7,9 +7,7 @@
 #include "../ops/xent/xent.h"
 #include "args.h"
 #include "bindings.h"
-#if MVD_HAVE_CUDA
-#include "../cuda/runtime.h"
-#endif
+#include "dispatch.h"
 
 namespace mvd {
 namespace {
@@ -30,7 +28,7 @@ void expect_labels(const std::string& op, const TensorArg& y, int64_t B, const s
 }
 
 Napi::Value CrossEntropy(const Napi::CallbackInfo& info) {
-  const std::string op = "crossEntropy";
+  const char* op = "crossEntropy";
   TensorArg x = tensor_arg(op, info[0], "logits");
   TensorArg t = tensor_arg(op, info[1], "target");
   std::vector<const TensorArg*> all{&x, &t};
@@ -55,53 +53,43 @@ Napi::Value CrossEntropy(const Napi::CallbackInfo& info) {
       throw OpError(ErrorKind::Value, op, "labelSmoothing applies to hard labels only; smooth soft targets yourself",
                     describe(all), x.device.str());
   }
-  Output loss = make_output({1}, DType::F32, x.device);
-  Output grad = make_output({B, C}, DType::F32, x.device);
+  Dispatch d(op, all);
+  Output loss = d.output({1}, DType::F32);
+  Output grad = d.output({B, C}, DType::F32);
   auto px = x.data<float>();
   auto py = hard ? t.data<int32_t>() : nullptr;
   auto ps = hard ? nullptr : t.data<float>();
   auto pl = loss.data<float>(), pg = grad.data<float>();
   const float feps = (float)eps;
-#if MVD_HAVE_CUDA
-  if (x.device.kind == Device::CUDA) {
-    const Device dev = x.device;
-    queue_for(op, dev).enqueue("crossEntropy", [px, py, ps, B, C, feps, pl, pg, dev]() {
-      void* scratch = cuda_scratch(dev, cross_entropy_cuda_scratch_bytes(B));
-      cross_entropy_cuda(px, py, ps, B, C, feps, pl, pg, scratch, cuda_stream(dev));
-    });
-  } else
-#endif
-  queue_for(op, x.device).enqueue("crossEntropy", [px, py, ps, B, C, feps, pl, pg]() {
-    cross_entropy_cpu(px, py, ps, B, C, feps, pl, pg);
-  });
-  Napi::Array r = Napi::Array::New(info.Env(), 2);
-  r.Set(0u, output_to_js(info.Env(), loss));
-  r.Set(1u, output_to_js(info.Env(), grad));
-  return r;
+  d.run(
+      [=] {
+        cross_entropy_cpu(px, py, ps, B, C, feps, pl, pg);
+      },
+      MVD_CUDA([=](const CudaLaunch& c) {
+        void* scratch = c.scratch(cross_entropy_cuda_scratch_bytes(B));
+        cross_entropy_cuda(px, py, ps, B, C, feps, pl, pg, scratch, c.stream());
+      }));
+  return outputs_to_js(info.Env(), {&loss, &grad});
 }
+MVD_BINDING("crossEntropy", CrossEntropy, "logits, target, labelSmoothing?")
 
 Napi::Value Softmax(const Napi::CallbackInfo& info) {
-  const std::string op = "softmax";
+  const char* op = "softmax";
   TensorArg x = tensor_arg(op, info[0], "logits");
   expect_logits(op, x, {&x});
   const int64_t B = x.dim(0), C = x.dim(1);
-  Output o = make_output({B, C}, DType::F32, x.device);
+  Dispatch d(op, {&x});
+  Output o = d.output({B, C}, DType::F32);
   auto px = x.data<float>();
   auto po = o.data<float>();
-#if MVD_HAVE_CUDA
-  if (x.device.kind == Device::CUDA) {
-    const Device dev = x.device;
-    queue_for(op, dev).enqueue("softmax", [px, po, B, C, dev]() {
-      softmax_cuda(px, B, C, po, cuda_stream(dev));
-    });
-  } else
-#endif
-  queue_for(op, x.device).enqueue("softmax", [px, po, B, C]() { softmax_cpu(px, B, C, po); });
+  d.run([=] { softmax_cpu(px, B, C, po); },
+        MVD_CUDA([=](const CudaLaunch& c) { softmax_cuda(px, B, C, po, c.stream()); }));
   return output_to_js(info.Env(), o);
 }
+MVD_BINDING("softmax", Softmax, "logits")
 
 Napi::Value TopkCorrect(const Napi::CallbackInfo& info) {
-  const std::string op = "topkCorrect";
+  const char* op = "topkCorrect";
   TensorArg x = tensor_arg(op, info[0], "logits");
   TensorArg y = tensor_arg(op, info[1], "labels");
   std::vector<const TensorArg*> all{&x, &y};
@@ -121,33 +109,23 @@ Napi::Value TopkCorrect(const Napi::CallbackInfo& info) {
     ks[i] = (int64_t)k;
   }
   const int64_t B = x.dim(0), C = x.dim(1), nk = (int64_t)ks.size();
-  Output o = make_output({nk}, DType::F32, x.device);
+  Dispatch d(op, all);
+  Output o = d.output({nk}, DType::F32);
   auto px = x.data<float>();
   auto py = y.data<int32_t>();
   auto po = o.data<float>();
-#if MVD_HAVE_CUDA
-  if (x.device.kind == Device::CUDA) {
-    const Device dev = x.device;
-    queue_for(op, dev).enqueue("topkCorrect", [px, py, B, C, ks, nk, po, dev]() {
-      void* scratch = cuda_scratch(dev, topk_correct_cuda_scratch_bytes(B, nk));
-      topk_correct_cuda(px, py, B, C, ks.data(), nk, po, scratch, cuda_stream(dev));
-    });
-  } else
-#endif
-  queue_for(op, x.device).enqueue("topkCorrect", [px, py, B, C, ks, nk, po]() {
-    topk_correct_cpu(px, py, B, C, ks.data(), nk, po);
-  });
+  d.run(
+      [=] {
+        topk_correct_cpu(px, py, B, C, ks.data(), nk, po);
+      },
+      MVD_CUDA([=](const CudaLaunch& c) {
+        void* scratch = c.scratch(topk_correct_cuda_scratch_bytes(B, nk));
+        topk_correct_cuda(px, py, B, C, ks.data(), nk, po, scratch, c.stream());
+      }));
   return output_to_js(info.Env(), o);
 }
+MVD_BINDING("topkCorrect", TopkCorrect, "logits, labels, ks")
 
 }  // namespace
-
-static void register_xent_ops(Napi::Env env, Napi::Object exports) {
-  exports.Set("crossEntropy", make_binding(env, "crossEntropy", CrossEntropy));
-  exports.Set("softmax", make_binding(env, "softmax", Softmax));
-  exports.Set("topkCorrect", make_binding(env, "topkCorrect", TopkCorrect));
-}
-
-MVD_REGISTER_BINDINGS(xent, register_xent_ops)
 
 }  // namespace mvd

@@ -7,9 +7,7 @@
 
 #include "args.h"
 #include "bindings.h"
-#if MVD_HAVE_CUDA
-#include "../cuda/runtime.h"
-#endif
+#include "dispatch.h"
 
 namespace mvd {
 namespace {
@@ -35,6 +33,7 @@ Napi::Value Empty(const Napi::CallbackInfo& info) {
   Output o = make_output(shape, dtype_arg("empty", info[1]), device_arg("empty", info[2]));
   return output_to_js(info.Env(), o);
 }
+MVD_BINDING("empty", Empty, "shape, dtype, device")
 
 // fromBuffer(typedArray, shape, dtype, device): copies the data into new storage.
 Napi::Value FromBuffer(const Napi::CallbackInfo& info) {
@@ -51,55 +50,27 @@ Napi::Value FromBuffer(const Napi::CallbackInfo& info) {
                   "data has " + std::to_string(ta.ByteLength()) + " bytes but shape " + shape_str(shape) + " of " +
                       dtype_name(dt) + " needs " + std::to_string(need));
   const uint8_t* src = static_cast<const uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
-#if MVD_HAVE_CUDA
   if (dev.kind == Device::CUDA) {
     // Snapshot now (JS may change the array once we return), upload on the device's queue so the
     // JS thread never waits for the GPU.
     auto snap = std::make_shared<std::vector<uint8_t>>(src, src + need);
     StoragePtr dst = o.storage;
-    queue_for(op, dev).enqueue("fromArray", [snap, dst, dev] { cuda_copy_from_host(dev, dst->data(), snap->data(), snap->size()); });
+    queue_for(op, dev).enqueue("fromArray", [snap, dst, dev] {
+      copy_with_host(dev, HostCopy::ToDevice, dst->data(), snap->data(), snap->size());
+    });
     return output_to_js(info.Env(), o);
   }
-#endif
   // Fresh storage: no queued op can reference it yet, so copying on the JS thread is safe.
   if (need) std::memcpy(o.storage->data(), src, need);
   return output_to_js(info.Env(), o);
 }
-
-// Bytes from `src` (at byte offset soff) to `dst` (at doff), each on its own device, on the calling
-// thread. Callers make sure no queued op still writes src or uses dst.
-void copy_bytes_now(const StoragePtr& dst, size_t doff, const StoragePtr& src, size_t soff, size_t bytes) {
-  if (!bytes) return;
-  uint8_t* d = static_cast<uint8_t*>(dst->data()) + doff;
-  const uint8_t* s = static_cast<const uint8_t*>(src->data()) + soff;
-  const Device& dd = dst->device();
-  const Device& sd = src->device();
-  if (dd.kind == Device::CPU && sd.kind == Device::CPU) {
-    std::memmove(d, s, bytes);
-    return;
-  }
-#if MVD_HAVE_CUDA
-  if (sd.kind == Device::CPU) return cuda_copy_from_host(dd, d, s, bytes);
-  if (dd.kind == Device::CPU) return cuda_copy_to_host(sd, d, s, bytes);
-  if (dd == sd) {
-    cuda_copy_on_device(dd, d, s, bytes);
-    return cuda_synchronize(dd, "copy");
-  }
-  std::vector<uint8_t> host(bytes);  // between two GPUs: through the host, rarely used
-  cuda_copy_to_host(sd, host.data(), s, bytes);
-  cuda_copy_from_host(dd, d, host.data(), bytes);
-#else
-  throw OpError(ErrorKind::Device, "copy", "CUDA is not available in this build", "", dd.str());
-#endif
-}
+MVD_BINDING("fromBuffer", FromBuffer, "data, shape, dtype, device")
 
 // Lets every op queued so far on `d` finish; its sticky failure is thrown here, like readSync.
 void drain(const std::string& op, const Device& d) {
   WorkQueue::Failure err = queue_for(op, d).wait_idle();
   if (!err.message.empty()) throw OpError(err.kind, op, err.message);
-#if MVD_HAVE_CUDA
-  if (d.kind == Device::CUDA) cuda_synchronize(d, op.c_str());
-#endif
+  device_synchronize(d, op.c_str());
 }
 
 struct ReadCompletion {
@@ -161,16 +132,10 @@ Napi::Value Read(const Napi::CallbackInfo& info) {
   const LazyPtr<const uint8_t> src(t.storage, t.offset * (int64_t)dtype_size(t.dtype));
   Device dev = t.device;
   return settle_after_queue(info.Env(), queue_for(op, t.device),
-                            [out, src, bytes, dev] {
-                              if (!bytes) return;
-#if MVD_HAVE_CUDA
-                              // Synchronises the stream, so kernels queued before have finished.
-                              if (dev.kind == Device::CUDA) return cuda_copy_to_host(dev, out, src, bytes);
-#endif
-                              std::memcpy(out, src, bytes);
-                            },
+                            [out, src, bytes, dev] { copy_with_host(dev, HostCopy::ToHost, out, src, bytes); },
                             dst);
 }
+MVD_BINDING("read", Read, "tensor, dest")
 
 // readSync(tensor, destTypedArray): blocks the JS thread until the queue drains. For tests and
 // tiny scalars; library code uses read().
@@ -184,28 +149,21 @@ Napi::Value ReadSync(const Napi::CallbackInfo& info) {
   if (!err.message.empty()) throw OpError(err.kind, op, err.message);
   uint8_t* out = static_cast<uint8_t*>(dst.ArrayBuffer().Data()) + dst.ByteOffset();
   const uint8_t* src = static_cast<const uint8_t*>(t.storage->data()) + t.offset * dtype_size(t.dtype);
-  if (!bytes) return dst;
-#if MVD_HAVE_CUDA
-  if (t.device.kind == Device::CUDA) {
-    cuda_copy_to_host(t.device, out, src, bytes);
-    return dst;
-  }
-#endif
-  std::memcpy(out, src, bytes);
+  copy_with_host(t.device, HostCopy::ToHost, out, src, bytes);
   return dst;
 }
+MVD_BINDING("readSync", ReadSync, "tensor, dest")
 
 // sync(device) -> Promise<void>: resolves when everything queued so far has run.
 Napi::Value Sync(const Napi::CallbackInfo& info) {
   Device d = device_arg("sync", info[0]);
   std::function<void()> wait;
-#if MVD_HAVE_CUDA
   // The queue being empty only means the kernels were issued; wait for the GPU too, which is also
   // where an asynchronous kernel failure shows up.
-  if (d.kind == Device::CUDA) wait = [d] { cuda_synchronize(d, "sync"); };
-#endif
+  if (d.kind == Device::CUDA) wait = [d] { device_synchronize(d, "sync"); };
   return settle_after_queue(info.Env(), queue_for("sync", d), wait, info.Env().Undefined());
 }
+MVD_BINDING("sync", Sync, "device")
 
 // copy(src[, device]): a new contiguous tensor with the same contents, on src's device or on
 // `device`. Within a device it is queued, so it sees earlier writes. Across devices it waits for
@@ -224,19 +182,12 @@ Napi::Value Copy(const Napi::CallbackInfo& info) {
     copy_bytes_now(dst, 0, src, off, bytes);
     return output_to_js(info.Env(), o);
   }
-#if MVD_HAVE_CUDA
-  if (target.kind == Device::CUDA) {
-    q.enqueue("copy", [src, dst, off, bytes, target] {
-      cuda_copy_on_device(target, dst->data(), static_cast<const uint8_t*>(src->data()) + off, bytes);
-    });
-    return output_to_js(info.Env(), o);
-  }
-#endif
-  q.enqueue("copy", [src, dst, off, bytes] {
-    if (bytes) std::memcpy(dst->data(), static_cast<const uint8_t*>(src->data()) + off, bytes);
+  q.enqueue("copy", [src, dst, off, bytes, target] {
+    if (bytes) copy_within(target, dst->data(), static_cast<const uint8_t*>(src->data()) + off, bytes);
   });
   return output_to_js(info.Env(), o);
 }
+MVD_BINDING("copy", Copy, "tensor, device?")
 
 // assign(dst, src): copies src's elements into the existing dst (same numel and dtype; views allowed).
 // Within a device it is queued, so it lands after earlier writes to src and before later reads of
@@ -261,46 +212,29 @@ Napi::Value Assign(const Napi::CallbackInfo& info) {
     copy_bytes_now(d, doff, s, soff, bytes);
     return info[0];
   }
-#if MVD_HAVE_CUDA
-  if (dst.device.kind == Device::CUDA) {
-    Device dev = dst.device;
-    q.enqueue("assign", [d, s, doff, soff, bytes, dev] {
-      if (!bytes) return;
-      uint8_t* to = static_cast<uint8_t*>(d->data()) + doff;
-      const uint8_t* from = static_cast<const uint8_t*>(s->data()) + soff;
-      if (to == from) return;
-      if (to < from + bytes && from < to + bytes) {
-        // Overlapping views of one storage: cudaMemcpy does not allow that, so go through a
-        // temporary block (stream-ordered, so releasing it right away is safe).
-        void* tmp = cuda_alloc(dev, bytes);
-        cuda_copy_on_device(dev, tmp, from, bytes);
-        cuda_copy_on_device(dev, to, tmp, bytes);
-        cuda_release(dev, tmp, bytes);
-        return;
-      }
-      cuda_copy_on_device(dev, to, from, bytes);
-    });
-    return info[0];
-  }
-#endif
-  q.enqueue("assign", [d, s, doff, soff, bytes] {
-    if (bytes) std::memmove(static_cast<uint8_t*>(d->data()) + doff, static_cast<const uint8_t*>(s->data()) + soff, bytes);
+  Device dev = dst.device;
+  q.enqueue("assign", [d, s, doff, soff, bytes, dev] {
+    if (bytes) copy_within(dev, static_cast<uint8_t*>(d->data()) + doff, static_cast<const uint8_t*>(s->data()) + soff, bytes);
   });
   return info[0];
 }
+MVD_BINDING("assign", Assign, "dst, src")
 
 Napi::Value LiveBytes(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), (double)Storage::live_bytes());
 }
+MVD_BINDING("liveBytes", LiveBytes, "")
 
 Napi::Value CachedBytes(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), (double)Storage::cached_bytes());
 }
+MVD_BINDING("cachedBytes", CachedBytes, "")
 
 Napi::Value TrimCache(const Napi::CallbackInfo& info) {
   Storage::trim_cache();
   return info.Env().Undefined();
 }
+MVD_BINDING("trimCache", TrimCache, "")
 
 // setErrorClasses({ShapeError, DTypeError, ...}): the JS classes native errors are created from.
 Napi::Value SetErrorClasses(const Napi::CallbackInfo& info) {
@@ -314,23 +248,8 @@ Napi::Value SetErrorClasses(const Napi::CallbackInfo& info) {
   }
   return info.Env().Undefined();
 }
+MVD_BINDING("setErrorClasses", SetErrorClasses, "classes")
 
 }  // namespace
-
-static void register_tensor_bindings(Napi::Env env, Napi::Object exports) {
-  exports.Set("empty", make_binding(env, "empty", Empty));
-  exports.Set("fromBuffer", make_binding(env, "fromArray", FromBuffer));
-  exports.Set("read", make_binding(env, "read", Read));
-  exports.Set("readSync", make_binding(env, "readSync", ReadSync));
-  exports.Set("sync", make_binding(env, "sync", Sync));
-  exports.Set("copy", make_binding(env, "copy", Copy));
-  exports.Set("assign", make_binding(env, "assign", Assign));
-  exports.Set("liveBytes", make_binding(env, "liveBytes", LiveBytes));
-  exports.Set("cachedBytes", make_binding(env, "cachedBytes", CachedBytes));
-  exports.Set("trimCache", make_binding(env, "trimCache", TrimCache));
-  exports.Set("setErrorClasses", make_binding(env, "setErrorClasses", SetErrorClasses));
-}
-
-MVD_REGISTER_BINDINGS(tensor, register_tensor_bindings)
 
 }  // namespace mvd

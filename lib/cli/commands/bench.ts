@@ -9,13 +9,14 @@ import { benchEventLoop, formatEventLoop, type EventLoopBenchOptions } from '../
 import { runOursInChild, runTorch, runTorchKernels, torchAvailable, TORCH_KERNEL_ENV, type TorchStep } from '../../bench/compare.js';
 import { benchKernels, formatKernels } from '../../bench/kernels.js';
 import { benchCudaKernels, formatCudaKernels } from '../../bench/kernels-cuda.js';
+import { runAllReduceSuite } from '../../bench/allreduce.js';
 import { gpuInfo } from '../../device.js';
 import { table, fmt, median as med } from '../../bench/timing.js';
 import { packageRoot } from '../../native.js';
 import { isPreset } from '../../nn/config.js';
 import { UsageError, type Command } from '../command.js';
 
-const SUITES = ['gemm', 'kernels', 'step', 'data', 'eventloop', 'extract', 'all'] as const;
+const SUITES = ['gemm', 'kernels', 'step', 'data', 'eventloop', 'extract', 'allreduce', 'all'] as const;
 
 function eventLoopOptions(v: Record<string, unknown>, check: boolean): EventLoopBenchOptions {
   const o: EventLoopBenchOptions = {
@@ -64,12 +65,12 @@ function formatStep(rounds: Round[], torchWhy?: string): string {
 export const benchCommand: Command = {
   name: 'bench',
   summary: 'benchmarks: GEMM and kernels vs measured roofs, whole MVD steps (vs PyTorch when present), data loading',
-  usage: `mvd bench <${SUITES.join('|')}> [--quick] [--check] [--json] [step: --student small --teacher base --frames 16 --size 112 --batch 2 --device cpu] [eventloop: --method videomae|mvd --student tiny --teacher base --batch 4 --steps 5] [extract: --student base --frames 16 --size 224 --rounds 3 --video FILE]`,
+  usage: `mvd bench <${SUITES.join('|')}> [--quick] [--check] [--json] [step: --student small --teacher base --frames 16 --size 112 --batch 2 --device cpu] [eventloop: --method videomae|mvd --student tiny --teacher base --batch 4 --steps 5] [extract: --student base --frames 16 --size 224 --rounds 3 --video FILE] [allreduce: --ranks 2 --device cpu]`,
   options: {
     quick: { type: 'boolean' }, check: { type: 'boolean' }, json: { type: 'boolean' }, student: { type: 'string' }, teacher: { type: 'string' },
     frames: { type: 'string' }, size: { type: 'string' }, batch: { type: 'string' }, steps: { type: 'string' }, warmup: { type: 'string' },
     'mask-ratio': { type: 'string' }, device: { type: 'string' }, rounds: { type: 'string' }, 'no-torch': { type: 'boolean' },
-    method: { type: 'string' }, video: { type: 'string' }, data: { type: 'string' }, workers: { type: 'string' },
+    method: { type: 'string' }, video: { type: 'string' }, data: { type: 'string' }, workers: { type: 'string' }, ranks: { type: 'string' },
   },
   help: {
     quick: 'fewer shapes and shorter runs', check: 'CI mode: a tiny configuration for a few seconds; fails only if the harness breaks',
@@ -79,11 +80,13 @@ export const benchCommand: Command = {
     method: 'eventloop: videomae (pretrain --student, batch 4 by default) or mvd (distill --student from two --teacher)',
     data: 'step: memory (synthetic clips) or mp4 (the clips as video files through the loader)', workers: 'step --data mp4: loader threads (2)',
     video: 'extract: the video for the whole-process run (default ../shared/data/videos/demo.mp4 beside the package)',
+    ranks: 'allreduce: processes mpirun starts when the command is not already under an MPI launcher (2)',
   },
   async run(v, positionals) {
     const suite = positionals[0] ?? 'gemm';
     if (!(SUITES as readonly string[]).includes(suite)) throw new UsageError(`unknown benchmark '${suite}' (one of: ${SUITES.join(', ')})`);
     const check = !!v.check;
+    if (suite === 'allreduce') return runAllReduceSuite({ ranks: Number(v.ranks ?? 2), device: String(v.device ?? 'cpu'), quick: !!v.quick || check, json: !!v.json });
     const out: Record<string, unknown> = {};
     const markdown: string[] = [];
     const show = (text: string) => {

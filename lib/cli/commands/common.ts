@@ -4,6 +4,7 @@ import { setDefaultDevice } from '../../tensor.js';
 import { gpuInfo, resolveDevice } from '../../device.js';
 import { PRESETS } from '../../nn/config.js';
 import { scaleLr } from '../../optim/schedule.js';
+import { initDistributed } from '../../dist/world.js';
 import type { TrainOptions } from '../../methods/train.js';
 import { UsageError, type FlagSpec, type FlagTable, type Flags } from '../command.js';
 
@@ -70,7 +71,9 @@ export function dataKind(f: Flags): 'synthetic' | 'list' {
 /** Makes --device the default device of every tensor the run creates; a missing GPU is a usage error. */
 export function useDevice(f: Flags): string {
   const asked = f.str('device');
-  const device = resolveDevice(asked);
+  let device = resolveDevice(asked);
+  // Under mpirun, `cuda` and `auto` mean this rank's own GPU: cuda:<rank within the node>.
+  if ((asked === 'cuda' || asked === 'auto') && device === 'cuda:0') device = `cuda:${initDistributed().localRank}`;
   if (device !== 'cpu') {
     const info = gpuInfo();
     const index = Number(/^cuda:(\d+)$/.exec(device)?.[1] ?? NaN);
@@ -79,6 +82,15 @@ export function useDevice(f: Flags): string {
   }
   setDefaultDevice(device);
   return device;
+}
+
+/**
+ * The sampler options of a data-parallel launch: this rank reads its shard of each epoch's order
+ * (one process: every clip). Joins the job first, so rank and world come from MPI.
+ */
+export function dataShard(): { shard?: { rank: number; worldSize: number } } {
+  const w = initDistributed();
+  return w.size > 1 ? { shard: { rank: w.rank, worldSize: w.size } } : {};
 }
 
 /**
@@ -95,14 +107,16 @@ function stopSignal(): AbortSignal {
 const RUN_CONTROL = ['config', 'out', 'resume', 'force', 'override', 'json'];
 
 /**
- * The TrainOptions the training flags set. `lrBatch` is the batch the lr scales with (clips, or
- * videos for fine-tuning).
+ * The TrainOptions the training flags set. `lrBatch` is this process's batch the lr scales with
+ * (clips, or videos for fine-tuning; × accumulate), multiplied by the ranks of a data-parallel run.
  */
 export function trainOptions(f: Flags, lrBatch: number): TrainOptions {
   const steps = f.num('steps');
+  // Under mpirun every rank trains on its own `lrBatch`: the lr follows the global batch.
+  const globalBatch = lrBatch * initDistributed().size;
   return {
     steps, accumulate: f.num('accumulate'),
-    lr: scaleLr(f.num('lr'), lrBatch), minLr: scaleLr(f.num('min-lr'), lrBatch),
+    lr: scaleLr(f.num('lr'), globalBatch), minLr: scaleLr(f.num('min-lr'), globalBatch),
     warmupSteps: f.optNum('warmup') ?? Math.round(steps / 10), weightDecay: f.num('weight-decay'),
     runDir: f.optStr('out'), resume: f.bool('resume'), force: f.bool('force'), override: f.bool('override'), signal: stopSignal(),
     onWarning: (msg: string) => process.stderr.write(`mvd ${f.command}: warning: ${msg}\n`),

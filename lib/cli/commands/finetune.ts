@@ -15,7 +15,8 @@ import { FINETUNE_DEFAULTS, checkpointKind, finetuneRecipe, loadBackbone, makeCl
 import { evaluate, SyntheticTestViews } from '../../methods/eval.js';
 import { Progress } from '../progress.js';
 import { UsageError, type FlagCommand, type Flags } from '../command.js';
-import { checkTrainFlags, dataKind, LABEL, reportSkipped, trainOptions, TRAIN_FLAGS } from './common.js';
+import { checkTrainFlags, dataKind, dataShard, LABEL, reportSkipped, trainOptions, TRAIN_FLAGS } from './common.js';
+import { isRankZero } from '../../dist/world.js';
 
 /** Number of classes of a list: the largest label + 1 (or --classes). */
 function classesOf(labels: number[], given: number | undefined): number {
@@ -115,7 +116,7 @@ export const finetuneCommand: FlagCommand = {
       const rep = await loadBackbone(classifier, ck);
       if (!json) process.stderr.write(`loaded ${rep.loaded.length} weights from ${ck} (${posEmbed}); fresh: ${rep.missing.join(', ')}\n`);
     }
-    const data = new BatchSampler(trainSrc, batch, seed);
+    const data = new BatchSampler(trainSrc, batch, seed, dataShard());
     const recipe = finetuneRecipe(data, fo, classifier);
     const steps = f.num('steps'), acc = f.num('accumulate');
     const out = f.optStr('out');
@@ -129,7 +130,7 @@ export const finetuneCommand: FlagCommand = {
     p.done();
     const meta = { method: 'finetune', classes: String(classes), pos: posEmbed, frames: String(frames), size: String(size), model, ...(label ? { label } : {}) };
     const card = modelCardOf(classifier, { method: 'finetune', ...(classNames ? { classNames: [...classNames] } : {}) });
-    if (out) await saveWeights(join(out, 'model.safetensors'), classifier, { ...meta, ...(card ? modelCardMetadata(card) : {}) });
+    if (out && isRankZero()) await saveWeights(join(out, 'model.safetensors'), classifier, { ...meta, ...(card ? modelCardMetadata(card) : {}) });
     let val: { top1: number; videos: number } | null = null;
     let valResult: object | null = null;
     if (valSrc) {

@@ -76,6 +76,8 @@ export const infoCommand: FlagCommand = {
       ['CPU kernel builds', `${b.cpuIsaVariants} (using ${b.cpuIsa}; MVD_CPU_ISA=avx2 forces AVX2)`],
       ['GEMM backend', b.gemmBackendDetail],
       ['CUDA compiled', b.cudaCompiled ? `yes, runtime ${b.cudaRuntime}, architectures ${b.cudaArchitectures}` : 'no'],
+      ['data-parallel (MPI)', b.mpiCompiled ? `${b.mpi}; launch with mpirun -np N` : b.mpi],
+      ['CUDA collectives', b.cudaCollectives],
       [
         'CUDA devices',
         g.devices.length

@@ -17,7 +17,8 @@ import { TeacherCache } from '../../methods/teacher-cache.js';
 import { train, type Recipe } from '../../methods/train.js';
 import { Progress } from '../progress.js';
 import { UsageError, type FlagCommand, type Flags } from '../command.js';
-import { checkTrainFlags, dataKind, DEVICE, MASK_RATIO, modelFlag, reportSkipped, trainOptions, TRAIN_FLAGS, useDevice } from './common.js';
+import { checkTrainFlags, dataKind, DEVICE, MASK_RATIO, modelFlag, dataShard, reportSkipped, trainOptions, TRAIN_FLAGS, useDevice } from './common.js';
+import { isRankZero } from '../../dist/world.js';
 
 /**
  * The training clips. `fixedView` (teacher cache): every load of a video gives the same view, the
@@ -38,12 +39,18 @@ async function runRecipe(name: string, recipe: Recipe, f: Flags): Promise<number
   const total = batch * f.num('accumulate');
   const out = f.optStr('out');
   const json = f.bool('json');
-  const p = new Progress(!!process.stderr.isTTY, json);
-  const r = await train(recipe, { ...trainOptions(f, total), onStep: (rec) => p.update(name, steps, rec, total) });
+  // Under mpirun only rank 0 speaks and writes (train() itself logs and checkpoints on rank 0).
+  const speak = isRankZero();
+  const p = new Progress(speak && !!process.stderr.isTTY, json);
+  const r = await train(recipe, { ...trainOptions(f, total), onStep: (rec) => speak && p.update(name, steps, rec, total) });
   p.done();
   // The file describes its model (lib/nn/model-card.ts), so extract/probe/finetune need no flags.
   const card = modelCardOf(recipe.model, { method: name });
-  if (out) await saveWeights(join(out, 'model.safetensors'), recipe.model, { method: name, ...(card ? modelCardMetadata(card) : {}) });
+  if (out && speak) await saveWeights(join(out, 'model.safetensors'), recipe.model, { method: name, ...(card ? modelCardMetadata(card) : {}) });
+  if (!speak) {
+    recipe.dispose();
+    return 0;
+  }
   reportSkipped(r, recipe);
   const last = r.history[r.history.length - 1];
   const summary = { method: name, steps, resumedFrom: r.resumedFrom, startStep: r.startStep, finalLosses: last?.losses ?? null, out: out ?? null };
@@ -71,7 +78,7 @@ export const pretrainCommand: FlagCommand = {
     const preset = f.word<Preset>('model'), frames = f.num('frames'), size = f.num('size'), seed = f.num('seed');
     const maskRatio = f.optNum('mask-ratio') ?? (method === 'mae' ? 0.75 : 0.9);
     const src = await dataSource(f);
-    const data = new BatchSampler(src, f.num('batch'), seed);
+    const data = new BatchSampler(src, f.num('batch'), seed, dataShard());
     const recipe = method === 'mae' ? maeRecipe(data, { preset, size, maskRatio, seed })
       : method === 'videomae' ? videomaeRecipe(data, { preset, frames, size, maskRatio, seed })
         : mam2Recipe(data, { preset, frames, size, maskRatio, seed });
@@ -135,7 +142,7 @@ export const distillCommand: FlagCommand = {
     if (f.given('video-teacher')) teachers.vid = await loadTeacher('vid', f.str('video-teacher'), tmodel, frames, size);
     const cacheDir = f.optStr('teacher-cache');
     const src = await dataSource(f, !!cacheDir);
-    const data = new BatchSampler(src, f.num('batch'), seed);
+    const data = new BatchSampler(src, f.num('batch'), seed, dataShard());
     const teacherCache: Partial<Record<TeacherKind, TeacherCache>> = {};
     if (cacheDir) {
       const clipId = src instanceof VideoClipDataset
