@@ -5,7 +5,9 @@
 import { addon, type NativeStorageHandle, type NativeTensorDesc } from './native.js';
 import { DisposedError, DTypeError, ShapeError, ValueError } from './errors.js';
 
+/** Element types: float32, bfloat16 (stored as uint16 bits), uint8 (pixels), int32 (indices, labels). */
 export type DType = 'f32' | 'bf16' | 'u8' | 'i32';
+/** Where a tensor lives: host memory, or CUDA device N. */
 export type Device = 'cpu' | `cuda:${number}`;
 export type ArrayFor<D extends DType> = D extends 'f32'
   ? Float32Array
@@ -70,6 +72,7 @@ export function setDefaultDevice(device: string): Device {
   return defaultDevice;
 }
 
+/** The device tensors are created on when none is given (setDefaultDevice changes it). */
 export function getDefaultDevice(): Device {
   return defaultDevice;
 }
@@ -82,6 +85,11 @@ export function normalizeDevice(device: string | undefined): Device {
   throw new ValueError(`unknown device '${device}' (use 'cpu', 'cuda' or 'cuda:N')`);
 }
 
+/**
+ * A tensor: a descriptor (shape, dtype, device, element offset) over native storage that views
+ * share. Ops on it are queued on its device and return at once; toArray() waits for them.
+ * dispose() (or `using`) frees the storage as soon as no queued op needs it.
+ */
 export class Tensor<D extends DType = DType> implements Disposable {
   /** Native storage handle; shared by views. Read by the addon. */
   readonly handle: NativeStorageHandle;

@@ -14,6 +14,7 @@ export const RAND_AUGMENT_OPS = [
   'ColorIncreasing', 'ContrastIncreasing', 'BrightnessIncreasing', 'SharpnessIncreasing', 'ShearX', 'ShearY',
   'TranslateXRel', 'TranslateYRel',
 ] as const;
+/** One of timm's RandAugment ops (the 15 of its increasing set). */
 export type RandAugmentOpName = (typeof RAND_AUGMENT_OPS)[number];
 
 /**
@@ -28,8 +29,10 @@ export interface RandAugmentStep {
   value: number | null;
 }
 
+/** Resampling of the geometric RandAugment ops. */
 export type Interpolation = 'nearest' | 'bilinear' | 'bicubic';
 
+/** Options of applyRandAugment: resampling and fill. */
 export interface RandAugmentOptions {
   /** Resampling of Rotate/Shear/Translate (default 'bicubic', SPEC §4.4's train_interpolation). */
   interpolation?: Interpolation;

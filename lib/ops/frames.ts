@@ -2,6 +2,7 @@
 import { addon } from '../native.js';
 import { Tensor } from '../tensor.js';
 
+/** A crop window in pixels: left x, top y, width w, height h. */
 export interface CropBox {
   x: number;
   y: number;

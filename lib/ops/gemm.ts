@@ -2,6 +2,7 @@ import { addon, type NativeTensorDesc } from '../native.js';
 import { Tensor } from '../tensor.js';
 import { ValueError } from '../errors.js';
 
+/** Options of gemm: transposes, scaling, bias and GELU epilogues, accumulation into `out`, packed weights. */
 export interface GemmOptions {
   /** Use Aᵀ: A is then [K, M]. */
   transA?: boolean;

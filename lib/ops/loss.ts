@@ -2,6 +2,7 @@
 import { addon } from '../native.js';
 import { Tensor } from '../tensor.js';
 
+/** Options of distillLoss: the feature loss and each teacher's weight. */
 export interface DistillLossOptions {
   kind: 'smoothl1' | 'l2' | 'l1';
   /** Weight of the image-teacher term (default 1). */

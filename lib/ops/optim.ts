@@ -2,6 +2,7 @@
 import { addon } from '../native.js';
 import { Tensor } from '../tensor.js';
 
+/** Options of the fused AdamW op: per-tensor lr and weight decay, betas, eps, step, gradient scale. */
 export interface AdamWOptions {
   /** Learning rate per tensor (expand per-group values in the caller). */
   lr: number[];

@@ -1,6 +1,7 @@
 import { addon } from '../native.js';
 import type { Tensor } from '../tensor.js';
 
+/** A distribution for randomFill: uniform [a, b), normal, or normal truncated to [a, b] (timm's trunc_normal_). */
 export type RandomInit =
   | { dist: 'uniform'; a: number; b: number }
   | { dist: 'normal'; mean?: number; std: number }

@@ -3,6 +3,7 @@
 import { addon } from '../native.js';
 import { Tensor, normalizeDevice } from '../tensor.js';
 
+/** Options of the positional-table ops: the device the table is made on. */
 export interface TableOptions {
   device?: string;
 }

@@ -4,6 +4,7 @@
 import { addon, type NativePixelTargetOptions } from '../native.js';
 import { Tensor } from '../tensor.js';
 
+/** Options of the pixel-target ops: the input's normalisation (undone first) and the token geometry. */
 export interface PixelTargetOptions {
   /** Per-channel mean and std the input was normalised with (e.g. ImageNet's). */
   mean: number[];

@@ -4,6 +4,7 @@
 import { addon } from '../native.js';
 import { Tensor } from '../tensor.js';
 
+/** Options of patchify. */
 export interface PatchifyOptions {
   /** Use only frames 0, s, 2s, … (the image teacher's one frame per tubelet); kt must be 1. */
   frameStride?: number;
@@ -38,6 +39,7 @@ export function assembleDecoderInput(vis: Tensor, visIdx: Tensor, maskIdx: Tenso
   return Tensor.fromNative(addon().assembleDecoderInput(vis, { visIdx, maskIdx, maskToken, pos }));
 }
 
+/** Gradients of assembleDecoderInput: for the visible tokens [B, Nv, D] and for the shared mask token. */
 export interface DecoderInputGrads {
   dVis: Tensor<'f32'>;
   /** [D], summed over every mask row of every sample. */
