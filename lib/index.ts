@@ -4,7 +4,7 @@ export * from './errors.js';
 export { buildInfo, gpuInfo, resolveDevice } from './device.js';
 
 // Embedding: load an encoder from a checkpoint alone, features of videos or frames.
-export { loadEncoder, Encoder, EMBED_LAYERS, type LoadEncoderOptions, type EmbedOptions, type Embedding, type Frames, type EmbedLayer } from './api/encoder.js';
+export { loadEncoder, planEncoder, decodeVideo, Encoder, EMBED_LAYERS, type LoadEncoderOptions, type EmbedOptions, type Embedding, type Frames, type EmbedLayer, type DecodedVideo, type EncoderPlan } from './api/encoder.js';
 export * from './nn/model-card.js';
 
 // Native ops: each runs on the CPU or, for tensors on cuda:N, on that GPU (docs/ARCHITECTURE.md's op table).

@@ -3,7 +3,7 @@
 // architecture; options only fill what the file leaves open, and contradicting it is an error.
 import { readSafetensorsHeader } from '../io/safetensors.js';
 import { loadWeights } from '../io/checkpoint.js';
-import { describeCheckpoint, resolveEncoder, type DescribedCheckpoint, type ModelCard, type PosEmbed } from '../nn/model-card.js';
+import { CheckpointChoiceError, describeCheckpoint, resolveEncoder, type DescribedCheckpoint, type ModelCard, type PosEmbed } from '../nn/model-card.js';
 import { VisionTransformer } from '../nn/encoder.js';
 import type { VitConfig } from '../nn/config.js';
 import { meanTokens } from '../nn/classifier.js';
@@ -37,6 +37,15 @@ export interface LoadEncoderOptions {
 export interface Frames {
   data: Uint8Array;
   shape: readonly [number, number, number, number];
+}
+
+/** A video decoded into an encoder's views (decodeVideo): u8 [views, T, size, size, 3]. */
+export interface DecodedVideo {
+  kind: 'views';
+  data: Uint8Array;
+  views: number;
+  frames: number;
+  size: number;
 }
 
 /** Options of Encoder.embed / embedMany: which layer, how many views, cancellation, progress. */
@@ -90,7 +99,7 @@ export class Encoder implements Disposable {
   }
 
   /** Features of one video file or one set of frames. */
-  async embed(input: string | Frames, opts: EmbedOptions = {}): Promise<Embedding> {
+  async embed(input: string | Frames | DecodedVideo, opts: EmbedOptions = {}): Promise<Embedding> {
     return this.compute(await this.prepare(input, opts), opts);
   }
 
@@ -130,25 +139,16 @@ export class Encoder implements Disposable {
   }
 
   /** Decoded u8 views [views, T, size, size, 3], on the host. */
-  private async prepare(input: string | Frames, opts: EmbedOptions): Promise<Uint8Array> {
+  private async prepare(input: string | Frames | DecodedVideo, opts: EmbedOptions): Promise<Uint8Array> {
     this.live();
     opts.signal?.throwIfAborted();
     const size = this.config.size, T = this.clipFrames;
     const clips = positiveInt(opts.clips ?? 1, 'clips'), crops = positiveInt(opts.crops ?? 1, 'crops');
-    if (typeof input === 'string') {
-      const info = await probeVideo(input);
-      opts.signal?.throwIfAborted();
-      const { resized, crops: boxes } = testCrops(info.width, info.height, size, crops);
-      const out = new Uint8Array(clips * crops * T * size * size * 3);
-      const perClip = crops * T * size * size * 3;
-      const idx = denseTestIndices(info.frameCount, clips, T, positiveInt(opts.stride ?? 4, 'stride'));
-      for (let c = 0; c < clips; c++) {
-        // One crop is [T, H, W, 3]; several are [crops, T, H, W, 3]: the same bytes either way.
-        const dec = await decodeFrames(input, idx[c], { info, resize: resized, crop: crops === 1 ? boxes[0] : boxes, outW: size, outH: size });
-        out.set(dec.data, c * perClip);
-        opts.signal?.throwIfAborted();
-      }
-      return out;
+    if (typeof input === 'string') return (await decodeVideo(input, { ...opts, frames: T, size })).data;
+    if ('kind' in input) {
+      if (input.frames !== T || input.size !== size)
+        throw new ShapeError(`embed: decoded views are ${input.frames} frames at ${input.size}², this encoder takes ${T} at ${size}²`, { op: 'embed' });
+      return input.data;
     }
     const [t, h, w, ch] = input.shape;
     if (input.shape.length !== 4 || ch !== 3 || t !== T)
@@ -254,19 +254,57 @@ function positiveInt(x: number, name: string): number {
 }
 
 /**
+ * Decodes a video into the views an encoder of `frames` × `size`² takes (clips evenly spaced,
+ * crops along the long side, SPEC §4.6), without the encoder: start it while loadEncoder runs
+ * (planEncoder gives frames and size) and pass the result to Encoder.embed.
+ */
+export async function decodeVideo(path: string, o: { frames: number; size: number; clips?: number; crops?: number; stride?: number; signal?: AbortSignal }): Promise<DecodedVideo> {
+  const T = positiveInt(o.frames, 'frames'), size = positiveInt(o.size, 'size');
+  const clips = positiveInt(o.clips ?? 1, 'clips'), crops = positiveInt(o.crops ?? 1, 'crops');
+  o.signal?.throwIfAborted();
+  const info = await probeVideo(path);
+  o.signal?.throwIfAborted();
+  const { resized, crops: boxes } = testCrops(info.width, info.height, size, crops);
+  const out = new Uint8Array(clips * crops * T * size * size * 3);
+  const perClip = crops * T * size * size * 3;
+  const idx = denseTestIndices(info.frameCount, clips, T, positiveInt(o.stride ?? 4, 'stride'));
+  for (let c = 0; c < clips; c++) {
+    // One crop is [T, H, W, 3]; several are [crops, T, H, W, 3]: the same bytes either way.
+    const dec = await decodeFrames(path, idx[c], { info, resize: resized, crop: crops === 1 ? boxes[0] : boxes, outW: size, outH: size });
+    out.set(dec.data, c * perClip);
+    o.signal?.throwIfAborted();
+  }
+  return { kind: 'views', data: out, views: clips * crops, frames: T, size };
+}
+
+/** What loadEncoder will build from a checkpoint, read from its header alone (no weights). */
+export interface EncoderPlan {
+  described: DescribedCheckpoint;
+  config: VitConfig;
+  /** Frames a clip has on input (an image encoder reads them in pairs). */
+  clipFrames: number;
+}
+
+/** The encoder a checkpoint describes, completed by the options; errors as loadEncoder's. */
+export async function planEncoder(path: string, opts: LoadEncoderOptions = {}): Promise<EncoderPlan> {
+  const described = describeCheckpoint(await readSafetensorsHeader(path), path);
+  const image = described.card.encoder.tubelet === 1;
+  const config = resolveEncoder(described, { size: opts.size, posEmbed: opts.posEmbed, ...(image ? {} : { frames: opts.frames }) }, path);
+  const clipFrames = image ? (opts.frames ?? 16) : config.frames;
+  if (image && !(Number.isInteger(clipFrames) && clipFrames > 0 && clipFrames % 2 === 0))
+    throw new CheckpointChoiceError(`${path}: an image encoder reads clips in frame pairs; frames must be a positive even integer (got ${clipFrames})`);
+  return { described, config, clipFrames };
+}
+
+/**
  * Builds the encoder a checkpoint describes and loads its weights: an MVD student, a VideoMAE or
  * MAE encoder (mvd's files or the reference repositories'), or the backbone of a fine-tuned
  * classifier. Every encoder weight must be present, of the right shape and finite.
  */
 export async function loadEncoder(path: string, opts: LoadEncoderOptions = {}): Promise<Encoder> {
   const device = normalizeDevice(opts.device);
-  const header = await readSafetensorsHeader(path);
-  const described = describeCheckpoint(header, path);
-  const image = described.card.encoder.tubelet === 1;
-  const config = resolveEncoder(described, { size: opts.size, posEmbed: opts.posEmbed, ...(image ? {} : { frames: opts.frames }) }, path);
-  const clipFrames = image ? (opts.frames ?? 16) : config.frames;
-  if (image && !(Number.isInteger(clipFrames) && clipFrames > 0 && clipFrames % 2 === 0))
-    throw new ValueError(`${path}: an image encoder reads clips in frame pairs; frames must be a positive even integer (got ${clipFrames})`);
+  const { described, config, clipFrames } = await planEncoder(path, opts);
+  const image = config.tubelet === 1;
   const model = onDevice(device, () => new VisionTransformer(config, { finalNorm: described.card.finalNorm, frameStride: image ? 2 : undefined, init: 'none' }));
   try {
     const rep = await loadWeights(path, model);

@@ -2,19 +2,32 @@
 // holds; --frames/--size/--pos only fill what it leaves open, and a contradiction is a usage error.
 import { videoVit, type Preset } from '../../nn/config.js';
 import { CheckpointChoiceError, type PosEmbed } from '../../nn/model-card.js';
-import { loadEncoder, type Encoder } from '../../api/encoder.js';
+import { loadEncoder, planEncoder, type Encoder, type EncoderPlan, type LoadEncoderOptions } from '../../api/encoder.js';
 import { UsageError, type Flags } from '../command.js';
 
-/** The encoder, with the checkpoint's contradictions reported as usage errors. */
-export async function openEncoder(f: Flags): Promise<Encoder> {
-  const ck = f.str('checkpoint');
-  let enc: Encoder;
+function choices(f: Flags): LoadEncoderOptions {
+  return { frames: f.optNum('frames'), size: f.optNum('size'), posEmbed: f.given('pos') ? (f.word('pos') as PosEmbed) : undefined };
+}
+
+/** A checkpoint's contradictions with the flags are usage errors (exit 2). */
+async function asUsage<T>(p: Promise<T>): Promise<T> {
   try {
-    enc = await loadEncoder(ck, { frames: f.optNum('frames'), size: f.optNum('size'), posEmbed: f.given('pos') ? (f.word('pos') as PosEmbed) : undefined });
+    return await p;
   } catch (e) {
     if (e instanceof CheckpointChoiceError) throw new UsageError(e.message);
     throw e;
   }
+}
+
+/** What --checkpoint and the flags describe, from the file's header alone (fast: no weights). */
+export function planFromFlags(f: Flags): Promise<EncoderPlan> {
+  return asUsage(planEncoder(f.str('checkpoint'), choices(f)));
+}
+
+/** The encoder, with the checkpoint's contradictions reported as usage errors. */
+export async function openEncoder(f: Flags): Promise<Encoder> {
+  const ck = f.str('checkpoint');
+  const enc = await asUsage(loadEncoder(ck, choices(f)));
   if (f.given('model')) {
     const want = videoVit(f.word<Preset>('model'));
     const c = enc.config;

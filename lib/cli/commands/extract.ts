@@ -5,12 +5,12 @@ import { readFile } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { Tensor } from '../../tensor.js';
 import { loadSafetensors, saveSafetensors } from '../../io/safetensors.js';
-import type { Embedding, EmbedLayer } from '../../api/encoder.js';
+import { decodeVideo, type DecodedVideo, type Embedding, type EmbedLayer } from '../../api/encoder.js';
 import { VideoDecodeError } from '../../data/video.js';
 import { UsageError, type FlagCommand, type Flags } from '../command.js';
 import { checkInput, prepareOutput } from '../paths.js';
 import { JSON_FLAG, modelFlag, reportSkipped } from './common.js';
-import { openEncoder } from './encoder.js';
+import { openEncoder, planFromFlags } from './encoder.js';
 
 async function readClip(path: string): Promise<Tensor> {
   const { tensors } = await loadSafetensors(path);
@@ -84,6 +84,13 @@ export const extractCommand: FlagCommand = {
     const ac = new AbortController();
     const stop = () => ac.abort();
     process.once('SIGINT', stop).once('SIGTERM', stop);
+    // A video decodes (ffmpeg, other processes) while the weights load: the header says its size.
+    let decoding: Promise<DecodedVideo> | undefined;
+    if (f.given('video')) {
+      const plan = await planFromFlags(f);
+      decoding = decodeVideo(f.str('video'), { frames: plan.clipFrames, size: plan.config.size, ...views, signal: ac.signal });
+      decoding.catch(() => {}); // awaited below; an early failure must not be an unhandled rejection
+    }
     using enc = await openEncoder(f);
     const meta = { checkpoint: ck, layer: layer ?? (enc.card.finalNorm ? 'norm' : 'prenorm') };
     try {
@@ -92,7 +99,7 @@ export const extractCommand: FlagCommand = {
         if (f.given('input')) {
           using clip = await readClip(f.str('input'));
           r = await enc.embedClip(clip, { layer, signal: ac.signal });
-        } else r = await enc.embed(f.str('video'), { ...views, layer, signal: ac.signal });
+        } else r = await enc.embed(await decoding!, { layer, signal: ac.signal });
         await writeFeatures(out, r, meta);
         const [v, n, d] = r.shape;
         console.log(f.bool('json') ? JSON.stringify({ out, views: v, tokens: n, dim: d }) : `wrote ${out}: features [${v > 1 ? `${v},` : ''}${n},${d}] and pooled [${d}]`);
