@@ -95,6 +95,11 @@ export interface StateDictLoadOptions {
   mayStayFresh?: readonly string[];
   /** What the tensors came from (a file path), for messages. */
   source?: string;
+  /**
+   * The tensors belong to this load alone (loadWeights sets it): dense ones become the parameters
+   * themselves instead of being copied in. Never for tensors the caller keeps using.
+   */
+  adopt?: boolean;
 }
 
 function listed(kind: string, items: string[]): string {
@@ -173,7 +178,15 @@ export function loadStateDict(m: Module, tensors: Map<string, Tensor>, opts: Sta
     // Packed copies of the old weights would go stale (Module.packWeights).
     m.unpackWeights();
     for (const [p, t, name] of plan) {
-      p.value.assign(t as Tensor<'f32'>);
+      // Tensors only this load holds (loadWeights' fresh reads) become the parameter itself: another
+      // reference to the same storage, no copy. Only dense, trainable, same-device ones: a frozen
+      // table may be a view that modules read through another handle, and a caller's own tensors
+      // must never end up shared by two models.
+      if (opts.adopt && p.trainable && t.device === p.value.device && t.offset === 0 && t.numel * 4 === t.handle.bytes) {
+        const old = p.value;
+        p.value = t.reshape(old.shape);
+        old.dispose();
+      } else p.value.assign(t as Tensor<'f32'>);
       report.loaded.push(name);
     }
     return report;
@@ -193,12 +206,12 @@ export async function saveWeights(path: string, m: Module, metadata: Record<stri
 }
 
 /** loadSafetensors + loadStateDict (same checks), messages naming the file. */
-export async function loadWeights(path: string, m: Module, opts: Omit<StateDictLoadOptions, 'source'> = {}): Promise<LoadReport> {
+export async function loadWeights(path: string, m: Module, opts: Omit<StateDictLoadOptions, 'source' | 'adopt'> = {}): Promise<LoadReport> {
   const { tensors } = await loadSafetensors(path);
   try {
-    return loadStateDict(m, tensors, { ...opts, source: path });
+    return loadStateDict(m, tensors, { ...opts, source: path, adopt: true });
   } finally {
-    // assign() is queued with its own references, so the loaded copies can go now.
+    // Adopted tensors are held by their parameters and assign() by its queued op: this drops only ours.
     for (const t of tensors.values()) t.dispose();
   }
 }
