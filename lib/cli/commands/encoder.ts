@@ -3,7 +3,18 @@
 import { videoVit, type Preset } from '../../nn/config.js';
 import { CheckpointChoiceError, type PosEmbed } from '../../nn/model-card.js';
 import { loadEncoder, planEncoder, type Encoder, type EncoderPlan, type LoadEncoderOptions } from '../../api/encoder.js';
-import { UsageError, type Flags } from '../command.js';
+import { UsageError, type FlagTable, type Flags } from '../command.js';
+import { modelFlag } from './common.js';
+
+/** The flags extract and probe share: what a checkpoint may leave open, and a preset to check against. */
+export function checkpointChoiceFlags(minFrames: number): FlagTable {
+  return {
+    model: modelFlag('check that the checkpoint holds this preset (optional: the checkpoint says)', undefined),
+    frames: { type: 'int', min: minFrames, help: 'frames per clip, only where the checkpoint does not say (reference files: 16)' },
+    size: { type: 'int', min: 16, help: 'clip size, only where the checkpoint does not say (reference files: 224)' },
+    pos: { type: 'word', words: ['sincos3d', 'sinusoid1d'], help: 'positional table, only where the checkpoint cannot say (a reference fine-tuned classifier)' },
+  };
+}
 
 function choices(f: Flags): LoadEncoderOptions {
   return { frames: f.optNum('frames'), size: f.optNum('size'), posEmbed: f.given('pos') ? (f.word('pos') as PosEmbed) : undefined };

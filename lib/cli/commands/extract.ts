@@ -9,8 +9,8 @@ import { decodeVideo, type DecodedVideo, type Embedding, type EmbedLayer } from 
 import { VideoDecodeError } from '../../data/video.js';
 import { UsageError, type FlagCommand, type Flags } from '../command.js';
 import { checkInput, prepareOutput } from '../paths.js';
-import { JSON_FLAG, modelFlag, reportSkipped } from './common.js';
-import { openEncoder, planFromFlags } from './encoder.js';
+import { JSON_FLAG, reportSkipped } from './common.js';
+import { checkpointChoiceFlags, openEncoder, planFromFlags } from './encoder.js';
 
 async function readClip(path: string): Promise<Tensor> {
   const { tensors } = await loadSafetensors(path);
@@ -53,7 +53,7 @@ export const extractCommand: FlagCommand = {
   usage: 'mvd extract --checkpoint W.safetensors (--video FILE | --input CLIP.safetensors) --out FEATS.safetensors | --list VIDEOS.txt --out DIR [--clips N --crops N] [--layer norm|prenorm]',
   flags: {
     checkpoint: { type: 'in-file', what: 'checkpoint', required: true, help: 'weights: an mvd checkpoint (it describes its model) or a reference MVD/VideoMAE/MAE/fine-tuned file (recognised by its keys)' },
-    model: { ...modelFlag('check that the checkpoint holds this preset (optional: the checkpoint says)', undefined) },
+    ...checkpointChoiceFlags(1),
     input: { type: 'in-file', what: 'clip file', help: 'float32 [3,T,H,W] already normalised, key "clip" (or the only tensor)' },
     video: { type: 'in-file', what: 'video', help: 'a video file: clips of T frames at stride 4, short side to size, crops along the long side' },
     list: { type: 'in-file', what: 'list file', help: 'many videos after one load: one path a line (or `path label`); relative to --root or the list\'s folder' },
@@ -62,9 +62,6 @@ export const extractCommand: FlagCommand = {
     layer: { type: 'word', words: ['norm', 'prenorm'], help: "norm (after the final norm; a fine-tuned classifier has none) or prenorm (last block)", defaultNote: 'norm where the checkpoint has it, else prenorm' },
     clips: { type: 'int', min: 1, max: 64, help: 'temporal clips per video, evenly spaced (SPEC §4.6)', default: 1 },
     crops: { type: 'int', min: 1, max: 16, help: 'spatial crops per clip along the long side', default: 1 },
-    frames: { type: 'int', min: 1, help: 'frames per clip, only where the checkpoint does not say (reference files: 16)' },
-    size: { type: 'int', min: 16, help: 'clip size, only where the checkpoint does not say (reference files: 224)' },
-    pos: { type: 'word', words: ['sincos3d', 'sinusoid1d'], help: 'positional table, only where the checkpoint cannot say (a reference fine-tuned classifier)' },
     'on-bad-video': { type: 'word', words: ['skip', 'fail'], help: 'with --list: an unreadable video is left out and counted (skip) or stops the run (fail)', default: 'skip' },
     json: JSON_FLAG,
   },

@@ -2,8 +2,8 @@
 import { SyntheticDataset, APPEARANCE_CLASSES, MOTION_CLASSES } from '../../data/synthetic.js';
 import { extractFeatures, linearProbe } from '../../methods/probe.js';
 import type { FlagCommand } from '../command.js';
-import { JSON_FLAG, LABEL, modelFlag, reportSkipped, SEED } from './common.js';
-import { openEncoder } from './encoder.js';
+import { JSON_FLAG, LABEL, reportSkipped, SEED } from './common.js';
+import { checkpointChoiceFlags, openEncoder } from './encoder.js';
 
 export const probeCommand: FlagCommand = {
   name: 'probe',
@@ -11,14 +11,11 @@ export const probeCommand: FlagCommand = {
   usage: 'mvd probe --checkpoint W.safetensors [--label appearance|motion] [--clips N] [--steps N]',
   flags: {
     checkpoint: { type: 'in-file', what: 'checkpoint', required: true, help: 'encoder weights' },
-    model: { ...modelFlag('check that the checkpoint holds this preset (optional: the checkpoint says)', undefined) },
+    ...checkpointChoiceFlags(2),
     label: LABEL,
-    frames: { type: 'int', min: 2, help: 'frames per clip, only where the checkpoint does not say (reference files: 16)' },
-    size: { type: 'int', min: 16, help: 'clip size, only where the checkpoint does not say (reference files: 224)' },
     clips: { type: 'int', min: 2, help: 'train clips (validation: half as many)', default: 512 },
     seed: SEED,
     steps: { type: 'int', min: 1, help: 'probe optimiser steps', default: 300 },
-    pos: { type: 'word', words: ['sincos3d', 'sinusoid1d'], help: 'positional table, only where the checkpoint cannot say (a reference fine-tuned classifier)' },
     json: JSON_FLAG,
   },
   async run(f) {
