@@ -91,7 +91,7 @@ class Decoder(nn.Module):
 
 def main():
     ap = argparse.ArgumentParser()
-    for k, v in dict(student="small", teacher="base", frames=16, size=112, batch=2, steps=5, warmup=1, threads=0, mask_ratio=0.9).items():
+    for k, v in dict(student="small", teacher="base", frames=16, size=112, batch=2, steps=5, warmup=1, threads=0, mask_ratio=0.9, teacher_autocast=0).items():
         ap.add_argument("--" + k.replace("_", "-"), type=type(v), default=v)
     a = ap.parse_args()
     if a.threads:
@@ -122,7 +122,8 @@ def main():
             msk_l.append((torch.arange(t)[:, None] * g * g + s_msk[None]).flatten())
         vis, msk = torch.stack(vis_l), torch.stack(msk_l)
         t1 = time.perf_counter()
-        with torch.no_grad():
+        # bf16 autocast on the teachers alone: what the reference's mixed precision gives frozen teachers.
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bool(a.teacher_autocast)):
             frames = video[:, :, 0::2].transpose(1, 2).reshape(-1, 3, a.size, a.size)
             x = img_t.proj(frames).flatten(2).transpose(1, 2)
             x = torch.cat([img_t.cls.expand(x.shape[0], -1, -1), x], 1) + img_t.pos
@@ -134,7 +135,7 @@ def main():
                 x = blk(x)
             f_vid = x
             bi = torch.arange(a.batch)[:, None]
-            tgt_img, tgt_vid = f_img[bi, msk], f_vid[bi, msk]
+            tgt_img, tgt_vid = f_img[bi, msk].float(), f_vid[bi, msk].float()
         t2 = time.perf_counter()
         x = student.embed(video)
         x = x[torch.arange(a.batch)[:, None], vis]
@@ -156,7 +157,7 @@ def main():
     med = times[len(times) // 2]
     print(json.dumps(dict(impl="torch", torch=torch.__version__, threads=torch.get_num_threads(), clips_per_s=a.batch / med, step_s_median=med,
                           step_s_min=times[0], step_s_max=times[-1], peak_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-                          stages={k: v / tot for k, v in stages.items()})))
+                          stages={k: v / tot for k, v in stages.items()}, teacher_autocast=bool(a.teacher_autocast))))
 
 
 if __name__ == "__main__":

@@ -24,12 +24,12 @@ export * from './ops/augment.js';
 
 // Models, optimiser, checkpoints.
 export * from './nn/config.js';
-export { Module, Parameter } from './nn/module.js';
+export { Module, Parameter, type PackOptions } from './nn/module.js';
 export { Linear, LayerNorm, Mlp, Attention, Block } from './nn/layers.js';
 export { VisionTransformer, positionalTable, type EncoderOptions, type EncoderOutput } from './nn/encoder.js';
 export { MaskedDecoder, MaeDecoder } from './nn/decoders.js';
 export { VideoClassifier, meanTokens } from './nn/classifier.js';
-export { MvdStudent, Teacher, makeStudent, makeTeacher, type TeacherKind } from './nn/mvd.js';
+export { MvdStudent, Teacher, makeStudent, makeTeacher, teacherPrecisionFor, type TeacherKind, type TeacherPrecisionChoice } from './nn/mvd.js';
 export * from './optim/groups.js';
 export * from './optim/schedule.js';
 export { AdamW, LossScaler } from './optim/adamw.js';
@@ -43,8 +43,8 @@ export * from './methods/batch.js';
 export { train, NonFiniteLossError, type Recipe, type TrainOptions, type StepRecord, type TrainResult } from './methods/train.js';
 export { RunFolderError } from './io/run-folder.js';
 export { ResumeConfigError } from './methods/resume-check.js';
-export { maeRecipe, videomaeRecipe, MaeModel, VideoMaeModel } from './methods/pretrain.js';
-export { distillRecipe } from './methods/distill.js';
+export { maeRecipe, videomaeRecipe, mam2Recipe, MaeModel, VideoMaeModel } from './methods/pretrain.js';
+export { distillRecipe, distillTeacherPrecision } from './methods/distill.js';
 export { extractFeatures, linearProbe } from './methods/probe.js';
 export { runDemo, DEMO_DEFAULTS, type DemoResult } from './methods/demo.js';
 export {

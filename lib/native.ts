@@ -100,6 +100,15 @@ export interface NativeGemmOptions {
   packed?: OptT;
 }
 
+export interface NativeGemmPackedOptions {
+  /** op(B) is [k, n], as packed. */
+  n: number;
+  k: number;
+  transB: boolean;
+  bias?: OptT;
+  gelu?: boolean;
+}
+
 export interface NativeAdamWOptions {
   lr: readonly number[];
   weightDecay: readonly number[];
@@ -169,6 +178,9 @@ export interface NativeAddon {
   cachedBytes(): number;
   trimCache(): void;
   setErrorClasses(classes: object): void;
+  // file reads (ops_io.cc): each range read with pread into its own new tensor, off the JS thread;
+  // endedAt is -1, or the first range the file ended inside (tensors then empty)
+  readFileRanges(fd: number, ranges: readonly { offset: number; shape: readonly number[]; dtype: string }[], device: string): Promise<{ tensors: NativeTensorDesc[]; endedAt: number }>;
   // build and devices (info_binding.cc), the signature table (addon.cc)
   buildInfo(): BuildInfo;
   setCpuIsa(isa: string): boolean;
@@ -181,12 +193,19 @@ export interface NativeAddon {
   abortDistributed(code: number, propagate: boolean): never;
   distributedInfo(): DistributedInfo;
   allReduce(tensors: readonly NativeTensorDesc[], op: ReduceOp): void;
+  /** Queues the first half of a bucket's all-reduce (the reduction then runs beside the queue); returns its id. */
+  allReduceStart(tensors: readonly NativeTensorDesc[], op: ReduceOp): number;
+  /** Queues the second half: waits for the reduction and writes it into the bucket's tensors. */
+  allReduceFinish(id: number): void;
   broadcast(tensors: readonly NativeTensorDesc[], root: number): void;
   allGather(tensor: NativeTensorDesc): NativeTensorDesc;
   barrier(device: string): void;
   // gemm
   gemm(A: T, B: T, options: NativeGemmOptions): NativeTensorDesc | [NativeTensorDesc, NativeTensorDesc];
-  gemmPackWeights(B: T, transB: boolean): NativeTensorDesc | null;
+  gemmPackWeights(B: T, transB: boolean, precision?: 'fp32' | 'bf16'): NativeTensorDesc | null;
+  gemmPacked(A: T, packed: T, options: NativeGemmPackedOptions): NativeTensorDesc | [NativeTensorDesc, NativeTensorDesc];
+  /** '' where bf16 weights can be packed in this process, else why not. */
+  bf16GemmSupport(): string;
   // attention
   attentionForward(qkv: T, heads: number): [NativeTensorDesc, NativeTensorDesc];
   attentionBackward(dOut: T, qkv: T, out: T, lse: T, options: { heads: number }): NativeTensorDesc;

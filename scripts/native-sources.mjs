@@ -2,7 +2,7 @@
 // The one list of native sources, by folder convention. CMakeLists.txt and binding.gyp both call
 // this script, so the two builds can never drift. Prints one group, separated by ';' (CMake) or
 // spaces (--gyp):
-//   kernels         native/core/*.cc, native/ops/**/*.cc, native/dist/*.cc, except the groups below
+//   kernels         native/core/*.cc, native/io/*.cc, native/ops/**/*.cc, native/dist/*.cc, except the groups below
 //   kernels_onednn  native/ops/**/*_onednn.cc          (only when oneDNN is found)
 //   kernels_isa     native/ops/**/*_isa.cc             (also in kernels; CMake compiles them a
 //                                                       second time for AVX-512: native/core/isa.h)
@@ -34,7 +34,7 @@ export function nativeSources() {
   const isCc = (f) => f.endsWith('.cc');
   const onednn = (f) => f.endsWith('_onednn.cc');
   return {
-    kernels: [...under('native/core/'), ...under('native/ops/'), ...under('native/dist/')].filter((f) => isCc(f) && !onednn(f)),
+    kernels: [...under('native/core/'), ...under('native/io/'), ...under('native/ops/'), ...under('native/dist/')].filter((f) => isCc(f) && !onednn(f)),
     kernels_onednn: under('native/ops/').filter(onednn),
     kernels_isa: under('native/ops/').filter((f) => f.endsWith('_isa.cc')),
     cuda: [...under('native/cuda/'), ...under('native/ops/')].filter((f) => f.endsWith('.cu')),

@@ -57,6 +57,9 @@ t.test('runDemo on tiny settings: every encoder fine-tuned and probed on both ta
 t.test('runDemo rejects settings it cannot run, naming them', async (t) => {
   await t.rejects(runDemo({ seed: 1, ...TINY, finetuneSteps: 0 }), { name: 'ValueError', message: /finetuneSteps must be a positive integer, got 0/ });
   await t.rejects(runDemo({ seed: 1, ...TINY, probeClips: 65 }), { name: 'ValueError', message: /probeClips \(65\) must be at most trainClips \(64\)/ });
+  for (const bad of [65, 0, 2.5])
+    await t.rejects(runDemo({ seed: 1, ...TINY, labelledClips: bad }), { name: 'ValueError', message: new RegExp(`labelledClips must be null \\(the whole pool\\) or an integer in \\[1, trainClips = 64\\], got ${bad}`) });
+  await t.rejects(runDemo({ seed: 1, ...TINY, finetuneLayerDecay: 1.5 }), { name: 'ValueError', message: /finetuneLayerDecay must be in \(0, 1\] or null, got 1.5/ });
   await t.rejects(runDemo({ seed: 1, ...TINY, teacherTargets: 'pixels' as 'raw' }), { name: 'ValueError', message: /teacherTargets must be normalized or raw, got 'pixels'/ });
 });
 

@@ -74,7 +74,7 @@ t.test('packed weights are refused for another B, another transB, Aᵀ, or a buf
   using at = Tensor.fromArray(randn(8 * 4, 4), [8, 4]);
   t.throws(() => gemm(at, b, { transA: true, transB: true, packed }), /packedB needs/);
   t.throws(() => gemm(a, b, { transB: true, packed, backend: 'portable' }), /packedB needs/);
-  using junk = new PackedWeights(Tensor.fromArray(new Float32Array(4096), [4096]), b, true);
+  using junk = new PackedWeights(Tensor.fromArray(new Float32Array(4096), [4096]), b, true, 'fp32', 6, 8);
   const c = gemm(a, b, { transB: true, packed: junk });
   await t.rejects(c.toArray(), /packedB is not a buffer from gemmPackWeights/);
 });

@@ -2,7 +2,7 @@
 // of a video. The checkpoint's model card (or, for reference files, its key names) decides the
 // architecture; options only fill what the file leaves open, and contradicting it is an error.
 import { readSafetensorsHeader } from '../io/safetensors.js';
-import { loadWeights } from '../io/checkpoint.js';
+import { loadAllWeights } from '../io/checkpoint.js';
 import { CheckpointChoiceError, describeCheckpoint, resolveEncoder, type DescribedCheckpoint, type ModelCard, type PosEmbed } from '../nn/model-card.js';
 import { VisionTransformer } from '../nn/encoder.js';
 import type { VitConfig } from '../nn/config.js';
@@ -306,14 +306,7 @@ export async function loadEncoder(path: string, opts: LoadEncoderOptions = {}): 
   const { described, config, clipFrames } = await planEncoder(path, opts);
   const image = config.tubelet === 1;
   const model = onDevice(device, () => new VisionTransformer(config, { finalNorm: described.card.finalNorm, frameStride: image ? 2 : undefined, init: 'none' }));
-  try {
-    // Without mayStayFresh every parameter must come from the file (loadWeights throws otherwise):
-    // they were never initialised, so none may stay unset.
-    await loadWeights(path, model);
-  } catch (e) {
-    model.dispose();
-    throw e;
-  }
+  await loadAllWeights(path, model);
   model.eval();
   model.packWeights();
   return new Encoder(described, config, clipFrames, device, model);

@@ -15,6 +15,8 @@ export interface TorchStep {
   step_s_median: number;
   peak_rss_bytes: number;
   stages: Record<string, number>;
+  /** True when the teachers ran under torch.autocast('cpu', dtype=torch.bfloat16). */
+  teacher_autocast: boolean;
 }
 
 let python = 'python3';
@@ -46,16 +48,18 @@ function stepArgs(o: StepBenchOptions): string[] {
 
 export function runOursInChild(o: StepBenchOptions): StepBenchResult {
   const cli = join(packageRoot, 'dist', 'cli', 'main.js');
-  const r = spawnSync(process.execPath, [cli, 'bench', 'step', ...stepArgs(o), '--data', o.data ?? 'memory', '--workers', String(o.workers ?? 2), '--mask-ratio', String(o.maskRatio), '--json', '--no-torch', '--rounds', '1'], { encoding: 'utf8', maxBuffer: 16 << 20 });
+  const precision = o.teacherPrecision ? ['--teacher-precision', o.teacherPrecision] : [];
+  const r = spawnSync(process.execPath, [cli, 'bench', 'step', ...stepArgs(o), ...precision, '--data', o.data ?? 'memory', '--workers', String(o.workers ?? 2), '--mask-ratio', String(o.maskRatio), '--json', '--no-torch', '--rounds', '1'], { encoding: 'utf8', maxBuffer: 16 << 20 });
   if (r.status !== 0) throw new Error(`bench step child failed: ${r.stderr.slice(-2000)}`);
-  return JSON.parse(r.stdout).rounds[0].ours;
+  return JSON.parse(r.stdout).rounds[0].ours[0];
 }
 
-export function runTorch(o: StepBenchOptions): TorchStep {
+/** bench/torch_ref.py's step; `autocastTeachers` runs its teachers under bf16 autocast (the fair peer of bf16 teachers). */
+export function runTorch(o: StepBenchOptions, autocastTeachers = false): TorchStep {
   const script = join(packageRoot, 'bench', 'torch_ref.py');
   if (!existsSync(script)) throw new Error(`${script} missing`);
   // Same thread count as ours (PyTorch may default to 1 intra-op thread).
-  const r = spawnSync(python, [script, ...stepArgs(o), '--mask-ratio', String(o.maskRatio), '--threads', String(cpus().length)], { encoding: 'utf8', maxBuffer: 16 << 20 });
+  const r = spawnSync(python, [script, ...stepArgs(o), '--mask-ratio', String(o.maskRatio), '--threads', String(cpus().length), '--teacher-autocast', autocastTeachers ? '1' : '0'], { encoding: 'utf8', maxBuffer: 16 << 20 });
   if (r.status !== 0) throw new Error(`torch_ref.py failed: ${r.stderr.slice(-2000)}`);
   return JSON.parse(r.stdout.trim().split('\n').pop()!);
 }

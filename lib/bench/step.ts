@@ -9,7 +9,9 @@ import { VideoClipDataset } from '../data/datasets.js';
 import type { ClipSource } from '../data/types.js';
 import { distillLoss } from '../ops/loss.js';
 import { gridOf, videoVit, isPreset, type Preset } from '../nn/config.js';
-import { makeStudent, makeTeacher } from '../nn/mvd.js';
+import { makeStudent, makeTeacher, teacherPrecisionFor } from '../nn/mvd.js';
+import type { WeightPrecision } from '../ops/gemm.js';
+import { mvdStepFlops, type StepFlops } from './step-flops.js';
 import { AdamW } from '../optim/adamw.js';
 import { buildParamGroups } from '../optim/groups.js';
 import { BatchSampler, maskedBatch } from '../data/batches.js';
@@ -33,6 +35,8 @@ export interface StepBenchOptions {
   data?: 'memory' | 'mp4';
   /** Loader worker threads with data 'mp4' (default 2). */
   workers?: number;
+  /** The teachers' precision, as distillRecipe's (default: teacherPrecisionFor('auto')). */
+  teacherPrecision?: WeightPrecision;
 }
 
 /** Clips for the bench: in memory, or written to mp4 in `dir` and decoded by the loader. */
@@ -57,6 +61,10 @@ export interface StepBenchResult {
   step_s_max: number;
   peak_rss_bytes: number;
   stages: Record<'data' | 'teachers' | 'student' | 'optimizer', number>;
+  /** The teachers' precision used. */
+  teacher_precision: WeightPrecision;
+  /** Counted FLOPs of one step by stage (step-flops.ts), for the % of the FMA peak. */
+  flops: StepFlops;
   losses: number[];
 }
 
@@ -64,9 +72,10 @@ export async function benchStep(o: StepBenchOptions): Promise<StepBenchResult> {
   if (!isPreset(o.student) || !isPreset(o.teacher)) throw new ValueError('student and teacher must be presets');
   if (o.device !== 'cpu') throw new ValueError(`bench step on '${o.device}': only the CPU backend exists in this build`);
   const teachers = { img: makeTeacher('img', { preset: o.teacher, frames: o.frames, size: o.size, seed: 1 }), vid: makeTeacher('vid', { preset: o.teacher, frames: o.frames, size: o.size, seed: 2 }) };
-  // As distillRecipe does: frozen teachers multiply by weights packed once.
-  teachers.img.packWeights();
-  teachers.vid.packWeights();
+  // As distillRecipe does: frozen teachers multiply by weights packed once, in their precision.
+  const teacherPrecision = teacherPrecisionFor(o.teacherPrecision ?? 'auto', o.device);
+  teachers.img.packWeights(teacherPrecision);
+  teachers.vid.packWeights(teacherPrecision);
   const student = makeStudent(o.student, { img: teachers.img.dim, vid: teachers.vid.dim }, { frames: o.frames, size: o.size, dropPath: 0.1, seed: 3 });
   const opt = new AdamW(buildParamGroups(student.namedParameters(), { weightDecay: 0.05 }), { beta2: 0.95 });
   let tmp: string | null = null;
@@ -119,6 +128,6 @@ export async function benchStep(o: StepBenchOptions): Promise<StepBenchResult> {
   const median = sorted[sorted.length >> 1];
   return {
     impl: 'mvd', config: o, clips_per_s: o.batch / median, step_s_median: median, step_s_min: sorted[0], step_s_max: sorted[sorted.length - 1],
-    peak_rss_bytes: process.resourceUsage().maxRSS * 1024, stages, losses,
+    peak_rss_bytes: process.resourceUsage().maxRSS * 1024, stages, teacher_precision: teacherPrecision, flops: mvdStepFlops(o), losses,
   };
 }

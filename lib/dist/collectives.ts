@@ -34,3 +34,18 @@ export async function averageNumbers(values: readonly number[]): Promise<number[
   allReduce(t, 'avg');
   return Array.from(await t.toArray());
 }
+
+/** A bucket's all-reduce in flight (startAllReduce); finish() queues the write-back of its result. */
+export interface PendingReduce {
+  finish(): void;
+}
+
+/**
+ * The first half of allReduce: queued after the ops that wrote `tensors`, it hands them to a
+ * separate reduction thread, so the ops queued after it run while the reduction is in flight.
+ * `finish()` queues the second half (wait, write back); nothing may write the tensors between the two.
+ */
+export function startAllReduce(tensors: readonly Tensor[], op: ReduceOp = 'sum'): PendingReduce {
+  const id = collectives().allReduceStart(tensors, op);
+  return { finish: () => collectives().allReduceFinish(id) };
+}

@@ -14,7 +14,8 @@ import { world } from './world.js';
  *  enough that the staging copy stays in cache-friendly pieces (PyTorch DDP's default, 25 MB). */
 export const BUCKET_BYTES = 25 * 2 ** 20;
 
-const BYTES: Record<string, number> = { f32: 4, bf16: 2, u8: 1, i32: 4 };
+/** Bytes per element of each dtype (bucket sizes). */
+export const BYTES: Record<string, number> = { f32: 4, bf16: 2, u8: 1, i32: 4 };
 
 /**
  * Consecutive runs of tensors of one dtype and device, each at most `bytes` (a tensor larger than

@@ -67,7 +67,7 @@ export function mapReferenceKeys(tensors: Map<string, Tensor>, want: Set<string>
         expectBias(`${q[1]}.v_bias`, vb, 1);
         if (vb.shape[0] !== d) throw new ShapeError(printable(`${where}'${q[1]}.v_bias' is ${fmt(vb.shape)}, expected [${d}] like '${k}'`), { op: 'mapReferenceKeys' });
       }
-      const full = Tensor.zeros([3 * d]);
+      const full = Tensor.zeros([3 * d], { device: qb.device });
       { using qs = full.slice(0, d); qs.assign(qb as Tensor<'f32'>); }
       if (vb) { using vs = full.slice(2 * d, 3 * d); vs.assign(vb as Tensor<'f32'>); }
       out.set(`${q[1]}.qkv.bias`, full);
@@ -207,11 +207,28 @@ export async function saveWeights(path: string, m: Module, metadata: Record<stri
 
 /** loadSafetensors + loadStateDict (same checks), messages naming the file. */
 export async function loadWeights(path: string, m: Module, opts: Omit<StateDictLoadOptions, 'source' | 'adopt'> = {}): Promise<LoadReport> {
-  const { tensors } = await loadSafetensors(path);
+  // Read onto the model's device: each tensor can then become its parameter, not a copy across devices.
+  const device = m.namedParameters().find(([, p]) => p.trainable)?.[1].value.device;
+  const { tensors } = await loadSafetensors(path, { device });
   try {
     return loadStateDict(m, tensors, { ...opts, source: path, adopt: true });
   } finally {
     // Adopted tensors are held by their parameters and assign() by its queued op: this drops only ours.
     for (const t of tensors.values()) t.dispose();
   }
+}
+
+/**
+ * loadWeights for a model built without initialisation (`init: 'none'`): every parameter must come
+ * from the file, so nothing is left unset. A model that fails to load holds no usable values, so
+ * it is disposed before the error is rethrown. Returns the model.
+ */
+export async function loadAllWeights<M extends Module>(path: string, model: M): Promise<M> {
+  try {
+    await loadWeights(path, model);
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+  return model;
 }

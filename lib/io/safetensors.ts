@@ -4,7 +4,8 @@
 // data: a truncated file, a header that lies about sizes or a header length off by a byte is a
 // SafetensorsError, never an out-of-bounds read or tensors shifted into garbage.
 import { open, type FileHandle } from 'node:fs/promises';
-import { Tensor, type DType } from '../tensor.js';
+import { Tensor, normalizeDevice, type DType } from '../tensor.js';
+import { addon } from '../native.js';
 import { MvdError } from '../errors.js';
 import { writeFileAtomic } from './atomic.js';
 
@@ -18,9 +19,6 @@ const FILE_DTYPE: Record<string, { dtype: DType; bytes: number }> = {
   I32: { dtype: 'i32', bytes: 4 },
 };
 const TO_FILE_DTYPE: Record<DType, string> = { f32: 'F32', bf16: 'BF16', u8: 'U8', i32: 'I32' };
-const ARRAY_FOR: Record<DType, { new (n: number): Float32Array | Uint16Array | Uint8Array | Int32Array; BYTES_PER_ELEMENT: number }> = {
-  f32: Float32Array, bf16: Uint16Array, u8: Uint8Array, i32: Int32Array,
-};
 const MAX_HEADER = 100 * 1024 * 1024;
 
 /** One tensor's header entry, validated: begin/end are byte offsets into the data section, not the file. */
@@ -166,25 +164,25 @@ export interface LoadOptions {
   filter?: (name: string) => boolean;
 }
 
-/** Loads every tensor (or the filtered ones) into native tensors. */
+/**
+ * Loads every tensor (or the filtered ones) into native tensors. The header is validated first;
+ * then each tensor's bytes go from the file straight into its own new storage (one pread each, off
+ * the JS thread), never through a JS array. The storage is private memory, not a mapping of the
+ * file, so writing to a loaded tensor cannot change the file.
+ */
 export async function loadSafetensors(path: string, opts: LoadOptions = {}): Promise<{ tensors: Map<string, Tensor>; metadata: Record<string, string> }> {
   const fh = await open(path, 'r');
-  const out = new Map<string, Tensor>();
   try {
     const h = await readHeaderFrom(fh, path);
-    for (const [name, e] of h.tensors) {
-      if (opts.filter && !opts.filter(name)) continue;
-      // Read straight into an array of the tensor's type: aligned, and the only JS-side copy.
-      const Ctor = ARRAY_FOR[e.dtype];
-      const arr = new Ctor((e.end - e.begin) / Ctor.BYTES_PER_ELEMENT);
-      if (!(await readFully(fh, new Uint8Array(arr.buffer, arr.byteOffset, arr.byteLength), h.dataStart + e.begin)))
-        throw fileError(path, `file ended inside tensor '${name}' (bytes ${e.begin}–${e.end} of the data; it was ${h.size} bytes when opened)`);
-      out.set(name, Tensor.fromArray(arr, e.shape, { device: opts.device }) as Tensor);
+    const wanted = [...h.tensors].filter(([name]) => !opts.filter || opts.filter(name));
+    const ranges = wanted.map(([, e]) => ({ offset: h.dataStart + e.begin, shape: e.shape, dtype: e.dtype }));
+    // The same open handle the header came from: a file replaced meanwhile cannot be mixed in.
+    const { tensors, endedAt } = await addon().readFileRanges(fh.fd, ranges, normalizeDevice(opts.device));
+    if (endedAt >= 0) {
+      const [name, e] = wanted[endedAt];
+      throw fileError(path, `file ended inside tensor '${name}' (bytes ${e.begin}–${e.end} of the data; it was ${h.size} bytes when opened)`);
     }
-    return { tensors: out, metadata: h.metadata };
-  } catch (e) {
-    for (const t of out.values()) t.dispose();
-    throw e;
+    return { tensors: new Map(wanted.map(([name], i) => [name, Tensor.fromNative(tensors[i])])), metadata: h.metadata };
   } finally {
     await fh.close();
   }

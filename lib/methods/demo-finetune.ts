@@ -60,6 +60,11 @@ export interface FinetuneSetting {
    * head has grown, a large part of a few-hundred-step budget; 1 is the from-scratch default.
    */
   headInitScale: number;
+  /**
+   * Layer-wise lr decay (SPEC §4.3: block k gets decay^(depth − k) of the lr, the embeddings the
+   * least): a pretrained encoder's lower blocks move less while the fresh head catches up. null: none.
+   */
+  layerDecay: number | null;
   seed: number;
 }
 
@@ -84,7 +89,8 @@ export async function finetuneAndScore(
       preset: 'tiny', frames: config.frames, size: config.size, numClasses: 4, batchSize: s.batch, label: task, seed: s.seed,
       repeated: 1, mix: false, randAugment: false, erasing: 0, flip: 0, labelSmoothing: 0, cropScale: [1, 1],
     }, model);
-    await train(recipe, { steps: s.steps, lr: s.lr, minLr: s.lr / 100, warmupSteps: Math.max(1, Math.round(s.steps / 10)), weightDecay: 0.05, beta2: 0.999, onStep });
+    await train(recipe, { steps: s.steps, lr: s.lr, minLr: s.lr / 100, warmupSteps: Math.max(1, Math.round(s.steps / 10)), weightDecay: 0.05, beta2: 0.999, onStep,
+      ...(s.layerDecay === null ? {} : { layerDecay: { decay: s.layerDecay, depth: config.depth } }) });
     await data.close();
     const r = await evaluate(model, val, { classes: 4, label: task, batchVideos: 64 });
     return r.top1;

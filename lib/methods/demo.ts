@@ -13,13 +13,12 @@ import { VisionTransformer } from '../nn/encoder.js';
 import { loadStateDict, stateDict } from '../io/checkpoint.js';
 import { ValueError } from '../errors.js';
 import type { Tensor } from '../tensor.js';
-import { BatchSampler, stackClips } from './batch.js';
+import { BatchSampler } from './batch.js';
 import { maeRecipe, videomaeRecipe } from './pretrain.js';
 import { distillRecipe } from './distill.js';
 import { train, tailMean, type StepRecord } from './train.js';
-import { frameSimilarity, meanOffDiagonal } from '../plot/figures.js';
+import { meanFrameSimilarity } from './demo-similarity.js';
 import { DEMO_TASKS, finetuneAndScore, inflateImageWeights, probeBothTasks, type DemoTask } from './demo-finetune.js';
-import type { ClipSource } from '../data/types.js';
 
 /** Teachers' pixel targets (DemoOptions.teacherTargets). */
 export const TEACHER_TARGETS = ['normalized', 'raw'] as const;
@@ -42,6 +41,14 @@ export interface DemoOptions {
   studentSteps: number;
   finetuneSteps: number;
   finetuneLr: number;
+  /** Layer-wise lr decay while fine-tuning (FinetuneSetting.layerDecay); null: one lr for every layer. */
+  finetuneLayerDecay: number | null;
+  /**
+   * Labelled clips fine-tuning draws from (the first of the training pool, reshuffled each epoch):
+   * fewer than steps × batch means the labelled set is reused, the regime where pretraining helps most.
+   * null: the whole pool.
+   */
+  labelledClips: number | null;
   /** Scale of the classifier head's initial weights (FinetuneSetting.headInitScale). */
   headInitScale: number;
   probeSteps: number;
@@ -63,7 +70,7 @@ export interface DemoOptions {
 /** The default demo: synthetic set, model and step budgets (docs/DEMO.md says how they were chosen). */
 export const DEMO_DEFAULTS: Omit<DemoOptions, 'seed'> = {
   frames: 8, size: 32, patch: 8, trainClips: 8192, valClips: 256, probeClips: 1024, batch: 16,
-  teacherSteps: 1000, studentSteps: 300, finetuneSteps: 200, finetuneLr: 1.5e-3, headInitScale: 1, probeSteps: 300, probeWeightDecays: [1e-4, 1e-2, 1e-1, 1],
+  teacherSteps: 1000, studentSteps: 300, finetuneSteps: 200, finetuneLr: 1.5e-3, finetuneLayerDecay: null, labelledClips: null, headInitScale: 1, probeSteps: 300, probeWeightDecays: [1e-4, 1e-2, 1e-1, 1],
   maskRatio: 0.9, preset: 'tiny', clutter: { min: 0, max: 0 }, palette: 'fixed', teacherTargets: 'normalized',
 };
 
@@ -100,28 +107,16 @@ export interface DemoResult {
 /** Clips of the val set used for the cross-frame similarity. */
 const SIMILARITY_CLIPS = 32;
 
-/**
- * Mean off-diagonal slot similarity of `features` (pre-norm, [B, slots·P, D]) over the first
- * clips of `source`: one forward for all of them, then frameSimilarity clip by clip.
- */
-async function meanFrameSimilarity(features: (video: Tensor) => Tensor, slots: number, source: ClipSource, clips = SIMILARITY_CLIPS): Promise<number> {
-  const n = Math.min(clips, source.length);
-  const b = stackClips(await Promise.all(Array.from({ length: n }, (_, i) => source.get(i, 0))));
-  using f = features(b.video);
-  b.video.dispose();
-  let sum = 0;
-  for (let i = 0; i < n; i++) {
-    using one = f.slice(i, i + 1);
-    sum += meanOffDiagonal(await frameSimilarity(one, slots));
-  }
-  return sum / n;
-}
-
 function checkOptions(o: DemoOptions): void {
   if (!TEACHER_TARGETS.includes(o.teacherTargets)) throw new ValueError(`runDemo: teacherTargets must be ${TEACHER_TARGETS.join(' or ')}, got '${o.teacherTargets}'`);
   for (const k of ['teacherSteps', 'studentSteps', 'finetuneSteps', 'probeSteps', 'batch', 'trainClips', 'valClips', 'probeClips'] as const)
     if (!(Number.isInteger(o[k]) && o[k] > 0)) throw new ValueError(`runDemo: ${k} must be a positive integer, got ${o[k]}`);
   if (o.probeClips > o.trainClips) throw new ValueError(`runDemo: probeClips (${o.probeClips}) must be at most trainClips (${o.trainClips})`);
+  const l = o.labelledClips;
+  if (l !== null && !(Number.isInteger(l) && l > 0 && l <= o.trainClips))
+    throw new ValueError(`runDemo: labelledClips must be null (the whole pool) or an integer in [1, trainClips = ${o.trainClips}], got ${l}`);
+  const d = o.finetuneLayerDecay;
+  if (d !== null && !(d > 0 && d <= 1)) throw new ValueError(`runDemo: finetuneLayerDecay must be in (0, 1] or null, got ${d}`);
 }
 
 /** The teacher study end to end for one seed: pretrain the teachers, distil the students, fine-tune and probe every encoder. */
@@ -133,6 +128,7 @@ export async function runDemo(opts: Partial<DemoOptions> & { seed: number }): Pr
   const trainSet = setOf(o.seed, o.trainClips);
   const valSet = setOf(o.seed + 100000, o.valClips);
   const probeTrain = setOf(o.seed, o.probeClips);
+  const labelled = o.labelledClips === null ? trainSet : setOf(o.seed, o.labelledClips);
   const sched = (steps: number) => ({ steps, lr: 1.5e-3, minLr: 1e-4, warmupSteps: Math.max(1, Math.round(steps / 10)), weightDecay: 0.05 });
   const onStep = (stage: string, steps: number) => (rec: StepRecord) => o.onProgress?.(stage, steps, rec);
   const vidCfg = (posEmbed: VitConfig['posEmbed']) => videoVit(o.preset, { frames: o.frames, size: o.size, patch: o.patch, posEmbed });
@@ -153,8 +149,8 @@ export async function runDemo(opts: Partial<DemoOptions> & { seed: number }): Pr
   mae.dispose();
   vmae.dispose();
   const teacherFrameSimilarity = {
-    image: await meanFrameSimilarity((v) => teachers.img.features(v), Math.ceil(o.frames / 2), valSet),
-    video: await meanFrameSimilarity((v) => teachers.vid.features(v), teachers.vid.encoder.grid.t, valSet),
+    image: await meanFrameSimilarity((v) => teachers.img.features(v), Math.ceil(o.frames / 2), valSet, SIMILARITY_CLIPS),
+    video: await meanFrameSimilarity((v) => teachers.vid.features(v), teachers.vid.encoder.grid.t, valSet, SIMILARITY_CLIPS),
   };
 
   // Stage 2: every encoder, probed frozen and fine-tuned on each task with the same budget.
@@ -165,12 +161,12 @@ export async function runDemo(opts: Partial<DemoOptions> & { seed: number }): Pr
     if (weights) loadStateDict(frozen, weights);
     const probe = await probeBothTasks(frozen, probeTrain, valSet, { steps: o.probeSteps, seed: o.seed, weightDecays: o.probeWeightDecays });
     // A video-kind Teacher view is the frozen encoder's pre-norm features over the whole clip.
-    const frameSim = await meanFrameSimilarity((v) => new Teacher('vid', frozen).features(v), frozen.grid.t, valSet);
+    const frameSim = await meanFrameSimilarity((v) => new Teacher('vid', frozen).features(v), frozen.grid.t, valSet, SIMILARITY_CLIPS);
     frozen.dispose();
     const finetuned = {} as Record<DemoTask, number>;
     for (const task of DEMO_TASKS)
-      finetuned[task] = await finetuneAndScore(cfg, weights, task, trainSet, valSet,
-        { steps: o.finetuneSteps, batch: o.batch, lr: o.finetuneLr, headInitScale: o.headInitScale, seed: o.seed + 6 }, onStep(`fine-tune ${name} on ${task}`, o.finetuneSteps));
+      finetuned[task] = await finetuneAndScore(cfg, weights, task, labelled, valSet,
+        { steps: o.finetuneSteps, batch: o.batch, lr: o.finetuneLr, headInitScale: o.headInitScale, layerDecay: o.finetuneLayerDecay, seed: o.seed + 6 }, onStep(`fine-tune ${name} on ${task}`, o.finetuneSteps));
     rows.push({ encoder: name, kind, finetuned, probe, pretrainLoss, frameSimilarity: frameSim });
   };
   await evaluateEncoder('random init', 'control', vidCfg('sincos3d'), null, null);

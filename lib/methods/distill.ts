@@ -3,13 +3,14 @@
 import { distillLoss } from '../ops/loss.js';
 import type { MaskType } from '../data/masking.js';
 import { gridOf, type Preset } from '../nn/config.js';
-import { makeStudent, type MvdStudent, type Teacher, type TeacherKind } from '../nn/mvd.js';
+import { makeStudent, teacherPrecisionFor, type MvdStudent, type Teacher, type TeacherKind, type TeacherPrecisionChoice } from '../nn/mvd.js';
+import type { WeightPrecision } from '../ops/gemm.js';
 import { maskedBatch, type BatchSampler, type SkipReport } from './batch.js';
 import type { Recipe } from './train.js';
 import type { TeacherCache } from './teacher-cache.js';
 import { gatherTokens } from '../ops/tokens.js';
 import type { Tensor } from '../tensor.js';
-import { applyLossScale } from './pretrain.js';
+import { applyLossScale } from './loss-scale.js';
 import { ShapeError, ValueError } from '../errors.js';
 import { readSafetensorsHeader } from '../io/safetensors.js';
 import { describeCheckpoint } from '../nn/model-card.js';
@@ -32,10 +33,16 @@ export interface DistillOptions {
   teacherCache?: Partial<Record<TeacherKind, TeacherCache>>;
   /**
    * Pack the frozen teachers' weights once for the CPU GEMM (Teacher.packWeights; default true):
-   * their forward is most of a step, and packed weights spare every GEMM call its weight packing,
-   * at the cost of a second copy of each teacher's weights in memory.
+   * their forward is most of a step, and packed weights spare every GEMM call its weight packing.
+   * The packs replace the plain weights (one copy in memory). False keeps the plain fp32 weights.
    */
   packTeachers?: boolean;
+  /**
+   * The precision the packed teachers hold their weights in (default 'auto': bf16 where the CPU
+   * has AVX512-BF16, else fp32; teacherPrecisionFor). bf16 with packTeachers false is an error.
+   * The recipe's `teacherPrecision` says what was used.
+   */
+  teacherPrecision?: TeacherPrecisionChoice;
   /**
    * The image teacher's input size (SPEC §3.1: 196 for a ViT-H/14 teacher with a 224 student),
    * resized from the student's crop by the loader. Default: the image teacher's own configured
@@ -78,11 +85,27 @@ function imageTeacherSize(o: DistillOptions, grid: { h: number; w: number }): nu
 }
 
 /**
+ * The precision distillRecipe runs `o`'s teachers in: teacherPrecisionFor on their device, fp32 when
+ * they stay unpacked (and an error when bf16 was asked for without packing).
+ */
+export function distillTeacherPrecision(o: Pick<DistillOptions, 'teachers' | 'packTeachers' | 'teacherPrecision'>): WeightPrecision {
+  const choice = o.teacherPrecision ?? 'auto';
+  const first = Object.values(o.teachers).find((t) => t !== undefined);
+  const device = first?.device ?? 'cpu';
+  if (o.packTeachers === false) {
+    if (choice === 'bf16') throw new ValueError('teacher precision bf16 needs packed teachers: packTeachers false keeps their plain fp32 weights');
+    if (device.startsWith('cuda')) return teacherPrecisionFor(choice, device);
+    return 'fp32';
+  }
+  return teacherPrecisionFor(choice, device);
+}
+
+/**
  * MVD distillation (SPEC §3): builds the student for the given teachers and returns its training
  * recipe (smooth-L1, 90% tube masking by default). Packs the teachers' weights unless packTeachers is
  * false; the recipe owns and closes `data` but not the teachers, which the caller disposes.
  */
-export function distillRecipe(data: BatchSampler, o: DistillOptions): Recipe & SkipReport & { model: MvdStudent } {
+export function distillRecipe(data: BatchSampler, o: DistillOptions): Recipe & SkipReport & { model: MvdStudent; teacherPrecision: WeightPrecision } {
   const dims: Partial<Record<TeacherKind, number>> = {};
   for (const [k, t] of Object.entries(o.teachers) as [TeacherKind, Teacher][]) dims[k] = t.dim;
   const model = makeStudent(o.student, dims, { frames: o.frames, size: o.size, patch: o.patch, dropPath: o.dropPath, seed: o.seed });
@@ -90,11 +113,13 @@ export function distillRecipe(data: BatchSampler, o: DistillOptions): Recipe & S
   const teacherSize = imageTeacherSize(o, grid);
   // The loader resizes each crop a second time only when the sizes differ.
   data.setImageTeacherSize(teacherSize !== undefined && teacherSize !== o.size ? teacherSize : undefined);
+  const teacherPrecision = distillTeacherPrecision(o);
   // Frozen from here on: each teacher weight is packed once instead of inside every GEMM call.
-  if (o.packTeachers !== false) for (const t of Object.values(o.teachers)) t?.packWeights();
+  if (o.packTeachers !== false) for (const t of Object.values(o.teachers)) t?.packWeights(teacherPrecision);
   return {
     name: 'mvd',
     model,
+    teacherPrecision,
     async step(i, lossScale = 1) {
       using b = await maskedBatch(data, i, { type: o.maskType ?? 'tube', grid, ratio: o.maskRatio ?? 0.9, seed: o.seed });
       const { vis, msk } = b;

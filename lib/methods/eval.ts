@@ -14,6 +14,9 @@ import { testCrops } from '../data/augment.js';
 import type { BadVideoPolicy, ClipSample, ClipSource, SkippedVideo } from '../data/types.js';
 import { NoUsableVideosError, exactRange } from '../data/bad-videos.js';
 import { IMAGENET_MEAN, IMAGENET_STD } from './batch.js';
+import { initDistributed, abortJob } from '../dist/world.js';
+import { allGather } from '../dist/collectives.js';
+import { gatherJson, shardRange } from '../dist/gather.js';
 
 /** logits [N·V, C] of N videos × V views → the per-video mean of the per-view softmax, [N, C]. */
 export function averageViewProbabilities(logits: Tensor, views: number): Tensor {
@@ -99,28 +102,60 @@ export interface EvaluateOptions {
  * Multi-view test of a classifier over a source whose samples are [V, T, H, W, 3] test views
  * (VideoClipDataset with the 'test' transform, or SyntheticTestViews). All videos must have the
  * same V. A bad video skipped by the source is in no count; when every video is bad, a
- * NoUsableVideosError.
+ * NoUsableVideosError. Under an MPI launch each rank tests a contiguous share of the videos and
+ * every rank returns the scores of all of them (gathered; the CLI prints rank 0's); an error on
+ * one rank ends the job (MPI_Abort) instead of leaving the others waiting in the gather.
  */
 export async function evaluate(model: VideoClassifier, source: ClipSource, o: EvaluateOptions): Promise<EvalResult> {
+  const w = initDistributed();
+  let share: Share;
+  if (w.size === 1) {
+    share = await evaluateShare(model, source, o, 0, source.length, source.length);
+    try {
+      return await scoreShares(source.length, [share], o, share.probs);
+    } finally {
+      share.probs.dispose();
+    }
+  }
+  try {
+    const { start, end, per } = shardRange(source.length, w.rank, w.size);
+    share = await evaluateShare(model, source, o, start, end, per);
+  } catch (err) {
+    return abortJob(err);
+  }
+  try {
+    return await gatherShares(share, source.length, o);
+  } finally {
+    share.probs.dispose();
+  }
+}
+
+/** One rank's part of an evaluation: averaged probabilities of its kept videos (rows 0..kept-1). */
+interface Share {
+  probs: Tensor;
+  labels: Int32Array;
+  kept: number;
+  views: number;
+  skippedVideos: SkippedVideo[];
+}
+
+/** Videos [start, end) through the model; probs has `rows` rows (≥ end − start), filled from row 0. */
+async function evaluateShare(model: VideoClassifier, source: ClipSource, o: EvaluateOptions, start: number, end: number, rows: number): Promise<Share> {
   model.eval();
-  const n = source.length, bs = o.batchVideos ?? 4;
+  const n = end - start, bs = o.batchVideos ?? 4;
   let views = 0, kept = 0;
-  let probs: Tensor | null = null;
-  const labels = new Int32Array(n);
+  const probs = Tensor.empty([Math.max(1, rows), o.classes]);
+  const labels = new Int32Array(Math.max(1, rows));
   const skippedVideos: SkippedVideo[] = [];
   // Weights fixed for the whole pass: packed once instead of inside every GEMM call (dropped after).
   if (n > bs) model.packWeights();
   try {
-    for (let s = 0; s < n; s += bs) {
-      const { samples, skipped } = await exactRange(source, s, Math.min(n, s + bs), 0, o.onBadVideo);
+    for (let s = start; s < end; s += bs) {
+      const { samples, skipped } = await exactRange(source, s, Math.min(end, s + bs), 0, o.onBadVideo);
       skippedVideos.push(...skipped);
-      o.onProgress?.(Math.min(n, s + bs), n);
+      o.onProgress?.(Math.min(end, s + bs) - start, n);
       if (!samples.length) continue;
-      const v = samples[0].shape.length === 5 ? samples[0].shape[0] : 1;
-      if (!views) {
-        views = v;
-        probs = Tensor.empty([n, o.classes]);
-      }
+      if (!views) views = samples[0].shape.length === 5 ? samples[0].shape[0] : 1;
       const shape = samples[0].shape.slice(-4);
       const per = shape.reduce((a, b) => a * b, 1);
       const data = new Uint8Array(samples.length * views * per);
@@ -136,17 +171,58 @@ export async function evaluate(model: VideoClassifier, source: ClipSource, o: Ev
       using logits = model.forward(clip);
       if (logits.shape[1] !== o.classes) throw new ValueError(`evaluate: the model has ${logits.shape[1]} classes, expected ${o.classes}`);
       using avg = averageViewProbabilities(logits, views);
-      using rows = probs!.slice(kept, kept + samples.length);
-      rows.assign(avg as Tensor<'f32'>);
+      using dst = probs.slice(kept, kept + samples.length);
+      dst.assign(avg as Tensor<'f32'>);
       kept += samples.length;
     }
-    if (kept === 0) throw new NoUsableVideosError('evaluate', n, skippedVideos);
-    using scored = probs!.slice(0, kept);
-    const r = await scoreProbabilities(scored, labels.subarray(0, kept), o.classNames);
-    return { ...r, views, skippedVideos };
+    return { probs, labels, kept, views, skippedVideos };
+  } catch (err) {
+    probs.dispose();
+    throw err;
   } finally {
-    probs?.dispose();
     model.unpackWeights();
+  }
+}
+
+/** The scores of shares laid end to end in list order; `probs` holds their kept rows in that order. */
+async function scoreShares(n: number, shares: Share[], o: EvaluateOptions, probs: Tensor): Promise<EvalResult> {
+  const skippedVideos = shares.flatMap((s) => s.skippedVideos);
+  const kept = shares.reduce((a, s) => a + s.kept, 0);
+  if (kept === 0) throw new NoUsableVideosError('evaluate', n, skippedVideos);
+  const views = new Set(shares.filter((s) => s.kept).map((s) => s.views));
+  if (views.size > 1) throw new ValueError(`evaluate: the ranks' videos have different view counts (${[...views].join(' vs ')}); every video must have the same views`);
+  const labels = new Int32Array(kept);
+  let at = 0;
+  for (const s of shares) labels.set(s.labels.subarray(0, s.kept), (at += s.kept) - s.kept);
+  using scored = probs.slice(0, kept);
+  const r = await scoreProbabilities(scored, labels, o.classNames);
+  return { ...r, views: [...views][0], skippedVideos };
+}
+
+/**
+ * Every rank's share on every rank: the probability rows by all-gather ([world, rows, classes];
+ * rank r's kept rows moved together, in rank order = list order), the rest as JSON.
+ */
+async function gatherShares(share: Share, n: number, o: EvaluateOptions): Promise<EvalResult> {
+  const meta = await gatherJson({ kept: share.kept, views: share.views, labels: [...share.labels.subarray(0, share.kept)], skippedVideos: share.skippedVideos });
+  using all = allGather(share.probs);
+  const [, rows, classes] = all.shape;
+  const kept = meta.reduce((a, m) => a + m.kept, 0);
+  const probs = Tensor.empty([Math.max(1, kept), classes]);
+  try {
+    let at = 0;
+    using flat = all.reshape([all.shape[0] * rows, classes]);
+    meta.forEach((m, r) => {
+      if (!m.kept) return;
+      using src = flat.slice(r * rows, r * rows + m.kept);
+      using dst = probs.slice(at, at + m.kept);
+      dst.assign(src as Tensor<'f32'>);
+      at += m.kept;
+    });
+    const shares: Share[] = meta.map((m) => ({ probs, labels: Int32Array.from(m.labels), kept: m.kept, views: m.views, skippedVideos: m.skippedVideos }));
+    return await scoreShares(n, shares, o, probs);
+  } finally {
+    probs.dispose();
   }
 }
 

@@ -15,15 +15,14 @@ import { flipFrames, framesToClip, resizeCrop } from '../ops/frames.js';
 import { mixBatch, randAugmentFrames } from '../ops/augment.js';
 import { VideoClassifier } from '../nn/classifier.js';
 import { videoVit, type Preset, type VitConfig } from '../nn/config.js';
-import { loadStateDict, type LoadReport } from '../io/checkpoint.js';
-import { loadSafetensors } from '../io/safetensors.js';
+import { loadWeights, type LoadReport } from '../io/checkpoint.js';
 import { Rng } from '../data/rng.js';
 import {
   applyErasing, flipFlag, mixTargets, mixupCutmix, randAugment, randAugmentSteps, randomErasing, randomResizedCrop,
   type ErasingBox, type MixParams, type RandAugmentOp,
 } from '../data/augment.js';
 import { BatchSampler, IMAGENET_MEAN, IMAGENET_STD, type SkipReport } from './batch.js';
-import { applyLossScale } from './pretrain.js';
+import { applyLossScale } from './loss-scale.js';
 import type { Recipe } from './train.js';
 
 /** Batch-level Mixup/CutMix settings (timm Mixup, mode 'batch'); unset fields take FINETUNE_DEFAULTS.mix. */
@@ -94,23 +93,20 @@ export function checkpointKind(keys: Iterable<string>): 'student' | 'videomae' |
  * Loads an encoder checkpoint into a classifier as SPEC §4.2: reference keys mapped, `head.*` of
  * another shape dropped, non-strict. Throws a ValueError naming the file when the backbone is not
  * there (missing encoder weights) and a ShapeError when backbone shapes differ (other preset, size
- * or an image checkpoint).
+ * or an image checkpoint), before any weight changes. The classifier's own initialisation stays
+ * for `head.*` and `fc_norm.*` when the file has none that fit.
  */
 export async function loadBackbone(model: VideoClassifier, path: string): Promise<LoadReport> {
-  const { tensors } = await loadSafetensors(path);
-  try {
-    const rep = loadStateDict(model, tensors, { mayStayFresh: ['head.', 'fc_norm.'], source: path });
-    const wrongShape = rep.mismatched.filter((m) => !m.name.startsWith('head.'));
-    if (wrongShape.length)
-      throw new ShapeError(`${path}: ${wrongShape.length} backbone weights have other shapes than this model's ` +
-        `(${wrongShape.slice(0, 3).map((m) => `${m.name}: [${m.got}] vs [${m.expected}]`).join('; ')}): another --model, --frames/--size or an image-teacher checkpoint?`, { op: 'loadBackbone' });
-    const missing = rep.missing.filter((n) => !n.startsWith('fc_norm.') && !n.startsWith('head.'));
-    if (missing.length)
-      throw new ValueError(`${path}: ${missing.length} encoder weights missing (${missing.slice(0, 4).join(', ')}…); is it an MVD student, VideoMAE or fine-tuned checkpoint?`);
-    return rep;
-  } finally {
-    for (const t of tensors.values()) t.dispose();
-  }
+  // loadWeights refuses any other missing or mismatched weight before assigning one, naming both
+  // shapes, and makes the file's tensors the parameters themselves (no copy).
+  const rep = await loadWeights(path, model, { mayStayFresh: ['head.', 'fc_norm.'] });
+  // A new head may have another class count; fc_norm is [D] like every backbone width, so a file
+  // whose fc_norm alone differs is broken, not a checkpoint of another model.
+  const wrongNorm = rep.mismatched.filter((m) => m.name.startsWith('fc_norm.'));
+  if (wrongNorm.length)
+    throw new ShapeError(`${path}: ${wrongNorm.map((m) => `${m.name}: [${m.got}] vs [${m.expected}]${`${m.got}` === `${m.expected}` ? ' (another dtype)' : ''}`).join('; ')} (file vs model) ` +
+      'while every other backbone weight fits: a damaged checkpoint?', { op: 'loadBackbone' });
+  return rep;
 }
 
 /**
@@ -212,6 +208,7 @@ export function finetuneRecipe(data: BatchSampler, o: FinetuneOptions, model: Vi
   return {
     name: 'finetune',
     model,
+    rowsPerSample: o.repeated ?? FINETUNE_DEFAULTS.repeated,
     async step(i, lossScale = 1) {
       using b = await finetuneBatch(data, i, o);
       checkLabels(b.labels, o.numClasses);

@@ -1,13 +1,8 @@
 // Pretraining recipes: image MAE on video frames (SPEC §8), VideoMAE (SPEC §7), MAM2-style (SPEC §9).
 import { gatherTokens, patchify } from '../ops/tokens.js';
 import { layerNormForward } from '../ops/norm.js';
-import { scaleInPlace } from '../ops/elementwise.js';
 import type { Tensor } from '../tensor.js';
-
-/** Multiplies loss gradients by the loss scale (no-op at 1). */
-export function applyLossScale(scale: number, ...grads: (Tensor | null | undefined)[]): void {
-  if (scale !== 1) for (const g of grads) if (g) scaleInPlace(g, scale);
-}
+import { applyLossScale } from './loss-scale.js';
 import { Mam2Model, type Mam2Config } from '../nn/mam2.js';
 import { maePixelTarget, videomaePixelTarget, rgbDiffTarget } from '../ops/targets.js';
 import { mseLoss } from '../ops/loss.js';
@@ -168,7 +163,12 @@ export interface Mam2Options {
   override?: Partial<VitConfig>;
 }
 
-/** MAM2-style pretraining (SPEC §9, our documented choices in lib/nn/mam2.ts). */
+/**
+ * MAM2-style pretraining (SPEC §9; the choices it leaves open are ours, written at the top of
+ * lib/nn/mam2.ts): 90% tube masking, a regressor and two decoders predicting the per-patch
+ * normalised first frame of each tubelet (appearance) and the RGB difference (motion). The recipe
+ * owns `data` and closes it on dispose.
+ */
 export function mam2Recipe(data: BatchSampler, o: Mam2Options): Recipe & SkipReport & { model: Mam2Model } {
   const cfg = videoVit(o.preset, { frames: o.frames, size: o.size, ...o.override });
   const d = videomaeDecoderFor(o.preset);

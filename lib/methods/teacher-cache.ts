@@ -10,6 +10,12 @@
 // Files: DIR/<kind>-<teacher weight hash>/<clip id>__<view>.safetensors, one tensor "features".
 // The hash covers every teacher weight (names, shapes, bytes), so other weights never hit stale
 // entries; the view key covers frames, size and the crop rule.
+//
+// Data-parallel runs share one folder, sharded by rank: a rank computes and writes the entries of
+// the clips in its own shard of the epoch (the loader gives each clip to one rank per epoch), and
+// reads the entries other ranks wrote when a later epoch hands it their clips. Files are written
+// to a temporary name and renamed, so a rank never reads half of another's file, and each entry
+// records the rank that wrote it. totals() sums the counts over the ranks.
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
@@ -18,6 +24,8 @@ import { Tensor } from '../tensor.js';
 import { ShapeError } from '../errors.js';
 import type { Teacher } from '../nn/mvd.js';
 import { loadSafetensors, saveSafetensors } from '../io/safetensors.js';
+import { world } from '../dist/world.js';
+import { averageNumbers } from '../dist/collectives.js';
 
 /** First 16 hex digits of SHA-256 over the teacher's weights in name order. */
 export async function teacherHash(teacher: Teacher): Promise<string> {
@@ -63,6 +71,16 @@ export class TeacherCache {
     return c;
   }
 
+  /**
+   * Clips computed and clips read, summed over the ranks of a data-parallel run (this rank's own
+   * counts alone). Every rank must call it at the same point (it is a collective).
+   */
+  async totals(): Promise<{ forwards: number; hits: number }> {
+    const [f, h] = await averageNumbers([this.forwards, this.hits]);
+    const n = world().size;
+    return { forwards: Math.round(f * n), hits: Math.round(h * n) };
+  }
+
   pathOf(index: number): string {
     return join(this.folder, `${safeName(this.o.clipId(index))}__${safeName(this.o.view)}.safetensors`);
   }
@@ -104,7 +122,9 @@ export class TeacherCache {
         const b = missing[k];
         using row = computed.slice(k, k + 1);
         using flat = row.reshape(row.shape.slice(1));
-        await saveSafetensors(this.pathOf(indices[b]), { features: flat }, { teacher: this.hash, kind: this.teacher.kind, clip: this.o.clipId(indices[b]), view: this.o.view });
+        await saveSafetensors(this.pathOf(indices[b]), { features: flat }, {
+          teacher: this.hash, kind: this.teacher.kind, clip: this.o.clipId(indices[b]), view: this.o.view, rank: `${world().rank} of ${world().size}`,
+        });
       }
     }
     this.hits += B - missing.length;

@@ -17,6 +17,7 @@ import { openRunFolder, type RunFolder } from './run-open.js';
 import { initDistributed, abortJob, type World } from '../dist/world.js';
 import { averageNumbers } from '../dist/collectives.js';
 import { averageGradients, checkGradientSets, shareStartState } from '../dist/ddp.js';
+import { OverlappedGradients } from '../dist/overlap.js';
 
 /** A loss became NaN or Inf: the run stopped before the optimiser step, the last checkpoint intact. */
 export class NonFiniteLossError extends MvdError {}
@@ -33,6 +34,11 @@ export interface Recipe {
    * scaling for reduced precision); the optimiser divides it out.
    */
   step(batchIndex: number, lossScale?: number): Promise<Record<string, number>>;
+  /**
+   * Rows of the model's batch per sample (default 1; repeated augmentation: its views). Drop path
+   * keys its draws by a row's place in the global batch, which this and the rank fix.
+   */
+  rowsPerSample?: number;
   dispose(): void;
 }
 
@@ -97,6 +103,12 @@ export interface TrainOptions {
   lossScale?: number | 'dynamic';
   /** Layer-wise lr decay (fine-tuning, SPEC §4.3): factor and encoder depth. */
   layerDecay?: { decay: number; depth: number };
+  /**
+   * Data-parallel runs: start each transformer block's gradient all-reduce as soon as its
+   * backward is queued, so communication overlaps the rest of backward (default true); false
+   * reduces every gradient after backward (for comparison, or a model that reuses a block).
+   */
+  overlapAllReduce?: boolean;
 }
 
 /** One optimiser step as logged: its lr, the losses averaged over micro-batches (and ranks), grad norm, wall time. */
@@ -167,14 +179,15 @@ async function trainOnRank(recipe: Recipe, o: TrainOptions, w: World): Promise<T
   let run: RunFolder | null = null;
   try {
     if (o.runDir && w.rank === 0) run = await openRunFolder(o.runDir, { resume: o.resume, force: o.force, override: o.override, config: o.config, hyper, warn });
-    return await loop(recipe, o, opt, named, run, hyper, w);
+    using overlap = w.size > 1 && o.overlapAllReduce !== false ? new OverlappedGradients(recipe.model) : null;
+    return await loop(recipe, o, opt, named, run, hyper, w, overlap);
   } finally {
     opt.dispose();
     await run?.release();
   }
 }
 
-async function loop(recipe: Recipe, o: TrainOptions, opt: AdamW, named: ReturnType<Module['namedParameters']>, run: RunFolder | null, hyper: Record<string, unknown>, w: World): Promise<TrainResult> {
+async function loop(recipe: Recipe, o: TrainOptions, opt: AdamW, named: ReturnType<Module['namedParameters']>, run: RunFolder | null, hyper: Record<string, unknown>, w: World, overlap: OverlappedGradients | null): Promise<TrainResult> {
   const ckDir = run?.checkpoints ?? null;
   const logPath = run?.log ?? null;
   const ck = run?.checkpoint ?? null;
@@ -191,6 +204,10 @@ async function loop(recipe: Recipe, o: TrainOptions, opt: AdamW, named: ReturnTy
     });
   }
   const start = await shareStartState({ model: recipe.model, opt, named, start: run?.start ?? 0, rngs: stepRngs(recipe.model) });
+  const rowsPerSample = recipe.rowsPerSample ?? 1;
+  if (!Number.isInteger(rowsPerSample) || rowsPerSample < 1)
+    throw new ValueError(`${recipe.name}: rowsPerSample must be a positive integer (rows of the batch per sample), got ${rowsPerSample}`, { op: 'train' });
+  for (const r of stepRngs(recipe.model)) r.layout = { rank: w.rank, worldSize: w.size, rowsPerSample };
   const params = named.map(([, p]) => p);
   if (logPath && run && Object.keys(run.overrides).length)
     await appendFile(logPath, JSON.stringify({ kind: 'override', step: start, changes: run.overrides }) + '\n');
@@ -226,6 +243,7 @@ async function loop(recipe: Recipe, o: TrainOptions, opt: AdamW, named: ReturnTy
     const sums: Record<string, number> = {};
     const scale = scaleNow();
     for (let m = 0; m < acc; m++) {
+      if (m === acc - 1) overlap?.arm();
       const losses = await recipe.step(step * acc + m, scale);
       for (const [k, v] of Object.entries(losses)) sums[k] = (sums[k] ?? 0) + v / acc;
     }
@@ -235,7 +253,8 @@ async function loop(recipe: Recipe, o: TrainOptions, opt: AdamW, named: ReturnTy
       if (!Number.isFinite(v))
         throw new NonFiniteLossError(`${recipe.name}: loss '${k}' is ${v} at step ${step}${w.size > 1 ? ` (mean over ${w.size} ranks)` : ''}; stopped.` +
           (ckDir ? ` The last good checkpoint in ${ckDir} is intact (resume with --resume --override after lowering the lr).` : ''), { op: 'train' });
-    averageGradients(params);
+    if (overlap) overlap.finish(params);
+    else averageGradients(params);
     const r = await opt.update(lr, 1 / (acc * scale));
     scaler?.update(r.applied);
     const rec: StepRecord = { step: step + 1, lr, losses: sums, gradNorm: r.gradNorm, seconds: (performance.now() - t0) / 1000 };

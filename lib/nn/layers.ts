@@ -1,11 +1,12 @@
 // The ViT building blocks (SPEC §1.2–1.3), each with forward and backward.
 import { Tensor } from '../tensor.js';
-import { gemm, gemmPackWeights, type PackedWeights } from '../ops/gemm.js';
+import { gemm, gemmPacked, gemmPackWeights, type PackedWeights } from '../ops/gemm.js';
 import { sumRows, geluBackward, add, rowScale } from '../ops/elementwise.js';
 import { layerNormForward, layerNormBackward, addLayerNormForward } from '../ops/norm.js';
 import { attentionForward, attentionBackward } from '../ops/attention.js';
-import { Module, Parameter, Cache, as2d } from './module.js';
+import { Module, Parameter, Cache, as2d, type PackOptions } from './module.js';
 import { initTensor, type InitRule } from './init.js';
+import { ValueError } from '../errors.js';
 
 export interface InitContext {
   seed: number;
@@ -39,13 +40,18 @@ export class Linear extends Module {
 
   /** y = x Wᵀ + b over the last dim; `bias` overrides the own bias (attention's q/v bias). */
   forward(x: Tensor, bias?: Tensor): Tensor {
+    const packed = this.inferencePack();
+    if (packed) return gemmPacked(x, packed, { bias: bias ?? this.bias?.value });
     if (this.training) this.input = this.cache.keep(x.reshape(x.shape));
-    return gemm(x, this.weight.value, { transB: true, bias: bias ?? this.bias?.value, packed: this.inferencePack() });
+    return gemm(x, this.weight.value, { transB: true, bias: bias ?? this.bias?.value });
   }
 
-  protected override packOwnWeights(): boolean {
+  protected override packOwnWeights(opts: PackOptions): boolean {
+    // Released weights live on in their pack only: asking for the same pack again keeps it.
+    if (this.weight.released && this.packed?.precision === (opts.precision ?? 'fp32')) return true;
     this.unpackOwnWeights();
-    this.packed = gemmPackWeights(this.weight.value, { transB: true });
+    this.packed = gemmPackWeights(this.weight.value, { transB: true, precision: opts.precision });
+    if (this.packed && opts.release) this.weight.release(`this Linear's weight [${this.outFeatures}, ${this.inFeatures}] was freed when it was packed for inference in ${opts.precision ?? 'fp32'} (packWeights with release)`);
     return this.packed !== null;
   }
 
@@ -64,8 +70,11 @@ export class Linear extends Module {
    * backward needs) and the activation, both written while the output tile is in cache.
    */
   forwardGelu(x: Tensor): { pre: Tensor; act: Tensor } {
+    const packed = this.inferencePack();
     if (this.training) this.input = this.cache.keep(x.reshape(x.shape));
-    const r = gemm(x, this.weight.value, { transB: true, bias: this.bias?.value, gelu: true, packed: this.inferencePack() });
+    const r = packed
+      ? gemmPacked(x, packed, { bias: this.bias?.value, gelu: true })
+      : gemm(x, this.weight.value, { transB: true, bias: this.bias?.value, gelu: true });
     return { pre: r.out, act: r.gelu };
   }
 
@@ -278,19 +287,49 @@ export class Attention extends Module {
   }
 }
 
-/** Deterministic per-step randomness for drop path (a few numbers per batch, not per element). */
+/**
+ * Where the rows a process trains on sit in the global batch of a data-parallel step: rank `rank`
+ * of `worldSize` holds samples rank, rank + worldSize, … of it (the loader's interleaved shard),
+ * each sample as `rowsPerSample` consecutive rows (repeated augmentation's views).
+ */
+export interface RowLayout {
+  rank: number;
+  worldSize: number;
+  rowsPerSample: number;
+}
+
+const ALONE: RowLayout = { rank: 0, worldSize: 1, rowsPerSample: 1 };
+
+/**
+ * Deterministic randomness for drop path (a few numbers per batch, not per element). A forward's
+ * draws are keyed by (this draw's place in the sequence, the row's place in the global batch), so
+ * with N ranks each rank's rows get their own numbers, and N ranks × b rows get exactly the draws
+ * of 1 rank × N·b rows. The sequence advances once per draw whatever the batch size, so every rank
+ * keeps the same state (saved in checkpoints for an exact resume).
+ */
 export class StepRng {
   private s: number;
+  /** Set by the data-parallel training loop; alone, row b is global row b. */
+  layout: RowLayout = ALONE;
   constructor(seed: number) {
     this.s = seed >>> 0 || 1;
   }
   next(): number {
-    // mulberry32
+    // mulberry32: the state is a counter, the output a hash of it.
     this.s = (this.s + 0x6d2b79f5) >>> 0;
-    let t = this.s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    return mix32(this.s) / 4294967296;
+  }
+  /** One uniform number in [0, 1) per local row of the next draw. */
+  rows(batch: number): Float64Array {
+    this.s = (this.s + 0x6d2b79f5) >>> 0;
+    const { rank, worldSize: w, rowsPerSample: g } = this.layout;
+    if (batch % g) throw new ValueError(`drop path: a batch of ${batch} rows is not whole samples of ${g} rows each`, { op: 'dropPath' });
+    const out = new Float64Array(batch);
+    for (let b = 0; b < batch; b++) {
+      const global = (Math.floor(b / g) * w + rank) * g + (b % g);
+      out[b] = mix32((this.s ^ Math.imul(global + 1, 0x9e3779b1)) >>> 0) / 4294967296;
+    }
+    return out;
   }
   get state(): number {
     return this.s;
@@ -298,6 +337,14 @@ export class StepRng {
   set state(v: number) {
     this.s = v >>> 0;
   }
+}
+
+/** mulberry32's output function: a 32-bit integer to a well-mixed one. */
+function mix32(x: number): number {
+  let t = x;
+  t = Math.imul(t ^ (t >>> 15), t | 1);
+  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+  return (t ^ (t >>> 14)) >>> 0;
 }
 
 /** Pre-norm transformer block with stochastic depth; optional recomputation (checkpointing). */
@@ -331,8 +378,8 @@ export class Block extends Module {
   private drawScales(batch: number): Tensor | null {
     if (!this.training || this.dropPath <= 0 || !this.rng) return null;
     const keep = 1 - this.dropPath;
-    const s = new Float32Array(batch);
-    for (let b = 0; b < batch; b++) s[b] = this.rng.next() < keep ? 1 / keep : 0;
+    const u = this.rng.rows(batch), s = new Float32Array(batch);
+    for (let b = 0; b < batch; b++) s[b] = u[b] < keep ? 1 / keep : 0;
     return Tensor.fromArray(s, [batch]);
   }
 

@@ -3,18 +3,48 @@
 // and backward() consumes the cache. Gradients accumulate into Parameter.grad until zeroGrad().
 import { Tensor } from '../tensor.js';
 import type { GemmOptions } from '../ops/gemm.js';
+import type { WeightPrecision } from '../ops/gemm.js';
 import { addInPlace } from '../ops/elementwise.js';
+import { ValueError } from '../errors.js';
 
 /** A named weight of a Module: its value, and the gradient that backward passes accumulate into it. */
 export class Parameter {
   grad: Tensor | null = null;
   /** False after zeroGrad(): the next accumulation overwrites instead of adding (no memset). */
   private gradLive = false;
+  /** Why the value is gone (release()), or null while it is held. */
+  private releasedBecause: string | null = null;
   constructor(
-    public value: Tensor,
+    private current: Tensor,
     /** Frozen parameters (positional tables, teachers) get no gradient and are not optimised. */
     public readonly trainable = true,
   ) {}
+
+  /** The weight; a ValueError after release() (until a new value is assigned). */
+  get value(): Tensor {
+    if (this.releasedBecause !== null) throw new ValueError(this.releasedBecause);
+    return this.current;
+  }
+
+  set value(t: Tensor) {
+    this.current = t;
+    this.releasedBecause = null;
+  }
+
+  /** True after release(), until a new value is assigned. */
+  get released(): boolean {
+    return this.releasedBecause !== null;
+  }
+
+  /**
+   * Frees the value's memory where a packed copy now serves every use (a frozen layer's weight
+   * packed for inference); reading `value` afterwards is a ValueError with `why`, never stale data.
+   */
+  release(why: string): void {
+    if (this.releasedBecause !== null) return;
+    this.current.dispose();
+    this.releasedBecause = why;
+  }
 
   /** Adds `g` to the gradient and takes ownership of `g`. */
   accumulate(g: Tensor): void {
@@ -48,7 +78,7 @@ export class Parameter {
   }
 
   dispose(): void {
-    this.value.dispose();
+    this.current.dispose();
     this.grad?.dispose();
     this.grad = null;
   }
@@ -90,9 +120,16 @@ export abstract class Module implements Disposable {
     return [this, ...this.children.flatMap(([, c]) => c.modules())];
   }
 
-  /** Training mode drops packed weights (packWeights): the weights may change from here on. */
+  /**
+   * Training mode drops packed weights (packWeights): the weights may change from here on. A
+   * module whose weights were released when packed cannot train: a ValueError, nothing changed.
+   */
   train(on = true): this {
-    if (on) this.unpackWeights();
+    if (on) {
+      const gone = this.namedParameters().find(([, p]) => p.released);
+      if (gone) throw new ValueError(`${gone[0]} was released when the weights were packed for inference (packWeights with release): load the weights again to train`);
+      this.unpackWeights();
+    }
     for (const m of this.modules()) m.training = on;
     return this;
   }
@@ -117,20 +154,24 @@ export abstract class Module implements Disposable {
    * inference forward stops repacking them on every call; a training forward never uses them.
    * Only for weights that no longer change (a teacher, a model under evaluation): call it after
    * loading, and again after any change; train() and loading a state dict drop the packed copies.
-   * Returns how many were packed (0 where the build cannot).
+   * `precision: 'bf16'` rounds the weights to bf16 (half the memory; products round their input
+   * to bf16 and accumulate in fp32: a frozen teacher's mode, a DeviceError where the CPU lacks
+   * AVX512-BF16). `release` frees each plain weight that a pack now replaces (a teacher's forward
+   * reads only the packs): the module can then neither train nor be saved until weights are loaded
+   * again. Returns how many were packed (0 where the build cannot, or off the CPU).
    */
-  packWeights(): number {
+  packWeights(opts: PackOptions = {}): number {
     let n = 0;
-    for (const m of this.modules()) n += m.packOwnWeights() ? 1 : 0;
+    for (const m of this.modules()) n += m.packOwnWeights(opts) ? 1 : 0;
     return n;
   }
 
-  /** Drops what packWeights made. */
+  /** Drops what packWeights made (released weights stay released: reading them is an error). */
   unpackWeights(): void {
     for (const m of this.modules()) m.unpackOwnWeights();
   }
 
-  protected packOwnWeights(): boolean {
+  protected packOwnWeights(_opts: PackOptions): boolean {
     return false;
   }
 
@@ -145,6 +186,14 @@ export abstract class Module implements Disposable {
   [Symbol.dispose](): void {
     this.dispose();
   }
+}
+
+/** How Module.packWeights packs: the precision of the packed copies, and whether the plain weights are freed. */
+export interface PackOptions {
+  /** Default 'fp32'. */
+  precision?: WeightPrecision;
+  /** Free the plain weights the packs replace (default false). */
+  release?: boolean;
 }
 
 /** Keeps tensors a forward pass saved for backward; released in one call. */

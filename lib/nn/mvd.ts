@@ -4,6 +4,8 @@ import { Tensor } from '../tensor.js';
 import { add } from '../ops/elementwise.js';
 import { gatherTokens } from '../ops/tokens.js';
 import { Module } from './module.js';
+import { bf16WeightsSupport, type WeightPrecision } from '../ops/gemm.js';
+import { DeviceError, ValueError } from '../errors.js';
 import { VisionTransformer, positionalTable, rangeIndex } from './encoder.js';
 import { MaskedDecoder } from './decoders.js';
 import { videoVit, imageVit, mvdDecoderFor, type Preset, type VitConfig, type MvdDecoderConfig } from './config.js';
@@ -82,14 +84,27 @@ export class Teacher {
   }
 
   /**
-   * Packs the encoder's Linear weights once (Module.packWeights): a teacher's forward then skips
-   * repacking each weight on every call. Call it once the weights are loaded; the distillation
-   * recipe does. Returns this.
+   * Packs the encoder's Linear weights once for its forwards (Module.packWeights) and frees the
+   * plain copies they replace: a teacher only runs forwards, so it holds each weight once, in fp32
+   * or rounded to bf16 (`precision`; see teacherPrecisionFor). Call it once the weights are
+   * loaded; the distillation recipe does. After it the teacher cannot be trained or saved. On a
+   * CUDA device nothing is packed (the tensor-core GEMM rounds its operands to bf16 itself).
    */
-  packWeights(): this {
-    this.encoder.packWeights();
+  packWeights(precision: WeightPrecision = 'fp32'): this {
+    if (this.packedPrecision === precision) return this;
+    if (this.packedPrecision !== null) throw new ValueError(`this ${this.kind} teacher's weights are held in ${this.packedPrecision} (packWeights freed the fp32 ones): it cannot be packed again in ${precision}; load it again`);
+    this.packedPrecision = this.encoder.packWeights({ precision, release: true }) > 0 ? precision : null;
     return this;
   }
+
+  /** The device the teacher's weights live on (read from a weight packing never frees: its norms). */
+  get device(): string {
+    const p = this.encoder.parameters().find((q) => !q.released);
+    return p ? p.value.device : 'cpu';
+  }
+
+  /** The precision packWeights held the weights in, or null when they are the plain fp32 tensors (or on CUDA). */
+  packedPrecision: WeightPrecision | null = null;
 
   get dim(): number {
     return this.encoder.dim;
@@ -128,6 +143,26 @@ export interface TeacherSpec {
   frames: number;
   size: number;
   seed?: number;
+}
+
+/** What a teacher's precision may be asked as: one of the two, or 'auto' (teacherPrecisionFor decides). */
+export type TeacherPrecisionChoice = WeightPrecision | 'auto';
+
+/**
+ * The precision frozen teachers run in on `device`. 'auto': bf16 where this CPU runs bf16 weights
+ * (AVX512-BF16, and MVD_CPU_ISA not forcing avx2) and fp32 on other CPUs; on CUDA bf16, which is
+ * what the tensor-core GEMM does with every operand. A request that cannot be met is an error
+ * naming both sides, never a quiet substitute: bf16 on a CPU without it, fp32 on CUDA.
+ */
+export function teacherPrecisionFor(choice: TeacherPrecisionChoice, device: string): WeightPrecision {
+  if (choice !== 'auto' && choice !== 'fp32' && choice !== 'bf16') throw new ValueError(`teacher precision must be 'fp32', 'bf16' or 'auto', got '${choice}'`);
+  if (device.startsWith('cuda')) {
+    if (choice === 'fp32') throw new DeviceError(`teacher precision fp32 was asked for on ${device}, whose GEMM rounds every operand to bf16 for the tensor cores: use bf16 (or auto) there, or run on the CPU`);
+    return 'bf16';
+  }
+  const bf16 = bf16WeightsSupport();
+  if (choice === 'bf16' && !bf16.available) throw new DeviceError(`teacher precision bf16 was asked for, but this process cannot run bf16 weights: ${bf16.reason}; use fp32 (or auto)`);
+  return choice === 'auto' ? (bf16.available ? 'bf16' : 'fp32') : choice;
 }
 
 /** A randomly initialised teacher of the right architecture (weights are then loaded or pretrained). */

@@ -29,13 +29,25 @@ export interface GemmOptions {
   packed?: PackedWeights;
 }
 
+/** The precision packed weights hold: fp32 as given, or rounded to bf16 (products accumulate in fp32). */
+export type WeightPrecision = 'fp32' | 'bf16';
+
 /**
  * op(B) packed once for oneDNN, for many products with the same B: a frozen layer's weight (a
- * teacher, a model under evaluation). The packed copy is as large as B (a little more), and it is
- * right only while B does not change: pack again after writing B.
+ * teacher, a model under evaluation). In fp32 the packed copy is as large as B (a little more); in
+ * bf16 half as large, its products rounding A to bf16. Either is right only while B does not
+ * change: pack again after writing B.
  */
 export class PackedWeights implements Disposable {
-  constructor(readonly buffer: Tensor<'f32'>, readonly source: Tensor, readonly transB: boolean) {}
+  constructor(
+    readonly buffer: Tensor<'f32'>,
+    readonly source: Tensor,
+    readonly transB: boolean,
+    readonly precision: WeightPrecision,
+    /** op(B) is [k, n]. */
+    readonly n: number,
+    readonly k: number,
+  ) {}
 
   dispose(): void {
     this.buffer.dispose();
@@ -48,11 +60,37 @@ export class PackedWeights implements Disposable {
 
 /**
  * Packs op(b) ([K, N]; b is [N, K] with transB, the layout of a Linear weight) for gemm's `packed`
- * option. Null where it cannot help: a build without oneDNN's pack API, or b not on the CPU.
+ * option and for gemmPacked. Null where b is not on the CPU (CUDA products stage their operands
+ * for the tensor cores themselves) or, in fp32, where the build lacks oneDNN's pack API. bf16 is a
+ * DeviceError where this CPU or build cannot run it (bf16WeightsSupport says why).
  */
-export function gemmPackWeights(b: Tensor, opts: { transB?: boolean } = {}): PackedWeights | null {
-  const r = addon().gemmPackWeights(b, !!opts.transB);
-  return r ? new PackedWeights(Tensor.fromNative(r), b, !!opts.transB) : null;
+export function gemmPackWeights(b: Tensor, opts: { transB?: boolean; precision?: WeightPrecision } = {}): PackedWeights | null {
+  const precision = opts.precision ?? 'fp32';
+  const transB = !!opts.transB;
+  const r = addon().gemmPackWeights(b, transB, precision);
+  if (!r) return null;
+  const [rows, cols] = b.shape;
+  return new PackedWeights(Tensor.fromNative(r), b, transB, precision, transB ? rows : cols, transB ? cols : rows);
+}
+
+/** Whether bf16 weights can be packed in this process, and if not, why (no oneDNN, no AVX512-BF16, MVD_CPU_ISA=avx2). */
+export function bf16WeightsSupport(): { available: boolean; reason: string } {
+  const reason = addon().bf16GemmSupport();
+  return { available: reason === '', reason };
+}
+
+/**
+ * C = A · op(B) + bias with op(B) read from packed weights alone: the product of a frozen layer
+ * whose plain weight may have been released (Module.packWeights with `release`). A may have leading
+ * batch dimensions; with `gelu` the result is `{ out, gelu }` as gemm's.
+ */
+export function gemmPacked(a: Tensor, w: PackedWeights, opts: { bias?: Tensor; gelu: true }): GemmGeluResult;
+export function gemmPacked(a: Tensor, w: PackedWeights, opts?: { bias?: Tensor; gelu?: false }): Tensor<'f32'>;
+export function gemmPacked(a: Tensor, w: PackedWeights, opts: { bias?: Tensor; gelu?: boolean } = {}): Tensor<'f32'> | GemmGeluResult {
+  const r = addon().gemmPacked(a, w.buffer, { n: w.n, k: w.k, transB: w.transB, bias: opts.bias, gelu: !!opts.gelu });
+  if (!opts.gelu) return Tensor.fromNative(r as NativeTensorDesc);
+  const [c, g] = r as [NativeTensorDesc, NativeTensorDesc];
+  return { out: Tensor.fromNative(c), gelu: Tensor.fromNative(g) };
 }
 
 /** What `gemm` returns with `gelu: true`. */

@@ -5,16 +5,15 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tensor } from '../tensor.js';
-import { ShapeError, ValueError } from '../errors.js';
+import { ValueError } from '../errors.js';
 import { gemm } from '../ops/gemm.js';
 import { rowScale } from '../ops/elementwise.js';
 import { maePixelTarget, videomaePixelTarget } from '../ops/targets.js';
 import { gatherTokens } from '../ops/tokens.js';
-import { meanTokens } from '../nn/classifier.js';
 import { VisionTransformer } from '../nn/encoder.js';
 import { Teacher } from '../nn/mvd.js';
 import { imageVit, videoVit, gridOf, isPreset, PRESETS, type Preset } from '../nn/config.js';
-import { loadStateDict } from '../io/checkpoint.js';
+import { loadAllWeights, loadStateDict } from '../io/checkpoint.js';
 import { loadSafetensors, readSafetensorsHeader } from '../io/safetensors.js';
 import { SyntheticDataset } from '../data/synthetic.js';
 import { batchMasks } from '../data/masking.js';
@@ -71,35 +70,8 @@ export function curvesFigure(log: RunLog, opts: { width?: number; title?: string
 
 // ---- cross-frame similarity ----------------------------------------------------------------------
 
-/**
- * Cosine similarity between the mean-pooled features of each temporal slot: features [1, S·P, D]
- * (slot-major, P tokens per slot) → S×S. Pooling, Gram matrix and row normalisation are native.
- */
-export async function frameSimilarity(features: Tensor, slots: number): Promise<number[][]> {
-  const [b, n, d] = features.shape;
-  if (b !== 1 || n % slots) throw new ShapeError(`frameSimilarity: features [${features.shape}] do not split into ${slots} slots of one clip`, { op: 'frameSimilarity' });
-  using f3 = features.reshape([slots, n / slots, d]);
-  using pooled = meanTokens(f3);
-  using gram = gemm(pooled, pooled, { transB: true });
-  const g = await gram.toArray();
-  using inv = Tensor.fromArray(Float32Array.from({ length: slots }, (_, i) => 1 / Math.sqrt(Math.max(g[i * slots + i], 1e-30))), [slots]);
-  using unit = rowScale(pooled, inv);
-  using cos = gemm(unit, unit, { transB: true });
-  const c = await cos.toArray();
-  return Array.from({ length: slots }, (_, i) => Array.from(c.slice(i * slots, (i + 1) * slots)));
-}
-
-/** Mean of the off-diagonal entries: lower = more temporal difference between slots. */
-export function meanOffDiagonal(m: number[][]): number {
-  let s = 0, k = 0;
-  m.forEach((row, i) => row.forEach((v, j) => {
-    if (i !== j) {
-      s += v;
-      k++;
-    }
-  }));
-  return k ? s / k : 1;
-}
+// frameSimilarity and meanOffDiagonal live in lib/methods (the demo, a layer below, uses them too).
+export { frameSimilarity, meanOffDiagonal } from '../methods/demo-similarity.js';
 
 const DIMS: Record<number, Preset> = { 128: 'tiny', 384: 'small', 768: 'base', 1024: 'large', 1280: 'huge' };
 
@@ -126,20 +98,10 @@ export async function loadFeatureEncoder(path: string, o: { frames: number; size
   const preset = o.preset ?? DIMS[pe.shape[0]];
   if (!preset || !isPreset(preset)) throw new ValueError(`${path}: embedding width ${pe.shape[0]} matches no preset (${PRESETS.join(', ')}); pass --model`);
   const cfg = kind === 'image' ? imageVit(preset, { size: o.size }) : videoVit(preset, { frames: o.frames, size: o.size, posEmbed: kind === 'videomae' ? 'sinusoid1d' : 'sincos3d' });
-  const enc = new VisionTransformer(cfg, { finalNorm: true, frameStride: kind === 'image' ? 2 : undefined });
-  const { tensors } = await loadSafetensors(path);
-  try {
-    const rep = loadStateDict(enc, tensors, { mayStayFresh: ['norm.'], source: path });
-    if (rep.mismatched.length)
-      throw new ShapeError(`${path}: ${rep.mismatched.length} weights have other shapes than a ${preset} ${kind} encoder (${rep.mismatched[0].name}: [${rep.mismatched[0].got}] vs [${rep.mismatched[0].expected}])`, { op: 'loadFeatureEncoder' });
-    const missing = rep.missing.filter((n) => !n.startsWith('norm.'));
-    if (missing.length) throw new ValueError(`${path}: ${missing.length} encoder weights missing (${missing.slice(0, 4).join(', ')}…)`);
-  } catch (e) {
-    enc.dispose();
-    throw e;
-  } finally {
-    for (const t of tensors.values()) t.dispose();
-  }
+  // The features are taken before the final norm, so the encoder has none: every parameter it has
+  // then comes from the file (a fine-tuned checkpoint has no `norm.*`), and a random
+  // initialisation would only be overwritten.
+  const enc = await loadAllWeights(path, new VisionTransformer(cfg, { finalNorm: false, frameStride: kind === 'image' ? 2 : undefined, init: 'none' }));
   // Teacher gives both views: frozen, pre-norm, the image kind on frames 0, 2, … without cls.
   const view = new Teacher(kind === 'image' ? 'img' : 'vid', enc);
   return {

@@ -3,10 +3,15 @@
 // allReduce(tensors[], 'sum'|'avg'), broadcast(tensors[], root), allGather(tensor) -> [world, ...],
 // barrier(device). Each collective is one task on the tensors' device queue, so it runs after
 // the kernels that produced its inputs and before those that read its outputs.
+// allReduceStart(tensors, op) -> id and allReduceFinish(id) split a gradient bucket's all-reduce
+// in two tasks so that the kernels queued between them run while it is in flight (overlap.h).
+#include <map>
+#include <memory>
 #include <unistd.h>
 
 #include "../dist/collectives.h"
 #include "../dist/comm.h"
+#include "../dist/overlap.h"
 #include "args.h"
 #include "bindings.h"
 
@@ -65,6 +70,7 @@ Napi::Value FinalizeDistributed(const Napi::CallbackInfo& info) {
   // Everything queued on the CPU queue (collectives included) completes first: MPI_Finalize with
   // a collective still running on the worker would be erroneous.
   WorkQueue::cpu().wait_idle();
+  dist::overlap_shutdown();
   dist::finalize();
   return info.Env().Undefined();
 }
@@ -85,22 +91,68 @@ Napi::Value DistributedInfo(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// The reduction named by `v` ('sum' | 'avg'), checked against the bucket's dtype.
+dist::Reduce reduce_arg(const char* op, const Napi::Value& v, const std::vector<TensorArg>& ts) {
+  if (!v.IsString()) throw OpError(ErrorKind::Value, op, "op must be 'sum' or 'avg'");
+  const std::string how = v.As<Napi::String>().Utf8Value();
+  if (how != "sum" && how != "avg") throw OpError(ErrorKind::Value, op, "op must be 'sum' or 'avg', got '" + how + "'");
+  const dist::Reduce red = how == "avg" ? dist::Reduce::Avg : dist::Reduce::Sum;
+  if (!ts.empty() && red == dist::Reduce::Avg && ts[0].dtype != DType::F32 && ts[0].dtype != DType::BF16)
+    throw OpError(ErrorKind::DType, op, "'avg' needs f32 or bf16 tensors (an integer mean would truncate); got " + ts[0].desc(),
+                  "", ts[0].device.str());
+  return red;
+}
+
 Napi::Value AllReduce(const Napi::CallbackInfo& info) {
   const char* op = "allReduce";
   std::vector<TensorArg> ts = collective_list(op, info[0]);
-  if (!info[1].IsString()) throw OpError(ErrorKind::Value, op, "op must be 'sum' or 'avg'");
-  const std::string how = info[1].As<Napi::String>().Utf8Value();
-  if (how != "sum" && how != "avg") throw OpError(ErrorKind::Value, op, "op must be 'sum' or 'avg', got '" + how + "'");
-  const dist::Reduce red = how == "avg" ? dist::Reduce::Avg : dist::Reduce::Sum;
+  const dist::Reduce red = reduce_arg(op, info[1], ts);
   if (ts.empty()) return info.Env().Undefined();
   const DType dt = ts[0].dtype;
-  if (red == dist::Reduce::Avg && dt != DType::F32 && dt != DType::BF16)
-    throw OpError(ErrorKind::DType, op, "'avg' needs f32 or bf16 tensors (an integer mean would truncate); got " + ts[0].desc(),
-                  "", ts[0].device.str());
   const Device dev = ts[0].device;
   WorkQueue& q = queue_for(op, dev);
   q.enqueue(op, [bufs = bufs_of(ts), ptrs = lazy_bytes(ts), dev, dt, red, op] {
     dist::allreduce_bufs(dev, resolve(bufs, ptrs), dt, red, op);
+  });
+  return info.Env().Undefined();
+}
+
+// Started buckets by id, from allReduceStart until allReduceFinish (JS thread only). The slot is
+// filled by the start task and read by the finish task, both on the device worker, in that order.
+struct Started {
+  Device device;
+  std::vector<dist::Buf> bufs;
+  std::vector<LazyPtr<uint8_t>> ptrs;  // also keeps the gradients' storage alive until finish
+  std::shared_ptr<std::shared_ptr<dist::OverlapBucket>> slot;
+};
+std::map<int64_t, Started> started;
+int64_t next_id = 1;
+
+Napi::Value AllReduceStart(const Napi::CallbackInfo& info) {
+  const char* op = "allReduceStart";
+  std::vector<TensorArg> ts = collective_list(op, info[0]);
+  const dist::Reduce red = reduce_arg(op, info[1], ts);
+  if (ts.empty()) throw OpError(ErrorKind::Value, op, "a bucket needs at least one tensor");
+  Started s{ts[0].device, bufs_of(ts), lazy_bytes(ts), std::make_shared<std::shared_ptr<dist::OverlapBucket>>()};
+  queue_for(op, s.device).enqueue(op, [bufs = s.bufs, ptrs = s.ptrs, slot = s.slot, dev = s.device, dt = ts[0].dtype, red, op] {
+    *slot = dist::overlap_start(dev, resolve(bufs, ptrs), dt, red, op);
+  });
+  const int64_t id = next_id++;
+  started.emplace(id, std::move(s));
+  return Napi::Number::New(info.Env(), double(id));
+}
+
+Napi::Value AllReduceFinish(const Napi::CallbackInfo& info) {
+  const char* op = "allReduceFinish";
+  const int64_t id = int_arg(op, info[0], "id", 1);
+  auto it = started.find(id);
+  if (it == started.end())
+    throw OpError(ErrorKind::Value, op, "no started all-reduce has id " + std::to_string(id) + " (finished already, or never started)");
+  Started s = std::move(it->second);
+  started.erase(it);
+  queue_for(op, s.device).enqueue(op, [bufs = s.bufs, ptrs = s.ptrs, slot = s.slot] {
+    // No bucket: its start task failed, and that failure is already the queue's sticky error.
+    if (*slot) dist::overlap_finish(*slot, resolve(bufs, ptrs));
   });
   return info.Env().Undefined();
 }
@@ -152,6 +204,8 @@ MVD_BINDING("finalizeDistributed", FinalizeDistributed, "")
 MVD_BINDING("abortDistributed", AbortDistributed, "code, propagate")
 MVD_BINDING("distributedInfo", DistributedInfo, "")
 MVD_BINDING("allReduce", AllReduce, "tensors, op")
+MVD_BINDING("allReduceStart", AllReduceStart, "tensors, op")
+MVD_BINDING("allReduceFinish", AllReduceFinish, "id")
 MVD_BINDING("broadcast", Broadcast, "tensors, root")
 MVD_BINDING("allGather", AllGather, "tensor")
 MVD_BINDING("barrier", Barrier, "device")

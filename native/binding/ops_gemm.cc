@@ -9,8 +9,10 @@
 // packed (optional): gemmPackWeights(B, transB) of this same B; CPU products then
 // read op(B) from it (B itself is still needed for the products the packed path cannot serve).
 //
-// gemmPackWeights(B, transB) -> a 1-D f32 tensor holding op(B) packed for oneDNN, or null where
-// the build cannot pack (no oneDNN pack API) or B is not on the CPU.
+// gemmPackWeights(B, transB, precision?) -> a 1-D f32 tensor holding op(B) packed for oneDNN, or
+// null where B is not on the CPU or (fp32) the build cannot pack (no oneDNN pack API). 'bf16'
+// rounds op(B) to bf16 in oneDNN's matmul layout, and is a DeviceError where this CPU or build
+// cannot run it (bf16GemmSupport says why).
 #include "../ops/gemm/gemm.h"
 #include "args.h"
 #include "bindings.h"
@@ -114,26 +116,93 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
 }
 MVD_BINDING("gemm", Gemm, "A, B, {bias?, out?, transA?, transB?, alpha?, beta?, backend?, gelu?, packed?}")
 
+// The precision argument of gemmPackWeights: 'fp32' (default) or 'bf16'.
+bool bf16_precision(const char* op, const Napi::Value& v) {
+  if (v.IsUndefined()) return false;
+  const std::string p = v.IsString() ? v.As<Napi::String>().Utf8Value() : "";
+  if (p != "fp32" && p != "bf16") throw OpError(ErrorKind::Value, op, "precision must be 'fp32' or 'bf16'");
+  return p == "bf16";
+}
+
 Napi::Value GemmPackWeights(const Napi::CallbackInfo& info) {
   const char* op = "gemmPackWeights";
   TensorArg B = tensor_arg(op, info[0], "B");
   const bool trans_b = bool_arg(op, info[1], "transB");
+  const bool bf16 = bf16_precision(op, info[2]);
   expect_dtype(op, B, DType::F32);
   expect_ndim(op, B, 2);
   if (B.device.kind != Device::CPU) return info.Env().Null();
   const int64_t N = trans_b ? B.dim(0) : B.dim(1), K = trans_b ? B.dim(1) : B.dim(0);
-  const int blocks = gemm_pack_b_blocks(N);
-  const int64_t floats = gemm_pack_b_floats(N, K, trans_b, blocks);
-  if (floats == 0) return info.Env().Null();
+  // bf16 is asked for by name, so its absence is an error (fp32 packing is an optimisation: null).
+  if (bf16 && !gemm_bf16_unavailable_reason().empty())
+    throw OpError(ErrorKind::Device, op, "bf16 weights are not available here: " + gemm_bf16_unavailable_reason());
+  const int blocks = bf16 ? 1 : gemm_pack_b_blocks(N);
+  const int64_t floats = N == 0 || K == 0 ? 0 : bf16 ? gemm_pack_b_bf16_floats(N, K) : gemm_pack_b_floats(N, K, trans_b, blocks);
+  if (floats == 0) {
+    if (bf16) throw OpError(ErrorKind::Shape, op, "bf16 weights need N and K of at least 1", describe({&B}));
+    return info.Env().Null();
+  }
   Dispatch d(op, {&B}, kCpuOnly);
   Output o = d.output({floats}, DType::F32);
   auto pb = B.data<float>();
   auto pdst = o.data<float>();
   const int64_t ldb = trans_b ? K : N;
-  d.run([=] { gemm_pack_b(pb, ldb, trans_b, N, K, blocks, pdst, floats); });
+  if (bf16) d.run([=] { gemm_pack_b_bf16(pb, ldb, trans_b, N, K, pdst, floats); });
+  else d.run([=] { gemm_pack_b(pb, ldb, trans_b, N, K, blocks, pdst, floats); });
   return output_to_js(info.Env(), o);
 }
-MVD_BINDING("gemmPackWeights", GemmPackWeights, "B, transB")
+MVD_BINDING("gemmPackWeights", GemmPackWeights, "B, transB, precision?")
+
+// gemmPacked(A, packed, {n, k, transB, bias?, gelu?}) -> C, or [C, G] with gelu: C = A·op(B) + bias
+// with op(B) ([k, n]) read from a gemmPackWeights buffer alone (either precision), for layers
+// whose plain weights were released. n, k and transB are what the caller packed (the header is
+// written on the queue, so it is checked against them where the product runs).
+Napi::Value GemmPacked(const Napi::CallbackInfo& info) {
+  const char* op = "gemmPacked";
+  TensorArg A = tensor_arg(op, info[0], "A");
+  TensorArg packed = tensor_arg(op, info[1], "packed");
+  Napi::Object opts = options_arg(op, info[2]);
+  TensorArg bias = optional_tensor_arg(op, opts.Get("bias"), "bias");
+  const bool want_gelu = !opts.Get("gelu").IsUndefined() && bool_arg(op, opts.Get("gelu"), "gelu");
+  GemmArgs g;
+  g.N = int_arg(op, opts.Get("n"), "n", 1);
+  g.K = int_arg(op, opts.Get("k"), "k", 1);
+  g.trans_b = bool_arg(op, opts.Get("transB"), "transB");
+  std::vector<const TensorArg*> all{&A, &packed, &bias};
+  for (auto* t : all) if (t->storage) expect_dtype(op, *t, DType::F32);
+  expect_same_device(op, all);
+  expect_ndim(op, packed, 1);
+  if (A.ndim() < 2) throw OpError(ErrorKind::Shape, op, "A must have at least 2 dimensions", describe(all));
+  if (A.dim(-1) != g.K)
+    throw OpError(ErrorKind::Shape, op, "A's last dimension is " + std::to_string(A.dim(-1)) + ", the packed weights' K is " +
+                  std::to_string(g.K), describe(all));
+  if (bias.storage && (bias.ndim() != 1 || bias.dim(0) != g.N))
+    throw OpError(ErrorKind::Shape, op, "bias must be [N] = [" + std::to_string(g.N) + "]", describe(all));
+  g.M = leading_rows(A.shape);
+  gemm_set_dense_strides(g);
+  std::vector<int64_t> out_shape = A.shape;
+  out_shape.back() = g.N;
+  Dispatch d(op, all, kCpuOnly);
+  Output o = d.output(out_shape, DType::F32);
+  Output go;
+  if (want_gelu) go = d.output(out_shape, DType::F32);
+  auto pa = A.data<float>(), pbias = bias.data<float>(), pc = o.data<float>(), pg = go.data<float>();
+  auto pp = packed.data<float>();
+  const int64_t floats = packed.numel();
+  d.run([=]() mutable {
+    g.A = pa; g.B = nullptr; g.bias = pbias; g.C = pc; g.gelu_out = pg;
+    gemm_cpu_packed(g, pp, floats);
+  });
+  if (!want_gelu) return output_to_js(info.Env(), o);
+  return outputs_to_js(info.Env(), {&o, &go});
+}
+MVD_BINDING("gemmPacked", GemmPacked, "A, packed, {n, k, transB, bias?, gelu?}")
+
+// bf16GemmSupport() -> '' where bf16 weights can be packed here, else why not.
+Napi::Value Bf16GemmSupport(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), gemm_bf16_unavailable_reason());
+}
+MVD_BINDING("bf16GemmSupport", Bf16GemmSupport, "")
 
 }  // namespace
 

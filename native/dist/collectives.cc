@@ -27,36 +27,16 @@ char* host_staging(size_t bytes) {
   return buf.data();
 }
 
-// Copies between the bucket's buffers and a contiguous buffer, on the host or device.
-using CopyFn = void (*)(const Device&, void* dst, const void* src, size_t bytes);
-void host_copy(const Device&, void* dst, const void* src, size_t bytes) { std::memcpy(dst, src, bytes); }
-void pack(const Device& d, const std::vector<Buf>& bufs, size_t esz, char* flat, CopyFn copy) {
-  for (const Buf& b : bufs) {
-    if (b.n) copy(d, flat, b.p, size_t(b.n) * esz);
-    flat += size_t(b.n) * esz;
-  }
-}
-void unpack(const Device& d, const std::vector<Buf>& bufs, size_t esz, const char* flat, CopyFn copy) {
-  for (const Buf& b : bufs) {
-    if (b.n) copy(d, b.p, flat, size_t(b.n) * esz);
-    flat += size_t(b.n) * esz;
-  }
-}
-
 // Runs `fn` on the bucket as one host buffer: in place for a single CPU buffer, else packed.
 template <typename Fn>
 void on_host(const Device& d, const std::vector<Buf>& bufs, DType dtype, bool write_back, Fn fn) {
   const size_t esz = dtype_size(dtype);
   const int64_t n = total(bufs);
   if (d.kind == Device::CPU && bufs.size() == 1) return fn(bufs[0].p, n);
-  CopyFn to_host = host_copy, from_host = host_copy;
-#if MVD_HAVE_CUDA
-  if (d.kind == Device::CUDA) to_host = cuda_copy_to_host, from_host = cuda_copy_from_host;
-#endif
   char* flat = host_staging(size_t(n) * esz);
-  pack(d, bufs, esz, flat, to_host);
+  pack(d, bufs, esz, flat, to_host_copy(d));
   fn(flat, n);
-  if (write_back) unpack(d, bufs, esz, flat, from_host);
+  if (write_back) unpack(d, bufs, esz, flat, from_host_copy(d));
 }
 
 #if MVD_HAVE_CUDA && !MVD_SIMT
@@ -110,6 +90,40 @@ bool use_nccl(const Device& d) { return d.kind == Device::CUDA && nccl().loaded;
 #endif
 
 }  // namespace
+
+namespace {
+void host_copy(const Device&, void* dst, const void* src, size_t bytes) { std::memcpy(dst, src, bytes); }
+}  // namespace
+
+CopyFn to_host_copy(const Device& d) {
+#if MVD_HAVE_CUDA
+  if (d.kind == Device::CUDA) return cuda_copy_to_host;
+#endif
+  (void)d;
+  return host_copy;
+}
+
+CopyFn from_host_copy(const Device& d) {
+#if MVD_HAVE_CUDA
+  if (d.kind == Device::CUDA) return cuda_copy_from_host;
+#endif
+  (void)d;
+  return host_copy;
+}
+
+void pack(const Device& d, const std::vector<Buf>& bufs, size_t esz, char* flat, CopyFn copy) {
+  for (const Buf& b : bufs) {
+    if (b.n) copy(d, flat, b.p, size_t(b.n) * esz);
+    flat += size_t(b.n) * esz;
+  }
+}
+
+void unpack(const Device& d, const std::vector<Buf>& bufs, size_t esz, const char* flat, CopyFn copy) {
+  for (const Buf& b : bufs) {
+    if (b.n) copy(d, b.p, flat, size_t(b.n) * esz);
+    flat += size_t(b.n) * esz;
+  }
+}
 
 void allreduce_bufs(const Device& d, const std::vector<Buf>& bufs, DType dtype, Reduce red, const char* op) {
 #if MVD_HAVE_CUDA && !MVD_SIMT

@@ -16,6 +16,13 @@ struct Buf {
   int64_t n;  // elements
 };
 
+// Copies between a bucket's buffers (on the device `d`) and one contiguous buffer.
+using CopyFn = void (*)(const Device&, void* dst, const void* src, size_t bytes);
+CopyFn to_host_copy(const Device& d);    // device buffer -> host
+CopyFn from_host_copy(const Device& d);  // host -> device buffer
+void pack(const Device& d, const std::vector<Buf>& bufs, size_t esz, char* flat, CopyFn copy);
+void unpack(const Device& d, const std::vector<Buf>& bufs, size_t esz, const char* flat, CopyFn copy);
+
 void allreduce_bufs(const Device& d, const std::vector<Buf>& bufs, DType dtype, Reduce red, const char* op);
 void broadcast_bufs(const Device& d, const std::vector<Buf>& bufs, DType dtype, int root, const char* op);
 // `out` holds world().size * n elements.

@@ -60,6 +60,10 @@ MPI_Datatype mpi_type(DType d) {
   return MPI_BYTE;
 }
 
+// MPI_COMM_WORLD's duplicate for Channel::Overlap, made in init() (MPI_Comm_dup is collective).
+MPI_Comm overlap_comm = MPI_COMM_NULL;
+MPI_Comm comm_of(Channel ch) { return ch == Channel::Overlap ? overlap_comm : MPI_COMM_WORLD; }
+
 void require_init(const char* op) {
   if (!initialised) throw OpError(ErrorKind::Value, op, "the process group is not initialised (call initDistributed() first)");
 }
@@ -118,6 +122,8 @@ World init(bool use_mpi) {
     MPI_Comm_rank(local, &w.local_rank);
     MPI_Comm_size(local, &w.local_size);
     MPI_Comm_free(&local);
+    check(MPI_Comm_dup(MPI_COMM_WORLD, &overlap_comm), "initDistributed", "MPI_Comm_dup");
+    MPI_Comm_set_errhandler(overlap_comm, MPI_ERRORS_RETURN);
     w.mpi = true;
 #else
     throw OpError(ErrorKind::Device, "initDistributed",
@@ -138,7 +144,10 @@ World world() {
 void finalize() {
   std::lock_guard<std::mutex> lock(init_mutex);
 #if MVD_HAVE_MPI
-  if (initialised && the_world.mpi && !finalised) MPI_Finalize();
+  if (initialised && the_world.mpi && !finalised) {
+    if (overlap_comm != MPI_COMM_NULL) MPI_Comm_free(&overlap_comm);
+    MPI_Finalize();
+  }
 #endif
   if (initialised) finalised = true;
   initialised = false;
@@ -152,7 +161,7 @@ void abort_job(int code) {
   _exit(code);
 }
 
-void allreduce(void* buf, int64_t n, DType dtype, Reduce red, const char* op) {
+void allreduce(void* buf, int64_t n, DType dtype, Reduce red, const char* op, Channel ch) {
   const World w = world();
   if (w.size == 1 || n == 0) return;
 #if MVD_HAVE_MPI
@@ -162,7 +171,7 @@ void allreduce(void* buf, int64_t n, DType dtype, Reduce red, const char* op) {
     uint16_t* h = static_cast<uint16_t*>(buf);
     std::vector<float> f(n);
     for (int64_t i = 0; i < n; ++i) f[i] = bf16_to_f32(h[i]);
-    allreduce(f.data(), n, DType::F32, red, op);
+    allreduce(f.data(), n, DType::F32, red, op, ch);
     for (int64_t i = 0; i < n; ++i) h[i] = f32_to_bf16(f[i]);
     return;
   }
@@ -171,19 +180,19 @@ void allreduce(void* buf, int64_t n, DType dtype, Reduce red, const char* op) {
     // component saturates MPI_UINT8_T sums at 255 instead.
     uint8_t* b = static_cast<uint8_t*>(buf);
     std::vector<int32_t> wide(b, b + n);
-    allreduce(wide.data(), n, DType::I32, red, op);
+    allreduce(wide.data(), n, DType::I32, red, op, ch);
     for (int64_t i = 0; i < n; ++i) b[i] = uint8_t(wide[i] & 0xff);
     return;
   }
   const size_t esz = dtype_size(dtype);
   for (int64_t at = 0; at < n; at += kChunk) {
     const int cnt = int(std::min(kChunk, n - at));
-    check(MPI_Allreduce(MPI_IN_PLACE, static_cast<char*>(buf) + at * esz, cnt, mpi_type(dtype), MPI_SUM, MPI_COMM_WORLD), op,
+    check(MPI_Allreduce(MPI_IN_PLACE, static_cast<char*>(buf) + at * esz, cnt, mpi_type(dtype), MPI_SUM, comm_of(ch)), op,
           "MPI_Allreduce");
   }
   if (red == Reduce::Avg) scale_avg(static_cast<float*>(buf), n, w.size);
 #else
-  (void)buf, (void)dtype, (void)red, (void)op;
+  (void)buf, (void)dtype, (void)red, (void)op, (void)ch;
 #endif
 }
 

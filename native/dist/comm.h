@@ -37,9 +37,14 @@ void finalize();
 // Ends every process of the job with `code` (MPI_Abort); without MPI, _exit(code).
 [[noreturn]] void abort_job(int code);
 
+// Which communicator a collective uses. MPI matches collectives on one communicator by their
+// order on each rank, so two threads must never issue them on the same one concurrently: the
+// device workers use Queue, the gradient thread (overlap.h) its own duplicate, Overlap.
+enum class Channel { Queue, Overlap };
+
 // Host-memory collectives on `n` elements of `dtype`. `op` names the caller for errors.
 // Avg is for f32 and bf16 only (the binding checks); bf16 is reduced in f32 and rounded once.
-void allreduce(void* buf, int64_t n, DType dtype, Reduce red, const char* op);
+void allreduce(void* buf, int64_t n, DType dtype, Reduce red, const char* op, Channel ch = Channel::Queue);
 void broadcast(void* buf, int64_t n, DType dtype, int root, const char* op);
 // `out` holds world().size * n elements, rank r's block at r * n.
 void allgather(const void* in, void* out, int64_t n, DType dtype, const char* op);

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include "../core/errors.h"
 #include "../ops/gemm/gemm.h"
 #include "build_config.h"
 #include "check.h"
@@ -96,6 +97,29 @@ MVD_TEST(gemm_gelu_epilogue_matches_float64) {
   }
 }
 
+// C = A·op(B) + bias through a packed buffer alone (g.B null, so a fallback to the plain GEMM would
+// crash instead of passing), and its largest error against float64 on operands passed through
+// `round` (identity for fp32 packs, bf16 rounding for bf16 packs).
+template <typename Round>
+static double packed_product_error(const float* p, int64_t floats, const std::vector<float>& B, bool tb, int64_t M,
+                                   int64_t N, int64_t K, uint64_t seed, Round round) {
+  auto A = randn((size_t)(M * K), seed), bias = randn((size_t)N, seed + 1);
+  auto C = poisoned((size_t)(M * N));
+  GemmArgs g;
+  g.trans_b = tb; g.M = M; g.N = N; g.K = K;
+  gemm_set_dense_strides(g);
+  g.A = A.data(); g.B = nullptr; g.C = C.data(); g.bias = bias.data();
+  gemm_cpu_packed(g, p, floats);
+  double err = 0;
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) {
+      double s = bias[j];
+      for (int64_t kk = 0; kk < K; ++kk) s += round(A[i * K + kk]) * round(tb ? B[j * K + kk] : B[kk * N + j]);
+      err = std::max(err, std::fabs(C[i * N + j] - s) / (1 + std::fabs(s)));
+    }
+  return err;
+}
+
 // Packed weights, packed under one thread count and multiplied under another, with g.B null so a
 // fallback to the plain GEMM would crash instead of passing: the packed path itself is checked.
 MVD_TEST(gemm_packed_weights_across_thread_counts) {
@@ -122,24 +146,61 @@ MVD_TEST(gemm_packed_weights_across_thread_counts) {
         CHECK(gemm_packed_b_shape(p, floats, n, k, t) && n == N && k == K && t == tb);
         omp_set_num_threads(run_threads);
         for (int64_t M : {1, 33, 160}) {
-          auto A = randn((size_t)(M * K), 11 + M), bias = randn((size_t)N, 12);
-          auto C = poisoned((size_t)(M * N));
-          GemmArgs g;
-          g.trans_b = tb; g.M = M; g.N = N; g.K = K;
-          gemm_set_dense_strides(g);
-          g.A = A.data(); g.B = nullptr; g.C = C.data(); g.bias = bias.data();
-          gemm_cpu_packed(g, p, floats);
-          double err = 0;
-          for (int64_t i = 0; i < M; ++i)
-            for (int64_t j = 0; j < N; ++j) {
-              double s = bias[j];
-              for (int64_t kk = 0; kk < K; ++kk) s += (double)A[i * K + kk] * (tb ? B[j * K + kk] : B[kk * N + j]);
-              err = std::max(err, std::fabs(C[i * N + j] - s) / (1 + std::fabs(s)));
-            }
+          const double err = packed_product_error(p, floats, B, tb, M, N, K, 11 + M, [](float x) { return (double)x; });
           if (!(err <= 1e-5 * std::sqrt((double)K + 1) * 4))
             fail("pack threads " + std::to_string(pack_threads) + ", run threads " + std::to_string(run_threads) +
                  ", M " + std::to_string(M) + ": err " + std::to_string(err));
         }
       }
+  omp_set_num_threads(saved);
+}
+
+// bf16 weights: packed once, multiplied at several row counts and thread counts with g.B null,
+// against float64 on the bf16-rounded operands (so only fp32 accumulation separates them); and the
+// products they cannot serve are refused rather than computed from weights that are not there.
+static double round_bf16(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, 4);
+  u = ((u + 0x7fffu + ((u >> 16) & 1u)) >> 16) << 16;
+  float r;
+  std::memcpy(&r, &u, 4);
+  return r;
+}
+
+MVD_TEST(gemm_bf16_weights_against_rounded_float64) {
+  if (!gemm_bf16_unavailable_reason().empty()) return;  // no AVX512-BF16 here: the TS tests say so by name
+  const int saved = omp_get_max_threads();
+  const int64_t N = 200, K = 96;
+  for (bool tb : {true, false}) {
+    auto B = randn((size_t)(N * K), 21);
+    const int64_t floats = gemm_pack_b_bf16_floats(N, K);
+    CHECK(floats > 0 && floats < N * K);
+    std::vector<float> P((size_t)floats + 16);
+    float* p = P.data() + (16 - ((uintptr_t)P.data() / 4) % 16) % 16;
+    gemm_pack_b_bf16(B.data(), tb ? K : N, tb, N, K, p, floats);
+    int64_t n = 0, k = 0;
+    bool t = !tb, bf16 = false;
+    CHECK(gemm_packed_b_info(p, floats, n, k, t, bf16) && bf16 && n == N && k == K && t == tb);
+    for (int run_threads : {1, 2})
+      for (int64_t M : {1, 33, 160}) {
+        omp_set_num_threads(run_threads);
+        const double err = packed_product_error(p, floats, B, tb, M, N, K, 31 + M, round_bf16);
+        if (!(err <= 1e-5 * std::sqrt((double)K + 1) * 4))
+          fail("bf16 tb " + std::to_string(tb) + ", M " + std::to_string(M) + ", threads " + std::to_string(run_threads) + ": err " + std::to_string(err));
+        auto A = randn((size_t)(M * K), 41);
+        auto C = poisoned((size_t)(M * N));
+        GemmArgs scaled;
+        scaled.trans_b = tb; scaled.M = M; scaled.N = N; scaled.K = K; scaled.alpha = 2.f;
+        gemm_set_dense_strides(scaled);
+        scaled.A = A.data(); scaled.C = C.data();
+        bool refused = false;
+        try {
+          gemm_cpu_packed(scaled, p, floats);
+        } catch (const OpError&) {
+          refused = true;
+        }
+        CHECK(refused);
+      }
+  }
   omp_set_num_threads(saved);
 }

@@ -4,12 +4,16 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tensor, setDefaultDevice } from '../../lib/tensor.js';
-import { Linear } from '../../lib/nn/layers.js';
+import { Block, Linear, StepRng } from '../../lib/nn/layers.js';
+import { Module } from '../../lib/nn/module.js';
 import { mseLoss } from '../../lib/ops/loss.js';
 import { train, type Recipe } from '../../lib/methods/train.js';
 import { initDistributed, world } from '../../lib/dist/world.js';
 import { allReduce, allGather, barrier, broadcast } from '../../lib/dist/collectives.js';
 import { collectives } from '../../lib/dist/native.js';
+import { makeTeacher } from '../../lib/nn/mvd.js';
+import { TeacherCache } from '../../lib/methods/teacher-cache.js';
+import { readSafetensorsHeader } from '../../lib/io/safetensors.js';
 
 const [mode, json = '{}'] = process.argv.slice(2);
 const opts = JSON.parse(json) as Record<string, unknown>;
@@ -145,10 +149,47 @@ function regression(globalBatch: number, failAt: number | null): Recipe {
   };
 }
 
+// ---- the same with drop path: one transformer block (dropPath 0.5) on [rows, 3 tokens, 8] inputs
+// (q and v biases only: a k bias has a zero gradient, which AdamW would turn into rounding noise).
+// Row i of rank r is global row i·W + r, and drop path keys its draws by that global row.
+const TOK = 3, DIM = 8;
+function dropPathRegression(globalBatch: number): Recipe {
+  const { rank, size } = world();
+  const model = new Block(DIM, 2, 2, 'qv', 0.5, 1e-6, new StepRng(11));
+  // Rank-dependent initial weights: the broadcast from rank 0 must make them agree.
+  model.init({ kind: 'xavier_uniform' }, { seed: 3 + rank, prefix: '' });
+  const per = globalBatch / size;
+  const rows = (batchIndex: number, k: number) =>
+    Float32Array.from({ length: per * TOK * DIM }, (_, j) => val(batchIndex, Math.floor(j / (TOK * DIM)) * size + rank, j % (TOK * DIM), k) * 2 - 1);
+  return {
+    name: 'regression', model,
+    async step(batchIndex) {
+      using x = Tensor.fromArray(rows(batchIndex, 0), [per, TOK, DIM]);
+      using y = Tensor.fromArray(rows(batchIndex, 1), [per * TOK, DIM]);
+      using pred = model.forward(x);
+      using flat = pred.reshape([per * TOK, DIM]);
+      const { loss, dPred } = mseLoss(flat, y);
+      using dp = dPred.reshape([per, TOK, DIM]);
+      model.backward(dp).dispose();
+      dPred.dispose();
+      using l = loss;
+      return { mse: (await l.toArray())[0] };
+    },
+    dispose() {},
+  };
+}
+
 async function trainMode(): Promise<Record<string, unknown>> {
   const w = initDistributed();
   if (device !== 'cpu') setDefaultDevice(device);
-  const recipe = regression(Number(opts.globalBatch ?? 8), (opts.failAt as number | undefined) ?? null);
+  // With drop path (a model of blocks): counts the bucket all-reduces started during backward.
+  let started = 0;
+  if (opts.dropPath) {
+    const native = collectives(), start = native.allReduceStart.bind(native);
+    native.allReduceStart = (ts, op) => (started++, start(ts, op));
+  }
+  const globalBatch = Number(opts.globalBatch ?? 8);
+  const recipe = opts.dropPath ? dropPathRegression(globalBatch) : regression(globalBatch, (opts.failAt as number | undefined) ?? null);
   const r = await train(recipe, {
     steps: Number(opts.steps ?? 6), lr: 0.05, minLr: 0.005, warmupSteps: 1, weightDecay: 0.01, clipGrad: 0.5,
     accumulate: Number(opts.accumulate ?? 1), runDir: opts.runDir as string | undefined, resume: Boolean(opts.resume),
@@ -157,11 +198,92 @@ async function trainMode(): Promise<Record<string, unknown>> {
   return {
     rank: w.rank, size: w.size, losses: r.history.map((h) => h.losses.mse), gradNorms: r.history.map((h) => h.gradNorm),
     weights: [...(await recipe.model.namedParameters()[0][1].value.toArray())], bias: [...(await recipe.model.namedParameters()[1][1].value.toArray())],
+    started,
+    all: (await Promise.all(recipe.model.namedParameters().map(async ([, p]) => [...(await p.value.toArray())]))).flat(),
   };
 }
 
+// ---- the teacher cache in one shared folder: epoch 0 gives rank r clips i·W + r, epoch 1 the next
+// rank's clips. Reports this rank's counts, the ranks' totals, who wrote its epoch-0 entries, and
+// how far epoch 1's features (read from another rank's files) are from running the teacher.
+async function cacheMode(): Promise<Record<string, unknown>> {
+  const { rank, size } = initDistributed();
+  const teacher = makeTeacher('vid', { preset: 'tiny', frames: 4, size: 32 });
+  const cache = await TeacherCache.open(String(opts.dir), teacher, { clipId: (i) => `clip${i}`, view: 'test' });
+  const per = 8 / size, clip = 3 * 4 * 32 * 32;
+  const video = (owner: number) => Tensor.fromArray(Float32Array.from({ length: per * clip }, (_, j) => val(Math.floor(j / clip) * size + owner, j % clip)), [per, 3, 4, 32, 32]);
+  const indices = (owner: number) => Array.from({ length: per }, (_, i) => i * size + owner);
+  {
+    using v = video(rank);
+    (await cache.features(v, indices(rank))).dispose();
+  }
+  await barrier();
+  const next = (rank + 1) % size;
+  using v = video(next);
+  using got = await cache.features(v, indices(next));
+  using want = teacher.features(v);
+  const [g, w] = [await got.toArray(), await want.toArray()];
+  let maxDiff = 0;
+  for (let i = 0; i < g.length; i++) maxDiff = Math.max(maxDiff, Math.abs(Number(g[i]) - Number(w[i])));
+  const writers = await Promise.all(indices(rank).map(async (i) => (await readSafetensorsHeader(cache.pathOf(i))).metadata.rank));
+  const totals = await cache.totals();
+  teacher.dispose();
+  return { forwards: cache.forwards, hits: cache.hits, totals, writers, maxDiff };
+}
+
+// ---- timing (not a test): `depth` transformer blocks of width `dim` on [batch, tokens, dim] per
+// rank, trained with the gradient all-reduce overlapped with backward or after it. Reports the
+// per-step seconds of both, alternating runs of `steps` so that load from elsewhere hits both.
+async function benchMode(): Promise<Record<string, unknown>> {
+  const w = initDistributed();
+  const dim = Number(opts.dim ?? 384), depth = Number(opts.depth ?? 12), tokens = Number(opts.tokens ?? 16), batch = Number(opts.batch ?? 2);
+  const blocks = Array.from({ length: depth }, () => new Block(dim, 6, 4, 'qv', 0, 1e-6));
+  class Stack extends Module {
+    constructor() {
+      super();
+      blocks.forEach((b, i) => this.child(`blocks.${i}`, b).init({ kind: 'xavier_uniform' }, { seed: 1, prefix: `blocks.${i}.` }));
+    }
+  }
+  const model = new Stack();
+  const recipe: Recipe = {
+    name: 'bench', model,
+    async step(batchIndex) {
+      let x: Tensor = Tensor.fromArray(Float32Array.from({ length: batch * tokens * dim }, (_, j) => val(batchIndex, w.rank, j) - 0.5), [batch, tokens, dim]);
+      const input = x;
+      for (const b of blocks) {
+        const next = b.forward(x);
+        if (x !== input) x.dispose();
+        x = next;
+      }
+      using y = Tensor.fromArray(new Float32Array(batch * tokens * dim), [batch, tokens, dim]);
+      const { loss, dPred } = mseLoss(x, y);
+      if (x !== input) x.dispose();
+      input.dispose();
+      let d: Tensor = dPred;
+      for (const b of [...blocks].reverse()) {
+        const n = b.backward(d);
+        d.dispose();
+        d = n;
+      }
+      d.dispose();
+      using l = loss;
+      return { mse: (await l.toArray())[0] };
+    },
+    dispose() {},
+  };
+  const steps = Number(opts.steps ?? 6), rounds = Number(opts.rounds ?? 3);
+  const times: Record<string, number[]> = { overlapped: [], after: [] };
+  for (let r = 0; r < rounds; r++)
+    for (const mode of ['after', 'overlapped']) {
+      const h = await train(recipe, { steps, lr: 1e-4, minLr: 1e-5, warmupSteps: 1, weightDecay: 0, overlapAllReduce: mode === 'overlapped' });
+      times[mode].push(...h.history.slice(1).map((x) => x.seconds));  // the first step warms caches
+    }
+  const params = model.parameters().reduce((a, p) => a + p.value.numel, 0);
+  return { rank: w.rank, size: w.size, params, times };
+}
+
 const info = () => collectives().distributedInfo();
-const out = mode === 'collectives' ? { checks: await collectivesMode(), cudaPath: info().cudaPath, mpiCompiled: info().mpiCompiled } : await trainMode();
+const out = mode === 'collectives' ? { checks: await collectivesMode(), cudaPath: info().cudaPath, mpiCompiled: info().mpiCompiled } : mode === 'cache' ? await cacheMode() : mode === 'bench' ? await benchMode() : await trainMode();
 const line = JSON.stringify({ ...out, rank: world().rank, size: world().size });
 // A file per rank when asked: mpirun may split long lines of two ranks' stdout into each other.
 if (opts.out) writeFileSync(join(String(opts.out), `rank${world().rank}.json`), line);

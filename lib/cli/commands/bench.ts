@@ -14,6 +14,8 @@ import { gpuInfo } from '../../device.js';
 import { table, fmt, median as med } from '../../bench/timing.js';
 import { packageRoot } from '../../native.js';
 import { isPreset } from '../../nn/config.js';
+import { bf16WeightsSupport, type WeightPrecision } from '../../ops/gemm.js';
+import { computeRoof, measureCpuRoofs } from '../../bench/roofline.js';
 import { UsageError, type Command } from '../command.js';
 
 const SUITES = ['gemm', 'kernels', 'step', 'data', 'eventloop', 'extract', 'allreduce', 'all'] as const;
@@ -44,33 +46,68 @@ function stepOptions(v: Record<string, unknown>, check: boolean): StepBenchOptio
   return o;
 }
 
-interface Round { ours: StepBenchResult; torch?: TorchStep }
+/** One alternating round: ours with each teacher precision, then PyTorch fp32 (and with bf16-autocast teachers when ours ran bf16). */
+interface Round { ours: StepBenchResult[]; torch: TorchStep[] }
 
-function formatStep(rounds: Round[], torchWhy?: string): string {
-  const o = rounds.map((r) => r.ours);
-  const rows: (string | number)[][] = [['mvd', fmt(med(o.map((x) => x.clips_per_s)), 3), fmt(med(o.map((x) => x.step_s_median)), 3), fmt(med(o.map((x) => x.peak_rss_bytes)) / 2 ** 20, 0),
-    Object.entries(o[0].stages).map(([k, v]) => `${k} ${fmt(100 * v, 0)}%`).join(', ')]];
-  const t = rounds.map((r) => r.torch).filter((x): x is TorchStep => !!x);
-  let ratio = '';
-  if (t.length) {
-    rows.push([`PyTorch ${t[0].torch}`, fmt(med(t.map((x) => x.clips_per_s)), 3), fmt(med(t.map((x) => x.step_s_median)), 3), fmt(med(t.map((x) => x.peak_rss_bytes)) / 2 ** 20, 0),
-      Object.entries(t[0].stages).map(([k, v]) => `${k} ${fmt(100 * v, 0)}%`).join(', ')]);
-    ratio = `\nmvd / PyTorch: clips/s ${fmt(med(o.map((x) => x.clips_per_s)) / med(t.map((x) => x.clips_per_s)), 2)}×, peak RSS ${fmt(med(o.map((x) => x.peak_rss_bytes)) / med(t.map((x) => x.peak_rss_bytes)), 2)}× (${rounds.length} alternating rounds)`;
-  } else if (torchWhy) ratio = `\n(no PyTorch comparison: ${torchWhy})`;
-  const c = o[0].config;
-  return `MVD step: student ${c.student}, teachers ${c.teacher}, ${c.frames}×${c.size}², batch ${c.batch}, ${c.device}\n\n` +
-    table(['impl', 'clips/s', 'step s (median)', 'peak RSS MiB', 'stages'], rows) + ratio;
+/** The teacher precisions the step suite runs: --teacher-precision, or both where this CPU has bf16 weights. */
+function stepPrecisions(v: Record<string, unknown>): WeightPrecision[] {
+  const p = String(v['teacher-precision'] ?? (bf16WeightsSupport().available ? 'both' : 'fp32'));
+  if (p === 'both') return ['fp32', 'bf16'];
+  if (p !== 'fp32' && p !== 'bf16') throw new UsageError(`--teacher-precision is fp32, bf16 or both (got '${p}')`);
+  return [p];
+}
+
+function formatStep(rounds: Round[], peakGflops: number, torchWhy?: string): string {
+  const stagesOf = (x: { stages: Record<string, number> }) => Object.entries(x.stages).map(([k, v]) => `${k} ${fmt(100 * v, 0)}%`).join(', ');
+  const rows: (string | number)[][] = [];
+  const clips = new Map<string, number>();
+  const rss = new Map<string, number>();
+  const add = (name: string, xs: (StepBenchResult | TorchStep)[], peakCol: string) => {
+    const c = med(xs.map((x) => x.clips_per_s)), r = med(xs.map((x) => x.peak_rss_bytes));
+    clips.set(name, c);
+    rss.set(name, r);
+    rows.push([name, fmt(c, 3), fmt(med(xs.map((x) => x.step_s_median)), 3), fmt(r / 2 ** 20, 0), peakCol, stagesOf(xs[0])]);
+  };
+  const precisions = rounds[0].ours.map((x) => x.teacher_precision);
+  for (let i = 0; i < precisions.length; i++) {
+    const xs = rounds.map((r) => r.ours[i]);
+    // % of the fp32 FMA peak: whole step, and the teachers' and student's stages on their own (bf16
+    // products can pass 100%: their roof is twice the fp32 one).
+    const f = xs[0].flops, step = med(xs.map((x) => x.step_s_median));
+    const pct = (flops: number, share: number) => fmt((100 * flops) / (step * share * peakGflops * 1e9), 0);
+    const share = (k: 'teachers' | 'student') => med(xs.map((x) => x.stages[k]));
+    add(`mvd, ${precisions[i]} teachers`, xs, `${pct(f.total, 1)}% (teachers ${pct(f.teachers, share('teachers'))}%, student ${pct(f.student, share('student'))}%)`);
+  }
+  const torchKinds = rounds[0].torch.map((x) => x.teacher_autocast);
+  for (let i = 0; i < torchKinds.length; i++) {
+    const xs = rounds.map((r) => r.torch[i]);
+    add(`PyTorch ${xs[0].torch}, ${torchKinds[i] ? 'bf16-autocast' : 'fp32'} teachers`, xs, '');
+  }
+  const ratio = (a: string, b: string, what: string) => (clips.has(a) && clips.has(b) ? `\n${what}: clips/s ${fmt(clips.get(a)! / clips.get(b)!, 2)}×, peak RSS ${fmt(rss.get(a)! / rss.get(b)!, 2)}×` : '');
+  const torch = rounds[0].torch[0]?.torch;
+  let notes = ratio('mvd, bf16 teachers', 'mvd, fp32 teachers', 'mvd bf16 / mvd fp32 teachers');
+  if (torch) {
+    notes += ratio('mvd, fp32 teachers', `PyTorch ${torch}, fp32 teachers`, 'mvd / PyTorch, both fp32');
+    notes += ratio('mvd, bf16 teachers', `PyTorch ${torch}, fp32 teachers`, 'mvd bf16 teachers / PyTorch fp32');
+    notes += ratio('mvd, bf16 teachers', `PyTorch ${torch}, bf16-autocast teachers`, 'mvd / PyTorch, both bf16 teachers');
+    notes += ` (${rounds.length} alternating round${rounds.length > 1 ? 's' : ''})`;
+  } else if (torchWhy) notes += `\n(no PyTorch comparison: ${torchWhy})`;
+  const c = rounds[0].ours[0].config;
+  return `MVD step: student ${c.student}, teachers ${c.teacher}, ${c.frames}×${c.size}², batch ${c.batch}, ${c.device}; ` +
+    `${fmt(rounds[0].ours[0].flops.total / 1e9, 1)} GFLOP a step, fp32 FMA peak ${fmt(peakGflops, 0)} GFLOP/s (measured now)\n\n` +
+    table(['impl', 'clips/s', 'step s (median)', 'peak RSS MiB', '% of FMA peak', 'stages'], rows) + notes;
 }
 
 export const benchCommand: Command = {
   name: 'bench',
   summary: 'benchmarks: GEMM and kernels vs measured roofs, whole MVD steps (vs PyTorch when present), data loading',
-  usage: `mvd bench <${SUITES.join('|')}> [--quick] [--check] [--json] [step: --student small --teacher base --frames 16 --size 112 --batch 2 --device cpu] [eventloop: --method videomae|mvd --student tiny --teacher base --batch 4 --steps 5] [extract: --student base --frames 16 --size 224 --rounds 3 --video FILE] [allreduce: --ranks 2 --device cpu]`,
+  usage: `mvd bench <${SUITES.join('|')}> [--quick] [--check] [--json] [step: --student small --teacher base --frames 16 --size 112 --batch 2 --teacher-precision both --device cpu] [eventloop: --method videomae|mvd --student tiny --teacher base --batch 4 --steps 5] [extract: --student base --frames 16 --size 224 --rounds 3 --video FILE] [allreduce: --ranks 2 --device cpu]`,
   options: {
     quick: { type: 'boolean' }, check: { type: 'boolean' }, json: { type: 'boolean' }, student: { type: 'string' }, teacher: { type: 'string' },
     frames: { type: 'string' }, size: { type: 'string' }, batch: { type: 'string' }, steps: { type: 'string' }, warmup: { type: 'string' },
     'mask-ratio': { type: 'string' }, device: { type: 'string' }, rounds: { type: 'string' }, 'no-torch': { type: 'boolean' },
     method: { type: 'string' }, video: { type: 'string' }, data: { type: 'string' }, workers: { type: 'string' }, ranks: { type: 'string' },
+    'teacher-precision': { type: 'string' },
   },
   help: {
     quick: 'fewer shapes and shorter runs', check: 'CI mode: a tiny configuration for a few seconds; fails only if the harness breaks',
@@ -81,6 +118,7 @@ export const benchCommand: Command = {
     data: 'step: memory (synthetic clips) or mp4 (the clips as video files through the loader)', workers: 'step --data mp4: loader threads (2)',
     video: 'extract: the video for the whole-process run (default ../shared/data/videos/demo.mp4 beside the package)',
     ranks: 'allreduce: processes mpirun starts when the command is not already under an MPI launcher (2)',
+    'teacher-precision': "step: fp32, bf16 or both, alternating in each round (both where the CPU has AVX512-BF16, else fp32); with bf16, PyTorch also runs with bf16-autocast teachers",
   },
   async run(v, positionals) {
     const suite = positionals[0] ?? 'gemm';
@@ -125,16 +163,20 @@ export const benchCommand: Command = {
     }
     if (suite === 'step' || suite === 'all') {
       const o = stepOptions(v, check);
+      const precisions = stepPrecisions(v);
       const rounds: Round[] = [];
       const torch = v['no-torch'] || check ? { ok: false, why: check ? 'check mode' : '--no-torch' } : torchAvailable();
       const n = Number(v.rounds ?? (torch.ok ? 2 : 1));
       for (let i = 0; i < n; i++) {
-        // With PyTorch present each of ours runs in a child too, so both peak RSS figures are per process.
-        const ours = torch.ok ? runOursInChild(o) : await benchStep(o);
-        rounds.push({ ours, torch: torch.ok ? runTorch(o) : undefined });
+        // With PyTorch present each of ours runs in a child too, so every peak RSS figure is per process.
+        const ours: StepBenchResult[] = [];
+        for (const teacherPrecision of precisions) ours.push(torch.ok ? runOursInChild({ ...o, teacherPrecision }) : await benchStep({ ...o, teacherPrecision }));
+        const peers = torch.ok ? [runTorch(o)] : [];
+        if (torch.ok && precisions.includes('bf16')) peers.push(runTorch(o, true));
+        rounds.push({ ours, torch: peers });
       }
       out.step = { rounds, torch: torch.ok ? 'compared' : torch.why };
-      show(formatStep(rounds, torch.why));
+      show(formatStep(rounds, computeRoof(measureCpuRoofs()), torch.why));
     }
     if (suite === 'data' || suite === 'all') {
       const r = await benchData(check ? { clips: 8, batchSize: 4 } : {});

@@ -54,6 +54,10 @@ export const demoCommand: FlagCommand = {
     'teacher-steps': { type: 'int', min: 1, help: 'teacher pretraining steps', default: DEMO_DEFAULTS.teacherSteps },
     'student-steps': { type: 'int', min: 1, help: 'distillation steps per student', default: DEMO_DEFAULTS.studentSteps },
     'finetune-steps': { type: 'int', min: 1, help: 'fine-tuning steps per encoder and task', default: DEMO_DEFAULTS.finetuneSteps },
+    'labelled-clips': {
+      type: 'int', min: 1, max: DEMO_DEFAULTS.trainClips, default: DEMO_DEFAULTS.labelledClips ?? DEMO_DEFAULTS.trainClips,
+      help: `labelled clips fine-tuning draws from (reused each epoch; ${DEMO_DEFAULTS.trainClips}: the whole pool, every clip fresh)`,
+    },
     palette: { type: 'word', words: SYNTH_PALETTES, help: 'object colours of the synthetic set: random (the hard set) or fixed (white/black)', default: DEMO_DEFAULTS.palette },
     'teacher-targets': { type: 'word', words: TEACHER_TARGETS, help: "teachers' pixel targets: normalized (per patch, the papers' recipe) or raw", default: DEMO_DEFAULTS.teacherTargets },
     json: JSON_FLAG,
@@ -65,6 +69,7 @@ export const demoCommand: FlagCommand = {
     const full = f.bool('full');
     const seeds = full ? [1, 2, 3] : [f.num('seed')];
     const teacherSteps = f.num('teacher-steps'), studentSteps = f.num('student-steps'), finetuneSteps = f.num('finetune-steps');
+    const labelledClips = f.num('labelled-clips');
     const palette = f.word<(typeof SYNTH_PALETTES)[number]>('palette');
     const teacherTargets = f.word<(typeof TEACHER_TARGETS)[number]>('teacher-targets');
     const json = f.bool('json');
@@ -72,7 +77,7 @@ export const demoCommand: FlagCommand = {
     for (const seed of seeds) {
       const p = new Progress(!!process.stderr.isTTY, json);
       results.push(await runDemo({
-        seed, teacherSteps, studentSteps, finetuneSteps, palette, teacherTargets,
+        seed, teacherSteps, studentSteps, finetuneSteps, labelledClips, palette, teacherTargets,
         onProgress: (stage, steps, rec) => p.update(`seed ${seed}: ${stage}`, steps, rec, DEMO_DEFAULTS.batch),
       }));
       p.done();

@@ -8,6 +8,7 @@ import { loadWeights } from '../../io/checkpoint.js';
 import { makeClassifier } from '../../methods/finetune.js';
 import { evaluate, SyntheticTestViews, type EvalResult } from '../../methods/eval.js';
 import { UsageError, type FlagCommand } from '../command.js';
+import { isRankZero, world } from '../../dist/world.js';
 import { framesFlag, JSON_FLAG, LABEL, modelFlag, POS, reportSkipped, sizeFlag } from './common.js';
 
 const pct = (x: number | null) => (x === null ? '   -  ' : `${(100 * x).toFixed(1).padStart(5)}%`);
@@ -97,8 +98,10 @@ export const evalCommand: FlagCommand = {
     const json = f.bool('json');
     const r = await evaluate(classifier, source, {
       classes, label, classNames, batchVideos: f.num('batch'), onBadVideo,
-      onProgress: json || !process.stderr.isTTY ? undefined : (d, n) => process.stderr.write(`\reval ${d}/${n} videos`),
+      onProgress: json || !process.stderr.isTTY || !isRankZero() ? undefined : (d, n) => process.stderr.write(`\reval ${d}/${n} videos${world().size > 1 ? ` (rank 0's share of ${world().size})` : ''}`),
     });
+    // Every rank holds the gathered scores of all videos; one of them reports.
+    if (!isRankZero()) return 0;
     if (!json && process.stderr.isTTY) process.stderr.write('\n');
     reportSkipped(r);
     const how = `${numClips} clip${numClips > 1 ? 's' : ''} × ${numCrops} crop${numCrops > 1 ? 's' : ''}`;

@@ -6,6 +6,8 @@ import { buildInfo, gpuInfo } from '../../device.js';
 import { UsageError, type FlagCommand } from '../command.js';
 import { JSON_FLAG } from './common.js';
 import { videoVit, encoderParams, encoderMacs, isPreset, PRESETS, mvdStudentParams, mvdDecoderFor } from '../../nn/config.js';
+import { bf16WeightsSupport } from '../../ops/gemm.js';
+import { teacherPrecisionFor } from '../../nn/mvd.js';
 
 /** Parameters and multiply-accumulates of a preset at a clip size (SPEC §2 conventions). */
 export function modelInfo(preset: string, frames = 16, size = 224, numClasses = 400) {
@@ -28,7 +30,10 @@ export function packageVersion(): string {
 export function collectInfo() {
   const b = buildInfo();
   const g = gpuInfo();
-  return { package: { name: 'mvd', version: packageVersion() }, node: process.version, addonFile: addonLocation(), build: b, gpu: g };
+  const bf16 = bf16WeightsSupport();
+  // What `mvd distill --teacher-precision auto` picks on the CPU, and why.
+  const teachers = { cpuPrecision: teacherPrecisionFor('auto', 'cpu'), bf16Weights: bf16.available, bf16Unavailable: bf16.reason || null };
+  return { package: { name: 'mvd', version: packageVersion() }, node: process.version, addonFile: addonLocation(), build: b, gpu: g, teachers };
 }
 
 export const infoCommand: FlagCommand = {
@@ -75,6 +80,7 @@ export const infoCommand: FlagCommand = {
       ['CPU threads', String(b.cpuThreads)],
       ['CPU kernel builds', `${b.cpuIsaVariants} (using ${b.cpuIsa}; MVD_CPU_ISA=avx2 forces AVX2)`],
       ['GEMM backend', b.gemmBackendDetail],
+      ['teacher precision', info.teachers.bf16Weights ? 'bf16 on this CPU (AVX512-BF16; --teacher-precision fp32 to opt out), bf16 on CUDA' : `fp32 on this CPU (no bf16 weights: ${info.teachers.bf16Unavailable}), bf16 on CUDA`],
       ['CUDA compiled', b.cudaCompiled ? `yes, runtime ${b.cudaRuntime}, architectures ${b.cudaArchitectures}` : 'no'],
       ['data-parallel (MPI)', b.mpiCompiled ? `${b.mpi}; launch with mpirun -np N` : b.mpi],
       ['CUDA collectives', b.cudaCollectives],

@@ -9,7 +9,7 @@ import {
 } from '../../plot/figures.js';
 import { UsageError, type FlagCommand, type Flags } from '../command.js';
 import { JSON_FLAG } from './common.js';
-import { decodeClip } from './video-clip.js';
+import { decodeCentreClip } from '../../api/clip.js';
 
 const KINDS = ['curves', 'similarity', 'recon'] as const;
 
@@ -38,7 +38,7 @@ async function similarity(f: Flags): Promise<number> {
   let clip: Tensor, source: string;
   const video = f.optStr('video');
   if (video !== undefined) {
-    clip = await decodeClip(video, frames, size);
+    clip = await decodeCentreClip(video, frames, size);
     source = video;
   } else {
     const index = f.num('index'), seed = f.num('seed');

@@ -7,12 +7,12 @@ import { readListFile, VideoClipDataset } from '../../data/datasets.js';
 import type { ClipSource } from '../../data/types.js';
 import { imageVit, videoVit, type Preset } from '../../nn/config.js';
 import { VisionTransformer } from '../../nn/encoder.js';
-import { Teacher, type TeacherKind } from '../../nn/mvd.js';
-import { loadWeights, saveWeights } from '../../io/checkpoint.js';
+import { Teacher, type TeacherKind, type TeacherPrecisionChoice } from '../../nn/mvd.js';
+import { loadAllWeights, saveWeights } from '../../io/checkpoint.js';
 import { modelCardMetadata, modelCardOf } from '../../nn/model-card.js';
 import { BatchSampler } from '../../methods/batch.js';
-import { maeRecipe, videomaeRecipe, mam2Recipe } from '../../methods/pretrain.js';
-import { distillRecipe, imageTeacherSizeOf } from '../../methods/distill.js';
+import { PRETRAIN_METHODS, PRETRAIN_METHOD_NAMES, type PretrainMethodName } from '../../methods/pretrain-methods.js';
+import { distillRecipe, distillTeacherPrecision, imageTeacherSizeOf } from '../../methods/distill.js';
 import { TeacherCache } from '../../methods/teacher-cache.js';
 import { train, type Recipe } from '../../methods/train.js';
 import { Progress } from '../progress.js';
@@ -34,7 +34,8 @@ async function dataSource(f: Flags, fixedView = false): Promise<ClipSource> {
   });
 }
 
-async function runRecipe(name: string, recipe: Recipe, f: Flags): Promise<number> {
+/** Trains `recipe` as the command's flags say; `config` adds what the flags leave open (resolved choices) to the run's config.json. */
+async function runRecipe(name: string, recipe: Recipe, f: Flags, config: Record<string, string | number | boolean> = {}): Promise<number> {
   const batch = f.num('batch'), steps = f.num('steps');
   const total = batch * f.num('accumulate');
   const out = f.optStr('out');
@@ -42,7 +43,8 @@ async function runRecipe(name: string, recipe: Recipe, f: Flags): Promise<number
   // Under mpirun only rank 0 speaks and writes (train() itself logs and checkpoints on rank 0).
   const speak = isRankZero();
   const p = new Progress(speak && !!process.stderr.isTTY, json);
-  const r = await train(recipe, { ...trainOptions(f, total), onStep: (rec) => speak && p.update(name, steps, rec, total) });
+  const options = trainOptions(f, total);
+  const r = await train(recipe, { ...options, config: { ...(options.config as object), ...config }, onStep: (rec) => speak && p.update(name, steps, rec, total) });
   p.done();
   // The file describes its model (lib/nn/model-card.ts), so extract/probe/finetune need no flags.
   const card = modelCardOf(recipe.model, { method: name });
@@ -59,39 +61,48 @@ async function runRecipe(name: string, recipe: Recipe, f: Flags): Promise<number
   return 0;
 }
 
-const METHODS = ['mae', 'videomae', 'mam2'] as const;
+/** "a, b or c" over the method names, each written by `item`. */
+function methodList(item: (m: PretrainMethodName) => string): string {
+  const xs = PRETRAIN_METHOD_NAMES.map(item);
+  return `${xs.slice(0, -1).join(', ')} or ${xs[xs.length - 1]}`;
+}
+
+/** The methods' default mask ratios: "0.75 for mae, else 0.9" (the most common one is the "else"). */
+function maskRatioNote(): string {
+  const ratios = PRETRAIN_METHOD_NAMES.map((m) => PRETRAIN_METHODS[m].maskRatio);
+  const common = ratios.reduce((a, r) => (ratios.filter((x) => x === r).length > ratios.filter((x) => x === a).length ? r : a));
+  const others = PRETRAIN_METHOD_NAMES.filter((m) => PRETRAIN_METHODS[m].maskRatio !== common).map((m) => `${PRETRAIN_METHODS[m].maskRatio} for ${m}`);
+  return others.length ? `${others.join(', ')}, else ${common}` : String(common);
+}
 
 export const pretrainCommand: FlagCommand = {
   name: 'pretrain',
-  summary: 'pretrain: --method mae (image teacher, on frames), videomae (video teacher) or mam2 (appearance + motion)',
-  usage: 'mvd pretrain --method mae|videomae|mam2 [--model tiny] [--data synthetic | --list FILE --root DIR] [--out RUN] [--resume]',
+  summary: `pretrain: --method ${methodList((m) => `${m} (${PRETRAIN_METHODS[m].help})`)}`,
+  usage: `mvd pretrain --method ${PRETRAIN_METHOD_NAMES.join('|')} [--model tiny] [--data synthetic | --list FILE --root DIR] [--out RUN] [--resume]`,
   flags: {
-    method: { type: 'word', words: METHODS, required: true, help: 'mae (image teacher), videomae (video teacher) or mam2' },
+    method: { type: 'word', words: PRETRAIN_METHOD_NAMES, required: true, help: methodList((m) => `${m} (${PRETRAIN_METHODS[m].help})`) },
     ...TRAIN_FLAGS,
-    'mask-ratio': { ...MASK_RATIO, default: undefined, defaultNote: '0.75 for mae, else 0.9' },
+    'mask-ratio': { ...MASK_RATIO, default: undefined, defaultNote: maskRatioNote() },
     device: DEVICE,
   },
   check: checkTrainFlags,
   async run(f) {
     useDevice(f);
-    const method = f.word<(typeof METHODS)[number]>('method');
+    const method = PRETRAIN_METHODS[f.word<PretrainMethodName>('method')];
     const preset = f.word<Preset>('model'), frames = f.num('frames'), size = f.num('size'), seed = f.num('seed');
-    const maskRatio = f.optNum('mask-ratio') ?? (method === 'mae' ? 0.75 : 0.9);
+    const maskRatio = f.optNum('mask-ratio') ?? method.maskRatio;
     const src = await dataSource(f);
     const data = new BatchSampler(src, f.num('batch'), seed, dataShard());
-    const recipe = method === 'mae' ? maeRecipe(data, { preset, size, maskRatio, seed })
-      : method === 'videomae' ? videomaeRecipe(data, { preset, frames, size, maskRatio, seed })
-        : mam2Recipe(data, { preset, frames, size, maskRatio, seed });
-    return runRecipe(method, recipe, f);
+    return runRecipe(f.word('method'), method.recipe(data, { preset, frames, size, maskRatio, seed }), f);
   },
 };
 
-async function loadTeacher(kind: TeacherKind, path: string, model: Preset, frames: number, size: number): Promise<Teacher> {
+/** A frozen teacher built for `kind` and loaded from `path`: every weight must come from the file. */
+export async function loadTeacher(kind: TeacherKind, path: string, model: Preset, frames: number, size: number): Promise<Teacher> {
   const cfg = kind === 'img' ? imageVit(model, { size }) : videoVit(model, { frames, size, posEmbed: 'sinusoid1d' });
-  const enc = new VisionTransformer(cfg, { finalNorm: true, frameStride: kind === 'img' ? 2 : undefined });
-  const rep = await loadWeights(path, enc);
-  if (rep.missing.length) throw new UsageError(`${path}: ${rep.missing.length} teacher weights missing (${rep.missing.slice(0, 4).join(', ')}…): is it a ${model} ${kind === 'img' ? 'MAE' : 'VideoMAE'} checkpoint?`);
-  return new Teacher(kind, enc);
+  // Every parameter comes from the file, so a random initialisation would only be overwritten.
+  const enc = new VisionTransformer(cfg, { finalNorm: true, frameStride: kind === 'img' ? 2 : undefined, init: 'none' });
+  return new Teacher(kind, await loadAllWeights(path, enc));
 }
 
 export const distillCommand: FlagCommand = {
@@ -113,8 +124,13 @@ export const distillCommand: FlagCommand = {
         'through one fixed view (video files: centre window, centre crop) instead of random multi-scale crops; masks still change every step',
     },
     'no-pack-teachers': {
-      type: 'bool', help: "keep one copy of the teachers' weights: by default each is also packed once for the CPU GEMM (faster teacher " +
-        'forwards, a second copy of their weights in memory)',
+      type: 'bool', help: "keep the teachers' plain fp32 weights: by default each is packed once for the CPU GEMM instead (faster teacher " +
+        'forwards; with --teacher-precision bf16, half the memory)',
+    },
+    'teacher-precision': {
+      type: 'word', words: ['auto', 'fp32', 'bf16'], default: 'auto',
+      help: 'precision of the frozen teachers\' weights and products: bf16 rounds weights and inputs to bf16 and accumulates in fp32 ' +
+        '(AVX512-BF16 CPUs; CUDA always); auto is bf16 where the CPU has AVX512-BF16, else fp32. The run\'s config.json records the one used',
     },
     ...TRAIN_FLAGS,
     'mask-ratio': MASK_RATIO,
@@ -140,6 +156,9 @@ export const distillCommand: FlagCommand = {
       teachers.img = await loadTeacher('img', f.str('image-teacher'), tmodel, frames, imageTeacherSize);
     }
     if (f.given('video-teacher')) teachers.vid = await loadTeacher('vid', f.str('video-teacher'), tmodel, frames, size);
+    const packTeachers = !f.bool('no-pack-teachers');
+    if (!packTeachers && f.word('teacher-precision') === 'bf16') throw new UsageError('--teacher-precision bf16 needs packed teachers: drop --no-pack-teachers');
+    const teacherPrecision = distillTeacherPrecision({ teachers, packTeachers, teacherPrecision: f.word<TeacherPrecisionChoice>('teacher-precision') });
     const cacheDir = f.optStr('teacher-cache');
     const src = await dataSource(f, !!cacheDir);
     const data = new BatchSampler(src, f.num('batch'), seed, dataShard());
@@ -148,14 +167,15 @@ export const distillCommand: FlagCommand = {
       const clipId = src instanceof VideoClipDataset
         ? (i: number) => `${basename(src.items[i].path)}-${createHash('sha1').update(resolve(src.items[i].path)).digest('hex').slice(0, 10)}`
         : (i: number) => `synth-seed${seed}-${i}`;
-      const view = src instanceof VideoClipDataset ? `centre-f${frames}x4-s${size}` : `full-f${frames}-s${size}`;
+      // bf16 teachers give other features than fp32 ones: the precision is part of the key.
+      const view = `${src instanceof VideoClipDataset ? `centre-f${frames}x4-s${size}` : `full-f${frames}-s${size}`}-${teacherPrecision}`;
       for (const [k, t] of Object.entries(teachers) as [TeacherKind, Teacher][]) teacherCache[k] = await TeacherCache.open(cacheDir, t, { clipId, view });
     }
     const r = distillRecipe(data, {
       student: model, frames, size, teachers, loss: f.word<'smoothl1' | 'l2' | 'l1'>('loss'), wImg: f.num('w-img'), wVid: f.num('w-vid'),
-      maskRatio: f.num('mask-ratio'), dropPath: f.num('drop-path'), seed, teacherCache, packTeachers: !f.bool('no-pack-teachers'), imageTeacherSize,
+      maskRatio: f.num('mask-ratio'), dropPath: f.num('drop-path'), seed, teacherCache, packTeachers, teacherPrecision, imageTeacherSize,
     });
-    const code = await runRecipe('mvd', r, f);
+    const code = await runRecipe('mvd', r, f, { teacherPrecisionUsed: r.teacherPrecision });
     if (cacheDir && !f.bool('json')) {
       const c = Object.values(teacherCache);
       console.log(`teacher cache ${cacheDir}: ${c.map((x) => `${x.teacher.kind} ${x.forwards} clips computed, ${x.hits} read`).join('; ')} (fixed views: an approximation of random crops)`);

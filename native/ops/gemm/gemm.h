@@ -2,6 +2,7 @@
 // The CPU entry point dispatches to oneDNN when the build found it, else to our blocked GEMM.
 #pragma once
 #include <cstdint>
+#include <string>
 #if MVD_HAVE_CUDA || MVD_SIMT
 #include "../../cuda/stream.h"
 #endif
@@ -53,10 +54,25 @@ void gemm_pack_b(const float* B, int64_t ldb, bool trans_b, int64_t N, int64_t K
                  int64_t floats);
 // N, K and trans_b from a packed buffer's header; false when `packed` is not one.
 bool gemm_packed_b_shape(const float* packed, int64_t floats, int64_t& N, int64_t& K, bool& trans_b);
-// gemm_cpu with op(B) read from `packed` (`floats` long; throws when it is not a packed buffer).
-// g.B must still point at the plain B: products the packed path cannot serve (alpha != 1, Aᵀ,
-// another shape) run the plain GEMM on it.
+// gemm_cpu with op(B) read from `packed` (either precision below; throws when it is not a packed
+// buffer). fp32: g.B should still point at the plain B, for the products the packed path cannot
+// serve (alpha != 1, Aᵀ, another shape); with g.B null (packed-only weights) those throw instead.
+// bf16: C = A·op(B) + bias (beta 0) only, g.B unused.
 void gemm_cpu_packed(const GemmArgs& g, const float* packed, int64_t floats);
+void gemm_cpu_packed_fp32(const GemmArgs& g, const float* packed, int64_t floats);
+// N, K, trans_b and the precision of either kind of packed buffer; false when `packed` is not one.
+bool gemm_packed_b_info(const float* packed, int64_t floats, int64_t& N, int64_t& K, bool& trans_b, bool& bf16);
+
+// ---- bf16 weights (gemm_bf16_onednn.cc): op(B) rounded to bf16 once, in oneDNN's blocked layout ----
+// For frozen layers (teachers): half the memory of fp32 weights, and products that round A to bf16
+// and accumulate in fp32 at up to twice the fp32 rate on CPUs with AVX512-BF16.
+// Empty when this process can use them; else why not (no oneDNN, no AVX512-BF16, MVD_CPU_ISA=avx2).
+std::string gemm_bf16_unavailable_reason();
+// Floats a bf16 copy of op(B) needs (header included), or 0 where gemm_bf16_unavailable_reason() says.
+int64_t gemm_pack_b_bf16_floats(int64_t N, int64_t K);
+void gemm_pack_b_bf16(const float* B, int64_t ldb, bool trans_b, int64_t N, int64_t K, float* dst, int64_t floats);
+bool gemm_packed_b_bf16_shape(const float* packed, int64_t floats, int64_t& N, int64_t& K, bool& trans_b);
+void gemm_cpu_packed_bf16(const GemmArgs& g, const float* packed, int64_t floats);
 
 // C = beta*C + bias (beta == 0 overwrites, so NaNs in an uninitialised C never leak through).
 void gemm_prepare_c(const GemmArgs& g);

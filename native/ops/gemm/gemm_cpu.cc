@@ -51,8 +51,23 @@ void gemm_pack_b(const float*, int64_t, bool, int64_t, int64_t, int, float*, int
   throw OpError(ErrorKind::Native, "gemmPackWeights", "this build has no packed GEMM (built without oneDNN)");
 }
 bool gemm_packed_b_shape(const float*, int64_t, int64_t&, int64_t&, bool&) { return false; }
-void gemm_cpu_packed(const GemmArgs& g, const float*, int64_t) { gemm_cpu(g); }
+void gemm_cpu_packed_fp32(const GemmArgs& g, const float*, int64_t) {
+  if (!g.B) throw OpError(ErrorKind::Native, "gemm", "this build has no packed GEMM (built without oneDNN)");
+  gemm_cpu(g);
+}
 #endif
+
+void gemm_cpu_packed(const GemmArgs& g, const float* packed, int64_t floats) {
+  int64_t n, k;
+  bool t;
+  if (gemm_packed_b_bf16_shape(packed, floats, n, k, t)) gemm_cpu_packed_bf16(g, packed, floats);
+  else gemm_cpu_packed_fp32(g, packed, floats);
+}
+
+bool gemm_packed_b_info(const float* packed, int64_t floats, int64_t& N, int64_t& K, bool& trans_b, bool& bf16) {
+  bf16 = gemm_packed_b_bf16_shape(packed, floats, N, K, trans_b);
+  return bf16 || gemm_packed_b_shape(packed, floats, N, K, trans_b);
+}
 
 const char* gemm_cpu_backend() {
 #ifdef MVD_HAVE_ONEDNN

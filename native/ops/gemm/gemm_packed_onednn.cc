@@ -67,24 +67,31 @@ int block_count(int64_t N) {
 }
 
 
-// Runs fn(b) for every block where oneDNN plans for one thread; false when that is not possible
-// here (the caller then takes another path).
+// Runs fn(b) for every block where oneDNN plans for one thread: spread over an OpenMP team, or in
+// this thread when it is already inside a parallel region or OpenMP has one thread anyway. A team
+// of one (OMP_DYNAMIC, a thread limit) is not "in parallel" for oneDNN, so there the blocks run
+// here with the thread count set to one while they do: packed-only weights (no plain B) have
+// nothing else to fall back on.
 template <typename F>
-bool for_each_block_single_threaded(int blocks, F fn) {
+void for_each_block_single_threaded(int blocks, F fn) {
   if (omp_in_parallel() || omp_get_max_threads() == 1) {
     for (int b = 0; b < blocks; ++b) fn(b);
-    return true;
+    return;
   }
-  bool ok = true;
+  bool team_of_one = false;
 #pragma omp parallel
   {
     if (omp_get_num_threads() < 2) {
-      ok = false;  // a team of one is not "in parallel" for oneDNN
+      team_of_one = true;
     } else {
       for (int b = omp_get_thread_num(); b < blocks; b += omp_get_num_threads()) fn(b);
     }
   }
-  return ok;
+  if (!team_of_one) return;
+  const int saved = omp_get_max_threads();
+  omp_set_num_threads(1);
+  for (int b = 0; b < blocks; ++b) fn(b);
+  omp_set_num_threads(saved);
 }
 
 #if MVD_HAVE_ONEDNN_PACK
@@ -112,16 +119,16 @@ BlockOperand block_operand(const float* B, int64_t ldb, bool trans_b, int64_t n0
 #if MVD_HAVE_ONEDNN_PACK
 namespace {
 // Each block's packed size in floats (a multiple of 16, so every block starts 64-byte aligned);
-// false when oneDNN refuses or cannot be asked single-threaded here.
+// false when oneDNN refuses.
 bool block_sizes(int64_t N, int64_t K, bool trans_b, int64_t ldb, int blocks, int64_t* sizes) {
-  const bool ran = for_each_block_single_threaded(blocks, [&](int b) {
+  for_each_block_single_threaded(blocks, [&](int b) {
     dnnl_dim_t m = gemm_column_start(N, b + 1, blocks) - gemm_column_start(N, b, blocks), n = kPlanRows, k = K, lda = ldb, ld = K;
     size_t bytes = 0;
     const char ta = trans_b ? 'T' : 'N';
     const dnnl_status_t st = dnnl::impl::cpu::sgemm_pack_get_size("A", &ta, "N", &m, &n, &k, &lda, &ld, &bytes, nullptr);
     sizes[b] = st == dnnl_success && bytes > 0 ? (int64_t)((bytes + 63) / 64 * 16) : 0;
   });
-  return ran && std::all_of(sizes, sizes + blocks, [](int64_t x) { return x > 0; });
+  return std::all_of(sizes, sizes + blocks, [](int64_t x) { return x > 0; });
 }
 }  // namespace
 #endif
@@ -161,12 +168,11 @@ void gemm_pack_b(const float* B, int64_t ldb, bool trans_b, int64_t N, int64_t K
   std::memcpy(dst, &h, sizeof(h));
   dnnl_status_t status[kMaxBlocks];
   std::fill(status, status + kMaxBlocks, dnnl_success);
-  const bool ran = for_each_block_single_threaded((int)h.blocks, [&](int b) {
+  for_each_block_single_threaded((int)h.blocks, [&](int b) {
     const BlockOperand op = block_operand(B, ldb, trans_b, h.n0[b]);
     dnnl_dim_t m = h.n0[b + 1] - h.n0[b], n = kPlanRows, k = K, ld = K;
     status[b] = dnnl::impl::cpu::sgemm_pack("A", &op.trans, "N", &m, &n, &k, &op.ld, &ld, op.src, dst + h.offset[b]);
   });
-  if (!ran) throw OpError(ErrorKind::Native, "gemmPackWeights", "OpenMP gave a team of one thread: cannot pack here");
   check(status, (int)h.blocks, "sgemm_pack");
 #else
   (void)B; (void)ldb; (void)trans_b; (void)N; (void)K; (void)blocks; (void)dst; (void)floats;
@@ -194,21 +200,25 @@ bool gemm_packed_b_shape(const float* packed, int64_t floats, int64_t& N, int64_
   return true;
 }
 
-void gemm_cpu_packed(const GemmArgs& g, const float* packed, int64_t floats) {
+void gemm_cpu_packed_fp32(const GemmArgs& g, const float* packed, int64_t floats) {
 #if MVD_HAVE_ONEDNN_PACK
   Header h;
   if (!read_header(packed, floats, h))
     throw OpError(ErrorKind::Value, "gemm", "packedB is not a buffer from gemmPackWeights");
-  // sgemm_compute has no alpha; and anything but what was packed takes the plain GEMM (the
-  // binding prevents a shape mismatch; the plain GEMM on g.B is right either way).
-  if (g.alpha != 1.f || g.trans_a || h.N != g.N || h.K != g.K || (h.trans_b != 0) != g.trans_b || g.K == 0) {
+  // sgemm_compute has no alpha; and anything but what was packed takes the plain GEMM on g.B (the
+  // binding prevents a shape mismatch; the plain GEMM is right either way). Packed-only weights
+  // (g.B null: the plain copy was released) serve C = A·op(B) + bias alone.
+  const bool as_packed = g.alpha == 1.f && !g.trans_a && h.N == g.N && h.K == g.K && (h.trans_b != 0) == g.trans_b;
+  if (!as_packed && !g.B)
+    throw OpError(ErrorKind::Value, "gemm", "packed-only weights serve C = A·op(B) + bias with the packed shape, alpha 1 and A not transposed");
+  if (!as_packed) {
     gemm_onednn(g);
     return;
   }
   if (g.M == 0 || g.N == 0) return;
   dnnl_status_t status[kMaxBlocks];
   std::fill(status, status + kMaxBlocks, dnnl_success);
-  const bool ran = for_each_block_single_threaded((int)h.blocks, [&](int b) {
+  for_each_block_single_threaded((int)h.blocks, [&](int b) {
     if (h.n0[b + 1] <= h.n0[b]) return;
     const GemmArgs blk = gemm_column_block(g, h.n0[b], h.n0[b + 1]);
     gemm_run_block(blk, [&](float beta) {
@@ -217,13 +227,10 @@ void gemm_cpu_packed(const GemmArgs& g, const float* packed, int64_t floats) {
                                                  blk.C, &ldc);
     });
   });
-  if (!ran) {
-    gemm_onednn(g);
-    return;
-  }
   check(status, (int)h.blocks, "sgemm_compute");
 #else
   (void)packed; (void)floats;
+  if (!g.B) throw OpError(ErrorKind::Native, "gemm", "this build has no packed GEMM (oneDNN's pack API not found)");
   gemm_onednn(g);
 #endif
 }
