@@ -13,7 +13,7 @@ import { ShapeError, ValueError } from '../errors.js';
 import { crossEntropy } from '../ops/xent.js';
 import { flipFrames, framesToClip, resizeCrop } from '../ops/frames.js';
 import { mixBatch, randAugmentFrames } from '../ops/augment.js';
-import { VideoClassifier } from '../nn/classifier.js';
+import { VideoClassifier, type ClassifierOptions } from '../nn/classifier.js';
 import { videoVit, type Preset, type VitConfig } from '../nn/config.js';
 import { loadWeights, type LoadReport } from '../io/checkpoint.js';
 import { Rng } from '../data/rng.js';
@@ -76,9 +76,11 @@ export const FINETUNE_DEFAULTS = {
 };
 
 /** The classification model of SPEC §4.1 for a preset. */
-export function makeClassifier(o: Pick<FinetuneOptions, 'preset' | 'frames' | 'size' | 'numClasses' | 'dropPath' | 'fcDropout' | 'posEmbed' | 'seed'>): VideoClassifier {
+export function makeClassifier(
+  o: Pick<FinetuneOptions, 'preset' | 'frames' | 'size' | 'numClasses' | 'dropPath' | 'fcDropout' | 'posEmbed' | 'seed'> & Pick<ClassifierOptions, 'encoderInit'>,
+): VideoClassifier {
   const cfg = videoVit(o.preset, { frames: o.frames, size: o.size, ...(o.posEmbed ? { posEmbed: o.posEmbed } : {}) });
-  return new VideoClassifier(cfg, { numClasses: o.numClasses, dropPath: o.dropPath ?? FINETUNE_DEFAULTS.dropPath, fcDropout: o.fcDropout ?? 0, seed: o.seed });
+  return new VideoClassifier(cfg, { numClasses: o.numClasses, dropPath: o.dropPath ?? FINETUNE_DEFAULTS.dropPath, fcDropout: o.fcDropout ?? 0, seed: o.seed, encoderInit: o.encoderInit });
 }
 
 /** 'student' (MVD, sincos3d at the root), 'videomae' (encoder.* keys, 1D table), 'image' (MAE: cls token), from the key names. */

@@ -15,6 +15,12 @@ export interface ClassifierOptions {
   fcDropout?: number;
   initScale?: number;
   seed?: number;
+  /**
+   * 'none' skips the encoder's random initialisation, for a backbone that loading fills next
+   * (loadBackbone refuses a file missing any encoder weight, so none is left unset); fc_norm and
+   * the head are initialised either way. Default 'random'.
+   */
+  encoderInit?: 'random' | 'none';
 }
 
 /**
@@ -32,7 +38,7 @@ export class VideoClassifier extends Module {
   constructor(readonly config: VitConfig, readonly opts: ClassifierOptions) {
     super();
     const seed = opts.seed ?? 0;
-    this.encoder = this.child('', new VisionTransformer(config, { finalNorm: false, dropPath: opts.dropPath ?? 0, seed }));
+    this.encoder = this.child('', new VisionTransformer(config, { finalNorm: false, dropPath: opts.dropPath ?? 0, seed, init: opts.encoderInit === 'none' ? 'none' : 'xavier' }));
     this.fcNorm = this.child('fc_norm', new LayerNorm(config.dim, config.eps)).init({ seed, prefix: 'fc_norm.' });
     this.head = this.child('head', new Linear(config.dim, opts.numClasses));
     const s = opts.initScale ?? 0.001;

@@ -112,6 +112,7 @@ World init(bool use_mpi) {
       throw OpError(ErrorKind::Device, "initDistributed",
                     "the MPI library gives thread level " + std::to_string(provided) +
                         "; mvd calls MPI from its device worker threads and needs MPI_THREAD_SERIALIZED or higher");
+    w.mpi_thread_multiple = provided >= MPI_THREAD_MULTIPLE;
     // Failures become exceptions (typed errors at the next read-back), not an abort inside MPI.
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     MPI_Comm_rank(MPI_COMM_WORLD, &w.rank);

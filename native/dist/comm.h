@@ -21,6 +21,9 @@ struct World {
   int local_rank = 0;
   int local_size = 1;
   bool mpi = false;  // MPI initialised (false: single process)
+  // MPI_THREAD_MULTIPLE granted: two threads may be inside MPI at once (the overlapped gradient
+  // reduction's own thread needs it; with MPI_THREAD_SERIALIZED buckets reduce on the worker).
+  bool mpi_thread_multiple = false;
 };
 
 // Whether this build links MPI, and the library's own version line (or why not).

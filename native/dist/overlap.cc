@@ -107,6 +107,12 @@ std::shared_ptr<OverlapBucket> overlap_start(const Device& d, const std::vector<
     return b;
   }
 #endif
+  // Without MPI_THREAD_MULTIPLE a second thread inside MPI is not allowed: reduce here, blocking.
+  if (!world().mpi_thread_multiple) {
+    allreduce_bufs(d, bufs, dtype, red, op);
+    b->done = true;
+    return b;
+  }
   for (const Buf& x : bufs) b->n += x.n;
   b->host.resize(size_t(b->n) * dtype_size(dtype));
   pack(d, bufs, dtype_size(dtype), b->host.data(), to_host_copy(d));

@@ -93,7 +93,8 @@ export const evalCommand: FlagCommand = {
       if (classNames.length !== classes) throw new UsageError(`${ck} has ${classes} classes; the synthetic ${label} task has ${classNames.length}`);
       source = new SyntheticTestViews({ seed: f.num('seed'), count: f.num('clips'), frames, size, label, numClips, numCrops });
     }
-    using classifier = makeClassifier({ preset: model, frames, size, numClasses: classes, posEmbed: pos, seed: 0 });
+    // strict: every weight comes from the file, so the encoder skips its random initialisation.
+    using classifier = makeClassifier({ preset: model, frames, size, numClasses: classes, posEmbed: pos, seed: 0, encoderInit: 'none' });
     await loadWeights(ck, classifier, { strict: true });
     const json = f.bool('json');
     const r = await evaluate(classifier, source, {

@@ -111,8 +111,10 @@ export const finetuneCommand: FlagCommand = {
       flip: f.optNum('flip') ?? flipDefault, cropScale: [cropLo, cropHi],
     };
     const json = f.bool('json');
-    const classifier = makeClassifier(fo);
-    if (ck && !f.bool('resume')) {
+    // A backbone read from a file fills the whole encoder (loadBackbone refuses one that does not): no random init first.
+    const fromFile = !!ck && !f.bool('resume');
+    const classifier = makeClassifier({ ...fo, encoderInit: fromFile ? 'none' : 'random' });
+    if (fromFile) {
       const rep = await loadBackbone(classifier, ck);
       if (!json) process.stderr.write(`loaded ${rep.loaded.length} weights from ${ck} (${posEmbed}); fresh: ${rep.missing.join(', ')}\n`);
     }
