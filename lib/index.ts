@@ -4,7 +4,20 @@ export * from './errors.js';
 export { buildInfo, gpuInfo, resolveDevice } from './device.js';
 
 // Embedding: load an encoder from a checkpoint alone, features of videos or frames.
-export { loadEncoder, planEncoder, decodeVideo, Encoder, EMBED_LAYERS, type LoadEncoderOptions, type EmbedOptions, type Embedding, type Frames, type EmbedLayer, type DecodedVideo, type EncoderPlan } from './api/encoder.js';
+export {
+  loadEncoder,
+  planEncoder,
+  decodeVideo,
+  Encoder,
+  EMBED_LAYERS,
+  type LoadEncoderOptions,
+  type EmbedOptions,
+  type Embedding,
+  type Frames,
+  type EmbedLayer,
+  type DecodedVideo,
+  type EncoderPlan,
+} from './api/encoder.js';
 export * from './nn/model-card.js';
 
 // Native ops: each runs on the CPU or, for tensors on cuda:N, on that GPU (docs/ARCHITECTURE.md's op table).
@@ -29,7 +42,15 @@ export { Linear, LayerNorm, Mlp, Attention, Block } from './nn/layers.js';
 export { VisionTransformer, positionalTable, type EncoderOptions, type EncoderOutput } from './nn/encoder.js';
 export { MaskedDecoder, MaeDecoder } from './nn/decoders.js';
 export { VideoClassifier, meanTokens } from './nn/classifier.js';
-export { MvdStudent, Teacher, makeStudent, makeTeacher, teacherPrecisionFor, type TeacherKind, type TeacherPrecisionChoice } from './nn/mvd.js';
+export {
+  MvdStudent,
+  Teacher,
+  makeStudent,
+  makeTeacher,
+  teacherPrecisionFor,
+  type TeacherKind,
+  type TeacherPrecisionChoice,
+} from './nn/mvd.js';
 export * from './optim/groups.js';
 export * from './optim/schedule.js';
 export { AdamW, LossScaler } from './optim/adamw.js';
@@ -48,9 +69,23 @@ export { distillRecipe, distillTeacherPrecision } from './methods/distill.js';
 export { extractFeatures, linearProbe } from './methods/probe.js';
 export { runDemo, DEMO_DEFAULTS, type DemoResult } from './methods/demo.js';
 export {
-  finetuneRecipe, finetuneBatch, makeClassifier, loadBackbone, checkpointKind, mixClips,
-  FINETUNE_DEFAULTS, type FinetuneOptions, type MixOptions,
+  finetuneRecipe,
+  finetuneBatch,
+  makeClassifier,
+  loadBackbone,
+  checkpointKind,
+  mixClips,
+  FINETUNE_DEFAULTS,
+  type FinetuneOptions,
+  type MixOptions,
 } from './methods/finetune.js';
-export { evaluate, averageViewProbabilities, scoreProbabilities, SyntheticTestViews, type EvalResult, type ClassScore } from './methods/eval.js';
+export {
+  evaluate,
+  averageViewProbabilities,
+  scoreProbabilities,
+  SyntheticTestViews,
+  type EvalResult,
+  type ClassScore,
+} from './methods/eval.js';
 export { TeacherCache, teacherHash, type TeacherCacheOptions } from './methods/teacher-cache.js';
 export * as plot from './plot/index.js';

@@ -180,7 +180,11 @@ export interface NativeAddon {
   setErrorClasses(classes: object): void;
   // file reads (ops_io.cc): each range read with pread into its own new tensor, off the JS thread;
   // endedAt is -1, or the first range the file ended inside (tensors then empty)
-  readFileRanges(fd: number, ranges: readonly { offset: number; shape: readonly number[]; dtype: string }[], device: string): Promise<{ tensors: NativeTensorDesc[]; endedAt: number }>;
+  readFileRanges(
+    fd: number,
+    ranges: readonly { offset: number; shape: readonly number[]; dtype: string }[],
+    device: string,
+  ): Promise<{ tensors: NativeTensorDesc[]; endedAt: number }>;
   // build and devices (info_binding.cc), the signature table (addon.cc)
   buildInfo(): BuildInfo;
   setCpuIsa(isa: string): boolean;
@@ -302,8 +306,15 @@ function sourceOf(path: string): AddonLocation['source'] {
 /** What the package holds, for the error when node-gyp-build finds nothing that matches. */
 function present(): string {
   const list = (dir: string) => (existsSync(join(packageRoot, dir)) ? readdirSync(join(packageRoot, dir)) : []);
-  const addons = (dir: string) => list(dir).filter((n) => n.endsWith('.node')).map((n) => `${dir}/${n}`);
-  const found = [...addons('build/Release'), ...addons('build/Debug'), ...list('prebuilds').flatMap((tuple) => addons(`prebuilds/${tuple}`))];
+  const addons = (dir: string) =>
+    list(dir)
+      .filter((n) => n.endsWith('.node'))
+      .map((n) => `${dir}/${n}`);
+  const found = [
+    ...addons('build/Release'),
+    ...addons('build/Debug'),
+    ...list('prebuilds').flatMap((tuple) => addons(`prebuilds/${tuple}`)),
+  ];
   return found.length ? found.join(', ') : 'no .node file in build/ or prebuilds/';
 }
 
@@ -340,8 +351,7 @@ function load(): Addon {
     addon = requireHere(loc.path) as Addon;
   } catch (e) {
     throw new AddonLoadError(
-      `mvd: the native addon ${loc.path} (from ${loc.source}) failed to load: ` +
-        `${(e as Error).message.split('\n')[0]}\n${HOW_TO_BUILD}`,
+      `mvd: the native addon ${loc.path} (from ${loc.source}) failed to load: ` + `${(e as Error).message.split('\n')[0]}\n${HOW_TO_BUILD}`,
     );
   }
   addon.setErrorClasses(errorClasses);

@@ -164,7 +164,8 @@ export class Tensor<D extends DType = DType> implements Disposable {
   /** A view with another shape over the same elements (no copy). One dimension may be -1. */
   reshape(shape: readonly number[]): Tensor<D> {
     this.live('reshape');
-    if (!Array.isArray(shape)) throw new ValueError(`reshape: shape must be an array of dimensions, got ${String(shape)}`, { op: 'reshape' });
+    if (!Array.isArray(shape))
+      throw new ValueError(`reshape: shape must be an array of dimensions, got ${String(shape)}`, { op: 'reshape' });
     const s = [...shape];
     const free = s.indexOf(-1);
     if (free >= 0) {
@@ -238,8 +239,7 @@ export class Tensor<D extends DType = DType> implements Disposable {
 
   /** The single element of a one-element tensor. */
   async item(): Promise<number> {
-    if (this.numel !== 1)
-      throw new ShapeError(`item: tensor ${fmtShape(this.shape)} has ${this.numel} elements, not 1`, { op: 'item' });
+    if (this.numel !== 1) throw new ShapeError(`item: tensor ${fmtShape(this.shape)} has ${this.numel} elements, not 1`, { op: 'item' });
     return (await this.toArray())[0];
   }
 

@@ -69,7 +69,9 @@ export function systemFloor(dir) {
       if (!best[lib] || cmpVersion(v, best[lib]) > 0) best[lib] = v;
     }
   }
-  return Object.entries(best).map(([lib, v]) => `${lib}_${v}`).join(', ');
+  return Object.entries(best)
+    .map(([lib, v]) => `${lib}_${v}`)
+    .join(', ');
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

@@ -8,7 +8,12 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const entry = join(root, 'lib', 'index.ts');
-const program = ts.createProgram([entry], { module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, target: ts.ScriptTarget.ES2022, allowJs: false });
+const program = ts.createProgram([entry], {
+  module: ts.ModuleKind.NodeNext,
+  moduleResolution: ts.ModuleResolutionKind.NodeNext,
+  target: ts.ScriptTarget.ES2022,
+  allowJs: false,
+});
 const checker = program.getTypeChecker();
 const mod = checker.getSymbolAtLocation(program.getSourceFile(entry));
 const missing = [];
@@ -19,10 +24,15 @@ for (const exp of checker.getExportsOfModule(mod)) {
   // A namespace re-export (export * as plot) documents itself by its module.
   if (sym.flags & ts.SymbolFlags.ValueModule) continue;
   const decls = sym.getDeclarations() ?? [];
-  const documented = decls.some((d) => ts.getJSDocCommentsAndTags(d).length > 0 || (ts.isVariableDeclaration(d) && ts.getJSDocCommentsAndTags(d.parent.parent).length > 0));
+  const documented = decls.some(
+    (d) =>
+      ts.getJSDocCommentsAndTags(d).length > 0 || (ts.isVariableDeclaration(d) && ts.getJSDocCommentsAndTags(d.parent.parent).length > 0),
+  );
   if (!documented) {
     const d = decls[0];
-    const where = d ? `${relative(root, d.getSourceFile().fileName)}:${d.getSourceFile().getLineAndCharacterOfPosition(d.getStart()).line + 1}` : '?';
+    const where = d
+      ? `${relative(root, d.getSourceFile().fileName)}:${d.getSourceFile().getLineAndCharacterOfPosition(d.getStart()).line + 1}`
+      : '?';
     missing.push(`${exp.name} (${where})`);
   }
 }

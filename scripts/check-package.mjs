@@ -44,9 +44,11 @@ if (prebuild) {
     try {
       info = require(prebuild).buildInfo();
       const got = info.addonVersion;
-      if (got !== version) problems.push(`${relative(root, prebuild)} is mvd ${got}, package.json says ${version}: run \`npm run prebuild\``);
+      if (got !== version)
+        problems.push(`${relative(root, prebuild)} is mvd ${got}, package.json says ${version}: run \`npm run prebuild\``);
       // The package's addon links no MPI (scripts/prebuild.mjs says why).
-      if (info.mpiCompiled) problems.push(`${relative(root, prebuild)} links MPI (${info.mpi}): stage the build without it (\`npm run prebuild\`)`);
+      if (info.mpiCompiled)
+        problems.push(`${relative(root, prebuild)} links MPI (${info.mpi}): stage the build without it (\`npm run prebuild\`)`);
     } catch (e) {
       problems.push(`${relative(root, prebuild)} does not load: ${e.message.split('\n')[0]}`);
     }
@@ -69,4 +71,6 @@ if (problems.length) {
   process.exit(1);
 }
 const cuda = info.cudaCompiled ? `CUDA ${info.cudaArchitectures}` : 'no CUDA (nvcc was not found at build time)';
-console.log(`mvd prepack: ok: ${relative(root, prebuild)} (${info.gemmBackendDetail}; ${cuda}; needs only glibc, libstdc++, libgcc_s), dist/ and dist/cjs/`);
+console.log(
+  `mvd prepack: ok: ${relative(root, prebuild)} (${info.gemmBackendDetail}; ${cuda}; needs only glibc, libstdc++, libgcc_s), dist/ and dist/cjs/`,
+);

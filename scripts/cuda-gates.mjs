@@ -36,8 +36,14 @@ if (!nvcc) {
 
 // The same defines and includes as the CMake build; build_config.h comes from a configured build.
 const generated = ['build/generated', 'build-simt/generated'].map((d) => join(root, d)).find((d) => existsSync(join(d, 'build_config.h')));
-const common = ['-std=c++17', '--expt-relaxed-constexpr', '-DMVD_HAVE_CUDA=1', '-I', join(root, 'native'),
-  ...(generated ? ['-I', generated] : [])];
+const common = [
+  '-std=c++17',
+  '--expt-relaxed-constexpr',
+  '-DMVD_HAVE_CUDA=1',
+  '-I',
+  join(root, 'native'),
+  ...(generated ? ['-I', generated] : []),
+];
 
 // "ptxas info : Compiling entry function '_Z…' for 'sm_80'" then "Used N registers, … M bytes smem"
 // and "K bytes stack frame, S bytes spill stores, L bytes spill loads".
@@ -46,10 +52,18 @@ function parsePtxas(text, arch) {
   let cur = null;
   for (const line of text.split('\n')) {
     const entry = line.match(/Compiling entry function '([^']+)' for '(sm_\d+)'/);
-    if (entry) { cur = { mangled: entry[1], arch, registers: 0, smem: 0, stack: 0, spillStores: 0, spillLoads: 0 }; kernels.push(cur); continue; }
+    if (entry) {
+      cur = { mangled: entry[1], arch, registers: 0, smem: 0, stack: 0, spillStores: 0, spillLoads: 0 };
+      kernels.push(cur);
+      continue;
+    }
     if (!cur) continue;
     const st = line.match(/(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads/);
-    if (st) { cur.stack = +st[1]; cur.spillStores = +st[2]; cur.spillLoads = +st[3]; }
+    if (st) {
+      cur.stack = +st[1];
+      cur.spillStores = +st[2];
+      cur.spillLoads = +st[3];
+    }
     const used = line.match(/Used (\d+) registers/);
     if (used) cur.registers = +used[1];
     const smem = line.match(/(\d+) bytes smem/);
@@ -70,8 +84,11 @@ async function demangle(names) {
 
 async function compileOne(file, arch) {
   try {
-    const { stderr } = await run(nvcc, [...common, `-arch=${arch}`, '-Xptxas', '-v,-warn-spills,-Werror', '-c',
-      join(root, file), '-o', '/dev/null'], { maxBuffer: 1 << 26 });
+    const { stderr } = await run(
+      nvcc,
+      [...common, `-arch=${arch}`, '-Xptxas', '-v,-warn-spills,-Werror', '-c', join(root, file), '-o', '/dev/null'],
+      { maxBuffer: 1 << 26 },
+    );
     return { ok: true, kernels: parsePtxas(stderr, arch), log: stderr };
   } catch (e) {
     return { ok: false, kernels: [], log: String(e.stderr ?? e.message) };
@@ -94,9 +111,14 @@ async function ptxHasTensorCores(file) {
 async function pool(items, n, fn) {
   const out = new Array(items.length);
   let next = 0;
-  await Promise.all(Array.from({ length: n }, async () => {
-    while (next < items.length) { const i = next++; out[i] = await fn(items[i]); }
-  }));
+  await Promise.all(
+    Array.from({ length: n }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        out[i] = await fn(items[i]);
+      }
+    }),
+  );
   return out;
 }
 
@@ -107,7 +129,10 @@ const failures = [];
 const rows = [];
 for (let i = 0; i < jobs.length; i++) {
   const r = results[i];
-  if (!r.ok) { failures.push(`${jobs[i].file} (${jobs[i].arch}) did not compile with spills as errors:\n${r.log.split('\n').slice(-15).join('\n')}`); continue; }
+  if (!r.ok) {
+    failures.push(`${jobs[i].file} (${jobs[i].arch}) did not compile with spills as errors:\n${r.log.split('\n').slice(-15).join('\n')}`);
+    continue;
+  }
   const names = await demangle(r.kernels.map((k) => k.mangled));
   // "mvd::(anonymous namespace)::attn_fwd<64>(float const*, …)" → "mvd::attn_fwd<64>": the parameter list goes.
   const short = (n) => n.replace(/\(anonymous namespace\)::/g, '').replace(/\(.*$/, '');
@@ -117,7 +142,10 @@ for (const r of rows)
   if (r.spillStores || r.spillLoads) failures.push(`${r.kernel} (${r.arch}) spills ${r.spillStores} B stores / ${r.spillLoads} B loads`);
 
 for (const f of tensorCoreFiles) {
-  if (!files.includes(f)) { failures.push(`${f} is missing: GEMM and attention must have CUDA kernels`); continue; }
+  if (!files.includes(f)) {
+    failures.push(`${f} is missing: GEMM and attention must have CUDA kernels`);
+    continue;
+  }
   try {
     const n = await ptxHasTensorCores(f);
     console.log(`tensor cores: ${f}: ${n} mma instructions in the sm_80 PTX`);
@@ -130,30 +158,46 @@ for (const f of tensorCoreFiles) {
 // Register counts are a property of one compiler: a baseline from another nvcc is reported, not enforced.
 const nvccVersion = (await run(nvcc, ['--version'])).stdout.trim().split('\n').pop();
 const key = (r) => `${r.arch} ${r.mangled}`;
-const current = Object.fromEntries(rows.map((r) => [key(r), { file: r.file, kernel: r.kernel, registers: r.registers, smem: r.smem, stack: r.stack }]));
+const current = Object.fromEntries(
+  rows.map((r) => [key(r), { file: r.file, kernel: r.kernel, registers: r.registers, smem: r.smem, stack: r.stack }]),
+);
 if (!update && existsSync(baselinePath)) {
   const base = JSON.parse(readFileSync(baselinePath, 'utf8'));
   const sameCompiler = base._nvcc === nvccVersion;
   if (!sameCompiler) console.log(`baseline recorded with '${base._nvcc}', this is '${nvccVersion}': resource regressions not enforced`);
   for (const [k, c] of sameCompiler ? Object.entries(current) : []) {
     const b = base[k];
-    if (!b) { console.log(`new kernel (not in the baseline): ${c.kernel} ${k.split(' ')[0]}`); continue; }
+    if (!b) {
+      console.log(`new kernel (not in the baseline): ${c.kernel} ${k.split(' ')[0]}`);
+      continue;
+    }
     for (const field of ['registers', 'smem', 'stack'])
-      if (c[field] > b[field]) failures.push(`${c.kernel} (${k.split(' ')[0]}): ${field} ${b[field]} → ${c[field]} (regression; rerun with --update if intended)`);
+      if (c[field] > b[field])
+        failures.push(`${c.kernel} (${k.split(' ')[0]}): ${field} ${b[field]} → ${c[field]} (regression; rerun with --update if intended)`);
   }
 }
 
 const sorted = [...rows].sort((a, b) => a.file.localeCompare(b.file) || a.kernel.localeCompare(b.kernel) || a.arch.localeCompare(b.arch));
-const md = ['# CUDA kernel resources (ptxas -v, written by `node scripts/cuda-gates.mjs --update`)', '',
-  `Registers per thread, static shared memory and stack per kernel (${nvccVersion}); CI fails when a number grows.`, '',
-  '| file | kernel | arch | registers | smem B | stack B | spills |', '|---|---|---|---|---|---|---|',
-  ...sorted.map((r) => `| ${relative('native', r.file)} | \`${r.kernel.replace(/\|/g, '\\|')}\` | ${r.arch} | ${r.registers} | ${r.smem} | ${r.stack} | ${r.spillStores + r.spillLoads} |`)].join('\n') + '\n';
+const md = `${[
+  '# CUDA kernel resources (ptxas -v, written by `node scripts/cuda-gates.mjs --update`)',
+  '',
+  `Registers per thread, static shared memory and stack per kernel (${nvccVersion}); CI fails when a number grows.`,
+  '',
+  '| file | kernel | arch | registers | smem B | stack B | spills |',
+  '|---|---|---|---|---|---|---|',
+  ...sorted.map(
+    (r) =>
+      `| ${relative('native', r.file)} | \`${r.kernel.replace(/\|/g, '\\|')}\` | ${r.arch} | ${r.registers} | ${r.smem} | ${r.stack} | ${r.spillStores + r.spillLoads} |`,
+  ),
+].join('\n')}\n`;
 if (update) {
-  writeFileSync(baselinePath, JSON.stringify({ _nvcc: nvccVersion, ...current }, null, 1) + '\n');
+  writeFileSync(baselinePath, `${JSON.stringify({ _nvcc: nvccVersion, ...current }, null, 1)}\n`);
   writeFileSync(tablePath, md);
   console.log(`recorded ${rows.length} kernel×arch rows in ${relative(root, baselinePath)} and ${relative(root, tablePath)}`);
 }
-console.log(`cuda gates: ${files.length} files, ${rows.length} kernel×arch entries, max registers ${Math.max(0, ...rows.map((r) => r.registers))}`);
+console.log(
+  `cuda gates: ${files.length} files, ${rows.length} kernel×arch entries, max registers ${Math.max(0, ...rows.map((r) => r.registers))}`,
+);
 if (failures.length) {
   console.log(`cuda gates FAILED (${failures.length}):\n- ${failures.join('\n- ')}`);
   process.exit(1);

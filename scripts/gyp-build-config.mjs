@@ -18,5 +18,8 @@ const values = {
   MVD_GEMM_DETAIL: 'portable blocked GEMM (node-gyp fallback build does not link oneDNN)',
   MVD_CUDA_ARCHS: '',
 };
-writeFileSync(join(dir, 'build_config.h'), template.replace(/@(\w+)@/g, (_, k) => values[k] ?? ''));
+writeFileSync(
+  join(dir, 'build_config.h'),
+  template.replace(/@(\w+)@/g, (_, k) => values[k] ?? ''),
+);
 process.stdout.write(dir);

@@ -34,7 +34,9 @@ export function nativeSources() {
   const isCc = (f) => f.endsWith('.cc');
   const onednn = (f) => f.endsWith('_onednn.cc');
   return {
-    kernels: [...under('native/core/'), ...under('native/io/'), ...under('native/ops/'), ...under('native/dist/')].filter((f) => isCc(f) && !onednn(f)),
+    kernels: [...under('native/core/'), ...under('native/io/'), ...under('native/ops/'), ...under('native/dist/')].filter(
+      (f) => isCc(f) && !onednn(f),
+    ),
     kernels_onednn: under('native/ops/').filter(onednn),
     kernels_isa: under('native/ops/').filter((f) => f.endsWith('_isa.cc')),
     cuda: [...under('native/cuda/'), ...under('native/ops/')].filter((f) => f.endsWith('.cu')),

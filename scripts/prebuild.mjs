@@ -25,7 +25,8 @@ function die(msg) {
 
 if (process.platform !== 'linux') die(`only Linux is handled (ldd and patchelf); this is ${process.platform}`);
 for (const tool of ['ldd', 'patchelf', 'readelf', 'objdump']) {
-  if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) die(`${tool} is not on PATH (Debian: apt-get install patchelf binutils libc-bin)`);
+  if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0)
+    die(`${tool} is not on PATH (Debian: apt-get install patchelf binutils libc-bin)`);
 }
 
 // Two builds: `build/` for this checkout (MPI linked when found: data-parallel training from a
@@ -36,7 +37,10 @@ const prebuildOut = `${values.out}-prebuild`;
 if (!values['no-compile']) {
   const cmakeJs = join(root, 'node_modules', '.bin', 'cmake-js');
   if (!existsSync(cmakeJs)) die(`${cmakeJs} is missing: run \`npm ci\` first`);
-  for (const [out, extra] of [[values.out, []], [prebuildOut, ['--CDMVD_WITH_MPI=OFF']]]) {
+  for (const [out, extra] of [
+    [values.out, []],
+    [prebuildOut, ['--CDMVD_WITH_MPI=OFF']],
+  ]) {
     const r = spawnSync(cmakeJs, ['compile', '--out', out, ...extra], { cwd: root, stdio: 'inherit' });
     if (r.status !== 0) die(`cmake-js compile --out ${out} ${extra.join(' ')} failed (exit ${r.status ?? r.signal})`);
   }
@@ -45,8 +49,10 @@ if (!values['no-compile']) {
 const addon = join(root, prebuildOut, 'Release', 'mvd.node');
 if (!existsSync(addon)) die(`no addon at ${addon}: build it first (drop --no-compile)`);
 const runpath = /\((?:RUNPATH|RPATH)\)\s+Library r(?:un)?path: \[(.*)\]/.exec(execFileSync('readelf', ['-d', addon], { encoding: 'utf8' }));
-if (!runpath || !runpath[1].split(':').includes('$ORIGIN')) {
-  die(`${addon} has no $ORIGIN in its RUNPATH (found ${runpath ? runpath[1] : 'none'}): it was linked before CMakeLists.txt set it; rebuild`);
+if (!runpath?.[1].split(':').includes('$ORIGIN')) {
+  die(
+    `${addon} has no $ORIGIN in its RUNPATH (found ${runpath ? runpath[1] : 'none'}): it was linked before CMakeLists.txt set it; rebuild`,
+  );
 }
 
 // musl is named the way node-gyp-build detects it; everything else here is glibc.
@@ -83,9 +89,15 @@ const { problems, report } = foreignDeps(dest);
 console.log(report);
 if (problems.length) die(`the staged addon still needs files outside the package:\n  ${problems.join('\n  ')}`);
 const mb = (f) => (statSync(f).size / 2 ** 20).toFixed(1);
-console.log(`prebuild: ${target} (${mb(target)} MB) + ${[...licenses].map((l) => `${l} (${mb(l)} MB)`).join(', ') || 'no extra libraries'}`);
+console.log(
+  `prebuild: ${target} (${mb(target)} MB) + ${[...licenses].map((l) => `${l} (${mb(l)} MB)`).join(', ') || 'no extra libraries'}`,
+);
 const version = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version;
-console.log(`prebuild: ok: mvd ${version} for ${process.platform}-${process.arch} (${libc}, N-API 8) needs only glibc, libstdc++ and libgcc_s, at least ${systemFloor(dest)}`);
+console.log(
+  `prebuild: ok: mvd ${version} for ${process.platform}-${process.arch} (${libc}, N-API 8) needs only glibc, libstdc++ and libgcc_s, at least ${systemFloor(dest)}`,
+);
 if (missing.length) {
-  console.warn(`prebuild: WARNING: no licence file found for ${missing.join(', ')}: add one to ${join(dest, 'licenses')} before publishing`);
+  console.warn(
+    `prebuild: WARNING: no licence file found for ${missing.join(', ')}: add one to ${join(dest, 'licenses')} before publishing`,
+  );
 }

@@ -13,7 +13,10 @@ import { dirname, join } from 'node:path';
 const args = process.argv.slice(2);
 let sanitize = '';
 const i = args.indexOf('--sanitize');
-if (i >= 0) { sanitize = args[i + 1]; args.splice(i, 2); }
+if (i >= 0) {
+  sanitize = args[i + 1];
+  args.splice(i, 2);
+}
 const dir = process.env.MVD_NATIVE_TEST_DIR ?? (sanitize ? `build-native-tests-${sanitize}` : 'build-native-tests');
 const run = (cmd, argv, env) => execFileSync(cmd, argv, { stdio: 'inherit', env: { ...process.env, ...env } });
 
@@ -32,13 +35,24 @@ const cudaInc = process.env.MVD_NO_SIMT ? '' : cudaInclude();
 if (cudaInc) {
   console.log(`run-native-tests: CUDA tests run on the SIMT emulator (CUDA headers in ${cudaInc})`);
 } else {
-  console.log(process.env.MVD_NO_SIMT
-    ? 'run-native-tests: CUDA tests skipped (MVD_NO_SIMT is set)'
-    : 'run-native-tests: CUDA tests skipped: no cuda_runtime.h found (set CUDA_HOME to a CUDA toolkit to run them on the SIMT emulator)');
+  console.log(
+    process.env.MVD_NO_SIMT
+      ? 'run-native-tests: CUDA tests skipped (MVD_NO_SIMT is set)'
+      : 'run-native-tests: CUDA tests skipped: no cuda_runtime.h found (set CUDA_HOME to a CUDA toolkit to run them on the SIMT emulator)',
+  );
 }
 const jobs = process.env.MVD_BUILD_JOBS ?? String(cpus().length);
-run('cmake', ['-S', '.', '-B', dir, '-DMVD_BUILD_TESTS=ON', '-DMVD_WITH_CUDA=OFF', `-DMVD_SANITIZE=${sanitize}`,
-  cudaInc ? '-DMVD_SIMT=ON' : '-DMVD_SIMT=OFF', `-DMVD_CUDA_INCLUDE_DIR=${cudaInc}`,
-  sanitize ? '-DCMAKE_BUILD_TYPE=RelWithDebInfo' : '-DCMAKE_BUILD_TYPE=Release']);
+run('cmake', [
+  '-S',
+  '.',
+  '-B',
+  dir,
+  '-DMVD_BUILD_TESTS=ON',
+  '-DMVD_WITH_CUDA=OFF',
+  `-DMVD_SANITIZE=${sanitize}`,
+  cudaInc ? '-DMVD_SIMT=ON' : '-DMVD_SIMT=OFF',
+  `-DMVD_CUDA_INCLUDE_DIR=${cudaInc}`,
+  sanitize ? '-DCMAKE_BUILD_TYPE=RelWithDebInfo' : '-DCMAKE_BUILD_TYPE=Release',
+]);
 run('cmake', ['--build', dir, '--target', 'mvd_native_tests', '-j', jobs]);
 run(`${dir}/mvd_native_tests`, args, sanitize ? { ASAN_OPTIONS: 'detect_leaks=0', MVD_HOST_CACHE_MB: '0' } : {});

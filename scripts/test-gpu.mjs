@@ -24,21 +24,39 @@ const run = (cmd, argv, env = {}) => {
   }
 };
 const which = (name) => {
-  try { return execFileSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' }).trim() || null; } catch { return null; }
+  try {
+    return execFileSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' }).trim() || null;
+  } catch {
+    return null;
+  }
 };
 
-if (!which('nvcc')) { console.error('test:gpu: nvcc is not on PATH'); process.exit(2); }
+if (!which('nvcc')) {
+  console.error('test:gpu: nvcc is not on PATH');
+  process.exit(2);
+}
 const smi = which('nvidia-smi');
 const gpus = smi ? spawnSync(smi, ['-L'], { encoding: 'utf8' }).stdout?.trim() : '';
 if (!gpus) {
-  console.error('test:gpu: no NVIDIA GPU visible (nvidia-smi -L lists none). CI runs the same kernels in the SIMT emulator: npm run test:native -- cuda');
+  console.error(
+    'test:gpu: no NVIDIA GPU visible (nvidia-smi -L lists none). CI runs the same kernels in the SIMT emulator: npm run test:native -- cuda',
+  );
   process.exit(2);
 }
 console.log(gpus);
 
 step('native CUDA tests on the device');
-run('cmake', ['-S', '.', '-B', dir, '-DMVD_BUILD_TESTS=ON', '-DMVD_WITH_CUDA=ON', '-DMVD_SIMT=OFF',
-  '-DCMAKE_CUDA_ARCHITECTURES=native', '-DCMAKE_BUILD_TYPE=Release']);
+run('cmake', [
+  '-S',
+  '.',
+  '-B',
+  dir,
+  '-DMVD_BUILD_TESTS=ON',
+  '-DMVD_WITH_CUDA=ON',
+  '-DMVD_SIMT=OFF',
+  '-DCMAKE_CUDA_ARCHITECTURES=native',
+  '-DCMAKE_BUILD_TYPE=Release',
+]);
 run('cmake', ['--build', dir, '--target', 'mvd_native_tests', '-j', String(cpus().length)]);
 const tests = join(dir, 'mvd_native_tests');
 run(tests, ['cuda_']);
@@ -61,7 +79,11 @@ run('npx', ['tap', 'test/cuda-*.test.ts'], { MVD_TEST_CUDA: 'native' });
 step('NCCL collectives on CUDA tensors (world 1; world 2 with two GPUs)');
 const gpuCount = gpus.split('\n').filter((l) => l.startsWith('GPU ')).length;
 if (!which('mpirun')) console.log('mpirun not found: only world size 1 runs (apt-get install openmpi-bin libopenmpi-dev)');
-run('npx', ['tap', 'test/distributed-cuda.test.ts'], { MVD_TEST_CUDA: 'native', MVD_TEST_NCCL: '1', MVD_TEST_RANKS: String(Math.min(2, gpuCount)) });
+run('npx', ['tap', 'test/distributed-cuda.test.ts'], {
+  MVD_TEST_CUDA: 'native',
+  MVD_TEST_NCCL: '1',
+  MVD_TEST_RANKS: String(Math.min(2, gpuCount)),
+});
 
 step('CUDA kernel benchmark');
 run('node', ['dist/cli/main.js', 'bench', 'kernels', '--device', 'cuda:0']);

@@ -30,20 +30,20 @@ if (from === 'sync') {
     where = `${where === 'read-back' ? 'read-back' : 'call'}:${(e as Error).name}:${(e as Error).message}`;
   }
   await sync().catch(() => undefined);
-  process.stdout.write(JSON.stringify({ where }) + '\n');
+  process.stdout.write(`${JSON.stringify({ where })}\n`);
 } else if (from !== undefined) {
   // Child: run the cases from MVD_MISUSE_FROM on, one JSON line each. A line saying which case
   // starts comes first, so the parent can name the case that took the process down.
   for (let i = Number(from); i < misuseCases.length; i++) {
-    process.stdout.write(JSON.stringify({ start: misuseCases[i].name }) + '\n');
+    process.stdout.write(`${JSON.stringify({ start: misuseCases[i].name })}\n`);
     const r = await runMisuseCase(misuseCases[i]);
-    process.stdout.write(JSON.stringify({ name: misuseCases[i].name, ...r }) + '\n');
+    process.stdout.write(`${JSON.stringify({ name: misuseCases[i].name, ...r })}\n`);
   }
 } else {
   t.ok(misuseCases.length >= 100, `${misuseCases.length} misuse cases`);
   const names = new Set(misuseCases.map((c) => c.name));
   t.equal(names.size, misuseCases.length, 'case names are unique');
-  t.test('MVD_SYNC=1 throws a queued op\'s failure at its own call', (t) => {
+  t.test("MVD_SYNC=1 throws a queued op's failure at its own call", (t) => {
     const where = (sync: string): string => {
       const r = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url)], {
         env: { ...process.env, MVD_MISUSE_FROM: 'sync', MVD_SYNC: sync },
@@ -51,7 +51,9 @@ if (from === 'sync') {
         timeout: 60_000,
       });
       const line = r.stdout.split('\n').find((l) => l.startsWith('{'));
-      return line ? (JSON.parse(line) as { where: string }).where : `no result (status ${r.status}, signal ${r.signal}): ${r.stderr.slice(-1000)}`;
+      return line
+        ? (JSON.parse(line) as { where: string }).where
+        : `no result (status ${r.status}, signal ${r.signal}): ${r.stderr.slice(-1000)}`;
     };
     const synced = where('1');
     t.match(synced, /^call:ValueError:crossEntropy: /, `with MVD_SYNC=1: ${synced}`);
@@ -82,8 +84,9 @@ if (from === 'sync') {
       }
       if (next < misuseCases.length) {
         // The child ended inside case `started` (a signal, an exit, a timeout): that case fails.
-        t.fail(`${started >= 0 ? misuseCases[started].name : 'the child'} ended the process (status ${r.status}, signal ${r.signal})`,
-          { detail: r.stderr.slice(-3000) });
+        t.fail(`${started >= 0 ? misuseCases[started].name : 'the child'} ended the process (status ${r.status}, signal ${r.signal})`, {
+          detail: r.stderr.slice(-3000),
+        });
         next = Math.max(next, started + 1);
       }
     }

@@ -31,7 +31,7 @@ function mulberry32(seed: number): () => number {
   };
 }
 const rng = mulberry32(SEED);
-const int = (lo: number, hi: number) => lo + Math.floor(rng() * (hi - lo + 1));  // inclusive
+const int = (lo: number, hi: number) => lo + Math.floor(rng() * (hi - lo + 1)); // inclusive
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rng() * xs.length)];
 
 class Net extends Module {
@@ -40,13 +40,24 @@ class Net extends Module {
     const r = mulberry32(seed);
     for (const [name, shape] of shapes) {
       const n = shape.reduce((a, b) => a * b, 1);
-      this.param(name, Tensor.fromArray(Float32Array.from({ length: n }, () => r() * 2 - 1), shape));
+      this.param(
+        name,
+        Tensor.fromArray(
+          Float32Array.from({ length: n }, () => r() * 2 - 1),
+          shape,
+        ),
+      );
     }
   }
 }
 
 function snapshot(m: Module): Buffer {
-  return Buffer.concat([...stateDict(m).values()].map((v) => { const a = v.toArraySync(); return Buffer.from(a.buffer, a.byteOffset, a.byteLength); }));
+  return Buffer.concat(
+    [...stateDict(m).values()].map((v) => {
+      const a = v.toArraySync();
+      return Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+    }),
+  );
 }
 
 /** A valid file and how to load it: into a model (strict) or as plain tensors. */
@@ -69,8 +80,14 @@ async function mixedBase(): Promise<Base> {
   const p = join(dir, 'mixed.safetensors');
   // u8 [7] first puts every later tensor at an offset that is not a multiple of 4.
   const tensors: Record<string, Tensor> = {
-    a_u8: Tensor.fromArray(Uint8Array.from({ length: 7 }, (_, i) => i * 37), [7]),
-    b_f32: Tensor.fromArray(Float32Array.from({ length: 15 }, (_, i) => i / 3 - 2), [3, 5]),
+    a_u8: Tensor.fromArray(
+      Uint8Array.from({ length: 7 }, (_, i) => i * 37),
+      [7],
+    ),
+    b_f32: Tensor.fromArray(
+      Float32Array.from({ length: 15 }, (_, i) => i / 3 - 2),
+      [3, 5],
+    ),
     c_bf16: Tensor.fromArray(new Uint16Array([0x3f80, 0xbf80, 0x7f7f, 0x0001]), [4]),
     d_i32: Tensor.fromArray(new Int32Array([-1, 2, 0x7fffffff, -0x80000000]), [2, 2]),
     e_empty: Tensor.zeros([0, 3]),
@@ -83,7 +100,10 @@ async function mixedBase(): Promise<Base> {
 
 /** must: the outcome is an error of that class; 'load': a load of exactly what the file says; 'either'. */
 type Expect = { must: 'error'; cls: typeof MvdError } | { must: 'load' } | { must: 'either' };
-interface Mutant { bytes: Buffer; expect: Expect }
+interface Mutant {
+  bytes: Buffer;
+  expect: Expect;
+}
 const err = (cls: typeof MvdError): Expect => ({ must: 'error', cls });
 const FILE_ERR = err(SafetensorsError);
 
@@ -109,7 +129,13 @@ const mutators: Record<string, (b: Base) => Mutant | null> = {
   headerLengthPlusMinusOne: (b) => ({ bytes: shiftHeaderLength(b.bytes, pick([-1, 1])), expect: FILE_ERR }),
   headerLengthRandom: (b) => {
     const real = b.bytes.readBigUInt64LE(0);
-    const len = pick([BigInt(int(0, b.bytes.length)), 1n << BigInt(int(8, 63)), 0xffffffffffffffffn, real + BigInt(int(2, 64)), real - BigInt(int(2, 16))]);
+    const len = pick([
+      BigInt(int(0, b.bytes.length)),
+      1n << BigInt(int(8, 63)),
+      0xffffffffffffffffn,
+      real + BigInt(int(2, 64)),
+      real - BigInt(int(2, 16)),
+    ]);
     if (len === real || len < 0n) return null;
     const out = Buffer.from(b.bytes);
     out.writeBigUInt64LE(len);
@@ -138,7 +164,8 @@ const mutators: Record<string, (b: Base) => Mutant | null> = {
     const r = clone(b);
     const name = pick(nonEmpty(r));
     const [begin, end] = r.header[name].data_offsets as [number, number];
-    const size = end - begin, s = int(1, 8);
+    const size = end - begin,
+      s = int(1, 8);
     const variant = pick(['outOfRange', 'overlap', 'reversed', 'gapped', 'negative', 'fraction', 'string', 'three', 'one']);
     r.header[name].data_offsets = {
       outOfRange: [r.data.length + s - size, r.data.length + s],
@@ -155,7 +182,20 @@ const mutators: Record<string, (b: Base) => Mutant | null> = {
   },
   unknownDtype: (b) => {
     const r = clone(b);
-    r.header[pick(tensorNames(r))].dtype = pick(['F16', 'F64', 'I64', 'BOOL', 'f32', 'F 32', '', 7, null, ['F32'], 'toString', '__proto__']);
+    r.header[pick(tensorNames(r))].dtype = pick([
+      'F16',
+      'F64',
+      'I64',
+      'BOOL',
+      'f32',
+      'F 32',
+      '',
+      7,
+      null,
+      ['F32'],
+      'toString',
+      '__proto__',
+    ]);
     return { bytes: joinSafetensors(r.header, r.data), expect: FILE_ERR };
   },
   dtypeRelabelSameBytes: (b) => {
@@ -169,7 +209,9 @@ const mutators: Record<string, (b: Base) => Mutant | null> = {
     const r = clone(b);
     const name = pick(nonEmpty(r));
     const from = r.header[name].dtype as string;
-    r.header[name].dtype = pick(['F32', 'BF16', 'U8', 'I32'].filter((d) => d !== from && !(from === 'F32' && d === 'I32') && !(from === 'I32' && d === 'F32')));
+    r.header[name].dtype = pick(
+      ['F32', 'BF16', 'U8', 'I32'].filter((d) => d !== from && !(from === 'F32' && d === 'I32') && !(from === 'I32' && d === 'F32')),
+    );
     return { bytes: joinSafetensors(r.header, r.data), expect: FILE_ERR };
   },
   bf16WithWiderShape: (b) => {
@@ -191,7 +233,7 @@ const mutators: Record<string, (b: Base) => Mutant | null> = {
     const name = pick(tensorNames(r));
     const shape = r.header[name].shape as number[];
     r.header[name].shape = pick([[-1, ...shape], [...shape, 2], [1.5], ['3'], [2 ** 53, 2 ** 53], [[2]], 'x', null, [numel(shape) + 1]]);
-    if (numel(shape) === 0 && Array.isArray(r.header[name].shape) && r.header[name].shape.length === shape.length + 1) return null;  // [..,0,2] is still 0 elements
+    if (numel(shape) === 0 && Array.isArray(r.header[name].shape) && r.header[name].shape.length === shape.length + 1) return null; // [..,0,2] is still 0 elements
     return { bytes: joinSafetensors(r.header, r.data), expect: FILE_ERR };
   },
   nonFinite: (b) => {
@@ -205,14 +247,34 @@ const mutators: Record<string, (b: Base) => Mutant | null> = {
   },
   metadataWrongType: (b) => {
     const r = clone(b);
-    r.header.__metadata__ = pick<unknown>([5, 'pt', null, [], ['a'], true, { format: 5 }, { a: 'b', c: null }, { nested: { x: 'y' } }, { list: ['x'] }, { flag: false }]);
+    r.header.__metadata__ = pick<unknown>([
+      5,
+      'pt',
+      null,
+      [],
+      ['a'],
+      true,
+      { format: 5 },
+      { a: 'b', c: null },
+      { nested: { x: 'y' } },
+      { list: ['x'] },
+      { flag: false },
+    ]);
     return { bytes: joinSafetensors(r.header, r.data), expect: FILE_ERR };
   },
   oddNames: (b) => {
     // Names are free text: control characters and long names must not break a one-line message.
     const r = clone(b);
     const from = pick(tensorNames(r));
-    const to = pick([`${from}\n`, `line\nbreak ${int(0, 99)}`, `\u0000${from}`, `\u2028x`, 'x'.repeat(int(200, 5000)), `tab\t${from}`, `${from}\u001b[31m`]);
+    const to = pick([
+      `${from}\n`,
+      `line\nbreak ${int(0, 99)}`,
+      `\u0000${from}`,
+      `\u2028x`,
+      'x'.repeat(int(200, 5000)),
+      `tab\t${from}`,
+      `${from}\u001b[31m`,
+    ]);
     r.header[to] = r.header[from];
     delete r.header[from];
     return { bytes: joinSafetensors(r.header, r.data), expect: b.net ? err(ValueError) : { must: 'load' } };
@@ -222,8 +284,11 @@ const mutators: Record<string, (b: Base) => Mutant | null> = {
     const r = clone(b);
     const keys = Object.keys(r.header).sort(() => rng() - 0.5);
     const header = Object.fromEntries(keys.map((k) => [k, r.header[k]]));
-    header.__metadata__ = { ...(r.header.__metadata__ ?? {}), note: `case ${int(0, 1e6)}`, 'ü': '✓' };
-    return { bytes: joinSafetensors(JSON.stringify(header, null, pick([0, 1, 2])) + ' '.repeat(int(0, 9)), r.data), expect: { must: 'load' } };
+    header.__metadata__ = { ...(r.header.__metadata__ ?? {}), note: `case ${int(0, 1e6)}`, ü: '✓' };
+    return {
+      bytes: joinSafetensors(JSON.stringify(header, null, pick([0, 1, 2])) + ' '.repeat(int(0, 9)), r.data),
+      expect: { must: 'load' },
+    };
   },
 };
 
@@ -233,7 +298,11 @@ function oracle(bytes: Buffer): Map<string, { dtype: DType; shape: number[]; byt
   const out = new Map<string, { dtype: DType; shape: number[]; bytes: Buffer }>();
   for (const name of tensorNames(raw)) {
     const e = raw.header[name];
-    out.set(name, { dtype: e.dtype.toLowerCase() as DType, shape: e.shape, bytes: raw.data.subarray(e.data_offsets[0], e.data_offsets[1]) });
+    out.set(name, {
+      dtype: e.dtype.toLowerCase() as DType,
+      shape: e.shape,
+      bytes: raw.data.subarray(e.data_offsets[0], e.data_offsets[1]),
+    });
   }
   return out;
 }
@@ -245,7 +314,10 @@ async function runCase(b: Base, m: Mutant, path: string): Promise<string | null>
   if (b.net) {
     using model = new Net(b.net.shapes, 2);
     const before = snapshot(model);
-    const outcome = await loadWeights(path, model, { strict: true }).then(() => null, (e: unknown) => e);
+    const outcome = await loadWeights(path, model, { strict: true }).then(
+      () => null,
+      (e: unknown) => e,
+    );
     if (outcome === null) {
       if (m.expect.must === 'error') return `loaded, expected ${m.expect.cls.name}`;
       return snapshot(model).equals(b.net.want) ? null : 'loaded but the weights differ from the file';
@@ -257,7 +329,10 @@ async function runCase(b: Base, m: Mutant, path: string): Promise<string | null>
     if (!outcome.message.includes(path)) return `message does not name the file: ${outcome.message}`;
     return snapshot(model).equals(before) ? null : 'failed load changed the model';
   }
-  const outcome = await loadSafetensors(path).then((r) => r, (e: unknown) => e);
+  const outcome = await loadSafetensors(path).then(
+    (r) => r,
+    (e: unknown) => e,
+  );
   if (outcome instanceof Error) {
     if (!(outcome instanceof SafetensorsError)) return `expected a SafetensorsError, got ${outcome}`;
     if (!oneLine(outcome.message)) return `message is not one printable line: ${JSON.stringify(outcome.message)}`;
@@ -271,7 +346,8 @@ async function runCase(b: Base, m: Mutant, path: string): Promise<string | null>
     if (tensors.size !== want.size) return `loaded ${tensors.size} tensors, the file has ${want.size}`;
     for (const [name, w] of want) {
       const got = tensors.get(name);
-      if (!got || got.dtype !== w.dtype || got.shape.join() !== w.shape.join()) return `'${name}' loaded as ${got}, the file says ${w.dtype} [${w.shape}]`;
+      if (!got || got.dtype !== w.dtype || got.shape.join() !== w.shape.join())
+        return `'${name}' loaded as ${got}, the file says ${w.dtype} [${w.shape}]`;
       const a = got.toArraySync();
       if (!Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(w.bytes)) return `'${name}' bytes differ from the file`;
     }
@@ -283,20 +359,41 @@ async function runCase(b: Base, m: Mutant, path: string): Promise<string | null>
 
 t.test(`${CASES} mutated checkpoints: typed error or bit-identical load (seed ${SEED})`, async (t) => {
   const bases = [
-    await netBase('net-a', [['patch_embed.proj.weight', [4, 3, 2, 2]], ['blocks.0.attn.qkv.weight', [12, 4]], ['blocks.0.attn.qkv.bias', [12]],
-      ['blocks.0.norm1.weight', [4]], ['head.weight', [3, 4]], ['head.bias', [3]]], { format: 'pt' }),
-    await netBase('net-b', [['blocks.0.mlp.fc1.weight', [8, 4]], ['blocks.0.mlp.fc1.bias', [8]], ['norm.weight', [4]], ['norm.bias', [4]]], {}),
+    await netBase(
+      'net-a',
+      [
+        ['patch_embed.proj.weight', [4, 3, 2, 2]],
+        ['blocks.0.attn.qkv.weight', [12, 4]],
+        ['blocks.0.attn.qkv.bias', [12]],
+        ['blocks.0.norm1.weight', [4]],
+        ['head.weight', [3, 4]],
+        ['head.bias', [3]],
+      ],
+      { format: 'pt' },
+    ),
+    await netBase(
+      'net-b',
+      [
+        ['blocks.0.mlp.fc1.weight', [8, 4]],
+        ['blocks.0.mlp.fc1.bias', [8]],
+        ['norm.weight', [4]],
+        ['norm.bias', [4]],
+      ],
+      {},
+    ),
     await mixedBase(),
   ];
   // The unmutated files load: the baseline every mutation departs from.
-  for (const b of bases) t.equal(await runCase(b, { bytes: b.bytes, expect: { must: 'load' } }, join(dir, 'case.safetensors')), null, `${b.name} loads`);
+  for (const b of bases)
+    t.equal(await runCase(b, { bytes: b.bytes, expect: { must: 'load' } }, join(dir, 'case.safetensors')), null, `${b.name} loads`);
   const names = Object.keys(mutators);
   const ran = new Map(names.map((n) => [n, 0]));
   const outcomes = { error: 0, load: 0 };
   const failures: string[] = [];
   const t0 = performance.now();
   for (let i = 0; i < CASES; i++) {
-    const b = bases[i % bases.length], name = names[Math.floor(i / bases.length) % names.length];
+    const b = bases[i % bases.length],
+      name = names[Math.floor(i / bases.length) % names.length];
     const m = mutators[name](b);
     if (!m) continue;
     ran.set(name, ran.get(name)! + 1);
@@ -320,7 +417,10 @@ t.test('mvd extract refuses bad checkpoints in one line, exit code 1', async (t)
   await saveWeights(good, enc);
   enc.dispose();
   const clip = join(dir, 'clip.safetensors');
-  using c = Tensor.fromArray(Float32Array.from({ length: 3 * 2 * 32 * 32 }, (_, i) => Math.sin(i)), [3, 2, 32, 32]);
+  using c = Tensor.fromArray(
+    Float32Array.from({ length: 3 * 2 * 32 * 32 }, (_, i) => Math.sin(i)),
+    [3, 2, 32, 32],
+  );
   await saveSafetensors(clip, { clip: c });
   const raw = splitSafetensors(readFileSync(good));
   const edit = (f: (r: RawSafetensors) => void) => {
@@ -330,17 +430,39 @@ t.test('mvd extract refuses bad checkpoints in one line, exit code 1', async (t)
   };
   const cases: [string, Buffer | null, RegExp][] = [
     ['good (control)', null, /^$/],
-    ['transposed qkv weight', edit((r) => { r.header['blocks.0.attn.qkv.weight'].shape = [128, 384]; }), /^mvd[^:]*: ShapeError: .*blocks\.0\.attn\.qkv\.weight: \[128,384\] vs \[384,128\]/],
-    ['I32 relabel', edit((r) => { r.header['blocks.1.mlp.fc2.weight'].dtype = 'I32'; }), /^mvd[^:]*: DTypeError: .*blocks\.1\.mlp\.fc2\.weight: i32 vs f32/],
+    [
+      'transposed qkv weight',
+      edit((r) => {
+        r.header['blocks.0.attn.qkv.weight'].shape = [128, 384];
+      }),
+      /^mvd[^:]*: ShapeError: .*blocks\.0\.attn\.qkv\.weight: \[128,384\] vs \[384,128\]/,
+    ],
+    [
+      'I32 relabel',
+      edit((r) => {
+        r.header['blocks.1.mlp.fc2.weight'].dtype = 'I32';
+      }),
+      /^mvd[^:]*: DTypeError: .*blocks\.1\.mlp\.fc2\.weight: i32 vs f32/,
+    ],
     ['header length one short', shiftHeaderLength(readFileSync(good), -1), /^mvd[^:]*: SafetensorsError: .*data section/],
-    ['NaN weight', edit((r) => { r.data.writeFloatLE(NaN, f32ByteOffset(r, 'patch_embed.proj.weight', 5)); }), /^mvd[^:]*: ValueError: .*'patch_embed\.proj\.weight' .*NaN or Inf/],
+    [
+      'NaN weight',
+      edit((r) => {
+        r.data.writeFloatLE(NaN, f32ByteOffset(r, 'patch_embed.proj.weight', 5));
+      }),
+      /^mvd[^:]*: ValueError: .*'patch_embed\.proj\.weight' .*NaN or Inf/,
+    ],
     ['truncated', readFileSync(good).subarray(0, 3000), /^mvd[^:]*: SafetensorsError: .*truncated/],
   ];
   for (const [name, bytes, re] of cases) {
     const ck = bytes ? join(dir, `cli-${name.replace(/\W+/g, '-')}.safetensors`) : good;
     if (bytes) writeFileSync(ck, bytes);
     const out = join(dir, `feats-${name.replace(/\W+/g, '-')}.safetensors`);
-    const r = spawnSync(process.execPath, [cli, 'extract', '--checkpoint', ck, '--model', 'tiny', '--frames', '2', '--size', '32', '--input', clip, '--out', out], { encoding: 'utf8', timeout: 60_000 });
+    const r = spawnSync(
+      process.execPath,
+      [cli, 'extract', '--checkpoint', ck, '--model', 'tiny', '--frames', '2', '--size', '32', '--input', clip, '--out', out],
+      { encoding: 'utf8', timeout: 60_000 },
+    );
     t.equal(r.signal, null, `${name}: no signal`);
     if (!bytes) {
       t.equal(r.status, 0, `${name}: exit 0 (${r.stderr.trim()})`);

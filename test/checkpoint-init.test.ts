@@ -18,7 +18,8 @@ import { loadBackbone, makeClassifier } from '../lib/methods/finetune.js';
 import type { Module } from '../lib/nn/module.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mvd-ckpt-init-'));
-const FRAMES = 4, SIZE = 32;
+const FRAMES = 4,
+  SIZE = 32;
 
 function clip(seed: number): Tensor {
   let s = seed >>> 0;
@@ -64,9 +65,15 @@ t.test('loadTeacher: video and image teachers give the features of the old load'
   const vid = await save('vid.safetensors', vidCfg, { finalNorm: true });
   const img = await save('img.safetensors', imgCfg, { finalNorm: true, frameStride: 2 });
   using x = clip(5);
-  for (const [kind, path, cfg] of [['vid', vid, vidCfg], ['img', img, imgCfg]] as const) {
+  for (const [kind, path, cfg] of [
+    ['vid', vid, vidCfg],
+    ['img', img, imgCfg],
+  ] as const) {
     const fresh = await loadTeacher(kind, path, 'tiny', FRAMES, SIZE);
-    const old = new Teacher(kind, await loadedTheOldWay(new VisionTransformer(cfg, { finalNorm: true, frameStride: kind === 'img' ? 2 : undefined }), path));
+    const old = new Teacher(
+      kind,
+      await loadedTheOldWay(new VisionTransformer(cfg, { finalNorm: true, frameStride: kind === 'img' ? 2 : undefined }), path),
+    );
     t.equal(await identical(fresh.features(x), old.features(x)), 'identical', `${kind} teacher: same features, bit for bit`);
     fresh.encoder.dispose();
     old.encoder.dispose();
@@ -93,11 +100,19 @@ t.test('loadFeatureEncoder: student, fine-tuned (no final norm) and image checkp
   }
   const image = await save('image.safetensors', imageVit('tiny', { size: SIZE }), { finalNorm: true, frameStride: 2 });
   using x = clip(9);
-  for (const [path, kind] of [[student, 'student'], [tuned, 'student'], [image, 'image']] as const) {
+  for (const [path, kind] of [
+    [student, 'student'],
+    [tuned, 'student'],
+    [image, 'image'],
+  ] as const) {
     using fresh = await loadFeatureEncoder(path, { frames: FRAMES, size: SIZE });
     t.equal(fresh.kind, kind);
     const cfg = kind === 'image' ? imageVit('tiny', { size: SIZE }) : videoVit('tiny', { frames: FRAMES, size: SIZE });
-    const enc = await loadedTheOldWay(new VisionTransformer(cfg, { finalNorm: true, frameStride: kind === 'image' ? 2 : undefined }), path, ['norm.']);
+    const enc = await loadedTheOldWay(
+      new VisionTransformer(cfg, { finalNorm: true, frameStride: kind === 'image' ? 2 : undefined }),
+      path,
+      ['norm.'],
+    );
     const old = new Teacher(kind === 'image' ? 'img' : 'vid', enc);
     t.equal(await identical(fresh.features(x), old.features(x)), 'identical', `${path.split('/').pop()}: same features, bit for bit`);
     enc.dispose();

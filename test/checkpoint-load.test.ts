@@ -24,7 +24,12 @@ const goodBytes = readFileSync(good);
 
 /** Every parameter's bytes, in order: equal snapshots = bit-identical weights. */
 function snapshot(m: Module): Buffer {
-  return Buffer.concat([...stateDict(m).values()].map((v) => { const a = v.toArraySync(); return Buffer.from(a.buffer, a.byteOffset, a.byteLength); }));
+  return Buffer.concat(
+    [...stateDict(m).values()].map((v) => {
+      const a = v.toArraySync();
+      return Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+    }),
+  );
 }
 
 function edited(edit: (raw: ReturnType<typeof splitSafetensors>) => void): Buffer {
@@ -44,36 +49,81 @@ async function bf16Weight(): Promise<Buffer> {
 }
 
 const cases: [string, () => Buffer | Promise<Buffer>, new (...a: never[]) => MvdError, RegExp][] = [
-  ['transposed weight: [128,384] stored for [384,128]', () => edited((r) => { r.header['blocks.0.attn.qkv.weight'].shape = [128, 384]; }),
-    ShapeError, /blocks\.0\.attn\.qkv\.weight: \[128,384\] vs \[384,128\]/],
-  ['weight relabelled I32 (same bytes)', () => edited((r) => { r.header['blocks.0.attn.proj.weight'].dtype = 'I32'; }),
-    DTypeError, /blocks\.0\.attn\.proj\.weight: i32 vs f32/],
+  [
+    'transposed weight: [128,384] stored for [384,128]',
+    () =>
+      edited((r) => {
+        r.header['blocks.0.attn.qkv.weight'].shape = [128, 384];
+      }),
+    ShapeError,
+    /blocks\.0\.attn\.qkv\.weight: \[128,384\] vs \[384,128\]/,
+  ],
+  [
+    'weight relabelled I32 (same bytes)',
+    () =>
+      edited((r) => {
+        r.header['blocks.0.attn.proj.weight'].dtype = 'I32';
+      }),
+    DTypeError,
+    /blocks\.0\.attn\.proj\.weight: i32 vs f32/,
+  ],
   ['weight stored as BF16 with the right shape', bf16Weight, DTypeError, /blocks\.0\.attn\.proj\.weight: bf16 vs f32/],
-  ['weight relabelled BF16 over f32 bytes', () => edited((r) => { r.header['blocks.0.attn.proj.weight'].dtype = 'BF16'; }),
-    SafetensorsError, /'blocks\.0\.attn\.proj\.weight' spans 65536 bytes .* but BF16 \[128,128\] needs 32768/],
+  [
+    'weight relabelled BF16 over f32 bytes',
+    () =>
+      edited((r) => {
+        r.header['blocks.0.attn.proj.weight'].dtype = 'BF16';
+      }),
+    SafetensorsError,
+    /'blocks\.0\.attn\.proj\.weight' spans 65536 bytes .* but BF16 \[128,128\] needs 32768/,
+  ],
   ['header length one byte short', () => shiftHeaderLength(goodBytes, -1), SafetensorsError, /header|data section/],
   ['header length one byte long', () => shiftHeaderLength(goodBytes, 1), SafetensorsError, /header|data section/],
-  ['NaN in a weight', () => edited((r) => { r.data.writeFloatLE(NaN, f32ByteOffset(r, 'blocks.0.mlp.fc1.weight', 77)); }),
-    ValueError, /'blocks\.0\.mlp\.fc1\.weight' \[512,128\] holds NaN or Inf/],
-  ['Inf in a bias', () => edited((r) => { r.data.writeFloatLE(-Infinity, f32ByteOffset(r, 'blocks.3.mlp.fc2.bias', 0)); }),
-    ValueError, /'blocks\.3\.mlp\.fc2\.bias' \[128\] holds NaN or Inf/],
-  ['backbone weight missing', async () => {
-    const sd = new Map(stateDict(source));
-    sd.delete('blocks.2.norm1.weight');
-    const p = join(dir, 'missing.safetensors');
-    await saveSafetensors(p, sd);
-    return readFileSync(p);
-  }, ValueError, /1 missing \(blocks\.2\.norm1\.weight\)/],
-  ['reference qkv.bias that cannot split into q/k/v', async () => {
-    const sd = new Map(stateDict(source));
-    sd.delete('blocks.0.attn.q_bias');
-    sd.delete('blocks.0.attn.v_bias');
-    using odd = Tensor.zeros([383]);
-    sd.set('blocks.0.attn.qkv.bias', odd);
-    const p = join(dir, 'odd-bias.safetensors');
-    await saveSafetensors(p, sd);
-    return readFileSync(p);
-  }, ShapeError, /'blocks\.0\.attn\.qkv\.bias' is \[383\], expected one dimension divisible by 3/],
+  [
+    'NaN in a weight',
+    () =>
+      edited((r) => {
+        r.data.writeFloatLE(NaN, f32ByteOffset(r, 'blocks.0.mlp.fc1.weight', 77));
+      }),
+    ValueError,
+    /'blocks\.0\.mlp\.fc1\.weight' \[512,128\] holds NaN or Inf/,
+  ],
+  [
+    'Inf in a bias',
+    () =>
+      edited((r) => {
+        r.data.writeFloatLE(-Infinity, f32ByteOffset(r, 'blocks.3.mlp.fc2.bias', 0));
+      }),
+    ValueError,
+    /'blocks\.3\.mlp\.fc2\.bias' \[128\] holds NaN or Inf/,
+  ],
+  [
+    'backbone weight missing',
+    async () => {
+      const sd = new Map(stateDict(source));
+      sd.delete('blocks.2.norm1.weight');
+      const p = join(dir, 'missing.safetensors');
+      await saveSafetensors(p, sd);
+      return readFileSync(p);
+    },
+    ValueError,
+    /1 missing \(blocks\.2\.norm1\.weight\)/,
+  ],
+  [
+    'reference qkv.bias that cannot split into q/k/v',
+    async () => {
+      const sd = new Map(stateDict(source));
+      sd.delete('blocks.0.attn.q_bias');
+      sd.delete('blocks.0.attn.v_bias');
+      using odd = Tensor.zeros([383]);
+      sd.set('blocks.0.attn.qkv.bias', odd);
+      const p = join(dir, 'odd-bias.safetensors');
+      await saveSafetensors(p, sd);
+      return readFileSync(p);
+    },
+    ShapeError,
+    /'blocks\.0\.attn\.qkv\.bias' is \[383\], expected one dimension divisible by 3/,
+  ],
 ];
 
 for (const [name, make, Cls, re] of cases) {
@@ -82,7 +132,10 @@ for (const [name, make, Cls, re] of cases) {
     writeFileSync(p, await make());
     using m = encoder(2);
     const before = snapshot(m);
-    const err = await loadWeights(p, m).then(() => null, (e: unknown) => e);
+    const err = await loadWeights(p, m).then(
+      () => null,
+      (e: unknown) => e,
+    );
     t.ok(err instanceof Cls, `${Cls.name}, got ${err}`);
     t.match((err as Error).message, re);
     t.match((err as Error).message, p, 'names the file');
@@ -101,7 +154,10 @@ t.test('a partial load is asked for by name; the rest must still fit', async (t)
   const classifier = () => new VideoClassifier(cfg(), { numClasses: 5, seed: 3 });
   {
     using c = classifier();
-    const err = await loadWeights(good, c).then(() => null, (e: unknown) => e);
+    const err = await loadWeights(good, c).then(
+      () => null,
+      (e: unknown) => e,
+    );
     t.ok(err instanceof ValueError && /missing \(.*fc_norm\.weight.*head\.weight/.test(err.message), `head and fc_norm missing: ${err}`);
   }
   using c = classifier();

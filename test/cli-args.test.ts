@@ -11,13 +11,23 @@ import { packageRoot } from '../lib/native.js';
 const cli = join(packageRoot, 'dist', 'cli', 'main.js');
 const LIMIT_MS = 20000;
 
-interface Ran { status: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; ms: number }
+interface Ran {
+  status: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
 
 function mvd(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Ran> {
   return new Promise((done) => {
     const t0 = Date.now();
-    const child = spawn(process.execPath, [cli, ...args], { env: { ...process.env, MVD_DEBUG: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '', stderr = '';
+    const child = spawn(process.execPath, [cli, ...args], {
+      env: { ...process.env, MVD_DEBUG: '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '',
+      stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
     // A hung child is killed so the test reports it instead of hanging too.
@@ -85,8 +95,16 @@ const BAD: [string[], 1 | 2, RegExp][] = [
   [[...P, '--out', f('a-file')], 2, /--out .*a-file is a file, expected a folder/],
   [[...P, '--out', '/proc/mvd-x'], 2, /--out \/proc\/mvd-x: cannot create the folder/],
   [[...P, '--stpes', '3'], 2, /^mvd pretrain: unknown flag --stpes \(did you mean --steps\?\) \(see mvd pretrain --help\)$/],
-  [['extract', '--checkpoint', f('garbage.safetensors'), '--video', 'x.mp4', '--out', f('o.safetensors'), '--pos', 'bogus'], 2, /--pos: unknown value 'bogus', expected one of: sincos3d, sinusoid1d/],
-  [['extract', '--checkpoint', f('garbage.safetensors'), '--video', 'x.mp4', '--out', f('o.safetensors'), '--layer', 'bogus'], 2, /--layer: unknown value 'bogus'/],
+  [
+    ['extract', '--checkpoint', f('garbage.safetensors'), '--video', 'x.mp4', '--out', f('o.safetensors'), '--pos', 'bogus'],
+    2,
+    /--pos: unknown value 'bogus', expected one of: sincos3d, sinusoid1d/,
+  ],
+  [
+    ['extract', '--checkpoint', f('garbage.safetensors'), '--video', 'x.mp4', '--out', f('o.safetensors'), '--layer', 'bogus'],
+    2,
+    /--layer: unknown value 'bogus'/,
+  ],
   // --config, more ways.
   [[...P, '--config', f('wrong-type.json')], 2, /key 'steps': expected an integer >= 1, got "abc"/],
   [[...P, '--config', f('range.json')], 2, /key 'mask-ratio'/],
@@ -143,10 +161,22 @@ const BAD: [string[], 1 | 2, RegExp][] = [
   [[...P, '--force', '--resume', '--out', f('run-x')], 2, /--force starts over and --resume continues/],
   [[...P, '--override'], 2, /--override only applies with --resume/],
   [['distill', '--teachers', 'both'], 2, /--image-teacher WEIGHTS is required/],
-  [['distill', '--teachers', 'video', '--video-teacher', missing, '--image-teacher', missing], 2, /--image-teacher is not used with --teachers video/],
+  [
+    ['distill', '--teachers', 'video', '--video-teacher', missing, '--image-teacher', missing],
+    2,
+    /--image-teacher is not used with --teachers video/,
+  ],
   [['extract', '--checkpoint', missing, '--out', f('o.safetensors')], 2, /exactly one of --input .*--video .*--list/],
-  [['extract', '--checkpoint', missing, '--input', missing, '--out', f('o.safetensors'), '--clips', '2'], 2, /--clips and --crops apply to videos/],
-  [['extract', '--checkpoint', missing, '--video', missing, '--out', f('o.safetensors'), '--root', '/tmp'], 2, /--root applies to --list only/],
+  [
+    ['extract', '--checkpoint', missing, '--input', missing, '--out', f('o.safetensors'), '--clips', '2'],
+    2,
+    /--clips and --crops apply to videos/,
+  ],
+  [
+    ['extract', '--checkpoint', missing, '--video', missing, '--out', f('o.safetensors'), '--root', '/tmp'],
+    2,
+    /--root applies to --list only/,
+  ],
   [['eval', '--checkpoint', missing, '--list', missing, '--label', 'motion'], 2, /--label applies to synthetic data only/],
   [['demo', '--full', '--seed', '2'], 2, /--full runs seeds 1, 2 and 3/],
   [['info', '--frames', '8'], 2, /--frames applies with --model only/],
@@ -165,11 +195,23 @@ const BAD: [string[], 1 | 2, RegExp][] = [
   [['plot', 'curves', '--run', f('a-file')], 2, /--run .*a-file is a file/],
   [['plot', 'similarity', '--checkpoint', missing], 1, /checkpoint .* not found/],
   [['extract', '--checkpoint', '/dev/null', '--video', 'x.mp4', '--out', f('o.safetensors')], 2, /--checkpoint \/dev\/null is a device/],
-  [['extract', '--checkpoint', f('garbage.safetensors'), '--video', f('a-file'), '--out', f('a-dir')], 2, /--out .*a-dir is a folder, expected a file path/],
-  [['extract', '--checkpoint', f('garbage.safetensors'), '--video', f('a-file'), '--out', '/proc/mvd-x/f.safetensors'], 2, /cannot create the folder/],
+  [
+    ['extract', '--checkpoint', f('garbage.safetensors'), '--video', f('a-file'), '--out', f('a-dir')],
+    2,
+    /--out .*a-dir is a folder, expected a file path/,
+  ],
+  [
+    ['extract', '--checkpoint', f('garbage.safetensors'), '--video', f('a-file'), '--out', '/proc/mvd-x/f.safetensors'],
+    2,
+    /cannot create the folder/,
+  ],
   [['synth', '--out', f('a-file')], 2, /is a file, expected a folder/],
   // Runtime failures inside the library: one line, exit 1.
-  [['probe', '--checkpoint', f('garbage.safetensors'), '--frames', '4', '--size', '32', '--clips', '4', '--steps', '1'], 1, /safetensors|header|garbage/i],
+  [
+    ['probe', '--checkpoint', f('garbage.safetensors'), '--frames', '4', '--size', '32', '--clips', '4', '--steps', '1'],
+    1,
+    /safetensors|header|garbage/i,
+  ],
   [['eval', '--checkpoint', f('garbage.safetensors')], 1, /safetensors|header|garbage/i],
 ];
 if (haveFifo) {
@@ -178,27 +220,41 @@ if (haveFifo) {
     [['eval', '--checkpoint', fifo], 2, /is a FIFO/],
     [['extract', '--checkpoint', fifo, '--video', 'x.mp4', '--out', f('o.safetensors')], 2, /is a FIFO/],
     [['distill', '--teachers', 'video', '--video-teacher', fifo], 2, /is a FIFO/],
-    [['extract', '--checkpoint', f('garbage.safetensors'), '--video', f('a-file'), '--out', fifo], 2, /--out .*fifo is a FIFO, expected a file path/],
+    [
+      ['extract', '--checkpoint', f('garbage.safetensors'), '--video', f('a-file'), '--out', fifo],
+      2,
+      /--out .*fifo is a FIFO, expected a file path/,
+    ],
   );
 }
 
-t.test(`${BAD.length} bad invocations: exit 2 or 1, one stderr line, no stack trace, no signal, no hang`, { skip: existsSync(cli) ? false : 'dist/ not built (npx tsc -p tsconfig.build.json)' }, async (t) => {
-  t.ok(BAD.length >= 60, `${BAD.length} cases`);
-  const results = await pairs(BAD.map(([args]) => () => mvd(args)));
-  BAD.forEach(([args, code, pattern], i) => {
-    const r = results[i];
-    const lines = r.stderr.split('\n').filter((l) => l.trim() !== '');
-    const what = `mvd ${args.join(' ')}`;
-    t.equal(r.signal, null, `${what}: not killed by a signal (hung past ${LIMIT_MS} ms if SIGKILL)`);
-    t.equal(r.status, code, `${what}: exit ${code} (stderr: ${r.stderr.slice(0, 300)})`);
-    t.equal(lines.length, 1, `${what}: exactly one stderr line`);
-    t.notMatch(r.stderr, /\n\s+at /, `${what}: no stack trace`);
-    t.match(lines[0] ?? '', new RegExp(`^mvd( ${args[0]})?: `), `${what}: the line names the command`);
-    t.match(lines[0] ?? '', pattern, `${what}: says ${pattern}`);
-    if (code === 2) t.match(lines[0] ?? '', /\(see mvd( \S+)? --help\)$/, `${what}: points at --help`);
-    t.ok(r.ms < LIMIT_MS, `${what}: ended in ${r.ms} ms`);
-  });
-});
+t.test(
+  `${BAD.length} bad invocations: exit 2 or 1, one stderr line, no stack trace, no signal, no hang`,
+  { skip: existsSync(cli) ? false : 'dist/ not built (npx tsc -p tsconfig.build.json)' },
+  async (t) => {
+    t.ok(BAD.length >= 60, `${BAD.length} cases`);
+    const results = await pairs(
+      BAD.map(
+        ([args]) =>
+          () =>
+            mvd(args),
+      ),
+    );
+    BAD.forEach(([args, code, pattern], i) => {
+      const r = results[i];
+      const lines = r.stderr.split('\n').filter((l) => l.trim() !== '');
+      const what = `mvd ${args.join(' ')}`;
+      t.equal(r.signal, null, `${what}: not killed by a signal (hung past ${LIMIT_MS} ms if SIGKILL)`);
+      t.equal(r.status, code, `${what}: exit ${code} (stderr: ${r.stderr.slice(0, 300)})`);
+      t.equal(lines.length, 1, `${what}: exactly one stderr line`);
+      t.notMatch(r.stderr, /\n\s+at /, `${what}: no stack trace`);
+      t.match(lines[0] ?? '', new RegExp(`^mvd( ${args[0]})?: `), `${what}: the line names the command`);
+      t.match(lines[0] ?? '', pattern, `${what}: says ${pattern}`);
+      if (code === 2) t.match(lines[0] ?? '', /\(see mvd( \S+)? --help\)$/, `${what}: points at --help`);
+      t.ok(r.ms < LIMIT_MS, `${what}: ended in ${r.ms} ms`);
+    });
+  },
+);
 
 t.test('MVD_DEBUG=1 adds the stack trace', { skip: existsSync(cli) ? false : 'dist/ not built' }, async (t) => {
   const r = await mvd([...P, '--steps', 'abc'], { MVD_DEBUG: '1' });
@@ -206,31 +262,63 @@ t.test('MVD_DEBUG=1 adds the stack trace', { skip: existsSync(cli) ? false : 'di
   t.match(r.stderr, /\n\s+at /);
 });
 
-t.test('valid invocations from the README still work (smallest sizes)', { skip: existsSync(cli) ? false : 'dist/ not built' }, async (t) => {
-  const help = await pairs(['pretrain', 'distill', 'finetune', 'eval', 'probe', 'extract', 'plot', 'synth', 'demo', 'info'].map((c) => () => mvd([c, '--help'])));
-  for (const h of help) t.equal(h.status, 0, h.stderr);
-  t.match(help[0].stdout, /--steps <int>\s+optimiser steps; an integer >= 1 \(default 100\)/, '--help shows type, range and default');
-  t.match(help[0].stdout, /--mask-ratio <x>\s+.*a number in \(0, 1\) \(default: 0\.75 for mae, else 0\.9\)/);
-  const info = await mvd(['info', '--model', 'tiny', '--frames', '8', '--size', '64', '--json']);
-  t.equal(info.status, 0, info.stderr);
-  t.equal(JSON.parse(info.stdout).frames, 8);
+t.test(
+  'valid invocations from the README still work (smallest sizes)',
+  { skip: existsSync(cli) ? false : 'dist/ not built' },
+  async (t) => {
+    const help = await pairs(
+      ['pretrain', 'distill', 'finetune', 'eval', 'probe', 'extract', 'plot', 'synth', 'demo', 'info'].map((c) => () => mvd([c, '--help'])),
+    );
+    for (const h of help) t.equal(h.status, 0, h.stderr);
+    t.match(help[0].stdout, /--steps <int>\s+optimiser steps; an integer >= 1 \(default 100\)/, '--help shows type, range and default');
+    t.match(help[0].stdout, /--mask-ratio <x>\s+.*a number in \(0, 1\) \(default: 0\.75 for mae, else 0\.9\)/);
+    const info = await mvd(['info', '--model', 'tiny', '--frames', '8', '--size', '64', '--json']);
+    t.equal(info.status, 0, info.stderr);
+    t.equal(JSON.parse(info.stdout).frames, 8);
 
-  const run = f('run-vmae');
-  const a = await mvd(['pretrain', '--method', 'videomae', ...V, '--mask-ratio', '0.5', '--checkpoint-every', '1', '--out', run, '--json']);
-  t.equal(a.status, 0, a.stderr);
-  t.equal(JSON.parse(a.stdout).steps, 1);
-  t.ok(existsSync(join(run, 'model.safetensors')));
-  const b = await mvd(['pretrain', '--method', 'videomae', ...V.slice(0, -1), '2', '--mask-ratio', '0.5', '--checkpoint-every', '1', '--out', run, '--resume', '--json']);
-  t.equal(b.status, 0, b.stderr);
-  t.equal(JSON.parse(b.stdout).startStep, 1, 'resumed at step 1');
-  const again = await mvd(['pretrain', '--method', 'videomae', ...V, '--mask-ratio', '0.5', '--out', run]);
-  t.not(again.status, 0, 'a run folder holding a run is not silently reused');
-  t.equal(again.stderr.trim().split('\n').length, 1, again.stderr);
+    const run = f('run-vmae');
+    const a = await mvd([
+      'pretrain',
+      '--method',
+      'videomae',
+      ...V,
+      '--mask-ratio',
+      '0.5',
+      '--checkpoint-every',
+      '1',
+      '--out',
+      run,
+      '--json',
+    ]);
+    t.equal(a.status, 0, a.stderr);
+    t.equal(JSON.parse(a.stdout).steps, 1);
+    t.ok(existsSync(join(run, 'model.safetensors')));
+    const b = await mvd([
+      'pretrain',
+      '--method',
+      'videomae',
+      ...V.slice(0, -1),
+      '2',
+      '--mask-ratio',
+      '0.5',
+      '--checkpoint-every',
+      '1',
+      '--out',
+      run,
+      '--resume',
+      '--json',
+    ]);
+    t.equal(b.status, 0, b.stderr);
+    t.equal(JSON.parse(b.stdout).startStep, 1, 'resumed at step 1');
+    const again = await mvd(['pretrain', '--method', 'videomae', ...V, '--mask-ratio', '0.5', '--out', run]);
+    t.not(again.status, 0, 'a run folder holding a run is not silently reused');
+    t.equal(again.stderr.trim().split('\n').length, 1, again.stderr);
 
-  writeFileSync(f('run.json'), JSON.stringify({ frames: 4, size: 32, batch: 2, clips: 4, steps: 1, 'mask-ratio': 0.5, model: 'tiny' }));
-  const c = await mvd(['pretrain', '--method', 'mae', '--config', f('run.json'), '--steps', '2', '--json']);
-  t.equal(c.status, 0, c.stderr);
-  t.equal(JSON.parse(c.stdout).steps, 2, 'a flag overrides the config file');
-  const cfg = JSON.parse(readFileSync(join(run, 'config.json'), 'utf8'));
-  t.ok(JSON.stringify(cfg).includes('"mask-ratio":0.5'), 'the run folder records the checked values');
-});
+    writeFileSync(f('run.json'), JSON.stringify({ frames: 4, size: 32, batch: 2, clips: 4, steps: 1, 'mask-ratio': 0.5, model: 'tiny' }));
+    const c = await mvd(['pretrain', '--method', 'mae', '--config', f('run.json'), '--steps', '2', '--json']);
+    t.equal(c.status, 0, c.stderr);
+    t.equal(JSON.parse(c.stdout).steps, 2, 'a flag overrides the config file');
+    const cfg = JSON.parse(readFileSync(join(run, 'config.json'), 'utf8'));
+    t.ok(JSON.stringify(cfg).includes('"mask-ratio":0.5'), 'the run folder records the checked values');
+  },
+);

@@ -20,8 +20,11 @@ async function child(): Promise<void> {
   };
   await childChecks(async (check) => {
     const info = gpuInfo();
-    check('gpuInfo reports a device (the emulator unless MVD_TEST_CUDA=native)', info.devices.length >= 1 &&
-      (process.env.MVD_TEST_CUDA === 'native' || info.devices[0].name === 'mvd SIMT emulator'), JSON.stringify(info));
+    check(
+      'gpuInfo reports a device (the emulator unless MVD_TEST_CUDA=native)',
+      info.devices.length >= 1 && (process.env.MVD_TEST_CUDA === 'native' || info.devices[0].name === 'mvd SIMT emulator'),
+      JSON.stringify(info),
+    );
 
     const data = Float32Array.from({ length: 1000 }, (_, i) => Math.sin(i) * 100);
     const d = Tensor.fromArray(data, [10, 100], { device: 'cuda:0' });
@@ -43,7 +46,7 @@ async function child(): Promise<void> {
     const e = Tensor.empty([2, 100], { device: 'cuda:0' });
     e.assign(d.slice(5, 7));
     check('assign on the device', same(await e.toArray(), data.subarray(500, 700)));
-    d.slice(0, 2).assign(d.slice(1, 3));  // overlapping views of one storage
+    d.slice(0, 2).assign(d.slice(1, 3)); // overlapping views of one storage
     const expect = new Float32Array(data);
     expect.copyWithin(0, 100, 300);
     check('assign between overlapping views', same(await d.toArray(), expect));

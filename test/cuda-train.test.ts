@@ -16,7 +16,10 @@ async function threeSteps(device: string): Promise<Record<string, number>[]> {
   const { makeTeacher } = await import('../lib/nn/mvd.js');
   setDefaultDevice(device);
   const data = new BatchSampler(new SyntheticDataset({ seed: 1, count: 8, frames: 4, size: 32 }), 2, 1);
-  const teachers = { img: makeTeacher('img', { preset: 'tiny', frames: 4, size: 32 }), vid: makeTeacher('vid', { preset: 'tiny', frames: 4, size: 32 }) };
+  const teachers = {
+    img: makeTeacher('img', { preset: 'tiny', frames: 4, size: 32 }),
+    vid: makeTeacher('vid', { preset: 'tiny', frames: 4, size: 32 }),
+  };
   const mvd = distillRecipe(data, { student: 'tiny', frames: 4, size: 32, teachers, maskRatio: 0.5, seed: 3 });
   const devices = new Set(mvd.model.namedParameters().map(([, p]) => p.value.device));
   if (devices.size !== 1 || !devices.has(device as never)) throw new Error(`student parameters on ${[...devices]} instead of ${device}`);

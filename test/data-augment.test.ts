@@ -1,8 +1,21 @@
 import t from 'tap';
 import { join } from 'node:path';
 import {
-  VideoLoader, VideoClipDataset, writeSyntheticSet, readListFile, Rng, finetuneClips, mixupCutmix, mixupCutmixParams,
-  mixTargets, applyErasing, decodeFrames, probeVideo, type Batch, type DatasetSpec, type VideoItem,
+  VideoLoader,
+  VideoClipDataset,
+  writeSyntheticSet,
+  readListFile,
+  Rng,
+  finetuneClips,
+  mixupCutmix,
+  mixupCutmixParams,
+  mixTargets,
+  applyErasing,
+  decodeFrames,
+  probeVideo,
+  type Batch,
+  type DatasetSpec,
+  type VideoItem,
 } from '../lib/data/index.js';
 import { Tensor, framesToClip } from '../lib/index.js';
 import { mixBatch, resizeCropArray } from '../lib/ops/augment.js';
@@ -22,7 +35,8 @@ t.before(async () => {
 });
 
 const finetune = (extra: object = {}): DatasetSpec => ({
-  kind: 'videos', items,
+  kind: 'videos',
+  items,
   transform: { kind: 'finetune', sampling: 'dense', numFrames: 4, stride: 2, size: 32, numSample: 2, ...extra },
 });
 
@@ -32,7 +46,8 @@ t.test('fine-tune loader: same seed → same augmented clips (2 workers = in-thr
   const plain = await collect(new VideoLoader({ dataset: finetune({ randAugment: false }), batchSize: 2, seed: 5, workers: 0 }));
   t.equal(a.length, 2);
   t.same(a[0].shape, [4, 4, 32, 32, 3], '2 videos × 2 repeated views');
-  let changed = 0, withOps = 0;
+  let changed = 0,
+    withOps = 0;
   for (let i = 0; i < a.length; i++) {
     t.ok(Buffer.from(a[i].frames).equals(Buffer.from(b[i].frames)), `batch ${i}: same bytes`);
     const clip = 4 * 32 * 32 * 3;
@@ -40,7 +55,8 @@ t.test('fine-tune loader: same seed → same augmented clips (2 workers = in-thr
       const m = a[i].meta![r]!;
       t.ok(m.randAugmentApplied, 'marked as applied in the worker');
       t.same(plain[i].meta![r]!.crop, m.crop, 'crop drawn before RandAugment: the same without it');
-      const x = a[i].frames.subarray(r * clip, (r + 1) * clip), y = plain[i].frames.subarray(r * clip, (r + 1) * clip);
+      const x = a[i].frames.subarray(r * clip, (r + 1) * clip),
+        y = plain[i].frames.subarray(r * clip, (r + 1) * clip);
       if (m.randAugment!.length === 0) t.ok(Buffer.from(x).equals(Buffer.from(y)), 'no ops drawn: unchanged');
       else {
         withOps++;
@@ -53,8 +69,12 @@ t.test('fine-tune loader: same seed → same augmented clips (2 workers = in-thr
 
 t.test('flip is off for SSv2-like (TSN) sampling, about half on for dense', async (t) => {
   const tsn = new VideoClipDataset({ items, transform: { kind: 'finetune', sampling: 'tsn', numFrames: 4, size: 32, numSample: 2 } });
-  const dense = new VideoClipDataset({ items, transform: { kind: 'finetune', sampling: 'dense', numFrames: 4, stride: 2, size: 32, numSample: 2 } });
-  let flipsTsn = 0, flipsDense = 0;
+  const dense = new VideoClipDataset({
+    items,
+    transform: { kind: 'finetune', sampling: 'dense', numFrames: 4, stride: 2, size: 32, numSample: 2 },
+  });
+  let flipsTsn = 0,
+    flipsDense = 0;
   for (let s = 0; s < 5; s++) {
     const i = s % items.length;
     flipsTsn += (await tsn.get(i, 100 + s)).meta!.filter((m) => m.flip).length;
@@ -74,9 +94,11 @@ t.test('finetuneClips: normalise, then erase the drawn rectangles only', async (
   const S = 3 * 4 * 32 * 32;
   for (let r = 0; r < 4; r++) {
     const e = batch.meta![r]!.erasing;
-    let inside = 0, diffOutside = 0;
+    let inside = 0,
+      diffOutside = 0;
     for (let i = 0; i < S; i++) {
-      const h = Math.floor(i / 32) % 32, w = i % 32;
+      const h = Math.floor(i / 32) % 32,
+        w = i % 32;
       const inBox = !!e && h >= e.top && h < e.top + e.h && w >= e.left && w < e.left + e.w;
       if (inBox) inside += got[r * S + i] !== plain[r * S + i] ? 1 : 0;
       else diffOutside += got[r * S + i] !== plain[r * S + i] ? 1 : 0;
@@ -89,11 +111,13 @@ t.test('finetuneClips: normalise, then erase the drawn rectangles only', async (
 });
 
 t.test('mixupCutmix(batch, labels, opts): mixed clips and smoothed soft targets', async (t) => {
-  const [B, C, T, H, W] = [4, 3, 2, 8, 8], K = 5;
+  const [B, C, T, H, W] = [4, 3, 2, 8, 8],
+    K = 5;
   const f = Float32Array.from({ length: B * C * T * H * W }, (_, i) => ((i * 7) % 16) / 4);
   const x = Tensor.fromArray(f, [B, C, T, H, W]);
   const labels = [0, 3, 1, 4];
-  let sawMix = false, sawCut = false;
+  let sawMix = false,
+    sawCut = false;
   for (let s = 0; s < 12 && !(sawMix && sawCut); s++) {
     using r = mixupCutmix(x, labels, { numClasses: K, rng: new Rng(s) });
     const p = mixupCutmixParams(W, H, new Rng(s), {});
@@ -118,7 +142,10 @@ t.test('mixupCutmix(batch, labels, opts): mixed clips and smoothed soft targets'
   using none = mixupCutmix(x, labels, { numClasses: K, prob: 0 });
   t.equal(none.params.mode, 'none');
   t.same(await none.clips.toArray(), f, 'no mixing: the batch itself');
-  t.same(Array.from(mixTargets([2], 4, 1, 0.1)).map((v) => +v.toFixed(6)), [0.025, 0.025, 0.925, 0.025]);
+  t.same(
+    Array.from(mixTargets([2], 4, 1, 0.1)).map((v) => +v.toFixed(6)),
+    [0.025, 0.025, 0.925, 0.025],
+  );
   t.throws(() => mixupCutmix(x, [0, 1], { numClasses: K }), 'label count must match');
   t.throws(() => mixupCutmix(x, [0, 1, 2, 9], { numClasses: K }), 'labels inside [0, K)');
 });
@@ -129,21 +156,44 @@ t.test('imageTeacherSize: the image teacher gets the same crop resized to its ow
   t.same(a.shape, [2, 4, 32, 32, 3]);
   t.same(a.teacherShape, [2, 4, 24, 24, 3]);
   // Both inputs are one bilinear resize of the same unscaled crop.
-  const clip = 4 * 32 * 32 * 3, tclip = 4 * 24 * 24 * 3;
+  const clip = 4 * 32 * 32 * 3,
+    tclip = 4 * 24 * 24 * 3;
   for (let r = 0; r < 2; r++) {
-    const m = a.meta![r]!, crop = m.crop!;
+    const m = a.meta![r]!,
+      crop = m.crop!;
     const info = await probeVideo(items[a.indices[r]].path);
     const raw = await decodeFrames(items[a.indices[r]].path, m.frameIndices, { info, crop, outW: crop.w, outH: crop.h });
     const whole = { x: 0, y: 0, w: crop.w, h: crop.h };
-    t.same(resizeCropArray(raw.data, raw.shape, whole, 32, 32), a.frames.subarray(r * clip, (r + 1) * clip), `row ${r}: student = resize(crop)`);
-    t.same(resizeCropArray(raw.data, raw.shape, whole, 24, 24), a.teacherFrames!.subarray(r * tclip, (r + 1) * tclip), `row ${r}: teacher = resize(crop)`);
+    t.same(
+      resizeCropArray(raw.data, raw.shape, whole, 32, 32),
+      a.frames.subarray(r * clip, (r + 1) * clip),
+      `row ${r}: student = resize(crop)`,
+    );
+    t.same(
+      resizeCropArray(raw.data, raw.shape, whole, 24, 24),
+      a.teacherFrames!.subarray(r * tclip, (r + 1) * tclip),
+      `row ${r}: teacher = resize(crop)`,
+    );
   }
   const [plain] = await collect(new VideoLoader({ dataset, batchSize: 2, seed: 3, workers: 0 }));
-  t.same(plain.meta!.map((m) => m!.crop), a.meta!.map((m) => m!.crop), 'same crops with and without the teacher input');
+  t.same(
+    plain.meta!.map((m) => m!.crop),
+    a.meta!.map((m) => m!.crop),
+    'same crops with and without the teacher input',
+  );
   t.equal(plain.teacherFrames, undefined);
-  const [s] = await collect(new VideoLoader({
-    dataset: { kind: 'synthetic', seed: 1, count: 2, frames: 2, size: 32 }, batchSize: 2, seed: 1, workers: 0, imageTeacherSize: 16,
-  }));
+  const [s] = await collect(
+    new VideoLoader({
+      dataset: { kind: 'synthetic', seed: 1, count: 2, frames: 2, size: 32 },
+      batchSize: 2,
+      seed: 1,
+      workers: 0,
+      imageTeacherSize: 16,
+    }),
+  );
   t.same(s.teacherShape, [2, 2, 16, 16, 3]);
-  await t.rejects(new VideoLoader({ dataset: finetune(), batchSize: 2, imageTeacherSize: 16, workers: 0 })[Symbol.asyncIterator]().next(), 'not for fine-tuning');
+  await t.rejects(
+    new VideoLoader({ dataset: finetune(), batchSize: 2, imageTeacherSize: 16, workers: 0 })[Symbol.asyncIterator]().next(),
+    'not for fine-tuning',
+  );
 });

@@ -1,6 +1,16 @@
 import t from 'tap';
 import { join } from 'node:path';
-import { VideoLoader, VideoDecodeError, writeSyntheticSet, readListFile, SyntheticDataset, epochOrder, tokenGrid, type Batch, type DatasetSpec } from '../lib/data/index.js';
+import {
+  VideoLoader,
+  VideoDecodeError,
+  writeSyntheticSet,
+  readListFile,
+  SyntheticDataset,
+  epochOrder,
+  tokenGrid,
+  type Batch,
+  type DatasetSpec,
+} from '../lib/data/index.js';
 import { tempDir } from './helpers/data-fixtures.js';
 
 async function collect(loader: VideoLoader): Promise<Batch[]> {
@@ -15,9 +25,20 @@ t.test('loader over the in-memory synthetic set: 2 workers give the same batches
   const a = await collect(new VideoLoader({ dataset: synth, batchSize: 4, seed: 11, workers: 2 }));
   const b = await collect(new VideoLoader({ dataset: synth, batchSize: 4, seed: 11, workers: 0 }));
   t.equal(a.length, 3);
-  t.same(a.map((x) => x.shape), [[4, 4, 32, 32, 3], [4, 4, 32, 32, 3], [2, 4, 32, 32, 3]]);
+  t.same(
+    a.map((x) => x.shape),
+    [
+      [4, 4, 32, 32, 3],
+      [4, 4, 32, 32, 3],
+      [2, 4, 32, 32, 3],
+    ],
+  );
   const order = Array.from(epochOrder(10, 11, 0));
-  t.same(a.flatMap((x) => Array.from(x.indices)), order, 'order fixed by the seed');
+  t.same(
+    a.flatMap((x) => Array.from(x.indices)),
+    order,
+    'order fixed by the seed',
+  );
   for (let i = 0; i < a.length; i++) {
     t.ok(Buffer.from(a[i].frames).equals(Buffer.from(b[i].frames)), `batch ${i}: same bytes`);
     t.same(a[i].labels, b[i].labels);
@@ -29,7 +50,11 @@ t.test('loader over the in-memory synthetic set: 2 workers give the same batches
   t.equal(a[0].labelSets!.appearance[0], first.labels!.appearance);
   const other = await collect(new VideoLoader({ dataset: synth, batchSize: 4, seed: 11, epoch: 1, workers: 0, dropLast: true }));
   t.equal(other.length, 2);
-  t.notSame(other.flatMap((x) => Array.from(x.indices)), order.slice(0, 8), 'another epoch, another order');
+  t.notSame(
+    other.flatMap((x) => Array.from(x.indices)),
+    order.slice(0, 8),
+    'another epoch, another order',
+  );
 });
 
 t.test('loader over mp4 files with 2 workers: reproducible bytes, bounded prefetch, masks, bad videos', async (t) => {
@@ -51,7 +76,8 @@ t.test('loader over mp4 files with 2 workers: reproducible bytes, bounded prefet
     t.ok(loader.stats.maxOutstanding <= 4, `max outstanding ${loader.stats.maxOutstanding} <= 4`);
     return { batches, bad: loader.badVideos };
   };
-  const a = await run(0), b = await run(60);
+  const a = await run(0),
+    b = await run(60);
   t.equal(a.batches.length, 5);
   t.same(a.batches[0].shape, [3, 4, 32, 32, 3]);
   t.equal(a.batches[0].mask!.visible.length, 3 * 2);
@@ -69,7 +95,10 @@ t.test('loader over mp4 files with 2 workers: reproducible bytes, bounded prefet
 
   // Policy fail: the error surfaces from the worker with file and reason.
   const failing = new VideoLoader({ dataset: { ...dataset, onBadVideo: 'fail' }, batchSize: 13, seed: 7, workers: 2 });
-  const err = await collect(failing).then(() => null, (e: unknown) => e);
+  const err = await collect(failing).then(
+    () => null,
+    (e: unknown) => e,
+  );
   t.ok(err instanceof VideoDecodeError, 'VideoDecodeError from the worker');
   t.equal((err as VideoDecodeError).file, join(dir, 'missing.mp4'));
 

@@ -3,12 +3,20 @@
 // number of loader workers and after a resume (a fresh sampler asked for step k).
 import t from 'tap';
 import { join } from 'node:path';
-import { VideoClipDataset, type ClipMeta, type ClipSample, type ClipSource, type ClipTransform, type VideoItem } from '../lib/data/index.js';
+import {
+  VideoClipDataset,
+  type ClipMeta,
+  type ClipSample,
+  type ClipSource,
+  type ClipTransform,
+  type VideoItem,
+} from '../lib/data/index.js';
 import { BatchSampler, maskedBatch } from '../lib/methods/batch.js';
 import { finetuneBatch, type FinetuneOptions } from '../lib/methods/finetune.js';
 import { makeTestsrcMp4, tempDir } from './helpers/data-fixtures.js';
 
-const FRAMES = 4, SIZE = 32;
+const FRAMES = 4,
+  SIZE = 32;
 const pretrain: ClipTransform = { kind: 'pretrain', numFrames: FRAMES, stride: 2, size: SIZE };
 const finetune: ClipTransform = { kind: 'finetune', sampling: 'dense', numFrames: FRAMES, stride: 2, size: SIZE, numSample: 1 };
 
@@ -18,7 +26,10 @@ t.before(() => {
   const dir = tempDir(t);
   const file = makeTestsrcMp4(join(dir, 'one.mp4'), { frames: 120, w: 160, h: 120 });
   same = [0, 1, 2, 3].map(() => ({ path: file, label: 0 }));
-  six = [0, 1, 2, 3, 4, 5].map((k) => ({ path: makeTestsrcMp4(join(dir, `v${k}.mp4`), { frames: 40 + 10 * k, w: 96 + 16 * k, h: 72 }), label: k }));
+  six = [0, 1, 2, 3, 4, 5].map((k) => ({
+    path: makeTestsrcMp4(join(dir, `v${k}.mp4`), { frames: 40 + 10 * k, w: 96 + 16 * k, h: 72 }),
+    label: k,
+  }));
 });
 
 const key = (x: unknown) => JSON.stringify(x);
@@ -32,7 +43,8 @@ t.test('4 clips of the same video in one batch: 4 crops and frame windows', asyn
   await using data = new BatchSampler(new VideoClipDataset({ items: same, transform: pretrain }), 4, 5);
   const b = await data.loaderBatch(0);
   t.same(b.shape, [4, FRAMES, SIZE, SIZE, 3]);
-  const windows = b.meta!.map((m) => key(m!.frameIndices)), crops = b.meta!.map((m) => key(m!.crop));
+  const windows = b.meta!.map((m) => key(m!.frameIndices)),
+    crops = b.meta!.map((m) => key(m!.crop));
   t.equal(new Set(windows).size, 4, `4 frame windows: ${windows.join(' ')}`);
   t.ok(new Set(crops).size > 1, `crops differ: ${crops.join(' ')}`);
   const clip = FRAMES * SIZE * SIZE * 3;
@@ -48,10 +60,26 @@ t.test('fine-tuning draws differ per clip', async (t) => {
   await using data = new BatchSampler(new VideoClipDataset({ items: same, transform: { ...finetune, erasing: 1 } }), 4, 2);
   const b = await data.loaderBatch(0);
   const draws = (f: (m: ClipMeta) => unknown) => new Set(b.meta!.map((m) => key(f(m!)))).size;
-  t.equal(draws((m) => m.crop), 4, 'random-resized crops');
-  t.equal(draws((m) => m.randAugment), 4, 'RandAugment ops');
-  t.equal(draws((m) => m.erasing), 4, 'erasing boxes');
-  t.equal(draws((m) => m.frameIndices), 4, 'frame windows');
+  t.equal(
+    draws((m) => m.crop),
+    4,
+    'random-resized crops',
+  );
+  t.equal(
+    draws((m) => m.randAugment),
+    4,
+    'RandAugment ops',
+  );
+  t.equal(
+    draws((m) => m.erasing),
+    4,
+    'erasing boxes',
+  );
+  t.equal(
+    draws((m) => m.frameIndices),
+    4,
+    'frame windows',
+  );
   // In-memory clips get theirs in finetuneBatch: identical inputs come out as 4 different rows.
   const pattern = Uint8Array.from({ length: FRAMES * 48 * 48 * 3 }, (_, i) => (i * 37) % 251);
   const identical: ClipSource = {
@@ -63,7 +91,8 @@ t.test('fine-tuning draws differ per clip', async (t) => {
   const o: FinetuneOptions = { preset: 'tiny', frames: FRAMES, size: SIZE, numClasses: 2, batchSize: 4, repeated: 1, mix: false, seed: 3 };
   await using mem = new BatchSampler(identical, 4, 3);
   using fb = await finetuneBatch(mem, 0, o);
-  const x = await fb.video.toArray(), n = x.length / 4;
+  const x = await fb.video.toArray(),
+    n = x.length / 4;
   const rows = [0, 1, 2, 3].map((k) => new Uint8Array(x.slice(k * n, (k + 1) * n).buffer));
   t.ok(pairwiseDistinct(rows), 'the same clip, 4 different augmented views');
 });
@@ -109,8 +138,19 @@ t.test('the image teacher gets its own input size through the loader', async (t)
   t.same(b.teacherVideo?.shape, [2, 3, FRAMES, 28, 28], 'defaulted from the teacher: 28²');
   t.ok(Number.isFinite((await r.step(1)).loss), 'a step at two input sizes');
   r.dispose();
-  t.throws(() => distillRecipe(new BatchSampler(new SyntheticDataset({ seed: 1, count: 8, frames: FRAMES, size: SIZE }), 2, 1),
-    { student: 'tiny', frames: FRAMES, size: SIZE, teachers: { img }, imageTeacherSize: 42, seed: 1 }), ShapeError, 'a size the teacher was not built for');
+  t.throws(
+    () =>
+      distillRecipe(new BatchSampler(new SyntheticDataset({ seed: 1, count: 8, frames: FRAMES, size: SIZE }), 2, 1), {
+        student: 'tiny',
+        frames: FRAMES,
+        size: SIZE,
+        teachers: { img },
+        imageTeacherSize: 42,
+        seed: 1,
+      }),
+    ShapeError,
+    'a size the teacher was not built for',
+  );
   img.dispose();
   vid.dispose();
 });

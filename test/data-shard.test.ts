@@ -15,18 +15,37 @@ async function indicesOf(loader: VideoLoader): Promise<number[]> {
 
 t.test('a shard of 2 covers an epoch exactly once', async (t) => {
   for (const epoch of [0, 1]) {
-    const ranks = await Promise.all([0, 1].map((rank) =>
-      indicesOf(new VideoLoader({ dataset: spec(12), batchSize: 3, seed: 5, epoch, workers: rank, shard: { rank, worldSize: 2 } }))));
-    t.same(ranks.map((r) => r.length), [6, 6], `epoch ${epoch}: 6 clips per rank`);
-    t.same([...ranks[0], ...ranks[1]].sort((a, b) => a - b), Array.from({ length: 12 }, (_, i) => i), `epoch ${epoch}: every clip once`);
+    const ranks = await Promise.all(
+      [0, 1].map((rank) =>
+        indicesOf(new VideoLoader({ dataset: spec(12), batchSize: 3, seed: 5, epoch, workers: rank, shard: { rank, worldSize: 2 } })),
+      ),
+    );
+    t.same(
+      ranks.map((r) => r.length),
+      [6, 6],
+      `epoch ${epoch}: 6 clips per rank`,
+    );
+    t.same(
+      [...ranks[0], ...ranks[1]].sort((a, b) => a - b),
+      Array.from({ length: 12 }, (_, i) => i),
+      `epoch ${epoch}: every clip once`,
+    );
   }
   const order = epochOrder(12, 5, 0);
-  t.same(Array.from(shardOrder(order, { rank: 1, worldSize: 2 })), Array.from(order).filter((_, p) => p % 2 === 1), 'rank 1 takes the odd positions');
+  t.same(
+    Array.from(shardOrder(order, { rank: 1, worldSize: 2 })),
+    Array.from(order).filter((_, p) => p % 2 === 1),
+    'rank 1 takes the odd positions',
+  );
 });
 
 t.test('an uneven split pads the last rank from the start of the order', async (t) => {
   const ranks = [0, 1].map((rank) => Array.from(shardOrder(epochOrder(11, 5, 0), { rank, worldSize: 2 })));
-  t.same(ranks.map((r) => r.length), [6, 6], 'equal shares');
+  t.same(
+    ranks.map((r) => r.length),
+    [6, 6],
+    'equal shares',
+  );
   t.equal(new Set([...ranks[0], ...ranks[1]]).size, 11, 'every clip at least once');
 });
 
@@ -35,12 +54,16 @@ t.test('the sampler: steps per epoch of the shard, disjoint batches across ranks
   const samplers = [0, 1].map((rank) => new BatchSampler(src, 2, 3, { shard: { rank, worldSize: 2 } }));
   t.equal(samplers[0].stepsPerEpoch, 2);
   const seen: number[] = [];
-  for (const s of samplers) for (const step of [0, 1]) {
-    const b = await s.batch(step);
-    seen.push(...b.indices);
-    b.video.dispose();
-  }
-  t.same(seen.sort((a, b) => a - b), [0, 1, 2, 3, 4, 5, 6, 7]);
+  for (const s of samplers)
+    for (const step of [0, 1]) {
+      const b = await s.batch(step);
+      seen.push(...b.indices);
+      b.video.dispose();
+    }
+  t.same(
+    seen.sort((a, b) => a - b),
+    [0, 1, 2, 3, 4, 5, 6, 7],
+  );
   for (const s of samplers) await s.close();
 });
 

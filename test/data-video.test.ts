@@ -2,12 +2,35 @@ import t from 'tap';
 import { copyFileSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  findFfmpeg, FfmpegNotFoundError, probeVideo, decodeFrames, decodeImage, VideoDecodeError,
-  SyntheticDataset, writeSyntheticSet, readListFile, VideoClipDataset, synthClipSpec, APPEARANCE_CLASSES,
-  pretrainIndices, multiScaleCrop, Rng, arithmeticRuns,
+  findFfmpeg,
+  FfmpegNotFoundError,
+  probeVideo,
+  decodeFrames,
+  decodeImage,
+  VideoDecodeError,
+  SyntheticDataset,
+  writeSyntheticSet,
+  readListFile,
+  VideoClipDataset,
+  synthClipSpec,
+  APPEARANCE_CLASSES,
+  pretrainIndices,
+  multiScaleCrop,
+  Rng,
+  arithmeticRuns,
 } from '../lib/data/index.js';
 import { renderSynthClip } from '../lib/ops/synth.js';
-import { DEMO_MP4, TEST_AVI, frameOf, makePng, makeRampVideo, makeTestsrcMp4, meanAbsDiff, pixel, tempDir } from './helpers/data-fixtures.js';
+import {
+  DEMO_MP4,
+  TEST_AVI,
+  frameOf,
+  makePng,
+  makeRampVideo,
+  makeTestsrcMp4,
+  meanAbsDiff,
+  pixel,
+  tempDir,
+} from './helpers/data-fixtures.js';
 
 t.test('ffmpeg resolution: env, PATH, and one clear error when there is none', async (t) => {
   const none = findFfmpeg({ env: { PATH: '/nonexistent' }, tryStatic: true });
@@ -20,7 +43,9 @@ t.test('ffmpeg resolution: env, PATH, and one clear error when there is none', a
   t.equal(viaPath.ffprobe, '/usr/bin/ffprobe');
   const viaEnv = await findFfmpeg({ env: { MVD_FFMPEG: '/usr/bin/ffmpeg', PATH: '' } });
   t.same(viaEnv, { ffmpeg: '/usr/bin/ffmpeg', ffprobe: '/usr/bin/ffprobe', source: 'env' });
-  await t.rejects(findFfmpeg({ env: { FFMPEG_PATH: '/no/such/ffmpeg', PATH: '/usr/bin' } }), { message: /FFMPEG_PATH=\/no\/such\/ffmpeg is not an executable/ });
+  await t.rejects(findFfmpeg({ env: { FFMPEG_PATH: '/no/such/ffmpeg', PATH: '/usr/bin' } }), {
+    message: /FFMPEG_PATH=\/no\/such\/ffmpeg is not an executable/,
+  });
 });
 
 t.test('probe: the two real clips, with ffprobe and by parsing ffmpeg -i', async (t) => {
@@ -48,12 +73,22 @@ t.test('decode: exact frames, repeats, crops and resizing on a lossless ramp vid
   t.same(frameOf(d.data, 2, 48, 64), frameOf(d.data, 3, 48, 64), 'repeated index copies the frame');
   // 64×48 → 32×24 bilinear on a linear ramp: output (j, i) sits at source 10 + 2j + 0.5, 20 + 2i + 0.5.
   const s = await decodeFrames(ramp, [3], { info, crop: { x: 10, y: 20, w: 64, h: 48 }, outW: 32, outH: 24 });
-  for (const [j, i] of [[5, 4], [16, 12], [25, 20]]) {
+  for (const [j, i] of [
+    [5, 4],
+    [16, 12],
+    [25, 20],
+  ]) {
     const [r, g, b] = pixel(s.data, 0, j, i, 24, 32);
-    t.ok(Math.abs(r - (10 + 2 * j + 0.5)) <= 1 && Math.abs(g - (20 + 2 * i + 0.5)) <= 1 && b === 15, `scaled pixel (${j},${i}) = ${r},${g},${b}`);
+    t.ok(
+      Math.abs(r - (10 + 2 * j + 0.5)) <= 1 && Math.abs(g - (20 + 2 * i + 0.5)) <= 1 && b === 15,
+      `scaled pixel (${j},${i}) = ${r},${g},${b}`,
+    );
   }
   // Several crops in one pass equal separate decodes.
-  const crops = [{ x: 0, y: 0, w: 40, h: 40 }, { x: 100, y: 70, w: 40, h: 40 }];
+  const crops = [
+    { x: 0, y: 0, w: 40, h: 40 },
+    { x: 100, y: 70, w: 40, h: 40 },
+  ];
   const multi = await decodeFrames(ramp, [2, 9], { info, crop: crops, outW: 20, outH: 20 });
   t.same(multi.shape, [2, 2, 20, 20, 3]);
   for (let c = 0; c < 2; c++) {
@@ -79,7 +114,10 @@ t.test('decode: 40-frame video, clamped pretraining indices decode to the right 
   const crop = multiScaleCrop(info.width, info.height, new Rng(0), 56);
   const d = await decodeFrames(ramp, idx, { info, crop, outW: 56, outH: 56 });
   t.same(d.shape, [16, 56, 56, 3]);
-  t.same(Array.from({ length: 16 }, (_, k) => pixel(d.data, k, 0, 0, 56, 56)[2]), Array.from(idx, (i) => 5 * i));
+  t.same(
+    Array.from({ length: 16 }, (_, k) => pixel(d.data, k, 0, 0, 56, 56)[2]),
+    Array.from(idx, (i) => 5 * i),
+  );
 });
 
 t.test('decode: seeking gives the same frames as decoding from the start (mp4, avi, testsrc)', async (t) => {
@@ -88,9 +126,18 @@ t.test('decode: seeking gives the same frames as decoding from the start (mp4, a
   const tsInfo = await probeVideo(ts);
   t.equal((await probeVideo(DEMO_MP4)).seekable, true);
   t.equal((await probeVideo(TEST_AVI)).seekable, false, 'AVI with packed B-frames: no packet timestamps, decoded from the start');
-  t.same(arithmeticRuns([0, 4, 8, 13, 17, 22, 23, 24, 30]), [[0, 8, 4], [13, 17, 4], [22, 24, 1], [30, 30, 1]]);
+  t.same(arithmeticRuns([0, 4, 8, 13, 17, 22, 23, 24, 30]), [
+    [0, 8, 4],
+    [13, 17, 4],
+    [22, 24, 1],
+    [30, 30, 1],
+  ]);
   t.match(tsInfo, { width: 320, height: 240, fps: 25, frameCount: 60, codec: 'h264' });
-  for (const [path, idx] of [[DEMO_MP4, [100, 104, 150, 150, 279]], [TEST_AVI, [37, 41, 163]], [ts, [29, 33, 37, 59]]] as const) {
+  for (const [path, idx] of [
+    [DEMO_MP4, [100, 104, 150, 150, 279]],
+    [TEST_AVI, [37, 41, 163]],
+    [ts, [29, 33, 37, 59]],
+  ] as const) {
     const opts = { crop: { x: 8, y: 4, w: 224, h: 224 }, outW: 112, outH: 112 };
     const a = await decodeFrames(path, idx, opts);
     const b = await decodeFrames(path, idx, { ...opts, seek: false });
@@ -113,12 +160,27 @@ t.test('synthetic set: native render, labels, mp4 round trip within codec tolera
   t.throws(() => renderSynthClip({ ...spec.params, T: 0 }), { name: 'ValueError' });
   // The fixed palette changes the object's colours and nothing else.
   const fixed = synthClipSpec(5, 6, 8, 64, undefined, 'fixed');
-  t.same({ ...fixed.params, colorA: null, colorB: null }, { ...spec.params, colorA: null, colorB: null }, 'fixed palette: same geometry, seed and clutter');
-  t.same([fixed.params.colorA, fixed.params.colorB], [[255, 255, 255], [0, 0, 0]]);
+  t.same(
+    { ...fixed.params, colorA: null, colorB: null },
+    { ...spec.params, colorA: null, colorB: null },
+    'fixed palette: same geometry, seed and clutter',
+  );
+  t.same(
+    [fixed.params.colorA, fixed.params.colorB],
+    [
+      [255, 255, 255],
+      [0, 0, 0],
+    ],
+  );
   const fc = new SyntheticDataset({ seed: 5, count: 8, frames: 8, size: 64, palette: 'fixed' }).getSync(6);
-  const p = fixed.params, px = Math.round(p.cx), py = Math.round(p.cy);
-  const at = ((py * 64) + px) * 3;
-  t.ok([0, 255].includes(fc.frames[at]) && fc.frames[at] === fc.frames[at + 1] && fc.frames[at] === fc.frames[at + 2], 'the object centre is white or black');
+  const p = fixed.params,
+    px = Math.round(p.cx),
+    py = Math.round(p.cy);
+  const at = (py * 64 + px) * 3;
+  t.ok(
+    [0, 255].includes(fc.frames[at]) && fc.frames[at] === fc.frames[at + 1] && fc.frames[at] === fc.frames[at + 2],
+    'the object centre is white or black',
+  );
   t.throws(() => new SyntheticDataset({ seed: 5, count: 8, palette: 'grey' as never }), { name: 'ValueError' });
 
   const dir = tempDir(t);
@@ -154,7 +216,11 @@ t.test('bad videos: reported and skipped with policy skip, thrown with policy fa
   const garbage = join(dir, 'garbage.mp4');
   writeFileSync(garbage, Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 2654435761) >>> 24)));
   const missing = join(dir, 'missing.mp4');
-  for (const bad of [truncated, garbage, missing]) await t.rejects(probeVideo(bad).then((i) => decodeFrames(bad, [0, 19], { info: i })), VideoDecodeError);
+  for (const bad of [truncated, garbage, missing])
+    await t.rejects(
+      probeVideo(bad).then((i) => decodeFrames(bad, [0, 19], { info: i })),
+      VideoDecodeError,
+    );
 
   const items = [good1, truncated, garbage, good2].map((path, label) => ({ path, label }));
   const transform = { kind: 'pretrain' as const, numFrames: 4, stride: 2, size: 32 };
@@ -167,12 +233,18 @@ t.test('bad videos: reported and skipped with policy skip, thrown with policy fa
   t.same(s.shape, [1, 4, 32, 32, 3]);
   t.ok(s.bad.length >= 1 && s.bad[0].file === truncated, 'the requested bad file is reported by the sample that met it');
   t.ok(s.bad.every((b) => b.reason.length > 0));
-  t.same(reported, s.bad.map((b) => b.file));
+  t.same(
+    reported,
+    s.bad.map((b) => b.file),
+  );
   const s2 = await skip.get(2, 123);
   t.ok(s2.index === 0 || s2.index === 3);
   t.same([...reported].sort(), [garbage, truncated].sort(), 'each bad file reported once');
   t.equal(skip.bad.length, 2);
-  t.same(skip.skippedVideos.map((v) => v.path), reported);
+  t.same(
+    skip.skippedVideos.map((v) => v.path),
+    reported,
+  );
   const fresh = new VideoClipDataset({ items, transform, onBadVideo: 'skip' });
   t.equal((await fresh.get(1, 123)).index, s.index, 'the replacement is a function of (seed, index)');
   const g = await skip.get(0, 123);
@@ -180,7 +252,10 @@ t.test('bad videos: reported and skipped with policy skip, thrown with policy fa
 
   const failReports: string[] = [];
   const fail = new VideoClipDataset({ items, transform, onBadVideo: 'fail', onBad: (r) => failReports.push(r.file) });
-  const err = await fail.get(2, 1).then(() => null, (e: unknown) => e);
+  const err = await fail.get(2, 1).then(
+    () => null,
+    (e: unknown) => e,
+  );
   t.ok(err instanceof VideoDecodeError, 'policy fail throws VideoDecodeError');
   t.equal((err as VideoDecodeError).file, garbage);
   t.match((err as VideoDecodeError).message, /cannot decode .*garbage\.mp4: \S/);
@@ -197,7 +272,11 @@ t.test('dataset transforms on a real clip: fine-tune (repeated aug), val, test v
   const test = new VideoClipDataset({ items, transform: { kind: 'test', sampling: 'tsn', numClips: 2, numCrops: 3, size: 64 } });
   const v = await test.get(0, 0);
   t.same(v.shape, [6, 16, 64, 64, 3]);
-  t.same(v.meta!.map((m) => m.crop!.x), [0, 10, 21, 0, 10, 21], 'short side 64 → 85 wide, crops at int(k·10.5)');
+  t.same(
+    v.meta!.map((m) => m.crop!.x),
+    [0, 10, 21, 0, 10, 21],
+    'short side 64 → 85 wide, crops at int(k·10.5)',
+  );
   const val = new VideoClipDataset({ items, transform: { kind: 'val', sampling: 'dense', size: 64 } });
   t.same((await val.get(0, 0)).shape, [1, 16, 64, 64, 3]);
 });

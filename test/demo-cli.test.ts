@@ -7,7 +7,8 @@ import { packageRoot } from '../lib/native.js';
 import { DEMO_DEFAULTS } from '../lib/methods/demo.js';
 
 const cli = join(packageRoot, 'dist', 'cli', 'main.js');
-const mvd = (args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 20000, env: { ...process.env, MVD_DEBUG: '' } });
+const mvd = (args: string[]) =>
+  spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 20000, env: { ...process.env, MVD_DEBUG: '' } });
 
 t.test('--labelled-clips outside [1, the pool] is a usage error naming the flag and its range', async (t) => {
   for (const bad of ['0', String(DEMO_DEFAULTS.trainClips + 1), '2.5']) {

@@ -10,7 +10,8 @@ const ABOVE_METHODS = ['bench', 'plot', 'api', 'cli'];
 
 function tsFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? tsFiles(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : []);
+    e.isDirectory() ? tsFiles(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : [],
+  );
 }
 
 /** The lib/ folder each relative import of `file` lands in. */
@@ -24,8 +25,15 @@ function importedLayers(file: string): { spec: string; layer: string }[] {
 
 t.test('lib/methods imports nothing from the layers above it', async (t) => {
   const files = tsFiles(join(root, 'lib/methods'));
-  t.ok(files.some((f) => f.endsWith('demo.ts')), 'the demo is among the files checked');
-  const upward = files.flatMap((f) => importedLayers(f).filter((i) => ABOVE_METHODS.includes(i.layer)).map((i) => `${relative(root, f)} → ${i.spec}`));
+  t.ok(
+    files.some((f) => f.endsWith('demo.ts')),
+    'the demo is among the files checked',
+  );
+  const upward = files.flatMap((f) =>
+    importedLayers(f)
+      .filter((i) => ABOVE_METHODS.includes(i.layer))
+      .map((i) => `${relative(root, f)} → ${i.spec}`),
+  );
   t.same(upward, [], 'upward imports');
 });
 

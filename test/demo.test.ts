@@ -20,18 +20,37 @@ import type { ClipSource } from '../lib/data/types.js';
 import { evaluate } from '../lib/methods/eval.js';
 
 const TINY = {
-  frames: 4, size: 32, trainClips: 64, valClips: 16, probeClips: 32, batch: 4,
-  teacherSteps: 2, studentSteps: 2, finetuneSteps: 2, probeSteps: 5, probeWeightDecays: [1e-4, 1e-1],
+  frames: 4,
+  size: 32,
+  trainClips: 64,
+  valClips: 16,
+  probeClips: 32,
+  batch: 4,
+  teacherSteps: 2,
+  studentSteps: 2,
+  finetuneSteps: 2,
+  probeSteps: 5,
+  probeWeightDecays: [1e-4, 1e-1],
 };
 
 t.test('runDemo on tiny settings: every encoder fine-tuned and probed on both tasks', async (t) => {
   const stages = new Set<string>();
   const r = await runDemo({ seed: 1, ...TINY, onProgress: (stage) => stages.add(stage) });
-  t.same(r.rows.map((x) => x.encoder), [
-    'random init', 'image teacher (MAE)', 'video teacher (VideoMAE)',
-    'student ← image teacher', 'student ← video teacher', 'student ← both (co-taught)',
-  ]);
-  t.same(r.rows.map((x) => x.kind), ['control', 'teacher', 'teacher', 'student', 'student', 'student']);
+  t.same(
+    r.rows.map((x) => x.encoder),
+    [
+      'random init',
+      'image teacher (MAE)',
+      'video teacher (VideoMAE)',
+      'student ← image teacher',
+      'student ← video teacher',
+      'student ← both (co-taught)',
+    ],
+  );
+  t.same(
+    r.rows.map((x) => x.kind),
+    ['control', 'teacher', 'teacher', 'student', 'student', 'student'],
+  );
   for (const row of r.rows)
     for (const v of [row.finetuned.appearance, row.finetuned.motion, row.probe.appearance, row.probe.motion])
       t.ok(v >= 0 && v <= 1 && Number.isInteger(v * TINY.valClips), `${row.encoder}: ${v} is a count of ${TINY.valClips} val clips`);
@@ -55,18 +74,45 @@ t.test('runDemo on tiny settings: every encoder fine-tuned and probed on both ta
 });
 
 t.test('runDemo rejects settings it cannot run, naming them', async (t) => {
-  await t.rejects(runDemo({ seed: 1, ...TINY, finetuneSteps: 0 }), { name: 'ValueError', message: /finetuneSteps must be a positive integer, got 0/ });
-  await t.rejects(runDemo({ seed: 1, ...TINY, probeClips: 65 }), { name: 'ValueError', message: /probeClips \(65\) must be at most trainClips \(64\)/ });
+  await t.rejects(runDemo({ seed: 1, ...TINY, finetuneSteps: 0 }), {
+    name: 'ValueError',
+    message: /finetuneSteps must be a positive integer, got 0/,
+  });
+  await t.rejects(runDemo({ seed: 1, ...TINY, probeClips: 65 }), {
+    name: 'ValueError',
+    message: /probeClips \(65\) must be at most trainClips \(64\)/,
+  });
   for (const bad of [65, 0, 2.5])
-    await t.rejects(runDemo({ seed: 1, ...TINY, labelledClips: bad }), { name: 'ValueError', message: new RegExp(`labelledClips must be null \\(the whole pool\\) or an integer in \\[1, trainClips = 64\\], got ${bad}`) });
-  await t.rejects(runDemo({ seed: 1, ...TINY, finetuneLayerDecay: 1.5 }), { name: 'ValueError', message: /finetuneLayerDecay must be in \(0, 1\] or null, got 1.5/ });
-  await t.rejects(runDemo({ seed: 1, ...TINY, teacherTargets: 'pixels' as 'raw' }), { name: 'ValueError', message: /teacherTargets must be normalized or raw, got 'pixels'/ });
+    await t.rejects(runDemo({ seed: 1, ...TINY, labelledClips: bad }), {
+      name: 'ValueError',
+      message: new RegExp(`labelledClips must be null \\(the whole pool\\) or an integer in \\[1, trainClips = 64\\], got ${bad}`),
+    });
+  await t.rejects(runDemo({ seed: 1, ...TINY, finetuneLayerDecay: 1.5 }), {
+    name: 'ValueError',
+    message: /finetuneLayerDecay must be in \(0, 1\] or null, got 1.5/,
+  });
+  await t.rejects(runDemo({ seed: 1, ...TINY, teacherTargets: 'pixels' as 'raw' }), {
+    name: 'ValueError',
+    message: /teacherTargets must be normalized or raw, got 'pixels'/,
+  });
 });
 
 t.test('teacherTargets: raw pixel targets reach the teachers (normalised ones have unit scale)', async (t) => {
-  const tiny = { ...TINY, seed: 2, trainClips: 16, valClips: 8, probeClips: 8, studentSteps: 1, finetuneSteps: 1, probeSteps: 2, probeWeightDecays: [1e-2],
+  const tiny = {
+    ...TINY,
+    seed: 2,
+    trainClips: 16,
+    valClips: 8,
+    probeClips: 8,
+    studentSteps: 1,
+    finetuneSteps: 1,
+    probeSteps: 2,
+    probeWeightDecays: [1e-2],
     // The hard set at patch 16 (where this was measured): nearly every patch has texture to normalise.
-    patch: 16, clutter: { min: 8, max: 16 }, palette: 'random' as const };
+    patch: 16,
+    clutter: { min: 8, max: 16 },
+    palette: 'random' as const,
+  };
   const norm = await runDemo({ ...tiny, teacherTargets: 'normalized' });
   const raw = await runDemo({ ...tiny, teacherTargets: 'raw' });
   // Per-patch normalised targets have variance 1, so an untrained decoder's loss is about 1; raw
@@ -87,7 +133,7 @@ t.test("inflateImageWeights: the image encoder's kernels and biases, exactly, in
   // Both frames of a tubelet carry half the image kernel: a still clip embeds as the image does.
   let worst = 0;
   for (let oc = 0; oc < 128 * 3; oc++)
-    for (let j = 0; j < 64; j++) worst = Math.max(worst, Math.abs(v[(oc * 2) * 64 + j] + v[(oc * 2 + 1) * 64 + j] - k[oc * 64 + j]));
+    for (let j = 0; j < 64; j++) worst = Math.max(worst, Math.abs(v[oc * 2 * 64 + j] + v[(oc * 2 + 1) * 64 + j] - k[oc * 64 + j]));
   t.ok(worst < 1e-6, `tubelet sum = image kernel (worst ${worst})`);
   const qkv = (await src.get('blocks.2.attn.qkv.bias')!.toArray()) as Float32Array;
   t.same([...((await w.get('blocks.2.attn.q_bias')!.toArray()) as Float32Array)], [...qkv.slice(0, 128)]);
@@ -96,7 +142,10 @@ t.test("inflateImageWeights: the image encoder's kernels and biases, exactly, in
   // Everything of the encoder but the positional table loads into the classifier.
   const clf = new VideoClassifier(cfg, { numClasses: 4, seed: 1 });
   const rep = loadStateDict(clf, w, { mayStayFresh: ['head.', 'fc_norm.'] });
-  t.same(rep.missing.filter((n) => !n.startsWith('head.') && !n.startsWith('fc_norm.')), []);
+  t.same(
+    rep.missing.filter((n) => !n.startsWith('head.') && !n.startsWith('fc_norm.')),
+    [],
+  );
   const wrong = await inflateImageWeights(image, videoVit('tiny', { frames: 4, size: 32, patch: 16 })).catch((e: Error) => e);
   t.match(wrong, { name: 'ShapeError', message: /\[128,3,8,8\] does not fit a video encoder of dim 128, patch 16/ });
   for (const x of w.values()) x.dispose();
@@ -108,24 +157,37 @@ t.test('demo statistics: binomial for one seed, t over seeds, verdicts by non-ov
   const one = accuracyInterval([0.5], 256);
   t.ok(Math.abs(one.half - 1.96 * Math.sqrt(0.25 / 256)) < 1e-12);
   const three = accuracyInterval([0.4, 0.5, 0.6], 256);
-  t.ok(Math.abs(three.half - 4.303 * 0.1 / Math.sqrt(3)) < 1e-9, `t interval ${three.half}`);
+  t.ok(Math.abs(three.half - (4.303 * 0.1) / Math.sqrt(3)) < 1e-9, `t interval ${three.half}`);
   t.ok(Math.abs(chanceBand(0.25, 256) - 0.053) < 1e-3);
-  const row = (encoder: string, kind: string, app: number, mot: number) => ({ encoder, kind, finetuned: { appearance: app, motion: mot }, probe: { appearance: 0.25, motion: 0.25 } });
-  const seeds = [0, 1, 2].map((d) => [row('random init', 'control', 0.40 + d / 100, 0.25 + d / 100), row('teacher', 'teacher', 0.65 + d / 100, 0.27 + d / 100)]);
+  const row = (encoder: string, kind: string, app: number, mot: number) => ({
+    encoder,
+    kind,
+    finetuned: { appearance: app, motion: mot },
+    probe: { appearance: 0.25, motion: 0.25 },
+  });
+  const seeds = [0, 1, 2].map((d) => [
+    row('random init', 'control', 0.4 + d / 100, 0.25 + d / 100),
+    row('teacher', 'teacher', 0.65 + d / 100, 0.27 + d / 100),
+  ]);
   const s = summarizeDemo(seeds, 256);
   t.same(s.controlAboveChance, { appearance: true, motion: false });
   t.same(s.beatRandom, { appearance: ['teacher'], motion: [] });
   t.equal(compare(s.rows[1].finetuned.appearance, s.rows[0].finetuned.appearance), 'above');
   t.equal(compare(s.rows[0].finetuned.motion, s.rows[1].finetuned.motion), 'within');
-  t.throws(() => summarizeDemo([seeds[0], seeds[1].slice(0, 1)], 256), { name: 'ValueError', message: /every seed must have the rows random init, teacher/ });
+  t.throws(() => summarizeDemo([seeds[0], seeds[1].slice(0, 1)], 256), {
+    name: 'ValueError',
+    message: /every seed must have the rows random init, teacher/,
+  });
   t.throws(() => accuracyInterval([], 256), { name: 'ValueError' });
 });
 
 t.test('linearProbe: standardised features, weight decay chosen on the train split only', async (t) => {
   // Two separable classes along dimension 0 with a large offset and scale on every dimension.
-  const n = 40, d = 3;
+  const n = 40,
+    d = 3;
   const make = (m: number, seed: number) => {
-    const x = new Float32Array(m * d), y = new Int32Array(m);
+    const x = new Float32Array(m * d),
+      y = new Int32Array(m);
     for (let i = 0; i < m; i++) {
       y[i] = i % 2;
       x[i * d] = 1000 + 50 * (y[i] ? 1 : -1) + ((i * 7 + seed) % 5);
@@ -134,7 +196,8 @@ t.test('linearProbe: standardised features, weight decay chosen on the train spl
     }
     return { x: Tensor.fromArray(x, [m, d]), y };
   };
-  const tr = make(n, 1), va = make(20, 2);
+  const tr = make(n, 1),
+    va = make(20, 2);
   const r = await linearProbe(tr, va, 2, { steps: 60, weightDecay: [1e-4, 1e-2], seed: 3 });
   t.equal(r.valAcc, 1);
   t.equal(r.trainAcc, 1);
@@ -150,32 +213,52 @@ t.test('positive control: the supervised path generalises to unseen clips when t
   // the path, held the old demo at chance): with the object's colour coding the class, a classifier
   // trained on fresh clips (none repeated) must score far above chance on clips it never saw.
   // A broken backward, optimiser or batching fails it.
-  const frames = 4, size = 32, batch = 8, steps = 200;
-  const colours: [number, number, number][] = [[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 255]];
+  const frames = 4,
+    size = 32,
+    batch = 8,
+    steps = 200;
+  const colours: [number, number, number][] = [
+    [255, 0, 0],
+    [0, 255, 0],
+    [0, 0, 255],
+    [255, 255, 255],
+  ];
   const source = (seed: number, count: number): ClipSource => ({
     length: count,
     async get(index: number) {
       const s = synthClipSpec(seed, index, frames, size, { min: 0, max: 0 });
       const p = { ...s.params, radius: s.params.radius * 1.5, colorA: colours[s.appearance], colorB: colours[s.appearance] };
-      return { frames: renderSynthClip(p), shape: [1, frames, size, size, 3], label: s.appearance, labels: { appearance: s.appearance }, index, requested: index, bad: [] };
+      return {
+        frames: renderSynthClip(p),
+        shape: [1, frames, size, size, 3],
+        label: s.appearance,
+        labels: { appearance: s.appearance },
+        index,
+        requested: index,
+        bad: [],
+      };
     },
   });
   const data = new BatchSampler(source(1, steps * batch), batch, 1);
   const model = new VideoClassifier(videoVit('tiny', { frames, size }), { numClasses: 4, seed: 2, initScale: 1 });
-  await train({
-    name: 'colour-control', model,
-    async step(i) {
-      const b = await data.batch(i);
-      using logits = model.forward(b.video);
-      using y = Tensor.fromArray(b.labels, [b.labels.length]);
-      const r = crossEntropy(logits, y);
-      model.backward(r.dLogits);
-      const loss = await r.loss.item();
-      for (const z of [r.loss, r.dLogits, b.video]) z.dispose();
-      return { loss };
+  await train(
+    {
+      name: 'colour-control',
+      model,
+      async step(i) {
+        const b = await data.batch(i);
+        using logits = model.forward(b.video);
+        using y = Tensor.fromArray(b.labels, [b.labels.length]);
+        const r = crossEntropy(logits, y);
+        model.backward(r.dLogits);
+        const loss = await r.loss.item();
+        for (const z of [r.loss, r.dLogits, b.video]) z.dispose();
+        return { loss };
+      },
+      dispose: () => {},
     },
-    dispose: () => {},
-  }, { steps, lr: 1e-3, minLr: 1e-5, warmupSteps: 5, weightDecay: 0.05, beta2: 0.999 });
+    { steps, lr: 1e-3, minLr: 1e-5, warmupSteps: 5, weightDecay: 0.05, beta2: 0.999 },
+  );
   const r = await evaluate(model, source(999, 64), { classes: 4, batchVideos: 64 });
   const right = r.top1 * 64;
   model.dispose();

@@ -20,7 +20,10 @@ const skip = !native && !existsSync(emulatedAddon) ? `emulated addon not built (
 
 /** The assertions a collectives run must pass: [ok, name, detail]. */
 function runChecks(r: ReturnType<typeof run>, n: number): [boolean, string, string][] {
-  const out: [boolean, string, string][] = [[r.status === 0, 'exits 0', r.stderr.slice(-2000)], [r.lines.length === n, `${n} rank(s) reported`, '']];
+  const out: [boolean, string, string][] = [
+    [r.status === 0, 'exits 0', r.stderr.slice(-2000)],
+    [r.lines.length === n, `${n} rank(s) reported`, ''],
+  ];
   for (const l of r.lines) {
     const path = String(l.cudaPath);
     if (wantNccl) out.push([/^nccl/.test(path), `rank ${l.rank}: CUDA tensors go through NCCL`, path]);
@@ -42,21 +45,31 @@ const noRanks = () => (!hasMpirun ? 'mpirun not installed' : !mpiCompiled ? 'the
 t.test(`collectives on CUDA tensors across ${ranks} ranks`, { skip }, async (t) => {
   if (noRanks()) return t.skip(noRanks(), () => {});
   // One GPU per rank on a real machine; the emulator has one cuda:0 per process.
-  for (const [ok, name, detail] of runChecks(run(ranks, 'collectives', { device: native ? 'cuda:local' : 'cuda:0' }), ranks)) t.ok(ok, name, { detail });
+  for (const [ok, name, detail] of runChecks(run(ranks, 'collectives', { device: native ? 'cuda:local' : 'cuda:0' }), ranks))
+    t.ok(ok, name, { detail });
 });
 
 // A transformer block with drop path: its gradient bucket is reduced overlapped with backward
 // (allReduceStart/Finish), through host staging on the emulator, NCCL on a GPU.
-t.test('2 ranks × batch 4 on CUDA train like 1 rank × batch 8 (drop path, overlapped all-reduce)', { skip: skip || (native && ranks < 2 && 'one GPU: no second rank to train with') }, async (t) => {
-  if (noRanks()) return t.skip(noRanks(), () => {});
-  const device = native ? 'cuda:local' : 'cuda:0';
-  const one = run(0, 'train', { globalBatch: 8, steps: 5, device, dropPath: true });
-  const two = run(2, 'train', { globalBatch: 8, steps: 5, device, dropPath: true });
-  t.equal(one.status, 0, '1 rank', { stderr: one.stderr.slice(-2000) });
-  t.equal(two.status, 0, '2 ranks', { stderr: two.stderr.slice(-2000) });
-  const a = one.lines[0] as { losses: number[]; all: number[] }, b = two.lines.find((l) => l.rank === 0) as typeof a;
-  const rel = (x: number, y: number) => Math.abs(x - y) / Math.max(1e-3, Math.abs(y));
-  t.ok(b.losses.length === 5 && b.losses.every((x, i) => rel(x, a.losses[i]) < 1e-5), 'losses agree', { got: b.losses, want: a.losses });
-  t.ok(b.all.length === a.all.length && b.all.every((x, i) => rel(x, a.all[i]) < 1e-5), 'final weights agree');
-  t.same(two.lines.map((l) => l.started), [5, 5], 'the all-reduce started during backward on both ranks, every step');
-});
+t.test(
+  '2 ranks × batch 4 on CUDA train like 1 rank × batch 8 (drop path, overlapped all-reduce)',
+  { skip: skip || (native && ranks < 2 && 'one GPU: no second rank to train with') },
+  async (t) => {
+    if (noRanks()) return t.skip(noRanks(), () => {});
+    const device = native ? 'cuda:local' : 'cuda:0';
+    const one = run(0, 'train', { globalBatch: 8, steps: 5, device, dropPath: true });
+    const two = run(2, 'train', { globalBatch: 8, steps: 5, device, dropPath: true });
+    t.equal(one.status, 0, '1 rank', { stderr: one.stderr.slice(-2000) });
+    t.equal(two.status, 0, '2 ranks', { stderr: two.stderr.slice(-2000) });
+    const a = one.lines[0] as { losses: number[]; all: number[] },
+      b = two.lines.find((l) => l.rank === 0) as typeof a;
+    const rel = (x: number, y: number) => Math.abs(x - y) / Math.max(1e-3, Math.abs(y));
+    t.ok(b.losses.length === 5 && b.losses.every((x, i) => rel(x, a.losses[i]) < 1e-5), 'losses agree', { got: b.losses, want: a.losses });
+    t.ok(b.all.length === a.all.length && b.all.every((x, i) => rel(x, a.all[i]) < 1e-5), 'final weights agree');
+    t.same(
+      two.lines.map((l) => l.started),
+      [5, 5],
+      'the all-reduce started during backward on both ranks, every step',
+    );
+  },
+);

@@ -16,7 +16,11 @@ import { OverlappedGradients } from '../lib/dist/overlap.js';
 import { hasMpirun, rankEnv, runRanks, type Run } from './helpers/dist-run.js';
 
 const mpiCompiled = typeof collectives().distributedInfo === 'function' && collectives().distributedInfo().mpiCompiled;
-const skip = !hasMpirun ? 'mpirun not installed (apt-get install openmpi-bin)' : !mpiCompiled ? 'addon built without MPI (install libopenmpi-dev and rebuild)' : false;
+const skip = !hasMpirun
+  ? 'mpirun not installed (apt-get install openmpi-bin)'
+  : !mpiCompiled
+    ? 'addon built without MPI (install libopenmpi-dev and rebuild)'
+    : false;
 const env = rankEnv();
 const run = (ranks: number, mode: string, opts: object = {}, timeoutMs = 60_000) => runRanks(ranks, mode, opts, env, timeoutMs);
 const rank0 = (r: Run) => r.lines.find((l) => l.rank === 0) as { losses: number[]; weights: number[]; bias: number[]; size: number };
@@ -28,35 +32,40 @@ function differs(got: number[], want: number[], rtol: number): string {
   return i < 0 ? '' : `[${i}] ${got[i]} vs ${want[i]}`;
 }
 
-t.test('launch detection reads the launchers\' variables', async (t) => {
+t.test("launch detection reads the launchers' variables", async (t) => {
   t.same(launchedSize({}), { size: 1, source: null });
   t.same(launchedSize({ OMPI_COMM_WORLD_SIZE: '4' }), { size: 4, source: 'OMPI_COMM_WORLD_SIZE' });
   t.same(launchedSize({ PMI_SIZE: '2' }), { size: 2, source: 'PMI_SIZE' });
   t.same(launchedSize({ SLURM_NTASKS: '8' }), { size: 8, source: 'SLURM_NTASKS' });
 });
 
-t.test('one process: collectives are the identity, bad arguments are typed errors', { skip: typeof (collectives() as { allReduce?: unknown }).allReduce !== 'function' && 'addon without collectives' }, async (t) => {
-  const x = Tensor.fromArray(Float32Array.of(1, 2, 3), [3]);
-  allReduce(x, 'avg');
-  broadcast(x, 0);
-  t.same([...(await x.toArray())], [1, 2, 3], 'allReduce and broadcast leave a lone rank\'s values');
-  using g = allGather(x);
-  t.same(g.shape, [1, 3], 'allGather adds the world dimension');
-  await barrier();
-  using i = Tensor.fromArray(Int32Array.of(1, 2), [2]);
-  t.throws(() => allReduce(i, 'avg'), DTypeError, 'avg of i32 (a mean would truncate)');
-  t.throws(() => allReduce([x, i], 'sum'), DTypeError, 'one bucket, two dtypes');
-  t.throws(() => allReduce(x, 'max' as 'sum'), ValueError, 'unknown reduction');
-  t.throws(() => broadcast(x, 1), ValueError, 'root outside the world');
-  x.dispose();
-});
+t.test(
+  'one process: collectives are the identity, bad arguments are typed errors',
+  { skip: typeof (collectives() as { allReduce?: unknown }).allReduce !== 'function' && 'addon without collectives' },
+  async (t) => {
+    const x = Tensor.fromArray(Float32Array.of(1, 2, 3), [3]);
+    allReduce(x, 'avg');
+    broadcast(x, 0);
+    t.same([...(await x.toArray())], [1, 2, 3], "allReduce and broadcast leave a lone rank's values");
+    using g = allGather(x);
+    t.same(g.shape, [1, 3], 'allGather adds the world dimension');
+    await barrier();
+    using i = Tensor.fromArray(Int32Array.of(1, 2), [2]);
+    t.throws(() => allReduce(i, 'avg'), DTypeError, 'avg of i32 (a mean would truncate)');
+    t.throws(() => allReduce([x, i], 'sum'), DTypeError, 'one bucket, two dtypes');
+    t.throws(() => allReduce(x, 'max' as 'sum'), ValueError, 'unknown reduction');
+    t.throws(() => broadcast(x, 1), ValueError, 'root outside the world');
+    x.dispose();
+  },
+);
 
 t.test('collectives on 2 ranks match references (every dtype, odd sizes, buckets, views)', { skip }, async (t) => {
   const r = run(2, 'collectives');
   t.equal(r.status, 0, 'mpirun exits 0 (both ranks finalised MPI)', { stderr: r.stderr.slice(-2000) });
   t.equal(r.lines.length, 2, 'both ranks reported');
   for (const l of r.lines)
-    for (const c of l.checks as { name: string; ok: boolean; detail: string }[]) t.ok(c.ok, `rank ${l.rank}: ${c.name}`, { detail: c.detail });
+    for (const c of l.checks as { name: string; ok: boolean; detail: string }[])
+      t.ok(c.ok, `rank ${l.rank}: ${c.name}`, { detail: c.detail });
 });
 
 // The 1-rank run of 6 steps both tests below compare with (one process start saved).
@@ -68,7 +77,8 @@ t.test('2 ranks × batch 4 train like 1 rank × batch 8', { skip }, async (t) =>
   const two = run(2, 'train', { globalBatch: 8, steps: 6 });
   t.equal(one.status, 0, '1 rank', { stderr: one.stderr.slice(-2000) });
   t.equal(two.status, 0, '2 ranks', { stderr: two.stderr.slice(-2000) });
-  const a = rank0(one), b = rank0(two);
+  const a = rank0(one),
+    b = rank0(two);
   t.equal(b.size, 2);
   t.equal(differs(b.losses, a.losses, 1e-5), '', 'losses of 6 steps');
   t.equal(differs(b.weights, a.weights, 1e-5), '', 'final weights');
@@ -89,51 +99,75 @@ t.test('drop path: each rank draws its own rows, and 2 ranks × 4 rows draw what
   const draw = (rank: number, worldSize: number, batch: number, rowsPerSample = 1) => {
     const r = new StepRng(99);
     r.layout = { rank, worldSize, rowsPerSample };
-    r.rows(batch);  // a first forward: the second one below must be keyed the same way
+    r.rows(batch); // a first forward: the second one below must be keyed the same way
     return { u: [...r.rows(batch)], state: r.state };
   };
-  const one = draw(0, 1, 8), a = draw(0, 2, 4), b = draw(1, 2, 4);
+  const one = draw(0, 1, 8),
+    a = draw(0, 2, 4),
+    b = draw(1, 2, 4);
   t.not(a.u.join(), b.u.join(), 'the two ranks draw different numbers');
-  t.same([0, 1, 2, 3].flatMap((i) => [a.u[i], b.u[i]]), one.u, 'interleaved, they are the single rank\'s draws');
+  t.same(
+    [0, 1, 2, 3].flatMap((i) => [a.u[i], b.u[i]]),
+    one.u,
+    "interleaved, they are the single rank's draws",
+  );
   t.ok(a.state === b.state && a.state === one.state, 'every rank keeps the same generator state');
   // Repeated augmentation: 2 views per sample stay together (rows 2s, 2s+1 of sample s).
-  const v1 = draw(0, 1, 8, 2), v0 = draw(0, 2, 4, 2), w1 = draw(1, 2, 4, 2);
-  t.same([...v0.u.slice(0, 2), ...w1.u.slice(0, 2), ...v0.u.slice(2), ...w1.u.slice(2)], v1.u, 'views of one sample keep their global rows');
+  const v1 = draw(0, 1, 8, 2),
+    v0 = draw(0, 2, 4, 2),
+    w1 = draw(1, 2, 4, 2);
+  t.same(
+    [...v0.u.slice(0, 2), ...w1.u.slice(0, 2), ...v0.u.slice(2), ...w1.u.slice(2)],
+    v1.u,
+    'views of one sample keep their global rows',
+  );
   const r = new StepRng(1);
   r.layout = { rank: 0, worldSize: 1, rowsPerSample: 2 };
   t.throws(() => r.rows(3), ValueError, 'a batch that is not whole samples');
 });
 
-t.test('overlapped all-reduce: a block that runs backward twice in one armed micro-batch is a ValueError', { skip: typeof collectives().allReduceStart !== 'function' && 'addon without allReduceStart (rebuild it)' }, async (t) => {
-  using block = new Block(8, 2, 2, 'qv').init({ kind: 'xavier_uniform' }, { seed: 1, prefix: '' });
-  using overlap = new OverlappedGradients(block);
-  t.equal(overlap.bucketCount, 1, 'one block, one bucket');
-  overlap.arm();
-  using x = Tensor.fromArray(new Float32Array(2 * 3 * 8).map((_, i) => Math.sin(i)), [2, 3, 8]);
-  const pass = () => {
-    using y = block.forward(x);
-    block.backward(y).dispose();
-  };
-  pass();
-  t.throws(pass, ValueError, 'the second backward would write gradients already sent');
-  overlap.finish(block.parameters());
-  pass();  // finished: the next step starts clean (not armed: no bucket starts)
-});
+t.test(
+  'overlapped all-reduce: a block that runs backward twice in one armed micro-batch is a ValueError',
+  { skip: typeof collectives().allReduceStart !== 'function' && 'addon without allReduceStart (rebuild it)' },
+  async (t) => {
+    using block = new Block(8, 2, 2, 'qv').init({ kind: 'xavier_uniform' }, { seed: 1, prefix: '' });
+    using overlap = new OverlappedGradients(block);
+    t.equal(overlap.bucketCount, 1, 'one block, one bucket');
+    overlap.arm();
+    using x = Tensor.fromArray(
+      new Float32Array(2 * 3 * 8).map((_, i) => Math.sin(i)),
+      [2, 3, 8],
+    );
+    const pass = () => {
+      using y = block.forward(x);
+      block.backward(y).dispose();
+    };
+    pass();
+    t.throws(pass, ValueError, 'the second backward would write gradients already sent');
+    overlap.finish(block.parameters());
+    pass(); // finished: the next step starts clean (not armed: no bucket starts)
+  },
+);
 
 t.test('2 ranks × batch 4 train like 1 rank × batch 8 with drop path 0.5, all-reduce overlapped with backward', { skip }, async (t) => {
   const one = run(0, 'train', { globalBatch: 8, steps: 5, dropPath: true });
   const two = run(2, 'train', { globalBatch: 8, steps: 5, dropPath: true });
   t.equal(one.status, 0, '1 rank', { stderr: one.stderr.slice(-2000) });
   t.equal(two.status, 0, '2 ranks', { stderr: two.stderr.slice(-2000) });
-  const a = one.lines[0] as { losses: number[]; all: number[] }, b = two.lines.find((l) => l.rank === 0) as typeof a;
+  const a = one.lines[0] as { losses: number[]; all: number[] },
+    b = two.lines.find((l) => l.rank === 0) as typeof a;
   t.equal(differs(b.losses, a.losses, 1e-5), '', 'losses of 5 steps');
   t.equal(differs(b.all, a.all, 1e-5), '', 'every final weight');
   // The block's gradients are one bucket, started as soon as its backward is queued.
-  t.same(two.lines.map((l) => l.started), [5, 5], 'each rank started the block\'s all-reduce during backward, once per step');
+  t.same(
+    two.lines.map((l) => l.started),
+    [5, 5],
+    "each rank started the block's all-reduce during backward, once per step",
+  );
   t.equal((one.lines[0] as { started: number }).started, 0, 'one process reduces nothing');
 });
 
-t.test('the teacher cache is sharded by rank: each rank writes its own clips and reads the others\'', { skip }, async (t) => {
+t.test("the teacher cache is sharded by rank: each rank writes its own clips and reads the others'", { skip }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'mvd-ddp-cache-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const r = run(2, 'cache', { dir });
@@ -149,7 +183,10 @@ t.test('the teacher cache is sharded by rank: each rank writes its own clips and
 
 t.test('checkpoints resume across world sizes (2 → 1 and 1 → 2)', { skip }, async (t) => {
   const ref = rank0(singleRun());
-  for (const [first, second] of [[2, 0], [0, 2]]) {
+  for (const [first, second] of [
+    [2, 0],
+    [0, 2],
+  ]) {
     const dir = mkdtempSync(join(tmpdir(), 'mvd-ddp-'));
     t.teardown(() => rmSync(dir, { recursive: true, force: true }));
     const runDir = join(dir, 'run');
@@ -182,6 +219,8 @@ t.test('a failing rank ends the job with its error; a killed rank ends the other
   t.not(killed.status, 0, 'mpirun reports failure');
   t.equal(killed.signal, null, 'mpirun was not killed by the test timeout');
   t.ok(killed.seconds < 30, `ended in ${killed.seconds.toFixed(1)} s`);
-  t.match(killed.stderr, /process rank 1 .*exited on signal 9/, 'the launcher names the killed rank', { stderr: killed.stderr.slice(-1500) });
+  t.match(killed.stderr, /process rank 1 .*exited on signal 9/, 'the launcher names the killed rank', {
+    stderr: killed.stderr.slice(-1500),
+  });
   t.match(killed.stderr, /rank 0 of 2: stopped by the MPI launcher/, 'the surviving rank says why it stops');
 });

@@ -15,7 +15,8 @@ import { randn, maxRelErr } from './helpers/reference.js';
 import { tempDir } from './helpers/data-fixtures.js';
 import { vitForwardRef, type RefVit } from './helpers/vit-ref.js';
 
-const MEAN = [0.485, 0.456, 0.406], STD = [0.229, 0.224, 0.225];
+const MEAN = [0.485, 0.456, 0.406],
+  STD = [0.229, 0.224, 0.225];
 const VIDEO = join(import.meta.dirname, '..', '..', 'shared', 'data', 'videos', 'demo.mp4');
 
 interface Layout {
@@ -32,7 +33,8 @@ interface Layout {
 
 /** Reference key names and shapes of a ViT checkpoint (SPEC §5). */
 function keysOf(l: Layout): [string, number[]][] {
-  const { prefix: P, D } = l, hidden = 4 * D;
+  const { prefix: P, D } = l,
+    hidden = 4 * D;
   const out: [string, number[]][] = [
     [`${P}patch_embed.proj.weight`, l.kt > 1 ? [D, 3, l.kt, l.p, l.p] : [D, 3, l.p, l.p]],
     [`${P}patch_embed.proj.bias`, [D]],
@@ -43,8 +45,16 @@ function keysOf(l: Layout): [string, number[]][] {
     out.push([`${b}norm1.weight`, [D]], [`${b}norm1.bias`, [D]], [`${b}attn.qkv.weight`, [3 * D, D]]);
     if (l.qkv === 'qv') out.push([`${b}attn.q_bias`, [D]], [`${b}attn.v_bias`, [D]]);
     else out.push([`${b}attn.qkv.bias`, [3 * D]]);
-    out.push([`${b}attn.proj.weight`, [D, D]], [`${b}attn.proj.bias`, [D]], [`${b}norm2.weight`, [D]], [`${b}norm2.bias`, [D]],
-      [`${b}mlp.fc1.weight`, [hidden, D]], [`${b}mlp.fc1.bias`, [hidden]], [`${b}mlp.fc2.weight`, [D, hidden]], [`${b}mlp.fc2.bias`, [D]]);
+    out.push(
+      [`${b}attn.proj.weight`, [D, D]],
+      [`${b}attn.proj.bias`, [D]],
+      [`${b}norm2.weight`, [D]],
+      [`${b}norm2.bias`, [D]],
+      [`${b}mlp.fc1.weight`, [hidden, D]],
+      [`${b}mlp.fc1.bias`, [hidden]],
+      [`${b}mlp.fc2.weight`, [D, hidden]],
+      [`${b}mlp.fc2.bias`, [D]],
+    );
   }
   if (l.norm) out.push([`${P}norm.weight`, [D]], [`${P}norm.bias`, [D]]);
   if (l.classes) out.push(['fc_norm.weight', [D]], ['fc_norm.bias', [D]], ['head.weight', [l.classes, D]], ['head.bias', [l.classes]]);
@@ -104,7 +114,15 @@ t.test('an mvd checkpoint describes itself: no options, features of the float64 
   const f = frames(4, 32, 7);
   const got = await e.embed(f);
   t.same(got.shape, [1, 8, 128]);
-  const ref = vitForwardRef({ dim: 128, depth: 2, heads: 2, patch: 16, tubelet: 2, qkvBias: 'qv', posEmbed: 'sincos3d', cls: false, finalNorm: true, prefix: '' }, w, clipOf(f, 4, 32), 3, 4, 32, 32);
+  const ref = vitForwardRef(
+    { dim: 128, depth: 2, heads: 2, patch: 16, tubelet: 2, qkvBias: 'qv', posEmbed: 'sincos3d', cls: false, finalNorm: true, prefix: '' },
+    w,
+    clipOf(f, 4, 32),
+    3,
+    4,
+    32,
+    32,
+  );
   t.ok(maxRelErr(got.tokens, ref) < 1e-4, `tokens vs float64: ${maxRelErr(got.tokens, ref)}`);
   const pooledRef = new Float64Array(128);
   for (let i = 0; i < 8; i++) for (let j = 0; j < 128; j++) pooledRef[j] += ref[i * 128 + j] / 8;
@@ -112,8 +130,14 @@ t.test('an mvd checkpoint describes itself: no options, features of the float64 
 
   // The file says 4 frames at 32²: a different choice is an error naming both values.
   // CheckpointChoiceError is a ValueError (the CLI's exit 2).
-  await t.rejects(loadEncoder(path, { frames: 16 }), { name: 'CheckpointChoiceError', message: /frames 16 contradicts the checkpoint, which says 4/ });
-  await t.rejects(loadEncoder(path, { posEmbed: 'sinusoid1d' }), { name: 'CheckpointChoiceError', message: /posEmbed sinusoid1d contradicts the checkpoint, which says sincos3d/ });
+  await t.rejects(loadEncoder(path, { frames: 16 }), {
+    name: 'CheckpointChoiceError',
+    message: /frames 16 contradicts the checkpoint, which says 4/,
+  });
+  await t.rejects(loadEncoder(path, { posEmbed: 'sinusoid1d' }), {
+    name: 'CheckpointChoiceError',
+    message: /posEmbed sinusoid1d contradicts the checkpoint, which says sincos3d/,
+  });
   await t.rejects(loadEncoder(path, { posEmbed: 'bogus' as never }), { name: 'CheckpointChoiceError', message: /bogus/ });
   t.ok(new CheckpointChoiceError('x') instanceof ValueError);
   // Wrong frames in memory, and an aborted call.
@@ -125,13 +149,32 @@ t.test('an mvd checkpoint describes itself: no options, features of the float64 
 
 // Reference-style files have no card: the keys decide; frames and size are open (reference
 // default 16×224², given here smaller to keep the float64 reference quick).
-const KINDS: { name: string; layout: Layout; ref: Omit<RefVit, 'dim' | 'depth' | 'heads' | 'prefix' | 'patch'>; opts: Record<string, unknown>; layer?: 'prenorm' }[] = [
-  { name: 'VideoMAE encoder.* → 1D sinusoid', layout: { prefix: 'encoder.', D: 128, depth: 1, kt: 2, p: 16, qkv: 'qv', cls: false, norm: true },
-    ref: { tubelet: 2, qkvBias: 'qv', posEmbed: 'sinusoid1d', cls: false, finalNorm: true }, opts: {} },
-  { name: 'MVD student → 3D sin-cos', layout: { prefix: '', D: 128, depth: 1, kt: 2, p: 16, qkv: 'qv', cls: false, norm: true },
-    ref: { tubelet: 2, qkvBias: 'qv', posEmbed: 'sincos3d', cls: false, finalNorm: true }, opts: {} },
-  { name: 'fine-tuned classifier with posEmbed given', layout: { prefix: '', D: 128, depth: 1, kt: 2, p: 16, qkv: 'qv', cls: false, norm: false, classes: 5 },
-    ref: { tubelet: 2, qkvBias: 'qv', posEmbed: 'sinusoid1d', cls: false, finalNorm: false }, opts: { posEmbed: 'sinusoid1d' }, layer: 'prenorm' },
+const KINDS: {
+  name: string;
+  layout: Layout;
+  ref: Omit<RefVit, 'dim' | 'depth' | 'heads' | 'prefix' | 'patch'>;
+  opts: Record<string, unknown>;
+  layer?: 'prenorm';
+}[] = [
+  {
+    name: 'VideoMAE encoder.* → 1D sinusoid',
+    layout: { prefix: 'encoder.', D: 128, depth: 1, kt: 2, p: 16, qkv: 'qv', cls: false, norm: true },
+    ref: { tubelet: 2, qkvBias: 'qv', posEmbed: 'sinusoid1d', cls: false, finalNorm: true },
+    opts: {},
+  },
+  {
+    name: 'MVD student → 3D sin-cos',
+    layout: { prefix: '', D: 128, depth: 1, kt: 2, p: 16, qkv: 'qv', cls: false, norm: true },
+    ref: { tubelet: 2, qkvBias: 'qv', posEmbed: 'sincos3d', cls: false, finalNorm: true },
+    opts: {},
+  },
+  {
+    name: 'fine-tuned classifier with posEmbed given',
+    layout: { prefix: '', D: 128, depth: 1, kt: 2, p: 16, qkv: 'qv', cls: false, norm: false, classes: 5 },
+    ref: { tubelet: 2, qkvBias: 'qv', posEmbed: 'sinusoid1d', cls: false, finalNorm: false },
+    opts: { posEmbed: 'sinusoid1d' },
+    layer: 'prenorm',
+  },
 ];
 
 for (const k of KINDS) {
@@ -145,11 +188,27 @@ for (const k of KINDS) {
     t.equal(e.described.source, 'keys');
     const f = frames(4, 32, 3);
     const got = await e.embed(f, k.layer ? { layer: k.layer } : {});
-    const ref = vitForwardRef({ dim: 128, depth: 1, heads: 2, patch: 16, prefix: k.layout.prefix, ...k.ref }, w, clipOf(f, 4, 32), 3, 4, 32, 32);
+    const ref = vitForwardRef(
+      { dim: 128, depth: 1, heads: 2, patch: 16, prefix: k.layout.prefix, ...k.ref },
+      w,
+      clipOf(f, 4, 32),
+      3,
+      4,
+      32,
+      32,
+    );
     t.ok(maxRelErr(got.tokens, ref) < 1e-4, `tokens vs float64: ${maxRelErr(got.tokens, ref)}`);
     // The control: the other video table would be far off (so the check above can fail).
     const other = k.ref.posEmbed === 'sincos3d' ? 'sinusoid1d' : 'sincos3d';
-    const wrong = vitForwardRef({ dim: 128, depth: 1, heads: 2, patch: 16, prefix: k.layout.prefix, ...k.ref, posEmbed: other }, w, clipOf(f, 4, 32), 3, 4, 32, 32);
+    const wrong = vitForwardRef(
+      { dim: 128, depth: 1, heads: 2, patch: 16, prefix: k.layout.prefix, ...k.ref, posEmbed: other },
+      w,
+      clipOf(f, 4, 32),
+      3,
+      4,
+      32,
+      32,
+    );
     t.ok(maxRelErr(got.tokens, wrong) > 1e-2, `the ${other} table is ${maxRelErr(got.tokens, wrong)} off`);
   });
 }
@@ -166,9 +225,32 @@ t.test('reference checkpoint: MAE image encoder (cls token, qkv bias, 2D table) 
   const f = frames(4, 32, 5);
   const got = await e.embed(f);
   t.same(got.shape, [2, 5, 128], 'frames 0 and 2 as images, cls + 4 tokens each');
-  const cfg: RefVit = { dim: 128, depth: 1, heads: 2, patch: 16, tubelet: 1, qkvBias: 'qkv', posEmbed: 'sincos2d', cls: true, finalNorm: true, prefix: '' };
+  const cfg: RefVit = {
+    dim: 128,
+    depth: 1,
+    heads: 2,
+    patch: 16,
+    tubelet: 1,
+    qkvBias: 'qkv',
+    posEmbed: 'sincos2d',
+    cls: true,
+    finalNorm: true,
+    prefix: '',
+  };
   const ref = new Float64Array(2 * 5 * 128);
-  for (let i = 0; i < 2; i++) ref.set(vitForwardRef(cfg, w, clipOf(f, 1, 32, () => 2 * i), 3, 1, 32, 32), i * 5 * 128);
+  for (let i = 0; i < 2; i++)
+    ref.set(
+      vitForwardRef(
+        cfg,
+        w,
+        clipOf(f, 1, 32, () => 2 * i),
+        3,
+        1,
+        32,
+        32,
+      ),
+      i * 5 * 128,
+    );
   t.ok(maxRelErr(got.tokens, ref) < 1e-4, `tokens vs float64: ${maxRelErr(got.tokens, ref)}`);
 });
 

@@ -43,7 +43,10 @@ t.test('a multi-second native op never blocks the event loop', async (t) => {
   t.ok(elapsed > 1000, `the work took ${elapsed.toFixed(0)} ms (multi-second)`);
   t.ok(ticks > 50, `${ticks} interval ticks while it ran`);
   const bound = Math.max(50, 3 * idle.max);
-  t.ok(maxGap < bound, `largest gap between ticks ${maxGap.toFixed(1)} ms < ${bound.toFixed(0)} ms (idle max here ${idle.max.toFixed(1)} ms)`);
+  t.ok(
+    maxGap < bound,
+    `largest gap between ticks ${maxGap.toFixed(1)} ms < ${bound.toFixed(0)} ms (idle max here ${idle.max.toFixed(1)} ms)`,
+  );
   await sync();
   a.dispose();
   c.dispose();
@@ -54,10 +57,22 @@ t.test('in-process training leaves the event loop free', async (t) => {
   // 16-op bound the JS thread waited inside op calls for most of each step (one tick per step,
   // p99 gap ~500 ms here); with lazy allocation it runs a whole step ahead and only awaits.
   const idle = (await idleGaps(1000)).p99;
-  const r = await benchEventLoop({ method: 'videomae', model: 'tiny', teacher: 'tiny', frames: 16, size: 112, batch: 4, steps: 6, intervalMs: 10 });
+  const r = await benchEventLoop({
+    method: 'videomae',
+    model: 'tiny',
+    teacher: 'tiny',
+    frames: 16,
+    size: 112,
+    batch: 4,
+    steps: 6,
+    intervalMs: 10,
+  });
   const bound = Math.max(150, 3 * idle);
   t.ok(r.losses.every(Number.isFinite), `losses ${r.losses.map((l) => l.toFixed(3)).join(', ')}`);
-  t.ok(r.gap_ms.p99 < bound, `p99 gap ${r.gap_ms.p99.toFixed(1)} ms < ${bound.toFixed(0)} ms (idle p99 here ${idle.toFixed(1)} ms; ` +
-    `p50 ${r.gap_ms.p50.toFixed(1)}, max ${r.gap_ms.max.toFixed(1)}, ${r.ticks} ticks of ${r.ticks_due} due)`);
+  t.ok(
+    r.gap_ms.p99 < bound,
+    `p99 gap ${r.gap_ms.p99.toFixed(1)} ms < ${bound.toFixed(0)} ms (idle p99 here ${idle.toFixed(1)} ms; ` +
+      `p50 ${r.gap_ms.p50.toFixed(1)}, max ${r.gap_ms.max.toFixed(1)}, ${r.ticks} ticks of ${r.ticks_due} due)`,
+  );
   t.ok(r.ticks > r.ticks_due / 4, `${r.ticks} interval ticks of ${r.ticks_due} due`);
 });

@@ -29,7 +29,7 @@ t.test('two large outputs alive at once, then disposed, does not start a major G
   const major = await majorGcsDuring(async () => {
     using x = Tensor.zeros([10 * MB]);
     for (let i = 0; i < rounds; i++) {
-      const a = scale(x, 2);  // 40 MB each: 80 MB alive at once, above V8's 64 MB step
+      const a = scale(x, 2); // 40 MB each: 80 MB alive at once, above V8's 64 MB step
       const b = scale(x, 3);
       a.dispose();
       b.dispose();
@@ -44,8 +44,9 @@ t.test('tensors leaked without dispose() are freed by their finalizers when V8 c
   v8.setFlagsFromString('--expose-gc');
   const gc = vm.runInNewContext('gc') as () => void;
   const before = addon().liveBytes();
-  const n = 12, each = 32 * MB;
-  for (let i = 0; i < n; i++) Tensor.empty([each / 4]);  // dropped on the floor
+  const n = 12,
+    each = 32 * MB;
+  for (let i = 0; i < n; i++) Tensor.empty([each / 4]); // dropped on the floor
   t.equal(addon().liveBytes() - before, n * each, 'held until collected');
   for (let i = 0; i < 10 && addon().liveBytes() - before > 0; i++) {
     gc();
@@ -56,7 +57,8 @@ t.test('tensors leaked without dispose() are freed by their finalizers when V8 c
   using x = Tensor.zeros([10 * MB]);
   const major = await majorGcsDuring(async () => {
     for (let i = 0; i < 10; i++) {
-      const a = scale(x, 2), b = scale(x, 3);
+      const a = scale(x, 2),
+        b = scale(x, 3);
       a.dispose();
       b.dispose();
       await sync('cpu');

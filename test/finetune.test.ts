@@ -19,20 +19,45 @@ import { buildParamGroups } from '../lib/optim/groups.js';
 import { ShapeError, ValueError } from '../lib/errors.js';
 import { packageRoot } from '../lib/native.js';
 
-const base: FinetuneOptions = { preset: 'tiny', frames: 4, size: 32, numClasses: 4, batchSize: 4, label: 'appearance', seed: 1, cropScale: [0.5, 1] };
+const base: FinetuneOptions = {
+  preset: 'tiny',
+  frames: 4,
+  size: 32,
+  numClasses: 4,
+  batchSize: 4,
+  label: 'appearance',
+  seed: 1,
+  cropScale: [0.5, 1],
+};
 const data = (seed = 1, count = 32) => new BatchSampler(new SyntheticDataset({ seed, count, frames: 4, size: 32 }), 4, seed);
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 t.test('fine-tuning drives the loss down (no mixing) and runs with Mixup/CutMix', async (t) => {
   // Eight clips without crops or mixing: a tiny model fits them within a few dozen steps (the
   // synthetic task itself needs far more steps than a unit test has).
-  const r = finetuneRecipe(data(1, 8), { ...base, mix: false, dropPath: 0, repeated: 1, cropScale: [1, 1], flip: 0, labelSmoothing: 0, randAugment: false, erasing: 0 });
-  const h = (await train(r, { steps: 40, lr: 3e-3, minLr: 3e-3, warmupSteps: 0, weightDecay: 0.05, beta2: 0.999 })).history.map((x) => x.losses.loss);
+  const r = finetuneRecipe(data(1, 8), {
+    ...base,
+    mix: false,
+    dropPath: 0,
+    repeated: 1,
+    cropScale: [1, 1],
+    flip: 0,
+    labelSmoothing: 0,
+    randAugment: false,
+    erasing: 0,
+  });
+  const h = (await train(r, { steps: 40, lr: 3e-3, minLr: 3e-3, warmupSteps: 0, weightDecay: 0.05, beta2: 0.999 })).history.map(
+    (x) => x.losses.loss,
+  );
   t.ok(mean(h.slice(-5)) < 0.85 * mean(h.slice(0, 5)), `loss ${mean(h.slice(0, 5)).toFixed(3)} → ${mean(h.slice(-5)).toFixed(3)}`);
   r.dispose();
   const m = finetuneRecipe(data(), { ...base });
-  const hm = (await train(m, { steps: 4, lr: 1e-3, minLr: 1e-5, warmupSteps: 1, weightDecay: 0.05, layerDecay: { decay: 0.75, depth: 4 } })).history;
-  t.ok(hm.every((x) => Number.isFinite(x.losses.loss)), `mixed losses finite: ${hm.map((x) => x.losses.loss.toFixed(3)).join(' ')}`);
+  const hm = (await train(m, { steps: 4, lr: 1e-3, minLr: 1e-5, warmupSteps: 1, weightDecay: 0.05, layerDecay: { decay: 0.75, depth: 4 } }))
+    .history;
+  t.ok(
+    hm.every((x) => Number.isFinite(x.losses.loss)),
+    `mixed losses finite: ${hm.map((x) => x.losses.loss.toFixed(3)).join(' ')}`,
+  );
   m.dispose();
 });
 
@@ -49,14 +74,16 @@ t.test('repeated augmentation gives two different views per video, labels repeat
 
 t.test('mixClips: Mixup is λx + (1−λ)x_rev, CutMix pastes x_rev inside the box', async (t) => {
   const shape = [3, 1, 2, 4, 5];
-  const n = shape.reduce((a, b) => a * b, 1), per = n / 3;
+  const n = shape.reduce((a, b) => a * b, 1),
+    per = n / 3;
   const x = Float32Array.from({ length: n }, (_, i) => Math.sin(i) * 3);
   using v = Tensor.fromArray(x, shape);
   using mu = mixClips(v, { mode: 'mixup', lambda: 0.3 });
   const m = await mu.toArray();
   let err = 0;
   for (let i = 0; i < n; i++) {
-    const b = Math.floor(i / per), r = (2 - b) * per + (i % per);
+    const b = Math.floor(i / per),
+      r = (2 - b) * per + (i % per);
     err = Math.max(err, Math.abs(m[i] - (0.3 * x[i] + 0.7 * x[r])));
   }
   t.ok(err < 1e-6, `mixup max error ${err}`);
@@ -65,14 +92,19 @@ t.test('mixClips: Mixup is λx + (1−λ)x_rev, CutMix pastes x_rev inside the b
   const c = await cm.toArray();
   let wrong = 0;
   for (let i = 0; i < n; i++) {
-    const b = Math.floor(i / per), r = (2 - b) * per + (i % per);
-    const xx = i % 5, yy = Math.floor(i / 5) % 4;
+    const b = Math.floor(i / per),
+      r = (2 - b) * per + (i % per);
+    const xx = i % 5,
+      yy = Math.floor(i / 5) % 4;
     const inside = yy >= box.y0 && yy < box.y1 && xx >= box.x0 && xx < box.x1;
     if (c[i] !== (inside ? x[r] : x[i])) wrong++;
   }
   t.equal(wrong, 0, 'cutmix copies pixels exactly');
   const tg = mixTargets(Int32Array.from([0, 2, 1]), 4, 0.3, 0.1);
-  t.ok(Math.abs(tg[0] - (0.3 * 0.925 + 0.7 * 0.025)) < 1e-6 && Math.abs(tg[1] - (0.3 * 0.025 + 0.7 * 0.925)) < 1e-6, 'soft targets: λ on y, 1−λ on the reversed label');
+  t.ok(
+    Math.abs(tg[0] - (0.3 * 0.925 + 0.7 * 0.025)) < 1e-6 && Math.abs(tg[1] - (0.3 * 0.025 + 0.7 * 0.925)) < 1e-6,
+    'soft targets: λ on y, 1−λ on the reversed label',
+  );
   t.ok(Math.abs(Array.from(tg.slice(4, 8)).reduce((a, b) => a + b, 0) - 1) < 1e-6, 'rows sum to 1');
 });
 
@@ -99,7 +131,16 @@ t.test('student checkpoint loads as the backbone; run folder resumes exactly', a
   t.same(Array.from(a.slice(0, 8)), Array.from(b.slice(0, 8)), 'encoder weights copied');
   model.dispose();
 
-  const o = { steps: 6, lr: 1e-3, minLr: 1e-5, warmupSteps: 2, weightDecay: 0.05, beta2: 0.999, layerDecay: { decay: 0.75, depth: 4 }, checkpointEvery: 3 };
+  const o = {
+    steps: 6,
+    lr: 1e-3,
+    minLr: 1e-5,
+    warmupSteps: 2,
+    weightDecay: 0.05,
+    beta2: 0.999,
+    layerDecay: { decay: 0.75, depth: 4 },
+    checkpointEvery: 3,
+  };
   const opts = { ...base, dropPath: 0.1 };
   const straight = finetuneRecipe(data(), opts);
   await loadBackbone(straight.model, ck);
@@ -113,7 +154,8 @@ t.test('student checkpoint loads as the backbone; run folder resumes exactly', a
   const r = await train(p2, { ...o, runDir: run, resume: true });
   t.equal(r.startStep, 3);
   let md = 0;
-  const sa = stateDict(straight.model), sb = stateDict(p2.model);
+  const sa = stateDict(straight.model),
+    sb = stateDict(p2.model);
   for (const [n, x] of sa) {
     const [u, v] = [await x.toArray(), await sb.get(n)!.toArray()];
     for (let i = 0; i < u.length; i++) md = Math.max(md, Math.abs(u[i] - v[i]));
@@ -128,7 +170,21 @@ t.test('a non-finite loss stops fine-tuning and keeps the last good checkpoint',
   const r = finetuneRecipe(data(), { ...base, mix: false });
   await train(r, { steps: 1, lr: 1e-3, minLr: 1e-3, warmupSteps: 0, weightDecay: 0.05, runDir: run });
   const latest = readFileSync(join(run, 'checkpoints', 'latest.json'), 'utf8');
-  await t.rejects(train(r, { steps: 20, lr: 1e30, minLr: 1e30, warmupSteps: 0, weightDecay: 0.05, runDir: run, resume: true, override: true, onWarning: () => {}, checkpointEvery: 100 }), NonFiniteLossError);
+  await t.rejects(
+    train(r, {
+      steps: 20,
+      lr: 1e30,
+      minLr: 1e30,
+      warmupSteps: 0,
+      weightDecay: 0.05,
+      runDir: run,
+      resume: true,
+      override: true,
+      onWarning: () => {},
+      checkpointEvery: 100,
+    }),
+    NonFiniteLossError,
+  );
   t.equal(readFileSync(join(run, 'checkpoints', 'latest.json'), 'utf8'), latest, 'latest.json untouched');
   r.dispose();
 });
@@ -150,19 +206,52 @@ t.test('bad checkpoints: missing file, wrong shape, not an encoder', async (t) =
 const cli = join(packageRoot, 'dist', 'cli', 'main.js');
 const mvd = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
 
-t.test('CLI on mp4 list files: finetune with a val list, then a multi-view eval', { skip: existsSync(cli) ? false : 'dist/ not built (npm run build:ts)' }, (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'mvd-ftlist-'));
-  const synth = join(dir, 'synth');
-  const s = mvd('synth', '--out', synth, '--videos', '6', '--frames', '8', '--size', '32', '--json');
-  t.equal(s.status, 0, s.stderr.slice(-800));
-  const lr = join(dir, 'ft-list');
-  const f = mvd('finetune', '--list', join(synth, 'appearance_train.txt'), '--val-list', join(synth, 'appearance_val.txt'), '--frames', '4', '--size', '32',
-    '--batch', '2', '--repeated', '1', '--steps', '1', '--out', lr, '--json');
-  t.equal(f.status, 0, f.stderr.slice(-800));
-  t.ok(JSON.parse(f.stdout).val.videos > 0, 'validated on the val list');
-  const el = mvd('eval', '--checkpoint', join(lr, 'model.safetensors'), '--list', join(synth, 'appearance_val.txt'), '--num-clips', '1', '--num-crops', '3', '--json');
-  t.equal(el.status, 0, el.stderr.slice(-800));
-  t.equal(JSON.parse(el.stdout).views, 3);
+t.test(
+  'CLI on mp4 list files: finetune with a val list, then a multi-view eval',
+  { skip: existsSync(cli) ? false : 'dist/ not built (npm run build:ts)' },
+  (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'mvd-ftlist-'));
+    const synth = join(dir, 'synth');
+    const s = mvd('synth', '--out', synth, '--videos', '6', '--frames', '8', '--size', '32', '--json');
+    t.equal(s.status, 0, s.stderr.slice(-800));
+    const lr = join(dir, 'ft-list');
+    const f = mvd(
+      'finetune',
+      '--list',
+      join(synth, 'appearance_train.txt'),
+      '--val-list',
+      join(synth, 'appearance_val.txt'),
+      '--frames',
+      '4',
+      '--size',
+      '32',
+      '--batch',
+      '2',
+      '--repeated',
+      '1',
+      '--steps',
+      '1',
+      '--out',
+      lr,
+      '--json',
+    );
+    t.equal(f.status, 0, f.stderr.slice(-800));
+    t.ok(JSON.parse(f.stdout).val.videos > 0, 'validated on the val list');
+    const el = mvd(
+      'eval',
+      '--checkpoint',
+      join(lr, 'model.safetensors'),
+      '--list',
+      join(synth, 'appearance_val.txt'),
+      '--num-clips',
+      '1',
+      '--num-crops',
+      '3',
+      '--json',
+    );
+    t.equal(el.status, 0, el.stderr.slice(-800));
+    t.equal(JSON.parse(el.stdout).views, 3);
 
-  t.end();
-});
+    t.end();
+  },
+);

@@ -20,11 +20,17 @@ async function child(): Promise<void> {
     // A 3-byte u8 tensor first: the f32 and i32 data then sit at odd file offsets.
     const f32 = Float32Array.from({ length: 24 }, (_, i) => (i - 11.5) / 3);
     const data = Buffer.concat([Buffer.from([9, 8, 7]), Buffer.from(f32.buffer), Buffer.from(Int32Array.of(-5, 6).buffer)]);
-    writeFileSync(p, joinSafetensors({
-      a: { dtype: 'U8', shape: [3], data_offsets: [0, 3] },
-      b: { dtype: 'F32', shape: [4, 6], data_offsets: [3, 99] },
-      c: { dtype: 'I32', shape: [2], data_offsets: [99, 107] },
-    }, data));
+    writeFileSync(
+      p,
+      joinSafetensors(
+        {
+          a: { dtype: 'U8', shape: [3], data_offsets: [0, 3] },
+          b: { dtype: 'F32', shape: [4, 6], data_offsets: [3, 99] },
+          c: { dtype: 'I32', shape: [2], data_offsets: [99, 107] },
+        },
+        data,
+      ),
+    );
     const before = readFileSync(p);
     const h = await readSafetensorsHeader(p);
     const { tensors } = await loadSafetensors(p, { device: dev });
@@ -32,17 +38,27 @@ async function child(): Promise<void> {
       const x = tensors.get(name)!;
       const got = await x.toArray();
       const want = before.subarray(h.dataStart + e.begin, h.dataStart + e.end);
-      check(`${name}: on ${dev} with the file's bytes`, x.device === dev && Buffer.from(got.buffer, got.byteOffset, got.byteLength).equals(want),
-        `device ${x.device}, ${got.byteLength} bytes vs ${want.length}`);
+      check(
+        `${name}: on ${dev} with the file's bytes`,
+        x.device === dev && Buffer.from(got.buffer, got.byteOffset, got.byteLength).equals(want),
+        `device ${x.device}, ${got.byteLength} bytes vs ${want.length}`,
+      );
     }
     // An op queued straight after the load must run after the upload.
     const b = tensors.get('b') as import('../lib/tensor.js').Tensor<'f32'>;
     using doubled = lib.scale(b, 2);
     const d = await doubled.toArray();
-    check('an op queued after the load sees the uploaded values', d.every((v, i) => v === 2 * f32[i]), `first ${d[0]} vs ${2 * f32[0]}`);
+    check(
+      'an op queued after the load sees the uploaded values',
+      d.every((v, i) => v === 2 * f32[i]),
+      `first ${d[0]} vs ${2 * f32[0]}`,
+    );
     using zeros = lib.Tensor.zeros([4, 6], { device: dev });
     b.assign(zeros);
-    check('the loaded tensor was overwritten', (await b.toArray()).every((v: number) => v === 0));
+    check(
+      'the loaded tensor was overwritten',
+      (await b.toArray()).every((v: number) => v === 0),
+    );
     check('the file is byte-identical', readFileSync(p).equals(before));
     for (const x of tensors.values()) x.dispose();
 
@@ -71,7 +87,10 @@ async function child(): Promise<void> {
       if (!prm.trainable) continue;
       const e = wh.tensors.get(name)!;
       const got = await prm.value.toArray();
-      if (prm.value.device !== dev || !Buffer.from(got.buffer, got.byteOffset, got.byteLength).equals(file.subarray(wh.dataStart + e.begin, wh.dataStart + e.end)))
+      if (
+        prm.value.device !== dev ||
+        !Buffer.from(got.buffer, got.byteOffset, got.byteLength).equals(file.subarray(wh.dataStart + e.begin, wh.dataStart + e.end))
+      )
         wrong ||= `${name} on ${prm.value.device}`;
     }
     check(`loadWeights into a model on ${dev}: every parameter there, with the file's bytes`, wrong === '', wrong);
@@ -87,12 +106,17 @@ async function child(): Promise<void> {
     }
     await loadWeights(wp, timm);
     const qkv = timm.namedParameters().find(([n]) => n === 'blocks.0.attn.qkv.bias')![1].value;
-    const e = wh.tensors.get('blocks.0.attn.q_bias')!, ev = wh.tensors.get('blocks.0.attn.v_bias')!;
-    const floatsOf = (x: { begin: number; end: number }) => new Float32Array(file.buffer.slice(file.byteOffset + wh.dataStart + x.begin, file.byteOffset + wh.dataStart + x.end));
+    const e = wh.tensors.get('blocks.0.attn.q_bias')!,
+      ev = wh.tensors.get('blocks.0.attn.v_bias')!;
+    const floatsOf = (x: { begin: number; end: number }) =>
+      new Float32Array(file.buffer.slice(file.byteOffset + wh.dataStart + x.begin, file.byteOffset + wh.dataStart + x.end));
     const want = [...floatsOf(e), ...new Array(e.end / 4 - e.begin / 4).fill(0), ...floatsOf(ev)];
     const got = Array.from(await qkv.toArray());
-    check(`q_bias + v_bias joined into qkv.bias on ${dev}`, qkv.device === dev && got.length === want.length && got.every((v, i) => v === want[i]),
-      `device ${qkv.device}, ${got.length} vs ${want.length} values`);
+    check(
+      `q_bias + v_bias joined into qkv.bias on ${dev}`,
+      qkv.device === dev && got.length === want.length && got.every((v, i) => v === want[i]),
+      `device ${qkv.device}, ${got.length} vs ${want.length} values`,
+    );
     timm.dispose();
   });
 }

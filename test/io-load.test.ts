@@ -57,7 +57,10 @@ t.test('each loaded tensor holds exactly its bytes of the file, at any alignment
   const h = await readSafetensorsHeader(p);
   t.equal(h.dataStart % 2, 1, 'the data section starts at an odd offset');
   const { tensors } = await loadSafetensors(p);
-  t.same([...tensors.keys()].sort(), LAYOUT.map(([n]) => n));
+  t.same(
+    [...tensors.keys()].sort(),
+    LAYOUT.map(([n]) => n),
+  );
   for (const [name, e] of h.tensors) {
     const x = tensors.get(name)!;
     t.same(x.shape, e.shape, `${name}: shape`);
@@ -86,8 +89,10 @@ t.test('writing to a loaded tensor does not change the file', async (t) => {
   const again = await loadSafetensors(p, { filter: (n) => n === 'b_f32' });
   const h = await readSafetensorsHeader(p);
   const e = h.tensors.get('b_f32')!;
-  t.ok(Buffer.from(asBytes(await again.tensors.get('b_f32')!.toArray())).equals(before.subarray(h.dataStart + e.begin, h.dataStart + e.end)),
-    'a second load reads the original values');
+  t.ok(
+    Buffer.from(asBytes(await again.tensors.get('b_f32')!.toArray())).equals(before.subarray(h.dataStart + e.begin, h.dataStart + e.end)),
+    'a second load reads the original values',
+  );
   for (const x of [...tensors.values(), ...again.tensors.values()]) x.dispose();
 });
 
@@ -116,7 +121,11 @@ t.test('parameters that adopted loaded tensors hold the file bytes, and writing 
   }
   t.equal(checked, m.namedParameters().filter(([, prm]) => prm.trainable).length, `all ${checked} parameters equal the file's bytes`);
   const w = m.namedParameters().find(([n]) => n === 'blocks.0.attn.qkv.weight')![1].value;
-  t.equal((await w.toArray()).every((v) => v === 0), true, 'the parameters were overwritten');
+  t.equal(
+    (await w.toArray()).every((v) => v === 0),
+    true,
+    'the parameters were overwritten',
+  );
   t.ok(readFileSync(p).equals(before), 'the file is byte-identical');
 });
 
@@ -132,7 +141,10 @@ t.test('a file that shrinks after its header was read is a SafetensorsError nami
   };
   await t.rejects(loadSafetensors(p, { filter: shrink }), SafetensorsError);
   writeOddFile(p);
-  await t.rejects(loadSafetensors(p, { filter: shrink }), /file ended inside tensor 'e_i32' \(bytes \d+–\d+ of the data; it was \d+ bytes when opened\)/);
+  await t.rejects(
+    loadSafetensors(p, { filter: shrink }),
+    /file ended inside tensor 'e_i32' \(bytes \d+–\d+ of the data; it was \d+ bytes when opened\)/,
+  );
 });
 
 t.test('readFileRanges: short reads, unreadable descriptors and malformed ranges', async (t) => {
@@ -140,11 +152,25 @@ t.test('readFileRanges: short reads, unreadable descriptors and malformed ranges
   const size = statSync(p).size;
   const fh = await open(p, 'r');
   try {
-    const full = await addon().readFileRanges(fh.fd, [{ offset: 0, shape: [8], dtype: 'u8' }, { offset: size - 4, shape: [1], dtype: 'i32' }], 'cpu');
+    const full = await addon().readFileRanges(
+      fh.fd,
+      [
+        { offset: 0, shape: [8], dtype: 'u8' },
+        { offset: size - 4, shape: [1], dtype: 'i32' },
+      ],
+      'cpu',
+    );
     t.equal(full.endedAt, -1, 'ranges inside the file: complete');
     t.equal(full.tensors.length, 2);
     for (const d of full.tensors) Tensor.fromNative(d).dispose();
-    const short = await addon().readFileRanges(fh.fd, [{ offset: 0, shape: [8], dtype: 'u8' }, { offset: size - 2, shape: [1], dtype: 'f32' }], 'cpu');
+    const short = await addon().readFileRanges(
+      fh.fd,
+      [
+        { offset: 0, shape: [8], dtype: 'u8' },
+        { offset: size - 2, shape: [1], dtype: 'f32' },
+      ],
+      'cpu',
+    );
     t.same(short, { endedAt: 1, tensors: [] }, 'the file ends inside range 1: its index, no tensors');
     const past = await addon().readFileRanges(fh.fd, [{ offset: size + 100, shape: [1], dtype: 'u8' }], 'cpu');
     t.equal(past.endedAt, 0, 'a range past the end');
@@ -160,7 +186,10 @@ t.test('readFileRanges: short reads, unreadable descriptors and malformed ranges
   const dfd = openSync(dir, 'r');
   try {
     await t.rejects(addon().readFileRanges(dfd, [{ offset: 0, shape: [4], dtype: 'u8' }], 'cpu'), NativeError);
-    await t.rejects(addon().readFileRanges(dfd, [{ offset: 0, shape: [4], dtype: 'u8' }], 'cpu'), /readFileRanges.*at file offset 0 failed: Is a directory/);
+    await t.rejects(
+      addon().readFileRanges(dfd, [{ offset: 0, shape: [4], dtype: 'u8' }], 'cpu'),
+      /readFileRanges.*at file offset 0 failed: Is a directory/,
+    );
   } finally {
     closeSync(dfd);
   }

@@ -20,7 +20,11 @@ function parseNative(params: string): Param[] {
   const re = /\{([^}]*)\}(\?)?|([A-Za-z]\w*)(\?)?/g;
   for (let m = re.exec(params); m; m = re.exec(params)) {
     if (m[1] !== undefined) {
-      const options = m[1].split(',').map((s) => s.trim()).filter(Boolean).sort();
+      const options = m[1]
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
+        .sort();
       out.push({ name: 'options', optional: !!m[2], options });
     } else {
       out.push({ name: m[3], optional: !!m[4] });
@@ -65,8 +69,7 @@ function declaredMethods(): Map<string, Param[]> {
   return methods;
 }
 
-const show = (ps: Param[]) =>
-  ps.map((p) => (p.options ? `{${p.options.join(', ')}}` : p.name) + (p.optional ? '?' : '')).join(', ');
+const show = (ps: Param[]) => ps.map((p) => (p.options ? `{${p.options.join(', ')}}` : p.name) + (p.optional ? '?' : '')).join(', ');
 
 t.test('every addon export matches NativeAddon', (t) => {
   const native = addon().nativeSignatures();
@@ -86,10 +89,10 @@ t.test('every addon export matches NativeAddon', (t) => {
 
 t.test('an options object refuses names its binding does not read', (t) => {
   const x = addon().fromBuffer(new Float32Array([1, 2, 3, 4]), [2, 2], 'f32', 'cpu');
-  t.throws(
-    () => addon().gemm(x, x, { transB: true, tranA: true } as never),
-    { name: 'ValueError', message: /unknown option 'tranA' \(known: bias, out, transA/ },
-  );
+  t.throws(() => addon().gemm(x, x, { transB: true, tranA: true } as never), {
+    name: 'ValueError',
+    message: /unknown option 'tranA' \(known: bias, out, transA/,
+  });
   t.throws(() => addon().gemm(x, x, 3 as never), { name: 'ValueError', message: /options object/ });
   t.end();
 });

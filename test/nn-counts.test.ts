@@ -24,7 +24,12 @@ t.test('SPEC §2 encoder parameters and MACs per 16×224² view', (t) => {
 
 t.test('SPEC §3.4 student + decoders (trainable)', (t) => {
   const expect: [Preset, number, number][] = [
-    ['small', 768, 29.87], ['small', 1024, 30.06], ['base', 768, 116.94], ['base', 1024, 117.34], ['large', 1024, 331.18], ['huge', 1280, 713.66],
+    ['small', 768, 29.87],
+    ['small', 1024, 30.06],
+    ['base', 768, 116.94],
+    ['base', 1024, 117.34],
+    ['large', 1024, 331.18],
+    ['huge', 1280, 713.66],
   ];
   for (const [p, td, params] of expect) {
     const n = mvdStudentParams(videoVit(p), mvdDecoderFor(p, td));

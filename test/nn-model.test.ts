@@ -38,7 +38,10 @@ async function directional(p: { value: Tensor; grad: Tensor | null }, dir: Float
   let analytic = 0;
   for (let i = 0; i < g.length; i++) analytic += g[i] * dir[i];
   const at = async (s: number) => {
-    using v = Tensor.fromArray(base.map((x, i) => x + s * eps * dir[i]), p.value.shape);
+    using v = Tensor.fromArray(
+      base.map((x, i) => x + s * eps * dir[i]),
+      p.value.shape,
+    );
     p.value.assign(v as Tensor<'f32'>);
     return lossOf();
   };
@@ -55,8 +58,14 @@ t.test('initialisation is deterministic from the seed and follows SPEC §1.4', a
   const [va, vb, vc] = [await values(a), await values(b), await values(c)];
   for (const [n, x] of va) t.same(Array.from(x), Array.from(vb.get(n)!), `${n} same for the same seed`);
   t.notSame(Array.from(va.get('blocks.0.attn.qkv.weight')!), Array.from(vc.get('blocks.0.attn.qkv.weight')!), 'another seed differs');
-  t.ok(va.get('blocks.0.attn.q_bias')!.every((x) => x === 0), 'q_bias starts at 0');
-  t.ok(va.get('blocks.0.norm1.weight')!.every((x) => x === 1), 'LN weight 1');
+  t.ok(
+    va.get('blocks.0.attn.q_bias')!.every((x) => x === 0),
+    'q_bias starts at 0',
+  );
+  t.ok(
+    va.get('blocks.0.norm1.weight')!.every((x) => x === 1),
+    'LN weight 1',
+  );
   const w = va.get('blocks.0.mlp.fc1.weight')!;
   const bound = Math.sqrt(6 / (32 + 128));
   t.ok(w.every((x) => Math.abs(x) <= bound) && Math.max(...w.map(Math.abs)) > 0.9 * bound, 'xavier uniform bound');
@@ -84,7 +93,14 @@ t.test('classifier gradients match finite differences (directional, float32)', a
   const logits = m.forward(x);
   const r = crossEntropy(logits, labels);
   m.backward(r.dLogits);
-  const names = ['blocks.0.attn.qkv.weight', 'blocks.1.mlp.fc2.weight', 'blocks.0.attn.v_bias', 'patch_embed.proj.weight', 'fc_norm.weight', 'blocks.1.norm1.bias'];
+  const names = [
+    'blocks.0.attn.qkv.weight',
+    'blocks.1.mlp.fc2.weight',
+    'blocks.0.attn.v_bias',
+    'patch_embed.proj.weight',
+    'fc_norm.weight',
+    'blocks.1.norm1.bias',
+  ];
   const named = new Map(m.namedParameters());
   for (const name of names) {
     const p = named.get(name)!;
@@ -117,13 +133,17 @@ t.test('a tiny ViT learns a fixed toy problem (loss goes down)', async (t) => {
 });
 
 t.test('MVD student + teachers: one distillation step, gradients flow, checkpoint round trip', async (t) => {
-  const teachers = { img: makeTeacher('img', { preset: 'tiny', frames: 4, size: 32 }), vid: makeTeacher('vid', { preset: 'tiny', frames: 4, size: 32 }) };
+  const teachers = {
+    img: makeTeacher('img', { preset: 'tiny', frames: 4, size: 32 }),
+    vid: makeTeacher('vid', { preset: 'tiny', frames: 4, size: 32 }),
+  };
   const s = makeStudent('tiny', { img: teachers.img.dim, vid: teachers.vid.dim }, { frames: 4, size: 32 });
   const x = clip(2, 31);
   // 8 tokens (2×2×2): tube mask keeps spatial positions {1} at both times → visible {1, 5}.
   const vis = Tensor.fromArray(new Int32Array([1, 5, 2, 6]), [2, 2]);
   const msk = Tensor.fromArray(new Int32Array([0, 2, 3, 4, 6, 7, 0, 1, 3, 4, 5, 7]), [2, 6]);
-  const tImg = teachers.img.targets(x, msk), tVid = teachers.vid.targets(x, msk);
+  const tImg = teachers.img.targets(x, msk),
+    tVid = teachers.vid.targets(x, msk);
   t.same(tImg.shape, [2, 6, 128]);
   t.same(tVid.shape, [2, 6, 128]);
   const preds = s.forward(x, vis, msk);
@@ -133,7 +153,14 @@ t.test('MVD student + teachers: one distillation step, gradients flow, checkpoin
   const loss = await l.loss.toArray();
   t.ok(loss[0] > 0 && Math.abs(loss[0] - loss[1] - loss[2]) < 1e-5, `total = img + vid: ${Array.from(loss)}`);
   const named = new Map(s.namedParameters());
-  for (const n of ['patch_embed.proj.weight', 'blocks.0.attn.q_bias', 'mask_token_img', 'decoder_vid.head.weight', 'down_img.weight', 'norm.weight'])
+  for (const n of [
+    'patch_embed.proj.weight',
+    'blocks.0.attn.q_bias',
+    'mask_token_img',
+    'decoder_vid.head.weight',
+    'down_img.weight',
+    'norm.weight',
+  ])
     t.ok(named.get(n)?.hasGrad, `${n} has a gradient`);
   t.notOk(named.get('pos_embed')!.trainable, 'pos_embed is frozen');
   const dir = mkdtempSync(join(tmpdir(), 'mvd-ck-'));
@@ -153,7 +180,10 @@ t.test('MVD student + teachers: one distillation step, gradients flow, checkpoin
 
 t.test('attention-bias conventions convert on load (MAE qkv.bias → VideoMAE q_bias/v_bias)', async (t) => {
   const mae = new VisionTransformer(imageVit('tiny', { dim: 32, depth: 1, heads: 2, size: 32 }), { seed: 1 });
-  const vmae = new VisionTransformer(videoVit('tiny', { dim: 32, depth: 1, heads: 2, frames: 2, tubelet: 1, size: 32, posEmbed: 'sinusoid1d' }), { seed: 2 });
+  const vmae = new VisionTransformer(
+    videoVit('tiny', { dim: 32, depth: 1, heads: 2, frames: 2, tubelet: 1, size: 32, posEmbed: 'sinusoid1d' }),
+    { seed: 2 },
+  );
   const bias = Float32Array.from({ length: 96 }, (_, i) => i);
   const named = new Map(mae.namedParameters());
   named.get('blocks.0.attn.qkv.bias')!.value.assign(Tensor.fromArray(bias, [96]));
@@ -209,7 +239,8 @@ t.test('every parameter of the demo-shape classifier matches finite differences 
   };
   m.zeroGrad();
   await lossOf(true);
-  let checked = 0, worst = 0;
+  let checked = 0,
+    worst = 0;
   for (const [name, p] of m.namedParameters()) {
     if (!p.trainable) continue;
     // A step of fixed length along the direction keeps the float32 loss change well above rounding.
@@ -219,10 +250,15 @@ t.test('every parameter of the demo-shape classifier matches finite differences 
     // near-zero directional derivatives are not compared at rounding level.
     const rel = Math.abs(numeric - analytic) / Math.max(2e-3, Math.abs(numeric) + Math.abs(analytic));
     worst = Math.max(worst, rel);
-    if (rel > 2e-2) t.fail(`${name}: analytic ${analytic.toExponential(4)} numeric ${numeric.toExponential(4)} rel ${rel.toExponential(2)}`);
+    if (rel > 2e-2)
+      t.fail(`${name}: analytic ${analytic.toExponential(4)} numeric ${numeric.toExponential(4)} rel ${rel.toExponential(2)}`);
     checked++;
   }
-  t.equal(checked, m.namedParameters().filter(([, p]) => p.trainable).length, `all ${checked} trainable parameters checked, worst rel ${worst.toExponential(2)}`);
+  t.equal(
+    checked,
+    m.namedParameters().filter(([, p]) => p.trainable).length,
+    `all ${checked} trainable parameters checked, worst rel ${worst.toExponential(2)}`,
+  );
   batch.video.dispose();
   m.dispose();
 });

@@ -8,8 +8,16 @@ import { runnableIsas, withIsa } from './helpers/isa.js';
 // FlashAttention's rule: at most 2x (outputs) / 3x (gradients) the error of a naive float32
 // implementation against float64, plus a small floor (1e-6; 1e-5 for gradients, where at N = 1 the
 // naive dS cancels to exactly 0 but the kernel's D_i = rowsum(dO ∘ O) leaves a few-ulp residue).
-function within(what: string, got: ArrayLike<number>, ref: ArrayLike<number>, naive: ArrayLike<number>, factor: number, floor: number): [boolean, string] {
-  const e = maxRelErr(got, ref), en = maxRelErr(naive, ref);
+function within(
+  what: string,
+  got: ArrayLike<number>,
+  ref: ArrayLike<number>,
+  naive: ArrayLike<number>,
+  factor: number,
+  floor: number,
+): [boolean, string] {
+  const e = maxRelErr(got, ref),
+    en = maxRelErr(naive, ref);
   return [e <= factor * en + floor, `${what}: kernel ${e.toExponential(2)} vs naive f32 ${en.toExponential(2)}`];
 }
 
@@ -23,32 +31,40 @@ const shapes: AttnShape[] = [
 // Every build of the kernels this CPU can run (AVX2, and AVX-512 where present) against float64.
 for (const isa of runnableIsas())
   for (const s of shapes)
-  t.test(`attention forward/backward match float64 (${isa}, B=${s.B} N=${s.N} heads=${s.heads} hd=${s.hd})`, (t) => withIsa(isa, async () => {
-    const D = s.heads * s.hd;
-    const X = randn(s.B * s.N * 3 * D, s.N + s.hd).map((v) => v * 1.5);
-    const G = randn(s.B * s.N * D, 7 + s.N);
-    const qkv = Tensor.fromArray(X, [s.B, s.N, 3 * D]);
-    const { out, lse } = attentionForward(qkv, s.heads);
-    t.same(out.shape, [s.B, s.N, D]);
-    t.same(lse.shape, [s.B, s.heads, s.N]);
-    const ref = attentionRef(X, s), naive = attentionRef(X, s, f32);
-    t.ok(...within('out', await out.toArray(), ref.out, naive.out, 2, 1e-6));
-    t.ok(...within('lse', await lse.toArray(), ref.lse, naive.lse, 2, 1e-6));
-    const dOut = Tensor.fromArray(G, [s.B, s.N, D]);
-    const dqkv = attentionBackward(dOut, qkv, out, lse, s.heads);
-    t.same(dqkv.shape, [s.B, s.N, 3 * D]);
-    t.ok(...within('dqkv', await dqkv.toArray(), attentionBackwardRef(X, G, s), attentionBackwardRef(X, G, s, f32), 3, 1e-5));
-    for (const x of [qkv, out, lse, dOut, dqkv]) x.dispose();
-  }));
+    t.test(`attention forward/backward match float64 (${isa}, B=${s.B} N=${s.N} heads=${s.heads} hd=${s.hd})`, (t) =>
+      withIsa(isa, async () => {
+        const D = s.heads * s.hd;
+        const X = randn(s.B * s.N * 3 * D, s.N + s.hd).map((v) => v * 1.5);
+        const G = randn(s.B * s.N * D, 7 + s.N);
+        const qkv = Tensor.fromArray(X, [s.B, s.N, 3 * D]);
+        const { out, lse } = attentionForward(qkv, s.heads);
+        t.same(out.shape, [s.B, s.N, D]);
+        t.same(lse.shape, [s.B, s.heads, s.N]);
+        const ref = attentionRef(X, s),
+          naive = attentionRef(X, s, f32);
+        t.ok(...within('out', await out.toArray(), ref.out, naive.out, 2, 1e-6));
+        t.ok(...within('lse', await lse.toArray(), ref.lse, naive.lse, 2, 1e-6));
+        const dOut = Tensor.fromArray(G, [s.B, s.N, D]);
+        const dqkv = attentionBackward(dOut, qkv, out, lse, s.heads);
+        t.same(dqkv.shape, [s.B, s.N, 3 * D]);
+        t.ok(...within('dqkv', await dqkv.toArray(), attentionBackwardRef(X, G, s), attentionBackwardRef(X, G, s, f32), 3, 1e-5));
+        for (const x of [qkv, out, lse, dOut, dqkv]) x.dispose();
+      }),
+    );
 
 t.test('attention backward agrees with a central difference of the kernel forward along a random direction', async (t) => {
   // Directional derivative of L = Σ W ∘ attention(qkv) along a random direction, central
   // differences on the kernel's own forward (float32, so a loose bound).
   const s: AttnShape = { B: 1, N: 6, heads: 2, hd: 8 };
   const D = s.heads * s.hd;
-  const X = randn(s.N * 3 * D, 3), W = randn(s.N * D, 4), U = randn(s.N * 3 * D, 5);
+  const X = randn(s.N * 3 * D, 3),
+    W = randn(s.N * D, 4),
+    U = randn(s.N * 3 * D, 5);
   const loss = async (eps: number) => {
-    const x = Tensor.fromArray(X.map((v, i) => v + eps * U[i]), [1, s.N, 3 * D]);
+    const x = Tensor.fromArray(
+      X.map((v, i) => v + eps * U[i]),
+      [1, s.N, 3 * D],
+    );
     const { out } = attentionForward(x, s.heads);
     const o = await out.toArray();
     let l = 0;

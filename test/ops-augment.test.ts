@@ -28,7 +28,8 @@ t.test('randAugment LUT ops are exact through the addon, same op on every clip a
 });
 
 t.test('randAugment: per-clip step lists, Rotate 90 exact, the sync array form agrees', async (t) => {
-  const S = 6, shape = [2, 2, S, S, 3];
+  const S = 6,
+    shape = [2, 2, S, S, 3];
   const f = randBytes(prod(shape), 2);
   const y = await randAugmentFrames(Tensor.fromArray(f, shape), [[{ op: 'Rotate', value: 90 }], []]).toArray();
   let bad = 0;
@@ -37,11 +38,15 @@ t.test('randAugment: per-clip step lists, Rotate 90 exact, the sync array form a
       for (let xx = 0; xx < S; xx++)
         for (let c = 0; c < 3; c++) {
           bad += y[((fr * S + yy) * S + xx) * 3 + c] !== f[((fr * S + xx) * S + (S - 1 - yy)) * 3 + c] ? 1 : 0;
-          const k = (((2 + fr) * S + yy) * S + xx) * 3 + c;  // clip 1: no steps, unchanged
+          const k = (((2 + fr) * S + yy) * S + xx) * 3 + c; // clip 1: no steps, unchanged
           bad += y[k] !== f[k] ? 1 : 0;
         }
   t.equal(bad, 0, 'clip 0 rotated counter-clockwise exactly, clip 1 untouched');
-  const steps = [{ op: 'ShearX' as const, value: 0.2 }, { op: 'Equalize' as const, value: null }, { op: 'Color' as const, value: 1.6 }];
+  const steps = [
+    { op: 'ShearX' as const, value: 0.2 },
+    { op: 'Equalize' as const, value: null },
+    { op: 'Color' as const, value: 1.6 },
+  ];
   const viaTensor = await randAugmentFrames(Tensor.fromArray(f, shape), steps).toArray();
   const inPlace = f.slice();
   t.equal(randAugmentArray(inPlace, shape, steps), inPlace, 'returns its argument');
@@ -54,9 +59,21 @@ t.test('every RandAugment op runs, keeps the shape, and changes a textured clip'
   const f = randBytes(prod(shape), 3);
   const x = Tensor.fromArray(f, shape);
   const value: Record<string, number | null> = {
-    AutoContrast: null, Equalize: null, Invert: null, Rotate: 17, PosterizeIncreasing: 2, SolarizeIncreasing: 128, SolarizeAdd: 60,
-    ColorIncreasing: 1.7, ContrastIncreasing: 0.4, BrightnessIncreasing: 1.5, SharpnessIncreasing: 0.2, ShearX: 0.25, ShearY: -0.25,
-    TranslateXRel: 0.3, TranslateYRel: -0.3,
+    AutoContrast: null,
+    Equalize: null,
+    Invert: null,
+    Rotate: 17,
+    PosterizeIncreasing: 2,
+    SolarizeIncreasing: 128,
+    SolarizeAdd: 60,
+    ColorIncreasing: 1.7,
+    ContrastIncreasing: 0.4,
+    BrightnessIncreasing: 1.5,
+    SharpnessIncreasing: 0.2,
+    ShearX: 0.25,
+    ShearY: -0.25,
+    TranslateXRel: 0.3,
+    TranslateYRel: -0.3,
   };
   for (const op of RAND_AUGMENT_OPS) {
     const y = await randAugmentFrames(x, [{ op, value: value[op] }]).toArray();
@@ -80,7 +97,10 @@ t.test('randomErase: one rectangle on every frame, unit normal noise, others cop
   const x = Tensor.fromArray(new Float32Array(B * C * T * H * W).fill(0.5), [B, C, T, H, W]);
   const rect = { clip: 0, top: 4, left: 6, h: 20, w: 25, seed: 99 };
   const y = await randomErase(x, [rect]).toArray();
-  let s = 0, s2 = 0, n = 0, outsideOk = true;
+  let s = 0,
+    s2 = 0,
+    n = 0,
+    outsideOk = true;
   for (let b = 0; b < B; b++)
     for (let c = 0; c < C; c++)
       for (let tt = 0; tt < T; tt++)
@@ -89,30 +109,38 @@ t.test('randomErase: one rectangle on every frame, unit normal noise, others cop
             const v = y[(((b * C + c) * T + tt) * H + h) * W + w];
             const inside = b === 0 && h >= 4 && h < 24 && w >= 6 && w < 31;
             if (!inside) outsideOk &&= v === 0.5;
-            else { s += v; s2 += v * v; n++; }
+            else {
+              s += v;
+              s2 += v * v;
+              n++;
+            }
           }
   t.ok(outsideOk, 'outside the rectangle unchanged');
   t.equal(n, C * T * 20 * 25);
-  const mean = s / n, sd = Math.sqrt(s2 / n - mean * mean);
+  const mean = s / n,
+    sd = Math.sqrt(s2 / n - mean * mean);
   t.ok(Math.abs(mean) < 0.06 && Math.abs(sd - 1) < 0.06, `noise mean ${mean.toFixed(3)}, sd ${sd.toFixed(3)}`);
   t.same(await randomErase(x, [rect]).toArray(), y, 'the same seed gives the same noise');
   t.same(await randomErase(x, []).toArray(), await x.toArray(), 'no rectangles: a copy');
 });
 
 t.test('mixBatch: mixup blend and cutmix paste against a float64 reference', async (t) => {
-  const [B, C, T, H, W] = [4, 3, 2, 6, 5], S = C * T * H * W;
+  const [B, C, T, H, W] = [4, 3, 2, 6, 5],
+    S = C * T * H * W;
   const f = Float32Array.from({ length: B * S }, (_, i) => ((i * 13) % 32) / 8 - 2);
   const x = Tensor.fromArray(f, [B, C, T, H, W]);
   const m = await mixBatch(x, 0.25).toArray();
   let bad = 0;
-  for (let b = 0; b < B; b++) for (let i = 0; i < S; i++) bad += m[b * S + i] !== 0.25 * f[b * S + i] + 0.75 * f[(B - 1 - b) * S + i] ? 1 : 0;
+  for (let b = 0; b < B; b++)
+    for (let i = 0; i < S; i++) bad += m[b * S + i] !== 0.25 * f[b * S + i] + 0.75 * f[(B - 1 - b) * S + i] ? 1 : 0;
   t.equal(bad, 0, 'mixup exact on dyadic values');
   const box = { y0: 1, y1: 4, x0: 2, x1: 5 };
   const c = await mixBatch(x, 0.7, box).toArray();
   bad = 0;
   for (let b = 0; b < B; b++)
     for (let i = 0; i < S; i++) {
-      const h = Math.floor(i / W) % H, w = i % W;
+      const h = Math.floor(i / W) % H,
+        w = i % W;
       const src = h >= 1 && h < 4 && w >= 2 && w < 5 ? B - 1 - b : b;
       bad += c[b * S + i] !== f[src * S + i] ? 1 : 0;
     }

@@ -19,11 +19,15 @@ t.test('resizeCrop matches a double bilinear reference, rounded to nearest', asy
     [[2, 17, 23, 3], { x: 0, y: 0, w: 23, h: 17 }, 31, 40],
     [[2, 240, 320, 3], { x: 40, y: 0, w: 240, h: 240 }, 224, 224],
   ] as [number[], { x: number; y: number; w: number; h: number }, number, number][]) {
-    const f = randBytes(shape.reduce((a, b) => a * b), seed++);
+    const f = randBytes(
+      shape.reduce((a, b) => a * b),
+      seed++,
+    );
     const y = resizeCrop(Tensor.fromArray(f, shape), crop, oh, ow);
     t.same(y.shape, [shape[0], oh, ow, 3]);
     t.equal(y.dtype, 'u8');
-    const got = await y.toArray(), ref = resizeCropRef(f, shape, crop, oh, ow);
+    const got = await y.toArray(),
+      ref = resizeCropRef(f, shape, crop, oh, ow);
     let worst = 0;
     for (let i = 0; i < ref.length; i++) worst = Math.max(worst, Math.abs(got[i] - ref[i]));
     t.ok(worst <= 0.5 + 1e-3, `${shape} → ${oh}x${ow}: worst |out − exact| = ${worst}`);
@@ -41,9 +45,16 @@ t.test('flipFrames mirrors each row', async (t) => {
 });
 
 t.test('framesToClip normalises and transposes to [B,3,T,H,W] / [3,T,H,W]', async (t) => {
-  const mean = [0.485, 0.456, 0.406], std = [0.229, 0.224, 0.225];
-  for (const shape of [[2, 3, 5, 7, 3], [4, 17, 23, 3]]) {
-    const f = randBytes(shape.reduce((a, b) => a * b), 3);
+  const mean = [0.485, 0.456, 0.406],
+    std = [0.229, 0.224, 0.225];
+  for (const shape of [
+    [2, 3, 5, 7, 3],
+    [4, 17, 23, 3],
+  ]) {
+    const f = randBytes(
+      shape.reduce((a, b) => a * b),
+      3,
+    );
     const y = framesToClip(Tensor.fromArray(f, shape), mean, std);
     const batched = shape.length === 5;
     const [B, T, H, W] = batched ? shape : [1, ...shape];

@@ -9,15 +9,25 @@ const close = (a: number, b: number, tol = 1e-6) => Math.abs(a - b) <= tol * (1 
 t.test('distillLoss matches float64 for every kind, pairs with different C', async (t) => {
   let seed = 1;
   for (const kind of ['smoothl1', 'l2', 'l1'] as LossKind[])
-    for (const [B, M, Ci, Cv] of [[1, 1, 7, 3], [2, 33, 64, 96], [2, 160, 384, 1536]]) {
-      const PI = randn(B * M * Ci, seed++), TI = randn(B * M * Ci, seed++);
-      const PV = randn(B * M * Cv, seed++), TV = randn(B * M * Cv, seed++);
+    for (const [B, M, Ci, Cv] of [
+      [1, 1, 7, 3],
+      [2, 33, 64, 96],
+      [2, 160, 384, 1536],
+    ]) {
+      const PI = randn(B * M * Ci, seed++),
+        TI = randn(B * M * Ci, seed++);
+      const PV = randn(B * M * Cv, seed++),
+        TV = randn(B * M * Cv, seed++);
       const opts = { kind, wImg: 0.5, wVid: 2, beta: 0.8 };
       const r = distillLoss(
-        Tensor.fromArray(PI, [B, M, Ci]), Tensor.fromArray(TI, [B, M, Ci]),
-        Tensor.fromArray(PV, [B, M, Cv]), Tensor.fromArray(TV, [B, M, Cv]), opts,
+        Tensor.fromArray(PI, [B, M, Ci]),
+        Tensor.fromArray(TI, [B, M, Ci]),
+        Tensor.fromArray(PV, [B, M, Cv]),
+        Tensor.fromArray(TV, [B, M, Cv]),
+        opts,
       );
-      const ri = lossRef(PI, TI, kind, 0.5, 0.8), rv = lossRef(PV, TV, kind, 2, 0.8);
+      const ri = lossRef(PI, TI, kind, 0.5, 0.8),
+        rv = lossRef(PV, TV, kind, 2, 0.8);
       const [total, img, vid] = await r.loss.toArray();
       const tag = `${kind} ${B}x${M} C=${Ci}/${Cv}`;
       t.ok(close(img, ri.mean) && close(vid, rv.mean) && close(total, 0.5 * ri.mean + 2 * rv.mean), `${tag} loss`);
@@ -28,7 +38,8 @@ t.test('distillLoss matches float64 for every kind, pairs with different C', asy
 });
 
 t.test('a missing pair contributes 0 and gets a null gradient', async (t) => {
-  const P = randn(60, 1), T = randn(60, 2);
+  const P = randn(60, 1),
+    T = randn(60, 2);
   const r = distillLoss(null, null, Tensor.fromArray(P, [2, 5, 6]), Tensor.fromArray(T, [2, 5, 6]), { kind: 'smoothl1' });
   const ref = lossRef(P, T, 'smoothl1', 1);
   const [total, img, vid] = await r.loss.toArray();
@@ -39,7 +50,8 @@ t.test('a missing pair contributes 0 and gets a null gradient', async (t) => {
 });
 
 t.test('mseLoss', async (t) => {
-  const P = randn(1000, 3), T = randn(1000, 4);
+  const P = randn(1000, 3),
+    T = randn(1000, 4);
   const r = mseLoss(Tensor.fromArray(P, [10, 100]), Tensor.fromArray(T, [10, 100]));
   const ref = lossRef(P, T, 'l2', 1);
   t.ok(close(await r.loss.item(), ref.mean));

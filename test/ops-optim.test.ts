@@ -6,15 +6,30 @@ import { adamwRef } from './helpers/norm-loss-ref.js';
 
 t.test('adamw matches float64 PyTorch AdamW over several steps, decay and no-decay groups', async (t) => {
   const sizes = [[768, 8], [768], [3], [20000]];
-  const lr = [6e-4, 6e-4, 1e-3, 2e-4], wd = [0.05, 0, 0, 0.05];
+  const lr = [6e-4, 6e-4, 1e-3, 2e-4],
+    wd = [0.05, 0, 0, 0.05];
   const hyper = { beta1: 0.9, beta2: 0.95, eps: 1e-8, gradScale: 1 / 64 };
-  const P = sizes.map((s, i) => randn(s.reduce((a, b) => a * b, 1), 10 + i));
+  const P = sizes.map((s, i) =>
+    randn(
+      s.reduce((a, b) => a * b, 1),
+      10 + i,
+    ),
+  );
   const p = P.map((x, i) => Tensor.fromArray(x, sizes[i]));
-  const m = sizes.map((s) => Tensor.zeros(s)), v = sizes.map((s) => Tensor.zeros(s));
-  const pd = P.map((x) => Float64Array.from(x)), md = P.map((x) => new Float64Array(x.length)), vd = P.map((x) => new Float64Array(x.length));
+  const m = sizes.map((s) => Tensor.zeros(s)),
+    v = sizes.map((s) => Tensor.zeros(s));
+  const pd = P.map((x) => Float64Array.from(x)),
+    md = P.map((x) => new Float64Array(x.length)),
+    vd = P.map((x) => new Float64Array(x.length));
   for (let step = 1; step <= 4; step++) {
     const G = P.map((x, i) => randn(x.length, 100 * step + i).map((g) => g * 64));
-    adamw(p, G.map((g, i) => Tensor.fromArray(g, sizes[i])), m, v, { lr, weightDecay: wd, step, ...hyper });
+    adamw(
+      p,
+      G.map((g, i) => Tensor.fromArray(g, sizes[i])),
+      m,
+      v,
+      { lr, weightDecay: wd, step, ...hyper },
+    );
     for (let i = 0; i < P.length; i++) adamwRef(pd[i], G[i], md[i], vd[i], { lr: lr[i], wd: wd[i], step, ...hyper });
   }
   for (let i = 0; i < P.length; i++) {
@@ -25,8 +40,10 @@ t.test('adamw matches float64 PyTorch AdamW over several steps, decay and no-dec
 });
 
 t.test('gradNorm, allFinite, scaleTensors', async (t) => {
-  const A = randn(1000, 1), B = randn(77, 2);
-  const a = Tensor.fromArray(A, [1000]), b = Tensor.fromArray(B, [7, 11]);
+  const A = randn(1000, 1),
+    B = randn(77, 2);
+  const a = Tensor.fromArray(A, [1000]),
+    b = Tensor.fromArray(B, [7, 11]);
   let ss = 0;
   for (const x of [...A, ...B]) ss += x * x;
   t.ok(Math.abs((await gradNorm([a, b]).item()) - Math.sqrt(ss)) < 1e-6 * Math.sqrt(ss));
@@ -42,7 +59,8 @@ t.test('gradNorm, allFinite, scaleTensors', async (t) => {
 });
 
 t.test('optimizer errors', (t) => {
-  const p = Tensor.zeros([4]), q = Tensor.zeros([5]);
+  const p = Tensor.zeros([4]),
+    q = Tensor.zeros([5]);
   const base = { lr: [1e-3], weightDecay: [0], beta1: 0.9, beta2: 0.95, eps: 1e-8, step: 1 };
   try {
     adamw([p], [q], [p.clone()], [p.clone()], base);

@@ -4,13 +4,20 @@ import { videomaePixelTarget, maePixelTarget, rgbDiffTarget } from '../lib/ops/t
 import { maxRelErr, randn } from './helpers/reference.js';
 import { pixelTargetRef } from './helpers/tokens-ref.js';
 
-const mean = [0.485, 0.456, 0.406], std = [0.229, 0.224, 0.225];
+const mean = [0.485, 0.456, 0.406],
+  std = [0.229, 0.224, 0.225];
 
 t.test('videomaePixelTarget matches the SPEC §7 definition', async (t) => {
   let seed = 1;
-  for (const [shape, tubelet, patch] of [[[3, 3, 4, 32, 48], 2, 16], [[1, 3, 3, 15, 25], 3, 5]] as [number[], number, number][])
+  for (const [shape, tubelet, patch] of [
+    [[3, 3, 4, 32, 48], 2, 16],
+    [[1, 3, 3, 15, 25], 3, 5],
+  ] as [number[], number, number][])
     for (const normalize of [true, false]) {
-      const X = randn(shape.reduce((a, b) => a * b), seed++);
+      const X = randn(
+        shape.reduce((a, b) => a * b),
+        seed++,
+      );
       const y = videomaePixelTarget(Tensor.fromArray(X, shape), { mean, std, tubelet, patch, normalize });
       const [B, C, T, H, W] = shape;
       t.same(y.shape, [B, (T / tubelet) * (H / patch) * (W / patch), tubelet * patch * patch * C]);
@@ -22,9 +29,15 @@ t.test('videomaePixelTarget matches the SPEC §7 definition', async (t) => {
 
 t.test('maePixelTarget matches the SPEC §8 definition', async (t) => {
   let seed = 20;
-  for (const [shape, patch] of [[[3, 3, 28, 42], 14], [[1, 3, 17, 34], 17]] as [number[], number][])
+  for (const [shape, patch] of [
+    [[3, 3, 28, 42], 14],
+    [[1, 3, 17, 34], 17],
+  ] as [number[], number][])
     for (const normalize of [true, false]) {
-      const X = randn(shape.reduce((a, b) => a * b), seed++);
+      const X = randn(
+        shape.reduce((a, b) => a * b),
+        seed++,
+      );
       const [B, C, H, W] = shape;
       const y = maePixelTarget(Tensor.fromArray(X, shape), { mean, std, patch, normalize });
       t.same(y.shape, [B, (H / patch) * (W / patch), patch * patch * C]);
@@ -35,9 +48,15 @@ t.test('maePixelTarget matches the SPEC §8 definition', async (t) => {
 
 t.test('rgbDiffTarget: last minus first frame of each tubelet', async (t) => {
   let seed = 40;
-  for (const [shape, tubelet, patch] of [[[3, 3, 4, 32, 16], 2, 16], [[1, 3, 6, 9, 21], 3, 3]] as [number[], number, number][])
+  for (const [shape, tubelet, patch] of [
+    [[3, 3, 4, 32, 16], 2, 16],
+    [[1, 3, 6, 9, 21], 3, 3],
+  ] as [number[], number, number][])
     for (const normalize of [true, false]) {
-      const X = randn(shape.reduce((a, b) => a * b), seed++);
+      const X = randn(
+        shape.reduce((a, b) => a * b),
+        seed++,
+      );
       const y = rgbDiffTarget(Tensor.fromArray(X, shape), { mean, std, tubelet, patch, normalize });
       const [B, C, T, H, W] = shape;
       t.same(y.shape, [B, (T / tubelet) * (H / patch) * (W / patch), patch * patch * C]);

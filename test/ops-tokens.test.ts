@@ -1,7 +1,13 @@
 import t from 'tap';
 import { Tensor, ShapeError, DTypeError, ValueError, gemm } from '../lib/index.js';
 import {
-  patchify, gatherTokens, scatterTokens, assembleDecoderInput, assembleDecoderInputBackward, placeTokens, placeTokensBackward,
+  patchify,
+  gatherTokens,
+  scatterTokens,
+  assembleDecoderInput,
+  assembleDecoderInputBackward,
+  placeTokens,
+  placeTokensBackward,
 } from '../lib/ops/tokens.js';
 import { maxRelErr, randn } from './helpers/reference.js';
 import { conv3dRef, dot, randDistinct, randIdx } from './helpers/tokens-ref.js';
@@ -17,11 +23,16 @@ t.test('patchify + gemm(transB, bias) equals a direct double Conv3d / Conv2d', a
   let seed = 1;
   for (const { shape, k, s } of cases) {
     const [B, C, T, H, W] = shape;
-    const [kt, kh, kw] = k, D = 5, P = C * kt * kh * kw;
-    const X = randn(B * C * T * H * W, seed++), Wt = randn(D * P, seed++), bias = randn(D, seed++);
+    const [kt, kh, kw] = k,
+      D = 5,
+      P = C * kt * kh * kw;
+    const X = randn(B * C * T * H * W, seed++),
+      Wt = randn(D * P, seed++),
+      bias = randn(D, seed++);
     const x = Tensor.fromArray(X, shape);
     const p = patchify(x, kt, kh, kw, { frameStride: s });
-    const Tn = T / (kt * (s ?? 1)), Ns = (H / kh) * (W / kw);
+    const Tn = T / (kt * (s ?? 1)),
+      Ns = (H / kh) * (W / kw);
     t.same(p.shape, s ? [B * Tn, Ns, P] : [B, Tn * Ns, P]);
     const y = gemm(p, Tensor.fromArray(Wt, [D, C, kt, kh, kw]).reshape([D, P]), { transB: true, bias: Tensor.fromArray(bias, [D]) });
     const err = maxRelErr(await y.toArray(), conv3dRef(X, shape, Wt, D, bias, kt, kh, kw, s ?? 1));
@@ -34,14 +45,18 @@ t.test('gatherTokens / scatterTokens: exact values, accumulation and adjointness
   let seed = 50;
   for (const N of [1, 31, 33, 160, 1568])
     for (const B of [1, 3]) {
-      const D = N === 1568 ? 64 : 19, K = N === 1 ? 3 : (N >> 1) + 1;
-      const X = randn(B * N * D, seed++), Y = randn(B * K * D, seed++), I = randIdx(B * K, N, seed++);
+      const D = N === 1568 ? 64 : 19,
+        K = N === 1 ? 3 : (N >> 1) + 1;
+      const X = randn(B * N * D, seed++),
+        Y = randn(B * K * D, seed++),
+        I = randIdx(B * K, N, seed++);
       const idx = Tensor.fromArray(I, [B, K]);
       const g = await gatherTokens(Tensor.fromArray(X, [B, N, D]), idx).toArray();
       const s = scatterTokens(Tensor.fromArray(Y, [B, K, D]), idx, N);
       t.same(s.shape, [B, N, D]);
       const S = await s.toArray();
-      const gref = new Float64Array(B * K * D), sref = new Float64Array(B * N * D);
+      const gref = new Float64Array(B * K * D),
+        sref = new Float64Array(B * N * D);
       for (let b = 0; b < B; b++)
         for (let k = 0; k < K; k++)
           for (let c = 0; c < D; c++) {
@@ -50,24 +65,39 @@ t.test('gatherTokens / scatterTokens: exact values, accumulation and adjointness
           }
       t.equal(maxRelErr(g, gref), 0, `gather N=${N} B=${B}`);
       t.ok(maxRelErr(S, sref) < 1e-6, `scatter N=${N} B=${B}`);
-      const lhs = dot(g, Y), rhs = dot(X, S);
+      const lhs = dot(g, Y),
+        rhs = dot(X, S);
       t.ok(Math.abs(lhs - rhs) <= 1e-5 * (1 + Math.abs(lhs)), `adjoint N=${N}: ${lhs} vs ${rhs}`);
     }
 });
 
 t.test('assembleDecoderInput forward and backward (adjoint)', async (t) => {
   let seed = 200;
-  for (const [B, Nv, Nm, D] of [[1, 1, 0, 8], [3, 5, 26, 33], [2, 160, 1408, 24]]) {
-    const N = Nv + Nm, L = N;
+  for (const [B, Nv, Nm, D] of [
+    [1, 1, 0, 8],
+    [3, 5, 26, 33],
+    [2, 160, 1408, 24],
+  ]) {
+    const N = Nv + Nm,
+      L = N;
     const perm = randDistinct(B, N, N, seed++);
-    const VI = new Int32Array(B * Nv), MI = new Int32Array(B * Nm);
+    const VI = new Int32Array(B * Nv),
+      MI = new Int32Array(B * Nm);
     for (let b = 0; b < B; b++) {
       VI.set(perm.subarray(b * N, b * N + Nv), b * Nv);
       MI.set(perm.subarray(b * N + Nv, (b + 1) * N), b * Nm);
     }
-    const V = randn(B * Nv * D, seed++), M = randn(D, seed++), POS = randn(N * D, seed++), DY = randn(B * L * D, seed++);
-    const out = assembleDecoderInput(Tensor.fromArray(V, [B, Nv, D]), Tensor.fromArray(VI, [B, Nv]), Tensor.fromArray(MI, [B, Nm]),
-      Tensor.fromArray(M, [1, 1, D]), Tensor.fromArray(POS, [N, D]));
+    const V = randn(B * Nv * D, seed++),
+      M = randn(D, seed++),
+      POS = randn(N * D, seed++),
+      DY = randn(B * L * D, seed++);
+    const out = assembleDecoderInput(
+      Tensor.fromArray(V, [B, Nv, D]),
+      Tensor.fromArray(VI, [B, Nv]),
+      Tensor.fromArray(MI, [B, Nm]),
+      Tensor.fromArray(M, [1, 1, D]),
+      Tensor.fromArray(POS, [N, D]),
+    );
     t.same(out.shape, [B, L, D]);
     const ref = new Float64Array(B * L * D);
     let lhs = 0;
@@ -90,8 +120,15 @@ t.test('assembleDecoderInput forward and backward (adjoint)', async (t) => {
 
 t.test('placeTokens forward and backward (adjoint)', async (t) => {
   let seed = 300;
-  for (const [B, Nv, N, D] of [[1, 1, 1, 8], [3, 7, 31, 33], [2, 49, 196, 40]]) {
-    const VI = randDistinct(B, Nv, N, seed++), V = randn(B * Nv * D, seed++), M = randn(D, seed++), DY = randn(B * N * D, seed++);
+  for (const [B, Nv, N, D] of [
+    [1, 1, 1, 8],
+    [3, 7, 31, 33],
+    [2, 49, 196, 40],
+  ]) {
+    const VI = randDistinct(B, Nv, N, seed++),
+      V = randn(B * Nv * D, seed++),
+      M = randn(D, seed++),
+      DY = randn(B * N * D, seed++);
     const vi = Tensor.fromArray(VI, [B, Nv]);
     const out = await placeTokens(Tensor.fromArray(V, [B, Nv, D]), vi, Tensor.fromArray(M, [D]), N).toArray();
     const ref = new Float64Array(B * N * D);
@@ -100,7 +137,8 @@ t.test('placeTokens forward and backward (adjoint)', async (t) => {
       for (let i = 0; i < Nv; i++) for (let c = 0; c < D; c++) ref[(b * N + VI[b * Nv + i]) * D + c] = V[(b * Nv + i) * D + c];
     t.equal(maxRelErr(out, ref), 0, `forward ${[B, Nv, N, D]}`);
     const g = placeTokensBackward(Tensor.fromArray(DY, [B, N, D]), vi);
-    const lhs = dot(out, DY), rhs = dot(V, await g.dVis.toArray()) + dot(M, await g.dMaskToken.toArray());
+    const lhs = dot(out, DY),
+      rhs = dot(V, await g.dVis.toArray()) + dot(M, await g.dMaskToken.toArray());
     t.ok(Math.abs(lhs - rhs) <= 1e-5 * (1 + Math.abs(lhs)), `adjoint ${lhs} vs ${rhs}`);
   }
 });
@@ -120,7 +158,7 @@ t.test('errors: dtype, rank, divisibility, index range', async (t) => {
   t.throws(() => assembleDecoderInputBackward(x, 5), ShapeError);
   // Index values are checked on the queue: the next read-back rejects.
   const bad = Tensor.fromArray(new Int32Array([0, 1, 4, 2]), [2, 2]);
-  await t.rejects(gatherTokens(x, bad).toArray(), { name: "ValueError", message: /outside \[0, 4\)/ });
+  await t.rejects(gatherTokens(x, bad).toArray(), { name: 'ValueError', message: /outside \[0, 4\)/ });
   await t.rejects(scatterTokens(Tensor.zeros([2, 2, 3]), bad, 4).toArray(), /outside \[0, 4\)/);
   const dup = Tensor.fromArray(new Int32Array([1, 1, 0, 2]), [2, 2]);
   await t.rejects(placeTokens(Tensor.zeros([2, 2, 3]), dup, Tensor.zeros([3]), 4).toArray(), /appears twice/);

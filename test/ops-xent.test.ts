@@ -8,11 +8,16 @@ function xentRef(x: Float32Array, B: number, C: number, target: (i: number, c: n
   let loss = 0;
   const g = new Float64Array(B * C);
   for (let i = 0; i < B; i++) {
-    let m = -Infinity, s = 0, ts = 0;
+    let m = -Infinity,
+      s = 0,
+      ts = 0;
     for (let c = 0; c < C; c++) m = Math.max(m, x[i * C + c]);
     for (let c = 0; c < C; c++) s += Math.exp(x[i * C + c] - m);
     const lse = m + Math.log(s);
-    for (let c = 0; c < C; c++) { loss += target(i, c) * (lse - x[i * C + c]); ts += target(i, c); }
+    for (let c = 0; c < C; c++) {
+      loss += target(i, c) * (lse - x[i * C + c]);
+      ts += target(i, c);
+    }
     for (let c = 0; c < C; c++) g[i * C + c] = (Math.exp(x[i * C + c] - lse) * ts - target(i, c)) / B;
   }
   return { loss: loss / B, g };
@@ -20,7 +25,11 @@ function xentRef(x: Float32Array, B: number, C: number, target: (i: number, c: n
 
 t.test('crossEntropy with hard labels, label smoothing and soft targets matches float64', async (t) => {
   let seed = 1;
-  for (const [B, C] of [[1, 1], [3, 174], [64, 400]])
+  for (const [B, C] of [
+    [1, 1],
+    [3, 174],
+    [64, 400],
+  ])
     for (const mode of ['hard', 'smooth', 'soft'] as const) {
       const X = randn(B * C, seed++).map((v) => v * 3);
       const labels = Int32Array.from({ length: B }, (_, i) => (i * 31 + seed) % C);
@@ -35,8 +44,7 @@ t.test('crossEntropy with hard labels, label smoothing and soft targets matches 
       const { loss, dLogits } = crossEntropy(Tensor.fromArray(X, [B, C]), target, { labelSmoothing: eps });
       t.same(loss.shape, [1]);
       t.same(dLogits.shape, [B, C]);
-      const ref = xentRef(X, B, C, (i, c) =>
-        mode === 'soft' ? S[i * C + c] : (c === labels[i] ? 1 - eps : 0) + eps / C);
+      const ref = xentRef(X, B, C, (i, c) => (mode === 'soft' ? S[i * C + c] : (c === labels[i] ? 1 - eps : 0) + eps / C));
       t.ok(maxRelErr(await loss.toArray(), [ref.loss]) < 1e-6, `${mode} ${B}x${C} loss`);
       t.ok(maxRelErr(await dLogits.toArray(), ref.g) < 1e-6, `${mode} ${B}x${C} grad`);
     }
@@ -56,7 +64,8 @@ t.test('softmax rows', async (t) => {
   const y = await softmax(Tensor.fromArray(X, [B, C])).toArray();
   const ref = new Float64Array(B * C);
   for (let i = 0; i < B; i++) {
-    let m = -Infinity, s = 0;
+    let m = -Infinity,
+      s = 0;
     for (let c = 0; c < C; c++) m = Math.max(m, X[i * C + c]);
     for (let c = 0; c < C; c++) s += Math.exp(X[i * C + c] - m);
     for (let c = 0; c < C; c++) ref[i * C + c] = Math.exp(X[i * C + c] - m) / s;

@@ -14,9 +14,15 @@ t.test('no-decay rules of SPEC §3.7, including the mask-token quirk', (t) => {
   t.ok(skipsDecay('mask_token', P([1, 1, 8])), 'mask_token by exact name');
   t.notOk(skipsDecay('mask_token_img', P([1, 1, 8])), 'mask_token_img is decayed (reference quirk)');
   t.notOk(skipsDecay('blocks.0.attn.qkv.weight', P([24, 8])));
-  const groups = buildParamGroups([
-    ['a.weight', P([4, 4])], ['a.bias', P([4])], ['mask_token_vid', P([1, 1, 4])], ['pos_embed', new Parameter(Tensor.empty([1, 3, 4]), false)],
-  ], { weightDecay: 0.05 });
+  const groups = buildParamGroups(
+    [
+      ['a.weight', P([4, 4])],
+      ['a.bias', P([4])],
+      ['mask_token_vid', P([1, 1, 4])],
+      ['pos_embed', new Parameter(Tensor.empty([1, 3, 4]), false)],
+    ],
+    { weightDecay: 0.05 },
+  );
   const byName = Object.fromEntries(groups.map((g) => [g.name, g.params.map(([n]) => n)]));
   t.same(byName, { decay: ['a.weight', 'mask_token_vid'], no_decay: ['a.bias'] }, 'frozen pos_embed excluded');
   t.end();
@@ -28,7 +34,14 @@ t.test('layer-wise lr decay of SPEC §4.3', (t) => {
   t.equal(layerId('blocks.11.mlp.fc2.bias', 12), 12);
   t.equal(layerId('fc_norm.weight', 12), 13);
   t.equal(layerId('head.weight', 12), 13);
-  const groups = buildParamGroups([['patch_embed.proj.weight', P([4, 4])], ['head.weight', P([2, 4])], ['blocks.3.attn.proj.bias', P([4])]], { weightDecay: 0.05, layerDecay: 0.75, depth: 12 });
+  const groups = buildParamGroups(
+    [
+      ['patch_embed.proj.weight', P([4, 4])],
+      ['head.weight', P([2, 4])],
+      ['blocks.3.attn.proj.bias', P([4])],
+    ],
+    { weightDecay: 0.05, layerDecay: 0.75, depth: 12 },
+  );
   const emb = groups.find((g) => g.params[0][0] === 'patch_embed.proj.weight')!;
   t.ok(Math.abs(emb.lrScale - 0.75 ** 13) < 1e-12, `embedding scale ${emb.lrScale} ≈ 0.0238`);
   t.equal(groups.find((g) => g.params[0][0] === 'head.weight')!.lrScale, 1);

@@ -21,7 +21,11 @@ t.test('addonLocation names the file that loaded and where it was found', async 
   const loc = addonLocation();
   t.ok(existsSync(loc.path), loc.path);
   t.ok(loc.path.endsWith('.node'));
-  const expected = process.env.MVD_ADDON_PATH ? 'MVD_ADDON_PATH' : loc.path.includes(`${join(packageRoot, 'prebuilds')}`) ? 'prebuilds' : 'build';
+  const expected = process.env.MVD_ADDON_PATH
+    ? 'MVD_ADDON_PATH'
+    : loc.path.includes(`${join(packageRoot, 'prebuilds')}`)
+      ? 'prebuilds'
+      : 'build';
   t.equal(loc.source, expected);
 });
 
@@ -33,7 +37,11 @@ t.test('npm pack ships what a from-source build needs, and no binding.gyp', asyn
   }
   // With binding.gyp in the tarball, npm runs `node-gyp rebuild` at install (npm ci ignores "gypfile": false).
   t.notOk(files.has('binding.gyp'), 'no binding.gyp');
-  t.same([...files].filter((f) => /^(build|build-[^/]*|test|lib|bench|docs)\//.test(f)), [], 'no build folders, tests or TS sources');
+  t.same(
+    [...files].filter((f) => /^(build|build-[^/]*|test|lib|bench|docs)\//.test(f)),
+    [],
+    'no build folders, tests or TS sources',
+  );
 });
 
 const dist = (p: string) => join(packageRoot, 'dist', p);
@@ -42,31 +50,43 @@ const gemmScript = (load: string) =>
   `${load}.then(async (m) => { const a = m.Tensor.fromArray(new Float32Array([1, 2, 3, 4, 5, 6]), [2, 3]);` +
   ` const y = m.gemm(a, a, { transB: true }); console.log(JSON.stringify(Array.from(await y.toArray()))); })`;
 
-t.test('require("mvd") and import("mvd") both run an op', { skip: haveDist ? false : 'dist/ or dist/cjs/ not built (npm run build:ts)' }, async (t) => {
-  // The package refers to itself by name from its own folder, through package.json "exports".
-  const cases = [
-    { how: 'require', args: ['-e', gemmScript("Promise.resolve(require('mvd'))")], entry: ['-p', "require.resolve('mvd')"] },
-    { how: 'import', args: ['--input-type=module', '-e', gemmScript("import('mvd')")], entry: ['--input-type=module', '-e', "console.log(import.meta.resolve('mvd'))"] },
-  ];
-  for (const c of cases) {
-    const r = spawnSync(process.execPath, c.args, { cwd: packageRoot, encoding: 'utf8' });
-    t.equal(r.status, 0, `${c.how}: exit 0 ${r.stderr.slice(-1500)}`);
-    t.same(JSON.parse(r.stdout.trim()), [14, 32, 32, 77], `${c.how}: a·aᵀ`);
-    const entry = execFileSync(process.execPath, c.entry, { cwd: packageRoot, encoding: 'utf8' }).trim();
-    t.ok(entry.endsWith(c.how === 'require' ? 'dist/cjs/index.js' : 'dist/index.js'), `${c.how} resolves to ${entry}`);
-  }
-});
+t.test(
+  'require("mvd") and import("mvd") both run an op',
+  { skip: haveDist ? false : 'dist/ or dist/cjs/ not built (npm run build:ts)' },
+  async (t) => {
+    // The package refers to itself by name from its own folder, through package.json "exports".
+    const cases = [
+      { how: 'require', args: ['-e', gemmScript("Promise.resolve(require('mvd'))")], entry: ['-p', "require.resolve('mvd')"] },
+      {
+        how: 'import',
+        args: ['--input-type=module', '-e', gemmScript("import('mvd')")],
+        entry: ['--input-type=module', '-e', "console.log(import.meta.resolve('mvd'))"],
+      },
+    ];
+    for (const c of cases) {
+      const r = spawnSync(process.execPath, c.args, { cwd: packageRoot, encoding: 'utf8' });
+      t.equal(r.status, 0, `${c.how}: exit 0 ${r.stderr.slice(-1500)}`);
+      t.same(JSON.parse(r.stdout.trim()), [14, 32, 32, 77], `${c.how}: a·aᵀ`);
+      const entry = execFileSync(process.execPath, c.entry, { cwd: packageRoot, encoding: 'utf8' }).trim();
+      t.ok(entry.endsWith(c.how === 'require' ? 'dist/cjs/index.js' : 'dist/index.js'), `${c.how} resolves to ${entry}`);
+    }
+  },
+);
 
-t.test('MVD_ADDON_PATH that does not exist is an AddonLoadError, not a fall back to another addon', { skip: haveDist ? false : 'dist/ not built' }, async (t) => {
-  const missing = join(tmpdir(), 'mvd-no-such-addon.node');
-  const r = spawnSync(process.execPath, ['-e', "require('mvd').buildInfo()"], {
-    cwd: packageRoot,
-    encoding: 'utf8',
-    env: { ...process.env, MVD_ADDON_PATH: missing },
-  });
-  t.not(r.status, 0);
-  t.match(r.stderr, new RegExp(`${AddonLoadError.name}: mvd: the native addon ${missing} \\(from MVD_ADDON_PATH\\) does not exist`));
-});
+t.test(
+  'MVD_ADDON_PATH that does not exist is an AddonLoadError, not a fall back to another addon',
+  { skip: haveDist ? false : 'dist/ not built' },
+  async (t) => {
+    const missing = join(tmpdir(), 'mvd-no-such-addon.node');
+    const r = spawnSync(process.execPath, ['-e', "require('mvd').buildInfo()"], {
+      cwd: packageRoot,
+      encoding: 'utf8',
+      env: { ...process.env, MVD_ADDON_PATH: missing },
+    });
+    t.not(r.status, 0);
+    t.match(r.stderr, new RegExp(`${AddonLoadError.name}: mvd: the native addon ${missing} \\(from MVD_ADDON_PATH\\) does not exist`));
+  },
+);
 
 t.test('addon-deps flags an addon whose libraries are not beside it', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'mvd-addon-deps-'));
@@ -78,8 +98,16 @@ t.test('addon-deps flags an addon whose libraries are not beside it', async (t) 
   t.match(r.stderr, /needs libgomp\.so\.1, resolved to \S+, outside/);
 });
 
-t.test('the staged prebuild needs nothing outside the package', { skip: existsSync(join(packageRoot, 'prebuilds')) ? false : 'no prebuilds/ (npm run prebuild)' }, async (t) => {
-  const r = spawnSync(process.execPath, [join(packageRoot, 'scripts', 'addon-deps.mjs'), join(packageRoot, 'prebuilds', `${process.platform}-${process.arch}`)], { encoding: 'utf8' });
-  t.equal(r.status, 0, r.stderr);
-  t.match(r.stdout, /addon-deps: ok/);
-});
+t.test(
+  'the staged prebuild needs nothing outside the package',
+  { skip: existsSync(join(packageRoot, 'prebuilds')) ? false : 'no prebuilds/ (npm run prebuild)' },
+  async (t) => {
+    const r = spawnSync(
+      process.execPath,
+      [join(packageRoot, 'scripts', 'addon-deps.mjs'), join(packageRoot, 'prebuilds', `${process.platform}-${process.arch}`)],
+      { encoding: 'utf8' },
+    );
+    t.equal(r.status, 0, r.stderr);
+    t.match(r.stdout, /addon-deps: ok/);
+  },
+);

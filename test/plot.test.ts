@@ -15,7 +15,13 @@ import { saveWeights } from '../lib/io/checkpoint.js';
 import { saveSafetensors } from '../lib/io/safetensors.js';
 import { makeStudent, makeTeacher } from '../lib/nn/mvd.js';
 import {
-  curvesFigure, frameSimilarity, loadFeatureEncoder, readRunLog, reconFigure, reconstructionStrips, similarityFigure,
+  curvesFigure,
+  frameSimilarity,
+  loadFeatureEncoder,
+  readRunLog,
+  reconFigure,
+  reconstructionStrips,
+  similarityFigure,
 } from '../lib/plot/figures.js';
 import { ShapeError, ValueError } from '../lib/errors.js';
 import { packageRoot } from '../lib/native.js';
@@ -77,7 +83,8 @@ t.test('curves, similarity and recon PNGs from a tiny VideoMAE run', async (t) =
   t.same([pr.width, pr.height], [56 + 4 * (96 + 4) + 4, 3 * (96 + 4) + 4]);
   // Visible patches of the masked input equal the target's pixels; masked ones are grey.
   const [masked, target] = [strips.rows[0].images[0], strips.rows[2].images[0]];
-  let same = 0, grey = 0;
+  let same = 0,
+    grey = 0;
   for (let i = 0; i < masked.length; i++) {
     if (masked[i] === target[i]) same++;
     else if (masked[i] === 128) grey++;
@@ -104,25 +111,33 @@ t.test('bad inputs give clear errors', async (t) => {
 });
 
 const cli = join(packageRoot, 'dist', 'cli', 'main.js');
-t.test('CLI: plot similarity of an image teacher; errors exit 2', { skip: existsSync(cli) ? false : 'dist/ not built (npm run build:ts)' }, async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'mvd-plotcli-'));
-  const img = makeTeacher('img', { preset: 'tiny', frames: 4, size: 32 });
-  await saveWeights(join(dir, 'mae.safetensors'), img.encoder);
-  img.dispose();
-  const out = join(dir, 'sim.png');
-  const r = spawnSync(process.execPath, [cli, 'plot', 'similarity', '--checkpoint', join(dir, 'mae.safetensors'), '--frames', '8', '--size', '32', '--out', out, '--json'], { encoding: 'utf8' });
-  t.equal(r.status, 0, r.stderr.slice(-800));
-  const j = JSON.parse(r.stdout);
-  t.equal(j.kind, 'image');
-  t.equal(j.slots, 4, 'frames 0, 2, 4, 6');
-  const p = readPng(out);
-  t.same([p.width, p.height], [j.width, j.height], 'the PNG has the reported size');
-  t.equal(p.height, 34 + 4 * 44 + 30, '4×4 cells of 44 px plus margins');
-  t.ok(p.width >= 40 + 4 * 44 + 70, 'at least the grid and colour bar wide (a long title widens it)');
-  const none = spawnSync(process.execPath, [cli, 'plot', 'curves', '--run', join(dir, 'nope')], { encoding: 'utf8' });
-  t.not(none.status, 0);
-  t.match(none.stderr, /run folder .*nope not found/);
-  const what = spawnSync(process.execPath, [cli, 'plot'], { encoding: 'utf8' });
-  t.equal(what.status, 2);
-  t.match(what.stderr, /say what to plot: curves, similarity, recon/);
-});
+t.test(
+  'CLI: plot similarity of an image teacher; errors exit 2',
+  { skip: existsSync(cli) ? false : 'dist/ not built (npm run build:ts)' },
+  async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'mvd-plotcli-'));
+    const img = makeTeacher('img', { preset: 'tiny', frames: 4, size: 32 });
+    await saveWeights(join(dir, 'mae.safetensors'), img.encoder);
+    img.dispose();
+    const out = join(dir, 'sim.png');
+    const r = spawnSync(
+      process.execPath,
+      [cli, 'plot', 'similarity', '--checkpoint', join(dir, 'mae.safetensors'), '--frames', '8', '--size', '32', '--out', out, '--json'],
+      { encoding: 'utf8' },
+    );
+    t.equal(r.status, 0, r.stderr.slice(-800));
+    const j = JSON.parse(r.stdout);
+    t.equal(j.kind, 'image');
+    t.equal(j.slots, 4, 'frames 0, 2, 4, 6');
+    const p = readPng(out);
+    t.same([p.width, p.height], [j.width, j.height], 'the PNG has the reported size');
+    t.equal(p.height, 34 + 4 * 44 + 30, '4×4 cells of 44 px plus margins');
+    t.ok(p.width >= 40 + 4 * 44 + 70, 'at least the grid and colour bar wide (a long title widens it)');
+    const none = spawnSync(process.execPath, [cli, 'plot', 'curves', '--run', join(dir, 'nope')], { encoding: 'utf8' });
+    t.not(none.status, 0);
+    t.match(none.stderr, /run folder .*nope not found/);
+    const what = spawnSync(process.execPath, [cli, 'plot'], { encoding: 'utf8' });
+    t.equal(what.status, 2);
+    t.match(what.stderr, /say what to plot: curves, similarity, recon/);
+  },
+);

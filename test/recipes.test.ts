@@ -23,24 +23,53 @@ const lossesOf = (h: { losses: Record<string, number> }[]) => h.map((r) => r.los
 t.test('MAE, VideoMAE and MVD recipes drive their loss down', async (t) => {
   // Every image of a batch now gets its own mask and frame (per-clip streams): batch 8 at lr 1e-3
   // for 40 steps gives a ratio of 0.85 over model seeds 1, 2, 4 (0.93–0.95 at batch 4, lr 3e-3).
-  const mae = maeRecipe(new BatchSampler(new SyntheticDataset({ seed: 1, count: 32, frames: 4, size: 32 }), 8, 1), { preset: 'tiny', size: 32, seed: 1, decoder: { dim: 32, depth: 1, heads: 1 } });
+  const mae = maeRecipe(new BatchSampler(new SyntheticDataset({ seed: 1, count: 32, frames: 4, size: 32 }), 8, 1), {
+    preset: 'tiny',
+    size: 32,
+    seed: 1,
+    decoder: { dim: 32, depth: 1, heads: 1 },
+  });
   const a = lossesOf((await train(mae, { ...fast, lr: 1e-3, minLr: 1e-3, steps: 40 })).history);
   t.ok(mean(a.slice(-5)) < 0.9 * mean(a.slice(0, 5)), `mae ${mean(a.slice(0, 5)).toFixed(3)} → ${mean(a.slice(-5)).toFixed(3)}`);
   // Raw-pixel targets: a tiny model learns colour and layout within a few dozen steps; the per-token
   // normalised target (the default) mostly holds texture, which takes far longer to predict.
-  const vmae = videomaeRecipe(data(), { preset: 'tiny', frames: 4, size: 32, maskRatio: 0.5, seed: 2, normTarget: false, decoder: { dim: 32, depth: 1, heads: 1 } });
+  const vmae = videomaeRecipe(data(), {
+    preset: 'tiny',
+    frames: 4,
+    size: 32,
+    maskRatio: 0.5,
+    seed: 2,
+    normTarget: false,
+    decoder: { dim: 32, depth: 1, heads: 1 },
+  });
   const b = lossesOf((await train(vmae, { ...fast, steps: 30 })).history);
   t.ok(mean(b.slice(-5)) < 0.9 * mean(b.slice(0, 5)), `videomae ${mean(b.slice(0, 5)).toFixed(3)} → ${mean(b.slice(-5)).toFixed(3)}`);
-  const teachers = { img: makeTeacher('img', { preset: 'tiny', frames: 4, size: 32 }), vid: makeTeacher('vid', { preset: 'tiny', frames: 4, size: 32 }) };
+  const teachers = {
+    img: makeTeacher('img', { preset: 'tiny', frames: 4, size: 32 }),
+    vid: makeTeacher('vid', { preset: 'tiny', frames: 4, size: 32 }),
+  };
   const mvd = distillRecipe(data(), { student: 'tiny', frames: 4, size: 32, teachers, maskRatio: 0.5, seed: 3 });
   const c = lossesOf((await train(mvd, { ...fast, steps: 30 })).history);
   t.ok(mean(c.slice(-5)) < 0.9 * mean(c.slice(0, 5)), `mvd ${mean(c.slice(0, 5)).toFixed(3)} → ${mean(c.slice(-5)).toFixed(3)}`);
-  const mam2 = mam2Recipe(data(), { preset: 'tiny', frames: 4, size: 32, maskRatio: 0.5, seed: 8, mam2: { regressorDim: 32, regressorDepth: 1, decoderDepth: 1, heads: 1 } });
+  const mam2 = mam2Recipe(data(), {
+    preset: 'tiny',
+    frames: 4,
+    size: 32,
+    maskRatio: 0.5,
+    seed: 8,
+    mam2: { regressorDim: 32, regressorDepth: 1, decoderDepth: 1, heads: 1 },
+  });
   const h = (await train(mam2, { ...fast, steps: 30 })).history;
   const d = lossesOf(h);
-  t.ok(mean(d.slice(-5)) < 0.9 * mean(d.slice(0, 5)), `mam2 ${mean(d.slice(0, 5)).toFixed(3)} → ${mean(d.slice(-5)).toFixed(3)} (appearance ${h[h.length - 1].losses.appearance.toFixed(3)}, motion ${h[h.length - 1].losses.motion.toFixed(4)})`);
+  t.ok(
+    mean(d.slice(-5)) < 0.9 * mean(d.slice(0, 5)),
+    `mam2 ${mean(d.slice(0, 5)).toFixed(3)} → ${mean(d.slice(-5)).toFixed(3)} (appearance ${h[h.length - 1].losses.appearance.toFixed(3)}, motion ${h[h.length - 1].losses.motion.toFixed(4)})`,
+  );
   const names = mam2.model.namedParameters().map(([n]) => n);
-  t.ok(names.includes('regressor.mask_token') && names.includes('decoder_mot.head.weight') && names.includes('encoder.blocks.0.attn.q_bias'), 'MAM2 state-dict names');
+  t.ok(
+    names.includes('regressor.mask_token') && names.includes('decoder_mot.head.weight') && names.includes('encoder.blocks.0.attn.q_bias'),
+    'MAM2 state-dict names',
+  );
   for (const r of [mae, vmae, mvd, mam2]) r.dispose();
   teachers.img.dispose();
   teachers.vid.dispose();
@@ -62,7 +91,8 @@ t.test('resume continues exactly where an interrupted run stopped (drop path on)
     const p2 = mk();
     await train(p2, { ...o, runDir: d2, resume: true });
     let md = 0;
-    const a = stateDict(s1.model), b = stateDict(p2.model);
+    const a = stateDict(s1.model),
+      b = stateDict(p2.model);
     for (const [n, x] of a) {
       const [u, v] = [await x.toArray(), await b.get(n)!.toArray()];
       for (let i = 0; i < u.length; i++) md = Math.max(md, Math.abs(u[i] - v[i]));
@@ -73,16 +103,38 @@ t.test('resume continues exactly where an interrupted run stopped (drop path on)
     teachers.vid.dispose();
   }
   const opts = { ...fast, lr: 1e-3, steps: 8, checkpointEvery: 4 };
-  const straight = videomaeRecipe(data(), { preset: 'tiny', frames: 4, size: 32, maskRatio: 0.5, seed: 4, decoder: { dim: 32, depth: 1, heads: 1 } });
+  const straight = videomaeRecipe(data(), {
+    preset: 'tiny',
+    frames: 4,
+    size: 32,
+    maskRatio: 0.5,
+    seed: 4,
+    decoder: { dim: 32, depth: 1, heads: 1 },
+  });
   await train(straight, opts);
-  const first = videomaeRecipe(data(), { preset: 'tiny', frames: 4, size: 32, maskRatio: 0.5, seed: 4, decoder: { dim: 32, depth: 1, heads: 1 } });
+  const first = videomaeRecipe(data(), {
+    preset: 'tiny',
+    frames: 4,
+    size: 32,
+    maskRatio: 0.5,
+    seed: 4,
+    decoder: { dim: 32, depth: 1, heads: 1 },
+  });
   await train(first, { ...opts, stopAfter: 4, runDir: dir });
   first.dispose();
-  const second = videomaeRecipe(data(), { preset: 'tiny', frames: 4, size: 32, maskRatio: 0.5, seed: 4, decoder: { dim: 32, depth: 1, heads: 1 } });
+  const second = videomaeRecipe(data(), {
+    preset: 'tiny',
+    frames: 4,
+    size: 32,
+    maskRatio: 0.5,
+    seed: 4,
+    decoder: { dim: 32, depth: 1, heads: 1 },
+  });
   const r = await train(second, { ...opts, runDir: dir, resume: true });
   t.equal(r.startStep, 4, 'resumed at step 4');
   t.equal(r.history.length, 4, 'ran the remaining 4 steps');
-  const a = stateDict(straight.model), b = stateDict(second.model);
+  const a = stateDict(straight.model),
+    b = stateDict(second.model);
   let maxDiff = 0;
   for (const [n, x] of a) {
     const [u, v] = [await x.toArray(), await b.get(n)!.toArray()];
@@ -95,12 +147,39 @@ t.test('resume continues exactly where an interrupted run stopped (drop path on)
 
 t.test('a non-finite loss stops the run and keeps the last good checkpoint', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'mvd-nan-'));
-  const r = videomaeRecipe(data(), { preset: 'tiny', frames: 4, size: 32, maskRatio: 0.5, seed: 5, decoder: { dim: 32, depth: 1, heads: 1 } });
+  const r = videomaeRecipe(data(), {
+    preset: 'tiny',
+    frames: 4,
+    size: 32,
+    maskRatio: 0.5,
+    seed: 5,
+    decoder: { dim: 32, depth: 1, heads: 1 },
+  });
   await train(r, { ...fast, steps: 2, runDir: dir, checkpointEvery: 1 });
   const latest = readFileSync(join(dir, 'checkpoints', 'latest.json'), 'utf8');
-  await t.rejects(train(r, { ...fast, lr: 1e30, minLr: 1e30, steps: 50, runDir: dir, resume: true, override: true, onWarning: () => {}, checkpointEvery: 100 }), NonFiniteLossError);
+  await t.rejects(
+    train(r, {
+      ...fast,
+      lr: 1e30,
+      minLr: 1e30,
+      steps: 50,
+      runDir: dir,
+      resume: true,
+      override: true,
+      onWarning: () => {},
+      checkpointEvery: 100,
+    }),
+    NonFiniteLossError,
+  );
   t.equal(readFileSync(join(dir, 'checkpoints', 'latest.json'), 'utf8'), latest, 'latest.json untouched');
-  const again = videomaeRecipe(data(), { preset: 'tiny', frames: 4, size: 32, maskRatio: 0.5, seed: 5, decoder: { dim: 32, depth: 1, heads: 1 } });
+  const again = videomaeRecipe(data(), {
+    preset: 'tiny',
+    frames: 4,
+    size: 32,
+    maskRatio: 0.5,
+    seed: 5,
+    decoder: { dim: 32, depth: 1, heads: 1 },
+  });
   const res = await train(again, { ...fast, steps: 3, runDir: dir, resume: true });
   t.equal(res.startStep, 2, 'the good checkpoint resumes');
   t.ok(res.history.every((h) => Number.isFinite(h.losses.loss)));
@@ -122,8 +201,29 @@ t.test('weights round-trip through safetensors', async (t) => {
 const cli = join(packageRoot, 'dist', 'cli', 'main.js');
 t.test('the CLI killed mid-run resumes and finishes', { skip: existsSync(cli) ? false : 'dist/ not built (npm run build)' }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'mvd-kill-'));
-  const args = [cli, 'pretrain', '--method', 'videomae', '--frames', '4', '--size', '32', '--batch', '4', '--clips', '32', '--mask-ratio', '0.5',
-    '--steps', '400', '--checkpoint-every', '5', '--out', dir, '--json'];
+  const args = [
+    cli,
+    'pretrain',
+    '--method',
+    'videomae',
+    '--frames',
+    '4',
+    '--size',
+    '32',
+    '--batch',
+    '4',
+    '--clips',
+    '32',
+    '--mask-ratio',
+    '0.5',
+    '--steps',
+    '400',
+    '--checkpoint-every',
+    '5',
+    '--out',
+    dir,
+    '--json',
+  ];
   const child = spawn(process.execPath, args, { stdio: 'ignore' });
   const latest = join(dir, 'checkpoints', 'latest.json');
   const deadline = Date.now() + 120000;
@@ -134,7 +234,11 @@ t.test('the CLI killed mid-run resumes and finishes', { skip: existsSync(cli) ? 
   t.ok(existsSync(latest), 'a checkpoint was written before the kill');
   const killedAt = JSON.parse(readFileSync(latest, 'utf8')).step;
   t.ok(killedAt > 0 && killedAt < 400, `killed mid-run after step ${killedAt}`);
-  const r = spawnSync(process.execPath, [...args.slice(0, -1).map((a) => (a === '400' ? String(killedAt + 10) : a)), '--resume', '--json'], { encoding: 'utf8' });
+  const r = spawnSync(
+    process.execPath,
+    [...args.slice(0, -1).map((a) => (a === '400' ? String(killedAt + 10) : a)), '--resume', '--json'],
+    { encoding: 'utf8' },
+  );
   t.equal(r.status, 0, r.stderr.slice(-1000));
   const summary = JSON.parse(r.stdout);
   t.ok(summary.startStep >= killedAt, `resumed at ${summary.startStep}`);
@@ -146,19 +250,33 @@ t.test('bad CLI input gives one clear line and exit code 2', { skip: existsSync(
   const r = spawnSync(process.execPath, [cli, 'distill', '--teachers', 'both'], { encoding: 'utf8' });
   t.equal(r.status, 2);
   t.match(r.stderr, /--image-teacher WEIGHTS is required/);
-  const m = spawnSync(process.execPath, [cli, 'extract', '--checkpoint', '/nonexistent.safetensors', '--video', 'x.mp4', '--out', '/tmp/x'], { encoding: 'utf8' });
+  const m = spawnSync(
+    process.execPath,
+    [cli, 'extract', '--checkpoint', '/nonexistent.safetensors', '--video', 'x.mp4', '--out', '/tmp/x'],
+    { encoding: 'utf8' },
+  );
   t.not(m.status, 0);
   t.match(m.stderr, /nonexistent|ENOENT|not found/);
   t.end();
 });
 
 t.test('dynamic loss scaling is exact in fp32 (power-of-two scale) and reaches the same weights', async (t) => {
-  const mk = () => distillRecipe(data(), { student: 'tiny', frames: 4, size: 32, teachers: { vid: makeTeacher('vid', { preset: 'tiny', frames: 4, size: 32 }) }, maskRatio: 0.5, seed: 9 });
-  const a = mk(), b = mk();
+  const mk = () =>
+    distillRecipe(data(), {
+      student: 'tiny',
+      frames: 4,
+      size: 32,
+      teachers: { vid: makeTeacher('vid', { preset: 'tiny', frames: 4, size: 32 }) },
+      maskRatio: 0.5,
+      seed: 9,
+    });
+  const a = mk(),
+    b = mk();
   await train(a, { ...fast, lr: 1e-3, steps: 4 });
   await train(b, { ...fast, lr: 1e-3, steps: 4, lossScale: 'dynamic' });
   let maxDiff = 0;
-  const sa = stateDict(a.model), sb = stateDict(b.model);
+  const sa = stateDict(a.model),
+    sb = stateDict(b.model);
   for (const [n, x] of sa) {
     const [u, v] = [await x.toArray(), await sb.get(n)!.toArray()];
     for (let i = 0; i < u.length; i++) maxDiff = Math.max(maxDiff, Math.abs(u[i] - v[i]));

@@ -15,8 +15,15 @@ import { CheckpointError } from '../lib/io/training-checkpoint.js';
 import { ResumeConfigError } from '../lib/methods/resume-check.js';
 import { AbortedError, ValueError } from '../lib/errors.js';
 
-const mk = () => videomaeRecipe(new BatchSampler(new SyntheticDataset({ seed: 3, count: 16, frames: 4, size: 32 }), 2, 3),
-  { preset: 'tiny', frames: 4, size: 32, maskRatio: 0.5, seed: 4, decoder: { dim: 32, depth: 1, heads: 1 } });
+const mk = () =>
+  videomaeRecipe(new BatchSampler(new SyntheticDataset({ seed: 3, count: 16, frames: 4, size: 32 }), 2, 3), {
+    preset: 'tiny',
+    frames: 4,
+    size: 32,
+    maskRatio: 0.5,
+    seed: 4,
+    decoder: { dim: 32, depth: 1, heads: 1 },
+  });
 const base = { lr: 1e-3, minLr: 1e-4, warmupSteps: 1, weightDecay: 0.05, steps: 4, checkpointEvery: 2 };
 const made: string[] = [];
 const fresh = (tag: string) => {
@@ -40,7 +47,8 @@ async function run(o: Partial<TrainOptions> & { runDir?: string }): Promise<{ re
 }
 
 async function maxDiff(a: Recipe, b: Recipe): Promise<number> {
-  const sa = stateDict(a.model), sb = stateDict(b.model);
+  const sa = stateDict(a.model),
+    sb = stateDict(b.model);
   let d = 0;
   for (const [n, x] of sa) {
     const [u, v] = [await x.toArray(), await sb.get(n)!.toArray()];
@@ -49,8 +57,13 @@ async function maxDiff(a: Recipe, b: Recipe): Promise<number> {
   return d;
 }
 
-const stepsLogged = (dir: string) => readFileSync(join(dir, 'log.jsonl'), 'utf8').split('\n').filter(Boolean)
-  .map((l) => JSON.parse(l)).filter((r) => r.kind === 'step').map((r) => r.step as number);
+const stepsLogged = (dir: string) =>
+  readFileSync(join(dir, 'log.jsonl'), 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l))
+    .filter((r) => r.kind === 'step')
+    .map((r) => r.step as number);
 
 let straight: Recipe;
 t.before(async () => {
@@ -75,7 +88,11 @@ t.test('a folder holding a run is refused without resume; force starts over', as
   const err = await run({ runDir: dir, steps: 2 }).catch((e) => e);
   t.type(err, RunFolderError);
   t.match(err.message, dir, 'names the folder');
-  t.match(err.message, /resume \(--resume\).*force \(--force\), which deletes config\.json, log\.jsonl, checkpoints, model\.safetensors/s, 'names both ways out');
+  t.match(
+    err.message,
+    /resume \(--resume\).*force \(--force\), which deletes config\.json, log\.jsonl, checkpoints, model\.safetensors/s,
+    'names both ways out',
+  );
   t.equal(readFileSync(join(ckDir(dir), 'latest.json'), 'utf8'), latest, 'latest.json untouched');
   t.equal(readFileSync(join(dir, 'model.safetensors'), 'utf8'), 'final weights of the first run', 'final weights untouched');
   const { recipe, warnings } = await run({ runDir: dir, steps: 2, force: true });
@@ -84,7 +101,7 @@ t.test('a folder holding a run is refused without resume; force starts over', as
   t.same(stepsLogged(dir), [1, 2], 'the log holds only the new run');
   t.notOk(existsSync(join(dir, 'model.safetensors')), 'the old final weights are gone');
   t.notOk(existsSync(join(dir, 'config.json')), 'the new run has no config: the old one is gone');
-  t.ok(existsSync(join(dir, 'notes.txt')), 'files that are not the run\'s stay');
+  t.ok(existsSync(join(dir, 'notes.txt')), "files that are not the run's stay");
   t.same(readdirSync(ckDir(dir)).sort(), ['checkpoint-00000002', 'latest.json']);
 });
 
@@ -101,18 +118,28 @@ t.test('resume with changed hyper-parameters: a typed error listing them, or an 
   t.match(err.message, /override \(--override\)/);
   t.same(stepsLogged(dir), [1, 2], 'a refused resume leaves the log alone');
   // Free keys: a longer run, other checkpoint interval, resume itself.
-  const longer = await run({ runDir: dir, resume: true, steps: 3, stopAfter: 1, config: { ...cfg, steps: '6', 'checkpoint-every': '1', resume: true } });
+  const longer = await run({
+    runDir: dir,
+    resume: true,
+    steps: 3,
+    stopAfter: 1,
+    config: { ...cfg, steps: '6', 'checkpoint-every': '1', resume: true },
+  });
   longer.recipe.dispose();
   t.same(longer.warnings, [], 'steps and checkpoint-every may change without a warning');
   const { recipe, warnings } = await run({ runDir: dir, resume: true, override: true, config: { ...cfg, lr: '2e-3' } });
   recipe.dispose();
   t.match(warnings.join('\n'), /override: continuing from step 3 with changed settings.*lr: "1e-3" → "2e-3"/s);
-  const override = readFileSync(join(dir, 'log.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)).find((r) => r.kind === 'override');
+  const override = readFileSync(join(dir, 'log.jsonl'), 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l))
+    .find((r) => r.kind === 'override');
   t.same(override, { kind: 'override', step: 3, changes: { lr: { from: '1e-3', to: '2e-3' } } });
   t.equal(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')).lr, '2e-3', 'config.json holds the settings now in force');
 });
 
-t.test('without a config, the loop\'s own hyper-parameters are compared', async (t) => {
+t.test("without a config, the loop's own hyper-parameters are compared", async (t) => {
   const dir = fresh('hyper');
   (await run({ runDir: dir, stopAfter: 2 })).recipe.dispose();
   const err = await run({ runDir: dir, resume: true, lr: 5e-3, accumulate: 2 }).catch((e) => e);
@@ -127,10 +154,14 @@ t.test('resume falls back past a damaged newest checkpoint to the newest that lo
     ['latest.json names a missing folder', 2, (d) => rmSync(join(ckDir(d), 'checkpoint-00000004'), { recursive: true })],
     ['latest.json is not JSON', 4, (d) => writeFileSync(join(ckDir(d), 'latest.json'), '{"checkpoint": "checkp')],
     ['state.json is corrupt', 2, (d) => writeFileSync(join(ckDir(d), 'checkpoint-00000004', 'state.json'), '{"step": 4,')],
-    ['model.safetensors is truncated', 2, (d) => {
-      const f = join(ckDir(d), 'checkpoint-00000004', 'model.safetensors');
-      truncateSync(f, statSync(f).size - 100);
-    }],
+    [
+      'model.safetensors is truncated',
+      2,
+      (d) => {
+        const f = join(ckDir(d), 'checkpoint-00000004', 'model.safetensors');
+        truncateSync(f, statSync(f).size - 100);
+      },
+    ],
     ['optimizer.safetensors is missing', 2, (d) => rmSync(join(ckDir(d), 'checkpoint-00000004', 'optimizer.safetensors'))],
   ];
   for (const [what, from, hurt] of damage) {
@@ -140,7 +171,11 @@ t.test('resume falls back past a damaged newest checkpoint to the newest that lo
     const { recipe, warnings } = await run({ runDir: dir, resume: true });
     t.match(warnings.join('\n'), `resuming from checkpoint-0000000${from} (step ${from}) because`, `${what}: warned`);
     t.same(stepsLogged(dir), [1, 2, 3, 4], `${what}: each step logged once`);
-    t.same(readdirSync(ckDir(dir)).sort(), ['checkpoint-00000002', 'checkpoint-00000004', 'latest.json'], `${what}: the damaged checkpoint replaced`);
+    t.same(
+      readdirSync(ckDir(dir)).sort(),
+      ['checkpoint-00000002', 'checkpoint-00000004', 'latest.json'],
+      `${what}: the damaged checkpoint replaced`,
+    );
     t.same(JSON.parse(readFileSync(join(ckDir(dir), 'latest.json'), 'utf8')).step, 4, `${what}: latest.json names the new one`);
     t.equal(await maxDiff(straight, recipe), 0, `${what}: the same weights as the straight run`);
     recipe.dispose();
@@ -161,7 +196,7 @@ t.test('resume sweeps temporaries a killed run left and logs every step once', a
   // half-written checkpoint folders and atomic-write temporaries (of dead and of live processes).
   rmSync(join(ckDir(dir), 'checkpoint-00000004'), { recursive: true });
   writeFileSync(join(ckDir(dir), 'latest.json'), JSON.stringify({ checkpoint: 'checkpoint-00000002', step: 2 }));
-  writeFileSync(join(dir, 'log.jsonl'), readFileSync(join(dir, 'log.jsonl'), 'utf8') + '{"kind":"step","step":5,"lr');
+  writeFileSync(join(dir, 'log.jsonl'), `${readFileSync(join(dir, 'log.jsonl'), 'utf8')}{"kind":"step","step":5,"lr`);
   mkdirSync(join(ckDir(dir), '.checkpoint-00000004.tmp-999999'));
   writeFileSync(join(ckDir(dir), '.checkpoint-00000004.tmp-999999', 'model.safetensors'), 'partial');
   mkdirSync(join(ckDir(dir), `.checkpoint-00000006.tmp-${process.ppid}`));
@@ -171,13 +206,21 @@ t.test('resume sweeps temporaries a killed run left and logs every step once', a
   t.match(warnings.join('\n'), /removed 4 temporaries/);
   t.match(warnings.join('\n'), /dropped 2 records of steps after 2 \(run again now\) and 1 torn lines/);
   t.same(stepsLogged(dir), [1, 2, 3, 4]);
-  t.same(readdirSync(ckDir(dir)).filter((f) => f.startsWith('.')), [], 'no temporaries left in checkpoints/');
-  t.same(readdirSync(dir).filter((f) => f.startsWith('.')), [], 'none in the run folder (and the lock is released)');
+  t.same(
+    readdirSync(ckDir(dir)).filter((f) => f.startsWith('.')),
+    [],
+    'no temporaries left in checkpoints/',
+  );
+  t.same(
+    readdirSync(dir).filter((f) => f.startsWith('.')),
+    [],
+    'none in the run folder (and the lock is released)',
+  );
   t.equal(await maxDiff(straight, recipe), 0, 'the same weights as the straight run');
   recipe.dispose();
 });
 
-t.test('a run folder in use by a live process is refused; a dead owner\'s lock is taken over', async (t) => {
+t.test("a run folder in use by a live process is refused; a dead owner's lock is taken over", async (t) => {
   const dir = fresh('lock');
   writeFileSync(join(dir, '.lock'), String(process.ppid));
   const err = await run({ runDir: dir }).catch((e) => e);
@@ -193,7 +236,13 @@ t.test('an abort writes a checkpoint and rejects; the resume continues exactly',
   const dir = fresh('abort');
   const ac = new AbortController();
   const r = mk();
-  const err = await train(r, { ...base, checkpointEvery: 100, runDir: dir, signal: ac.signal, onStep: (s) => s.step === 3 && ac.abort() }).catch((e) => e);
+  const err = await train(r, {
+    ...base,
+    checkpointEvery: 100,
+    runDir: dir,
+    signal: ac.signal,
+    onStep: (s) => s.step === 3 && ac.abort(),
+  }).catch((e) => e);
   r.dispose();
   t.type(err, AbortedError);
   t.match(err.message, /after step 3 of 4.*holds step 3: resume continues from there/);
@@ -206,7 +255,10 @@ t.test('an abort writes a checkpoint and rejects; the resume continues exactly',
   const free = mk();
   const pre = new AbortController();
   pre.abort();
-  await t.rejects(train(free, { ...base, signal: pre.signal }), { name: 'AbortedError', message: /after step 0 of 4; nothing saved \(no run folder\)/ });
+  await t.rejects(train(free, { ...base, signal: pre.signal }), {
+    name: 'AbortedError',
+    message: /after step 0 of 4; nothing saved \(no run folder\)/,
+  });
   free.dispose();
 });
 

@@ -66,18 +66,41 @@ t.test('epochs after the first read the cache and match recomputed teachers', as
 });
 
 const cli = join(packageRoot, 'dist', 'cli', 'main.js');
-t.test('mvd distill --teacher-cache writes and reuses the cache', { skip: existsSync(cli) ? false : 'dist/ not built (npm run build:ts)' }, async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'mvd-tcache-cli-'));
-  const teacher = makeTeacher('vid', { preset: 'tiny', frames: 4, size: 32, seed: 1 });
-  await saveWeights(join(dir, 'vid.safetensors'), teacher.encoder);
-  teacher.dispose();
-  const args = ['distill', '--teachers', 'video', '--video-teacher', join(dir, 'vid.safetensors'), '--frames', '4', '--size', '32', '--batch', '4',
-    '--clips', '8', '--steps', '4', '--mask-ratio', '0.5', '--teacher-cache', join(dir, 'cache')];
-  const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
-  t.equal(r.status, 0, r.stderr.slice(-800));
-  t.match(r.stdout, /teacher cache .*: vid 8 clips computed, 8 read \(fixed views: an approximation/);
-  const again = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
-  t.match(again.stdout, /vid 0 clips computed, 16 read/, 'a second run computes nothing');
-  const help = spawnSync(process.execPath, [cli, 'distill', '--help'], { encoding: 'utf8' });
-  t.match(help.stdout, /--teacher-cache .*APPROXIMATION/);
-});
+t.test(
+  'mvd distill --teacher-cache writes and reuses the cache',
+  { skip: existsSync(cli) ? false : 'dist/ not built (npm run build:ts)' },
+  async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'mvd-tcache-cli-'));
+    const teacher = makeTeacher('vid', { preset: 'tiny', frames: 4, size: 32, seed: 1 });
+    await saveWeights(join(dir, 'vid.safetensors'), teacher.encoder);
+    teacher.dispose();
+    const args = [
+      'distill',
+      '--teachers',
+      'video',
+      '--video-teacher',
+      join(dir, 'vid.safetensors'),
+      '--frames',
+      '4',
+      '--size',
+      '32',
+      '--batch',
+      '4',
+      '--clips',
+      '8',
+      '--steps',
+      '4',
+      '--mask-ratio',
+      '0.5',
+      '--teacher-cache',
+      join(dir, 'cache'),
+    ];
+    const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
+    t.equal(r.status, 0, r.stderr.slice(-800));
+    t.match(r.stdout, /teacher cache .*: vid 8 clips computed, 8 read \(fixed views: an approximation/);
+    const again = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
+    t.match(again.stdout, /vid 0 clips computed, 16 read/, 'a second run computes nothing');
+    const help = spawnSync(process.execPath, [cli, 'distill', '--help'], { encoding: 'utf8' });
+    t.match(help.stdout, /--teacher-cache .*APPROXIMATION/);
+  },
+);

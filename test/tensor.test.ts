@@ -19,7 +19,10 @@ t.test('round trip of every dtype', async (t) => {
 });
 
 t.test('views share storage without copies and survive the base being disposed', async (t) => {
-  const base = Tensor.fromArray(Float32Array.from({ length: 12 }, (_, i) => i), [4, 3]);
+  const base = Tensor.fromArray(
+    Float32Array.from({ length: 12 }, (_, i) => i),
+    [4, 3],
+  );
   const rows = base.slice(1, 3);
   t.same(rows.shape, [2, 3]);
   t.same(Array.from(await rows.toArray()), [3, 4, 5, 6, 7, 8]);

@@ -15,13 +15,22 @@ const { timeIt, fmt, table } = await import(pathToFileURL(`${dist}/bench/timing.
 const { torchAvailable, runTorchKernels } = await import(pathToFileURL(`${dist}/bench/compare.js`).href);
 const { Tensor, randomFill, attentionForward, attentionBackward, gemm, softmax } = mvd;
 
-const { values } = parseArgs({ options: { tokens: { type: 'string', default: '160,1568' }, seconds: { type: 'string', default: '0.5' }, 'no-torch': { type: 'boolean' } } });
+const { values } = parseArgs({
+  options: {
+    tokens: { type: 'string', default: '160,1568' },
+    seconds: { type: 'string', default: '0.5' },
+    'no-torch': { type: 'boolean' },
+  },
+});
 const tokens = values.tokens.split(',').map(Number);
 const minSeconds = Number(values.seconds);
-if (tokens.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--tokens: positive integers separated by commas (got '${values.tokens}')`);
+if (tokens.some((n) => !Number.isInteger(n) || n < 1))
+  throw new Error(`--tokens: positive integers separated by commas (got '${values.tokens}')`);
 if (!(minSeconds > 0)) throw new Error(`--seconds: a positive number (got '${values.seconds}')`);
 const threads = Number(process.env.OMP_NUM_THREADS ?? cpus().length);
-const H = 12, hd = 64, D = H * hd;
+const H = 12,
+  hd = 64,
+  D = H * hd;
 const rand = (shape, seed) => randomFill(Tensor.empty(shape), { dist: 'normal', std: 1 }, seed, 0);
 const ms = async (fn) => (await timeIt(fn, { minSeconds })).medianMs;
 
@@ -30,27 +39,52 @@ const ms = async (fn) => (await timeIt(fn, { minSeconds })).medianMs;
 function unfused(q, k, v, dO) {
   const heads = (t) => Array.from({ length: H }, (_, h) => t.slice(h, h + 1).reshape([t.shape[1], hd]));
   const [Q, K, V, G] = [q, k, v, dO].map(heads);
-  const forward = () => Q.map((qh, h) => {
-    const s = gemm(qh, K[h], { transB: true, alpha: 1 / Math.sqrt(hd) });
-    const p = softmax(s);
-    s.dispose();
-    return { p, o: gemm(p, V[h]) };
-  });
-  const backward = (f) => f.forEach(({ p }, h) => {
-    const dv = gemm(p, G[h], { transA: true }), dp = gemm(G[h], V[h], { transB: true });
-    const dq = gemm(dp, K[h]), dk = gemm(dp, Q[h], { transA: true });
-    for (const t of [dv, dp, dq, dk]) t.dispose();
-  });
-  const release = (f) => f.forEach(({ p, o }) => { p.dispose(); o.dispose(); });
-  return { forward: () => release(forward()), fwdBwd: () => { const f = forward(); backward(f); release(f); } };
+  const forward = () =>
+    Q.map((qh, h) => {
+      const s = gemm(qh, K[h], { transB: true, alpha: 1 / Math.sqrt(hd) });
+      const p = softmax(s);
+      s.dispose();
+      return { p, o: gemm(p, V[h]) };
+    });
+  const backward = (f) =>
+    f.forEach(({ p }, h) => {
+      const dv = gemm(p, G[h], { transA: true }),
+        dp = gemm(G[h], V[h], { transB: true });
+      const dq = gemm(dp, K[h]),
+        dk = gemm(dp, Q[h], { transA: true });
+      for (const t of [dv, dp, dq, dk]) t.dispose();
+    });
+  const release = (f) =>
+    f.forEach(({ p, o }) => {
+      p.dispose();
+      o.dispose();
+    });
+  return {
+    forward: () => release(forward()),
+    fwdBwd: () => {
+      const f = forward();
+      backward(f);
+      release(f);
+    },
+  };
 }
 
 const rows = { mvd: [], unfused: [], torch: [] };
 for (const n of tokens) {
-  const qkv = rand([1, n, 3 * D], 1), dOut = rand([1, n, D], 2);
+  const qkv = rand([1, n, 3 * D], 1),
+    dOut = rand([1, n, D], 2);
   const fused = {
-    forward: () => { const r = attentionForward(qkv, H); r.out.dispose(); r.lse.dispose(); },
-    fwdBwd: () => { const r = attentionForward(qkv, H); attentionBackward(dOut, qkv, r.out, r.lse, H).dispose(); r.out.dispose(); r.lse.dispose(); },
+    forward: () => {
+      const r = attentionForward(qkv, H);
+      r.out.dispose();
+      r.lse.dispose();
+    },
+    fwdBwd: () => {
+      const r = attentionForward(qkv, H);
+      attentionBackward(dOut, qkv, r.out, r.lse, H).dispose();
+      r.out.dispose();
+      r.lse.dispose();
+    },
   };
   const [q, k, v, dO] = [3, 4, 5, 6].map((seed) => rand([H, n, hd], seed));
   const base = unfused(q, k, v, dO);

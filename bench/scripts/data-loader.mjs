@@ -15,8 +15,11 @@ const { fmt, table } = await import(pathToFileURL(`${dist}/bench/timing.js`).hre
 
 const { values } = parseArgs({
   options: {
-    video: { type: 'string' }, clips: { type: 'string', default: '64' }, batch: { type: 'string', default: '8' },
-    grid: { type: 'string', default: '2x2' }, augment: { type: 'boolean' },
+    video: { type: 'string' },
+    clips: { type: 'string', default: '64' },
+    batch: { type: 'string', default: '8' },
+    grid: { type: 'string', default: '2x2' },
+    augment: { type: 'boolean' },
   },
 });
 const int = (name, text) => {
@@ -24,7 +27,8 @@ const int = (name, text) => {
   if (!Number.isInteger(x) || x < 1) throw new Error(`--${name}: a positive integer (got '${text}')`);
   return x;
 };
-const clips = int('clips', values.clips), batchSize = int('batch', values.batch);
+const clips = int('clips', values.clips),
+  batchSize = int('batch', values.batch);
 // "WxT": W workers, T clips decoded at once per worker.
 const grid = values.grid.split(',').map((cell) => {
   const m = /^(\d+)x(\d+)$/.exec(cell);
@@ -38,10 +42,19 @@ if (values.augment) {
   const rows = [];
   for (const augment of [false, true]) {
     const r = await benchData({ videos, clips, batchSize, workers, tasksPerWorker, augment });
-    rows.push([augment ? 'finetune + RandAugment' : 'pretrain (multi-scale crop)', fmt(r.clipsPerSec, 2), fmt(r.msPerBatch, 0),
-      r.consumerMsPerBatch === undefined ? '—' : `${fmt(r.consumerMsPerBatch, 0)} ms`]);
+    rows.push([
+      augment ? 'finetune + RandAugment' : 'pretrain (multi-scale crop)',
+      fmt(r.clipsPerSec, 2),
+      fmt(r.msPerBatch, 0),
+      r.consumerMsPerBatch === undefined ? '—' : `${fmt(r.consumerMsPerBatch, 0)} ms`,
+    ]);
   }
-  console.log(table(['transform', 'clips/s', `ms per batch of ${batchSize}`, 'consumer: finetuneClips per batch (normalise + erasing, main thread)'], rows));
+  console.log(
+    table(
+      ['transform', 'clips/s', `ms per batch of ${batchSize}`, 'consumer: finetuneClips per batch (normalise + erasing, main thread)'],
+      rows,
+    ),
+  );
 } else {
   const rows = [];
   for (const [workers, tasksPerWorker] of grid) {

@@ -7,15 +7,18 @@ import { resolve } from 'node:path';
 const dist = resolve(process.env.DIST ?? new URL('../../dist', import.meta.url).pathname);
 const { runDemo } = await import(pathToFileURL(`${dist}/methods/demo.js`).href);
 const over = JSON.parse(process.argv[2] ?? '{}');
-let stage = null, t = performance.now();
+let stage = null,
+  t = performance.now();
 const stages = [];
 const r = await runDemo({
-  seed: 1, ...over,
+  seed: 1,
+  ...over,
   onProgress: (s) => {
     if (s === stage) return;
     const now = performance.now();
     if (stage) stages.push([stage, +((now - t) / 1000).toFixed(1)]);
-    stage = s; t = now;
+    stage = s;
+    t = now;
   },
 });
 stages.push([stage, +((performance.now() - t) / 1000).toFixed(1)]);

@@ -11,7 +11,9 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { resolve } from 'node:path';
 
 const dist = resolve(process.env.DIST ?? new URL('../../dist', import.meta.url).pathname);
-const { Tensor, randomFill, layerNormForward, layerNormBackward, gelu, geluBackward, distillLoss, adamw, scale, fill } = await import(pathToFileURL(`${dist}/index.js`).href);
+const { Tensor, randomFill, layerNormForward, layerNormBackward, gelu, geluBackward, distillLoss, adamw, scale, fill } = await import(
+  pathToFileURL(`${dist}/index.js`).href
+);
 const { timeIt, fmt, table } = await import(pathToFileURL(`${dist}/bench/timing.js`).href);
 const { torchAvailable, torchPython } = await import(pathToFileURL(`${dist}/bench/compare.js`).href);
 
@@ -20,23 +22,35 @@ const runs = Number(values.runs);
 if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs: a positive integer (got '${values.runs}')`);
 const threads = Number(process.env.OMP_NUM_THREADS ?? cpus().length);
 const rand = (shape, seed) => randomFill(Tensor.empty(shape), { dist: 'normal', std: 1 }, seed, 0);
-const free = (...ts) => { for (const t of ts) t?.dispose(); };
+const free = (...ts) => {
+  for (const t of ts) t?.dispose();
+};
 
 const ours = {};
 const time = async (name, fn) => {
   const t = await timeIt(fn, { warmup: 10, minRuns: runs, minSeconds: 1e-3 });
   ours[name] = [t.medianMs, t.minMs];
 };
-for (const [rows, d] of [[3136, 768], [320, 384]]) {
-  const x = rand([rows, d], 1), dy = rand([rows, d], 2), w = rand([d], 3), b = rand([d], 4);
+for (const [rows, d] of [
+  [3136, 768],
+  [320, 384],
+]) {
+  const x = rand([rows, d], 1),
+    dy = rand([rows, d], 2),
+    w = rand([d], 3),
+    b = rand([d], 4);
   await time(`layernorm fwd+bwd [${rows},${d}]`, () => {
     const f = layerNormForward(x, w, b, 1e-6);
     const g = layerNormBackward(dy, x, f.mean, f.rstd, w);
     free(f.y, f.mean, f.rstd, g.dx, g.dWeight, g.dBias);
   });
 }
-for (const [rows, d] of [[3136, 3072], [320, 1536]]) {
-  const x = rand([rows, d], 5), dy = rand([rows, d], 6);
+for (const [rows, d] of [
+  [3136, 3072],
+  [320, 1536],
+]) {
+  const x = rand([rows, d], 5),
+    dy = rand([rows, d], 6);
   await time(`gelu fwd+bwd [${rows},${d}]`, () => free(gelu(x), geluBackward(dy, x)));
 }
 for (const d of [768, 384]) {
@@ -55,7 +69,8 @@ for (const d of [768, 384]) {
   const weightDecay = shapes.map((s) => (s.length > 1 ? 0.05 : 0));
   let step = 0;
   await time('adamw ViT-S blocks (144 tensors, 21.3M)', () =>
-    adamw(p, g, m, v, { lr: shapes.map(() => 1e-3), weightDecay, beta1: 0.9, beta2: 0.95, eps: 1e-8, step: ++step }));
+    adamw(p, g, m, v, { lr: shapes.map(() => 1e-3), weightDecay, beta1: 0.9, beta2: 0.95, eps: 1e-8, step: ++step }),
+  );
 }
 {
   const x = rand([3136, 768], 11);
@@ -72,6 +87,10 @@ if (torch.ok) {
 }
 const pair = (x) => (x ? `${fmt(x[0], 2)} / ${fmt(x[1], 2)}` : '-');
 console.log(`threads: ${threads}\n`);
-console.log(table(['workload', 'mvd median / min (ms)', 'torch median / min (ms)', 'speed-up (median)'],
-  Object.entries(ours).map(([name, x]) => [name, pair(x), pair(theirs[name]), theirs[name] ? `${fmt(theirs[name][0] / x[0], 2)}x` : '-'])));
+console.log(
+  table(
+    ['workload', 'mvd median / min (ms)', 'torch median / min (ms)', 'speed-up (median)'],
+    Object.entries(ours).map(([name, x]) => [name, pair(x), pair(theirs[name]), theirs[name] ? `${fmt(theirs[name][0] / x[0], 2)}x` : '-']),
+  ),
+);
 if (!torch.ok) console.log(`\n(no PyTorch column: ${torch.why})`);

@@ -3,7 +3,14 @@
 // architecture; options only fill what the file leaves open, and contradicting it is an error.
 import { readSafetensorsHeader } from '../io/safetensors.js';
 import { loadAllWeights } from '../io/checkpoint.js';
-import { CheckpointChoiceError, describeCheckpoint, resolveEncoder, type DescribedCheckpoint, type ModelCard, type PosEmbed } from '../nn/model-card.js';
+import {
+  CheckpointChoiceError,
+  describeCheckpoint,
+  resolveEncoder,
+  type DescribedCheckpoint,
+  type ModelCard,
+  type PosEmbed,
+} from '../nn/model-card.js';
 import { VisionTransformer } from '../nn/encoder.js';
 import type { VitConfig } from '../nn/config.js';
 import { meanTokens } from '../nn/classifier.js';
@@ -108,9 +115,16 @@ export class Encoder implements Disposable {
    * Yields `{ input, embedding }`, or `{ input, error }` for an input that could not be read
    * (the iteration goes on; a compute failure or an abort ends it).
    */
-  async *embedMany(inputs: Iterable<string | Frames>, opts: EmbedOptions = {}): AsyncGenerator<{ input: string | Frames; embedding?: Embedding; error?: Error }> {
+  async *embedMany(
+    inputs: Iterable<string | Frames>,
+    opts: EmbedOptions = {},
+  ): AsyncGenerator<{ input: string | Frames; embedding?: Embedding; error?: Error }> {
     const list = [...inputs];
-    const settle = (i: number) => this.prepare(list[i], opts).then((u) => ({ u }), (error: Error) => ({ error }));
+    const settle = (i: number) =>
+      this.prepare(list[i], opts).then(
+        (u) => ({ u }),
+        (error: Error) => ({ error }),
+      );
     let next = list.length ? settle(0) : null;
     for (let i = 0; i < list.length; i++) {
       const cur = await next!;
@@ -142,18 +156,25 @@ export class Encoder implements Disposable {
   private async prepare(input: string | Frames | DecodedVideo, opts: EmbedOptions): Promise<Uint8Array> {
     this.live();
     opts.signal?.throwIfAborted();
-    const size = this.config.size, T = this.clipFrames;
-    const clips = positiveInt(opts.clips ?? 1, 'clips'), crops = positiveInt(opts.crops ?? 1, 'crops');
+    const size = this.config.size,
+      T = this.clipFrames;
+    const clips = positiveInt(opts.clips ?? 1, 'clips'),
+      crops = positiveInt(opts.crops ?? 1, 'crops');
     if (typeof input === 'string') return (await decodeVideo(input, { ...opts, frames: T, size })).data;
     if ('kind' in input) {
       if (input.frames !== T || input.size !== size)
-        throw new ShapeError(`embed: decoded views are ${input.frames} frames at ${input.size}², this encoder takes ${T} at ${size}²`, { op: 'embed' });
+        throw new ShapeError(`embed: decoded views are ${input.frames} frames at ${input.size}², this encoder takes ${T} at ${size}²`, {
+          op: 'embed',
+        });
       return input.data;
     }
     const [t, h, w, ch] = input.shape;
     if (input.shape.length !== 4 || ch !== 3 || t !== T)
-      throw new ShapeError(`embed: frames must be u8 [${T}, H, W, 3] for this encoder (${T} frames a clip), got [${input.shape}]`, { op: 'embed' });
-    if (input.data.length !== t * h * w * 3) throw new ShapeError(`embed: frames hold ${input.data.length} bytes, shape [${input.shape}] needs ${t * h * w * 3}`, { op: 'embed' });
+      throw new ShapeError(`embed: frames must be u8 [${T}, H, W, 3] for this encoder (${T} frames a clip), got [${input.shape}]`, {
+        op: 'embed',
+      });
+    if (input.data.length !== t * h * w * 3)
+      throw new ShapeError(`embed: frames hold ${input.data.length} bytes, shape [${input.shape}] needs ${t * h * w * 3}`, { op: 'embed' });
     if (clips !== 1) throw new ValueError(`embed: clips ${clips} needs a video file; frames are one clip`);
     const { crops: boxes } = testCrops(w, h, size, crops);
     const scaleBack = Math.min(w, h) / size; // boxes are in the short-side-resized frame
@@ -161,7 +182,12 @@ export class Encoder implements Disposable {
     const out = new Uint8Array(crops * T * size * size * 3);
     for (let k = 0; k < crops; k++) {
       const b = boxes[k];
-      const box: CropBox = { x: Math.trunc(b.x * scaleBack), y: Math.trunc(b.y * scaleBack), w: Math.min(w, Math.round(b.w * scaleBack)), h: Math.min(h, Math.round(b.h * scaleBack)) };
+      const box: CropBox = {
+        x: Math.trunc(b.x * scaleBack),
+        y: Math.trunc(b.y * scaleBack),
+        w: Math.min(w, Math.round(b.w * scaleBack)),
+        h: Math.min(h, Math.round(b.h * scaleBack)),
+      };
       using v = resizeCrop(src, box, size, size);
       out.set(await v.toArray(), k * T * size * size * 3);
     }
@@ -169,12 +195,17 @@ export class Encoder implements Disposable {
   }
 
   private async compute(u8: Uint8Array, opts: EmbedOptions): Promise<Embedding> {
-    const size = this.config.size, T = this.clipFrames;
+    const size = this.config.size,
+      T = this.clipFrames;
     const viewBytes = T * size * size * 3;
-    return this.forwardViews(u8.length / viewBytes, (v) => {
-      using frames = Tensor.fromArray(u8.subarray(v * viewBytes, (v + 1) * viewBytes), [1, T, size, size, 3], { device: this.device });
-      return framesToClip(frames, this.card.mean, this.card.std);
-    }, opts);
+    return this.forwardViews(
+      u8.length / viewBytes,
+      (v) => {
+        using frames = Tensor.fromArray(u8.subarray(v * viewBytes, (v + 1) * viewBytes), [1, T, size, size, 3], { device: this.device });
+        return framesToClip(frames, this.card.mean, this.card.std);
+      },
+      opts,
+    );
   }
 
   /**
@@ -186,13 +217,19 @@ export class Encoder implements Disposable {
     const want = [3, this.clipFrames, this.config.size, this.config.size];
     const got = clip.ndim === 5 && clip.shape[0] === 1 ? clip.shape.slice(1) : clip.shape;
     if (clip.dtype !== 'f32' || got.length !== 4 || got.some((d, i) => d !== want[i]))
-      throw new ShapeError(`embedClip: the clip must be f32 [${want}] for this encoder, got ${clip.dtype} [${clip.shape}]`, { op: 'embedClip' });
+      throw new ShapeError(`embedClip: the clip must be f32 [${want}] for this encoder, got ${clip.dtype} [${clip.shape}]`, {
+        op: 'embedClip',
+      });
     // A view of the caller's tensor (reshape shares storage); a copy only across devices.
-    return this.forwardViews(1, () => {
-      if (clip.device === this.device) return clip.reshape([1, ...want]);
-      using moved = clip.to(this.device);
-      return moved.reshape([1, ...want]);
-    }, opts);
+    return this.forwardViews(
+      1,
+      () => {
+        if (clip.device === this.device) return clip.reshape([1, ...want]);
+        using moved = clip.to(this.device);
+        return moved.reshape([1, ...want]);
+      },
+      opts,
+    );
   }
 
   /** Runs the encoder on `views` clips made one at a time; tokens read back, pooled averaged natively. */
@@ -200,10 +237,15 @@ export class Encoder implements Disposable {
     this.live();
     const layer = opts.layer ?? (this.model.norm ? 'norm' : 'prenorm');
     if (!EMBED_LAYERS.includes(layer)) throw new ValueError(`embed: layer '${layer}' is not one of ${EMBED_LAYERS.join(', ')}`);
-    if (layer === 'norm' && !this.model.norm) throw new ValueError(`embed: layer 'norm' needs the encoder's final norm, which this checkpoint (${this.card.kind}) does not hold; use 'prenorm'`);
+    if (layer === 'norm' && !this.model.norm)
+      throw new ValueError(
+        `embed: layer 'norm' needs the encoder's final norm, which this checkpoint (${this.card.kind}) does not hold; use 'prenorm'`,
+      );
     const parts: Float32Array[] = [];
     let pooledSum: Tensor | null = null;
-    let rowsPerView = 0, tokens = 0, dim = 0;
+    let rowsPerView = 0,
+      tokens = 0,
+      dim = 0;
     try {
       for (let v = 0; v < views; v++) {
         opts.signal?.throwIfAborted();
@@ -258,9 +300,14 @@ function positiveInt(x: number, name: string): number {
  * crops along the long side, SPEC §4.6), without the encoder: start it while loadEncoder runs
  * (planEncoder gives frames and size) and pass the result to Encoder.embed.
  */
-export async function decodeVideo(path: string, o: { frames: number; size: number; clips?: number; crops?: number; stride?: number; signal?: AbortSignal }): Promise<DecodedVideo> {
-  const T = positiveInt(o.frames, 'frames'), size = positiveInt(o.size, 'size');
-  const clips = positiveInt(o.clips ?? 1, 'clips'), crops = positiveInt(o.crops ?? 1, 'crops');
+export async function decodeVideo(
+  path: string,
+  o: { frames: number; size: number; clips?: number; crops?: number; stride?: number; signal?: AbortSignal },
+): Promise<DecodedVideo> {
+  const T = positiveInt(o.frames, 'frames'),
+    size = positiveInt(o.size, 'size');
+  const clips = positiveInt(o.clips ?? 1, 'clips'),
+    crops = positiveInt(o.crops ?? 1, 'crops');
   o.signal?.throwIfAborted();
   const info = await probeVideo(path);
   o.signal?.throwIfAborted();
@@ -292,7 +339,9 @@ export async function planEncoder(path: string, opts: LoadEncoderOptions = {}): 
   const config = resolveEncoder(described, { size: opts.size, posEmbed: opts.posEmbed, ...(image ? {} : { frames: opts.frames }) }, path);
   const clipFrames = image ? (opts.frames ?? 16) : config.frames;
   if (image && !(Number.isInteger(clipFrames) && clipFrames > 0 && clipFrames % 2 === 0))
-    throw new CheckpointChoiceError(`${path}: an image encoder reads clips in frame pairs; frames must be a positive even integer (got ${clipFrames})`);
+    throw new CheckpointChoiceError(
+      `${path}: an image encoder reads clips in frame pairs; frames must be a positive even integer (got ${clipFrames})`,
+    );
   return { described, config, clipFrames };
 }
 
@@ -305,7 +354,10 @@ export async function loadEncoder(path: string, opts: LoadEncoderOptions = {}): 
   const device = normalizeDevice(opts.device);
   const { described, config, clipFrames } = await planEncoder(path, opts);
   const image = config.tubelet === 1;
-  const model = onDevice(device, () => new VisionTransformer(config, { finalNorm: described.card.finalNorm, frameStride: image ? 2 : undefined, init: 'none' }));
+  const model = onDevice(
+    device,
+    () => new VisionTransformer(config, { finalNorm: described.card.finalNorm, frameStride: image ? 2 : undefined, init: 'none' }),
+  );
   await loadAllWeights(path, model);
   model.eval();
   model.packWeights();

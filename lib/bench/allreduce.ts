@@ -74,10 +74,19 @@ function size(b: number): string {
 }
 
 export function formatAllReduce(r: AllReduceBenchResult): string {
-  const rows = r.rows.map((x) => [size(x.bytes), x.iterations, fmt(x.medianUs, 1), fmt(x.algGbs, 2), fmt(x.busGbs, 2), fmt((100 * x.busGbs) / r.memcpyGbs, 0) + '%']);
-  return `all-reduce (sum, ${r.dtype}) over ${r.ranks} ranks on ${r.device} — ${r.path}\n` +
+  const rows = r.rows.map((x) => [
+    size(x.bytes),
+    x.iterations,
+    fmt(x.medianUs, 1),
+    fmt(x.algGbs, 2),
+    fmt(x.busGbs, 2),
+    `${fmt((100 * x.busGbs) / r.memcpyGbs, 0)}%`,
+  ]);
+  return (
+    `all-reduce (sum, ${r.dtype}) over ${r.ranks} ranks on ${r.device} — ${r.path}\n` +
     `memcpy roof (bytes copied per second, this node): ${fmt(r.memcpyGbs, 2)} GB/s\n\n` +
-    table(['size', 'iters', 'time µs (median)', 'algbw GB/s', 'busbw GB/s', 'busbw / memcpy'], rows);
+    table(['size', 'iters', 'time µs (median)', 'algbw GB/s', 'busbw GB/s', 'busbw / memcpy'], rows)
+  );
 }
 
 /**
@@ -90,7 +99,11 @@ export async function runAllReduceSuite(o: { ranks: number; device: string; quic
   if (w.size === 1) {
     const args = ['-np', String(o.ranks), '--oversubscribe', process.execPath, ...process.execArgv, ...process.argv.slice(1)];
     const r = spawnSync('mpirun', args, { stdio: 'inherit' });
-    if (r.error) throw new DeviceError(`bench allreduce: could not start mpirun (${r.error.message}); install openmpi-bin, or launch under your own MPI launcher`, { op: 'bench' });
+    if (r.error)
+      throw new DeviceError(
+        `bench allreduce: could not start mpirun (${r.error.message}); install openmpi-bin, or launch under your own MPI launcher`,
+        { op: 'bench' },
+      );
     return r.status ?? 1;
   }
   const r = await benchAllReduce({ maxBytes: (o.quick ? 16 : 256) * 2 ** 20, device: o.device });

@@ -34,7 +34,10 @@ export function torchAvailable(): { ok: boolean; why?: string } {
       return { ok: true };
     }
   }
-  return { ok: false, why: `no Python that imports torch among ${candidates.join(', ')} (Debian: apt-get install python3-torch, or set MVD_PYTHON)` };
+  return {
+    ok: false,
+    why: `no Python that imports torch among ${candidates.join(', ')} (Debian: apt-get install python3-torch, or set MVD_PYTHON)`,
+  };
 }
 
 /** The Python torchAvailable() found (call it first). */
@@ -43,13 +46,48 @@ export function torchPython(): string {
 }
 
 function stepArgs(o: StepBenchOptions): string[] {
-  return ['--student', o.student, '--teacher', o.teacher, '--frames', String(o.frames), '--size', String(o.size), '--batch', String(o.batch), '--steps', String(o.steps), '--warmup', String(o.warmup)];
+  return [
+    '--student',
+    o.student,
+    '--teacher',
+    o.teacher,
+    '--frames',
+    String(o.frames),
+    '--size',
+    String(o.size),
+    '--batch',
+    String(o.batch),
+    '--steps',
+    String(o.steps),
+    '--warmup',
+    String(o.warmup),
+  ];
 }
 
 export function runOursInChild(o: StepBenchOptions): StepBenchResult {
   const cli = join(packageRoot, 'dist', 'cli', 'main.js');
   const precision = o.teacherPrecision ? ['--teacher-precision', o.teacherPrecision] : [];
-  const r = spawnSync(process.execPath, [cli, 'bench', 'step', ...stepArgs(o), ...precision, '--data', o.data ?? 'memory', '--workers', String(o.workers ?? 2), '--mask-ratio', String(o.maskRatio), '--json', '--no-torch', '--rounds', '1'], { encoding: 'utf8', maxBuffer: 16 << 20 });
+  const r = spawnSync(
+    process.execPath,
+    [
+      cli,
+      'bench',
+      'step',
+      ...stepArgs(o),
+      ...precision,
+      '--data',
+      o.data ?? 'memory',
+      '--workers',
+      String(o.workers ?? 2),
+      '--mask-ratio',
+      String(o.maskRatio),
+      '--json',
+      '--no-torch',
+      '--rounds',
+      '1',
+    ],
+    { encoding: 'utf8', maxBuffer: 16 << 20 },
+  );
   if (r.status !== 0) throw new Error(`bench step child failed: ${r.stderr.slice(-2000)}`);
   return JSON.parse(r.stdout).rounds[0].ours[0];
 }
@@ -59,7 +97,20 @@ export function runTorch(o: StepBenchOptions, autocastTeachers = false): TorchSt
   const script = join(packageRoot, 'bench', 'torch_ref.py');
   if (!existsSync(script)) throw new Error(`${script} missing`);
   // Same thread count as ours (PyTorch may default to 1 intra-op thread).
-  const r = spawnSync(python, [script, ...stepArgs(o), '--mask-ratio', String(o.maskRatio), '--threads', String(cpus().length), '--teacher-autocast', autocastTeachers ? '1' : '0'], { encoding: 'utf8', maxBuffer: 16 << 20 });
+  const r = spawnSync(
+    python,
+    [
+      script,
+      ...stepArgs(o),
+      '--mask-ratio',
+      String(o.maskRatio),
+      '--threads',
+      String(cpus().length),
+      '--teacher-autocast',
+      autocastTeachers ? '1' : '0',
+    ],
+    { encoding: 'utf8', maxBuffer: 16 << 20 },
+  );
   if (r.status !== 0) throw new Error(`torch_ref.py failed: ${r.stderr.slice(-2000)}`);
   return JSON.parse(r.stdout.trim().split('\n').pop()!);
 }
@@ -77,7 +128,9 @@ export const TORCH_KERNEL_ENV = { MALLOC_MMAP_MAX_: '0', MALLOC_TRIM_THRESHOLD_:
 export function runTorchKernels(quick: boolean): Record<string, number> {
   const script = join(packageRoot, 'bench', 'torch_kernels.py');
   const r = spawnSync(python, [script, String(cpus().length), quick ? 'quick' : 'full'], {
-    encoding: 'utf8', maxBuffer: 16 << 20, env: { ...process.env, ...TORCH_KERNEL_ENV },
+    encoding: 'utf8',
+    maxBuffer: 16 << 20,
+    env: { ...process.env, ...TORCH_KERNEL_ENV },
   });
   if (r.status !== 0) throw new Error(`torch_kernels.py failed: ${r.stderr.slice(-2000)}`);
   return JSON.parse(r.stdout.trim().split('\n').pop()!);

@@ -55,8 +55,13 @@ export async function benchData(opts: BenchDataOptions = {}): Promise<BenchDataR
     const w = await writeSyntheticSet({ outDir: tmp, videos: 4, frames: 64, size: 256, seed: 1, valFraction: 0 });
     videos = Array.from({ length: w.videos }, (_, i) => join(tmp!, 'videos', `clip_${String(i).padStart(6, '0')}.mp4`));
   }
-  const clips = opts.clips ?? 64, B = opts.batchSize ?? 8, workers = opts.workers ?? 2;
-  const size = opts.size ?? 224, nf = opts.numFrames ?? 16, stride = opts.stride ?? 4, tpw = opts.tasksPerWorker ?? 2;
+  const clips = opts.clips ?? 64,
+    B = opts.batchSize ?? 8,
+    workers = opts.workers ?? 2;
+  const size = opts.size ?? 224,
+    nf = opts.numFrames ?? 16,
+    stride = opts.stride ?? 4,
+    tpw = opts.tasksPerWorker ?? 2;
   const total = clips + B;
   const items = Array.from({ length: total }, (_, i) => ({ path: videos[i % videos.length], label: 0 }));
   const infos = await Promise.all(videos.map((v) => probeVideo(v)));
@@ -69,9 +74,16 @@ export async function benchData(opts: BenchDataOptions = {}): Promise<BenchDataR
   const videosPerBatch = Math.max(1, Math.round(B / V));
   const loader = new VideoLoader({
     dataset: { kind: 'videos', items: items.slice(0, Math.ceil(total / V)), transform },
-    batchSize: videosPerBatch, seed: 1, workers, tasksPerWorker: tpw, prefetch: 2 * videosPerBatch, dropLast: true,
+    batchSize: videosPerBatch,
+    seed: 1,
+    workers,
+    tasksPerWorker: tpw,
+    prefetch: 2 * videosPerBatch,
+    dropLast: true,
   });
-  let tStart = 0, n = 0, batches = 0;
+  let tStart = 0,
+    n = 0,
+    batches = 0;
   let last: Batch | undefined;
   for await (const b of loader) {
     last = b;
@@ -96,9 +108,17 @@ export async function benchData(opts: BenchDataOptions = {}): Promise<BenchDataR
   }
   if (tmp) rmSync(tmp, { recursive: true, force: true });
   return {
-    clipsPerSec: n / sec, framesPerSec: (n * nf) / sec, msPerBatch: (sec * 1000) / batches, clips: n, batchSize: B, workers,
-    tasksPerWorker: tpw, clip: [nf, size, size, 3],
+    clipsPerSec: n / sec,
+    framesPerSec: (n * nf) / sec,
+    msPerBatch: (sec * 1000) / batches,
+    clips: n,
+    batchSize: B,
+    workers,
+    tasksPerWorker: tpw,
+    clip: [nf, size, size, 3],
     source: infos.map(({ path, width, height, fps, frameCount, codec }) => ({ path, width, height, fps, frameCount, codec })),
-    startupMs: tStart - t0, transform: opts.augment ? 'finetune' : 'pretrain', consumerMsPerBatch,
+    startupMs: tStart - t0,
+    transform: opts.augment ? 'finetune' : 'pretrain',
+    consumerMsPerBatch,
   };
 }

@@ -84,11 +84,17 @@ function makeRecipe(o: EventLoopBenchOptions, data: BatchSampler): Recipe {
 
 /** Runs `steps` steps of in-process train() while a `intervalMs` interval measures the event loop. */
 export async function benchEventLoop(o: EventLoopBenchOptions): Promise<EventLoopBenchResult> {
-  if (!isPreset(o.model) || !isPreset(o.teacher)) throw new ValueError(`bench eventloop: model '${o.model}' and teacher '${o.teacher}' must be presets`);
-  if (!(o.method === 'videomae' || o.method === 'mvd')) throw new ValueError(`bench eventloop: method must be videomae or mvd, got '${o.method}'`);
+  if (!isPreset(o.model) || !isPreset(o.teacher))
+    throw new ValueError(`bench eventloop: model '${o.model}' and teacher '${o.teacher}' must be presets`);
+  if (!(o.method === 'videomae' || o.method === 'mvd'))
+    throw new ValueError(`bench eventloop: method must be videomae or mvd, got '${o.method}'`);
   for (const k of ['frames', 'size', 'batch', 'steps', 'intervalMs'] as const)
     if (!Number.isInteger(o[k]) || o[k] < 1) throw new ValueError(`bench eventloop: ${k} must be a positive integer, got ${o[k]}`);
-  const data = new BatchSampler(new SyntheticDataset({ seed: 1, count: Math.max(o.batch * 4, 8), frames: o.frames, size: o.size }), o.batch, 1);
+  const data = new BatchSampler(
+    new SyntheticDataset({ seed: 1, count: Math.max(o.batch * 4, 8), frames: o.frames, size: o.size }),
+    o.batch,
+    1,
+  );
   const recipe = makeRecipe(o, data);
   const stepSeconds: number[] = [];
   const losses: number[] = [];
@@ -98,7 +104,11 @@ export async function benchEventLoop(o: EventLoopBenchOptions): Promise<EventLoo
   let elapsed = 0;
   try {
     await train(recipe, {
-      steps: o.steps, lr: 1e-4, minLr: 1e-5, warmupSteps: 0, weightDecay: 0.05,
+      steps: o.steps,
+      lr: 1e-4,
+      minLr: 1e-5,
+      warmupSteps: 0,
+      weightDecay: 0.05,
       onStep: (rec) => {
         stepSeconds.push(rec.seconds);
         losses.push(Object.values(rec.losses)[0]);
@@ -126,8 +136,10 @@ export async function benchEventLoop(o: EventLoopBenchOptions): Promise<EventLoo
 export function formatEventLoop(r: EventLoopBenchResult): string {
   const c = r.config;
   const what = c.method === 'mvd' ? `MVD ${c.model}←${c.teacher}/${c.teacher}` : `VideoMAE ${c.model}`;
-  return `event loop during in-process train(): ${what}, ${c.frames}×${c.size}², batch ${c.batch}, ${c.steps} steps, ${c.intervalMs} ms interval\n` +
+  return (
+    `event loop during in-process train(): ${what}, ${c.frames}×${c.size}², batch ${c.batch}, ${c.steps} steps, ${c.intervalMs} ms interval\n` +
     `  gaps between ticks: p50 ${r.gap_ms.p50.toFixed(1)} ms, p99 ${r.gap_ms.p99.toFixed(1)} ms, max ${r.gap_ms.max.toFixed(1)} ms ` +
     `(${r.ticks} ticks of ${r.ticks_due} due)\n` +
-    `  step ${r.step_s_median.toFixed(3)} s (median after the first), peak RSS ${(r.peak_rss_bytes / 2 ** 20).toFixed(0)} MiB`;
+    `  step ${r.step_s_median.toFixed(3)} s (median after the first), peak RSS ${(r.peak_rss_bytes / 2 ** 20).toFixed(0)} MiB`
+  );
 }

@@ -22,10 +22,16 @@ export interface GemmCase {
  * Linear.backward runs them) at 320 rows; a square reference.
  */
 export function vitGemmCases(quick = false): GemmCase[] {
-  const layers: [string, number, number][] = [['qkv', 2304, 768], ['proj', 768, 768], ['fc1', 3072, 768], ['fc2', 768, 3072]];
+  const layers: [string, number, number][] = [
+    ['qkv', 2304, 768],
+    ['proj', 768, 768],
+    ['fc1', 3072, 768],
+    ['fc2', 768, 3072],
+  ];
   const cases: GemmCase[] = [];
   for (const M of quick ? [320] : [320, 1568])
-    for (const [layer, out, inp] of layers) cases.push({ name: `${layer} ${M}x${inp}→${out}`, M, N: out, K: inp, transB: true, weightB: true });
+    for (const [layer, out, inp] of layers)
+      cases.push({ name: `${layer} ${M}x${inp}→${out}`, M, N: out, K: inp, transB: true, weightB: true });
   if (!quick) {
     for (const [layer, out, inp] of layers) {
       cases.push({ name: `${layer} dX 320x${out}→${inp}`, M: 320, N: inp, K: out, transB: false });
@@ -63,7 +69,8 @@ export async function benchGemm(
   // 'onednn packed': B packed once before the timing (gemmPackWeights), as frozen layers run.
   type Backend = 'onednn' | 'onednn packed' | 'portable';
   const canPack = /packed weights/.test(buildInfo().gemmBackendDetail);
-  const backends: Backend[] = buildInfo().gemmBackend === 'onednn' ? ['onednn', ...(canPack ? ['onednn packed' as const] : []), 'portable'] : ['portable'];
+  const backends: Backend[] =
+    buildInfo().gemmBackend === 'onednn' ? ['onednn', ...(canPack ? ['onednn packed' as const] : []), 'portable'] : ['portable'];
   const squareBackend = backends[0] as 'onednn' | 'portable';
   const pairs = opts.pairs ?? (opts.quick ? 2 : 5);
   const slice = (opts.minSeconds ?? (opts.quick ? 0.1 : 0.4)) / pairs;
@@ -86,14 +93,22 @@ export async function benchGemm(
         // Backends alternate within one case so drift on a shared machine hits both alike.
         for (const backend of backends) {
           if (backend === 'onednn packed' && !c.weightB) continue;
-          const caseMs: number[] = [], squareMs: number[] = [];
+          const caseMs: number[] = [],
+            squareMs: number[] = [];
           using packed = backend === 'onednn packed' ? gemmPackWeights(b, { transB: c.transB }) : null;
           const shape = { transA: !!c.transA, transB: c.transB, out };
           const run = packed ? { ...shape, packed } : { ...shape, backend: backend as 'onednn' | 'portable' };
           for (let p = 0; p < pairs; p++) {
             caseMs.push((await timeIt(() => gemm(a, b, run), { minSeconds: slice })).medianMs);
-            squareMs.push((await timeIt(() => gemm(sq.a, sq.b, { out: sq.out, backend: squareBackend }),
-              { warmup: p === 0 ? 1 : 0, minRuns: 1, minSeconds: 0 })).medianMs);
+            squareMs.push(
+              (
+                await timeIt(() => gemm(sq.a, sq.b, { out: sq.out, backend: squareBackend }), {
+                  warmup: p === 0 ? 1 : 0,
+                  minRuns: 1,
+                  minSeconds: 0,
+                })
+              ).medianMs,
+            );
           }
           const t = median(caseMs);
           const gflops = flops(c) / (t / 1e3) / 1e9;
@@ -101,7 +116,11 @@ export async function benchGemm(
           const relFlops = flops(c) / flops(square);
           const perPair = caseMs.map((m, i) => (squareMs[i] / m) * relFlops);
           results.push({
-            ...c, backend, medianMs: t, gflops, fractionOfPeak: gflops / computeRoof(roofs),
+            ...c,
+            backend,
+            medianMs: t,
+            gflops,
+            fractionOfPeak: gflops / computeRoof(roofs),
             ratioToSquare: (median(squareMs) / t) * relFlops,
             ratioToSquareRange: [Math.min(...perPair), Math.max(...perPair)],
           });
@@ -118,15 +137,24 @@ export async function benchGemm(
 
 export function formatGemm(r: { roofs: CpuRoofs; pairs: number; squareBackend: string; results: GemmResult[] }): string {
   const peak = computeRoof(r.roofs);
-  const head = `FMA peak (${r.roofs.threads} threads, measured now): AVX2 ${fmt(r.roofs.fmaPeakAvx2Gflops)} GFLOP/s` +
+  const head =
+    `FMA peak (${r.roofs.threads} threads, measured now): AVX2 ${fmt(r.roofs.fmaPeakAvx2Gflops)} GFLOP/s` +
     (r.roofs.fmaPeakAvx512Gflops ? `, AVX-512 ${fmt(r.roofs.fmaPeakAvx512Gflops)} GFLOP/s` : '') +
     `\n"÷ square": the rate over the ${r.squareBackend} square 2048³ rate, each case timed in ${r.pairs} alternations with ` +
     'one square call (ratio of the medians; lowest–highest pair in brackets).';
-  return head + '\n\n' + table(
-    ['shape', 'backend', 'ms', 'GFLOP/s', '% of peak', '÷ square'],
-    r.results.map((x) => [
-      x.name, x.backend, fmt(x.medianMs, 2), fmt(x.gflops), fmt((100 * x.gflops) / peak),
-      `${fmt(x.ratioToSquare, 2)} (${fmt(x.ratioToSquareRange[0], 2)}–${fmt(x.ratioToSquareRange[1], 2)})`,
-    ]),
+  return (
+    head +
+    '\n\n' +
+    table(
+      ['shape', 'backend', 'ms', 'GFLOP/s', '% of peak', '÷ square'],
+      r.results.map((x) => [
+        x.name,
+        x.backend,
+        fmt(x.medianMs, 2),
+        fmt(x.gflops),
+        fmt((100 * x.gflops) / peak),
+        `${fmt(x.ratioToSquare, 2)} (${fmt(x.ratioToSquareRange[0], 2)}–${fmt(x.ratioToSquareRange[1], 2)})`,
+      ]),
+    )
   );
 }

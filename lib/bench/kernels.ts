@@ -25,9 +25,12 @@ export interface KernelResult {
 
 const rand = (shape: number[], seed: number) => randomFill(Tensor.empty(shape), { dist: 'normal', std: 1 }, seed, 0);
 
-export async function benchKernels(opts: { quick?: boolean; roofs?: CpuRoofs } = {}): Promise<{ roofs: CpuRoofs; results: KernelResult[] }> {
+export async function benchKernels(
+  opts: { quick?: boolean; roofs?: CpuRoofs } = {},
+): Promise<{ roofs: CpuRoofs; results: KernelResult[] }> {
   const roofs = opts.roofs ?? measureCpuRoofs();
-  const peak = computeRoof(roofs), bw = roofs.copyGbs;
+  const peak = computeRoof(roofs),
+    bw = roofs.copyGbs;
   const results: KernelResult[] = [];
   const minSeconds = opts.quick ? 0.1 : 0.4;
   const add = (op: string, shape: string, ms: number, work: number, unit: 'GFLOP/s' | 'GB/s') => {
@@ -40,18 +43,38 @@ export async function benchKernels(opts: { quick?: boolean; roofs?: CpuRoofs } =
     using dOut = rand([1, n, 768], 2);
     const flopsFwd = 4 * 12 * n * n * 64;
     let f = attentionForward(qkv, 12);
-    const tf = await timeIt(() => { f.out.dispose(); f.lse.dispose(); f = attentionForward(qkv, 12); }, { minSeconds });
+    const tf = await timeIt(
+      () => {
+        f.out.dispose();
+        f.lse.dispose();
+        f = attentionForward(qkv, 12);
+      },
+      { minSeconds },
+    );
     add('attention fwd', `12 heads × ${n} × 64`, tf.medianMs, flopsFwd, 'GFLOP/s');
     let d = attentionBackward(dOut, qkv, f.out, f.lse, 12);
-    const tb = await timeIt(() => { d.dispose(); d = attentionBackward(dOut, qkv, f.out, f.lse, 12); }, { minSeconds });
+    const tb = await timeIt(
+      () => {
+        d.dispose();
+        d = attentionBackward(dOut, qkv, f.out, f.lse, 12);
+      },
+      { minSeconds },
+    );
     add('attention bwd', `12 heads × ${n} × 64`, tb.medianMs, 2.5 * flopsFwd, 'GFLOP/s');
-    f.out.dispose(); f.lse.dispose(); d.dispose();
+    f.out.dispose();
+    f.lse.dispose();
+    d.dispose();
     // Timed as one, like PyTorch's autograd pair: a backward alone cannot be timed there.
-    const tfb = await timeIt(() => {
-      const r = attentionForward(qkv, 12);
-      const g = attentionBackward(dOut, qkv, r.out, r.lse, 12);
-      r.out.dispose(); r.lse.dispose(); g.dispose();
-    }, { minSeconds });
+    const tfb = await timeIt(
+      () => {
+        const r = attentionForward(qkv, 12);
+        const g = attentionBackward(dOut, qkv, r.out, r.lse, 12);
+        r.out.dispose();
+        r.lse.dispose();
+        g.dispose();
+      },
+      { minSeconds },
+    );
     add('attention fwd+bwd', `12 heads × ${n} × 64`, tfb.medianMs, 3.5 * flopsFwd, 'GFLOP/s');
   }
   {
@@ -59,35 +82,55 @@ export async function benchKernels(opts: { quick?: boolean; roofs?: CpuRoofs } =
     using dy = rand([3136, 768], 4);
     using w = rand([768], 5);
     using b = rand([768], 6);
-    const t = await timeIt(() => {
-      const r = layerNormForward(x, w, b, 1e-6);
-      const g = layerNormBackward(dy, x, r.mean, r.rstd, w);
-      for (const z of [r.y, r.mean, r.rstd, g.dx, g.dWeight, g.dBias]) z?.dispose();
-    }, { minSeconds });
+    const t = await timeIt(
+      () => {
+        const r = layerNormForward(x, w, b, 1e-6);
+        const g = layerNormBackward(dy, x, r.mean, r.rstd, w);
+        for (const z of [r.y, r.mean, r.rstd, g.dx, g.dWeight, g.dBias]) z?.dispose();
+      },
+      { minSeconds },
+    );
     add('layernorm fwd+bwd', '3136 × 768', t.medianMs, 4 * 3136 * 768 * 5, 'GB/s');
     // As a pre-norm block runs it: x1 = x + a then norm(x1) forward; dx1 = norm'(dh) + dy backward
     // (the skip connection's gradient). Bytes: x, a, x1, y | dh, x1, dy, dx.
     using a = rand([3136, 768], 17);
     using dres = rand([3136, 768], 18);
-    const tr = await timeIt(() => {
-      const r = addLayerNormForward(x, a, w, b, 1e-6);
-      const g = layerNormBackward(dy, r.sum, r.mean, r.rstd, w, dres);
-      for (const z of [r.sum, r.y, r.mean, r.rstd, g.dx, g.dWeight, g.dBias]) z?.dispose();
-    }, { minSeconds });
+    const tr = await timeIt(
+      () => {
+        const r = addLayerNormForward(x, a, w, b, 1e-6);
+        const g = layerNormBackward(dy, r.sum, r.mean, r.rstd, w, dres);
+        for (const z of [r.sum, r.y, r.mean, r.rstd, g.dx, g.dWeight, g.dBias]) z?.dispose();
+      },
+      { minSeconds },
+    );
     add('residual add + layernorm fwd+bwd', '3136 × 768', tr.medianMs, 4 * 3136 * 768 * 8, 'GB/s');
   }
   {
     using x = rand([3136, 3072], 7);
     using dy = rand([3136, 3072], 8);
-    const t = await timeIt(() => { const y = gelu(x); const g = geluBackward(dy, x); y.dispose(); g.dispose(); }, { minSeconds });
+    const t = await timeIt(
+      () => {
+        const y = gelu(x);
+        const g = geluBackward(dy, x);
+        y.dispose();
+        g.dispose();
+      },
+      { minSeconds },
+    );
     add('gelu fwd+bwd', '3136 × 3072', t.medianMs, 4 * 3136 * 3072 * 5, 'GB/s');
   }
   {
-    using p1 = rand([2, 1408, 768], 9), t1 = rand([2, 1408, 768], 10), p2 = rand([2, 1408, 768], 11), t2 = rand([2, 1408, 768], 12);
-    const t = await timeIt(() => {
-      const l = distillLoss(p1, t1, p2, t2, { kind: 'smoothl1' });
-      for (const z of [l.loss, l.dPredImg, l.dPredVid]) z?.dispose();
-    }, { minSeconds });
+    using p1 = rand([2, 1408, 768], 9),
+      t1 = rand([2, 1408, 768], 10),
+      p2 = rand([2, 1408, 768], 11),
+      t2 = rand([2, 1408, 768], 12);
+    const t = await timeIt(
+      () => {
+        const l = distillLoss(p1, t1, p2, t2, { kind: 'smoothl1' });
+        for (const z of [l.loss, l.dPredImg, l.dPredVid]) z?.dispose();
+      },
+      { minSeconds },
+    );
     add('distill loss (2 teachers)', '2 × 1408 × 768 ×2', t.medianMs, 4 * 2 * 1408 * 768 * 6, 'GB/s');
   }
   {
@@ -102,7 +145,8 @@ export async function benchKernels(opts: { quick?: boolean; roofs?: CpuRoofs } =
   }
   if (!opts.quick) {
     // A plain square GEMM: shows how fast the BLAS behind each side is, so the ratios above can be read.
-    using a = rand([2048, 2048], 15), b = rand([2048, 2048], 16);
+    using a = rand([2048, 2048], 15),
+      b = rand([2048, 2048], 16);
     const t = await timeIt(() => gemm(a, b).dispose(), { minSeconds });
     add('matmul', '2048³', t.medianMs, 2 * 2048 ** 3, 'GFLOP/s');
   }
@@ -110,8 +154,19 @@ export async function benchKernels(opts: { quick?: boolean; roofs?: CpuRoofs } =
 }
 
 export function formatKernels(r: { roofs: CpuRoofs; results: KernelResult[] }): string {
-  return `roofs measured now: FMA ${fmt(computeRoof(r.roofs))} GFLOP/s, memcpy ${fmt(r.roofs.copyGbs)} GB/s\n\n` + table(
-    ['op', 'shape', 'ms', 'rate', '% of roof', 'PyTorch ms', 'mvd / PyTorch'],
-    r.results.map((x) => [x.op, x.shape, fmt(x.ms, 2), `${fmt(x.rate)} ${x.unit}`, fmt(100 * x.fractionOfRoof), x.torchMs ? fmt(x.torchMs, 2) : '-', x.torchMs ? `${fmt(x.torchMs / x.ms, 2)}×` : '-']),
+  return (
+    `roofs measured now: FMA ${fmt(computeRoof(r.roofs))} GFLOP/s, memcpy ${fmt(r.roofs.copyGbs)} GB/s\n\n` +
+    table(
+      ['op', 'shape', 'ms', 'rate', '% of roof', 'PyTorch ms', 'mvd / PyTorch'],
+      r.results.map((x) => [
+        x.op,
+        x.shape,
+        fmt(x.ms, 2),
+        `${fmt(x.rate)} ${x.unit}`,
+        fmt(100 * x.fractionOfRoof),
+        x.torchMs ? fmt(x.torchMs, 2) : '-',
+        x.torchMs ? `${fmt(x.torchMs / x.ms, 2)}×` : '-',
+      ]),
+    )
   );
 }

@@ -29,7 +29,14 @@ function vitForwardFlops(c: VitConfig, seqs: number, tokens: number, patches: nu
  * every other frame, with its cls token), and the student's forward and backward on the visible
  * tokens with one decoder per teacher over every token.
  */
-export function mvdStepFlops(o: { student: Preset; teacher: Preset; frames: number; size: number; batch: number; maskRatio: number }): StepFlops {
+export function mvdStepFlops(o: {
+  student: Preset;
+  teacher: Preset;
+  frames: number;
+  size: number;
+  batch: number;
+  maskRatio: number;
+}): StepFlops {
   const vt = videoVit(o.teacher, { frames: o.frames, size: o.size });
   const it = imageVit(o.teacher, { size: o.size });
   const g = gridOf(vt);
@@ -44,7 +51,8 @@ export function mvdStepFlops(o: { student: Preset; teacher: Preset; frames: numb
   let decoders = 0;
   for (const targetDim of [it.dim, vt.dim]) {
     const d = mvdDecoderFor(o.student, targetDim);
-    decoders += 2 * o.batch * visible * s.dim * d.dim + d.depth * blockFlops(o.batch, sg.tokens, d.dim, 4) + 2 * o.batch * masked * d.dim * targetDim;
+    decoders +=
+      2 * o.batch * visible * s.dim * d.dim + d.depth * blockFlops(o.batch, sg.tokens, d.dim, 4) + 2 * o.batch * masked * d.dim * targetDim;
   }
   const student = 2 * embed + 3 * (encoder + decoders);
   return { teachers, student, total: teachers + student };

@@ -48,7 +48,10 @@ async function clipSource(o: StepBenchOptions, dir: () => string): Promise<ClipS
   const side = 2 * Math.ceil((o.size * 1.25) / 2);
   const out = dir();
   await writeSyntheticSet({ outDir: out, videos: count, frames: o.frames * 4, size: side, seed: 1, valFraction: 0 });
-  const items = Array.from({ length: count }, (_, i) => ({ path: join(out, 'videos', `clip_${String(i).padStart(6, '0')}.mp4`), label: 0 }));
+  const items = Array.from({ length: count }, (_, i) => ({
+    path: join(out, 'videos', `clip_${String(i).padStart(6, '0')}.mp4`),
+    label: 0,
+  }));
   return new VideoClipDataset({ items, transform: { kind: 'pretrain', numFrames: o.frames, stride: 4, size: o.size }, onBadVideo: 'fail' });
 }
 
@@ -71,12 +74,19 @@ export interface StepBenchResult {
 export async function benchStep(o: StepBenchOptions): Promise<StepBenchResult> {
   if (!isPreset(o.student) || !isPreset(o.teacher)) throw new ValueError('student and teacher must be presets');
   if (o.device !== 'cpu') throw new ValueError(`bench step on '${o.device}': only the CPU backend exists in this build`);
-  const teachers = { img: makeTeacher('img', { preset: o.teacher, frames: o.frames, size: o.size, seed: 1 }), vid: makeTeacher('vid', { preset: o.teacher, frames: o.frames, size: o.size, seed: 2 }) };
+  const teachers = {
+    img: makeTeacher('img', { preset: o.teacher, frames: o.frames, size: o.size, seed: 1 }),
+    vid: makeTeacher('vid', { preset: o.teacher, frames: o.frames, size: o.size, seed: 2 }),
+  };
   // As distillRecipe does: frozen teachers multiply by weights packed once, in their precision.
   const teacherPrecision = teacherPrecisionFor(o.teacherPrecision ?? 'auto', o.device);
   teachers.img.packWeights(teacherPrecision);
   teachers.vid.packWeights(teacherPrecision);
-  const student = makeStudent(o.student, { img: teachers.img.dim, vid: teachers.vid.dim }, { frames: o.frames, size: o.size, dropPath: 0.1, seed: 3 });
+  const student = makeStudent(
+    o.student,
+    { img: teachers.img.dim, vid: teachers.vid.dim },
+    { frames: o.frames, size: o.size, dropPath: 0.1, seed: 3 },
+  );
   const opt = new AdamW(buildParamGroups(student.namedParameters(), { weightDecay: 0.05 }), { beta2: 0.95 });
   let tmp: string | null = null;
   const source = await clipSource(o, () => (tmp = mkdtempSync(join(tmpdir(), 'mvd-bench-step-'))));
@@ -94,7 +104,8 @@ export async function benchStep(o: StepBenchOptions): Promise<StepBenchResult> {
     const { vis, msk } = b;
     await sync();
     const t1 = performance.now();
-    const tImg = teachers.img.targets(b.video, msk), tVid = teachers.vid.targets(b.video, msk);
+    const tImg = teachers.img.targets(b.video, msk),
+      tVid = teachers.vid.targets(b.video, msk);
     await sync();
     const t2 = performance.now();
     student.zeroGrad();
@@ -127,7 +138,16 @@ export async function benchStep(o: StepBenchOptions): Promise<StepBenchResult> {
   const sorted = [...times].sort((a, b) => a - b);
   const median = sorted[sorted.length >> 1];
   return {
-    impl: 'mvd', config: o, clips_per_s: o.batch / median, step_s_median: median, step_s_min: sorted[0], step_s_max: sorted[sorted.length - 1],
-    peak_rss_bytes: process.resourceUsage().maxRSS * 1024, stages, teacher_precision: teacherPrecision, flops: mvdStepFlops(o), losses,
+    impl: 'mvd',
+    config: o,
+    clips_per_s: o.batch / median,
+    step_s_median: median,
+    step_s_min: sorted[0],
+    step_s_max: sorted[sorted.length - 1],
+    peak_rss_bytes: process.resourceUsage().maxRSS * 1024,
+    stages,
+    teacher_precision: teacherPrecision,
+    flops: mvdStepFlops(o),
+    losses,
   };
 }

@@ -9,7 +9,10 @@ export interface Timing {
 }
 
 /** Runs `fn` (which enqueues work) until `minSeconds` pass, syncing after each run. */
-export async function timeIt(fn: () => unknown, opts: { warmup?: number; minRuns?: number; minSeconds?: number; device?: string } = {}): Promise<Timing> {
+export async function timeIt(
+  fn: () => unknown,
+  opts: { warmup?: number; minRuns?: number; minSeconds?: number; device?: string } = {},
+): Promise<Timing> {
   const device = opts.device ?? 'cpu';
   for (let i = 0; i < (opts.warmup ?? 1); i++) {
     fn();

@@ -40,9 +40,12 @@ export type AnyCommand = Command | FlagCommand;
 
 function tableOf(cmd: AnyCommand): FlagTable {
   if ('flags' in cmd) return cmd.flags;
-  return Object.fromEntries(Object.entries(cmd.options).map(([name, o]): [string, FlagSpec] => [
-    name, { type: o.type === 'boolean' ? 'bool' : 'text', help: cmd.help[name] ?? '', default: o.default as FlagSpec['default'] },
-  ]));
+  return Object.fromEntries(
+    Object.entries(cmd.options).map(([name, o]): [string, FlagSpec] => [
+      name,
+      { type: o.type === 'boolean' ? 'bool' : 'text', help: cmd.help[name] ?? '', default: o.default as FlagSpec['default'] },
+    ]),
+  );
 }
 
 interface Raw {
@@ -98,13 +101,16 @@ function readConfig(table: FlagTable, file: string): Map<string, FlagValue> {
   } catch (e) {
     throw new UsageError(`--config ${file}: not valid JSON (${(e as Error).message})`);
   }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new UsageError(`--config ${file}: expected a JSON object of flag names and values`);
+  if (typeof json !== 'object' || json === null || Array.isArray(json))
+    throw new UsageError(`--config ${file}: expected a JSON object of flag names and values`);
   const valid = Object.keys(table).filter((k) => k !== 'config');
   const out = new Map<string, FlagValue>();
   for (const [k, x] of Object.entries(json)) {
     if (!valid.includes(k)) {
       const near = closest(k, valid);
-      throw new UsageError(`--config ${file}: unknown key '${k}'${near ? ` (did you mean '${near}'?)` : ''}; valid keys: ${valid.join(', ')}`);
+      throw new UsageError(
+        `--config ${file}: unknown key '${k}'${near ? ` (did you mean '${near}'?)` : ''}; valid keys: ${valid.join(', ')}`,
+      );
     }
     out.set(k, convert(k, table[k], x, true, `--config ${file}: key '${k}'`));
   }
@@ -130,7 +136,8 @@ export function parseCommand(cmd: AnyCommand, argv: string[]): Parsed {
   }
   const explicit = new Set(values.keys());
   for (const [name, s] of Object.entries(table)) {
-    if (!values.has(name) && s.default !== undefined) values.set(name, Array.isArray(s.default) ? [...s.default] : (s.default as FlagValue));
+    if (!values.has(name) && s.default !== undefined)
+      values.set(name, Array.isArray(s.default) ? [...s.default] : (s.default as FlagValue));
     if (s.required && !values.has(name)) throw new UsageError(`--${name} is required: ${s.help}`);
   }
   const flags = new Flags(cmd.name, table, values, explicit);
@@ -138,12 +145,15 @@ export function parseCommand(cmd: AnyCommand, argv: string[]): Parsed {
     const p = cmd.positional;
     if (raw.positionals.length > (p ? 1 : 0)) throw new UsageError(`unexpected argument '${raw.positionals[p ? 1 : 0]}'`);
     const w = raw.positionals[0];
-    if (p && w !== undefined && !p.words.includes(w)) throw new UsageError(`unknown ${p.name} '${w}', expected one of: ${p.words.join(', ')}`);
+    if (p && w !== undefined && !p.words.includes(w))
+      throw new UsageError(`unknown ${p.name} '${w}', expected one of: ${p.words.join(', ')}`);
     cmd.check?.(flags, w);
   }
   // Inputs before outputs: a run that cannot read its inputs leaves no new folder behind.
-  for (const [name, s] of Object.entries(table)) if ((s.type === 'in-file' || s.type === 'in-dir') && explicit.has(name)) checkInput(name, s, flags.str(name));
-  for (const [name, s] of Object.entries(table)) if ((s.type === 'out-file' || s.type === 'out-dir') && explicit.has(name)) prepareOutput(name, s, flags.str(name));
+  for (const [name, s] of Object.entries(table))
+    if ((s.type === 'in-file' || s.type === 'in-dir') && explicit.has(name)) checkInput(name, s, flags.str(name));
+  for (const [name, s] of Object.entries(table))
+    if ((s.type === 'out-file' || s.type === 'out-dir') && explicit.has(name)) prepareOutput(name, s, flags.str(name));
   return { help: false, flags, positionals: raw.positionals };
 }
 
@@ -153,7 +163,16 @@ export function legacyValues(flags: Flags): Record<string, string | boolean | un
 }
 
 const HINT: Record<FlagSpec['type'], string> = {
-  int: '<int>', number: '<x>', word: '<word>', text: '<value>', 'in-file': '<file>', 'in-dir': '<dir>', 'out-file': '<file>', 'out-dir': '<dir>', bool: '', numbers: '<a,b>',
+  int: '<int>',
+  number: '<x>',
+  word: '<word>',
+  text: '<value>',
+  'in-file': '<file>',
+  'in-dir': '<dir>',
+  'out-file': '<file>',
+  'out-dir': '<dir>',
+  bool: '',
+  numbers: '<a,b>',
 };
 
 export function helpText(cmd: AnyCommand): string {

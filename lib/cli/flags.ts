@@ -120,7 +120,8 @@ export function convert(name: string, s: FlagSpec, raw: unknown, fromConfig: boo
 
 /** The candidate nearest to `word` by edit distance, when it is close enough to be a likely typo. */
 export function closest(word: string, candidates: Iterable<string>): string | undefined {
-  let best: string | undefined, bestD = Infinity;
+  let best: string | undefined,
+    bestD = Infinity;
   for (const c of candidates) {
     const d = editDistance(word, c);
     if (d < bestD) [best, bestD] = [c, d];

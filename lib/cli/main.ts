@@ -36,8 +36,13 @@ async function main(argv: string[]): Promise<number> {
   }
   const cmd = commands.find((c) => c.name === name);
   if (!cmd) {
-    const near = closest(name, commands.map((c) => c.name));
-    throw new UsageError(`unknown command '${name}'${near ? ` (did you mean '${near}'?)` : ''}; commands: ${commands.map((c) => c.name).join(', ')}`);
+    const near = closest(
+      name,
+      commands.map((c) => c.name),
+    );
+    throw new UsageError(
+      `unknown command '${name}'${near ? ` (did you mean '${near}'?)` : ''}; commands: ${commands.map((c) => c.name).join(', ')}`,
+    );
   }
   current = cmd.name;
   const parsed = parseCommand(cmd, rest);
@@ -50,7 +55,11 @@ async function main(argv: string[]): Promise<number> {
 }
 
 function oneLine(s: string): string {
-  return s.split('\n').map((x) => x.trim()).filter(Boolean).join('; ');
+  return s
+    .split('\n')
+    .map((x) => x.trim())
+    .filter(Boolean)
+    .join('; ');
 }
 
 /** Prints the error as one line and ends the process: worker threads must not keep a failed run alive. */

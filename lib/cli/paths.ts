@@ -30,7 +30,10 @@ export function checkInput(name: string, s: FlagSpec, path: string): void {
   const st = statOrUndefined(path, flag);
   const what = s.what ?? (s.type === 'in-dir' ? 'folder' : 'file');
   if (!st) throw new RunError(`${what} ${path} not found (${flag})`);
-  if (s.type === 'in-dir' ? !st.isDirectory() : !st.isFile()) throw new UsageError(`${flag} ${path} is ${st.isFile() ? 'a file' : kind(st)}, expected ${s.type === 'in-dir' ? 'a folder' : `a regular file (${what})`}`);
+  if (s.type === 'in-dir' ? !st.isDirectory() : !st.isFile())
+    throw new UsageError(
+      `${flag} ${path} is ${st.isFile() ? 'a file' : kind(st)}, expected ${s.type === 'in-dir' ? 'a folder' : `a regular file (${what})`}`,
+    );
 }
 
 /**
@@ -49,7 +52,8 @@ function makeDirs(dir: string, flag: string): void {
   try {
     mkdirSync(abs);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new UsageError(`${flag} ${dir}: cannot create the folder (${(e as Error).message})`);
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST')
+      throw new UsageError(`${flag} ${dir}: cannot create the folder (${(e as Error).message})`);
   }
 }
 

@@ -20,7 +20,13 @@ import { Rng } from './rng.js';
 import type { CropBox } from '../ops/frames.js';
 import { framesToClip } from '../ops/frames.js';
 import {
-  RAND_AUGMENT_OPS, mixBatch, randAugmentFrames, randomErase, type EraseRect, type RandAugmentOpName, type RandAugmentOptions,
+  RAND_AUGMENT_OPS,
+  mixBatch,
+  randAugmentFrames,
+  randomErase,
+  type EraseRect,
+  type RandAugmentOpName,
+  type RandAugmentOptions,
 } from '../ops/augment.js';
 import { Tensor } from '../tensor.js';
 import { ValueError } from '../errors.js';
@@ -56,11 +62,22 @@ export function multiScaleCropSizes(
 
 /** The 13 fixed offsets on the 4×4 step grid, in the reference's order (corners, centre, edges, quarters). */
 export function fixedCropOffsets(width: number, height: number, cropW: number, cropH: number): [number, number][] {
-  const ws = Math.floor((width - cropW) / 4), hs = Math.floor((height - cropH) / 4);
+  const ws = Math.floor((width - cropW) / 4),
+    hs = Math.floor((height - cropH) / 4);
   return [
-    [0, 0], [4 * ws, 0], [0, 4 * hs], [4 * ws, 4 * hs], [2 * ws, 2 * hs],
-    [0, 2 * hs], [4 * ws, 2 * hs], [2 * ws, 4 * hs], [2 * ws, 0],
-    [ws, hs], [3 * ws, hs], [ws, 3 * hs], [3 * ws, 3 * hs],
+    [0, 0],
+    [4 * ws, 0],
+    [0, 4 * hs],
+    [4 * ws, 4 * hs],
+    [2 * ws, 2 * hs],
+    [0, 2 * hs],
+    [4 * ws, 2 * hs],
+    [2 * ws, 4 * hs],
+    [2 * ws, 0],
+    [ws, hs],
+    [3 * ws, hs],
+    [ws, 3 * hs],
+    [3 * ws, 3 * hs],
   ];
 }
 
@@ -94,12 +111,14 @@ export function randomResizedCrop(
     const w = Math.round(Math.sqrt(target * aspect));
     const h = Math.round(Math.sqrt(target / aspect));
     if (w > 0 && w <= width && h > 0 && h <= height) {
-      const y = rng.randint(0, height - h), x = rng.randint(0, width - w);
+      const y = rng.randint(0, height - h),
+        x = rng.randint(0, width - w);
       return { x, y, w, h };
     }
   }
   const inRatio = width / height;
-  let w = width, h = height;
+  let w = width,
+    h = height;
   if (inRatio < Math.min(...ratio)) h = Math.round(w / Math.min(...ratio));
   else if (inRatio > Math.max(...ratio)) w = Math.round(h * Math.max(...ratio));
   return { x: Math.floor((width - w) / 2), y: Math.floor((height - h) / 2), w, h };
@@ -155,7 +174,9 @@ export function randomErasing(
   rng: Rng,
   opts: { p?: number; minArea?: number; maxArea?: number; minAspect?: number } = {},
 ): ErasingBox | null {
-  const p = opts.p ?? 0.25, minArea = opts.minArea ?? 0.02, maxArea = opts.maxArea ?? 1 / 3;
+  const p = opts.p ?? 0.25,
+    minArea = opts.minArea ?? 0.02,
+    maxArea = opts.maxArea ?? 1 / 3;
   const minAspect = opts.minAspect ?? 0.3;
   if (rng.float() > p) return null;
   const area = width * height;
@@ -166,7 +187,8 @@ export function randomErasing(
     const h = Math.round(Math.sqrt(target * aspect));
     const w = Math.round(Math.sqrt(target / aspect));
     if (w < width && h < height) {
-      const top = rng.randint(0, height - h), left = rng.randint(0, width - w);
+      const top = rng.randint(0, height - h),
+        left = rng.randint(0, width - w);
       return { top, left, h, w, noiseSeed: rng.nextU32() };
     }
   }
@@ -194,18 +216,24 @@ export function mixupCutmixParams(
   rng: Rng,
   opts: { mixupAlpha?: number; cutmixAlpha?: number; prob?: number; switchProb?: number } = {},
 ): MixParams {
-  const ma = opts.mixupAlpha ?? 0.8, ca = opts.cutmixAlpha ?? 1.0;
-  const prob = opts.prob ?? 1.0, switchProb = opts.switchProb ?? 0.5;
+  const ma = opts.mixupAlpha ?? 0.8,
+    ca = opts.cutmixAlpha ?? 1.0;
+  const prob = opts.prob ?? 1.0,
+    switchProb = opts.switchProb ?? 0.5;
   if (!(rng.float() < prob) || (ma <= 0 && ca <= 0)) return { mode: 'none', lambda: 1 };
   const cut = ma > 0 && ca > 0 ? rng.float() < switchProb : ca > 0;
   const lam = rng.beta(cut ? ca : ma, cut ? ca : ma);
   if (!cut) return { mode: 'mixup', lambda: lam };
   const r = Math.sqrt(1 - lam);
-  const ch = Math.trunc(height * r), cw = Math.trunc(width * r);
-  const cy = rng.int(height), cx = rng.int(width);
+  const ch = Math.trunc(height * r),
+    cw = Math.trunc(width * r);
+  const cy = rng.int(height),
+    cx = rng.int(width);
   const clip = (v: number, hi: number) => Math.min(Math.max(v, 0), hi);
-  const y0 = clip(cy - Math.floor(ch / 2), height), y1 = clip(cy + Math.floor(ch / 2), height);
-  const x0 = clip(cx - Math.floor(cw / 2), width), x1 = clip(cx + Math.floor(cw / 2), width);
+  const y0 = clip(cy - Math.floor(ch / 2), height),
+    y1 = clip(cy + Math.floor(ch / 2), height);
+  const x0 = clip(cx - Math.floor(cw / 2), width),
+    x1 = clip(cx + Math.floor(cw / 2), width);
   return { mode: 'cutmix', lambda: 1 - ((y1 - y0) * (x1 - x0)) / (width * height), box: { y0, y1, x0, x1 } };
 }
 
@@ -225,14 +253,26 @@ function levelToArg(op: RandAugmentOpName, m: number, rng: Rng): number | null {
   const f = m / 10;
   const signed = (v: number) => (rng.float() < 0.5 ? -v : v);
   switch (op) {
-    case 'AutoContrast': case 'Equalize': case 'Invert': return null;
-    case 'Rotate': return signed(f * 30);
-    case 'ShearX': case 'ShearY': return signed(f * 0.3);
-    case 'TranslateXRel': case 'TranslateYRel': return signed(f * 0.45);
-    case 'PosterizeIncreasing': return 4 - Math.trunc(f * 4);
-    case 'SolarizeIncreasing': return 256 - Math.trunc(f * 256);
-    case 'SolarizeAdd': return Math.trunc(f * 110);
-    default: return 1 + signed(f * 0.9);  // Color/Contrast/Brightness/Sharpness increasing
+    case 'AutoContrast':
+    case 'Equalize':
+    case 'Invert':
+      return null;
+    case 'Rotate':
+      return signed(f * 30);
+    case 'ShearX':
+    case 'ShearY':
+      return signed(f * 0.3);
+    case 'TranslateXRel':
+    case 'TranslateYRel':
+      return signed(f * 0.45);
+    case 'PosterizeIncreasing':
+      return 4 - Math.trunc(f * 4);
+    case 'SolarizeIncreasing':
+      return 256 - Math.trunc(f * 256);
+    case 'SolarizeAdd':
+      return Math.trunc(f * 110);
+    default:
+      return 1 + signed(f * 0.9); // Color/Contrast/Brightness/Sharpness increasing
   }
 }
 
@@ -242,7 +282,10 @@ function levelToArg(op: RandAugmentOpName, m: number, rng: Rng): number | null {
  * frame of a clip. Returns only the applied ops, in order (pixel work: randAugmentFrames/Array).
  */
 export function randAugment(rng: Rng, opts: { n?: number; m?: number; mstd?: number; prob?: number } = {}): RandAugmentOp[] {
-  const n = opts.n ?? 4, m = opts.m ?? 7, mstd = opts.mstd ?? 0.5, prob = opts.prob ?? 0.5;
+  const n = opts.n ?? 4,
+    m = opts.m ?? 7,
+    mstd = opts.mstd ?? 0.5,
+    prob = opts.prob ?? 0.5;
   const chosen: RandAugmentOpName[] = [];
   for (let i = 0; i < n; i++) chosen.push(rng.choice(RAND_AUGMENT_OPS));
   const out: RandAugmentOp[] = [];
@@ -271,12 +314,16 @@ export function applyRandAugment(frames: Tensor, ops: readonly RandAugmentOp[], 
 export function applyErasing(clips: Tensor, boxes: readonly (ErasingBox | null | undefined)[]): Tensor<'f32'> {
   const [B, , , H, W] = clips.shape;
   if (clips.shape.length !== 5 || boxes.length !== B)
-    throw new ValueError(`applyErasing: need one box (or null) per clip of [B,C,T,H,W], got ${boxes.length} for [${clips.shape.join(',')}]`);
+    throw new ValueError(
+      `applyErasing: need one box (or null) per clip of [B,C,T,H,W], got ${boxes.length} for [${clips.shape.join(',')}]`,
+    );
   const rects: EraseRect[] = [];
   boxes.forEach((b, clip) => {
     if (!b) return;
     if (b.top + b.h > H || b.left + b.w > W)
-      throw new ValueError(`applyErasing: box ${JSON.stringify(b)} of clip ${clip} leaves the ${W}x${H} frame (boxes are drawn for the output size)`);
+      throw new ValueError(
+        `applyErasing: box ${JSON.stringify(b)} of clip ${clip} leaves the ${W}x${H} frame (boxes are drawn for the output size)`,
+      );
     rects.push({ clip, top: b.top, left: b.left, h: b.h, w: b.w, seed: b.noiseSeed });
   });
   return randomErase(clips, rects);
@@ -296,10 +343,13 @@ export interface U8ClipBatch {
  * but not yet applied) → ImageNet normalisation (f32 [N,3,T,H,W]) → random erasing from each row's
  * meta. Mixup/CutMix is separate (mixupCutmix), since it mixes rows and changes the targets.
  */
-export function finetuneClips(batch: U8ClipBatch, opts: RandAugmentOptions & { mean?: number[]; std?: number[]; device?: string } = {}): Tensor<'f32'> {
+export function finetuneClips(
+  batch: U8ClipBatch,
+  opts: RandAugmentOptions & { mean?: number[]; std?: number[]; device?: string } = {},
+): Tensor<'f32'> {
   const meta = batch.meta ?? [];
   let u8: Tensor<'u8'> = Tensor.fromArray(batch.frames, batch.shape, opts.device ? { device: opts.device } : {});
-  const pending = meta.map((m) => (m && m.randAugment && m.randAugment.length && !m.randAugmentApplied ? randAugmentSteps(m.randAugment) : []));
+  const pending = meta.map((m) => (m?.randAugment?.length && !m.randAugmentApplied ? randAugmentSteps(m.randAugment) : []));
   if (pending.some((p) => p.length)) {
     while (pending.length < batch.shape[0]) pending.push([]);
     const aug = randAugmentFrames(u8, pending, opts);
@@ -346,13 +396,16 @@ export interface MixupResult extends Disposable {
  * labels and of the reversed labels, weighted λ and 1 − λ. f32 [B, K] as a plain array.
  */
 export function mixTargets(labels: ArrayLike<number>, numClasses: number, lambda: number, smoothing = 0.1): Float32Array {
-  const B = labels.length, K = numClasses;
-  const off = smoothing / K, on = 1 - smoothing + off;
+  const B = labels.length,
+    K = numClasses;
+  const off = smoothing / K,
+    on = 1 - smoothing + off;
   const out = new Float32Array(B * K);
   for (let b = 0; b < B; b++) {
-    const y1 = labels[b], y2 = labels[B - 1 - b];
+    const y1 = labels[b],
+      y2 = labels[B - 1 - b];
     if (!(Number.isInteger(y1) && y1 >= 0 && y1 < K)) throw new ValueError(`mixupCutmix: label ${y1} is outside [0, ${K})`);
-    for (let k = 0; k < K; k++) out[b * K + k] = ((k === y1 ? on : off) * lambda + (k === y2 ? on : off) * (1 - lambda));
+    for (let k = 0; k < K; k++) out[b * K + k] = (k === y1 ? on : off) * lambda + (k === y2 ? on : off) * (1 - lambda);
   }
   return out;
 }
@@ -361,11 +414,25 @@ function mixBatchTensors(batch: Tensor, labels: ArrayLike<number>, opts: MixupOp
   if (batch.shape.length !== 5) throw new ValueError(`mixupCutmix: batch must be f32 [B,C,T,H,W], got [${batch.shape.join(',')}]`);
   const [B, , , H, W] = batch.shape;
   if (labels.length !== B) throw new ValueError(`mixupCutmix: ${labels.length} labels for a batch of ${B}`);
-  if (!(Number.isInteger(opts.numClasses) && opts.numClasses > 0)) throw new ValueError(`mixupCutmix: numClasses must be a positive integer, got ${opts.numClasses}`);
+  if (!(Number.isInteger(opts.numClasses) && opts.numClasses > 0))
+    throw new ValueError(`mixupCutmix: numClasses must be a positive integer, got ${opts.numClasses}`);
   const params = opts.params ?? mixupCutmixParams(W, H, opts.rng ?? new Rng(opts.seed ?? 0, 0x31c), opts);
-  const targets = Tensor.fromArray(mixTargets(labels, opts.numClasses, params.lambda, opts.labelSmoothing ?? 0.1), [B, opts.numClasses], { device: batch.device });
-  const clips = params.mode === 'none' ? (batch.clone() as Tensor<'f32'>) : mixBatch(batch, params.lambda, params.mode === 'cutmix' ? params.box : null);
-  return { clips, targets, params, [Symbol.dispose]: () => { clips.dispose(); targets.dispose(); } };
+  const targets = Tensor.fromArray(mixTargets(labels, opts.numClasses, params.lambda, opts.labelSmoothing ?? 0.1), [B, opts.numClasses], {
+    device: batch.device,
+  });
+  const clips =
+    params.mode === 'none'
+      ? (batch.clone() as Tensor<'f32'>)
+      : mixBatch(batch, params.lambda, params.mode === 'cutmix' ? params.box : null);
+  return {
+    clips,
+    targets,
+    params,
+    [Symbol.dispose]: () => {
+      clips.dispose();
+      targets.dispose();
+    },
+  };
 }
 
 /**
@@ -379,7 +446,12 @@ export function mixupCutmix(
   rng: Rng,
   opts?: { mixupAlpha?: number; cutmixAlpha?: number; prob?: number; switchProb?: number },
 ): MixParams;
-export function mixupCutmix(a: Tensor | number, b: ArrayLike<number> | number, c?: MixupOptions | Rng, d?: { mixupAlpha?: number; cutmixAlpha?: number; prob?: number; switchProb?: number }): MixupResult | MixParams {
+export function mixupCutmix(
+  a: Tensor | number,
+  b: ArrayLike<number> | number,
+  c?: MixupOptions | Rng,
+  d?: { mixupAlpha?: number; cutmixAlpha?: number; prob?: number; switchProb?: number },
+): MixupResult | MixParams {
   if (typeof a === 'number') return mixupCutmixParams(a, b as number, c as Rng, d);
   return mixBatchTensors(a, b as ArrayLike<number>, c as MixupOptions);
 }

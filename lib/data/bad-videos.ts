@@ -11,10 +11,16 @@ export const BAD_VIDEO_POLICIES: readonly BadVideoPolicy[] = ['skip', 'fail'];
 
 /** Every video of a list was bad under 'skip': there is nothing to train or score on. */
 export class NoUsableVideosError extends ValueError {
-  constructor(readonly what: string, readonly total: number, readonly skippedVideos: readonly SkippedVideo[]) {
+  constructor(
+    readonly what: string,
+    readonly total: number,
+    readonly skippedVideos: readonly SkippedVideo[],
+  ) {
     const first = skippedVideos[0];
-    super(`${what}: all ${total} videos are unreadable, expected at least one usable video` +
-      (first ? ` (first: ${first.path}: ${first.reason})` : ''));
+    super(
+      `${what}: all ${total} videos are unreadable, expected at least one usable video` +
+        (first ? ` (first: ${first.path}: ${first.reason})` : ''),
+    );
   }
 }
 
@@ -87,8 +93,15 @@ export async function exactSample(source: ClipSource, index: number, seed: numbe
 }
 
 /** Items [start, end) loaded exactly, in order: the usable samples and the skipped videos. */
-export async function exactRange(source: ClipSource, start: number, end: number, seed: number, policy?: BadVideoPolicy): Promise<{ samples: ClipSample[]; skipped: SkippedVideo[] }> {
-  const samples: ClipSample[] = [], skipped: SkippedVideo[] = [];
+export async function exactRange(
+  source: ClipSource,
+  start: number,
+  end: number,
+  seed: number,
+  policy?: BadVideoPolicy,
+): Promise<{ samples: ClipSample[]; skipped: SkippedVideo[] }> {
+  const samples: ClipSample[] = [],
+    skipped: SkippedVideo[] = [];
   for (let i = start; i < end; i++) {
     const r = await exactSample(source, i, seed, policy);
     if (r.sample) samples.push(r.sample);

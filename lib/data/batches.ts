@@ -51,7 +51,8 @@ function normalised(data: Uint8Array, shape: number[]): Tensor {
 function clipTensor(frames: Uint8Array, shape: readonly number[], select: FrameSelect, frameRng: (b: number) => Rng): Tensor {
   const [n, t, h, w] = shape;
   if (select === 'all') return normalised(frames, [n, t, h, w, 3]);
-  const frame = h * w * 3, data = new Uint8Array(n * frame);
+  const frame = h * w * 3,
+    data = new Uint8Array(n * frame);
   for (let b = 0; b < n; b++) {
     const k = frameRng(b).int(t);
     data.set(frames.subarray((b * t + k) * frame, (b * t + k + 1) * frame), b * frame);
@@ -77,7 +78,10 @@ export function stackClips(samples: ClipSample[], select: FrameSelect = 'all', s
 
 /** A loader batch with one view per clip as tensors; 'one' draws each clip's frame from (seed, epoch, index). */
 export function clipBatch(b: Batch, select: FrameSelect = 'all', seed = 0): ClipBatch {
-  if (b.views !== 1) throw new ValueError(`clipBatch: batch ${b.batch} has ${b.views} views per clip, expected 1 (use the fine-tuning batch for repeated views)`);
+  if (b.views !== 1)
+    throw new ValueError(
+      `clipBatch: batch ${b.batch} has ${b.views} views per clip, expected 1 (use the fine-tuning batch for repeated views)`,
+    );
   const video = clipTensor(b.frames, b.shape, select, (k) => new Rng(seed, b.epoch, b.requested[k], 7));
   const out: ClipBatch = { video, labels: b.labels, labelSets: b.labelSets ?? {}, indices: Array.from(b.indices) };
   if (b.teacherFrames && b.teacherShape) {
@@ -122,10 +126,17 @@ export class BatchSampler implements AsyncDisposable {
   private readonly reported = new Map<string, SkippedVideo>();
   private readonly opts: SamplerOptions;
 
-  constructor(readonly source: ClipSource, readonly batchSize: number, readonly seed: number, opts: SamplerOptions = {}) {
-    if (!Number.isInteger(batchSize) || batchSize <= 0) throw new ValueError(`BatchSampler: batchSize must be a positive integer, got ${batchSize}`);
+  constructor(
+    readonly source: ClipSource,
+    readonly batchSize: number,
+    readonly seed: number,
+    opts: SamplerOptions = {},
+  ) {
+    if (!Number.isInteger(batchSize) || batchSize <= 0)
+      throw new ValueError(`BatchSampler: batchSize must be a positive integer, got ${batchSize}`);
     const prefetch = opts.prefetch ?? 2;
-    if (!Number.isInteger(prefetch) || prefetch < 1) throw new ValueError(`BatchSampler: prefetch must be a positive integer (batches), got ${prefetch}`);
+    if (!Number.isInteger(prefetch) || prefetch < 1)
+      throw new ValueError(`BatchSampler: prefetch must be a positive integer (batches), got ${prefetch}`);
     this.opts = { ...opts, prefetch };
   }
 
@@ -148,17 +159,25 @@ export class BatchSampler implements AsyncDisposable {
   /** Sets the image teacher's input size; only before the first batch, so no batch lacks it. */
   setImageTeacherSize(size: number | undefined): void {
     if (size === this.opts.imageTeacherSize) return;
-    if (this.started) throw new ValueError(`BatchSampler: imageTeacherSize ${size} set after batches were drawn (with ${this.opts.imageTeacherSize})`);
+    if (this.started)
+      throw new ValueError(`BatchSampler: imageTeacherSize ${size} set after batches were drawn (with ${this.opts.imageTeacherSize})`);
     this.opts.imageTeacherSize = size;
   }
 
   private open(epoch: number, startBatch: number): Cursor {
     const workers = this.opts.workers ?? (this.source.datasetSpec ? 2 : 0);
     const loader = new VideoLoader({
-      dataset: this.source, batchSize: this.batchSize, seed: this.seed, epoch, startBatch, workers, shard: this.opts.shard,
+      dataset: this.source,
+      batchSize: this.batchSize,
+      seed: this.seed,
+      epoch,
+      startBatch,
+      workers,
+      shard: this.opts.shard,
       // A set smaller than one batch still gives one (partial) batch per epoch.
       dropLast: this.shardLength >= this.batchSize,
-      prefetch: this.opts.prefetch! * this.batchSize, imageTeacherSize: this.opts.imageTeacherSize,
+      prefetch: this.opts.prefetch! * this.batchSize,
+      imageTeacherSize: this.opts.imageTeacherSize,
       onBad: (r) => this.reported.set(r.file, { path: r.file, reason: r.reason }),
     });
     return { loader, it: loader[Symbol.asyncIterator](), epoch, next: startBatch };
@@ -167,7 +186,9 @@ export class BatchSampler implements AsyncDisposable {
   private async take(step: number): Promise<Batch> {
     if (!Number.isInteger(step) || step < 0) throw new ValueError(`BatchSampler: step must be a non-negative integer, got ${step}`);
     this.started = true;
-    const spe = this.stepsPerEpoch, epoch = Math.floor(step / spe), k = step % spe;
+    const spe = this.stepsPerEpoch,
+      epoch = Math.floor(step / spe),
+      k = step % spe;
     let c = this.cursor;
     if (!c || c.epoch !== epoch || c.next !== k) {
       await this.closeCursor();
@@ -186,7 +207,7 @@ export class BatchSampler implements AsyncDisposable {
       n.ahead = n.it.next();
       this.cursor = n;
     }
-    this.cursor!.ahead?.catch(() => {});  // observed by the step that takes it
+    this.cursor!.ahead?.catch(() => {}); // observed by the step that takes it
     return r.value;
   }
 
@@ -227,12 +248,27 @@ export interface MaskedBatch extends ClipBatch, Disposable {
 }
 
 /** Batch `i` plus one mask per clip, keyed by (mask seed, epoch, dataset index): a resumed run sees the same ones. */
-export async function maskedBatch(data: BatchSampler, i: number, mask: { type: MaskType; grid: TokenGrid; ratio: number; seed: number }, select: FrameSelect = 'all'): Promise<MaskedBatch> {
+export async function maskedBatch(
+  data: BatchSampler,
+  i: number,
+  mask: { type: MaskType; grid: TokenGrid; ratio: number; seed: number },
+  select: FrameSelect = 'all',
+): Promise<MaskedBatch> {
   const lb = await data.loaderBatch(i);
   const b = clipBatch(lb, select, data.seed);
   const B = b.video.shape[0];
   const m = clipMasks(mask.type, mask.grid, mask.ratio, mask.seed, lb.epoch, lb.requested);
   const vis = Tensor.fromArray(m.visible, [B, m.numVisible]);
   const msk = Tensor.fromArray(m.masked, [B, m.numMasked]);
-  return { ...b, vis, msk, [Symbol.dispose]: () => { vis.dispose(); msk.dispose(); b.video.dispose(); b.teacherVideo?.dispose(); } };
+  return {
+    ...b,
+    vis,
+    msk,
+    [Symbol.dispose]: () => {
+      vis.dispose();
+      msk.dispose();
+      b.video.dispose();
+      b.teacherVideo?.dispose();
+    },
+  };
 }

@@ -4,16 +4,21 @@
 import { readFile, readdir } from 'node:fs/promises';
 import { dirname, extname, isAbsolute, join, relative, resolve } from 'node:path';
 import { MvdError, ValueError } from '../errors.js';
-import {
-  centreCrop, flipFlag, multiScaleCrop, randAugment, randomErasing, randomResizedCrop, testCrops,
-} from './augment.js';
+import { centreCrop, flipFlag, multiScaleCrop, randAugment, randomErasing, randomResizedCrop, testCrops } from './augment.js';
 import { randAugmentArray, resizeCropArray } from '../ops/augment.js';
 import { Rng } from './rng.js';
-import {
-  denseCentreIndices, denseTestIndices, denseTrainIndices, pretrainIndices, tsnTestIndices, tsnTrainIndices,
-} from './sampling.js';
+import { denseCentreIndices, denseTestIndices, denseTrainIndices, pretrainIndices, tsnTestIndices, tsnTrainIndices } from './sampling.js';
 import type {
-  BadVideoPolicy, BadVideoReport, ClipMeta, ClipSample, ClipSource, ClipTransform, DatasetSpec, ExactSample, SkippedVideo, VideoItem,
+  BadVideoPolicy,
+  BadVideoReport,
+  ClipMeta,
+  ClipSample,
+  ClipSource,
+  ClipTransform,
+  DatasetSpec,
+  ExactSample,
+  SkippedVideo,
+  VideoItem,
 } from './types.js';
 import { VideoDecodeError, VideoTooShortError, decodeFrames, probeVideo, type VideoInfo } from './video.js';
 import { BadVideoLog, NoUsableVideosError, checkBadVideoPolicy, replacementOrder } from './bad-videos.js';
@@ -22,7 +27,11 @@ export type { BadVideoPolicy, BadVideoReport, SkippedVideo, VideoItem } from './
 
 /** A malformed list file line. */
 export class ListFileError extends MvdError {
-  constructor(readonly file: string, readonly line: number, reason: string) {
+  constructor(
+    readonly file: string,
+    readonly line: number,
+    reason: string,
+  ) {
     super(`${file}:${line}: ${reason}`);
   }
 }
@@ -89,11 +98,13 @@ export async function scanClassFolders(root: string, opts: { extensions?: string
   const entries = await readdir(root, { withFileTypes: true }).catch((e: Error) => {
     throw new ValueError(`cannot read dataset folder ${root}: ${e.message}`);
   });
-  const classes = entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort();
+  const classes = entries
+    .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
+    .map((e) => e.name)
+    .sort();
   const items: VideoItem[] = [];
   for (let label = 0; label < classes.length; label++) {
-    for (const f of await walkFiles(join(root, classes[label])))
-      if (exts.has(extname(f).toLowerCase())) items.push({ path: f, label });
+    for (const f of await walkFiles(join(root, classes[label]))) if (exts.has(extname(f).toLowerCase())) items.push({ path: f, label });
   }
   if (items.length === 0) throw new ValueError(`no ${[...exts].join('/')} files under class folders of ${root}`);
   return { items, classes };
@@ -222,8 +233,14 @@ export class VideoClipDataset implements ClipSource {
   datasetSpec(): DatasetSpec {
     const o = this.opts;
     return {
-      kind: 'videos', items: this.items, transform: this.transform, onBadVideo: this.policy, maxSkips: this.draws, minFrames: this.minFrames,
-      decodeThreads: o.decodeThreads, timeoutMs: o.timeoutMs,
+      kind: 'videos',
+      items: this.items,
+      transform: this.transform,
+      onBadVideo: this.policy,
+      maxSkips: this.draws,
+      minFrames: this.minFrames,
+      decodeThreads: o.decodeThreads,
+      timeoutMs: o.timeoutMs,
     };
   }
 
@@ -279,7 +296,8 @@ export class VideoClipDataset implements ClipSource {
     const met: BadVideoReport[] = [];
     const order = this.policy === 'fail' ? [index] : replacementOrder(index, seed, this.length, this.draws);
     for (const i of order) {
-      const path = this.items[i].path, known = this.known.reason(path);
+      const path = this.items[i].path,
+        known = this.known.reason(path);
       if (known !== undefined) {
         // Known through a scoring pass under 'skip'; this dataset's own policy still holds here.
         if (this.policy === 'fail') throw new VideoDecodeError(path, known);
@@ -306,11 +324,16 @@ export class VideoClipDataset implements ClipSource {
     return a.sample ? { sample: a.sample } : { sample: null, skipped: { path, reason: a.report.reason } };
   }
 
-  private async load(item: VideoItem, rng: Rng): Promise<{ frames: Uint8Array; shape: number[]; meta: ClipMeta[]; teacherFrames?: Uint8Array; teacherShape?: number[] }> {
+  private async load(
+    item: VideoItem,
+    rng: Rng,
+  ): Promise<{ frames: Uint8Array; shape: number[]; meta: ClipMeta[]; teacherFrames?: Uint8Array; teacherShape?: number[] }> {
     const info = await this.probe(item.path);
     if (info.frameCount < this.minFrames) throw new VideoTooShortError(item.path, info.frameCount, this.minFrames);
     const t = this.transform;
-    const nf = t.numFrames ?? 16, stride = t.stride ?? 4, size = t.size ?? 224;
+    const nf = t.numFrames ?? 16,
+      stride = t.stride ?? 4,
+      size = t.size ?? 224;
     const common = { info, outW: size, outH: size, threads: this.opts.decodeThreads, timeoutMs: this.opts.timeoutMs };
     const { width: W, height: H, frameCount: n } = info;
     switch (t.kind) {
@@ -327,7 +350,10 @@ export class VideoClipDataset implements ClipSource {
           const frames = resizeCropArray(d.data, d.shape, whole, size, size);
           const teacherFrames = resizeCropArray(d.data, d.shape, whole, ts, ts);
           return {
-            frames, shape: [1, nf, size, size, 3], teacherFrames, teacherShape: [1, nf, ts, ts, 3],
+            frames,
+            shape: [1, nf, size, size, 3],
+            teacherFrames,
+            teacherShape: [1, nf, ts, ts, 3],
             meta: [{ frameIndices: [...idx], crop }],
           };
         }
@@ -348,7 +374,7 @@ export class VideoClipDataset implements ClipSource {
           const d = await decodeFrames(item.path, idx, { ...common, crop, flip });
           // RandAugment after crop and flip, on this thread (a loader worker): the same ops on
           // every frame. Erasing needs the normalised clip, so it waits for finetuneClips.
-          if (ra && ra.length) randAugmentArray(d.data, d.shape, ra, { interpolation: t.interpolation });
+          if (ra?.length) randAugmentArray(d.data, d.shape, ra, { interpolation: t.interpolation });
           parts.push(d.data);
           meta.push({ frameIndices: [...idx], crop, flip, randAugment: ra, randAugmentApplied: ra !== undefined, erasing });
         }

@@ -37,7 +37,9 @@ function pump(): void {
         (e: unknown) => {
           const err = e as Error;
           const error: WorkerError = {
-            name: err?.name ?? 'Error', message: err?.message ?? String(e), stack: err?.stack,
+            name: err?.name ?? 'Error',
+            message: err?.message ?? String(e),
+            stack: err?.stack,
             file: e instanceof VideoDecodeError ? e.file : undefined,
             reason: e instanceof VideoDecodeError ? e.reason : undefined,
             total: e instanceof NoUsableVideosError ? e.total : undefined,

@@ -238,7 +238,8 @@ function checkShard(shard: Shard | undefined): Shard {
   if (shard === undefined) return { rank: 0, worldSize: 1 };
   const { rank, worldSize } = shard;
   if (!Number.isInteger(worldSize) || worldSize < 1) throw new ValueError(`shard.worldSize must be a positive integer, got ${worldSize}`);
-  if (!Number.isInteger(rank) || rank < 0 || rank >= worldSize) throw new ValueError(`shard.rank must be an integer in [0, ${worldSize}), got ${rank}`);
+  if (!Number.isInteger(rank) || rank < 0 || rank >= worldSize)
+    throw new ValueError(`shard.rank must be an integer in [0, ${worldSize}), got ${rank}`);
   return shard;
 }
 
@@ -249,13 +250,15 @@ function checkShard(shard: Shard | undefined): Shard {
 export function shardOrder(order: Int32Array, shard: Shard): Int32Array {
   const { rank, worldSize } = checkShard(shard);
   if (worldSize === 1) return order;
-  const n = order.length, out = new Int32Array(Math.ceil(n / worldSize));
+  const n = order.length,
+    out = new Int32Array(Math.ceil(n / worldSize));
   for (let j = 0; j < out.length; j++) out[j] = order[(j * worldSize + rank) % n];
   return out;
 }
 
 function sourceWithImageTeacher(src: ClipSource, size: number): ClipSource {
-  if (!src.withImageTeacherSize) throw new ValueError(`imageTeacherSize ${size}: this source cannot give the image teacher's input (it has no withImageTeacherSize)`);
+  if (!src.withImageTeacherSize)
+    throw new ValueError(`imageTeacherSize ${size}: this source cannot give the image teacher's input (it has no withImageTeacherSize)`);
   return src.withImageTeacherSize(size);
 }
 
@@ -291,7 +294,10 @@ export class VideoLoader implements AsyncIterable<Batch>, AsyncDisposable {
   /** Every bad video reported so far, once per file. */
   readonly badVideos: BadVideoReport[] = [];
   private readonly reported = new Set<string>();
-  private readonly opts: Required<Pick<LoaderOptions, 'batchSize' | 'seed' | 'epoch' | 'shuffle' | 'dropLast' | 'prefetch' | 'startBatch' | 'shard'>> & LoaderOptions;
+  private readonly opts: Required<
+    Pick<LoaderOptions, 'batchSize' | 'seed' | 'epoch' | 'shuffle' | 'dropLast' | 'prefetch' | 'startBatch' | 'shard'>
+  > &
+    LoaderOptions;
   private backend: Backend | null = null;
   private closed = false;
   private iterating = false;
@@ -301,9 +307,20 @@ export class VideoLoader implements AsyncIterable<Batch>, AsyncDisposable {
     if (!Number.isInteger(batchSize) || batchSize <= 0) throw new ValueError(`batchSize must be a positive integer, got ${batchSize}`);
     const prefetch = Math.max(batchSize, opts.prefetch ?? 2 * batchSize);
     const startBatch = opts.startBatch ?? 0;
-    if (!Number.isInteger(startBatch) || startBatch < 0) throw new ValueError(`startBatch must be a non-negative integer, got ${startBatch}`);
+    if (!Number.isInteger(startBatch) || startBatch < 0)
+      throw new ValueError(`startBatch must be a non-negative integer, got ${startBatch}`);
     const shard = checkShard(opts.shard);
-    this.opts = { ...opts, batchSize, seed: opts.seed ?? 0, epoch: opts.epoch ?? 0, shuffle: opts.shuffle ?? true, dropLast: opts.dropLast ?? false, prefetch, startBatch, shard };
+    this.opts = {
+      ...opts,
+      batchSize,
+      seed: opts.seed ?? 0,
+      epoch: opts.epoch ?? 0,
+      shuffle: opts.shuffle ?? true,
+      dropLast: opts.dropLast ?? false,
+      prefetch,
+      startBatch,
+      shard,
+    };
     const n = Math.ceil(datasetLength(opts.dataset) / shard.worldSize);
     this.length = this.opts.dropLast ? Math.floor(n / batchSize) : Math.ceil(n / batchSize);
     if (startBatch > this.length) throw new ValueError(`startBatch ${startBatch} is past the epoch's ${this.length} batches`);
@@ -316,7 +333,8 @@ export class VideoLoader implements AsyncIterable<Batch>, AsyncDisposable {
       const workers = this.opts.workers ?? 2;
       if (!Number.isInteger(workers) || workers < 0) throw new ValueError(`workers must be a non-negative integer, got ${workers}`);
       if (isSource(d) && (workers === 0 || !d.datasetSpec)) {
-        if (this.opts.onBadVideo !== undefined) throw new ValueError('onBadVideo: set the policy on the source object itself, not on the loader');
+        if (this.opts.onBadVideo !== undefined)
+          throw new ValueError('onBadVideo: set the policy on the source object itself, not on the loader');
         this.backend = new InThread(this.opts.imageTeacherSize === undefined ? d : sourceWithImageTeacher(d, this.opts.imageTeacherSize));
         return this.backend;
       }
@@ -340,12 +358,13 @@ export class VideoLoader implements AsyncIterable<Batch>, AsyncDisposable {
     const order = shardOrder(epochOrder(datasetLength(this.opts.dataset), seed, epoch, this.opts.shuffle), this.opts.shard);
     const total = Math.min(order.length, this.length * B);
     const results = new Map<number, Promise<ClipSample>>();
-    let dispatched = startBatch * B, consumed = dispatched;
+    let dispatched = startBatch * B,
+      consumed = dispatched;
     const fill = () => {
       while (dispatched < total && dispatched - consumed < prefetch) {
         const idx = order[dispatched];
         const p = backend.run(idx, sampleSeed(seed, epoch, idx));
-        p.catch(() => {});  // observed when its batch is assembled
+        p.catch(() => {}); // observed when its batch is assembled
         results.set(dispatched, p);
         dispatched++;
         this.stats.dispatched++;
@@ -355,7 +374,8 @@ export class VideoLoader implements AsyncIterable<Batch>, AsyncDisposable {
     try {
       for (let b = startBatch; b < this.length; b++) {
         fill();
-        const lo = b * B, hi = Math.min(lo + B, total);
+        const lo = b * B,
+          hi = Math.min(lo + B, total);
         const samples: ClipSample[] = [];
         for (let p = lo; p < hi; p++) {
           samples.push(await results.get(p)!);
@@ -407,10 +427,20 @@ export class VideoLoader implements AsyncIterable<Batch>, AsyncDisposable {
     });
     const { seed, epoch } = this.opts;
     const batch: Batch = {
-      frames, shape: [samples.length * V, ...clipShape], labels, indices, requested: Int32Array.from(requested), epoch, views: V, batch: b, meta, bad,
+      frames,
+      shape: [samples.length * V, ...clipShape],
+      labels,
+      indices,
+      requested: Int32Array.from(requested),
+      epoch,
+      views: V,
+      batch: b,
+      meta,
+      bad,
     };
     if (samples[0].teacherFrames && samples[0].teacherShape) {
-      const tShape = samples[0].teacherShape.slice(1), tBytes = tShape.reduce((a, x) => a * x, 1);
+      const tShape = samples[0].teacherShape.slice(1),
+        tBytes = tShape.reduce((a, x) => a * x, 1);
       const tf = new Uint8Array(samples.length * V * tBytes);
       samples.forEach((s, i) => {
         if (!s.teacherFrames || s.teacherFrames.length !== V * tBytes)

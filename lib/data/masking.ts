@@ -36,21 +36,25 @@ function checkGrid(g: TokenGrid, ratio: number): void {
 
 /** The grid for a clip: frames / tubelet × (size / patch)². */
 export function tokenGrid(frames = 16, size = 224, patch = 16, tubelet = 2): TokenGrid {
-  if (frames % tubelet || size % patch) throw new RangeError(`frames ${frames} / tubelet ${tubelet} or size ${size} / patch ${patch} is not whole`);
+  if (frames % tubelet || size % patch)
+    throw new RangeError(`frames ${frames} / tubelet ${tubelet} or size ${size} / patch ${patch} is not whole`);
   return { t: frames / tubelet, h: size / patch, w: size / patch };
 }
 
 /** How many tokens each mask type hides: tube floors per slice, random floors over the whole clip. */
 export function maskCounts(type: MaskType, grid: TokenGrid, ratio: number): { visible: number; masked: number } {
   checkGrid(grid, ratio);
-  const hw = grid.h * grid.w, n = grid.t * hw;
+  const hw = grid.h * grid.w,
+    n = grid.t * hw;
   const masked = type === 'tube' ? grid.t * Math.floor(ratio * hw) : Math.floor(ratio * n);
   return { visible: n - masked, masked };
 }
 
 function split(isMasked: Uint8Array, nMasked: number): Mask {
-  const visible = new Int32Array(isMasked.length - nMasked), masked = new Int32Array(nMasked);
-  let v = 0, m = 0;
+  const visible = new Int32Array(isMasked.length - nMasked),
+    masked = new Int32Array(nMasked);
+  let v = 0,
+    m = 0;
   for (let i = 0; i < isMasked.length; i++) {
     if (isMasked[i]) masked[m++] = i;
     else visible[v++] = i;
@@ -64,7 +68,8 @@ function split(isMasked: Uint8Array, nMasked: number): Mask {
  */
 export function tubeMask(grid: TokenGrid, ratio: number, rng: Rng): Mask {
   checkGrid(grid, ratio);
-  const hw = grid.h * grid.w, perSlice = Math.floor(ratio * hw);
+  const hw = grid.h * grid.w,
+    perSlice = Math.floor(ratio * hw);
   const pattern = new Uint8Array(hw);
   pattern.fill(1, hw - perSlice);
   rng.shuffle(pattern);
@@ -76,7 +81,8 @@ export function tubeMask(grid: TokenGrid, ratio: number, rng: Rng): Mask {
 /** Random masking (RandomMaskingGenerator, MAE-style): floor(ratio·N) positions i.i.d. over the clip. */
 export function randomMask(grid: TokenGrid, ratio: number, rng: Rng): Mask {
   checkGrid(grid, ratio);
-  const n = grid.t * grid.h * grid.w, k = Math.floor(ratio * n);
+  const n = grid.t * grid.h * grid.w,
+    k = Math.floor(ratio * n);
   const all = new Uint8Array(n);
   all.fill(1, n - k);
   rng.shuffle(all);
@@ -106,14 +112,20 @@ export interface BatchMask {
  * batch size it was drawn in. Every row has the same count, so the result packs into [B, N].
  */
 export function batchMasks(type: MaskType, grid: TokenGrid, ratio: number, batch: number, seed: number): BatchMask {
-  return rowMasks(type, grid, ratio, Array.from({ length: batch }, (_, b) => new Rng(seed, b)));
+  return rowMasks(
+    type,
+    grid,
+    ratio,
+    Array.from({ length: batch }, (_, b) => new Rng(seed, b)),
+  );
 }
 
 /** One mask per row, each from its own generator (the loader keys them by seed, epoch, clip, view). */
 export function rowMasks(type: MaskType, grid: TokenGrid, ratio: number, rngs: readonly Rng[]): BatchMask {
   const { visible: nv, masked: nm } = maskCounts(type, grid, ratio);
   const batch = rngs.length;
-  const visible = new Int32Array(batch * nv), masked = new Int32Array(batch * nm);
+  const visible = new Int32Array(batch * nv),
+    masked = new Int32Array(batch * nm);
   rngs.forEach((rng, b) => {
     const m = drawMask(type, grid, ratio, rng);
     visible.set(m.visible, b * nv);
@@ -126,7 +138,15 @@ export function rowMasks(type: MaskType, grid: TokenGrid, ratio: number, rngs: r
  * Masks keyed per clip: row b·views + v from Rng(seed, epoch, keys[b], v), so clips of one batch
  * differ and a clip's mask depends neither on its batch nor on which worker loaded it.
  */
-export function clipMasks(type: MaskType, grid: TokenGrid, ratio: number, seed: number, epoch: number, keys: ArrayLike<number>, views = 1): BatchMask {
+export function clipMasks(
+  type: MaskType,
+  grid: TokenGrid,
+  ratio: number,
+  seed: number,
+  epoch: number,
+  keys: ArrayLike<number>,
+  views = 1,
+): BatchMask {
   const rngs: Rng[] = [];
   for (let b = 0; b < keys.length; b++) for (let v = 0; v < views; v++) rngs.push(new Rng(seed, epoch, keys[b], v, 0x3a5c));
   return rowMasks(type, grid, ratio, rngs);

@@ -19,7 +19,8 @@ export function deriveSeed(...keys: number[]): number {
   for (const k of keys) {
     if (!Number.isFinite(k)) throw new RangeError(`deriveSeed: key ${k} is not a finite number`);
     // Keys above 2^32 (e.g. a 64-bit-ish seed typed by a user) contribute both halves.
-    const lo = k >>> 0, hi = Math.floor(Math.abs(k) / 4294967296) >>> 0;
+    const lo = k >>> 0,
+      hi = Math.floor(Math.abs(k) / 4294967296) >>> 0;
     st.s = (h ^ lo) >>> 0;
     h = splitmix32(st);
     st.s = (h ^ hi ^ (k < 0 ? 0x80000000 : 0)) >>> 0;
@@ -57,7 +58,7 @@ export class Rng {
     return [this.s0, this.s1, this.s2, this.s3];
   }
   static fromState(state: readonly number[]): Rng {
-    if (state.length !== 4 || state.every((x) => (x >>> 0) === 0)) throw new RangeError('Rng.fromState: need 4 words, not all zero');
+    if (state.length !== 4 || state.every((x) => x >>> 0 === 0)) throw new RangeError('Rng.fromState: need 4 words, not all zero');
     const r = new Rng(0);
     [r.s0, r.s1, r.s2, r.s3] = state.map((x) => x >>> 0);
     return r;
@@ -82,7 +83,8 @@ export class Rng {
 
   /** Uniform in [0, 1) with 53 random bits. */
   float(): number {
-    const hi = this.nextU32() >>> 5, lo = this.nextU32() >>> 6;
+    const hi = this.nextU32() >>> 5,
+      lo = this.nextU32() >>> 6;
     return (hi * 67108864 + lo) / 9007199254740992;
   }
 
@@ -126,9 +128,10 @@ export class Rng {
     if (shape < 1) {
       let u = 0;
       while (u === 0) u = this.float();
-      return this.gamma(shape + 1) * Math.pow(u, 1 / shape);
+      return this.gamma(shape + 1) * u ** (1 / shape);
     }
-    const d = shape - 1 / 3, c = 1 / Math.sqrt(9 * d);
+    const d = shape - 1 / 3,
+      c = 1 / Math.sqrt(9 * d);
     for (;;) {
       let x: number, v: number;
       do {
@@ -143,7 +146,8 @@ export class Rng {
   }
 
   beta(a: number, b: number): number {
-    const x = this.gamma(a), y = this.gamma(b);
+    const x = this.gamma(a),
+      y = this.gamma(b);
     return x / (x + y);
   }
 
@@ -153,7 +157,7 @@ export class Rng {
   }
 
   /** Fisher–Yates, in place; returns its argument. */
-  shuffle<T extends { length: number; [i: number]: any }>(a: T): T {
+  shuffle<T extends { length: number; [i: number]: unknown }>(a: T): T {
     for (let i = a.length - 1; i > 0; i--) {
       const j = this.int(i + 1);
       const t = a[i];

@@ -1,6 +1,6 @@
 // Which frames of a video make a clip (SPEC §3.1, §4.5, §4.6). Pure functions of the frame count
 // and an Rng, returning frame indices in clip order; indices repeat when a video is too short.
-import { Rng } from './rng.js';
+import type { Rng } from './rng.js';
 
 function checkCount(name: string, frameCount: number): void {
   if (!Number.isInteger(frameCount) || frameCount <= 0)

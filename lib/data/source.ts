@@ -12,8 +12,14 @@ export function createDataset(spec: DatasetSpec, hooks: { onBad?: (r: BadVideoRe
   switch (spec.kind) {
     case 'videos':
       return new VideoClipDataset({
-        items: spec.items, transform: spec.transform, onBadVideo: spec.onBadVideo, maxSkips: spec.maxSkips, minFrames: spec.minFrames,
-        decodeThreads: spec.decodeThreads, timeoutMs: spec.timeoutMs, onBad: hooks.onBad,
+        items: spec.items,
+        transform: spec.transform,
+        onBadVideo: spec.onBadVideo,
+        maxSkips: spec.maxSkips,
+        minFrames: spec.minFrames,
+        decodeThreads: spec.decodeThreads,
+        timeoutMs: spec.timeoutMs,
+        onBad: hooks.onBad,
       });
     case 'synthetic':
       return new SyntheticDataset(spec);

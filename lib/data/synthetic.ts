@@ -18,7 +18,12 @@ import type { ClipSample, ClipSource } from './types.js';
 export const APPEARANCE_CLASSES = ['disc-stripes', 'square-checker', 'triangle-dots', 'cross-rings'] as const;
 /** Motion class names (direction of travel, in image coordinates), indexed by the motion label. */
 export const MOTION_CLASSES = ['left', 'right', 'up', 'down'] as const;
-const DIRS: [number, number][] = [[-1, 0], [1, 0], [0, -1], [0, 1]];
+const DIRS: [number, number][] = [
+  [-1, 0],
+  [1, 0],
+  [0, -1],
+  [0, 1],
+];
 
 /** Everything that renders one synthetic clip (native renderSynthClip parameters) and its two labels. */
 export interface SynthClipSpec {
@@ -50,12 +55,20 @@ export type SynthPalette = (typeof SYNTH_PALETTES)[number];
  * The parameters of clip `index`. Labels cycle so every block of 16 consecutive indices holds each
  * (appearance, motion) pair once: classes are balanced and the two labels independent.
  */
-export function synthClipSpec(seed: number, index: number, frames = 16, size = 112, clutter: ClutterRange = DEFAULT_CLUTTER, palette: SynthPalette = 'random'): SynthClipSpec {
+export function synthClipSpec(
+  seed: number,
+  index: number,
+  frames = 16,
+  size = 112,
+  clutter: ClutterRange = DEFAULT_CLUTTER,
+  palette: SynthPalette = 'random',
+): SynthClipSpec {
   if (!Number.isInteger(index) || index < 0) throw new ValueError(`synthetic clip index must be a non-negative integer, got ${index}`);
   if (!Number.isInteger(frames) || frames < 2) throw new ValueError(`synthetic clips need at least 2 frames, got ${frames}`);
   if (!Number.isInteger(size) || size < 16) throw new ValueError(`synthetic clip size must be an integer >= 16, got ${size}`);
   const rng = new Rng(seed, index, 0x51);
-  const appearance = index % 4, motion = Math.floor(index / 4) % 4;
+  const appearance = index % 4,
+    motion = Math.floor(index / 4) % 4;
   const radius = size * rng.uniform(0.13, 0.2);
   const reach = 1.35 * radius;
   const travel = size * rng.uniform(0.2, 0.35);
@@ -66,20 +79,33 @@ export function synthClipSpec(seed: number, index: number, frames = 16, size = 1
   const along = (lo: number, hi: number) => (hi > lo ? rng.uniform(lo, hi) : (lo + hi) / 2);
   const midAlong = along(reach + travel / 2, size - reach - travel / 2);
   const midAcross = along(reach, size - reach);
-  const midX = dx !== 0 ? midAlong : midAcross, midY = dx !== 0 ? midAcross : midAlong;
+  const midX = dx !== 0 ? midAlong : midAcross,
+    midY = dx !== 0 ? midAcross : midAlong;
   const half = (frames - 1) / 2;
   // Drawn in both palettes, so the fixed palette changes nothing else about a clip.
   let colorA: [number, number, number] = [rng.int(256), rng.int(256), rng.int(256)];
   let colorB = colorA.map((c) => (c + 96 + rng.int(64)) % 256) as [number, number, number];
-  if (palette === 'fixed') [colorA, colorB] = [[255, 255, 255], [0, 0, 0]];
+  if (palette === 'fixed')
+    [colorA, colorB] = [
+      [255, 255, 255],
+      [0, 0, 0],
+    ];
   const params: SynthClipParams = {
-    T: frames, H: size, W: size,
+    T: frames,
+    H: size,
+    W: size,
     seed: rng.nextU32(),
-    shape: appearance, texture: appearance,
-    colorA, colorB,
-    cx: midX - dx * speed * half, cy: midY - dy * speed * half,
-    vx: dx * speed, vy: dy * speed,
-    radius, angle: rng.uniform(0, 2 * Math.PI), omega: 0,
+    shape: appearance,
+    texture: appearance,
+    colorA,
+    colorB,
+    cx: midX - dx * speed * half,
+    cy: midY - dy * speed * half,
+    vx: dx * speed,
+    vy: dy * speed,
+    radius,
+    angle: rng.uniform(0, 2 * Math.PI),
+    omega: 0,
     period: Math.max(2.5, rng.uniform(0.03, 0.055) * size),
     clutter: clutter.min + rng.int(clutter.max - clutter.min + 1),
     grain: 4,
@@ -131,8 +157,10 @@ export class SyntheticDataset implements ClipSource {
     this.label = opts.label ?? 'appearance';
     this.clutter = opts.clutter ?? DEFAULT_CLUTTER;
     this.palette = opts.palette ?? 'random';
-    if (!SYNTH_PALETTES.includes(this.palette)) throw new ValueError(`SyntheticDataset: palette must be ${SYNTH_PALETTES.map((p) => `'${p}'`).join(' or ')}, got '${opts.palette}'`);
-    if (!Number.isInteger(this.length) || this.length <= 0) throw new ValueError(`SyntheticDataset: count must be a positive integer, got ${opts.count}`);
+    if (!SYNTH_PALETTES.includes(this.palette))
+      throw new ValueError(`SyntheticDataset: palette must be ${SYNTH_PALETTES.map((p) => `'${p}'`).join(' or ')}, got '${opts.palette}'`);
+    if (!Number.isInteger(this.length) || this.length <= 0)
+      throw new ValueError(`SyntheticDataset: count must be a positive integer, got ${opts.count}`);
     this.classes = this.label === 'appearance' ? APPEARANCE_CLASSES : MOTION_CLASSES;
   }
 
@@ -155,9 +183,19 @@ export class SyntheticDataset implements ClipSource {
     const s = this.spec(index);
     const frames = renderSynthClip(s.params);
     const ts = this.imageTeacherSize;
-    const teacher = ts !== undefined && ts !== this.size
-      ? { teacherFrames: resizeCropArray(frames, [this.frames, this.size, this.size, 3], { x: 0, y: 0, w: this.size, h: this.size }, ts, ts), teacherShape: [1, this.frames, ts, ts, 3] }
-      : {};
+    const teacher =
+      ts !== undefined && ts !== this.size
+        ? {
+            teacherFrames: resizeCropArray(
+              frames,
+              [this.frames, this.size, this.size, 3],
+              { x: 0, y: 0, w: this.size, h: this.size },
+              ts,
+              ts,
+            ),
+            teacherShape: [1, this.frames, ts, ts, 3],
+          }
+        : {};
     return {
       ...teacher,
       frames,
@@ -208,15 +246,20 @@ export interface WriteSyntheticSetResult {
  * Backs `mvd synth --out DIR --videos N`.
  */
 export async function writeSyntheticSet(opts: WriteSyntheticSetOptions): Promise<WriteSyntheticSetResult> {
-  const frames = opts.frames ?? 16, size = opts.size ?? 112, seed = opts.seed ?? 0, fps = opts.fps ?? 25;
+  const frames = opts.frames ?? 16,
+    size = opts.size ?? 112,
+    seed = opts.seed ?? 0,
+    fps = opts.fps ?? 25;
   if (size % 2) throw new ValueError(`writeSyntheticSet: size must be even for yuv420p video, got ${size}`);
-  if (!Number.isInteger(opts.videos) || opts.videos <= 0) throw new ValueError(`writeSyntheticSet: videos must be a positive integer, got ${opts.videos}`);
+  if (!Number.isInteger(opts.videos) || opts.videos <= 0)
+    throw new ValueError(`writeSyntheticSet: videos must be a positive integer, got ${opts.videos}`);
   const ds = new SyntheticDataset({ seed, count: opts.videos, frames, size });
   const codec = opts.codec ?? (await pickEncoder());
   await mkdir(join(opts.outDir, 'videos'), { recursive: true });
   const name = (i: number) => `videos/clip_${String(i).padStart(6, '0')}.mp4`;
 
-  let next = 0, done = 0;
+  let next = 0,
+    done = 0;
   const worker = async () => {
     while (next < opts.videos) {
       const i = next++;
@@ -231,7 +274,10 @@ export async function writeSyntheticSet(opts: WriteSyntheticSetOptions): Promise
   const { train, val } = splitTrainVal(all, { valFraction: opts.valFraction ?? 0.2, seed: deriveSeed(seed, 0x7a1) });
   const lists: string[] = [];
   for (const kind of ['appearance', 'motion'] as const)
-    for (const [split, ids] of [['train', train], ['val', val]] as const) {
+    for (const [split, ids] of [
+      ['train', train],
+      ['val', val],
+    ] as const) {
       const file = `${kind}_${split}.txt`;
       const lines = ids.map((i) => {
         const s = synthClipSpec(seed, i, frames, size);
@@ -241,9 +287,18 @@ export async function writeSyntheticSet(opts: WriteSyntheticSetOptions): Promise
       lists.push(file);
     }
   const meta = {
-    appearance: APPEARANCE_CLASSES, motion: MOTION_CLASSES, videos: opts.videos, frames, size, fps, seed, codec,
-    train: train.length, val: val.length, lists,
+    appearance: APPEARANCE_CLASSES,
+    motion: MOTION_CLASSES,
+    videos: opts.videos,
+    frames,
+    size,
+    fps,
+    seed,
+    codec,
+    train: train.length,
+    val: val.length,
+    lists,
   };
-  await writeFile(join(opts.outDir, 'classes.json'), JSON.stringify(meta, null, 2) + '\n');
+  await writeFile(join(opts.outDir, 'classes.json'), `${JSON.stringify(meta, null, 2)}\n`);
   return { outDir: opts.outDir, videos: opts.videos, codec, lists, train: train.length, val: val.length };
 }

@@ -21,7 +21,11 @@ export class VideoDecodeError extends MvdError {
 
 /** A readable video with fewer frames than one clip needs. */
 export class VideoTooShortError extends VideoDecodeError {
-  constructor(file: string, readonly frames: number, readonly needed: number) {
+  constructor(
+    file: string,
+    readonly frames: number,
+    readonly needed: number,
+  ) {
     const reason = `too short: ${frames} frame${frames === 1 ? '' : 's'}, the clip needs at least ${needed}`;
     super(file, reason, `${file} is ${reason}`);
   }
@@ -110,7 +114,10 @@ function run(cmd: string, args: string[], opts: { timeoutMs: number; expectBytes
 }
 
 function lastLines(stderr: string, n = 3): string {
-  const lines = stderr.split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   return lines.slice(-n).join(' | ') || 'ffmpeg gave no message';
 }
 
@@ -147,9 +154,18 @@ export async function probeVideo(path: string, opts: ProbeOptions = {}): Promise
   if (ffprobe && opts.useFfprobe !== false) {
     const r = await run(
       ffprobe,
-      ['-v', 'error', '-select_streams', 'v:0', '-count_packets', '-show_entries',
+      [
+        '-v',
+        'error',
+        '-select_streams',
+        'v:0',
+        '-count_packets',
+        '-show_entries',
         'stream=codec_name,width,height,r_frame_rate,avg_frame_rate,nb_frames,nb_read_packets,duration:format=duration,start_time',
-        '-of', 'json', path],
+        '-of',
+        'json',
+        path,
+      ],
       { timeoutMs },
     );
     if (r.timedOut) throw new VideoDecodeError(path, `ffprobe timed out after ${timeoutMs} ms`);
@@ -173,8 +189,13 @@ export async function probeVideo(path: string, opts: ProbeOptions = {}): Promise
     let frameCount = present || claimed;
     if (!frameCount && fps && duration) frameCount = Math.round(fps * duration);
     const info: VideoInfo = {
-      path, width: Number(s.width), height: Number(s.height), fps, frameCount,
-      durationSec: duration || (fps ? frameCount / fps : 0), codec: String(s.codec_name ?? ''),
+      path,
+      width: Number(s.width),
+      height: Number(s.height),
+      fps,
+      frameCount,
+      durationSec: duration || (fps ? frameCount / fps : 0),
+      codec: String(s.codec_name ?? ''),
       firstFrameTime: 0,
       seekable: false,
     };
@@ -184,10 +205,26 @@ export async function probeVideo(path: string, opts: ProbeOptions = {}): Promise
     // first frame's offset (a separate run: -read_intervals would also cut the packet count short).
     const f = await run(
       ffprobe,
-      ['-v', 'error', '-select_streams', 'v:0', '-read_intervals', '%+#8', '-show_entries', 'packet=pts_time:frame=best_effort_timestamp_time', '-of', 'csv', path],
+      [
+        '-v',
+        'error',
+        '-select_streams',
+        'v:0',
+        '-read_intervals',
+        '%+#8',
+        '-show_entries',
+        'packet=pts_time:frame=best_effort_timestamp_time',
+        '-of',
+        'csv',
+        path,
+      ],
       { timeoutMs },
     );
-    const rows = f.stdout.subarray(0, f.stdoutBytes).toString('utf8').split('\n').map((l) => l.split(','));
+    const rows = f.stdout
+      .subarray(0, f.stdoutBytes)
+      .toString('utf8')
+      .split('\n')
+      .map((l) => l.split(','));
     const packets = rows.filter((r) => r[0] === 'packet');
     const first = parseFloat(rows.find((r) => r[0] === 'frame')?.[1] ?? 'NaN');
     const start = Number(j.format?.start_time ?? 0) || 0;
@@ -200,7 +237,9 @@ export async function probeVideo(path: string, opts: ProbeOptions = {}): Promise
 
 /** Probe without ffprobe: the stream line of `ffmpeg -i`, then a stream-copy pass to count packets. */
 async function probeWithFfmpeg(ffmpeg: string, path: string, timeoutMs: number): Promise<VideoInfo> {
-  const r = await run(ffmpeg, ['-hide_banner', '-nostdin', '-i', path, '-map', '0:v:0', '-c', 'copy', '-f', 'null', '-', '-stats'], { timeoutMs });
+  const r = await run(ffmpeg, ['-hide_banner', '-nostdin', '-i', path, '-map', '0:v:0', '-c', 'copy', '-f', 'null', '-', '-stats'], {
+    timeoutMs,
+  });
   if (r.timedOut) throw new VideoDecodeError(path, `ffmpeg timed out after ${timeoutMs} ms`);
   const stream = /Stream #\d+:\d+.*?: Video: (\w+).*?, (\d{2,5})x(\d{2,5})/.exec(r.stderr);
   if (r.code !== 0 || !stream) throw new VideoDecodeError(path, lastLines(r.stderr));
@@ -213,7 +252,17 @@ async function probeWithFfmpeg(ffmpeg: string, path: string, timeoutMs: number):
   const frameCount = frames.length ? frames[frames.length - 1] : Math.round(fps * dur);
   if (!frameCount) throw new VideoDecodeError(path, 'no decodable video frames');
   // Without ffprobe, timestamps are not checked: decode from the start, which is always exact.
-  return { path, codec: stream[1], width: Number(stream[2]), height: Number(stream[3]), fps, frameCount, durationSec: dur, firstFrameTime: 0, seekable: false };
+  return {
+    path,
+    codec: stream[1],
+    width: Number(stream[2]),
+    height: Number(stream[3]),
+    fps,
+    frameCount,
+    durationSec: dur,
+    firstFrameTime: 0,
+    seekable: false,
+  };
 }
 
 /** How decodeFrames crops and scales: resize, then crop(s), then scale each crop to outW×outH, then flip. */
@@ -283,18 +332,21 @@ export async function decodeFrames(path: string, frameIndices: ArrayLike<number>
   const wanted = Array.from(frameIndices, (i) => int('frame index', i, 0));
   const unique = [...new Set(wanted)].sort((a, b) => a - b);
   const last = unique[unique.length - 1];
-  if (last >= info.frameCount)
-    throw new ValueError(`decodeFrames: frame ${last} is past the end of ${path} (${info.frameCount} frames)`);
+  if (last >= info.frameCount) throw new ValueError(`decodeFrames: frame ${last} is past the end of ${path} (${info.frameCount} frames)`);
 
   const [srcW, srcH] = opts.resize ?? [info.width, info.height];
   const crops = opts.crop === undefined ? [{ x: 0, y: 0, w: srcW, h: srcH }] : Array.isArray(opts.crop) ? opts.crop : [opts.crop];
   if (crops.length === 0) throw new ValueError('decodeFrames: empty crop list');
   for (const c of crops) {
-    int('crop x', c.x, 0); int('crop y', c.y, 0); int('crop w', c.w, 1); int('crop h', c.h, 1);
+    int('crop x', c.x, 0);
+    int('crop y', c.y, 0);
+    int('crop w', c.w, 1);
+    int('crop h', c.h, 1);
     if (c.x + c.w > srcW || c.y + c.h > srcH)
       throw new ValueError(`decodeFrames: crop ${c.w}x${c.h}+${c.x}+${c.y} is outside the ${srcW}x${srcH} frame of ${path}`);
   }
-  const outW = int('outW', opts.outW ?? crops[0].w, 1), outH = int('outH', opts.outH ?? crops[0].h, 1);
+  const outW = int('outW', opts.outW ?? crops[0].w, 1),
+    outH = int('outH', opts.outH ?? crops[0].h, 1);
   if (opts.outW === undefined && crops.some((c) => c.w !== crops[0].w || c.h !== crops[0].h))
     throw new ValueError('decodeFrames: crops of different sizes need outW/outH');
 
@@ -347,7 +399,10 @@ export async function decodeFrames(path: string, frameIndices: ArrayLike<number>
   if (r.code !== 0) throw new VideoDecodeError(path, lastLines(r.stderr));
   const got = Math.floor(r.stdoutBytes / frameBytes);
   if (got < decodedRel.length)
-    throw new VideoDecodeError(path, `decoded ${got} of ${decodedRel.length} requested frames (truncated or corrupt?)` + (r.stderr ? `: ${lastLines(r.stderr)}` : ''));
+    throw new VideoDecodeError(
+      path,
+      `decoded ${got} of ${decodedRel.length} requested frames (truncated or corrupt?)${r.stderr ? `: ${lastLines(r.stderr)}` : ''}`,
+    );
 
   // Put the decoded (sorted, unique) frames in the requested order, repeating where asked, and
   // regroup multi-crop output from [T][C] to [C][T]; every move is a whole-frame memcpy.
@@ -383,10 +438,27 @@ export interface DecodedImage {
 }
 
 /** Decodes an image (png, jpg, ...) as rgb24, optionally cropped and resized, through the same ffmpeg. */
-export async function decodeImage(path: string, opts: { crop?: CropBox; outW?: number; outH?: number; timeoutMs?: number } = {}): Promise<DecodedImage> {
+export async function decodeImage(
+  path: string,
+  opts: { crop?: CropBox; outW?: number; outH?: number; timeoutMs?: number } = {},
+): Promise<DecodedImage> {
   const info = await probeVideo(path, { timeoutMs: opts.timeoutMs });
-  const d = await decodeFrames(path, [0], { info, crop: opts.crop, outW: opts.outW, outH: opts.outH, seek: false, timeoutMs: opts.timeoutMs });
-  return { data: d.data, shape: [d.height, d.width, 3], width: d.width, height: d.height, sourceWidth: info.width, sourceHeight: info.height };
+  const d = await decodeFrames(path, [0], {
+    info,
+    crop: opts.crop,
+    outW: opts.outW,
+    outH: opts.outH,
+    seek: false,
+    timeoutMs: opts.timeoutMs,
+  });
+  return {
+    data: d.data,
+    shape: [d.height, d.width, 3],
+    width: d.width,
+    height: d.height,
+    sourceWidth: info.width,
+    sourceHeight: info.height,
+  };
 }
 
 let encoderCache: Promise<string> | undefined;
@@ -419,10 +491,27 @@ export async function encodeVideo(path: string, frames: Uint8Array, shape: reado
   if (H % 2 || W % 2) throw new ValueError(`encodeVideo: yuv420p needs even sizes, got ${W}x${H}`);
   const { ffmpeg } = await resolveFfmpeg();
   const codec = opts.codec ?? (await pickEncoder());
-  const args = ['-v', 'error', '-y', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', `${W}x${H}`, '-r', String(opts.fps ?? 25), '-i', 'pipe:0', '-c:v', codec];
+  const args = [
+    '-v',
+    'error',
+    '-y',
+    '-f',
+    'rawvideo',
+    '-pix_fmt',
+    'rgb24',
+    '-s',
+    `${W}x${H}`,
+    '-r',
+    String(opts.fps ?? 25),
+    '-i',
+    'pipe:0',
+    '-c:v',
+    codec,
+  ];
   if (codec === 'libx264') args.push('-preset', 'veryfast', '-crf', String(opts.crf ?? 18));
   else args.push('-q:v', '3');
   args.push('-pix_fmt', 'yuv420p', '-movflags', '+faststart', path);
   const r = await run(ffmpeg, args, { timeoutMs: opts.timeoutMs ?? 120_000, stdin: frames });
-  if (r.timedOut || r.code !== 0) throw new VideoDecodeError(path, r.timedOut ? 'encoder timed out' : `encoding failed: ${lastLines(r.stderr)}`);
+  if (r.timedOut || r.code !== 0)
+    throw new VideoDecodeError(path, r.timedOut ? 'encoder timed out' : `encoding failed: ${lastLines(r.stderr)}`);
 }

@@ -23,7 +23,8 @@ export const BYTES: Record<string, number> = { f32: 4, bf16: 2, u8: 1, i32: 4 };
  */
 export function buckets(tensors: readonly Tensor[], bytes = BUCKET_BYTES): Tensor[][] {
   const out: Tensor[][] = [];
-  let cur: Tensor[] = [], size = 0;
+  let cur: Tensor[] = [],
+    size = 0;
   for (const t of tensors) {
     const b = t.numel * BYTES[t.dtype];
     const head = cur[0];
@@ -92,7 +93,10 @@ export async function shareStartState(s: StartState): Promise<number> {
     v = await h.toArray();
   }
   if (v[3] !== s.rngs.length)
-    throw new ValueError(`data-parallel start: rank 0's model has ${v[3]} drop-path generators, rank ${world().rank}'s has ${s.rngs.length}; every rank must build the same model`, { op: 'train' });
+    throw new ValueError(
+      `data-parallel start: rank 0's model has ${v[3]} drop-path generators, rank ${world().rank}'s has ${s.rngs.length}; every rank must build the same model`,
+      { op: 'train' },
+    );
   s.opt.step = v[1];
   s.rngs.forEach((r, i) => (r.state = v[4 + i] >>> 0));
   broadcastParameters(s.model);

@@ -24,7 +24,19 @@ export interface DistributedInfo {
 export type ReduceOp = 'sum' | 'avg';
 
 /** The collective bindings, declared with the rest of the addon in lib/native.ts's NativeAddon. */
-export type CollectiveAddon = Pick<NativeAddon, 'initDistributed' | 'finalizeDistributed' | 'abortDistributed' | 'distributedInfo' | 'allReduce' | 'allReduceStart' | 'allReduceFinish' | 'broadcast' | 'allGather' | 'barrier'>;
+export type CollectiveAddon = Pick<
+  NativeAddon,
+  | 'initDistributed'
+  | 'finalizeDistributed'
+  | 'abortDistributed'
+  | 'distributedInfo'
+  | 'allReduce'
+  | 'allReduceStart'
+  | 'allReduceFinish'
+  | 'broadcast'
+  | 'allGather'
+  | 'barrier'
+>;
 
 export function collectives(): CollectiveAddon {
   return addon();

@@ -26,9 +26,13 @@ export class OverlappedGradients implements Disposable {
 
   constructor(model: Module, bytes = BUCKET_BYTES) {
     const blocks = [...model.modules()].filter((m): m is Block => m instanceof Block && m.parameters().some((p) => p.trainable)).reverse();
-    let cur: BlockBucket | null = null, size = 0;
+    let cur: BlockBucket | null = null,
+      size = 0;
     for (const b of blocks) {
-      const s = b.parameters().filter((p) => p.trainable).reduce((a, p) => a + p.value.numel * BYTES[p.value.dtype], 0);
+      const s = b
+        .parameters()
+        .filter((p) => p.trainable)
+        .reduce((a, p) => a + p.value.numel * BYTES[p.value.dtype], 0);
       if (!cur || (size + s > bytes && cur.blocks.length)) {
         cur = { blocks: [], done: new Set(), pending: null };
         this.buckets.push(cur);
@@ -60,11 +64,19 @@ export class OverlappedGradients implements Disposable {
   private blockDone(b: Block): void {
     const k = this.bucketOf.get(b)!;
     if (k.done.has(b))
-      throw new ValueError('data-parallel step: a transformer block ran backward twice in one micro-batch after its gradients were sent for averaging; ' +
-        'a block used twice per forward cannot overlap its all-reduce (train with overlapAllReduce: false)', { op: 'train' });
+      throw new ValueError(
+        'data-parallel step: a transformer block ran backward twice in one micro-batch after its gradients were sent for averaging; ' +
+          'a block used twice per forward cannot overlap its all-reduce (train with overlapAllReduce: false)',
+        { op: 'train' },
+      );
     k.done.add(b);
     if (k.done.size < k.blocks.length) return;
-    const grads = k.blocks.flatMap((x) => x.parameters().filter((p) => p.hasGrad).map((p) => p.grad!));
+    const grads = k.blocks.flatMap((x) =>
+      x
+        .parameters()
+        .filter((p) => p.hasGrad)
+        .map((p) => p.grad!),
+    );
     if (grads.length) k.pending = startAllReduce(grads, 'avg');
   }
 

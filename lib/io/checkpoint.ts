@@ -31,14 +31,22 @@ const fmt = (shape: readonly number[]) => `[${shape.join(',')}]`;
  * `backbone.` (or a given prefix), drops positional tables (always recomputed), and converts the
  * attention bias between the two conventions (qkv.bias ⇄ q_bias + v_bias).
  */
-export function mapReferenceKeys(tensors: Map<string, Tensor>, want: Set<string>, opts: { stripPrefixes?: string[]; source?: string } = {}): Map<string, Tensor> {
+export function mapReferenceKeys(
+  tensors: Map<string, Tensor>,
+  want: Set<string>,
+  opts: { stripPrefixes?: string[]; source?: string } = {},
+): Map<string, Tensor> {
   const prefixes = opts.stripPrefixes ?? ['encoder.', 'backbone.', 'module.'];
   const where = opts.source ? `${opts.source}: ` : '';
   // The bias conversions slice and join f32 vectors; anything else would be cut at wrong places.
   const expectBias = (name: string, t: Tensor, multipleOf: number) => {
-    if (t.dtype !== 'f32') throw new DTypeError(printable(`${where}'${name}' is ${t.dtype}, expected f32 for an attention bias`), { op: 'mapReferenceKeys' });
+    if (t.dtype !== 'f32')
+      throw new DTypeError(printable(`${where}'${name}' is ${t.dtype}, expected f32 for an attention bias`), { op: 'mapReferenceKeys' });
     if (t.ndim !== 1 || t.shape[0] % multipleOf !== 0)
-      throw new ShapeError(printable(`${where}'${name}' is ${fmt(t.shape)}, expected one dimension divisible by ${multipleOf} for an attention bias`), { op: 'mapReferenceKeys' });
+      throw new ShapeError(
+        printable(`${where}'${name}' is ${fmt(t.shape)}, expected one dimension divisible by ${multipleOf} for an attention bias`),
+        { op: 'mapReferenceKeys' },
+      );
   };
   const out = new Map<string, Tensor>();
   for (const [k0, t] of tensors) {
@@ -60,16 +68,26 @@ export function mapReferenceKeys(tensors: Map<string, Tensor>, want: Set<string>
     }
     const q = /^(.*\.attn)\.q_bias$/.exec(k);
     if (q && !want.has(k) && want.has(`${q[1]}.qkv.bias`)) {
-      const qb = out.get(k)!, vb = out.get(`${q[1]}.v_bias`);
+      const qb = out.get(k)!,
+        vb = out.get(`${q[1]}.v_bias`);
       expectBias(k, qb, 1);
       const d = qb.shape[0];
       if (vb) {
         expectBias(`${q[1]}.v_bias`, vb, 1);
-        if (vb.shape[0] !== d) throw new ShapeError(printable(`${where}'${q[1]}.v_bias' is ${fmt(vb.shape)}, expected [${d}] like '${k}'`), { op: 'mapReferenceKeys' });
+        if (vb.shape[0] !== d)
+          throw new ShapeError(printable(`${where}'${q[1]}.v_bias' is ${fmt(vb.shape)}, expected [${d}] like '${k}'`), {
+            op: 'mapReferenceKeys',
+          });
       }
       const full = Tensor.zeros([3 * d], { device: qb.device });
-      { using qs = full.slice(0, d); qs.assign(qb as Tensor<'f32'>); }
-      if (vb) { using vs = full.slice(2 * d, 3 * d); vs.assign(vb as Tensor<'f32'>); }
+      {
+        using qs = full.slice(0, d);
+        qs.assign(qb as Tensor<'f32'>);
+      }
+      if (vb) {
+        using vs = full.slice(2 * d, 3 * d);
+        vs.assign(vb as Tensor<'f32'>);
+      }
       out.set(`${q[1]}.qkv.bias`, full);
       out.delete(k);
       out.delete(`${q[1]}.v_bias`);
@@ -109,7 +127,8 @@ function listed(kind: string, items: string[]): string {
 
 /** The index of the first non-finite tensor, found by halving; the whole list holds one. */
 function firstNonFinite(ts: Tensor[]): number {
-  let lo = 0, hi = ts.length;
+  let lo = 0,
+    hi = ts.length;
   while (hi - lo > 1) {
     const mid = (lo + hi) >> 1;
     using ok = allFinite(ts.slice(lo, mid));
@@ -133,7 +152,9 @@ export function loadStateDict(m: Module, tensors: Map<string, Tensor>, opts: Sta
   const fresh = opts.mayStayFresh ?? [];
   const mayStayFresh = (n: string) => fresh.some((f) => (f.endsWith('.') ? n.startsWith(f) : n === f));
   const report: LoadReport = { loaded: [], missing: [], unexpected: [], mismatched: [] };
-  const shapeErrs: string[] = [], dtypeErrs: string[] = [], missingErrs: string[] = [];
+  const shapeErrs: string[] = [],
+    dtypeErrs: string[] = [],
+    missingErrs: string[] = [];
   const plan: [Parameter, Tensor, string][] = [];
   try {
     for (const [name, p] of named) {
@@ -144,7 +165,7 @@ export function loadStateDict(m: Module, tensors: Map<string, Tensor>, opts: Sta
         continue;
       }
       if (!t) {
-        if (!p.trainable) continue;  // frozen tables are recomputed, never read
+        if (!p.trainable) continue; // frozen tables are recomputed, never read
         report.missing.push(name);
         if (!mayStayFresh(name)) missingErrs.push(name);
         continue;
@@ -164,7 +185,9 @@ export function loadStateDict(m: Module, tensors: Map<string, Tensor>, opts: Sta
     ].filter(Boolean);
     if (problems.length) {
       const Cls = shapeErrs.length ? ShapeError : dtypeErrs.length ? DTypeError : ValueError;
-      throw new Cls(printable(`checkpoint does not match the model${opts.source ? ` (${opts.source})` : ''}: ${problems.join('; ')}`), { op: 'loadStateDict' });
+      throw new Cls(printable(`checkpoint does not match the model${opts.source ? ` (${opts.source})` : ''}: ${problems.join('; ')}`), {
+        op: 'loadStateDict',
+      });
     }
     // One native pass over every tensor; the search for the culprit runs only on failure.
     const loaded = plan.map(([, t]) => t);
@@ -172,7 +195,10 @@ export function loadStateDict(m: Module, tensors: Map<string, Tensor>, opts: Sta
       using ok = allFinite(loaded);
       if (ok.toArraySync()[0] !== 1) {
         const bad = plan[firstNonFinite(loaded)];
-        throw new ValueError(printable(`${where}weight '${bad[2]}' ${fmt(bad[1].shape)} holds NaN or Inf values; a checkpoint must be finite`), { op: 'loadStateDict' });
+        throw new ValueError(
+          printable(`${where}weight '${bad[2]}' ${fmt(bad[1].shape)} holds NaN or Inf values; a checkpoint must be finite`),
+          { op: 'loadStateDict' },
+        );
       }
     }
     // Packed copies of the old weights would go stale (Module.packWeights).

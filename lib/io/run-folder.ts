@@ -40,8 +40,10 @@ export async function lockRunFolder(dir: string): Promise<() => Promise<void>> {
     if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
     const owner = Number((await readFile(path, 'utf8').catch(() => '')).trim());
     if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && alive(owner))
-      throw new RunFolderError(`run folder ${dir} is in use by process ${owner} (lock ${path}); wait for that run to end, ` +
-        `or delete ${path} if process ${owner} is not training there`);
+      throw new RunFolderError(
+        `run folder ${dir} is in use by process ${owner} (lock ${path}); wait for that run to end, ` +
+          `or delete ${path} if process ${owner} is not training there`,
+      );
     await writeFile(path, me);
   }
   return async () => {
@@ -73,7 +75,8 @@ export async function truncateLog(path: string, step: number): Promise<{ later: 
     throw e;
   }
   const kept: string[] = [];
-  let later = 0, torn = 0;
+  let later = 0,
+    torn = 0;
   for (const line of text.split('\n')) {
     if (!line.trim()) continue;
     let rec: { step?: unknown };
@@ -86,6 +89,6 @@ export async function truncateLog(path: string, step: number): Promise<{ later: 
     if (typeof rec?.step === 'number' && rec.step > step) later++;
     else kept.push(line);
   }
-  if (later || torn) await writeFileAtomic(path, [kept.map((l) => l + '\n').join('')]);
+  if (later || torn) await writeFileAtomic(path, [kept.map((l) => `${l}\n`).join('')]);
   return { later, torn };
 }

@@ -59,8 +59,10 @@ function parseEntry(name: string, v: unknown, bad: (msg: string) => SafetensorsE
   if (!isPlainObject(v)) throw bad(`tensor '${name}': entry is ${show(v)}, expected an object {dtype, shape, data_offsets}`);
   const fd = typeof v.dtype === 'string' && Object.hasOwn(FILE_DTYPE, v.dtype) ? FILE_DTYPE[v.dtype] : undefined;
   if (!fd)
-    throw bad(`tensor '${name}' has dtype ${show(v.dtype)}; supported: ${Object.keys(FILE_DTYPE).join(', ')} ` +
-      `(convert F16/F64 checkpoints to F32 first, see README)`);
+    throw bad(
+      `tensor '${name}' has dtype ${show(v.dtype)}; supported: ${Object.keys(FILE_DTYPE).join(', ')} ` +
+        `(convert F16/F64 checkpoints to F32 first, see README)`,
+    );
   const shape = v.shape;
   if (!Array.isArray(shape) || !shape.every(isCount))
     throw bad(`tensor '${name}' has an invalid shape ${show(shape)}, expected a list of non-negative integers`);
@@ -105,19 +107,27 @@ export function parseHeader(headerBytes: Uint8Array, fileSize: number, path: str
     tensors.set(name, parseEntry(name, v, bad));
   }
   const spans = [...tensors].sort((a, b) => a[1].begin - b[1].begin || a[1].end - b[1].end);
-  let cursor = 0, prev = '';
+  let cursor = 0,
+    prev = '';
   for (const [name, e] of spans) {
-    if (e.begin < cursor) throw bad(`tensor '${name}' begins at byte ${e.begin} of the data, inside '${prev}' which ends at ${cursor} (overlap)`);
+    if (e.begin < cursor)
+      throw bad(`tensor '${name}' begins at byte ${e.begin} of the data, inside '${prev}' which ends at ${cursor} (overlap)`);
     if (e.begin > cursor)
-      throw bad(`tensor '${name}' begins at byte ${e.begin} of the data but ${prev ? `'${prev}' ends` : 'the data starts'} at ${cursor} (gap)`);
+      throw bad(
+        `tensor '${name}' begins at byte ${e.begin} of the data but ${prev ? `'${prev}' ends` : 'the data starts'} at ${cursor} (gap)`,
+      );
     if (e.end > dataSize)
-      throw bad(`tensor '${name}' ends at byte ${e.end} of the data but the file holds only ${Math.max(0, dataSize)} data bytes (truncated?)`);
+      throw bad(
+        `tensor '${name}' ends at byte ${e.end} of the data but the file holds only ${Math.max(0, dataSize)} data bytes (truncated?)`,
+      );
     cursor = e.end;
     prev = name;
   }
   if (cursor !== dataSize)
-    throw bad(`the tensors cover ${cursor} bytes${prev ? ` (the last, '${prev}', ends there)` : ''} but the data section is ${dataSize} bytes ` +
-      `(file ${fileSize} − 8 − header ${headerBytes.length}): wrong header length or trailing bytes`);
+    throw bad(
+      `the tensors cover ${cursor} bytes${prev ? ` (the last, '${prev}', ends there)` : ''} but the data section is ${dataSize} bytes ` +
+        `(file ${fileSize} − 8 − header ${headerBytes.length}): wrong header length or trailing bytes`,
+    );
   return { tensors, metadata, dataStart };
 }
 
@@ -170,7 +180,10 @@ export interface LoadOptions {
  * the JS thread), never through a JS array. The storage is private memory, not a mapping of the
  * file, so writing to a loaded tensor cannot change the file.
  */
-export async function loadSafetensors(path: string, opts: LoadOptions = {}): Promise<{ tensors: Map<string, Tensor>; metadata: Record<string, string> }> {
+export async function loadSafetensors(
+  path: string,
+  opts: LoadOptions = {},
+): Promise<{ tensors: Map<string, Tensor>; metadata: Record<string, string> }> {
   const fh = await open(path, 'r');
   try {
     const h = await readHeaderFrom(fh, path);
@@ -180,7 +193,10 @@ export async function loadSafetensors(path: string, opts: LoadOptions = {}): Pro
     const { tensors, endedAt } = await addon().readFileRanges(fh.fd, ranges, normalizeDevice(opts.device));
     if (endedAt >= 0) {
       const [name, e] = wanted[endedAt];
-      throw fileError(path, `file ended inside tensor '${name}' (bytes ${e.begin}–${e.end} of the data; it was ${h.size} bytes when opened)`);
+      throw fileError(
+        path,
+        `file ended inside tensor '${name}' (bytes ${e.begin}–${e.end} of the data; it was ${h.size} bytes when opened)`,
+      );
     }
     return { tensors: new Map(wanted.map(([name], i) => [name, Tensor.fromNative(tensors[i])])), metadata: h.metadata };
   } finally {
@@ -189,7 +205,11 @@ export async function loadSafetensors(path: string, opts: LoadOptions = {}): Pro
 }
 
 /** Writes tensors (read back from their devices) atomically. Names are written in sorted order. */
-export async function saveSafetensors(path: string, tensors: Map<string, Tensor> | Record<string, Tensor>, metadata: Record<string, string> = {}): Promise<void> {
+export async function saveSafetensors(
+  path: string,
+  tensors: Map<string, Tensor> | Record<string, Tensor>,
+  metadata: Record<string, string> = {},
+): Promise<void> {
   const entries = [...(tensors instanceof Map ? tensors.entries() : Object.entries(tensors))].sort((a, b) => (a[0] < b[0] ? -1 : 1));
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length) header.__metadata__ = metadata;
@@ -203,7 +223,7 @@ export async function saveSafetensors(path: string, tensors: Map<string, Tensor>
     offset += bytes.length;
   }
   let json = JSON.stringify(header);
-  json += ' '.repeat((8 - (Buffer.byteLength(json) % 8)) % 8);  // data starts 8-byte aligned
+  json += ' '.repeat((8 - (Buffer.byteLength(json) % 8)) % 8); // data starts 8-byte aligned
   const len = Buffer.alloc(8);
   len.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
   await writeFileAtomic(path, [len, json, ...chunks]);

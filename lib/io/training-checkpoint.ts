@@ -52,7 +52,11 @@ async function checkpointFolders(dir: string): Promise<string[]> {
 }
 
 /** Writes `dir/checkpoint-<step>/` completely, then points `dir/latest.json` at it; keeps the newest `keep`. */
-export async function saveTrainingCheckpoint(dir: string, parts: { model: Map<string, Tensor>; optimizer: Map<string, Tensor>; state: TrainingState; modelMetadata?: Record<string, string> }, keep = 2): Promise<string> {
+export async function saveTrainingCheckpoint(
+  dir: string,
+  parts: { model: Map<string, Tensor>; optimizer: Map<string, Tensor>; state: TrainingState; modelMetadata?: Record<string, string> },
+  keep = 2,
+): Promise<string> {
   await mkdir(dir, { recursive: true });
   const name = folderName(parts.state.step);
   const tmp = temporaryName(dir, name, false);
@@ -66,7 +70,8 @@ export async function saveTrainingCheckpoint(dir: string, parts: { model: Map<st
   await rename(tmp, final);
   await markLatest(dir, parts.state.step);
   const all = await checkpointFolders(dir);
-  for (const old of all.slice(0, Math.max(0, all.length - keep))) if (old !== name) await rm(join(dir, old), { recursive: true, force: true });
+  for (const old of all.slice(0, Math.max(0, all.length - keep)))
+    if (old !== name) await rm(join(dir, old), { recursive: true, force: true });
   return final;
 }
 
@@ -83,7 +88,8 @@ async function loadFolder(dir: string, name: string): Promise<LoadedCheckpoint> 
   const step = Number(FOLDER.exec(name)![1]);
   if (!state || typeof state !== 'object' || state.step !== step)
     throw new ValueError(`state.json says step ${JSON.stringify(state?.step)}, the folder name says ${step}`);
-  if (!state.rng || typeof state.rng !== 'object') throw new ValueError(`state.json has rng ${JSON.stringify(state.rng)}, expected an object of generator states`);
+  if (!state.rng || typeof state.rng !== 'object')
+    throw new ValueError(`state.json has rng ${JSON.stringify(state.rng)}, expected an object of generator states`);
   const model = (await loadSafetensors(join(path, 'model.safetensors'))).tensors;
   try {
     const optimizer = (await loadSafetensors(join(path, 'optimizer.safetensors'))).tensors;
@@ -123,7 +129,10 @@ export async function loadTrainingCheckpoint(dir: string, onWarning: (msg: strin
   if (!latest && folders.length === 0) return null;
   const skipped: string[] = [];
   if (latest && 'problem' in latest) skipped.push(latest.problem);
-  const order = [...(latest && 'name' in latest ? [latest.name] : []), ...folders.reverse().filter((f) => !(latest && 'name' in latest && f === latest.name))];
+  const order = [
+    ...(latest && 'name' in latest ? [latest.name] : []),
+    ...folders.reverse().filter((f) => !(latest && 'name' in latest && f === latest.name)),
+  ];
   for (const name of order) {
     try {
       const ck = await loadFolder(dir, name);
@@ -133,8 +142,10 @@ export async function loadTrainingCheckpoint(dir: string, onWarning: (msg: strin
       skipped.push(`${name} does not load (${(e as Error).message})`);
     }
   }
-  throw new CheckpointError(`${dir}: no checkpoint loads: ${skipped.join('; ')}. ` +
-    'Either start over (force: deletes the run folder\'s checkpoints, log, config and weights) or put back a checkpoint folder that loads.');
+  throw new CheckpointError(
+    `${dir}: no checkpoint loads: ${skipped.join('; ')}. ` +
+      "Either start over (force: deletes the run folder's checkpoints, log, config and weights) or put back a checkpoint folder that loads.",
+  );
 }
 
 /** Deletes checkpoints written after `step`: after resuming at `step` they describe a discarded future. */

@@ -32,17 +32,21 @@ export async function inflateImageWeights(image: VisionTransformer, video: VitCo
     if (name === 'patch_embed.proj.weight') {
       const [o, c, p, q] = t.shape;
       if (p !== video.patch || q !== video.patch || o !== d)
-        throw new ShapeError(`inflateImageWeights: image patch embedding [${t.shape}] does not fit a video encoder of dim ${d}, patch ${video.patch}`, { op: 'inflateImageWeights' });
+        throw new ShapeError(
+          `inflateImageWeights: image patch embedding [${t.shape}] does not fit a video encoder of dim ${d}, patch ${video.patch}`,
+          { op: 'inflateImageWeights' },
+        );
       const src = (await t.toArray()) as Float32Array;
-      const k = video.tubelet, plane = p * q;
+      const k = video.tubelet,
+        plane = p * q;
       const dst = new Float32Array(o * c * k * plane);
       for (let oc = 0; oc < o * c; oc++)
-        for (let f = 0; f < k; f++)
-          for (let j = 0; j < plane; j++) dst[(oc * k + f) * plane + j] = src[oc * plane + j] / k;
+        for (let f = 0; f < k; f++) for (let j = 0; j < plane; j++) dst[(oc * k + f) * plane + j] = src[oc * plane + j] / k;
       out.set(name, Tensor.fromArray(dst, [o, c, k, p, q]));
     } else if (name.endsWith('.attn.qkv.bias')) {
       const b = (await t.toArray()) as Float32Array;
-      if (b.length !== 3 * d) throw new ShapeError(`inflateImageWeights: ${name} has ${b.length} values, expected 3 × ${d}`, { op: 'inflateImageWeights' });
+      if (b.length !== 3 * d)
+        throw new ShapeError(`inflateImageWeights: ${name} has ${b.length} values, expected 3 × ${d}`, { op: 'inflateImageWeights' });
       const stem = name.slice(0, -'qkv.bias'.length);
       out.set(`${stem}q_bias`, Tensor.fromArray(b.slice(0, d), [d]));
       out.set(`${stem}v_bias`, Tensor.fromArray(b.slice(2 * d), [d]));
@@ -74,7 +78,12 @@ export interface FinetuneSetting {
  * fresh (the pool is larger than steps × batch), and flips would change the motion label.
  */
 export async function finetuneAndScore(
-  config: VitConfig, weights: Map<string, Tensor> | null, task: DemoTask, trainSet: ClipSource, val: ClipSource, s: FinetuneSetting,
+  config: VitConfig,
+  weights: Map<string, Tensor> | null,
+  task: DemoTask,
+  trainSet: ClipSource,
+  val: ClipSource,
+  s: FinetuneSetting,
   onStep?: (rec: StepRecord) => void,
 ): Promise<number> {
   const model = new VideoClassifier(config, { numClasses: 4, seed: s.seed, initScale: s.headInitScale });
@@ -82,15 +91,41 @@ export async function finetuneAndScore(
     if (weights) {
       const rep = loadStateDict(model, weights, { mayStayFresh: ['head.', 'fc_norm.'] });
       if (!rep.loaded.some((n) => n.startsWith('blocks.')))
-        throw new ValueError(`finetuneAndScore: no encoder block was loaded from the ${weights.size} given weights (keys like '${[...weights.keys()][0]}'), expected blocks.*`);
+        throw new ValueError(
+          `finetuneAndScore: no encoder block was loaded from the ${weights.size} given weights (keys like '${[...weights.keys()][0]}'), expected blocks.*`,
+        );
     }
     const data = new BatchSampler(trainSet, s.batch, s.seed + (task === 'motion' ? 1 : 0));
-    const recipe = finetuneRecipe(data, {
-      preset: 'tiny', frames: config.frames, size: config.size, numClasses: 4, batchSize: s.batch, label: task, seed: s.seed,
-      repeated: 1, mix: false, randAugment: false, erasing: 0, flip: 0, labelSmoothing: 0, cropScale: [1, 1],
-    }, model);
-    await train(recipe, { steps: s.steps, lr: s.lr, minLr: s.lr / 100, warmupSteps: Math.max(1, Math.round(s.steps / 10)), weightDecay: 0.05, beta2: 0.999, onStep,
-      ...(s.layerDecay === null ? {} : { layerDecay: { decay: s.layerDecay, depth: config.depth } }) });
+    const recipe = finetuneRecipe(
+      data,
+      {
+        preset: 'tiny',
+        frames: config.frames,
+        size: config.size,
+        numClasses: 4,
+        batchSize: s.batch,
+        label: task,
+        seed: s.seed,
+        repeated: 1,
+        mix: false,
+        randAugment: false,
+        erasing: 0,
+        flip: 0,
+        labelSmoothing: 0,
+        cropScale: [1, 1],
+      },
+      model,
+    );
+    await train(recipe, {
+      steps: s.steps,
+      lr: s.lr,
+      minLr: s.lr / 100,
+      warmupSteps: Math.max(1, Math.round(s.steps / 10)),
+      weightDecay: 0.05,
+      beta2: 0.999,
+      onStep,
+      ...(s.layerDecay === null ? {} : { layerDecay: { decay: s.layerDecay, depth: config.depth } }),
+    });
     await data.close();
     const r = await evaluate(model, val, { classes: 4, label: task, batchVideos: 64 });
     return r.top1;
@@ -101,14 +136,21 @@ export async function finetuneAndScore(
 
 /** Features of an encoder for the probes: extracted once, probed on both tasks. */
 export async function probeBothTasks(
-  encoder: VisionTransformer, probeTrain: ClipSource, val: ClipSource, o: { steps: number; seed: number; weightDecays: number[] },
+  encoder: VisionTransformer,
+  probeTrain: ClipSource,
+  val: ClipSource,
+  o: { steps: number; seed: number; weightDecays: number[] },
 ): Promise<Record<DemoTask, number>> {
   const tr: ExtractedFeatures = await extractFeatures(encoder, probeTrain);
   const va: ExtractedFeatures = await extractFeatures(encoder, val);
   try {
     const acc = {} as Record<DemoTask, number>;
     for (const task of DEMO_TASKS) {
-      const r = await linearProbe({ x: tr.features, y: tr.labelSets[task] }, { x: va.features, y: va.labelSets[task] }, 4, { steps: o.steps, seed: o.seed, weightDecay: o.weightDecays });
+      const r = await linearProbe({ x: tr.features, y: tr.labelSets[task] }, { x: va.features, y: va.labelSets[task] }, 4, {
+        steps: o.steps,
+        seed: o.seed,
+        weightDecay: o.weightDecays,
+      });
       acc[task] = r.valAcc;
     }
     return acc;

@@ -15,12 +15,18 @@ import { stackClips } from './batch.js';
  */
 export async function frameSimilarity(features: Tensor, slots: number): Promise<number[][]> {
   const [b, n, d] = features.shape;
-  if (b !== 1 || n % slots) throw new ShapeError(`frameSimilarity: features [${features.shape}] do not split into ${slots} slots of one clip`, { op: 'frameSimilarity' });
+  if (b !== 1 || n % slots)
+    throw new ShapeError(`frameSimilarity: features [${features.shape}] do not split into ${slots} slots of one clip`, {
+      op: 'frameSimilarity',
+    });
   using f3 = features.reshape([slots, n / slots, d]);
   using pooled = meanTokens(f3);
   using gram = gemm(pooled, pooled, { transB: true });
   const g = await gram.toArray();
-  using inv = Tensor.fromArray(Float32Array.from({ length: slots }, (_, i) => 1 / Math.sqrt(Math.max(g[i * slots + i], 1e-30))), [slots]);
+  using inv = Tensor.fromArray(
+    Float32Array.from({ length: slots }, (_, i) => 1 / Math.sqrt(Math.max(g[i * slots + i], 1e-30))),
+    [slots],
+  );
   using unit = rowScale(pooled, inv);
   using cos = gemm(unit, unit, { transB: true });
   const c = await cos.toArray();
@@ -29,13 +35,16 @@ export async function frameSimilarity(features: Tensor, slots: number): Promise<
 
 /** Mean of the off-diagonal entries: lower = more temporal difference between slots. */
 export function meanOffDiagonal(m: number[][]): number {
-  let s = 0, k = 0;
-  m.forEach((row, i) => row.forEach((v, j) => {
-    if (i !== j) {
-      s += v;
-      k++;
-    }
-  }));
+  let s = 0,
+    k = 0;
+  m.forEach((row, i) =>
+    row.forEach((v, j) => {
+      if (i !== j) {
+        s += v;
+        k++;
+      }
+    }),
+  );
   return k ? s / k : 1;
 }
 
@@ -43,7 +52,12 @@ export function meanOffDiagonal(m: number[][]): number {
  * Mean off-diagonal slot similarity of `features` (pre-norm, [B, slots·P, D]) over the first
  * `clips` clips of `source`: one forward for all of them, then frameSimilarity clip by clip.
  */
-export async function meanFrameSimilarity(features: (video: Tensor) => Tensor, slots: number, source: ClipSource, clips: number): Promise<number> {
+export async function meanFrameSimilarity(
+  features: (video: Tensor) => Tensor,
+  slots: number,
+  source: ClipSource,
+  clips: number,
+): Promise<number> {
   const n = Math.min(clips, source.length);
   const b = stackClips(await Promise.all(Array.from({ length: n }, (_, i) => source.get(i, 0))));
   using f = features(b.video);

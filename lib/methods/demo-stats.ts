@@ -73,11 +73,18 @@ export function summarizeDemo(perSeed: DemoRowLike[][], valClips: number, chance
   const names = perSeed[0].map((r) => r.encoder);
   for (const rows of perSeed)
     if (rows.length !== names.length || rows.some((r, i) => r.encoder !== names[i]))
-      throw new ValueError(`summarizeDemo: every seed must have the rows ${names.join(', ')}; got ${rows.map((r) => r.encoder).join(', ')}`);
+      throw new ValueError(
+        `summarizeDemo: every seed must have the rows ${names.join(', ')}; got ${rows.map((r) => r.encoder).join(', ')}`,
+      );
   const rows = names.map((encoder, i) => {
-    const cell = (k: 'finetuned' | 'probe', task: 'appearance' | 'motion') => accuracyInterval(perSeed.map((s) => s[i][k][task]), valClips);
+    const cell = (k: 'finetuned' | 'probe', task: 'appearance' | 'motion') =>
+      accuracyInterval(
+        perSeed.map((s) => s[i][k][task]),
+        valClips,
+      );
     return {
-      encoder, kind: perSeed[0][i].kind,
+      encoder,
+      kind: perSeed[0][i].kind,
       finetuned: { appearance: cell('finetuned', 'appearance'), motion: cell('finetuned', 'motion') },
       probe: { appearance: cell('probe', 'appearance'), motion: cell('probe', 'motion') },
     };

@@ -69,9 +69,27 @@ export interface DemoOptions {
 
 /** The default demo: synthetic set, model and step budgets (docs/DEMO.md says how they were chosen). */
 export const DEMO_DEFAULTS: Omit<DemoOptions, 'seed'> = {
-  frames: 8, size: 32, patch: 8, trainClips: 8192, valClips: 256, probeClips: 1024, batch: 16,
-  teacherSteps: 1000, studentSteps: 300, finetuneSteps: 200, finetuneLr: 1.5e-3, finetuneLayerDecay: null, labelledClips: null, headInitScale: 1, probeSteps: 300, probeWeightDecays: [1e-4, 1e-2, 1e-1, 1],
-  maskRatio: 0.9, preset: 'tiny', clutter: { min: 0, max: 0 }, palette: 'fixed', teacherTargets: 'normalized',
+  frames: 8,
+  size: 32,
+  patch: 8,
+  trainClips: 8192,
+  valClips: 256,
+  probeClips: 1024,
+  batch: 16,
+  teacherSteps: 1000,
+  studentSteps: 300,
+  finetuneSteps: 200,
+  finetuneLr: 1.5e-3,
+  finetuneLayerDecay: null,
+  labelledClips: null,
+  headInitScale: 1,
+  probeSteps: 300,
+  probeWeightDecays: [1e-4, 1e-2, 1e-1, 1],
+  maskRatio: 0.9,
+  preset: 'tiny',
+  clutter: { min: 0, max: 0 },
+  palette: 'fixed',
+  teacherTargets: 'normalized',
 };
 
 export type DemoRowKind = 'control' | 'teacher' | 'student';
@@ -108,13 +126,17 @@ export interface DemoResult {
 const SIMILARITY_CLIPS = 32;
 
 function checkOptions(o: DemoOptions): void {
-  if (!TEACHER_TARGETS.includes(o.teacherTargets)) throw new ValueError(`runDemo: teacherTargets must be ${TEACHER_TARGETS.join(' or ')}, got '${o.teacherTargets}'`);
+  if (!TEACHER_TARGETS.includes(o.teacherTargets))
+    throw new ValueError(`runDemo: teacherTargets must be ${TEACHER_TARGETS.join(' or ')}, got '${o.teacherTargets}'`);
   for (const k of ['teacherSteps', 'studentSteps', 'finetuneSteps', 'probeSteps', 'batch', 'trainClips', 'valClips', 'probeClips'] as const)
     if (!(Number.isInteger(o[k]) && o[k] > 0)) throw new ValueError(`runDemo: ${k} must be a positive integer, got ${o[k]}`);
-  if (o.probeClips > o.trainClips) throw new ValueError(`runDemo: probeClips (${o.probeClips}) must be at most trainClips (${o.trainClips})`);
+  if (o.probeClips > o.trainClips)
+    throw new ValueError(`runDemo: probeClips (${o.probeClips}) must be at most trainClips (${o.trainClips})`);
   const l = o.labelledClips;
   if (l !== null && !(Number.isInteger(l) && l > 0 && l <= o.trainClips))
-    throw new ValueError(`runDemo: labelledClips must be null (the whole pool) or an integer in [1, trainClips = ${o.trainClips}], got ${l}`);
+    throw new ValueError(
+      `runDemo: labelledClips must be null (the whole pool) or an integer in [1, trainClips = ${o.trainClips}], got ${l}`,
+    );
   const d = o.finetuneLayerDecay;
   if (d !== null && !(d > 0 && d <= 1)) throw new ValueError(`runDemo: finetuneLayerDecay must be in (0, 1] or null, got ${d}`);
 }
@@ -124,20 +146,42 @@ export async function runDemo(opts: Partial<DemoOptions> & { seed: number }): Pr
   const o: DemoOptions = { ...DEMO_DEFAULTS, ...opts };
   checkOptions(o);
   const t0 = performance.now();
-  const setOf = (seed: number, count: number) => new SyntheticDataset({ seed, count, frames: o.frames, size: o.size, clutter: o.clutter, palette: o.palette });
+  const setOf = (seed: number, count: number) =>
+    new SyntheticDataset({ seed, count, frames: o.frames, size: o.size, clutter: o.clutter, palette: o.palette });
   const trainSet = setOf(o.seed, o.trainClips);
   const valSet = setOf(o.seed + 100000, o.valClips);
   const probeTrain = setOf(o.seed, o.probeClips);
   const labelled = o.labelledClips === null ? trainSet : setOf(o.seed, o.labelledClips);
-  const sched = (steps: number) => ({ steps, lr: 1.5e-3, minLr: 1e-4, warmupSteps: Math.max(1, Math.round(steps / 10)), weightDecay: 0.05 });
+  const sched = (steps: number) => ({
+    steps,
+    lr: 1.5e-3,
+    minLr: 1e-4,
+    warmupSteps: Math.max(1, Math.round(steps / 10)),
+    weightDecay: 0.05,
+  });
   const onStep = (stage: string, steps: number) => (rec: StepRecord) => o.onProgress?.(stage, steps, rec);
   const vidCfg = (posEmbed: VitConfig['posEmbed']) => videoVit(o.preset, { frames: o.frames, size: o.size, patch: o.patch, posEmbed });
 
   // Stage 1: the teachers.
   const norm = o.teacherTargets === 'normalized';
-  const mae = maeRecipe(new BatchSampler(trainSet, o.batch, o.seed), { preset: o.preset, size: o.size, patch: o.patch, maskRatio: 0.75, seed: o.seed + 1, normPix: norm });
+  const mae = maeRecipe(new BatchSampler(trainSet, o.batch, o.seed), {
+    preset: o.preset,
+    size: o.size,
+    patch: o.patch,
+    maskRatio: 0.75,
+    seed: o.seed + 1,
+    normPix: norm,
+  });
   const maeRun = await train(mae, { ...sched(o.teacherSteps), onStep: onStep('image teacher (MAE)', o.teacherSteps) });
-  const vmae = videomaeRecipe(new BatchSampler(trainSet, o.batch, o.seed), { preset: o.preset, frames: o.frames, size: o.size, maskRatio: o.maskRatio, seed: o.seed + 2, normTarget: norm, override: { patch: o.patch } });
+  const vmae = videomaeRecipe(new BatchSampler(trainSet, o.batch, o.seed), {
+    preset: o.preset,
+    frames: o.frames,
+    size: o.size,
+    maskRatio: o.maskRatio,
+    seed: o.seed + 2,
+    normTarget: norm,
+    override: { patch: o.patch },
+  });
   const vmaeRun = await train(vmae, { ...sched(o.teacherSteps), onStep: onStep('video teacher (VideoMAE)', o.teacherSteps) });
   const teacher = (kind: TeacherKind, from: VisionTransformer) => {
     const cfg = kind === 'img' ? imageVit(o.preset, { size: o.size, patch: o.patch }) : vidCfg('sinusoid1d');
@@ -155,32 +199,70 @@ export async function runDemo(opts: Partial<DemoOptions> & { seed: number }): Pr
 
   // Stage 2: every encoder, probed frozen and fine-tuned on each task with the same budget.
   const rows: DemoRow[] = [];
-  const evaluateEncoder = async (name: string, kind: DemoRowKind, cfg: VitConfig, weights: Map<string, Tensor> | null, pretrainLoss: number | null) => {
+  const evaluateEncoder = async (
+    name: string,
+    kind: DemoRowKind,
+    cfg: VitConfig,
+    weights: Map<string, Tensor> | null,
+    pretrainLoss: number | null,
+  ) => {
     o.onProgress?.(`probe: ${name}`, 0);
     const frozen = new VisionTransformer(cfg, { finalNorm: false, seed: o.seed + 5 });
     if (weights) loadStateDict(frozen, weights);
-    const probe = await probeBothTasks(frozen, probeTrain, valSet, { steps: o.probeSteps, seed: o.seed, weightDecays: o.probeWeightDecays });
+    const probe = await probeBothTasks(frozen, probeTrain, valSet, {
+      steps: o.probeSteps,
+      seed: o.seed,
+      weightDecays: o.probeWeightDecays,
+    });
     // A video-kind Teacher view is the frozen encoder's pre-norm features over the whole clip.
     const frameSim = await meanFrameSimilarity((v) => new Teacher('vid', frozen).features(v), frozen.grid.t, valSet, SIMILARITY_CLIPS);
     frozen.dispose();
     const finetuned = {} as Record<DemoTask, number>;
     for (const task of DEMO_TASKS)
-      finetuned[task] = await finetuneAndScore(cfg, weights, task, labelled, valSet,
-        { steps: o.finetuneSteps, batch: o.batch, lr: o.finetuneLr, headInitScale: o.headInitScale, layerDecay: o.finetuneLayerDecay, seed: o.seed + 6 }, onStep(`fine-tune ${name} on ${task}`, o.finetuneSteps));
+      finetuned[task] = await finetuneAndScore(
+        cfg,
+        weights,
+        task,
+        labelled,
+        valSet,
+        {
+          steps: o.finetuneSteps,
+          batch: o.batch,
+          lr: o.finetuneLr,
+          headInitScale: o.headInitScale,
+          layerDecay: o.finetuneLayerDecay,
+          seed: o.seed + 6,
+        },
+        onStep(`fine-tune ${name} on ${task}`, o.finetuneSteps),
+      );
     rows.push({ encoder: name, kind, finetuned, probe, pretrainLoss, frameSimilarity: frameSim });
   };
   await evaluateEncoder('random init', 'control', vidCfg('sincos3d'), null, null);
   const imgWeights = await inflateImageWeights(teachers.img.encoder, vidCfg('sincos3d'));
   await evaluateEncoder('image teacher (MAE)', 'teacher', vidCfg('sincos3d'), imgWeights, tailMean(maeRun.history, 'loss'));
   for (const t of imgWeights.values()) t.dispose();
-  await evaluateEncoder('video teacher (VideoMAE)', 'teacher', vidCfg('sinusoid1d'), stateDict(teachers.vid.encoder), tailMean(vmaeRun.history, 'loss'));
+  await evaluateEncoder(
+    'video teacher (VideoMAE)',
+    'teacher',
+    vidCfg('sinusoid1d'),
+    stateDict(teachers.vid.encoder),
+    tailMean(vmaeRun.history, 'loss'),
+  );
   const students: [string, Partial<Record<TeacherKind, Teacher>>][] = [
     ['student ← image teacher', { img: teachers.img }],
     ['student ← video teacher', { vid: teachers.vid }],
     ['student ← both (co-taught)', teachers],
   ];
   for (const [name, ts] of students) {
-    const r = distillRecipe(new BatchSampler(trainSet, o.batch, o.seed), { student: o.preset, frames: o.frames, size: o.size, patch: o.patch, teachers: ts, maskRatio: o.maskRatio, seed: o.seed + 3 });
+    const r = distillRecipe(new BatchSampler(trainSet, o.batch, o.seed), {
+      student: o.preset,
+      frames: o.frames,
+      size: o.size,
+      patch: o.patch,
+      teachers: ts,
+      maskRatio: o.maskRatio,
+      seed: o.seed + 3,
+    });
     const run = await train(r, { ...sched(o.studentSteps), onStep: onStep(`distil ${name}`, o.studentSteps) });
     await evaluateEncoder(name, 'student', vidCfg('sincos3d'), stateDict(r.model.encoder), tailMean(run.history, 'loss'));
     r.dispose();

@@ -3,7 +3,14 @@
 import { distillLoss } from '../ops/loss.js';
 import type { MaskType } from '../data/masking.js';
 import { gridOf, type Preset } from '../nn/config.js';
-import { makeStudent, teacherPrecisionFor, type MvdStudent, type Teacher, type TeacherKind, type TeacherPrecisionChoice } from '../nn/mvd.js';
+import {
+  makeStudent,
+  teacherPrecisionFor,
+  type MvdStudent,
+  type Teacher,
+  type TeacherKind,
+  type TeacherPrecisionChoice,
+} from '../nn/mvd.js';
 import type { WeightPrecision } from '../ops/gemm.js';
 import { maskedBatch, type BatchSampler, type SkipReport } from './batch.js';
 import type { Recipe } from './train.js';
@@ -62,9 +69,13 @@ export async function imageTeacherSizeOf(path: string): Promise<number | undefin
   if (!d.unresolved.includes('size')) return d.card.encoder.size;
   const { encoderPrefix: prefix, encoder } = d.card;
   const pos = h.tensors.get(`${prefix}pos_embed`)?.shape;
-  if (!pos || pos.length !== 3 || encoder.tubelet !== 1) return undefined;
+  if (pos?.length !== 3 || encoder.tubelet !== 1) return undefined;
   const side = Math.sqrt(pos[1] - (encoder.clsToken ? 1 : 0));
-  if (!Number.isInteger(side)) throw new ShapeError(`${path}: ${prefix}pos_embed has shape [${pos}], not a square grid of tokens${encoder.clsToken ? ' plus a cls token' : ''}`, { op: 'imageTeacherSizeOf' });
+  if (!Number.isInteger(side))
+    throw new ShapeError(
+      `${path}: ${prefix}pos_embed has shape [${pos}], not a square grid of tokens${encoder.clsToken ? ' plus a cls token' : ''}`,
+      { op: 'imageTeacherSizeOf' },
+    );
   return side * encoder.patch;
 }
 
@@ -78,9 +89,16 @@ function imageTeacherSize(o: DistillOptions, grid: { h: number; w: number }): nu
   const c = img.encoder.config;
   const size = o.imageTeacherSize ?? c.size;
   if (!Number.isInteger(size) || size <= 0) throw new ValueError(`imageTeacherSize must be a positive integer, got ${size}`);
-  if (size !== c.size) throw new ShapeError(`imageTeacherSize ${size} differs from the image teacher's configured input size ${c.size}: build the teacher at ${size}`, { op: 'distillRecipe' });
+  if (size !== c.size)
+    throw new ShapeError(
+      `imageTeacherSize ${size} differs from the image teacher's configured input size ${c.size}: build the teacher at ${size}`,
+      { op: 'distillRecipe' },
+    );
   if (size % c.patch || size / c.patch !== grid.h)
-    throw new ShapeError(`imageTeacherSize ${size} with the image teacher's patch ${c.patch} gives a ${size / c.patch}² token grid, the student's is ${grid.h}×${grid.w}`, { op: 'distillRecipe' });
+    throw new ShapeError(
+      `imageTeacherSize ${size} with the image teacher's patch ${c.patch} gives a ${size / c.patch}² token grid, the student's is ${grid.h}×${grid.w}`,
+      { op: 'distillRecipe' },
+    );
   return size;
 }
 
@@ -93,7 +111,8 @@ export function distillTeacherPrecision(o: Pick<DistillOptions, 'teachers' | 'pa
   const first = Object.values(o.teachers).find((t) => t !== undefined);
   const device = first?.device ?? 'cpu';
   if (o.packTeachers === false) {
-    if (choice === 'bf16') throw new ValueError('teacher precision bf16 needs packed teachers: packTeachers false keeps their plain fp32 weights');
+    if (choice === 'bf16')
+      throw new ValueError('teacher precision bf16 needs packed teachers: packTeachers false keeps their plain fp32 weights');
     if (device.startsWith('cuda')) return teacherPrecisionFor(choice, device);
     return 'fp32';
   }
@@ -105,7 +124,10 @@ export function distillTeacherPrecision(o: Pick<DistillOptions, 'teachers' | 'pa
  * recipe (smooth-L1, 90% tube masking by default). Packs the teachers' weights unless packTeachers is
  * false; the recipe owns and closes `data` but not the teachers, which the caller disposes.
  */
-export function distillRecipe(data: BatchSampler, o: DistillOptions): Recipe & SkipReport & { model: MvdStudent; teacherPrecision: WeightPrecision } {
+export function distillRecipe(
+  data: BatchSampler,
+  o: DistillOptions,
+): Recipe & SkipReport & { model: MvdStudent; teacherPrecision: WeightPrecision } {
   const dims: Partial<Record<TeacherKind, number>> = {};
   for (const [k, t] of Object.entries(o.teachers) as [TeacherKind, Teacher][]) dims[k] = t.dim;
   const model = makeStudent(o.student, dims, { frames: o.frames, size: o.size, patch: o.patch, dropPath: o.dropPath, seed: o.seed });
@@ -125,7 +147,7 @@ export function distillRecipe(data: BatchSampler, o: DistillOptions): Recipe & S
       const { vis, msk } = b;
       // Teachers run on the full clip, frozen (SPEC §3.5).
       const targets = async (k: TeacherKind): Promise<Tensor | null> => {
-        const input = k === 'img' ? b.teacherVideo ?? b.video : b.video;
+        const input = k === 'img' ? (b.teacherVideo ?? b.video) : b.video;
         const cache = o.teacherCache?.[k];
         if (!cache) return o.teachers[k]?.targets(input, msk) ?? null;
         using full = await cache.features(input, b.indices);
@@ -134,7 +156,11 @@ export function distillRecipe(data: BatchSampler, o: DistillOptions): Recipe & S
       const tImg = await targets('img');
       const tVid = await targets('vid');
       const preds = model.forward(b.video, vis, msk);
-      const l = distillLoss(preds.img ?? null, tImg, preds.vid ?? null, tVid, { kind: o.loss ?? 'smoothl1', wImg: o.wImg ?? 1, wVid: o.wVid ?? 1 });
+      const l = distillLoss(preds.img ?? null, tImg, preds.vid ?? null, tVid, {
+        kind: o.loss ?? 'smoothl1',
+        wImg: o.wImg ?? 1,
+        wVid: o.wVid ?? 1,
+      });
       applyLossScale(lossScale, l.dPredImg, l.dPredVid);
       model.backward({ img: l.dPredImg ?? undefined, vid: l.dPredVid ?? undefined });
       for (const t of [tImg, tVid, preds.img, preds.vid, l.dPredImg, l.dPredVid]) t?.dispose();

@@ -59,7 +59,11 @@ export interface EvalResult {
  * per-class accuracy and the confusion matrix from the argmax of each read-back row (first index
  * on ties, as torch.argmax).
  */
-export async function scoreProbabilities(probs: Tensor, labels: Int32Array, classNames?: readonly string[]): Promise<EvalResult & { views: 0 }> {
+export async function scoreProbabilities(
+  probs: Tensor,
+  labels: Int32Array,
+  classNames?: readonly string[],
+): Promise<EvalResult & { views: 0 }> {
   const [n, c] = probs.shape;
   if (labels.length !== n) throw new ValueError(`scoreProbabilities: ${labels.length} labels for ${n} rows`);
   for (const y of labels) if (!(y >= 0 && y < c)) throw new ValueError(`scoreProbabilities: label ${y} outside [0, ${c})`);
@@ -79,7 +83,13 @@ export async function scoreProbabilities(probs: Tensor, labels: Int32Array, clas
   });
   const present = perClass.filter((s) => s.accuracy !== null);
   return {
-    videos: n, views: 0, classes: c, top1: h1 / n, top5: h5 / n, perClass, confusion,
+    videos: n,
+    views: 0,
+    classes: c,
+    top1: h1 / n,
+    top5: h5 / n,
+    perClass,
+    confusion,
     meanClassAccuracy: present.reduce((a, s) => a + s.accuracy!, 0) / Math.max(1, present.length),
     skippedVideos: [],
   };
@@ -140,10 +150,19 @@ interface Share {
 }
 
 /** Videos [start, end) through the model; probs has `rows` rows (≥ end − start), filled from row 0. */
-async function evaluateShare(model: VideoClassifier, source: ClipSource, o: EvaluateOptions, start: number, end: number, rows: number): Promise<Share> {
+async function evaluateShare(
+  model: VideoClassifier,
+  source: ClipSource,
+  o: EvaluateOptions,
+  start: number,
+  end: number,
+  rows: number,
+): Promise<Share> {
   model.eval();
-  const n = end - start, bs = o.batchVideos ?? 4;
-  let views = 0, kept = 0;
+  const n = end - start,
+    bs = o.batchVideos ?? 4;
+  let views = 0,
+    kept = 0;
   const probs = Tensor.empty([Math.max(1, rows), o.classes]);
   const labels = new Int32Array(Math.max(1, rows));
   const skippedVideos: SkippedVideo[] = [];
@@ -190,7 +209,10 @@ async function scoreShares(n: number, shares: Share[], o: EvaluateOptions, probs
   const kept = shares.reduce((a, s) => a + s.kept, 0);
   if (kept === 0) throw new NoUsableVideosError('evaluate', n, skippedVideos);
   const views = new Set(shares.filter((s) => s.kept).map((s) => s.views));
-  if (views.size > 1) throw new ValueError(`evaluate: the ranks' videos have different view counts (${[...views].join(' vs ')}); every video must have the same views`);
+  if (views.size > 1)
+    throw new ValueError(
+      `evaluate: the ranks' videos have different view counts (${[...views].join(' vs ')}); every video must have the same views`,
+    );
   const labels = new Int32Array(kept);
   let at = 0;
   for (const s of shares) labels.set(s.labels.subarray(0, s.kept), (at += s.kept) - s.kept);
@@ -204,7 +226,12 @@ async function scoreShares(n: number, shares: Share[], o: EvaluateOptions, probs
  * rank r's kept rows moved together, in rank order = list order), the rest as JSON.
  */
 async function gatherShares(share: Share, n: number, o: EvaluateOptions): Promise<EvalResult> {
-  const meta = await gatherJson({ kept: share.kept, views: share.views, labels: [...share.labels.subarray(0, share.kept)], skippedVideos: share.skippedVideos });
+  const meta = await gatherJson({
+    kept: share.kept,
+    views: share.views,
+    labels: [...share.labels.subarray(0, share.kept)],
+    skippedVideos: share.skippedVideos,
+  });
   using all = allGather(share.probs);
   const [, rows, classes] = all.shape;
   const kept = meta.reduce((a, m) => a + m.kept, 0);
@@ -219,7 +246,13 @@ async function gatherShares(share: Share, n: number, o: EvaluateOptions): Promis
       dst.assign(src as Tensor<'f32'>);
       at += m.kept;
     });
-    const shares: Share[] = meta.map((m) => ({ probs, labels: Int32Array.from(m.labels), kept: m.kept, views: m.views, skippedVideos: m.skippedVideos }));
+    const shares: Share[] = meta.map((m) => ({
+      probs,
+      labels: Int32Array.from(m.labels),
+      kept: m.kept,
+      views: m.views,
+      skippedVideos: m.skippedVideos,
+    }));
     return await scoreShares(n, shares, o, probs);
   } finally {
     probs.dispose();
@@ -255,7 +288,8 @@ export class SyntheticTestViews implements ClipSource {
 
   async get(index: number): Promise<ClipSample> {
     const { frames: f, size } = this.o;
-    const nc = this.o.numClips ?? 2, ncrop = this.o.numCrops ?? 3;
+    const nc = this.o.numClips ?? 2,
+      ncrop = this.o.numCrops ?? 3;
     const spec = synthClipSpec(this.o.seed ?? 0, index, f, size);
     const long = nc > 1 ? 2 * f : f;
     const margin = ncrop > 1 ? 2 * Math.round(size / 8) : 0;
@@ -280,8 +314,13 @@ export class SyntheticTestViews implements ClipSource {
     }
     const label = (this.o.label ?? 'appearance') === 'appearance' ? spec.appearance : spec.motion;
     return {
-      frames: out, shape: [nc * ncrop, f, size, size, 3], label, labels: { appearance: spec.appearance, motion: spec.motion },
-      index, requested: index, bad: [],
+      frames: out,
+      shape: [nc * ncrop, f, size, size, 3],
+      label,
+      labels: { appearance: spec.appearance, motion: spec.motion },
+      index,
+      requested: index,
+      bad: [],
     };
   }
 }

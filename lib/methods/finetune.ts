@@ -18,10 +18,19 @@ import { videoVit, type Preset, type VitConfig } from '../nn/config.js';
 import { loadWeights, type LoadReport } from '../io/checkpoint.js';
 import { Rng } from '../data/rng.js';
 import {
-  applyErasing, flipFlag, mixTargets, mixupCutmix, randAugment, randAugmentSteps, randomErasing, randomResizedCrop,
-  type ErasingBox, type MixParams, type RandAugmentOp,
+  applyErasing,
+  flipFlag,
+  mixTargets,
+  mixupCutmix,
+  randAugment,
+  randAugmentSteps,
+  randomErasing,
+  randomResizedCrop,
+  type ErasingBox,
+  type MixParams,
+  type RandAugmentOp,
 } from '../data/augment.js';
-import { BatchSampler, IMAGENET_MEAN, IMAGENET_STD, type SkipReport } from './batch.js';
+import { type BatchSampler, IMAGENET_MEAN, IMAGENET_STD, type SkipReport } from './batch.js';
 import { applyLossScale } from './loss-scale.js';
 import type { Recipe } from './train.js';
 
@@ -70,17 +79,34 @@ export interface FinetuneOptions {
 
 /** SPEC §4.3/§4.4/§4.7 defaults for the small models. */
 export const FINETUNE_DEFAULTS = {
-  repeated: 2, dropPath: 0.1, fcDropout: 0, labelSmoothing: 0.1, layerDecay: 0.75, beta2: 0.999,
-  weightDecay: 0.05, baseLr: 5e-4, baseMinLr: 1e-6, flip: 0.5, cropScale: [0.08, 1] as [number, number], erasing: 0.25,
+  repeated: 2,
+  dropPath: 0.1,
+  fcDropout: 0,
+  labelSmoothing: 0.1,
+  layerDecay: 0.75,
+  beta2: 0.999,
+  weightDecay: 0.05,
+  baseLr: 5e-4,
+  baseMinLr: 1e-6,
+  flip: 0.5,
+  cropScale: [0.08, 1] as [number, number],
+  erasing: 0.25,
   mix: { mixupAlpha: 0.8, cutmixAlpha: 1.0, prob: 1.0, switchProb: 0.5 } as MixOptions,
 };
 
 /** The classification model of SPEC §4.1 for a preset. */
 export function makeClassifier(
-  o: Pick<FinetuneOptions, 'preset' | 'frames' | 'size' | 'numClasses' | 'dropPath' | 'fcDropout' | 'posEmbed' | 'seed'> & Pick<ClassifierOptions, 'encoderInit'>,
+  o: Pick<FinetuneOptions, 'preset' | 'frames' | 'size' | 'numClasses' | 'dropPath' | 'fcDropout' | 'posEmbed' | 'seed'> &
+    Pick<ClassifierOptions, 'encoderInit'>,
 ): VideoClassifier {
   const cfg = videoVit(o.preset, { frames: o.frames, size: o.size, ...(o.posEmbed ? { posEmbed: o.posEmbed } : {}) });
-  return new VideoClassifier(cfg, { numClasses: o.numClasses, dropPath: o.dropPath ?? FINETUNE_DEFAULTS.dropPath, fcDropout: o.fcDropout ?? 0, seed: o.seed, encoderInit: o.encoderInit });
+  return new VideoClassifier(cfg, {
+    numClasses: o.numClasses,
+    dropPath: o.dropPath ?? FINETUNE_DEFAULTS.dropPath,
+    fcDropout: o.fcDropout ?? 0,
+    seed: o.seed,
+    encoderInit: o.encoderInit,
+  });
 }
 
 /** 'student' (MVD, sincos3d at the root), 'videomae' (encoder.* keys, 1D table), 'image' (MAE: cls token), from the key names. */
@@ -106,8 +132,11 @@ export async function loadBackbone(model: VideoClassifier, path: string): Promis
   // whose fc_norm alone differs is broken, not a checkpoint of another model.
   const wrongNorm = rep.mismatched.filter((m) => m.name.startsWith('fc_norm.'));
   if (wrongNorm.length)
-    throw new ShapeError(`${path}: ${wrongNorm.map((m) => `${m.name}: [${m.got}] vs [${m.expected}]${`${m.got}` === `${m.expected}` ? ' (another dtype)' : ''}`).join('; ')} (file vs model) ` +
-      'while every other backbone weight fits: a damaged checkpoint?', { op: 'loadBackbone' });
+    throw new ShapeError(
+      `${path}: ${wrongNorm.map((m) => `${m.name}: [${m.got}] vs [${m.expected}]${`${m.got}` === `${m.expected}` ? ' (another dtype)' : ''}`).join('; ')} (file vs model) ` +
+        'while every other backbone weight fits: a damaged checkpoint?',
+      { op: 'loadBackbone' },
+    );
   return rep;
 }
 
@@ -146,10 +175,12 @@ export interface FinetuneBatch extends Disposable {
 export async function finetuneBatch(data: BatchSampler, i: number, o: FinetuneOptions): Promise<FinetuneBatch> {
   const R = o.repeated ?? FINETUNE_DEFAULTS.repeated;
   const lb = await data.loaderBatch(i);
-  const V = lb.views, [, t, h, w] = lb.shape;
+  const V = lb.views,
+    [, t, h, w] = lb.shape;
   const perView = t * h * w * 3;
   const [tf, sz] = [o.frames, o.size];
-  const videos = lb.indices.length, n = videos * R;
+  const videos = lb.indices.length,
+    n = videos * R;
   let u8 = Tensor.empty<'u8'>([n, tf, sz, sz, 3], { dtype: 'u8' });
   const labels = new Int32Array(n);
   const pendingRa: RandAugmentOp[][] = Array.from({ length: n }, () => []);
@@ -164,7 +195,10 @@ export async function finetuneBatch(data: BatchSampler, i: number, o: FinetuneOp
       using raw = Tensor.fromArray(lb.frames.subarray(at, at + perView), [t, h, w, 3]);
       let view: Tensor<'u8'>;
       if (augmented) {
-        if (t !== tf || h !== sz || w !== sz) throw new ShapeError(`finetune: sample ${lb.indices[b]} has views [${t},${h},${w}], expected [${tf},${sz},${sz}]`, { op: 'finetuneBatch' });
+        if (t !== tf || h !== sz || w !== sz)
+          throw new ShapeError(`finetune: sample ${lb.indices[b]} has views [${t},${h},${w}], expected [${tf},${sz},${sz}]`, {
+            op: 'finetuneBatch',
+          });
         const m = lb.meta![b * V + v]!;
         if (m.randAugment && !m.randAugmentApplied) pendingRa[row] = m.randAugment;
         erasing[row] = m.erasing ?? null;
@@ -200,11 +234,16 @@ export async function finetuneBatch(data: BatchSampler, i: number, o: FinetuneOp
 }
 
 function checkLabels(labels: Int32Array, classes: number): void {
-  for (const y of labels) if (!(y >= 0 && y < classes)) throw new ValueError(`finetune: label ${y} is outside [0, ${classes}) (set the number of classes)`);
+  for (const y of labels)
+    if (!(y >= 0 && y < classes)) throw new ValueError(`finetune: label ${y} is outside [0, ${classes}) (set the number of classes)`);
 }
 
 /** The fine-tuning recipe for train(): forward, (mixed) soft-target cross-entropy, backward. */
-export function finetuneRecipe(data: BatchSampler, o: FinetuneOptions, model: VideoClassifier = makeClassifier(o)): Recipe & SkipReport & { model: VideoClassifier } {
+export function finetuneRecipe(
+  data: BatchSampler,
+  o: FinetuneOptions,
+  model: VideoClassifier = makeClassifier(o),
+): Recipe & SkipReport & { model: VideoClassifier } {
   const eps = o.labelSmoothing ?? FINETUNE_DEFAULTS.labelSmoothing;
   const mix = o.mix === false ? null : { ...FINETUNE_DEFAULTS.mix, ...(o.mix ?? {}) };
   return {
@@ -218,9 +257,10 @@ export function finetuneRecipe(data: BatchSampler, o: FinetuneOptions, model: Vi
       const params: MixParams = mix ? mixupCutmix(o.size, o.size, new Rng(o.seed, 0x313, i), mix) : { mode: 'none', lambda: 1 };
       using x = mixClips(b.video, params);
       using logits = model.forward(x);
-      using target = params.mode === 'none'
-        ? Tensor.fromArray(b.labels, [n])
-        : Tensor.fromArray(mixTargets(b.labels, o.numClasses, params.lambda, eps), [n, o.numClasses]);
+      using target =
+        params.mode === 'none'
+          ? Tensor.fromArray(b.labels, [n])
+          : Tensor.fromArray(mixTargets(b.labels, o.numClasses, params.lambda, eps), [n, o.numClasses]);
       const r = crossEntropy(logits, target, { labelSmoothing: params.mode === 'none' ? eps : 0 });
       applyLossScale(lossScale, r.dLogits);
       model.backward(r.dLogits);

@@ -27,7 +27,11 @@ export interface PretrainMethod {
 
 /** The pretraining methods: mae (image teacher, on frames), videomae (video teacher), mam2. */
 export const PRETRAIN_METHODS = {
-  mae: { help: 'image teacher, on frames', maskRatio: 0.75, recipe: (data, s) => maeRecipe(data, { preset: s.preset, size: s.size, maskRatio: s.maskRatio, seed: s.seed }) },
+  mae: {
+    help: 'image teacher, on frames',
+    maskRatio: 0.75,
+    recipe: (data, s) => maeRecipe(data, { preset: s.preset, size: s.size, maskRatio: s.maskRatio, seed: s.seed }),
+  },
   videomae: { help: 'video teacher', maskRatio: 0.9, recipe: (data, s) => videomaeRecipe(data, s) },
   mam2: { help: 'appearance + motion', maskRatio: 0.9, recipe: (data, s) => mam2Recipe(data, s) },
 } as const satisfies Record<string, PretrainMethod>;

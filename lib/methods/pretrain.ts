@@ -20,8 +20,15 @@ import type { Recipe } from './train.js';
  * Takes ownership of `encOut`.
  */
 async function reconstruct(
-  model: { encoder: VisionTransformer; decoder: { forward(e: Tensor, v: Tensor<'i32'>, m: Tensor<'i32'>): Tensor; backward(d: Tensor): Tensor } },
-  encOut: Tensor, vis: Tensor<'i32'>, msk: Tensor<'i32'>, fullTarget: Tensor, lossScale: number,
+  model: {
+    encoder: VisionTransformer;
+    decoder: { forward(e: Tensor, v: Tensor<'i32'>, m: Tensor<'i32'>): Tensor; backward(d: Tensor): Tensor };
+  },
+  encOut: Tensor,
+  vis: Tensor<'i32'>,
+  msk: Tensor<'i32'>,
+  fullTarget: Tensor,
+  lossScale: number,
 ): Promise<Record<string, number>> {
   const pred = model.decoder.forward(encOut, vis, msk);
   using target = gatherTokens(fullTarget, msk);
@@ -39,11 +46,22 @@ async function reconstruct(
 export class MaeModel extends Module {
   readonly encoder: VisionTransformer;
   readonly decoder: MaeDecoder;
-  constructor(readonly config: VitConfig, dec: { dim: number; depth: number; heads: number }, seed: number) {
+  constructor(
+    readonly config: VitConfig,
+    dec: { dim: number; depth: number; heads: number },
+    seed: number,
+  ) {
     super();
     this.encoder = this.child('', new VisionTransformer(config, { finalNorm: true, seed }));
     const decCfg = { ...config, dim: dec.dim };
-    this.decoder = this.child('', new MaeDecoder({ inDim: config.dim, dim: dec.dim, depth: dec.depth, heads: dec.heads, outDim: config.patch * config.patch * 3, eps: config.eps }, positionalTable(decCfg, dec.dim), seed + 1));
+    this.decoder = this.child(
+      '',
+      new MaeDecoder(
+        { inDim: config.dim, dim: dec.dim, depth: dec.depth, heads: dec.heads, outDim: config.patch * config.patch * 3, eps: config.eps },
+        positionalTable(decCfg, dec.dim),
+        seed + 1,
+      ),
+    );
   }
 }
 
@@ -72,7 +90,12 @@ export function maeRecipe(data: BatchSampler, o: MaeOptions): Recipe & SkipRepor
     name: 'mae',
     model,
     async step(i, lossScale = 1) {
-      using b = await maskedBatch(data, i, { type: 'random', grid: { t: 1, h: grid.h, w: grid.w }, ratio: o.maskRatio ?? 0.75, seed: o.seed }, 'one');
+      using b = await maskedBatch(
+        data,
+        i,
+        { type: 'random', grid: { t: 1, h: grid.h, w: grid.w }, ratio: o.maskRatio ?? 0.75, seed: o.seed },
+        'one',
+      );
       const { vis, msk } = b;
       const B = b.video.shape[0];
       const enc = model.encoder.forward(b.video, vis);
@@ -96,16 +119,41 @@ export function maeRecipe(data: BatchSampler, o: MaeOptions): Recipe & SkipRepor
 export class VideoMaeModel extends Module {
   readonly encoder: VisionTransformer;
   readonly decoder: MaskedDecoder;
-  constructor(readonly config: VitConfig, dec: { dim: number; depth: number; heads: number }, seed: number, dropPath = 0) {
+  constructor(
+    readonly config: VitConfig,
+    dec: { dim: number; depth: number; heads: number },
+    seed: number,
+    dropPath = 0,
+  ) {
     super();
     this.encoder = this.child('encoder', new VisionTransformer(config, { finalNorm: true, seed, dropPath }));
     const pos = positionalTable({ ...config, posEmbed: 'sinusoid1d' }, dec.dim);
-    this.decoder = this.child('', new MaskedDecoder(
-      { inDim: config.dim, dim: dec.dim, depth: dec.depth, heads: dec.heads, outDim: config.tubelet * config.patch * config.patch * 3, mlpRatio: config.mlpRatio, dropPath, eps: config.eps },
-      // SPEC §1.4: VideoMAE's encoder_to_decoder keeps PyTorch's default Linear init and has no bias.
-      { down: 'encoder_to_decoder', downBias: false, downInit: { kind: 'torch_default' }, maskToken: 'mask_token', decoder: 'decoder', posName: null },
-      pos, seed + 1,
-    ));
+    this.decoder = this.child(
+      '',
+      new MaskedDecoder(
+        {
+          inDim: config.dim,
+          dim: dec.dim,
+          depth: dec.depth,
+          heads: dec.heads,
+          outDim: config.tubelet * config.patch * config.patch * 3,
+          mlpRatio: config.mlpRatio,
+          dropPath,
+          eps: config.eps,
+        },
+        // SPEC §1.4: VideoMAE's encoder_to_decoder keeps PyTorch's default Linear init and has no bias.
+        {
+          down: 'encoder_to_decoder',
+          downBias: false,
+          downInit: { kind: 'torch_default' },
+          maskToken: 'mask_token',
+          decoder: 'decoder',
+          posName: null,
+        },
+        pos,
+        seed + 1,
+      ),
+    );
   }
 }
 
@@ -137,7 +185,13 @@ export function videomaeRecipe(data: BatchSampler, o: VideoMaeOptions): Recipe &
       const { vis, msk } = b;
       const enc = model.encoder.forward(b.video, vis);
       enc.prenorm.dispose();
-      using full = videomaePixelTarget(b.video, { mean: IMAGENET_MEAN, std: IMAGENET_STD, tubelet: cfg.tubelet, patch: cfg.patch, normalize: o.normTarget ?? true });
+      using full = videomaePixelTarget(b.video, {
+        mean: IMAGENET_MEAN,
+        std: IMAGENET_STD,
+        tubelet: cfg.tubelet,
+        patch: cfg.patch,
+        normalize: o.normTarget ?? true,
+      });
       return reconstruct(model, enc.out!, vis, msk, full, lossScale);
     },
     get skippedVideos() {
@@ -172,7 +226,11 @@ export interface Mam2Options {
 export function mam2Recipe(data: BatchSampler, o: Mam2Options): Recipe & SkipReport & { model: Mam2Model } {
   const cfg = videoVit(o.preset, { frames: o.frames, size: o.size, ...o.override });
   const d = videomaeDecoderFor(o.preset);
-  const model = new Mam2Model(cfg, o.mam2 ?? { regressorDim: d.dim, regressorDepth: Math.max(1, d.depth >> 1), decoderDepth: Math.max(1, d.depth >> 1), heads: d.heads }, o.seed);
+  const model = new Mam2Model(
+    cfg,
+    o.mam2 ?? { regressorDim: d.dim, regressorDepth: Math.max(1, d.depth >> 1), decoderDepth: Math.max(1, d.depth >> 1), heads: d.heads },
+    o.seed,
+  );
   const grid = gridOf(cfg);
   return {
     name: 'mam2',
@@ -193,7 +251,8 @@ export function mam2Recipe(data: BatchSampler, o: Mam2Options): Recipe & SkipRep
       using motAll = rgbDiffTarget(b.video, { mean: IMAGENET_MEAN, std: IMAGENET_STD, tubelet: cfg.tubelet, patch: cfg.patch });
       using motT = gatherTokens(motAll, msk);
       const p = model.forward(b.video, vis, msk);
-      const la = mseLoss(p.app, appT), lm = mseLoss(p.mot, motT);
+      const la = mseLoss(p.app, appT),
+        lm = mseLoss(p.mot, motT);
       applyLossScale((o.wApp ?? 1) * lossScale, la.dPred);
       applyLossScale((o.wMot ?? 1) * lossScale, lm.dPred);
       model.backward(la.dPred, lm.dPred);

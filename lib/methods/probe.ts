@@ -33,7 +33,9 @@ export interface ExtractedFeatures {
  * A bad video skipped by the source gives no row; when every video is bad, a NoUsableVideosError.
  */
 export async function extractFeatures(
-  encoder: VisionTransformer, source: ClipSource, opts: { batchSize?: number; layer?: FeatureLayer; onBadVideo?: BadVideoPolicy } = {},
+  encoder: VisionTransformer,
+  source: ClipSource,
+  opts: { batchSize?: number; layer?: FeatureLayer; onBadVideo?: BadVideoPolicy } = {},
 ): Promise<ExtractedFeatures> {
   encoder.eval();
   const bs = opts.batchSize ?? 16;
@@ -55,7 +57,7 @@ export async function extractFeatures(
       const x = opts.layer === 'prenorm' || !e.out ? e.prenorm : e.out;
       const pooled = meanTokens(x);
       using rows = feats.slice(indices.length, indices.length + samples.length);
-      rows.assign(pooled as Tensor<"f32">);
+      rows.assign(pooled as Tensor<'f32'>);
       indices.push(...b.indices);
       for (const t of [pooled, e.prenorm, e.out, b.video]) t?.dispose();
     }
@@ -74,7 +76,9 @@ export async function extractFeatures(
     feats.dispose();
   }
   return {
-    features, indices: Int32Array.from(indices), skippedVideos,
+    features,
+    indices: Int32Array.from(indices),
+    skippedVideos,
     labelSets: Object.fromEntries(Object.entries(labelSets).map(([k, v]) => [k, Int32Array.from(v)])),
   };
 }
@@ -110,7 +114,8 @@ export interface ProbeOptions {
 
 /** Per-dimension standardisation with the statistics of `fit` (rows [N, D]). */
 function standardizer(fit: Float32Array, n: number, d: number): (x: Float32Array, m: number) => Float32Array {
-  const mu = new Float64Array(d), sd = new Float64Array(d);
+  const mu = new Float64Array(d),
+    sd = new Float64Array(d);
   for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) mu[j] += fit[i * d + j];
   for (let j = 0; j < d; j++) mu[j] /= n;
   for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) sd[j] += (fit[i * d + j] - mu[j]) ** 2;
@@ -140,7 +145,13 @@ function pickRows(x: Float32Array, d: number, idx: number[]): Float32Array {
 async function fitProbe(xt: Tensor, yt: Int32Array, xv: Tensor, yv: Int32Array, classes: number, wd: number, o: ProbeOptions) {
   const d = xt.shape[1];
   using lin = new Linear(d, classes).init({ kind: 'xavier_uniform' }, { seed: o.seed ?? 0, prefix: 'probe.' });
-  const opt = new AdamW(buildParamGroups(lin.namedParameters().map(([n, p]) => [`probe.${n}`, p]), { weightDecay: wd }), { beta2: 0.999 });
+  const opt = new AdamW(
+    buildParamGroups(
+      lin.namedParameters().map(([n, p]) => [`probe.${n}`, p]),
+      { weightDecay: wd },
+    ),
+    { beta2: 0.999 },
+  );
   using ytT = Tensor.fromArray(yt, [yt.length]);
   using yvT = Tensor.fromArray(yv, [yv.length]);
   const steps = o.steps ?? 300;
@@ -176,15 +187,18 @@ export async function linearProbe(train: ProbeSet, val: ProbeSet, classes: numbe
   const [n, d] = train.x.shape;
   const m = val.x.shape[0];
   if (train.y.length !== n || val.y.length !== m)
-    throw new ValueError(`linearProbe: ${train.y.length} train and ${val.y.length} val labels for ${n} and ${m} feature rows, expected one label per row`);
+    throw new ValueError(
+      `linearProbe: ${train.y.length} train and ${val.y.length} val labels for ${n} and ${m} feature rows, expected one label per row`,
+    );
   const skippedVideos = [...(train.skippedVideos ?? []), ...(val.skippedVideos ?? [])];
   const norm = opts.norm ?? 'standardize';
   const wds = Array.isArray(opts.weightDecay) ? opts.weightDecay : [opts.weightDecay ?? 1e-4];
-  const xtA = await train.x.toArray() as Float32Array;
-  const xvA = await val.x.toArray() as Float32Array;
+  const xtA = (await train.x.toArray()) as Float32Array;
+  const xvA = (await val.x.toArray()) as Float32Array;
   // Both sets normalised as the fitting set dictates (standardize: statistics of `fit`).
   const prepare = (fit: Float32Array, fitN: number, other: Float32Array, otherN: number): [Tensor, Tensor] => {
-    const a = Tensor.fromArray(fit, [fitN, d]), b = Tensor.fromArray(other, [otherN, d]);
+    const a = Tensor.fromArray(fit, [fitN, d]),
+      b = Tensor.fromArray(other, [otherN, d]);
     if (norm === 'layernorm') {
       const r: [Tensor, Tensor] = [layerNormRows(a), layerNormRows(b)];
       a.dispose();
@@ -200,7 +214,8 @@ export async function linearProbe(train: ProbeSet, val: ProbeSet, classes: numbe
   if (wds.length > 1) {
     // Deterministic 80/20 split of the TRAIN rows, stratified by class.
     const rng = new Rng(opts.seed ?? 0, 0x9b0e);
-    const fitIdx: number[] = [], holdIdx: number[] = [];
+    const fitIdx: number[] = [],
+      holdIdx: number[] = [];
     for (let c = 0; c < classes; c++) {
       const rows = Array.from(train.y.keys()).filter((i) => train.y[i] === c);
       for (let i = rows.length - 1; i > 0; i--) {
@@ -212,7 +227,8 @@ export async function linearProbe(train: ProbeSet, val: ProbeSet, classes: numbe
       fitIdx.push(...rows.slice(k));
     }
     const [xf, xh] = prepare(pickRows(xtA, d, fitIdx), fitIdx.length, pickRows(xtA, d, holdIdx), holdIdx.length);
-    const yf = Int32Array.from(fitIdx, (i) => train.y[i]), yh = Int32Array.from(holdIdx, (i) => train.y[i]);
+    const yf = Int32Array.from(fitIdx, (i) => train.y[i]),
+      yh = Int32Array.from(holdIdx, (i) => train.y[i]);
     let bestAcc = -1;
     for (const wd of wds) {
       const r = await fitProbe(xf, yf, xh, yh, classes, wd, opts);

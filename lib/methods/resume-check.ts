@@ -19,8 +19,19 @@ export class ResumeConfigError extends ValueError {}
  * Everything else, including seeds and data options, counts as a hyper-parameter.
  */
 export const FREE_KEYS: ReadonlySet<string> = new Set([
-  'steps', 'checkpointEvery', 'checkpoint-every', 'stopAfter', 'stop-after', 'out', 'runDir',
-  'resume', 'force', 'override', 'json', 'device', 'no-pack-teachers',
+  'steps',
+  'checkpointEvery',
+  'checkpoint-every',
+  'stopAfter',
+  'stop-after',
+  'out',
+  'runDir',
+  'resume',
+  'force',
+  'override',
+  'json',
+  'device',
+  'no-pack-teachers',
 ]);
 
 export interface Change {
@@ -44,7 +55,8 @@ function flatten(x: unknown, prefix = '', out: Record<string, unknown> = {}): Re
 
 /** Every non-free key whose value differs (a key present on one side only is a change too). */
 export function configChanges(stored: unknown, now: unknown): Record<string, Change> {
-  const a = flatten(stored), b = flatten(now);
+  const a = flatten(stored),
+    b = flatten(now);
   const out: Record<string, Change> = {};
   for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) {
     if (FREE_KEYS.has(k.split('.')[0])) continue;
@@ -57,5 +69,7 @@ const show = (v: unknown) => (v === undefined ? '(unset)' : JSON.stringify(v));
 
 /** `key: old → new` per change, on one line (the CLI prints an error as one line). */
 export function describeChanges(changes: Record<string, Change>): string {
-  return Object.entries(changes).map(([k, c]) => `${k}: ${show(c.from)} → ${show(c.to)}`).join('; ');
+  return Object.entries(changes)
+    .map(([k, c]) => `${k}: ${show(c.from)} → ${show(c.to)}`)
+    .join('; ');
 }

@@ -37,13 +37,16 @@ async function readConfigJson(path: string, warn: (msg: string) => void): Promis
   try {
     return JSON.parse(await readFile(path, 'utf8'));
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') warn(`${path} is unreadable (${(e as Error).message}); the configuration is not compared`);
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT')
+      warn(`${path} is unreadable (${(e as Error).message}); the configuration is not compared`);
     return undefined;
   }
 }
 
 export async function openRunFolder(dir: string, o: OpenOptions): Promise<RunFolder> {
-  const checkpoints = join(dir, 'checkpoints'), log = join(dir, 'log.jsonl'), configPath = join(dir, 'config.json');
+  const checkpoints = join(dir, 'checkpoints'),
+    log = join(dir, 'log.jsonl'),
+    configPath = join(dir, 'config.json');
   const release = await lockRunFolder(dir);
   let checkpoint: LoadedCheckpoint | null = null;
   try {
@@ -54,8 +57,10 @@ export async function openRunFolder(dir: string, o: OpenOptions): Promise<RunFol
     if (!o.resume) {
       const held = existingRunFiles(dir);
       if (held.length && !o.force)
-        throw new RunFolderError(`${dir} already holds a run (${held.join(', ')}). Continue it with resume (--resume), ` +
-          `or start over with force (--force), which deletes ${RUN_FILES.join(', ')} there`);
+        throw new RunFolderError(
+          `${dir} already holds a run (${held.join(', ')}). Continue it with resume (--resume), ` +
+            `or start over with force (--force), which deletes ${RUN_FILES.join(', ')} there`,
+        );
       if (held.length) {
         await clearRunFiles(dir);
         o.warn(`${dir}: force: deleted the previous run's ${held.join(', ')}`);
@@ -66,9 +71,13 @@ export async function openRunFolder(dir: string, o: OpenOptions): Promise<RunFol
       if (!checkpoint) o.warn(`${dir}: resume: no checkpoint there yet; starting at step 0`);
       overrides = await compareConfig(dir, checkpoint, configPath, o);
       const cut = await truncateLog(log, start);
-      if (cut.later || cut.torn) o.warn(`${log}: dropped ${cut.later} records of steps after ${start} (run again now)${cut.torn ? ` and ${cut.torn} torn lines` : ''}`);
+      if (cut.later || cut.torn)
+        o.warn(
+          `${log}: dropped ${cut.later} records of steps after ${start} (run again now)${cut.torn ? ` and ${cut.torn} torn lines` : ''}`,
+        );
       const later = await removeCheckpointsAfter(checkpoints, start);
-      if (later.length) o.warn(`${checkpoints}: removed ${later.join(', ')}, written after step ${start}, the step this run continues from`);
+      if (later.length)
+        o.warn(`${checkpoints}: removed ${later.join(', ')}, written after step ${start}, the step this run continues from`);
       // After a fallback latest.json still names the damaged checkpoint; a kill before the next save
       // would otherwise repeat the fallback and its warning.
       if (checkpoint) await markLatest(checkpoints, start);
@@ -84,10 +93,14 @@ export async function openRunFolder(dir: string, o: OpenOptions): Promise<RunFol
 }
 
 /** The accepted changes (with `override`); a ResumeConfigError without it. */
-async function compareConfig(dir: string, ck: LoadedCheckpoint | null, configPath: string, o: OpenOptions): Promise<Record<string, Change>> {
-  const [stored, now] = o.config !== undefined
-    ? [ck?.state.config ?? (await readConfigJson(configPath, o.warn)), o.config]
-    : [ck?.state.train, o.hyper];
+async function compareConfig(
+  dir: string,
+  ck: LoadedCheckpoint | null,
+  configPath: string,
+  o: OpenOptions,
+): Promise<Record<string, Change>> {
+  const [stored, now] =
+    o.config !== undefined ? [ck?.state.config ?? (await readConfigJson(configPath, o.warn)), o.config] : [ck?.state.train, o.hyper];
   if (stored === undefined || stored === null) {
     if (ck) o.warn(`${dir}: ${ck.path} records no configuration; the new one is not compared`);
     return {};
@@ -96,8 +109,10 @@ async function compareConfig(dir: string, ck: LoadedCheckpoint | null, configPat
   if (Object.keys(changes).length === 0) return {};
   const at = ck ? `step ${ck.state.step}` : 'its start';
   if (!o.override)
-    throw new ResumeConfigError(`${dir}: resume with a configuration different from the run's (at ${at}), old → new: ${describeChanges(changes)}. ` +
-      'Resume with the run\'s values, or pass override (--override) to continue with the new ones (recorded in log.jsonl).');
+    throw new ResumeConfigError(
+      `${dir}: resume with a configuration different from the run's (at ${at}), old → new: ${describeChanges(changes)}. ` +
+        "Resume with the run's values, or pass override (--override) to continue with the new ones (recorded in log.jsonl).",
+    );
   o.warn(`${dir}: override: continuing from ${at} with changed settings, old → new: ${describeChanges(changes)}`);
   return changes;
 }

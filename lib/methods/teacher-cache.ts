@@ -61,7 +61,12 @@ export class TeacherCache {
   hits = 0;
   readonly folder: string;
 
-  private constructor(readonly teacher: Teacher, readonly hash: string, dir: string, readonly o: TeacherCacheOptions) {
+  private constructor(
+    readonly teacher: Teacher,
+    readonly hash: string,
+    dir: string,
+    readonly o: TeacherCacheOptions,
+  ) {
     this.folder = join(dir, `${teacher.kind}-${hash}`);
   }
 
@@ -122,9 +127,17 @@ export class TeacherCache {
         const b = missing[k];
         using row = computed.slice(k, k + 1);
         using flat = row.reshape(row.shape.slice(1));
-        await saveSafetensors(this.pathOf(indices[b]), { features: flat }, {
-          teacher: this.hash, kind: this.teacher.kind, clip: this.o.clipId(indices[b]), view: this.o.view, rank: `${world().rank} of ${world().size}`,
-        });
+        await saveSafetensors(
+          this.pathOf(indices[b]),
+          { features: flat },
+          {
+            teacher: this.hash,
+            kind: this.teacher.kind,
+            clip: this.o.clipId(indices[b]),
+            view: this.o.view,
+            rank: `${world().rank} of ${world().size}`,
+          },
+        );
       }
     }
     this.hits += B - missing.length;
@@ -134,7 +147,10 @@ export class TeacherCache {
       using d = out.slice(b, b + 1);
       const r = rows[b];
       if (r) {
-        if (r.shape[0] !== n || r.shape[1] !== c) throw new ShapeError(`${this.pathOf(indices[b])}: cached features [${r.shape}] but the teacher gives [${n},${c}]`, { op: 'teacherCache' });
+        if (r.shape[0] !== n || r.shape[1] !== c)
+          throw new ShapeError(`${this.pathOf(indices[b])}: cached features [${r.shape}] but the teacher gives [${n},${c}]`, {
+            op: 'teacherCache',
+          });
         using rv = r.reshape(d.shape);
         d.assign(rv as Tensor<'f32'>);
         r.dispose();

@@ -137,8 +137,16 @@ function stepRngs(m: Module): StepRng[] {
 /** The loop's hyper-parameters as stored in checkpoints (defaults filled in, so equal runs compare equal). */
 function loopHyper(o: TrainOptions): Record<string, unknown> {
   return {
-    lr: o.lr, minLr: o.minLr, warmupSteps: o.warmupSteps, weightDecay: o.weightDecay, beta1: o.beta1 ?? 0.9, beta2: o.beta2 ?? 0.95,
-    accumulate: o.accumulate ?? 1, clipGrad: o.clipGrad ?? null, lossScale: o.lossScale ?? 1, layerDecay: o.layerDecay ?? null,
+    lr: o.lr,
+    minLr: o.minLr,
+    warmupSteps: o.warmupSteps,
+    weightDecay: o.weightDecay,
+    beta1: o.beta1 ?? 0.9,
+    beta2: o.beta2 ?? 0.95,
+    accumulate: o.accumulate ?? 1,
+    clipGrad: o.clipGrad ?? null,
+    lossScale: o.lossScale ?? 1,
+    layerDecay: o.layerDecay ?? null,
   };
 }
 
@@ -146,7 +154,9 @@ function checkFolderOptions(o: TrainOptions): void {
   if (o.resume && !o.runDir) throw new ValueError('train: resume needs runDir (the run folder to continue); none was given');
   if (o.force && !o.runDir) throw new ValueError('train: force needs runDir (the run folder to start over in); none was given');
   if (o.force && o.resume)
-    throw new ValueError(`train: force (start over: deletes ${RUN_FILES.join(', ')}) and resume (continue the run) contradict each other; pass one`);
+    throw new ValueError(
+      `train: force (start over: deletes ${RUN_FILES.join(', ')}) and resume (continue the run) contradict each other; pass one`,
+    );
   if (o.override && !o.resume) throw new ValueError('train: override (accept changed hyper-parameters) only applies with resume');
 }
 
@@ -175,10 +185,14 @@ async function trainOnRank(recipe: Recipe, o: TrainOptions, w: World): Promise<T
   const hyper = loopHyper(o);
   const warn = o.onWarning ?? ((msg: string) => process.emitWarning(msg, 'MvdWarning'));
   const named = recipe.model.namedParameters();
-  const opt = new AdamW(buildParamGroups(named, { weightDecay: o.weightDecay, layerDecay: o.layerDecay?.decay, depth: o.layerDecay?.depth }), { beta1: o.beta1 ?? 0.9, beta2: o.beta2 ?? 0.95, clipGrad: o.clipGrad });
+  const opt = new AdamW(
+    buildParamGroups(named, { weightDecay: o.weightDecay, layerDecay: o.layerDecay?.decay, depth: o.layerDecay?.depth }),
+    { beta1: o.beta1 ?? 0.9, beta2: o.beta2 ?? 0.95, clipGrad: o.clipGrad },
+  );
   let run: RunFolder | null = null;
   try {
-    if (o.runDir && w.rank === 0) run = await openRunFolder(o.runDir, { resume: o.resume, force: o.force, override: o.override, config: o.config, hyper, warn });
+    if (o.runDir && w.rank === 0)
+      run = await openRunFolder(o.runDir, { resume: o.resume, force: o.force, override: o.override, config: o.config, hyper, warn });
     using overlap = w.size > 1 && o.overlapAllReduce !== false ? new OverlappedGradients(recipe.model) : null;
     return await loop(recipe, o, opt, named, run, hyper, w, overlap);
   } finally {
@@ -187,7 +201,16 @@ async function trainOnRank(recipe: Recipe, o: TrainOptions, w: World): Promise<T
   }
 }
 
-async function loop(recipe: Recipe, o: TrainOptions, opt: AdamW, named: ReturnType<Module['namedParameters']>, run: RunFolder | null, hyper: Record<string, unknown>, w: World, overlap: OverlappedGradients | null): Promise<TrainResult> {
+async function loop(
+  recipe: Recipe,
+  o: TrainOptions,
+  opt: AdamW,
+  named: ReturnType<Module['namedParameters']>,
+  run: RunFolder | null,
+  hyper: Record<string, unknown>,
+  w: World,
+  overlap: OverlappedGradients | null,
+): Promise<TrainResult> {
   const ckDir = run?.checkpoints ?? null;
   const logPath = run?.log ?? null;
   const ck = run?.checkpoint ?? null;
@@ -206,11 +229,13 @@ async function loop(recipe: Recipe, o: TrainOptions, opt: AdamW, named: ReturnTy
   const start = await shareStartState({ model: recipe.model, opt, named, start: run?.start ?? 0, rngs: stepRngs(recipe.model) });
   const rowsPerSample = recipe.rowsPerSample ?? 1;
   if (!Number.isInteger(rowsPerSample) || rowsPerSample < 1)
-    throw new ValueError(`${recipe.name}: rowsPerSample must be a positive integer (rows of the batch per sample), got ${rowsPerSample}`, { op: 'train' });
+    throw new ValueError(`${recipe.name}: rowsPerSample must be a positive integer (rows of the batch per sample), got ${rowsPerSample}`, {
+      op: 'train',
+    });
   for (const r of stepRngs(recipe.model)) r.layout = { rank: w.rank, worldSize: w.size, rowsPerSample };
   const params = named.map(([, p]) => p);
   if (logPath && run && Object.keys(run.overrides).length)
-    await appendFile(logPath, JSON.stringify({ kind: 'override', step: start, changes: run.overrides }) + '\n');
+    await appendFile(logPath, `${JSON.stringify({ kind: 'override', step: start, changes: run.overrides })}\n`);
   const sched = { lr: o.lr, minLr: o.minLr, warmupSteps: o.warmupSteps, totalSteps: o.steps };
   const acc = o.accumulate ?? 1;
   const scaler = o.lossScale === 'dynamic' ? new LossScaler() : null;
@@ -226,7 +251,14 @@ async function loop(recipe: Recipe, o: TrainOptions, opt: AdamW, named: ReturnTy
       modelMetadata: card ? modelCardMetadata(card) : {},
       optimizer: opt.stateTensors(named),
       // Data order and masks are functions of the batch index; only drop-path draws carry state.
-      state: { step, epoch: 0, batchInEpoch: step, rng: Object.fromEntries(stepRngs(recipe.model).map((r, i) => [`dropPath${i}`, r.state])), config: o.config ?? null, train: hyper },
+      state: {
+        step,
+        epoch: 0,
+        batchInEpoch: step,
+        rng: Object.fromEntries(stepRngs(recipe.model).map((r, i) => [`dropPath${i}`, r.state])),
+        config: o.config ?? null,
+        train: hyper,
+      },
     });
     saved = step;
   };
@@ -234,8 +266,11 @@ async function loop(recipe: Recipe, o: TrainOptions, opt: AdamW, named: ReturnTy
   for (let step = start; step < o.steps; step++) {
     if (o.signal?.aborted) {
       if (ckDir && step > saved) await save(step);
-      throw new AbortedError(`${recipe.name}: stopped by the abort signal after step ${step} of ${o.steps}; ` +
-        (ckDir ? `the checkpoint in ${ckDir} holds step ${saved}: resume continues from there` : 'nothing saved (no run folder)'), { op: 'train' });
+      throw new AbortedError(
+        `${recipe.name}: stopped by the abort signal after step ${step} of ${o.steps}; ` +
+          (ckDir ? `the checkpoint in ${ckDir} holds step ${saved}: resume continues from there` : 'nothing saved (no run folder)'),
+        { op: 'train' },
+      );
     }
     const t0 = performance.now();
     const lr = cosineLr(sched, step);
@@ -251,15 +286,18 @@ async function loop(recipe: Recipe, o: TrainOptions, opt: AdamW, named: ReturnTy
     // Checked on the ranks' mean, so every rank takes the same decision.
     for (const [k, v] of Object.entries(sums))
       if (!Number.isFinite(v))
-        throw new NonFiniteLossError(`${recipe.name}: loss '${k}' is ${v} at step ${step}${w.size > 1 ? ` (mean over ${w.size} ranks)` : ''}; stopped.` +
-          (ckDir ? ` The last good checkpoint in ${ckDir} is intact (resume with --resume --override after lowering the lr).` : ''), { op: 'train' });
+        throw new NonFiniteLossError(
+          `${recipe.name}: loss '${k}' is ${v} at step ${step}${w.size > 1 ? ` (mean over ${w.size} ranks)` : ''}; stopped.` +
+            (ckDir ? ` The last good checkpoint in ${ckDir} is intact (resume with --resume --override after lowering the lr).` : ''),
+          { op: 'train' },
+        );
     if (overlap) overlap.finish(params);
     else averageGradients(params);
     const r = await opt.update(lr, 1 / (acc * scale));
     scaler?.update(r.applied);
     const rec: StepRecord = { step: step + 1, lr, losses: sums, gradNorm: r.gradNorm, seconds: (performance.now() - t0) / 1000 };
     history.push(rec);
-    if (logPath) await appendFile(logPath, JSON.stringify({ kind: 'step', ...rec }) + '\n');
+    if (logPath) await appendFile(logPath, `${JSON.stringify({ kind: 'step', ...rec })}\n`);
     o.onStep?.(rec);
     const pausing = o.stopAfter !== undefined && step + 1 - start >= o.stopAfter;
     if (ckDir && ((o.checkpointEvery && (step + 1) % o.checkpointEvery === 0) || step + 1 === o.steps || pausing)) await save(step + 1);

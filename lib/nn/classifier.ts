@@ -35,10 +35,21 @@ export class VideoClassifier extends Module {
   private saved: { n: number; mask: Tensor | null } | null = null;
   private dropSeed = 0;
 
-  constructor(readonly config: VitConfig, readonly opts: ClassifierOptions) {
+  constructor(
+    readonly config: VitConfig,
+    readonly opts: ClassifierOptions,
+  ) {
     super();
     const seed = opts.seed ?? 0;
-    this.encoder = this.child('', new VisionTransformer(config, { finalNorm: false, dropPath: opts.dropPath ?? 0, seed, init: opts.encoderInit === 'none' ? 'none' : 'xavier' }));
+    this.encoder = this.child(
+      '',
+      new VisionTransformer(config, {
+        finalNorm: false,
+        dropPath: opts.dropPath ?? 0,
+        seed,
+        init: opts.encoderInit === 'none' ? 'none' : 'xavier',
+      }),
+    );
     this.fcNorm = this.child('fc_norm', new LayerNorm(config.dim, config.eps)).init({ seed, prefix: 'fc_norm.' });
     this.head = this.child('head', new Linear(config.dim, opts.numClasses));
     const s = opts.initScale ?? 0.001;

@@ -46,14 +46,32 @@ export function isPreset(s: string): s is Preset {
 export function videoVit(preset: Preset, over: Partial<VitConfig> = {}): VitConfig {
   if (!isPreset(preset)) throw new ValueError(`unknown model preset '${preset}' (one of ${PRESETS.join(', ')})`);
   return {
-    ...SIZES[preset], mlpRatio: 4, patch: 16, tubelet: 2, frames: 16, size: 224, inChans: 3,
-    qkvBias: 'qv', clsToken: false, posEmbed: 'sincos3d', eps: 1e-6, ...over,
+    ...SIZES[preset],
+    mlpRatio: 4,
+    patch: 16,
+    tubelet: 2,
+    frames: 16,
+    size: 224,
+    inChans: 3,
+    qkvBias: 'qv',
+    clsToken: false,
+    posEmbed: 'sincos3d',
+    eps: 1e-6,
+    ...over,
   };
 }
 
 /** An MAE image encoder (image teacher): cls token, full qkv bias, 2D table, one frame. */
 export function imageVit(preset: Preset, over: Partial<VitConfig> = {}): VitConfig {
-  return videoVit(preset, { tubelet: 1, frames: 1, qkvBias: 'qkv', clsToken: true, posEmbed: 'sincos2d', patch: preset === 'huge' ? 14 : 16, ...over });
+  return videoVit(preset, {
+    tubelet: 1,
+    frames: 1,
+    qkvBias: 'qkv',
+    clsToken: true,
+    posEmbed: 'sincos2d',
+    patch: preset === 'huge' ? 14 : 16,
+    ...over,
+  });
 }
 
 /**
@@ -61,7 +79,9 @@ export function imageVit(preset: Preset, over: Partial<VitConfig> = {}): VitConf
  * Throws a ValueError unless every division is exact.
  */
 export function gridOf(c: VitConfig): { t: number; h: number; w: number; tokens: number } {
-  const t = c.frames / c.tubelet, h = c.size / c.patch, w = c.size / c.patch;
+  const t = c.frames / c.tubelet,
+    h = c.size / c.patch,
+    w = c.size / c.patch;
   if (![t, h, w].every(Number.isInteger))
     throw new ValueError(`frames ${c.frames} / tubelet ${c.tubelet} and size ${c.size} / patch ${c.patch} must divide exactly`);
   return { t, h, w, tokens: t * h * w };
@@ -73,7 +93,18 @@ export const patchDim = (c: VitConfig) => c.inChans * c.tubelet * c.patch * c.pa
 /** Parameters of one pre-norm block of width d. */
 export function blockParams(d: number, mlpRatio: number, qkvBias: 'qv' | 'qkv'): number {
   const hidden = d * mlpRatio;
-  return 2 * d /* norm1 */ + 3 * d * d + (qkvBias === 'qv' ? 2 * d : 3 * d) + d * d + d /* proj */ + 2 * d /* norm2 */ + d * hidden + hidden + hidden * d + d;
+  return (
+    2 * d /* norm1 */ +
+    3 * d * d +
+    (qkvBias === 'qv' ? 2 * d : 3 * d) +
+    d * d +
+    d /* proj */ +
+    2 * d /* norm2 */ +
+    d * hidden +
+    hidden +
+    hidden * d +
+    d
+  );
 }
 
 /** Exact parameter counts of an encoder at three scopes (SPEC §2); see encoderParams. */
@@ -114,7 +145,14 @@ export interface MvdDecoderConfig {
 /** SPEC §3.4: student + both decoders, trainable only (frozen tables excluded). */
 export function mvdStudentParams(student: VitConfig, dec: MvdDecoderConfig, teachers: ('img' | 'vid')[] = ['img', 'vid']): number {
   const enc = encoderParams(student).withNorm;
-  const one = student.dim * dec.dim + dec.dim /* down */ + dec.dim /* mask token */ + dec.depth * blockParams(dec.dim, student.mlpRatio, 'qv') + 2 * dec.dim + dec.dim * dec.targetDim + dec.targetDim;
+  const one =
+    student.dim * dec.dim +
+    dec.dim /* down */ +
+    dec.dim /* mask token */ +
+    dec.depth * blockParams(dec.dim, student.mlpRatio, 'qv') +
+    2 * dec.dim +
+    dec.dim * dec.targetDim +
+    dec.targetDim;
   return enc + teachers.length * one;
 }
 

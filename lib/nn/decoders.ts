@@ -2,9 +2,16 @@
 // the VideoMAE pixel decoder (§7) — both "visible then masked" sequences — and the MAE decoder
 // (§8), which unshuffles tokens back to raster order with a cls row.
 import { Tensor } from '../tensor.js';
-import { gatherTokens, scatterTokens, assembleDecoderInput, assembleDecoderInputBackward, placeTokens, placeTokensBackward } from '../ops/tokens.js';
+import {
+  gatherTokens,
+  scatterTokens,
+  assembleDecoderInput,
+  assembleDecoderInputBackward,
+  placeTokens,
+  placeTokensBackward,
+} from '../ops/tokens.js';
 import { addBroadcast } from '../ops/elementwise.js';
-import { Module, Parameter } from './module.js';
+import { Module, type Parameter } from './module.js';
 import { Block, LayerNorm, Linear, StepRng } from './layers.js';
 import { initTensor, type InitRule } from './init.js';
 import { rangeIndex } from './encoder.js';
@@ -55,7 +62,12 @@ export class MaskedTrunk extends Module {
   readonly blocks: Block[] = [];
   private nv = 0;
 
-  constructor(readonly cfg: Omit<MaskedDecoderConfig, 'outDim'>, names: MaskedTrunkNames, readonly pos: Tensor, seed: number) {
+  constructor(
+    readonly cfg: Omit<MaskedDecoderConfig, 'outDim'>,
+    names: MaskedTrunkNames,
+    readonly pos: Tensor,
+    seed: number,
+  ) {
     super();
     this.down = this.child(names.down, new Linear(cfg.inDim, cfg.dim, { bias: names.downBias }));
     this.maskToken = this.param(names.maskToken, Tensor.empty([1, 1, cfg.dim]));
@@ -63,7 +75,12 @@ export class MaskedTrunk extends Module {
     const rate = cfg.dropPath ?? 0;
     for (let i = 0; i < cfg.depth; i++) {
       const dp = cfg.depth > 1 ? (rate * i) / (cfg.depth - 1) : 0;
-      this.blocks.push(this.child(`${names.blocks}.blocks.${i}`, new Block(cfg.dim, cfg.heads, cfg.mlpRatio ?? 4, cfg.qkvBias ?? 'qv', dp, cfg.eps ?? 1e-6, rng)));
+      this.blocks.push(
+        this.child(
+          `${names.blocks}.blocks.${i}`,
+          new Block(cfg.dim, cfg.heads, cfg.mlpRatio ?? 4, cfg.qkvBias ?? 'qv', dp, cfg.eps ?? 1e-6, rng),
+        ),
+      );
     }
     // SPEC §1.4: xavier Linear weights, zero biases; mask token N(0, 0.02) truncated at ±1 std.
     this.down.init(names.downInit, { seed, prefix: `${names.down}.` });
@@ -92,7 +109,8 @@ export class MaskedTrunk extends Module {
 
   /** From the gradient of the masked rows to the gradient of the encoder output. */
   backward(dMasked: Tensor): Tensor {
-    const b = dMasked.shape[0], nm = dMasked.shape[1];
+    const b = dMasked.shape[0],
+      nm = dMasked.shape[1];
     using rows = rangeIndex(b, nm, this.nv);
     let dx: Tensor = scatterTokens(dMasked, rows, this.nv + nm);
     for (let i = this.blocks.length - 1; i >= 0; i--) {
@@ -116,9 +134,22 @@ export class MaskedDecoder extends Module {
   readonly norm: LayerNorm;
   readonly head: Linear;
 
-  constructor(readonly cfg: MaskedDecoderConfig, readonly names: MaskedDecoderNames, readonly pos: Tensor, seed: number) {
+  constructor(
+    readonly cfg: MaskedDecoderConfig,
+    readonly names: MaskedDecoderNames,
+    readonly pos: Tensor,
+    seed: number,
+  ) {
     super();
-    this.trunk = this.child('', new MaskedTrunk(cfg, { down: names.down, downBias: names.downBias, downInit: names.downInit, maskToken: names.maskToken, blocks: names.decoder }, pos, seed));
+    this.trunk = this.child(
+      '',
+      new MaskedTrunk(
+        cfg,
+        { down: names.down, downBias: names.downBias, downInit: names.downInit, maskToken: names.maskToken, blocks: names.decoder },
+        pos,
+        seed,
+      ),
+    );
     if (names.posName) this.param(names.posName, pos.reshape([1, ...pos.shape]), false);
     this.norm = this.child(`${names.decoder}.norm`, new LayerNorm(cfg.dim, cfg.eps ?? 1e-6));
     this.head = this.child(`${names.decoder}.head`, new Linear(cfg.dim, cfg.outDim));
@@ -175,11 +206,16 @@ export class MaeDecoder extends Module {
   private maskRows: Tensor<'i32'> | null = null;
   private n = 0;
 
-  constructor(readonly cfg: MaeDecoderConfig, readonly pos: Tensor /* [1+N, dim] with the cls row */, seed: number) {
+  constructor(
+    readonly cfg: MaeDecoderConfig,
+    readonly pos: Tensor /* [1+N, dim] with the cls row */,
+    seed: number,
+  ) {
     super();
     this.embed = this.child('decoder_embed', new Linear(cfg.inDim, cfg.dim));
     this.maskToken = this.param('mask_token', Tensor.empty([1, 1, cfg.dim]));
-    for (let i = 0; i < cfg.depth; i++) this.blocks.push(this.child(`decoder_blocks.${i}`, new Block(cfg.dim, cfg.heads, 4, 'qkv', 0, cfg.eps ?? 1e-6)));
+    for (let i = 0; i < cfg.depth; i++)
+      this.blocks.push(this.child(`decoder_blocks.${i}`, new Block(cfg.dim, cfg.heads, 4, 'qkv', 0, cfg.eps ?? 1e-6)));
     this.norm = this.child('decoder_norm', new LayerNorm(cfg.dim, cfg.eps ?? 1e-6));
     this.pred = this.child('decoder_pred', new Linear(cfg.dim, cfg.outDim));
     this.embed.init({ kind: 'xavier_uniform' }, { seed, prefix: 'decoder_embed.' });

@@ -7,7 +7,7 @@ import { patchify, gatherTokens, placeTokens, placeTokensBackward } from '../ops
 import { sincos3dTable, sinusoid1dTable, sincos2dTable } from '../ops/tables.js';
 import { add, addBroadcast, sumRows } from '../ops/elementwise.js';
 import { ValueError } from '../errors.js';
-import { Module, Parameter, Cache, as2d } from './module.js';
+import { Module, type Parameter, Cache, as2d } from './module.js';
 import { Block, LayerNorm, StepRng } from './layers.js';
 import { gridOf, patchDim, type VitConfig } from './config.js';
 import { initTensor } from './init.js';
@@ -69,7 +69,10 @@ export class VisionTransformer extends Module {
   private savedPatches: Tensor | null = null;
   private savedCls = false;
 
-  constructor(readonly config: VitConfig, readonly opts: EncoderOptions = {}) {
+  constructor(
+    readonly config: VitConfig,
+    readonly opts: EncoderOptions = {},
+  ) {
     super();
     const c = config;
     this.grid = gridOf(c);
@@ -173,7 +176,8 @@ export class VisionTransformer extends Module {
       dx = d;
     }
     if (this.savedCls && this.clsToken) {
-      const rows = dx.shape[0], n = dx.shape[1] - 1;
+      const rows = dx.shape[0],
+        n = dx.shape[1] - 1;
       using idx = rangeIndex(rows, n, 1);
       const g = placeTokensBackward(dx, idx);
       this.clsToken.accumulate(g.dMaskToken.reshape([1, 1, this.dim]));

@@ -4,7 +4,7 @@ import { gemm, gemmPacked, gemmPackWeights, type PackedWeights } from '../ops/ge
 import { sumRows, geluBackward, add, rowScale } from '../ops/elementwise.js';
 import { layerNormForward, layerNormBackward, addLayerNormForward } from '../ops/norm.js';
 import { attentionForward, attentionBackward } from '../ops/attention.js';
-import { Module, Parameter, Cache, as2d, type PackOptions } from './module.js';
+import { Module, type Parameter, Cache, as2d, type PackOptions } from './module.js';
 import { initTensor, type InitRule } from './init.js';
 import { ValueError } from '../errors.js';
 
@@ -23,7 +23,11 @@ export class Linear extends Module {
   /** The weight packed for inference forwards (Module.packWeights), or null. */
   private packed: PackedWeights | null = null;
 
-  constructor(readonly inFeatures: number, readonly outFeatures: number, opts: { bias?: boolean } = {}) {
+  constructor(
+    readonly inFeatures: number,
+    readonly outFeatures: number,
+    opts: { bias?: boolean } = {},
+  ) {
     super();
     this.weight = this.param('weight', Tensor.empty([outFeatures, inFeatures]));
     this.bias = opts.bias === false ? null : this.param('bias', Tensor.empty([outFeatures]));
@@ -51,7 +55,10 @@ export class Linear extends Module {
     if (this.weight.released && this.packed?.precision === (opts.precision ?? 'fp32')) return true;
     this.unpackOwnWeights();
     this.packed = gemmPackWeights(this.weight.value, { transB: true, precision: opts.precision });
-    if (this.packed && opts.release) this.weight.release(`this Linear's weight [${this.outFeatures}, ${this.inFeatures}] was freed when it was packed for inference in ${opts.precision ?? 'fp32'} (packWeights with release)`);
+    if (this.packed && opts.release)
+      this.weight.release(
+        `this Linear's weight [${this.outFeatures}, ${this.inFeatures}] was freed when it was packed for inference in ${opts.precision ?? 'fp32'} (packWeights with release)`,
+      );
     return this.packed !== null;
   }
 
@@ -62,7 +69,7 @@ export class Linear extends Module {
 
   /** The packed weight, for inference forwards only (training may change the weight next step). */
   private inferencePack(): PackedWeights | undefined {
-    return this.training ? undefined : this.packed ?? undefined;
+    return this.training ? undefined : (this.packed ?? undefined);
   }
 
   /**
@@ -82,7 +89,8 @@ export class Linear extends Module {
   backward(dy: Tensor, opts: { inputGrad?: boolean; biasGrad?: boolean } = {}): Tensor | null {
     const x = this.input;
     if (!x) throw new Error('Linear.backward without a training forward');
-    const dy2 = as2d(dy), x2 = as2d(x);
+    const dy2 = as2d(dy),
+      x2 = as2d(x);
     if (this.weight.trainable) gemm(dy2, x2, this.weight.gemmInto({ transA: true }));
     if (this.bias && opts.biasGrad !== false) this.bias.accumulate(sumRows(dy2));
     dy2.dispose();
@@ -105,7 +113,11 @@ export class LayerNorm extends Module {
   private cache = new Cache();
   private saved: { x: Tensor; mean: Tensor; rstd: Tensor } | null = null;
 
-  constructor(readonly dim: number, readonly eps = 1e-6, affine = true) {
+  constructor(
+    readonly dim: number,
+    readonly eps = 1e-6,
+    affine = true,
+  ) {
     super();
     this.weight = affine ? this.param('weight', Tensor.empty([dim])) : null;
     this.bias = affine ? this.param('bias', Tensor.empty([dim])) : null;
@@ -218,7 +230,11 @@ export class Attention extends Module {
   private cache = new Cache();
   private saved: { qkv: Tensor; out: Tensor; lse: Tensor } | null = null;
 
-  constructor(readonly dim: number, readonly heads: number, readonly biasStyle: 'qv' | 'qkv') {
+  constructor(
+    readonly dim: number,
+    readonly heads: number,
+    readonly biasStyle: 'qv' | 'qkv',
+  ) {
     super();
     this.qkv = this.child('qkv', new Linear(dim, 3 * dim, { bias: biasStyle === 'qkv' }));
     if (biasStyle === 'qv') {
@@ -358,7 +374,15 @@ export class Block extends Module {
   private scales: [Tensor | null, Tensor | null] = [null, null];
   private input: Tensor | null = null;
 
-  constructor(dim: number, heads: number, mlpRatio: number, biasStyle: 'qv' | 'qkv', readonly dropPath = 0, eps = 1e-6, readonly rng?: StepRng) {
+  constructor(
+    dim: number,
+    heads: number,
+    mlpRatio: number,
+    biasStyle: 'qv' | 'qkv',
+    readonly dropPath = 0,
+    eps = 1e-6,
+    readonly rng?: StepRng,
+  ) {
     super();
     this.norm1 = this.child('norm1', new LayerNorm(dim, eps));
     this.attn = this.child('attn', new Attention(dim, heads, biasStyle));
@@ -378,7 +402,8 @@ export class Block extends Module {
   private drawScales(batch: number): Tensor | null {
     if (!this.training || this.dropPath <= 0 || !this.rng) return null;
     const keep = 1 - this.dropPath;
-    const u = this.rng.rows(batch), s = new Float32Array(batch);
+    const u = this.rng.rows(batch),
+      s = new Float32Array(batch);
     for (let b = 0; b < batch; b++) s[b] = u[b] < keep ? 1 / keep : 0;
     return Tensor.fromArray(s, [batch]);
   }

@@ -8,7 +8,7 @@
 // - appearance target: per-patch normalised pixels of the first frame of each tubelet (the paper
 //   predicts VQGAN codes; no tokenizer can be loaded here); motion target: the RGB difference
 //   across the tubelet (lib/ops/targets.ts rgbDiffTarget).
-import { Tensor } from '../tensor.js';
+import type { Tensor } from '../tensor.js';
 import { add } from '../ops/elementwise.js';
 import { Module } from './module.js';
 import { Block, LayerNorm, Linear } from './layers.js';
@@ -69,15 +69,30 @@ export class Mam2Model extends Module {
   readonly appearance: DecoderHead;
   readonly motion: DecoderHead;
 
-  constructor(readonly config: VitConfig, readonly mam2: Mam2Config, seed: number) {
+  constructor(
+    readonly config: VitConfig,
+    readonly mam2: Mam2Config,
+    seed: number,
+  ) {
     super();
-    const c = config, r = mam2.regressorDim;
+    const c = config,
+      r = mam2.regressorDim;
     this.encoder = this.child('encoder', new VisionTransformer(c, { finalNorm: true, seed }));
-    this.regressor = this.child('', new MaskedTrunk(
-      { inDim: c.dim, dim: r, depth: mam2.regressorDepth, heads: mam2.heads, eps: c.eps },
-      { down: 'regressor.down', downBias: true, downInit: { kind: 'xavier_uniform' }, maskToken: 'regressor.mask_token', blocks: 'regressor' },
-      positionalTable(c, r), seed,
-    ));
+    this.regressor = this.child(
+      '',
+      new MaskedTrunk(
+        { inDim: c.dim, dim: r, depth: mam2.regressorDepth, heads: mam2.heads, eps: c.eps },
+        {
+          down: 'regressor.down',
+          downBias: true,
+          downInit: { kind: 'xavier_uniform' },
+          maskToken: 'regressor.mask_token',
+          blocks: 'regressor',
+        },
+        positionalTable(c, r),
+        seed,
+      ),
+    );
     const p2 = c.patch * c.patch * 3;
     this.appearance = this.child('decoder_app', new DecoderHead(r, mam2.decoderDepth, mam2.heads, p2, c.eps, seed + 1, 'decoder_app.'));
     this.motion = this.child('decoder_mot', new DecoderHead(r, mam2.decoderDepth, mam2.heads, p2, c.eps, seed + 2, 'decoder_mot.'));
@@ -96,7 +111,8 @@ export class Mam2Model extends Module {
   }
 
   backward(dApp: Tensor, dMot: Tensor): void {
-    const a = this.appearance.backward(dApp), m = this.motion.backward(dMot);
+    const a = this.appearance.backward(dApp),
+      m = this.motion.backward(dMot);
     const dm = add(a, m);
     a.dispose();
     m.dispose();

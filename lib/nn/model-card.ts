@@ -58,7 +58,10 @@ export interface DescribedCheckpoint {
 const IMAGENET = { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
 
 /** The card of a model about to be saved: its (first) VisionTransformer and where its keys sit. */
-export function modelCardOf(m: Module, extra: { method?: string; classNames?: string[]; mean?: number[]; std?: number[] } = {}): ModelCard | null {
+export function modelCardOf(
+  m: Module,
+  extra: { method?: string; classNames?: string[]; mean?: number[]; std?: number[] } = {},
+): ModelCard | null {
   const enc = m.modules().find((x): x is VisionTransformer => x instanceof VisionTransformer);
   if (!enc) return null;
   const names = m.namedParameters().map(([n]) => n);
@@ -105,16 +108,20 @@ function parseCard(raw: string, path: string): ModelCard {
     throw new ValueError(`${path}: metadata '${MODEL_CARD_KEY}' is not JSON (${(e as Error).message})`);
   }
   const bad = (what: string) => new ValueError(`${path}: metadata '${MODEL_CARD_KEY}' ${what}`);
-  if (!c || typeof c !== 'object' || c.format !== MODEL_CARD_FORMAT) throw bad(`has format ${JSON.stringify(c?.format)}, expected '${MODEL_CARD_FORMAT}'`);
+  if (!c || typeof c !== 'object' || c.format !== MODEL_CARD_FORMAT)
+    throw bad(`has format ${JSON.stringify(c?.format)}, expected '${MODEL_CARD_FORMAT}'`);
   if (c.kind !== 'encoder' && c.kind !== 'classifier') throw bad(`has kind ${JSON.stringify(c.kind)}`);
   if (typeof c.encoderPrefix !== 'string' || typeof c.finalNorm !== 'boolean') throw bad('lacks encoderPrefix/finalNorm');
   const e = c.encoder as Partial<VitConfig> | undefined;
   const ints = ['dim', 'depth', 'heads', 'patch', 'tubelet', 'frames', 'size', 'inChans'] as const;
-  if (!e || ints.some((k) => !Number.isInteger(e[k]) || (e[k] as number) <= 0)) throw bad('has an encoder without positive integer dim/depth/heads/patch/tubelet/frames/size/inChans');
-  if (!POS_EMBEDS.includes(e.posEmbed as PosEmbed)) throw bad(`has posEmbed ${JSON.stringify(e.posEmbed)} (one of ${POS_EMBEDS.join(', ')})`);
+  if (!e || ints.some((k) => !Number.isInteger(e[k]) || (e[k] as number) <= 0))
+    throw bad('has an encoder without positive integer dim/depth/heads/patch/tubelet/frames/size/inChans');
+  if (!POS_EMBEDS.includes(e.posEmbed as PosEmbed))
+    throw bad(`has posEmbed ${JSON.stringify(e.posEmbed)} (one of ${POS_EMBEDS.join(', ')})`);
   if (e.qkvBias !== 'qv' && e.qkvBias !== 'qkv') throw bad(`has qkvBias ${JSON.stringify(e.qkvBias)}`);
   for (const k of ['mean', 'std'] as const)
-    if (!Array.isArray(c[k]) || c[k].length !== e.inChans || !c[k].every((x) => Number.isFinite(x) && (k === 'mean' || x > 0))) throw bad(`has ${k} ${JSON.stringify(c[k])}`);
+    if (!Array.isArray(c[k]) || c[k].length !== e.inChans || !c[k].every((x) => Number.isFinite(x) && (k === 'mean' || x > 0)))
+      throw bad(`has ${k} ${JSON.stringify(c[k])}`);
   return c;
 }
 
@@ -124,7 +131,9 @@ function headsForWidth(dim: number, path: string): number {
     const c = videoVit(p);
     if (c.dim === dim) return c.heads;
   }
-  throw new ValueError(`${path}: encoder width ${dim} is not a preset's (${PRESETS.map((p) => `${p} ${videoVit(p).dim}`).join(', ')}) and the file has no '${MODEL_CARD_KEY}' metadata to give its head count`);
+  throw new ValueError(
+    `${path}: encoder width ${dim} is not a preset's (${PRESETS.map((p) => `${p} ${videoVit(p).dim}`).join(', ')}) and the file has no '${MODEL_CARD_KEY}' metadata to give its head count`,
+  );
 }
 
 function recogniseKeys(h: SafetensorsHeader, path: string): DescribedCheckpoint {
@@ -132,9 +141,12 @@ function recogniseKeys(h: SafetensorsHeader, path: string): DescribedCheckpoint 
   const shapeOf = (k: string) => h.tensors.get(k)?.shape;
   const prefix = ['', 'encoder.', 'backbone.', 'module.'].find((p) => keys.has(`${p}patch_embed.proj.weight`));
   if (prefix === undefined)
-    throw new ValueError(`${path}: not an encoder checkpoint: no patch_embed.proj.weight (with or without encoder./backbone./module.) and no '${MODEL_CARD_KEY}' metadata`);
+    throw new ValueError(
+      `${path}: not an encoder checkpoint: no patch_embed.proj.weight (with or without encoder./backbone./module.) and no '${MODEL_CARD_KEY}' metadata`,
+    );
   const kernel = shapeOf(`${prefix}patch_embed.proj.weight`)!;
-  if (kernel.length !== 5 && kernel.length !== 4) throw new ValueError(`${path}: patch_embed.proj.weight has shape [${kernel}], expected [D,C,t,p,p] or [D,C,p,p]`);
+  if (kernel.length !== 5 && kernel.length !== 4)
+    throw new ValueError(`${path}: patch_embed.proj.weight has shape [${kernel}], expected [D,C,t,p,p] or [D,C,p,p]`);
   const [dim, inChans] = kernel;
   const tubelet = kernel.length === 5 ? kernel[2] : 1;
   const patch = kernel[kernel.length - 1];
@@ -154,13 +166,29 @@ function recogniseKeys(h: SafetensorsHeader, path: string): DescribedCheckpoint 
     unresolved.unshift('posEmbed');
   } else posEmbed = prefix === 'encoder.' ? 'sinusoid1d' : 'sincos3d';
   const encoder: VitConfig = {
-    dim, depth, heads: headsForWidth(dim, path), mlpRatio, patch, tubelet,
+    dim,
+    depth,
+    heads: headsForWidth(dim, path),
+    mlpRatio,
+    patch,
+    tubelet,
     // An image encoder's frames is 1 (videos reach it frame by frame, SPEC §3.5).
-    frames: tubelet === 1 ? 1 : 16, size: 224, inChans, qkvBias, clsToken, posEmbed, eps: 1e-6,
+    frames: tubelet === 1 ? 1 : 16,
+    size: 224,
+    inChans,
+    qkvBias,
+    clsToken,
+    posEmbed,
+    eps: 1e-6,
   };
   const card: ModelCard = {
-    format: MODEL_CARD_FORMAT, kind: classifier ? 'classifier' : 'encoder', encoderPrefix: prefix, encoder,
-    finalNorm: keys.has(`${prefix}norm.weight`), mean: IMAGENET.mean, std: IMAGENET.std,
+    format: MODEL_CARD_FORMAT,
+    kind: classifier ? 'classifier' : 'encoder',
+    encoderPrefix: prefix,
+    encoder,
+    finalNorm: keys.has(`${prefix}norm.weight`),
+    mean: IMAGENET.mean,
+    std: IMAGENET.std,
     ...(classifier ? { numClasses: shapeOf('head.weight')![0] } : {}),
   };
   return { card, source: 'keys', unresolved };
@@ -186,14 +214,20 @@ export function resolveEncoder(d: DescribedCheckpoint, choices: EncoderChoices, 
     const given = choices[k];
     if (given === undefined) {
       if (open.has(k) && k === 'posEmbed')
-        throw new CheckpointChoiceError(`${path}: a fine-tuned classifier's keys do not say which positional table it was trained with ` +
-          `(MVD: sincos3d, VideoMAE: sinusoid1d); pass posEmbed (CLI: --pos)`);
+        throw new CheckpointChoiceError(
+          `${path}: a fine-tuned classifier's keys do not say which positional table it was trained with ` +
+            `(MVD: sincos3d, VideoMAE: sinusoid1d); pass posEmbed (CLI: --pos)`,
+        );
       continue;
     }
-    if (k === 'posEmbed' && !POS_EMBEDS.includes(given as PosEmbed)) throw new CheckpointChoiceError(`posEmbed '${given}' is not one of ${POS_EMBEDS.join(', ')}`);
-    if (k !== 'posEmbed' && !(Number.isInteger(given) && (given as number) > 0)) throw new CheckpointChoiceError(`${k} must be a positive integer (got ${given})`);
+    if (k === 'posEmbed' && !POS_EMBEDS.includes(given as PosEmbed))
+      throw new CheckpointChoiceError(`posEmbed '${given}' is not one of ${POS_EMBEDS.join(', ')}`);
+    if (k !== 'posEmbed' && !(Number.isInteger(given) && (given as number) > 0))
+      throw new CheckpointChoiceError(`${k} must be a positive integer (got ${given})`);
     if (!open.has(k) && given !== c[k])
-      throw new CheckpointChoiceError(`${path}: ${k} ${given} contradicts the checkpoint, which says ${c[k]} (${d.source === 'metadata' ? 'its model card' : 'its key names'}); leave it out to use the checkpoint's`);
+      throw new CheckpointChoiceError(
+        `${path}: ${k} ${given} contradicts the checkpoint, which says ${c[k]} (${d.source === 'metadata' ? 'its model card' : 'its key names'}); leave it out to use the checkpoint's`,
+      );
     (c as Record<string, unknown>)[k] = given;
   }
   return c;

@@ -127,7 +127,10 @@ export abstract class Module implements Disposable {
   train(on = true): this {
     if (on) {
       const gone = this.namedParameters().find(([, p]) => p.released);
-      if (gone) throw new ValueError(`${gone[0]} was released when the weights were packed for inference (packWeights with release): load the weights again to train`);
+      if (gone)
+        throw new ValueError(
+          `${gone[0]} was released when the weights were packed for inference (packWeights with release): load the weights again to train`,
+        );
       this.unpackWeights();
     }
     for (const m of this.modules()) m.training = on;
@@ -212,9 +215,7 @@ export class Cache {
   }
 }
 
-
 /** Flattens all leading dims: [..., D] -> [rows, D] (a view). */
 export function as2d(t: Tensor): Tensor {
   return t.reshape([-1, t.shape[t.ndim - 1]]);
 }
-

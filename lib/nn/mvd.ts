@@ -1,6 +1,6 @@
 // The MVD student (SPEC §3.3): a tube-masked encoder with one feature decoder per teacher, and
 // the frozen teachers whose pre-norm features are the targets (SPEC §3.5).
-import { Tensor } from '../tensor.js';
+import type { Tensor } from '../tensor.js';
 import { add } from '../ops/elementwise.js';
 import { gatherTokens } from '../ops/tokens.js';
 import { Module } from './module.js';
@@ -38,11 +38,31 @@ export class MvdStudent extends Module {
       const d = opts.decoders[kind];
       if (!d) continue;
       const pos = positionalTable(c, d.dim);
-      this.branches[kind] = this.child('', new MaskedDecoder(
-        { inDim: c.dim, dim: d.dim, depth: d.depth, heads: d.heads, outDim: d.targetDim, mlpRatio: c.mlpRatio, dropPath: opts.dropPath ?? 0, eps: c.eps },
-        { down: `down_${kind}`, downBias: true, downInit: { kind: 'xavier_uniform' }, maskToken: `mask_token_${kind}`, decoder: `decoder_${kind}`, posName: `pos_embed_${kind}` },
-        pos, seed + (kind === 'img' ? 1 : 2),
-      ));
+      this.branches[kind] = this.child(
+        '',
+        new MaskedDecoder(
+          {
+            inDim: c.dim,
+            dim: d.dim,
+            depth: d.depth,
+            heads: d.heads,
+            outDim: d.targetDim,
+            mlpRatio: c.mlpRatio,
+            dropPath: opts.dropPath ?? 0,
+            eps: c.eps,
+          },
+          {
+            down: `down_${kind}`,
+            downBias: true,
+            downInit: { kind: 'xavier_uniform' },
+            maskToken: `mask_token_${kind}`,
+            decoder: `decoder_${kind}`,
+            posName: `pos_embed_${kind}`,
+          },
+          pos,
+          seed + (kind === 'img' ? 1 : 2),
+        ),
+      );
     }
   }
 
@@ -79,7 +99,10 @@ export class MvdStudent extends Module {
 
 /** A frozen teacher producing pre-final-norm features in the student's token order. */
 export class Teacher {
-  constructor(readonly kind: TeacherKind, readonly encoder: VisionTransformer) {
+  constructor(
+    readonly kind: TeacherKind,
+    readonly encoder: VisionTransformer,
+  ) {
     encoder.eval();
   }
 
@@ -92,7 +115,10 @@ export class Teacher {
    */
   packWeights(precision: WeightPrecision = 'fp32'): this {
     if (this.packedPrecision === precision) return this;
-    if (this.packedPrecision !== null) throw new ValueError(`this ${this.kind} teacher's weights are held in ${this.packedPrecision} (packWeights freed the fp32 ones): it cannot be packed again in ${precision}; load it again`);
+    if (this.packedPrecision !== null)
+      throw new ValueError(
+        `this ${this.kind} teacher's weights are held in ${this.packedPrecision} (packWeights freed the fp32 ones): it cannot be packed again in ${precision}; load it again`,
+      );
     this.packedPrecision = this.encoder.packWeights({ precision, release: true }) > 0 ? precision : null;
     return this;
   }
@@ -155,26 +181,36 @@ export type TeacherPrecisionChoice = WeightPrecision | 'auto';
  * naming both sides, never a quiet substitute: bf16 on a CPU without it, fp32 on CUDA.
  */
 export function teacherPrecisionFor(choice: TeacherPrecisionChoice, device: string): WeightPrecision {
-  if (choice !== 'auto' && choice !== 'fp32' && choice !== 'bf16') throw new ValueError(`teacher precision must be 'fp32', 'bf16' or 'auto', got '${choice}'`);
+  if (choice !== 'auto' && choice !== 'fp32' && choice !== 'bf16')
+    throw new ValueError(`teacher precision must be 'fp32', 'bf16' or 'auto', got '${choice}'`);
   if (device.startsWith('cuda')) {
-    if (choice === 'fp32') throw new DeviceError(`teacher precision fp32 was asked for on ${device}, whose GEMM rounds every operand to bf16 for the tensor cores: use bf16 (or auto) there, or run on the CPU`);
+    if (choice === 'fp32')
+      throw new DeviceError(
+        `teacher precision fp32 was asked for on ${device}, whose GEMM rounds every operand to bf16 for the tensor cores: use bf16 (or auto) there, or run on the CPU`,
+      );
     return 'bf16';
   }
   const bf16 = bf16WeightsSupport();
-  if (choice === 'bf16' && !bf16.available) throw new DeviceError(`teacher precision bf16 was asked for, but this process cannot run bf16 weights: ${bf16.reason}; use fp32 (or auto)`);
+  if (choice === 'bf16' && !bf16.available)
+    throw new DeviceError(
+      `teacher precision bf16 was asked for, but this process cannot run bf16 weights: ${bf16.reason}; use fp32 (or auto)`,
+    );
   return choice === 'auto' ? (bf16.available ? 'bf16' : 'fp32') : choice;
 }
 
 /** A randomly initialised teacher of the right architecture (weights are then loaded or pretrained). */
 export function makeTeacher(kind: TeacherKind, s: TeacherSpec): Teacher {
-  const cfg = kind === 'img'
-    ? imageVit(s.preset, { size: s.size })
-    : videoVit(s.preset, { frames: s.frames, size: s.size, posEmbed: 'sinusoid1d' });
+  const cfg =
+    kind === 'img' ? imageVit(s.preset, { size: s.size }) : videoVit(s.preset, { frames: s.frames, size: s.size, posEmbed: 'sinusoid1d' });
   return new Teacher(kind, new VisionTransformer(cfg, { finalNorm: true, frameStride: kind === 'img' ? 2 : undefined, seed: s.seed ?? 0 }));
 }
 
 /** Student + decoders for a preset pair, as SPEC §3.4. */
-export function makeStudent(preset: Preset, teacherDims: Partial<Record<TeacherKind, number>>, over: { frames: number; size: number; patch?: number; dropPath?: number; seed?: number }): MvdStudent {
+export function makeStudent(
+  preset: Preset,
+  teacherDims: Partial<Record<TeacherKind, number>>,
+  over: { frames: number; size: number; patch?: number; dropPath?: number; seed?: number },
+): MvdStudent {
   const student = videoVit(preset, { frames: over.frames, size: over.size, ...(over.patch ? { patch: over.patch } : {}) });
   const decoders: Partial<Record<TeacherKind, MvdDecoderConfig>> = {};
   for (const [k, d] of Object.entries(teacherDims) as [TeacherKind, number][]) decoders[k] = mvdDecoderFor(preset, d);

@@ -10,9 +10,21 @@ import type { CropBox } from './frames.js';
 
 /** timm's increasing RandAugment op set (`inc1`), in its order; the index is the native op code. */
 export const RAND_AUGMENT_OPS = [
-  'AutoContrast', 'Equalize', 'Invert', 'Rotate', 'PosterizeIncreasing', 'SolarizeIncreasing', 'SolarizeAdd',
-  'ColorIncreasing', 'ContrastIncreasing', 'BrightnessIncreasing', 'SharpnessIncreasing', 'ShearX', 'ShearY',
-  'TranslateXRel', 'TranslateYRel',
+  'AutoContrast',
+  'Equalize',
+  'Invert',
+  'Rotate',
+  'PosterizeIncreasing',
+  'SolarizeIncreasing',
+  'SolarizeAdd',
+  'ColorIncreasing',
+  'ContrastIncreasing',
+  'BrightnessIncreasing',
+  'SharpnessIncreasing',
+  'ShearX',
+  'ShearY',
+  'TranslateXRel',
+  'TranslateYRel',
 ] as const;
 /** One of timm's RandAugment ops (the 15 of its increasing set). */
 export type RandAugmentOpName = (typeof RAND_AUGMENT_OPS)[number];
@@ -44,13 +56,20 @@ const INTERP: Record<Interpolation, number> = { nearest: 0, bilinear: 1, bicubic
 
 /** Plain names for the same ops (the argument is what the op takes either way). */
 const ALIASES: Record<string, RandAugmentOpName> = {
-  Posterize: 'PosterizeIncreasing', Solarize: 'SolarizeIncreasing', Color: 'ColorIncreasing', Contrast: 'ContrastIncreasing',
-  Brightness: 'BrightnessIncreasing', Sharpness: 'SharpnessIncreasing', TranslateX: 'TranslateXRel', TranslateY: 'TranslateYRel',
+  Posterize: 'PosterizeIncreasing',
+  Solarize: 'SolarizeIncreasing',
+  Color: 'ColorIncreasing',
+  Contrast: 'ContrastIncreasing',
+  Brightness: 'BrightnessIncreasing',
+  Sharpness: 'SharpnessIncreasing',
+  TranslateX: 'TranslateXRel',
+  TranslateY: 'TranslateYRel',
 };
 
 function code(op: RandAugmentOpName | keyof typeof ALIASES): number {
   const k = RAND_AUGMENT_OPS.indexOf((ALIASES[op] ?? op) as RandAugmentOpName);
-  if (k < 0) throw new ValueError(`randAugment: unknown op '${op as string}' (one of ${RAND_AUGMENT_OPS.join(', ')})`, { op: 'randAugment' });
+  if (k < 0)
+    throw new ValueError(`randAugment: unknown op '${op as string}' (one of ${RAND_AUGMENT_OPS.join(', ')})`, { op: 'randAugment' });
   return k;
 }
 
@@ -61,9 +80,10 @@ function clipsOf(shape: readonly number[]): number {
 /** Steps for one clip, or one list per clip of [N,T,H,W,C], to the native [[op, value], …] lists. */
 function nativeSteps(shape: readonly number[], steps: readonly RandAugmentStep[] | readonly (readonly RandAugmentStep[])[]): number[][][] {
   const n = clipsOf(shape);
-  const perClip = steps.length > 0 && Array.isArray(steps[0])
-    ? (steps as readonly (readonly RandAugmentStep[])[])
-    : Array.from({ length: n }, () => steps as readonly RandAugmentStep[]);
+  const perClip =
+    steps.length > 0 && Array.isArray(steps[0])
+      ? (steps as readonly (readonly RandAugmentStep[])[])
+      : Array.from({ length: n }, () => steps as readonly RandAugmentStep[]);
   return perClip.map((list) => list.map((s) => [code(s.op), s.value ?? 0]));
 }
 

@@ -28,9 +28,7 @@ function pixelOptions(opts: PixelTargetOptions, normalize: boolean): NativePixel
  * (x − mean) / (sqrt(unbiased var) + 1e-6).
  */
 export function videomaePixelTarget(video: Tensor, opts: PixelTargetOptions): Tensor<'f32'> {
-  return Tensor.fromNative(
-    addon().videomaePixelTarget(video, pixelOptions(opts, true)),
-  );
+  return Tensor.fromNative(addon().videomaePixelTarget(video, pixelOptions(opts, true)));
 }
 
 /**
@@ -39,11 +37,10 @@ export function videomaePixelTarget(video: Tensor, opts: PixelTargetOptions): Te
  * Note: MAE itself patchifies the *normalised* images; pass mean [0,0,0] and std [1,1,1] to get
  * exactly that, or the real mean/std for targets in [0,1] pixel units.
  */
-export function maePixelTarget(
-  images: Tensor,
-  opts: { mean: number[]; std: number[]; patch: number; normalize?: boolean },
-): Tensor<'f32'> {
-  return Tensor.fromNative(addon().maePixelTarget(images, { mean: opts.mean, std: opts.std, patch: opts.patch, normalize: opts.normalize ?? true }));
+export function maePixelTarget(images: Tensor, opts: { mean: number[]; std: number[]; patch: number; normalize?: boolean }): Tensor<'f32'> {
+  return Tensor.fromNative(
+    addon().maePixelTarget(images, { mean: opts.mean, std: opts.std, patch: opts.patch, normalize: opts.normalize ?? true }),
+  );
 }
 
 /**
@@ -54,7 +51,5 @@ export function maePixelTarget(
  * it is off by default because a static patch has near-zero variance and would be amplified ~1000×.
  */
 export function rgbDiffTarget(video: Tensor, opts: PixelTargetOptions): Tensor<'f32'> {
-  return Tensor.fromNative(
-    addon().rgbDiffTarget(video, pixelOptions(opts, false)),
-  );
+  return Tensor.fromNative(addon().rgbDiffTarget(video, pixelOptions(opts, false)));
 }

@@ -32,14 +32,18 @@ export class AdamW {
   private readonly m = new Map<Parameter, Tensor>();
   private readonly v = new Map<Parameter, Tensor>();
 
-  constructor(readonly groups: ParamGroup[], readonly opts: AdamWOptions = {}) {
+  constructor(
+    readonly groups: ParamGroup[],
+    readonly opts: AdamWOptions = {},
+  ) {
     this.beta1 = opts.beta1 ?? 0.9;
     this.beta2 = opts.beta2 ?? 0.999;
     this.eps = opts.eps ?? 1e-8;
   }
 
   private moments(p: Parameter): [Tensor, Tensor] {
-    let m = this.m.get(p), v = this.v.get(p);
+    let m = this.m.get(p),
+      v = this.v.get(p);
     if (!m) this.m.set(p, (m = Tensor.zeros(p.value.shape)));
     if (!v) this.v.set(p, (v = Tensor.zeros(p.value.shape)));
     return [m, v];
@@ -51,8 +55,12 @@ export class AdamW {
    * the step (dynamic loss scaling lowers its scale and retries).
    */
   async update(lr: number, gradScale = 1): Promise<StepResult> {
-    const params: Tensor[] = [], grads: Tensor[] = [], ms: Tensor[] = [], vs: Tensor[] = [];
-    const lrs: number[] = [], wds: number[] = [];
+    const params: Tensor[] = [],
+      grads: Tensor[] = [],
+      ms: Tensor[] = [],
+      vs: Tensor[] = [];
+    const lrs: number[] = [],
+      wds: number[] = [];
     for (const g of this.groups)
       for (const [, p] of g.params) {
         if (!p.hasGrad) continue;
@@ -80,7 +88,8 @@ export class AdamW {
   stateTensors(named: [string, Parameter][]): Map<string, Tensor> {
     const out = new Map<string, Tensor>();
     for (const [name, p] of named) {
-      const m = this.m.get(p), v = this.v.get(p);
+      const m = this.m.get(p),
+        v = this.v.get(p);
       if (m) out.set(`exp_avg.${name}`, m);
       if (v) out.set(`exp_avg_sq.${name}`, v);
     }
@@ -102,9 +111,16 @@ export class AdamW {
 
   loadState(named: [string, Parameter][], tensors: Map<string, Tensor>, step: number): void {
     for (const [name, p] of named) {
-      const m = tensors.get(`exp_avg.${name}`), v = tensors.get(`exp_avg_sq.${name}`);
-      if (m) { this.m.get(p)?.dispose(); this.m.set(p, m); }
-      if (v) { this.v.get(p)?.dispose(); this.v.set(p, v); }
+      const m = tensors.get(`exp_avg.${name}`),
+        v = tensors.get(`exp_avg_sq.${name}`);
+      if (m) {
+        this.m.get(p)?.dispose();
+        this.m.set(p, m);
+      }
+      if (v) {
+        this.v.get(p)?.dispose();
+        this.v.set(p, v);
+      }
     }
     this.step = step;
   }
@@ -118,7 +134,11 @@ export class AdamW {
 
 /** Dynamic loss scaling for reduced-precision training: halve on overflow, double after a quiet window. */
 export class LossScaler {
-  constructor(public scale = 2 ** 7, readonly window = 128, private quiet = 0) {}
+  constructor(
+    public scale = 2 ** 7,
+    readonly window = 128,
+    private quiet = 0,
+  ) {}
   update(applied: boolean): void {
     if (!applied) {
       this.scale = Math.max(1, this.scale / 2);

@@ -7,25 +7,68 @@ export type Rgb = [number, number, number];
 
 // 3×5 glyphs, rows top to bottom ('#' = ink): enough for axis numbers and short labels.
 const GLYPHS: Record<string, string> = {
-  '0': '### #.# #.# #.# ###', '1': '.#. ##. .#. .#. ###', '2': '### ..# ### #.. ###', '3': '### ..# ### ..# ###',
-  '4': '#.# #.# ### ..# ..#', '5': '### #.. ### ..# ###', '6': '### #.. ### #.# ###', '7': '### ..# ..# ..# ..#',
-  '8': '### #.# ### #.# ###', '9': '### #.# ### ..# ###', '.': '... ... ... ... .#.', '-': '... ... ### ... ...',
-  '+': '... .#. ### .#. ...', ':': '... .#. ... .#. ...', '%': '#.# ..# .#. #.. #.#', '/': '..# ..# .#. #.. #..',
-  '(': '.#. #.. #.. #.. .#.', ')': '.#. ..# ..# ..# .#.', ' ': '... ... ... ... ...', '_': '... ... ... ... ###',
-  '=': '... ### ... ### ...', ',': '... ... ... .#. #..', '[': '##. #.. #.. #.. ##.', ']': '.## ..# ..# ..# .##',
-  '×': '... #.# .#. #.# ...', a: '.#. #.# ### #.# #.#', b: '##. #.# ##. #.# ##.', c: '### #.. #.. #.. ###',
-  d: '##. #.# #.# #.# ##.', e: '### #.. ### #.. ###', f: '### #.. ### #.. #..', g: '### #.. #.# #.# ###',
-  h: '#.# #.# ### #.# #.#', i: '### .#. .#. .#. ###', j: '..# ..# ..# #.# ###', k: '#.# #.# ##. #.# #.#',
-  l: '#.. #.. #.. #.. ###', m: '#.# ### ### #.# #.#', n: '##. #.# #.# #.# #.#', o: '### #.# #.# #.# ###',
-  p: '### #.# ### #.. #..', q: '### #.# #.# ### ..#', r: '##. #.# ##. #.# #.#', s: '### #.. ### ..# ###',
-  t: '### .#. .#. .#. .#.', u: '#.# #.# #.# #.# ###', v: '#.# #.# #.# #.# .#.', w: '#.# #.# ### ### #.#',
-  x: '#.# #.# .#. #.# #.#', y: '#.# #.# .#. .#. .#.', z: '### ..# .#. #.. ###',
+  '0': '### #.# #.# #.# ###',
+  '1': '.#. ##. .#. .#. ###',
+  '2': '### ..# ### #.. ###',
+  '3': '### ..# ### ..# ###',
+  '4': '#.# #.# ### ..# ..#',
+  '5': '### #.. ### ..# ###',
+  '6': '### #.. ### #.# ###',
+  '7': '### ..# ..# ..# ..#',
+  '8': '### #.# ### #.# ###',
+  '9': '### #.# ### ..# ###',
+  '.': '... ... ... ... .#.',
+  '-': '... ... ### ... ...',
+  '+': '... .#. ### .#. ...',
+  ':': '... .#. ... .#. ...',
+  '%': '#.# ..# .#. #.. #.#',
+  '/': '..# ..# .#. #.. #..',
+  '(': '.#. #.. #.. #.. .#.',
+  ')': '.#. ..# ..# ..# .#.',
+  ' ': '... ... ... ... ...',
+  _: '... ... ... ... ###',
+  '=': '... ### ... ### ...',
+  ',': '... ... ... .#. #..',
+  '[': '##. #.. #.. #.. ##.',
+  ']': '.## ..# ..# ..# .##',
+  '×': '... #.# .#. #.# ...',
+  a: '.#. #.# ### #.# #.#',
+  b: '##. #.# ##. #.# ##.',
+  c: '### #.. #.. #.. ###',
+  d: '##. #.# #.# #.# ##.',
+  e: '### #.. ### #.. ###',
+  f: '### #.. ### #.. #..',
+  g: '### #.. #.# #.# ###',
+  h: '#.# #.# ### #.# #.#',
+  i: '### .#. .#. .#. ###',
+  j: '..# ..# ..# #.# ###',
+  k: '#.# #.# ##. #.# #.#',
+  l: '#.. #.. #.. #.. ###',
+  m: '#.# ### ### #.# #.#',
+  n: '##. #.# #.# #.# #.#',
+  o: '### #.# #.# #.# ###',
+  p: '### #.# ### #.. #..',
+  q: '### #.# #.# ### ..#',
+  r: '##. #.# ##. #.# #.#',
+  s: '### #.. ### ..# ###',
+  t: '### .#. .#. .#. .#.',
+  u: '#.# #.# #.# #.# ###',
+  v: '#.# #.# #.# #.# .#.',
+  w: '#.# #.# ### ### #.#',
+  x: '#.# #.# .#. #.# #.#',
+  y: '#.# #.# .#. .#. .#.',
+  z: '### ..# .#. #.. ###',
 };
 
 export class Canvas {
   readonly data: Uint8Array;
-  constructor(readonly width: number, readonly height: number, background: Rgb = [255, 255, 255]) {
-    if (!(Number.isInteger(width) && Number.isInteger(height) && width > 0 && height > 0)) throw new RangeError(`Canvas: bad size ${width}×${height}`);
+  constructor(
+    readonly width: number,
+    readonly height: number,
+    background: Rgb = [255, 255, 255],
+  ) {
+    if (!(Number.isInteger(width) && Number.isInteger(height) && width > 0 && height > 0))
+      throw new RangeError(`Canvas: bad size ${width}×${height}`);
     this.data = new Uint8Array(width * height * 4);
     for (let i = 0; i < width * height; i++) this.data.set([...background, 255], i * 4);
   }
@@ -53,9 +96,12 @@ export class Canvas {
     const n = Math.max(1, Math.ceil(Math.hypot(x1 - x0, y1 - y0) * 2));
     const r = (width - 1) / 2;
     for (let i = 0; i <= n; i++) {
-      const x = x0 + ((x1 - x0) * i) / n, y = y0 + ((y1 - y0) * i) / n;
+      const x = x0 + ((x1 - x0) * i) / n,
+        y = y0 + ((y1 - y0) * i) / n;
       if (r <= 0) this.set(x, y, c);
-      else for (let dy = -Math.ceil(r); dy <= Math.ceil(r); dy++) for (let dx = -Math.ceil(r); dx <= Math.ceil(r); dx++) if (dx * dx + dy * dy <= r * r + 0.25) this.set(x + dx, y + dy, c);
+      else
+        for (let dy = -Math.ceil(r); dy <= Math.ceil(r); dy++)
+          for (let dx = -Math.ceil(r); dx <= Math.ceil(r); dx++) if (dx * dx + dy * dy <= r * r + 0.25) this.set(x + dx, y + dy, c);
     }
   }
 
@@ -64,7 +110,8 @@ export class Canvas {
     let cx = x;
     for (const ch of s.toLowerCase()) {
       const g = (GLYPHS[ch] ?? GLYPHS[' ']).split(' ');
-      for (let r = 0; r < 5; r++) for (let q = 0; q < 3; q++) if (g[r][q] === '#') this.fillRect(cx + q * scale, y + r * scale, scale, scale, c);
+      for (let r = 0; r < 5; r++)
+        for (let q = 0; q < 3; q++) if (g[r][q] === '#') this.fillRect(cx + q * scale, y + r * scale, scale, scale, c);
       cx += 4 * scale;
     }
     return cx - x;
@@ -96,10 +143,26 @@ export class Canvas {
 
 /** A perceptually ordered dark-blue → teal → yellow ramp (viridis-like stops), t in [0, 1]. */
 export function colormap(t: number): Rgb {
-  const stops: Rgb[] = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
+  const stops: Rgb[] = [
+    [68, 1, 84],
+    [59, 82, 139],
+    [33, 145, 140],
+    [94, 201, 98],
+    [253, 231, 37],
+  ];
   const x = Math.min(1, Math.max(0, Number.isFinite(t) ? t : 0)) * (stops.length - 1);
-  const i = Math.min(stops.length - 2, Math.floor(x)), f = x - i;
+  const i = Math.min(stops.length - 2, Math.floor(x)),
+    f = x - i;
   return [0, 1, 2].map((k) => Math.round(stops[i][k] + (stops[i + 1][k] - stops[i][k]) * f)) as Rgb;
 }
 
-export const PALETTE: Rgb[] = [[31, 119, 180], [214, 39, 40], [44, 160, 44], [255, 127, 14], [148, 103, 189], [140, 86, 75], [227, 119, 194], [127, 127, 127]];
+export const PALETTE: Rgb[] = [
+  [31, 119, 180],
+  [214, 39, 40],
+  [44, 160, 44],
+  [255, 127, 14],
+  [148, 103, 189],
+  [140, 86, 75],
+  [227, 119, 194],
+  [127, 127, 127],
+];

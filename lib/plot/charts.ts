@@ -15,7 +15,9 @@ export interface Panel {
   logY?: boolean;
 }
 
-const INK: Rgb = [30, 30, 30], GRID: Rgb = [225, 225, 225], AXIS: Rgb = [120, 120, 120];
+const INK: Rgb = [30, 30, 30],
+  GRID: Rgb = [225, 225, 225],
+  AXIS: Rgb = [120, 120, 120];
 
 /**
  * Tick label with as many decimals as the tick step needs (so neighbouring ticks differ), or
@@ -33,11 +35,13 @@ export function tickLabel(v: number, step = 0): string {
 }
 
 function range(xs: number[]): [number, number] {
-  let lo = Infinity, hi = -Infinity;
-  for (const x of xs) if (Number.isFinite(x)) {
-    lo = Math.min(lo, x);
-    hi = Math.max(hi, x);
-  }
+  let lo = Infinity,
+    hi = -Infinity;
+  for (const x of xs)
+    if (Number.isFinite(x)) {
+      lo = Math.min(lo, x);
+      hi = Math.max(hi, x);
+    }
   if (!Number.isFinite(lo)) return [0, 1];
   if (lo === hi) return [lo - (Math.abs(lo) || 1) * 0.05, hi + (Math.abs(hi) || 1) * 0.05];
   return [lo, hi];
@@ -46,11 +50,16 @@ function range(xs: number[]): [number, number] {
 /** Panels stacked vertically, each with a grid, 5 y ticks, x ticks and a legend. */
 export function linePanels(panels: Panel[], width = 800, panelHeight = 260): Canvas {
   const c = new Canvas(width, panelHeight * panels.length);
-  const left = 78, right = 16, top = 30, bottom = 34;
+  const left = 78,
+    right = 16,
+    top = 30,
+    bottom = 34;
   panels.forEach((p, k) => {
     const y0 = k * panelHeight;
-    const pw = width - left - right, ph = panelHeight - top - bottom;
-    const allX = p.series.flatMap((s) => s.x), allY = p.series.flatMap((s) => s.y);
+    const pw = width - left - right,
+      ph = panelHeight - top - bottom;
+    const allX = p.series.flatMap((s) => s.x),
+      allY = p.series.flatMap((s) => s.y);
     const log = !!p.logY && allY.length > 0 && allY.every((v) => v > 0);
     const tf = (v: number) => (log ? Math.log10(v) : v);
     const [xl, xh] = range(allX);
@@ -81,7 +90,8 @@ export function linePanels(panels: Panel[], width = 800, panelHeight = 260): Can
       for (let i = 1; i < s.x.length; i++)
         if (Number.isFinite(s.y[i - 1]) && Number.isFinite(s.y[i])) c.line(px(s.x[i - 1]), py(s.y[i - 1]), px(s.x[i]), py(s.y[i]), col, 2);
       if (s.x.length === 1) c.fillRect(px(s.x[0]) - 2, py(s.y[0]) - 2, 5, 5, col);
-      const lx = left + pw - 8 - Canvas.textWidth(s.name) - 20, ly = y0 + top + 6 + j * 14;
+      const lx = left + pw - 8 - Canvas.textWidth(s.name) - 20,
+        ly = y0 + top + 6 + j * 14;
       c.fillRect(lx, ly + 3, 14, 4, col);
       c.text(lx + 20, ly, s.name, INK, 2);
     });
@@ -94,10 +104,14 @@ export function linePanels(panels: Panel[], width = 800, panelHeight = 260): Can
  * cells are large enough, row/column indices along the axes, a colour bar on the right.
  */
 export function heatmap(m: number[][], opts: { title?: string; cell?: number; lo?: number; hi?: number } = {}): Canvas {
-  const n = m.length, cell = opts.cell ?? 40;
+  const n = m.length,
+    cell = opts.cell ?? 40;
   const vals = m.flat();
-  const lo = opts.lo ?? Math.min(...vals), hi = opts.hi ?? Math.max(...vals);
-  const left = 40, top = 34, bar = 70;
+  const lo = opts.lo ?? Math.min(...vals),
+    hi = opts.hi ?? Math.max(...vals);
+  const left = 40,
+    top = 34,
+    bar = 70;
   const c = new Canvas(Math.max(left + n * cell + bar, left + Canvas.textWidth(opts.title ?? '') + 8), top + n * cell + 30);
   if (opts.title) c.text(left, 10, opts.title, INK, 2);
   const t = (v: number) => (hi > lo ? (v - lo) / (hi - lo) : 1);
@@ -110,11 +124,18 @@ export function heatmap(m: number[][], opts: { title?: string; cell?: number; lo
       if (cell >= 36) {
         const lab = m[i][j].toFixed(2);
         const dark = col[0] * 0.3 + col[1] * 0.59 + col[2] * 0.11 > 140;
-        c.text(left + j * cell + (cell - Canvas.textWidth(lab, 2)) / 2, top + i * cell + cell / 2 - 5, lab, dark ? INK : [250, 250, 250], 2);
+        c.text(
+          left + j * cell + (cell - Canvas.textWidth(lab, 2)) / 2,
+          top + i * cell + cell / 2 - 5,
+          lab,
+          dark ? INK : [250, 250, 250],
+          2,
+        );
       }
     }
   }
-  const bx = left + n * cell + 14, bh = n * cell;
+  const bx = left + n * cell + 14,
+    bh = n * cell;
   for (let y = 0; y < bh; y++) c.fillRect(bx, top + y, 14, 1, colormap(1 - y / Math.max(1, bh - 1)));
   c.text(bx + 18, top, tickLabel(hi), INK, 2);
   c.text(bx + 18, top + bh - 10, tickLabel(lo), INK, 2);
@@ -122,8 +143,14 @@ export function heatmap(m: number[][], opts: { title?: string; cell?: number; lo
 }
 
 /** Rows of equally sized RGB images [h, w, 3] with a label left of each row. */
-export function imageRows(rows: { label: string; images: Uint8Array[] }[], w: number, h: number, opts: { zoom?: number; gap?: number } = {}): Canvas {
-  const zoom = opts.zoom ?? 1, gap = opts.gap ?? 4;
+export function imageRows(
+  rows: { label: string; images: Uint8Array[] }[],
+  w: number,
+  h: number,
+  opts: { zoom?: number; gap?: number } = {},
+): Canvas {
+  const zoom = opts.zoom ?? 1,
+    gap = opts.gap ?? 4;
   const labelW = 8 + Math.max(...rows.map((r) => Canvas.textWidth(r.label)));
   const cols = Math.max(...rows.map((r) => r.images.length));
   const c = new Canvas(labelW + cols * (w * zoom + gap) + gap, rows.length * (h * zoom + gap) + gap);

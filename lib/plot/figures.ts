@@ -36,33 +36,38 @@ export function readRunLog(runDir: string): RunLog {
   const path = join(runDir, 'log.jsonl');
   if (!existsSync(path)) throw new ValueError(`${runDir} has no log.jsonl: is it a run folder (written by --out RUN)?`);
   const log: RunLog = { steps: [], lr: [], losses: {} };
-  readFileSync(path, 'utf8').split('\n').forEach((line, n) => {
-    if (!line.trim()) return;
-    let r: { kind?: string; step: number; lr: number; losses: Record<string, number> };
-    try {
-      r = JSON.parse(line);
-    } catch {
-      throw new ValueError(`${path}:${n + 1}: not JSON`);
-    }
-    if (r.kind !== 'step') return;
-    // A resumed run appends steps it may already have logged: the later record wins.
-    const at = log.steps.indexOf(r.step);
-    if (at >= 0) {
-      log.steps.splice(at);
-      log.lr.splice(at);
-      for (const k of Object.keys(log.losses)) log.losses[k].splice(at);
-    }
-    log.steps.push(r.step);
-    log.lr.push(r.lr);
-    for (const [k, v] of Object.entries(r.losses)) (log.losses[k] ??= []).push(v);
-  });
+  readFileSync(path, 'utf8')
+    .split('\n')
+    .forEach((line, n) => {
+      if (!line.trim()) return;
+      let r: { kind?: string; step: number; lr: number; losses: Record<string, number> };
+      try {
+        r = JSON.parse(line);
+      } catch {
+        throw new ValueError(`${path}:${n + 1}: not JSON`);
+      }
+      if (r.kind !== 'step') return;
+      // A resumed run appends steps it may already have logged: the later record wins.
+      const at = log.steps.indexOf(r.step);
+      if (at >= 0) {
+        log.steps.splice(at);
+        log.lr.splice(at);
+        for (const k of Object.keys(log.losses)) log.losses[k].splice(at);
+      }
+      log.steps.push(r.step);
+      log.lr.push(r.lr);
+      for (const [k, v] of Object.entries(r.losses)) (log.losses[k] ??= []).push(v);
+    });
   if (log.steps.length === 0) throw new ValueError(`${path} has no step records yet`);
   return log;
 }
 
 export function curvesFigure(log: RunLog, opts: { width?: number; title?: string } = {}): Canvas {
   const panels: Panel[] = [
-    { title: `${opts.title ? `${opts.title}: ` : ''}loss`, series: Object.entries(log.losses).map(([name, y]) => ({ name, x: log.steps.slice(0, y.length), y })) },
+    {
+      title: `${opts.title ? `${opts.title}: ` : ''}loss`,
+      series: Object.entries(log.losses).map(([name, y]) => ({ name, x: log.steps.slice(0, y.length), y })),
+    },
     { title: 'learning rate', series: [{ name: 'lr', x: log.steps, y: log.lr }] },
   ];
   return linePanels(panels, opts.width ?? 800);
@@ -96,16 +101,25 @@ export async function loadFeatureEncoder(path: string, o: { frames: number; size
   const pe = h.tensors.get('patch_embed.proj.weight') ?? h.tensors.get('encoder.patch_embed.proj.weight');
   if (!pe) throw new ValueError(`${path} has no patch_embed.proj.weight: not an encoder checkpoint`);
   const preset = o.preset ?? DIMS[pe.shape[0]];
-  if (!preset || !isPreset(preset)) throw new ValueError(`${path}: embedding width ${pe.shape[0]} matches no preset (${PRESETS.join(', ')}); pass --model`);
-  const cfg = kind === 'image' ? imageVit(preset, { size: o.size }) : videoVit(preset, { frames: o.frames, size: o.size, posEmbed: kind === 'videomae' ? 'sinusoid1d' : 'sincos3d' });
+  if (!preset || !isPreset(preset))
+    throw new ValueError(`${path}: embedding width ${pe.shape[0]} matches no preset (${PRESETS.join(', ')}); pass --model`);
+  const cfg =
+    kind === 'image'
+      ? imageVit(preset, { size: o.size })
+      : videoVit(preset, { frames: o.frames, size: o.size, posEmbed: kind === 'videomae' ? 'sinusoid1d' : 'sincos3d' });
   // The features are taken before the final norm, so the encoder has none: every parameter it has
   // then comes from the file (a fine-tuned checkpoint has no `norm.*`), and a random
   // initialisation would only be overwritten.
-  const enc = await loadAllWeights(path, new VisionTransformer(cfg, { finalNorm: false, frameStride: kind === 'image' ? 2 : undefined, init: 'none' }));
+  const enc = await loadAllWeights(
+    path,
+    new VisionTransformer(cfg, { finalNorm: false, frameStride: kind === 'image' ? 2 : undefined, init: 'none' }),
+  );
   // Teacher gives both views: frozen, pre-norm, the image kind on frames 0, 2, … without cls.
   const view = new Teacher(kind === 'image' ? 'img' : 'vid', enc);
   return {
-    kind, preset, slots: kind === 'image' ? Math.ceil(o.frames / 2) : gridOf(cfg).t,
+    kind,
+    preset,
+    slots: kind === 'image' ? Math.ceil(o.frames / 2) : gridOf(cfg).t,
     features: (video) => view.features(video),
     [Symbol.dispose]: () => enc.dispose(),
   };
@@ -155,15 +169,23 @@ export interface ReconStrips {
 export async function reconstructionStrips(runDir: string, o: { index?: number } = {}): Promise<ReconStrips> {
   const cfg = runOptions(runDir);
   const method = cfg.method;
-  if (method !== 'mae' && method !== 'videomae') throw new ValueError(`${runDir} is a '${cfg.command ?? '?'}${method ? ` --method ${method}` : ''}' run: reconstruction strips need a MAE or VideoMAE pretraining run`);
+  if (method !== 'mae' && method !== 'videomae')
+    throw new ValueError(
+      `${runDir} is a '${cfg.command ?? '?'}${method ? ` --method ${method}` : ''}' run: reconstruction strips need a MAE or VideoMAE pretraining run`,
+    );
   const model = (cfg.model ?? 'tiny') as Preset;
   if (!isPreset(model)) throw new ValueError(`${runDir}: unknown model '${model}'`);
-  const frames = Number(cfg.frames ?? 16), size = Number(cfg.size ?? 112), seed = Number(cfg.seed ?? 0);
+  const frames = Number(cfg.frames ?? 16),
+    size = Number(cfg.size ?? 112),
+    seed = Number(cfg.seed ?? 0);
   const ratio = Number(cfg['mask-ratio'] ?? (method === 'mae' ? 0.75 : 0.9));
   const index = o.index ?? 0;
   const ds = new SyntheticDataset({ seed, count: index + 1, frames, size });
   const dummy = new BatchSampler(ds, 1, seed);
-  const recipe = method === 'mae' ? maeRecipe(dummy, { preset: model, size, maskRatio: ratio, seed }) : videomaeRecipe(dummy, { preset: model, frames, size, maskRatio: ratio, seed });
+  const recipe =
+    method === 'mae'
+      ? maeRecipe(dummy, { preset: model, size, maskRatio: ratio, seed })
+      : videomaeRecipe(dummy, { preset: model, frames, size, maskRatio: ratio, seed });
   try {
     const weights = runWeights(runDir);
     const { tensors } = await loadSafetensors(weights);
@@ -190,12 +212,14 @@ export async function reconstructionStrips(runDir: string, o: { index?: number }
     // Raw patches in the units the target was made from: MAE patchifies the normalised image,
     // VideoMAE un-normalises to [0,1] first (lib/ops/targets.ts).
     using images = method === 'mae' ? video.reshape([1, 3, size, size]) : null;
-    using raw = method === 'mae'
-      ? maePixelTarget(images!, { mean: [0, 0, 0], std: [1, 1, 1], patch: c.patch, normalize: false })
-      : videomaePixelTarget(video, { mean: IMAGENET_MEAN, std: IMAGENET_STD, tubelet: c.tubelet, patch: c.patch, normalize: false });
-    using target = method === 'mae'
-      ? maePixelTarget(images!, { mean: [0, 0, 0], std: [1, 1, 1], patch: c.patch, normalize: true })
-      : videomaePixelTarget(video, { mean: IMAGENET_MEAN, std: IMAGENET_STD, tubelet: c.tubelet, patch: c.patch, normalize: true });
+    using raw =
+      method === 'mae'
+        ? maePixelTarget(images!, { mean: [0, 0, 0], std: [1, 1, 1], patch: c.patch, normalize: false })
+        : videomaePixelTarget(video, { mean: IMAGENET_MEAN, std: IMAGENET_STD, tubelet: c.tubelet, patch: c.patch, normalize: false });
+    using target =
+      method === 'mae'
+        ? maePixelTarget(images!, { mean: [0, 0, 0], std: [1, 1, 1], patch: c.patch, normalize: true })
+        : videomaePixelTarget(video, { mean: IMAGENET_MEAN, std: IMAGENET_STD, tubelet: c.tubelet, patch: c.patch, normalize: true });
     using rawMasked = gatherTokens(raw, msk);
     using tgtMasked = gatherTokens(target, msk);
     const groups = method === 'mae' ? 1 : 3;
@@ -204,18 +228,25 @@ export async function reconstructionStrips(runDir: string, o: { index?: number }
     let se = 0;
     for (let i = 0; i < predA.length; i++) se += (predA[i] - tgtA[i]) ** 2;
     const L = raw.shape[2];
-    const tub = method === 'mae' ? 1 : c.tubelet, p = c.patch;
+    const tub = method === 'mae' ? 1 : c.tubelet,
+      p = c.patch;
     // Value → display pixel: VideoMAE patches are [0,1]; MAE patches are ImageNet-normalised.
-    const toU8 = (v: number, ch: number) => Math.round(255 * Math.min(1, Math.max(0, method === 'mae' ? v * IMAGENET_STD[ch] + IMAGENET_MEAN[ch] : v)));
+    const toU8 = (v: number, ch: number) =>
+      Math.round(255 * Math.min(1, Math.max(0, method === 'mae' ? v * IMAGENET_STD[ch] + IMAGENET_MEAN[ch] : v)));
     const blank = () => Array.from({ length: shown }, () => new Uint8Array(size * size * 3));
     const [maskedImg, reconImg, targetImg] = [blank(), blank(), blank()];
     const isMasked = new Map<number, number>();
     m.masked.forEach((tok, j) => isMasked.set(tok, j));
     for (let n = 0; n < g.tokens; n++) {
-      const tt = Math.floor(n / (g.h * g.w)), hh = Math.floor(n / g.w) % g.h, ww = n % g.w;
+      const tt = Math.floor(n / (g.h * g.w)),
+        hh = Math.floor(n / g.w) % g.h,
+        ww = n % g.w;
       const j = isMasked.get(n);
       for (let e = 0; e < L; e++) {
-        const ch = e % 3, px = Math.floor(e / 3) % p, py = Math.floor(e / (3 * p)) % p, ti = Math.floor(e / (3 * p * p));
+        const ch = e % 3,
+          px = Math.floor(e / 3) % p,
+          py = Math.floor(e / (3 * p)) % p,
+          ti = Math.floor(e / (3 * p * p));
         const f = tt * tub + ti;
         const o = ((hh * p + py) * size + (ww * p + px)) * 3 + ch;
         const v = rawA[n * L + e];
@@ -225,15 +256,23 @@ export async function reconstructionStrips(runDir: string, o: { index?: number }
         } else {
           maskedImg[f][o] = 128;
           const gidx = e % groups;
-          const mu = stats.mean[j * groups + gidx], vr = Math.max(0, stats.varU[j * groups + gidx]);
+          const mu = stats.mean[j * groups + gidx],
+            vr = Math.max(0, stats.varU[j * groups + gidx]);
           const sd = method === 'mae' ? Math.sqrt(vr + 1e-6) : Math.sqrt(vr) + 1e-6;
           reconImg[f][o] = toU8(predA[j * L + e] * sd + mu, ch);
         }
       }
     }
     return {
-      method, width: size, height: size, maskedMse: se / predA.length,
-      rows: [{ label: 'masked', images: maskedImg }, { label: 'recon', images: reconImg }, { label: 'target', images: targetImg }],
+      method,
+      width: size,
+      height: size,
+      maskedMse: se / predA.length,
+      rows: [
+        { label: 'masked', images: maskedImg },
+        { label: 'recon', images: reconImg },
+        { label: 'target', images: targetImg },
+      ],
     };
   } finally {
     recipe.dispose();

@@ -24,11 +24,14 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.AddCleanupHook([ad] { ad->tsfn.Abort(); });
   for (auto& [name, fn] : binding_registry()) fn(env, exports);
   for (const BindingSpec& b : op_registry()) bind(env, exports, b.name, b.fn, b.params);
-  bind(env, exports, "nativeSignatures", [](const Napi::CallbackInfo& info) -> Napi::Value {
-    Napi::Object r = Napi::Object::New(info.Env());
-    for (auto& [name, params] : binding_signatures()) r.Set(name, params);
-    return r;
-  }, "");
+  bind(
+      env, exports, "nativeSignatures",
+      [](const Napi::CallbackInfo& info) -> Napi::Value {
+        Napi::Object r = Napi::Object::New(info.Env());
+        for (auto& [name, params] : binding_signatures()) r.Set(name, params);
+        return r;
+      },
+      "");
   return exports;
 }
 

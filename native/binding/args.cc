@@ -11,10 +11,11 @@ AddonData& addon_data(Napi::Env env) { return *env.GetInstanceData<AddonData>();
 // ---- StorageHandle -------------------------------------------------------------------------
 
 Napi::Function StorageHandle::Define(Napi::Env env) {
-  return DefineClass(env, "StorageHandle",
-                     {InstanceMethod("dispose", &StorageHandle::Dispose), InstanceMethod("share", &StorageHandle::Share),
-                      InstanceAccessor("bytes", &StorageHandle::Bytes, nullptr),
-                      InstanceAccessor("disposed", &StorageHandle::Disposed, nullptr)});
+  return DefineClass(
+      env, "StorageHandle",
+      {InstanceMethod("dispose", &StorageHandle::Dispose), InstanceMethod("share", &StorageHandle::Share),
+       InstanceAccessor("bytes", &StorageHandle::Bytes, nullptr),
+       InstanceAccessor("disposed", &StorageHandle::Disposed, nullptr)});
 }
 
 StorageHandle::StorageHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<StorageHandle>(info) {}
@@ -127,8 +128,9 @@ std::vector<int64_t> shape_arg(const std::string& op, const Napi::Value& v, cons
     double x = d.As<Napi::Number>().DoubleValue();
     // 2^53 - 1: past it a double no longer names one integer.
     if (!(x >= 0) || !(x <= 9007199254740991.0) || x != std::floor(x))
-      throw OpError(ErrorKind::Shape, op, name + " dimension " + std::to_string(i) + " is " + std::to_string(x) +
-                                              ", not a non-negative integer");
+      throw OpError(
+          ErrorKind::Shape, op,
+          name + " dimension " + std::to_string(i) + " is " + std::to_string(x) + ", not a non-negative integer");
     s[i] = (int64_t)x;
   }
   checked_numel(op, s, name, 1);
@@ -151,23 +153,25 @@ uint64_t seed_arg(const std::string& op, const Napi::Value& v, const std::string
 int64_t int_arg(const std::string& op, const Napi::Value& v, const std::string& name, int64_t min) {
   double x = number_arg(op, v, name);
   if (x != std::floor(x) || x < (double)min || x > 1.0e9)
-    throw OpError(ErrorKind::Value, op, name + " must be an integer >= " + std::to_string(min) + ", got " +
-                                            std::to_string(x));
+    throw OpError(ErrorKind::Value, op,
+                  name + " must be an integer >= " + std::to_string(min) + ", got " + std::to_string(x));
   return (int64_t)x;
 }
 
 std::vector<float> channel_list(const std::string& op, const Napi::Value& v, const std::string& name, int64_t C,
                                 bool positive) {
-  if (!v.IsArray()) throw OpError(ErrorKind::Value, op, name + " must be an array of " + std::to_string(C) + " numbers");
+  if (!v.IsArray())
+    throw OpError(ErrorKind::Value, op, name + " must be an array of " + std::to_string(C) + " numbers");
   Napi::Array a = v.As<Napi::Array>();
   if ((int64_t)a.Length() != C)
-    throw OpError(ErrorKind::Value, op, name + " has " + std::to_string(a.Length()) + " entries for " +
-                                            std::to_string(C) + " channels");
+    throw OpError(ErrorKind::Value, op,
+                  name + " has " + std::to_string(a.Length()) + " entries for " + std::to_string(C) + " channels");
   std::vector<float> out((size_t)C);
   for (uint32_t i = 0; i < a.Length(); ++i) {
     double x = number_arg(op, a.Get(i), name + "[" + std::to_string(i) + "]");
     if (!std::isfinite(x) || (positive && !(x > 0)))
-      throw OpError(ErrorKind::Value, op, name + "[" + std::to_string(i) + "] must be finite" + (positive ? " and > 0" : ""));
+      throw OpError(ErrorKind::Value, op,
+                    name + "[" + std::to_string(i) + "] must be finite" + (positive ? " and > 0" : ""));
     out[i] = (float)x;
   }
   return out;
@@ -194,15 +198,19 @@ TensorArg tensor_arg(const std::string& op, const Napi::Value& v, const std::str
   if (!parse_dtype(dt, &t.dtype)) throw OpError(ErrorKind::DType, op, name + " has unknown dtype " + dt);
   t.device = t.storage->device();
   // shape_arg capped numel at 2^46 and offset is below 2^53, so this cannot wrap.
-  const size_t need = ((size_t)t.offset + (size_t)checked_numel(op, t.shape, name, dtype_size(t.dtype))) *
-                      dtype_size(t.dtype);
+  const size_t need =
+      ((size_t)t.offset + (size_t)checked_numel(op, t.shape, name, dtype_size(t.dtype))) * dtype_size(t.dtype);
   if (need > t.storage->bytes())
     throw OpError(ErrorKind::Shape, op, name + " view runs past its storage", t.desc(), t.device.str());
   return t;
 }
 
 TensorArg optional_tensor_arg(const std::string& op, const Napi::Value& v, const std::string& name) {
-  if (v.IsNull() || v.IsUndefined()) { TensorArg t; t.name = name; return t; }
+  if (v.IsNull() || v.IsUndefined()) {
+    TensorArg t;
+    t.name = name;
+    return t;
+  }
   return tensor_arg(op, v, name);
 }
 
@@ -232,7 +240,10 @@ void expect_same_device(const std::string& op, const std::vector<const TensorArg
   const TensorArg* first = nullptr;
   for (auto* t : ts) {
     if (!t->storage) continue;
-    if (!first) { first = t; continue; }
+    if (!first) {
+      first = t;
+      continue;
+    }
     if (t->device != first->device)
       throw OpError(ErrorKind::Device, op,
                     "tensors on different devices: " + first->name + " on " + first->device.str() + ", " + t->name +
@@ -254,7 +265,8 @@ bool bool_arg(const std::string& op, const Napi::Value& v, const std::string& na
 
 Output make_output(const std::vector<int64_t>& shape, DType dtype, Device device) {
   for (auto d : shape)
-    if (d < 0) throw OpError(ErrorKind::Shape, "alloc", "output shape " + shape_str(shape) + " has a negative dimension");
+    if (d < 0)
+      throw OpError(ErrorKind::Shape, "alloc", "output shape " + shape_str(shape) + " has a negative dimension");
   const int64_t n = checked_numel("alloc", shape, std::string("output ") + dtype_name(dtype), dtype_size(dtype));
   return Output{std::make_shared<Storage>(device, (size_t)n * dtype_size(dtype)), shape, dtype, device};
 }
@@ -355,7 +367,8 @@ Napi::Object options_arg(const std::string& op, const Napi::Value& v) {
 
 void expect_cpu(const std::string& op, const TensorArg& t) {
   if (t.storage && t.device.kind != Device::CPU)
-    throw OpError(ErrorKind::Device, op, "no CUDA implementation of " + op + " (" + t.name + " is on " + t.device.str() + ")",
+    throw OpError(ErrorKind::Device, op,
+                  "no CUDA implementation of " + op + " (" + t.name + " is on " + t.device.str() + ")",
                   t.name + " " + shape_str(t.shape), t.device.str());
 }
 
@@ -386,13 +399,9 @@ Napi::Function make_binding(Napi::Env env, const char* name, BindingFn fn) {
       [fn, op](const Napi::CallbackInfo& info) -> Napi::Value {
         try {
           return fn(info);
-        } catch (const OpError& e) {
-          throw_js(info.Env(), e);
-        } catch (const Napi::Error&) {
+        } catch (const OpError& e) { throw_js(info.Env(), e); } catch (const Napi::Error&) {
           throw;
-        } catch (const std::exception& e) {
-          throw_js(info.Env(), OpError(ErrorKind::Native, op, e.what()));
-        }
+        } catch (const std::exception& e) { throw_js(info.Env(), OpError(ErrorKind::Native, op, e.what())); }
       },
       name);
 }

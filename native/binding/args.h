@@ -85,7 +85,10 @@ struct TensorArg {
   int64_t numel() const;
   int64_t dim(int i) const { return shape[i < 0 ? shape.size() + i : i]; }
   size_t ndim() const { return shape.size(); }
-  template <typename T> LazyPtr<T> data() const { return storage ? LazyPtr<T>(storage, offset) : LazyPtr<T>(); }
+  template <typename T>
+  LazyPtr<T> data() const {
+    return storage ? LazyPtr<T>(storage, offset) : LazyPtr<T>();
+  }
   std::string desc() const { return name + " " + shape_str(shape) + " " + dtype_name(dtype); }
 };
 
@@ -106,7 +109,10 @@ struct Output {
   std::vector<int64_t> shape;
   DType dtype;
   Device device;
-  template <typename T> LazyPtr<T> data() const { return storage ? LazyPtr<T>(storage, 0) : LazyPtr<T>(); }
+  template <typename T>
+  LazyPtr<T> data() const {
+    return storage ? LazyPtr<T>(storage, 0) : LazyPtr<T>();
+  }
 };
 Output make_output(const std::vector<int64_t>& shape, DType dtype, Device device);
 Napi::Object output_to_js(Napi::Env env, const Output& o);

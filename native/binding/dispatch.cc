@@ -16,8 +16,9 @@ WorkQueue& queue_for(const std::string& op, const Device& d) {
   cuda_require_device(op, d);
   return WorkQueue::cuda(d.index);
 #else
-  throw OpError(ErrorKind::Device, op, "this addon was built without CUDA (CMake found no nvcc), so " + d.str() +
-                                           " cannot be used", "", d.str());
+  throw OpError(ErrorKind::Device, op,
+                "this addon was built without CUDA (CMake found no nvcc), so " + d.str() + " cannot be used", "",
+                d.str());
 #endif
 }
 
@@ -33,8 +34,7 @@ static Device common_device(const char* op, const std::vector<const TensorArg*>&
   return fallback;
 }
 
-Dispatch::Dispatch(const char* op, std::vector<const TensorArg*> tensors, Launchers l, Device fallback)
-    : op_(op) {
+Dispatch::Dispatch(const char* op, std::vector<const TensorArg*> tensors, Launchers l, Device fallback) : op_(op) {
   if (l == Launchers::CpuOnly) expect_cpu(op, tensors);
   device_ = common_device(op, tensors, fallback);
   if (l == Launchers::CpuOnly && device_.kind != Device::CPU) no_launcher();
@@ -54,8 +54,9 @@ Output Dispatch::output(const std::vector<int64_t>& shape, DType dtype) {
 }
 
 void Dispatch::no_launcher() const {
-  throw OpError(ErrorKind::Device, op_, std::string("no CUDA implementation of ") + op_ + " (tensors are on " +
-                                            device_.str() + "; the family runs on the CPU only)",
+  throw OpError(ErrorKind::Device, op_,
+                std::string("no CUDA implementation of ") + op_ + " (tensors are on " + device_.str() +
+                    "; the family runs on the CPU only)",
                 "", device_.str());
 }
 

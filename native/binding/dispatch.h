@@ -30,7 +30,8 @@ struct NoCudaLauncher {};
 #define MVD_CUDA(...) __VA_ARGS__
 #define MVD_IF_CUDA(...) __VA_ARGS__
 #else
-#define MVD_CUDA(...) ::mvd::NoCudaLauncher{}
+#define MVD_CUDA(...) \
+  ::mvd::NoCudaLauncher {}
 #define MVD_IF_CUDA(...)
 #endif
 
@@ -68,9 +69,8 @@ class Dispatch {
       if constexpr (std::is_same_v<Cuda, NoCudaLauncher>) {
         no_launcher();
       } else {
-        queue_->enqueue(op_, [cuda = std::move(cuda), c = CudaLaunch{device_}, keep = std::move(keep_)]() mutable {
-          cuda(c);
-        });
+        queue_->enqueue(
+            op_, [cuda = std::move(cuda), c = CudaLaunch{device_}, keep = std::move(keep_)]() mutable { cuda(c); });
       }
       return;
     }

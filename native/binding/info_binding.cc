@@ -66,7 +66,8 @@ MVD_BINDING("gpuInfo", GpuInfo, "")
 // setCpuIsa('avx2' | 'avx512' | 'auto') -> boolean: which build of the *_isa.cc kernels runs
 // (tests compare the two; MVD_CPU_ISA=avx2 does the same for a whole process).
 Napi::Value SetCpuIsa(const Napi::CallbackInfo& info) {
-  if (info.Length() < 1 || !info[0].IsString()) throw OpError(ErrorKind::Value, "setCpuIsa", "expects 'avx2', 'avx512' or 'auto'");
+  if (info.Length() < 1 || !info[0].IsString())
+    throw OpError(ErrorKind::Value, "setCpuIsa", "expects 'avx2', 'avx512' or 'auto'");
   // Ops read the level when they run, so ops still queued may run on either build (both correct).
   return Napi::Boolean::New(info.Env(), set_cpu_isa(info[0].As<Napi::String>().Utf8Value()));
 }

@@ -25,17 +25,16 @@ AttentionShape attention_shape(const std::string& op, const TensorArg& qkv, cons
   s.heads = (int64_t)hv;
   const int64_t C = qkv.dim(2);
   if (C % (3 * s.heads) != 0)
-    throw OpError(ErrorKind::Shape, op,
-                  "qkv channels " + std::to_string(C) + " are not 3 x heads x head_dim for heads = " +
-                      std::to_string(s.heads),
-                  describe(all), qkv.device.str());
+    throw OpError(
+        ErrorKind::Shape, op,
+        "qkv channels " + std::to_string(C) + " are not 3 x heads x head_dim for heads = " + std::to_string(s.heads),
+        describe(all), qkv.device.str());
   s.hd = C / (3 * s.heads);
   if (s.hd < 1 || s.hd > kAttentionMaxHeadDim)
     throw OpError(ErrorKind::Shape, op,
                   "head_dim " + std::to_string(s.hd) + " is outside [1, " + std::to_string(kAttentionMaxHeadDim) + "]",
                   describe(all), qkv.device.str());
-  if (s.N < 1)
-    throw OpError(ErrorKind::Shape, op, "qkv needs at least one token", describe(all), qkv.device.str());
+  if (s.N < 1) throw OpError(ErrorKind::Shape, op, "qkv needs at least one token", describe(all), qkv.device.str());
   return s;
 }
 

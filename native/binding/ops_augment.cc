@@ -30,20 +30,24 @@ struct ParsedSteps {
 };
 
 ParsedSteps parse_steps(const std::string& op, const Napi::Value& v, int64_t N) {
-  if (!v.IsArray()) throw OpError(ErrorKind::Value, op, "steps must be an array with one list of [op, value] pairs per clip");
+  if (!v.IsArray())
+    throw OpError(ErrorKind::Value, op, "steps must be an array with one list of [op, value] pairs per clip");
   Napi::Array clips = v.As<Napi::Array>();
   if ((int64_t)clips.Length() != N)
-    throw OpError(ErrorKind::Value, op, "steps has " + std::to_string(clips.Length()) + " lists for " + std::to_string(N) + " clips");
+    throw OpError(ErrorKind::Value, op,
+                  "steps has " + std::to_string(clips.Length()) + " lists for " + std::to_string(N) + " clips");
   ParsedSteps p;
   p.offsets.push_back(0);
   for (uint32_t n = 0; n < clips.Length(); ++n) {
     Napi::Value cv = clips.Get(n);
-    if (!cv.IsArray()) throw OpError(ErrorKind::Value, op, "steps[" + std::to_string(n) + "] must be an array of [op, value] pairs");
+    if (!cv.IsArray())
+      throw OpError(ErrorKind::Value, op, "steps[" + std::to_string(n) + "] must be an array of [op, value] pairs");
     Napi::Array list = cv.As<Napi::Array>();
     for (uint32_t k = 0; k < list.Length(); ++k) {
       const std::string at = "steps[" + std::to_string(n) + "][" + std::to_string(k) + "]";
       Napi::Value pv = list.Get(k);
-      if (!pv.IsArray() || pv.As<Napi::Array>().Length() != 2) throw OpError(ErrorKind::Value, op, at + " must be [op, value]");
+      if (!pv.IsArray() || pv.As<Napi::Array>().Length() != 2)
+        throw OpError(ErrorKind::Value, op, at + " must be [op, value]");
       Napi::Array pair = pv.As<Napi::Array>();
       RandAugStep s;
       s.op = (int32_t)int_arg(op, pair.Get(0u), at + ".op", 0);
@@ -54,9 +58,7 @@ ParsedSteps parse_steps(const std::string& op, const Napi::Value& v, int64_t N) 
   }
   try {
     rand_augment_validate(p.steps.data(), (int64_t)p.steps.size());
-  } catch (const std::invalid_argument& e) {
-    throw OpError(ErrorKind::Value, op, e.what());
-  }
+  } catch (const std::invalid_argument& e) { throw OpError(ErrorKind::Value, op, e.what()); }
   return p;
 }
 
@@ -79,7 +81,10 @@ void clip_dims(const std::string& op, const std::vector<int64_t>& s, const std::
     throw OpError(ErrorKind::Shape, op, "frames must be [T,H,W,C] or [N,T,H,W,C]", desc);
   const size_t o = s.size() - 4;
   a->N = o ? s[0] : 1;
-  a->T = s[o]; a->H = s[o + 1]; a->W = s[o + 2]; a->C = s[o + 3];
+  a->T = s[o];
+  a->H = s[o + 1];
+  a->W = s[o + 2];
+  a->C = s[o + 3];
   if (a->C < 1 || a->C > 4) throw OpError(ErrorKind::Shape, op, "frames must have 1 to 4 channels", desc);
 }
 
@@ -96,9 +101,7 @@ Napi::Value RandAugment(const Napi::CallbackInfo& info) {
   Output o = d.output(f.shape, DType::U8);
   auto pi = f.data<uint8_t>();
   auto po = o.data<uint8_t>();
-  d.run([=] {
-    rand_augment_cpu(pi, po, a, steps->steps.data(), steps->offsets.data());
-  });
+  d.run([=] { rand_augment_cpu(pi, po, a, steps->steps.data(), steps->offsets.data()); });
   return output_to_js(info.Env(), o);
 }
 MVD_BINDING("randAugment", RandAugment, "frames, steps, interp?, fill?")
@@ -108,7 +111,8 @@ Napi::Uint8Array u8_array(const std::string& op, const Napi::Value& v, size_t by
     throw OpError(ErrorKind::DType, op, "data must be a Uint8Array");
   Napi::Uint8Array d = v.As<Napi::Uint8Array>();
   if (d.ByteLength() != bytes)
-    throw OpError(ErrorKind::Shape, op, "data holds " + std::to_string(d.ByteLength()) + " bytes, the shape needs " + std::to_string(bytes));
+    throw OpError(ErrorKind::Shape, op,
+                  "data holds " + std::to_string(d.ByteLength()) + " bytes, the shape needs " + std::to_string(bytes));
   return d;
 }
 
@@ -133,7 +137,10 @@ Napi::Value ResizeCropArray(const Napi::CallbackInfo& info) {
   std::vector<int64_t> shape = shape_arg(op, info[1], "shape");
   if (shape.size() != 4) throw OpError(ErrorKind::Shape, op, "frames must be [T,H,W,C]", shape_str(shape));
   ResizeCropArgs a;
-  a.T = shape[0]; a.H = shape[1]; a.W = shape[2]; a.C = shape[3];
+  a.T = shape[0];
+  a.H = shape[1];
+  a.W = shape[2];
+  a.C = shape[3];
   Napi::Uint8Array d = u8_array(op, info[0], (size_t)(a.T * a.H * a.W * a.C));
   read_crop(op, options_arg(op, info[2]), &a);
   if (a.x + a.w > a.W || a.y + a.h > a.H)
@@ -151,7 +158,8 @@ MVD_BINDING("resizeCropArray", ResizeCropArray, "data, shape, {x, y, w, h, outH,
 
 void clip5(const std::string& op, const TensorArg& x) {
   expect_dtype(op, x, DType::F32);
-  if (x.ndim() != 5) throw OpError(ErrorKind::Shape, op, x.name + " must be [B,C,T,H,W]", describe({&x}), x.device.str());
+  if (x.ndim() != 5)
+    throw OpError(ErrorKind::Shape, op, x.name + " must be [B,C,T,H,W]", describe({&x}), x.device.str());
 }
 
 int64_t field_int(const std::string& op, const Napi::Object& o, const char* key, const std::string& at, int64_t min) {
@@ -164,7 +172,8 @@ Napi::Value RandomErase(const Napi::CallbackInfo& info) {
   expect_cpu(op, x);
   clip5(op, x);
   const int64_t B = x.dim(0), C = x.dim(1), T = x.dim(2), H = x.dim(3), W = x.dim(4);
-  if (!info[1].IsArray()) throw OpError(ErrorKind::Value, op, "boxes must be an array of {clip, top, left, h, w, seed}");
+  if (!info[1].IsArray())
+    throw OpError(ErrorKind::Value, op, "boxes must be an array of {clip, top, left, h, w, seed}");
   Napi::Array arr = info[1].As<Napi::Array>();
   auto boxes = std::make_shared<std::vector<EraseBox>>();
   for (uint32_t i = 0; i < arr.Length(); ++i) {
@@ -183,8 +192,9 @@ Napi::Value RandomErase(const Napi::CallbackInfo& info) {
     b.seed = (uint64_t)seed;
     if (b.clip >= B || b.top + b.h > H || b.left + b.w > W)
       throw OpError(ErrorKind::Value, op,
-                    at + " (clip " + std::to_string(b.clip) + ", rows " + std::to_string(b.top) + "+" + std::to_string(b.h) +
-                        ", columns " + std::to_string(b.left) + "+" + std::to_string(b.w) + ") leaves the batch",
+                    at + " (clip " + std::to_string(b.clip) + ", rows " + std::to_string(b.top) + "+" +
+                        std::to_string(b.h) + ", columns " + std::to_string(b.left) + "+" + std::to_string(b.w) +
+                        ") leaves the batch",
                     describe({&x}), x.device.str());
     boxes->push_back(b);
   }
@@ -218,8 +228,9 @@ Napi::Value MixBatch(const Napi::CallbackInfo& info) {
     for (uint32_t i = 0; i < 4; ++i) box[i] = int_arg(op, b.Get(i), "box[" + std::to_string(i) + "]", 0);
     if (box[0] > box[1] || box[1] > H || box[2] > box[3] || box[3] > W)
       throw OpError(ErrorKind::Value, op,
-                    "box [" + std::to_string(box[0]) + "," + std::to_string(box[1]) + "," + std::to_string(box[2]) + "," +
-                        std::to_string(box[3]) + "] is not inside the " + std::to_string(H) + "x" + std::to_string(W) + " frame",
+                    "box [" + std::to_string(box[0]) + "," + std::to_string(box[1]) + "," + std::to_string(box[2]) +
+                        "," + std::to_string(box[3]) + "] is not inside the " + std::to_string(H) + "x" +
+                        std::to_string(W) + " frame",
                     describe({&x}), x.device.str());
     has_box = true;
   }
@@ -227,9 +238,7 @@ Napi::Value MixBatch(const Napi::CallbackInfo& info) {
   Output o = d.output(x.shape, DType::F32);
   auto pi = x.data<float>();
   auto po = o.data<float>();
-  d.run([=] {
-    mix_batch_cpu(pi, po, B, C, T, H, W, lam, has_box ? box.data() : nullptr);
-  });
+  d.run([=] { mix_batch_cpu(pi, po, B, C, T, H, W, lam, has_box ? box.data() : nullptr); });
   return output_to_js(info.Env(), o);
 }
 MVD_BINDING("mixBatch", MixBatch, "x, lambda, box?")

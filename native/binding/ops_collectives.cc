@@ -22,7 +22,8 @@ std::vector<TensorArg> collective_list(const std::string& op, const Napi::Value&
   if (!v.IsArray()) throw OpError(ErrorKind::Value, op, "tensors must be an array of tensors (one bucket)");
   Napi::Array a = v.As<Napi::Array>();
   std::vector<TensorArg> out;
-  for (uint32_t i = 0; i < a.Length(); ++i) out.push_back(tensor_arg(op, a.Get(i), "tensors[" + std::to_string(i) + "]"));
+  for (uint32_t i = 0; i < a.Length(); ++i)
+    out.push_back(tensor_arg(op, a.Get(i), "tensors[" + std::to_string(i) + "]"));
   std::vector<const TensorArg*> all;
   for (auto& t : out) {
     all.push_back(&t);
@@ -98,8 +99,9 @@ dist::Reduce reduce_arg(const char* op, const Napi::Value& v, const std::vector<
   if (how != "sum" && how != "avg") throw OpError(ErrorKind::Value, op, "op must be 'sum' or 'avg', got '" + how + "'");
   const dist::Reduce red = how == "avg" ? dist::Reduce::Avg : dist::Reduce::Sum;
   if (!ts.empty() && red == dist::Reduce::Avg && ts[0].dtype != DType::F32 && ts[0].dtype != DType::BF16)
-    throw OpError(ErrorKind::DType, op, "'avg' needs f32 or bf16 tensors (an integer mean would truncate); got " + ts[0].desc(),
-                  "", ts[0].device.str());
+    throw OpError(ErrorKind::DType, op,
+                  "'avg' needs f32 or bf16 tensors (an integer mean would truncate); got " + ts[0].desc(), "",
+                  ts[0].device.str());
   return red;
 }
 
@@ -134,9 +136,10 @@ Napi::Value AllReduceStart(const Napi::CallbackInfo& info) {
   const dist::Reduce red = reduce_arg(op, info[1], ts);
   if (ts.empty()) throw OpError(ErrorKind::Value, op, "a bucket needs at least one tensor");
   Started s{ts[0].device, bufs_of(ts), lazy_bytes(ts), std::make_shared<std::shared_ptr<dist::OverlapBucket>>()};
-  queue_for(op, s.device).enqueue(op, [bufs = s.bufs, ptrs = s.ptrs, slot = s.slot, dev = s.device, dt = ts[0].dtype, red, op] {
-    *slot = dist::overlap_start(dev, resolve(bufs, ptrs), dt, red, op);
-  });
+  queue_for(op, s.device)
+      .enqueue(op, [bufs = s.bufs, ptrs = s.ptrs, slot = s.slot, dev = s.device, dt = ts[0].dtype, red, op] {
+        *slot = dist::overlap_start(dev, resolve(bufs, ptrs), dt, red, op);
+      });
   const int64_t id = next_id++;
   started.emplace(id, std::move(s));
   return Napi::Number::New(info.Env(), double(id));
@@ -147,7 +150,8 @@ Napi::Value AllReduceFinish(const Napi::CallbackInfo& info) {
   const int64_t id = int_arg(op, info[0], "id", 1);
   auto it = started.find(id);
   if (it == started.end())
-    throw OpError(ErrorKind::Value, op, "no started all-reduce has id " + std::to_string(id) + " (finished already, or never started)");
+    throw OpError(ErrorKind::Value, op,
+                  "no started all-reduce has id " + std::to_string(id) + " (finished already, or never started)");
   Started s = std::move(it->second);
   started.erase(it);
   queue_for(op, s.device).enqueue(op, [bufs = s.bufs, ptrs = s.ptrs, slot = s.slot] {
@@ -163,7 +167,8 @@ Napi::Value Broadcast(const Napi::CallbackInfo& info) {
   const int64_t root = int_arg(op, info[1], "root", 0);
   const int size = dist::world().size;
   if (root >= size)
-    throw OpError(ErrorKind::Value, op, "root " + std::to_string(root) + " is not a rank of this world of " + std::to_string(size));
+    throw OpError(ErrorKind::Value, op,
+                  "root " + std::to_string(root) + " is not a rank of this world of " + std::to_string(size));
   if (ts.empty()) return info.Env().Undefined();
   const Device dev = ts[0].device;
   const DType dt = ts[0].dtype;
@@ -183,7 +188,8 @@ Napi::Value AllGather(const Napi::CallbackInfo& info) {
   WorkQueue& q = queue_for(op, t.device);
   const LazyPtr<uint8_t> in(t.storage, t.offset * int64_t(dtype_size(t.dtype)));
   auto out = o.data<uint8_t>();
-  q.enqueue(op, [in, out, n = t.numel(), dt = t.dtype, dev = t.device, op] { dist::allgather_buf(dev, in, out, n, dt, op); });
+  q.enqueue(
+      op, [in, out, n = t.numel(), dt = t.dtype, dev = t.device, op] { dist::allgather_buf(dev, in, out, n, dt, op); });
   return output_to_js(info.Env(), o);
 }
 

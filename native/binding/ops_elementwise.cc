@@ -192,7 +192,8 @@ Napi::Value SumRows(const Napi::CallbackInfo& info) {
   bool accumulate = bool_arg(op, info[2], "accumulate");
   if (out.storage) expect_dtype(op, out, DType::F32);
   expect_same_device(op, {&x, &out});
-  if (x.ndim() < 1) throw OpError(ErrorKind::Shape, op, "x must have at least 1 dimension", describe({&x}), x.device.str());
+  if (x.ndim() < 1)
+    throw OpError(ErrorKind::Shape, op, "x must have at least 1 dimension", describe({&x}), x.device.str());
   const int64_t cols = x.dim(-1), rows = cols == 0 ? 0 : x.numel() / cols;
   if (accumulate && !out.storage)
     throw OpError(ErrorKind::Value, op, "accumulate needs an existing out", describe({&x}), x.device.str());

@@ -17,7 +17,10 @@ Napi::Value ResizeCrop(const Napi::CallbackInfo& info) {
   expect_dtype(op, f, DType::U8);
   expect_ndim(op, f, 4);
   ResizeCropArgs a;
-  a.T = f.dim(0); a.H = f.dim(1); a.W = f.dim(2); a.C = f.dim(3);
+  a.T = f.dim(0);
+  a.H = f.dim(1);
+  a.W = f.dim(2);
+  a.C = f.dim(3);
   read_crop(op, options_arg(op, info[1]), &a);
   if (a.x + a.w > a.W || a.y + a.h > a.H)
     throw OpError(ErrorKind::Value, op,

@@ -41,20 +41,21 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
     throw OpError(ErrorKind::Value, op, "backend must be a string ('auto', 'portable' or the build's CPU backend)");
   std::string backend = backend_js.IsString() ? backend_js.As<Napi::String>().Utf8Value() : "auto";
   if (backend != "auto" && backend != "portable" && backend != gemm_cpu_backend())
-    throw OpError(ErrorKind::Value, op, "backend '" + backend + "' is not in this build (have '" +
-                  gemm_cpu_backend() + "' and 'portable')");
+    throw OpError(ErrorKind::Value, op,
+                  "backend '" + backend + "' is not in this build (have '" + gemm_cpu_backend() + "' and 'portable')");
   void (*kernel)(const GemmArgs&) = backend == "portable" ? gemm_portable : gemm_cpu;
   const bool want_gelu = flag("gelu");
   TensorArg packed = optional_tensor_arg(op, opts.Get("packed"), "packedB");
   std::vector<const TensorArg*> all{&A, &B, &bias, &C, &packed};
-  for (auto* t : all) if (t->storage) expect_dtype(op, *t, DType::F32);
+  for (auto* t : all)
+    if (t->storage) expect_dtype(op, *t, DType::F32);
   expect_same_device(op, all);
   if (A.device.kind != Device::CPU && backend != "auto")
-    throw OpError(ErrorKind::Value, op, "backend '" + backend + "' is a CPU backend; " + A.device.str() +
-                  " tensors take 'auto'", describe(all), A.device.str());
+    throw OpError(ErrorKind::Value, op,
+                  "backend '" + backend + "' is a CPU backend; " + A.device.str() + " tensors take 'auto'",
+                  describe(all), A.device.str());
   if (A.ndim() < 2) throw OpError(ErrorKind::Shape, op, "A must have at least 2 dimensions", describe(all));
-  if (g.trans_a && A.ndim() != 2)
-    throw OpError(ErrorKind::Shape, op, "a transposed A must be 2-D", describe(all));
+  if (g.trans_a && A.ndim() != 2) throw OpError(ErrorKind::Shape, op, "a transposed A must be 2-D", describe(all));
   expect_ndim(op, B, 2);
   const int64_t a_rows = leading_rows(A.shape);
   g.M = g.trans_a ? A.dim(-1) : a_rows;
@@ -70,8 +71,10 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
     throw OpError(ErrorKind::Shape, op, "bias must be [N] = [" + std::to_string(g.N) + "]", describe(all),
                   A.device.str());
   if (packed.storage && (packed.ndim() != 1 || backend == "portable" || g.trans_a))
-    throw OpError(ErrorKind::Value, op, "packedB needs a 1-D buffer from gemmPackWeights, A not transposed and the "
-                  "default backend", describe(all), A.device.str());
+    throw OpError(ErrorKind::Value, op,
+                  "packedB needs a 1-D buffer from gemmPackWeights, A not transposed and the "
+                  "default backend",
+                  describe(all), A.device.str());
   std::vector<int64_t> out_shape = g.trans_a ? std::vector<int64_t>{g.M, g.N} : A.shape;
   out_shape.back() = g.N;
   gemm_set_dense_strides(g);
@@ -99,12 +102,20 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
   const int64_t floats = packed.numel();
   d.run(
       [=]() mutable {
-        g.A = pa; g.B = pb; g.bias = pbias; g.C = pc; g.gelu_out = pg;
+        g.A = pa;
+        g.B = pb;
+        g.bias = pbias;
+        g.C = pc;
+        g.gelu_out = pg;
         if (pp) gemm_cpu_packed(g, pp, floats);
         else kernel(g);
       },
       MVD_CUDA([=](const CudaLaunch& c) mutable {
-        g.A = pa; g.B = pb; g.bias = pbias; g.C = pc; g.gelu_out = pg;
+        g.A = pa;
+        g.B = pb;
+        g.bias = pbias;
+        g.C = pc;
+        g.gelu_out = pg;
         gemm_cuda(g, c.stream());
       }));
   Napi::Value c_js = C.storage ? out_js : Napi::Value(output_to_js(info.Env(), o));
@@ -137,7 +148,9 @@ Napi::Value GemmPackWeights(const Napi::CallbackInfo& info) {
   if (bf16 && !gemm_bf16_unavailable_reason().empty())
     throw OpError(ErrorKind::Device, op, "bf16 weights are not available here: " + gemm_bf16_unavailable_reason());
   const int blocks = bf16 ? 1 : gemm_pack_b_blocks(N);
-  const int64_t floats = N == 0 || K == 0 ? 0 : bf16 ? gemm_pack_b_bf16_floats(N, K) : gemm_pack_b_floats(N, K, trans_b, blocks);
+  const int64_t floats = N == 0 || K == 0 ? 0
+                         : bf16           ? gemm_pack_b_bf16_floats(N, K)
+                                          : gemm_pack_b_floats(N, K, trans_b, blocks);
   if (floats == 0) {
     if (bf16) throw OpError(ErrorKind::Shape, op, "bf16 weights need N and K of at least 1", describe({&B}));
     return info.Env().Null();
@@ -169,13 +182,16 @@ Napi::Value GemmPacked(const Napi::CallbackInfo& info) {
   g.K = int_arg(op, opts.Get("k"), "k", 1);
   g.trans_b = bool_arg(op, opts.Get("transB"), "transB");
   std::vector<const TensorArg*> all{&A, &packed, &bias};
-  for (auto* t : all) if (t->storage) expect_dtype(op, *t, DType::F32);
+  for (auto* t : all)
+    if (t->storage) expect_dtype(op, *t, DType::F32);
   expect_same_device(op, all);
   expect_ndim(op, packed, 1);
   if (A.ndim() < 2) throw OpError(ErrorKind::Shape, op, "A must have at least 2 dimensions", describe(all));
   if (A.dim(-1) != g.K)
-    throw OpError(ErrorKind::Shape, op, "A's last dimension is " + std::to_string(A.dim(-1)) + ", the packed weights' K is " +
-                  std::to_string(g.K), describe(all));
+    throw OpError(
+        ErrorKind::Shape, op,
+        "A's last dimension is " + std::to_string(A.dim(-1)) + ", the packed weights' K is " + std::to_string(g.K),
+        describe(all));
   if (bias.storage && (bias.ndim() != 1 || bias.dim(0) != g.N))
     throw OpError(ErrorKind::Shape, op, "bias must be [N] = [" + std::to_string(g.N) + "]", describe(all));
   g.M = leading_rows(A.shape);
@@ -190,7 +206,11 @@ Napi::Value GemmPacked(const Napi::CallbackInfo& info) {
   auto pp = packed.data<float>();
   const int64_t floats = packed.numel();
   d.run([=]() mutable {
-    g.A = pa; g.B = nullptr; g.bias = pbias; g.C = pc; g.gelu_out = pg;
+    g.A = pa;
+    g.B = nullptr;
+    g.bias = pbias;
+    g.C = pc;
+    g.gelu_out = pg;
     gemm_cpu_packed(g, pp, floats);
   });
   if (!want_gelu) return output_to_js(info.Env(), o);

@@ -29,7 +29,8 @@ Napi::Value LayerNormForward(const Napi::CallbackInfo& info) {
   double eps = number_arg(op, o.Get("eps"), "eps");
   TensorArg res = optional_tensor_arg(op, o.Get("residual"), "residual");
   std::vector<const TensorArg*> all{&x, &w, &b, &res};
-  for (auto* t : all) if (t->storage) expect_dtype(op, *t, DType::F32);
+  for (auto* t : all)
+    if (t->storage) expect_dtype(op, *t, DType::F32);
   expect_same_device(op, all);
   if (x.ndim() < 1 || x.dim(-1) == 0)
     throw OpError(ErrorKind::Shape, op, "x needs a non-empty last dimension", describe(all), x.device.str());
@@ -57,13 +58,10 @@ Napi::Value LayerNormForward(const Napi::CallbackInfo& info) {
   auto pb = b.storage ? b.data<float>() : nullptr;
   auto py = y.data<float>(), pm = mean.data<float>(), pr = rstd.data<float>();
   float feps = (float)eps;
-  d.run(
-      [=] {
-        layernorm_forward_cpu(px, pres, psum, pw, pb, py, pm, pr, rows, D, feps);
-      },
-      MVD_CUDA([=](const CudaLaunch& c) {
-        layernorm_forward_cuda(px, pres, psum, pw, pb, py, pm, pr, rows, D, feps, c.stream());
-      }));
+  d.run([=] { layernorm_forward_cpu(px, pres, psum, pw, pb, py, pm, pr, rows, D, feps); },
+        MVD_CUDA([=](const CudaLaunch& c) {
+          layernorm_forward_cuda(px, pres, psum, pw, pb, py, pm, pr, rows, D, feps, c.stream());
+        }));
   return outputs_to_js(info.Env(), {{"y", &y}, {"mean", &mean}, {"rstd", &rstd}, {"sum", &sum}});
 }
 MVD_BINDING("layerNormForward", LayerNormForward, "x, {weight?, bias?, eps, residual?}")
@@ -78,7 +76,8 @@ Napi::Value LayerNormBackward(const Napi::CallbackInfo& info) {
   TensorArg w = optional_tensor_arg(op, o.Get("weight"), "weight");
   TensorArg dres = optional_tensor_arg(op, o.Get("dResidual"), "dResidual");
   std::vector<const TensorArg*> all{&dy, &x, &mean, &rstd, &w, &dres};
-  for (auto* t : all) if (t->storage) expect_dtype(op, *t, DType::F32);
+  for (auto* t : all)
+    if (t->storage) expect_dtype(op, *t, DType::F32);
   expect_same_device(op, all);
   if (x.ndim() < 1 || x.dim(-1) == 0)
     throw OpError(ErrorKind::Shape, op, "x needs a non-empty last dimension", describe(all), x.device.str());
@@ -104,14 +103,11 @@ Napi::Value LayerNormBackward(const Napi::CallbackInfo& info) {
   auto pdx = dx.data<float>();
   auto pdw = w.storage ? dw.data<float>() : nullptr;
   auto pdb = w.storage ? db.data<float>() : nullptr;
-  d.run(
-      [=] {
-        layernorm_backward_cpu(pdy, px, pm, pr, pw, pdres, pdx, pdw, pdb, rows, D);
-      },
-      MVD_CUDA([=](const CudaLaunch& c) {
-        void* scratch = c.scratch(layernorm_backward_cuda_scratch_bytes(rows, D, pw != nullptr));
-        layernorm_backward_cuda(pdy, px, pm, pr, pw, pdres, pdx, pdw, pdb, rows, D, scratch, c.stream());
-      }));
+  d.run([=] { layernorm_backward_cpu(pdy, px, pm, pr, pw, pdres, pdx, pdw, pdb, rows, D); },
+        MVD_CUDA([=](const CudaLaunch& c) {
+          void* scratch = c.scratch(layernorm_backward_cuda_scratch_bytes(rows, D, pw != nullptr));
+          layernorm_backward_cuda(pdy, px, pm, pr, pw, pdres, pdx, pdw, pdb, rows, D, scratch, c.stream());
+        }));
   return outputs_to_js(info.Env(), {{"dx", &dx}, {"dWeight", &dw}, {"dBias", &db}});
 }
 MVD_BINDING("layerNormBackward", LayerNormBackward, "dy, x, mean, rstd, {weight?, dResidual?}")

@@ -28,12 +28,13 @@ std::vector<double> number_list(const std::string& op, const Napi::Value& v, con
   if (!v.IsArray()) throw OpError(ErrorKind::Value, op, name + " must be an array of numbers");
   Napi::Array a = v.As<Napi::Array>();
   if (a.Length() != n)
-    throw OpError(ErrorKind::Value, op, name + " has " + std::to_string(a.Length()) + " entries for " +
-                                            std::to_string(n) + " tensors");
+    throw OpError(ErrorKind::Value, op,
+                  name + " has " + std::to_string(a.Length()) + " entries for " + std::to_string(n) + " tensors");
   std::vector<double> out(n);
   for (uint32_t i = 0; i < n; ++i) {
     out[i] = number_arg(op, a.Get(i), name + "[" + std::to_string(i) + "]");
-    if (!std::isfinite(out[i])) throw OpError(ErrorKind::Value, op, name + "[" + std::to_string(i) + "] must be finite");
+    if (!std::isfinite(out[i]))
+      throw OpError(ErrorKind::Value, op, name + "[" + std::to_string(i) + "] must be finite");
   }
   return out;
 }
@@ -72,7 +73,8 @@ Napi::Value AdamW(const Napi::CallbackInfo& info) {
   if (g.size() != n || m.size() != n || v.size() != n)
     throw OpError(ErrorKind::Value, op,
                   "params, grads, m and v must be lists of the same length (got " + std::to_string(n) + ", " +
-                      std::to_string(g.size()) + ", " + std::to_string(m.size()) + ", " + std::to_string(v.size()) + ")");
+                      std::to_string(g.size()) + ", " + std::to_string(m.size()) + ", " + std::to_string(v.size()) +
+                      ")");
   std::vector<double> lr = number_list(op, o.Get("lr"), "lr", n);
   std::vector<double> wd = number_list(op, o.Get("weightDecay"), "weightDecay", n);
   AdamWHyper h;
@@ -84,12 +86,14 @@ Napi::Value AdamW(const Napi::CallbackInfo& info) {
   if (!(h.beta1 >= 0 && h.beta1 < 1) || !(h.beta2 >= 0 && h.beta2 < 1))
     throw OpError(ErrorKind::Value, op, "beta1 and beta2 must be in [0, 1)");
   if (!(h.eps >= 0)) throw OpError(ErrorKind::Value, op, "eps must be >= 0");
-  if (!(step >= 1) || step != std::floor(step)) throw OpError(ErrorKind::Value, op, "step must be an integer >= 1 (1-based)");
+  if (!(step >= 1) || step != std::floor(step))
+    throw OpError(ErrorKind::Value, op, "step must be an integer >= 1 (1-based)");
   h.step = (int64_t)step;
   Dispatch d(op, pointers({&p, &g, &m, &v}));
   for (size_t i = 0; i < n; ++i)
     if (g[i].shape != p[i].shape || m[i].shape != p[i].shape || v[i].shape != p[i].shape)
-      throw OpError(ErrorKind::Shape, op, "tensor " + std::to_string(i) + ": grad, m and v must match its param's shape",
+      throw OpError(ErrorKind::Shape, op,
+                    "tensor " + std::to_string(i) + ": grad, m and v must match its param's shape",
                     describe({&p[i], &g[i], &m[i], &v[i]}), d.device().str());
   const LazySpans sp(p), sg(g), sm(m), sv(v);
   std::vector<float> flr(lr.begin(), lr.end()), fwd(wd.begin(), wd.end());

@@ -12,7 +12,8 @@ Napi::Value RandomFillOp(const Napi::CallbackInfo& info) {
   const char* op = "randomFill";
   TensorArg t = tensor_arg(op, info[0], "tensor");
   expect_dtype(op, t, DType::F32);
-  if (!info[1].IsObject()) throw OpError(ErrorKind::Value, op, "the distribution must be an object {dist, a, b, mean, std}");
+  if (!info[1].IsObject())
+    throw OpError(ErrorKind::Value, op, "the distribution must be an object {dist, a, b, mean, std}");
   Napi::Object p = info[1].As<Napi::Object>();
   std::string dist = p.Get("dist").IsString() ? p.Get("dist").As<Napi::String>().Utf8Value() : "";
   RandomFill r;
@@ -24,9 +25,13 @@ Napi::Value RandomFillOp(const Napi::CallbackInfo& info) {
     Napi::Value v = p.Get(k);
     return v.IsUndefined() ? d : finite_arg(op, v, k);
   };
-  r.a = num("a", 0); r.b = num("b", 1); r.mean = num("mean", 0); r.std = num("std", 1);
+  r.a = num("a", 0);
+  r.b = num("b", 1);
+  r.mean = num("mean", 0);
+  r.std = num("std", 1);
   if (r.dist != RandomDist::Normal && !(r.a <= r.b))
-    throw OpError(ErrorKind::Value, op, "bounds must satisfy a <= b, got a = " + std::to_string(r.a) + ", b = " + std::to_string(r.b));
+    throw OpError(ErrorKind::Value, op,
+                  "bounds must satisfy a <= b, got a = " + std::to_string(r.a) + ", b = " + std::to_string(r.b));
   if (r.std < 0) throw OpError(ErrorKind::Value, op, "std must be >= 0, got " + std::to_string(r.std));
   r.seed = seed_arg(op, info[2], "seed");
   r.stream = seed_arg(op, info[3], "stream");

@@ -54,9 +54,7 @@ Napi::Value RenderSynthClip(const Napi::CallbackInfo& info) {
   p.grain = (float)field(op, o, "grain", p.grain);
   try {
     synth_validate(p);
-  } catch (const std::invalid_argument& e) {
-    throw OpError(ErrorKind::Value, op, e.what());
-  }
+  } catch (const std::invalid_argument& e) { throw OpError(ErrorKind::Value, op, e.what()); }
   const size_t bytes = (size_t)p.T * p.H * p.W * 3;
   Napi::Uint8Array out;
   if (info.Length() > 1 && !info[1].IsUndefined() && !info[1].IsNull()) {
@@ -64,9 +62,10 @@ Napi::Value RenderSynthClip(const Napi::CallbackInfo& info) {
       throw OpError(ErrorKind::DType, op, "dest must be a Uint8Array");
     out = info[1].As<Napi::Uint8Array>();
     if (out.ByteLength() != bytes)
-      throw OpError(ErrorKind::Shape, op,
-                    "dest holds " + std::to_string(out.ByteLength()) + " bytes, the clip needs " + std::to_string(bytes),
-                    "dest [" + std::to_string(out.ByteLength()) + "]");
+      throw OpError(
+          ErrorKind::Shape, op,
+          "dest holds " + std::to_string(out.ByteLength()) + " bytes, the clip needs " + std::to_string(bytes),
+          "dest [" + std::to_string(out.ByteLength()) + "]");
   } else {
     out = Napi::Uint8Array::New(info.Env(), bytes);
   }

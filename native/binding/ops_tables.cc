@@ -67,7 +67,8 @@ Napi::Value Sincos2d(const Napi::CallbackInfo& info) {
   const bool cls = bool_arg(op, info[2], "cls");
   expect_multiple(op, d, 4);
   return build(
-      info, op, {(cls ? 1 : 0) + g * g, d}, device_arg(op, info[3]), [=](float* p) { sincos2d_table_cpu(p, d, g, cls); },
+      info, op, {(cls ? 1 : 0) + g * g, d}, device_arg(op, info[3]),
+      [=](float* p) { sincos2d_table_cpu(p, d, g, cls); },
       MVD_CUDA([=](float* p, const CudaLaunch& c) { sincos2d_table_cuda(p, d, g, cls, c.stream()); }));
 }
 MVD_BINDING("sincos2dTable", Sincos2d, "d, g, cls, device?")

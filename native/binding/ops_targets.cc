@@ -17,9 +17,11 @@ Napi::Value Target(const Napi::CallbackInfo& info, const char* op, Kind kind) {
   expect_dtype(op, x, DType::F32);
   expect_ndim(op, x, kind == Kind::MAE ? 4 : 5);
   PixelTargetArgs a;
-  a.B = x.dim(0); a.C = x.dim(1);
+  a.B = x.dim(0);
+  a.C = x.dim(1);
   a.T = kind == Kind::MAE ? 1 : x.dim(2);
-  a.H = x.dim(-2); a.W = x.dim(-1);
+  a.H = x.dim(-2);
+  a.W = x.dim(-1);
   Napi::Object opts = options_arg(op, info[1]);
   std::vector<float> mean = channel_list(op, opts.Get("mean"), "mean", a.C, false);
   std::vector<float> stdv = channel_list(op, opts.Get("std"), "std", a.C, true);
@@ -61,12 +63,14 @@ Napi::Value Target(const Napi::CallbackInfo& info, const char* op, Kind kind) {
 
 }  // namespace
 
-MVD_BINDING("videomaePixelTarget",
-            [](const Napi::CallbackInfo& i) { return Target(i, "videomaePixelTarget", Kind::VideoMAE); },
-            "video, {mean, std, tubelet, patch, normalize}")
-MVD_BINDING("maePixelTarget", [](const Napi::CallbackInfo& i) { return Target(i, "maePixelTarget", Kind::MAE); },
-            "images, {mean, std, patch, normalize}")
-MVD_BINDING("rgbDiffTarget", [](const Napi::CallbackInfo& i) { return Target(i, "rgbDiffTarget", Kind::RgbDiff); },
-            "video, {mean, std, tubelet, patch, normalize}")
+MVD_BINDING(
+    "videomaePixelTarget", [](const Napi::CallbackInfo& i) { return Target(i, "videomaePixelTarget", Kind::VideoMAE); },
+    "video, {mean, std, tubelet, patch, normalize}")
+MVD_BINDING(
+    "maePixelTarget", [](const Napi::CallbackInfo& i) { return Target(i, "maePixelTarget", Kind::MAE); },
+    "images, {mean, std, patch, normalize}")
+MVD_BINDING(
+    "rgbDiffTarget", [](const Napi::CallbackInfo& i) { return Target(i, "rgbDiffTarget", Kind::RgbDiff); },
+    "video, {mean, std, tubelet, patch, normalize}")
 
 }  // namespace mvd

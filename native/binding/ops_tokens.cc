@@ -16,8 +16,8 @@ namespace {
 int64_t int_arg(const std::string& op, const Napi::Value& v, const std::string& name, int64_t min) {
   double x = number_arg(op, v, name);
   if (x != std::floor(x) || x < (double)min || x > 9.0e15)
-    throw OpError(ErrorKind::Value, op, name + " must be an integer >= " + std::to_string(min) + ", got " +
-                                            std::to_string(x));
+    throw OpError(ErrorKind::Value, op,
+                  name + " must be an integer >= " + std::to_string(min) + ", got " + std::to_string(x));
   return (int64_t)x;
 }
 
@@ -51,18 +51,24 @@ Napi::Value Patchify(const Napi::CallbackInfo& info) {
   a.frame_stride = opts.Get("frameStride").IsUndefined() ? 1 : int_arg(op, opts.Get("frameStride"), "frameStride", 1);
   expect_tensors(op, {&x}, {});
   expect_ndim(op, x, 5);
-  a.B = x.dim(0); a.C = x.dim(1); a.T = x.dim(2); a.H = x.dim(3); a.W = x.dim(4);
+  a.B = x.dim(0);
+  a.C = x.dim(1);
+  a.T = x.dim(2);
+  a.H = x.dim(3);
+  a.W = x.dim(4);
   const std::vector<const TensorArg*> all{&x};
   if (a.frame_stride > 1 && a.kt != 1)
     throw OpError(ErrorKind::Value, op, "frameStride > 1 needs kt = 1 (one frame per image)", describe(all),
                   x.device.str());
   if (a.T % (a.kt * a.frame_stride) || a.H % a.kh || a.W % a.kw)
-    shape_error(op, "T, H, W must be multiples of kt*frameStride, kh, kw = " + std::to_string(a.kt * a.frame_stride) +
-                        ", " + std::to_string(a.kh) + ", " + std::to_string(a.kw), all);
+    shape_error(op,
+                "T, H, W must be multiples of kt*frameStride, kh, kw = " + std::to_string(a.kt * a.frame_stride) +
+                    ", " + std::to_string(a.kh) + ", " + std::to_string(a.kw),
+                all);
   const int64_t Tn = a.T / (a.kt * a.frame_stride), Ns = (a.H / a.kh) * (a.W / a.kw), P = a.C * a.kt * a.kh * a.kw;
   Dispatch d(op, {&x});
-  Output o = d.output(a.frame_stride > 1 ? std::vector<int64_t>{a.B * Tn, Ns, P} : std::vector<int64_t>{a.B, Tn * Ns, P},
-                         DType::F32);
+  Output o = d.output(
+      a.frame_stride > 1 ? std::vector<int64_t>{a.B * Tn, Ns, P} : std::vector<int64_t>{a.B, Tn * Ns, P}, DType::F32);
   auto px = x.data<float>();
   auto po = o.data<float>();
   d.run([=] { patchify_cpu(px, po, a); }, MVD_CUDA([=](const CudaLaunch& c) { patchify_cuda(px, po, a, c.stream()); }));
@@ -105,14 +111,10 @@ Napi::Value ScatterTokens(const Napi::CallbackInfo& info) {
   auto pd = dy.data<float>();
   auto pi = idx.data<int32_t>();
   auto po = o.data<float>();
-  d.run(
-      [=] {
-        scatter_tokens_cpu(pd, pi, po, B, N, K, D);
-      },
-      MVD_CUDA([=](const CudaLaunch& c) {
-        void* scratch = c.scratch(scatter_tokens_cuda_scratch_bytes(B, N));
-        scatter_tokens_cuda(pd, pi, po, B, N, K, D, nullptr, scratch, c.stream());
-      }));
+  d.run([=] { scatter_tokens_cpu(pd, pi, po, B, N, K, D); }, MVD_CUDA([=](const CudaLaunch& c) {
+          void* scratch = c.scratch(scatter_tokens_cuda_scratch_bytes(B, N));
+          scatter_tokens_cuda(pd, pi, po, B, N, K, D, nullptr, scratch, c.stream());
+        }));
   return output_to_js(info.Env(), o);
 }
 MVD_BINDING("scatterTokens", ScatterTokens, "dy, idx, n")
@@ -121,8 +123,8 @@ Napi::Value AssembleDecoderInput(const Napi::CallbackInfo& info) {
   const char* op = "assembleDecoderInput";
   Napi::Object opts = options_arg(op, info[1]);
   TensorArg vis = tensor_arg(op, info[0], "vis"), vi = tensor_arg(op, opts.Get("visIdx"), "visIdx"),
-            mi = tensor_arg(op, opts.Get("maskIdx"), "maskIdx"), mt = tensor_arg(op, opts.Get("maskToken"), "maskToken"),
-            pos = tensor_arg(op, opts.Get("pos"), "pos");
+            mi = tensor_arg(op, opts.Get("maskIdx"), "maskIdx"),
+            mt = tensor_arg(op, opts.Get("maskToken"), "maskToken"), pos = tensor_arg(op, opts.Get("pos"), "pos");
   expect_tensors(op, {&vis, &mt, &pos}, {&vi, &mi});
   expect_ndim(op, vis, 3);
   expect_ndim(op, vi, 2);
@@ -139,13 +141,10 @@ Napi::Value AssembleDecoderInput(const Napi::CallbackInfo& info) {
   auto pv = vis.data<float>(), pm = mt.data<float>(), pp = pos.data<float>();
   auto pvi = vi.data<int32_t>(), pmi = mi.data<int32_t>();
   auto po = o.data<float>();
-  d.run(
-      [=] {
-        assemble_decoder_input_cpu(pv, pvi, pmi, pm, pp, po, B, Nv, Nm, N, D);
-      },
-      MVD_CUDA([=](const CudaLaunch& c) {
-        assemble_decoder_input_cuda(pv, pvi, pmi, pm, pp, po, B, Nv, Nm, N, D, nullptr, c.stream());
-      }));
+  d.run([=] { assemble_decoder_input_cpu(pv, pvi, pmi, pm, pp, po, B, Nv, Nm, N, D); },
+        MVD_CUDA([=](const CudaLaunch& c) {
+          assemble_decoder_input_cuda(pv, pvi, pmi, pm, pp, po, B, Nv, Nm, N, D, nullptr, c.stream());
+        }));
   return output_to_js(info.Env(), o);
 }
 MVD_BINDING("assembleDecoderInput", AssembleDecoderInput, "vis, {visIdx, maskIdx, maskToken, pos}")
@@ -167,14 +166,10 @@ Napi::Value AssembleDecoderInputBackward(const Napi::CallbackInfo& info) {
   Output dv = d.output({B, Nv, D}, DType::F32), dm = d.output({D}, DType::F32);
   auto pd = dy.data<float>();
   auto pv = dv.data<float>(), pm = dm.data<float>();
-  d.run(
-      [=] {
-        assemble_decoder_input_backward_cpu(pd, pv, pm, B, Nv, Nm, D);
-      },
-      MVD_CUDA([=](const CudaLaunch& c) {
-        void* scratch = c.scratch(assemble_decoder_input_backward_cuda_scratch_bytes(B, Nm, D));
-        assemble_decoder_input_backward_cuda(pd, pv, pm, B, Nv, Nm, D, scratch, c.stream());
-      }));
+  d.run([=] { assemble_decoder_input_backward_cpu(pd, pv, pm, B, Nv, Nm, D); }, MVD_CUDA([=](const CudaLaunch& c) {
+          void* scratch = c.scratch(assemble_decoder_input_backward_cuda_scratch_bytes(B, Nm, D));
+          assemble_decoder_input_backward_cuda(pd, pv, pm, B, Nv, Nm, D, scratch, c.stream());
+        }));
   return pair_to_js(info.Env(), dv, dm);
 }
 MVD_BINDING("assembleDecoderInputBackward", AssembleDecoderInputBackward, "dy, nv")
@@ -197,14 +192,10 @@ Napi::Value PlaceTokens(const Napi::CallbackInfo& info) {
   auto pv = vis.data<float>(), pm = mt.data<float>();
   auto pi = vi.data<int32_t>();
   auto po = o.data<float>();
-  d.run(
-      [=] {
-        place_tokens_cpu(pv, pi, pm, po, B, Nv, N, D);
-      },
-      MVD_CUDA([=](const CudaLaunch& c) {
-        void* scratch = c.scratch(place_tokens_cuda_scratch_bytes(B, N));
-        place_tokens_cuda(pv, pi, pm, po, B, Nv, N, D, nullptr, scratch, c.stream());
-      }));
+  d.run([=] { place_tokens_cpu(pv, pi, pm, po, B, Nv, N, D); }, MVD_CUDA([=](const CudaLaunch& c) {
+          void* scratch = c.scratch(place_tokens_cuda_scratch_bytes(B, N));
+          place_tokens_cuda(pv, pi, pm, po, B, Nv, N, D, nullptr, scratch, c.stream());
+        }));
   return output_to_js(info.Env(), o);
 }
 MVD_BINDING("placeTokens", PlaceTokens, "vis, visIdx, maskToken, n")
@@ -224,14 +215,10 @@ Napi::Value PlaceTokensBackward(const Napi::CallbackInfo& info) {
   auto pd = dy.data<float>();
   auto pi = vi.data<int32_t>();
   auto pv = dv.data<float>(), pm = dm.data<float>();
-  d.run(
-      [=] {
-        place_tokens_backward_cpu(pd, pi, pv, pm, B, Nv, N, D);
-      },
-      MVD_CUDA([=](const CudaLaunch& c) {
-        void* scratch = c.scratch(place_tokens_backward_cuda_scratch_bytes(B, N, D));
-        place_tokens_backward_cuda(pd, pi, pv, pm, B, Nv, N, D, nullptr, scratch, c.stream());
-      }));
+  d.run([=] { place_tokens_backward_cpu(pd, pi, pv, pm, B, Nv, N, D); }, MVD_CUDA([=](const CudaLaunch& c) {
+          void* scratch = c.scratch(place_tokens_backward_cuda_scratch_bytes(B, N, D));
+          place_tokens_backward_cuda(pd, pi, pv, pm, B, Nv, N, D, nullptr, scratch, c.stream());
+        }));
   return pair_to_js(info.Env(), dv, dm);
 }
 MVD_BINDING("placeTokensBackward", PlaceTokensBackward, "dy, visIdx")

@@ -61,14 +61,10 @@ Napi::Value CrossEntropy(const Napi::CallbackInfo& info) {
   auto ps = hard ? nullptr : t.data<float>();
   auto pl = loss.data<float>(), pg = grad.data<float>();
   const float feps = (float)eps;
-  d.run(
-      [=] {
-        cross_entropy_cpu(px, py, ps, B, C, feps, pl, pg);
-      },
-      MVD_CUDA([=](const CudaLaunch& c) {
-        void* scratch = c.scratch(cross_entropy_cuda_scratch_bytes(B));
-        cross_entropy_cuda(px, py, ps, B, C, feps, pl, pg, scratch, c.stream());
-      }));
+  d.run([=] { cross_entropy_cpu(px, py, ps, B, C, feps, pl, pg); }, MVD_CUDA([=](const CudaLaunch& c) {
+          void* scratch = c.scratch(cross_entropy_cuda_scratch_bytes(B));
+          cross_entropy_cuda(px, py, ps, B, C, feps, pl, pg, scratch, c.stream());
+        }));
   return outputs_to_js(info.Env(), {&loss, &grad});
 }
 MVD_BINDING("crossEntropy", CrossEntropy, "logits, target, labelSmoothing?")
@@ -104,8 +100,9 @@ Napi::Value TopkCorrect(const Napi::CallbackInfo& info) {
   for (uint32_t i = 0; i < ka.Length(); ++i) {
     const double k = number_arg(op, ka.Get(i), "ks[" + std::to_string(i) + "]");
     if (k != std::floor(k) || k < 1 || k > 1e9)
-      throw OpError(ErrorKind::Value, op, "ks[" + std::to_string(i) + "] must be a positive integer, got " +
-                                              std::to_string(k), describe(all), x.device.str());
+      throw OpError(ErrorKind::Value, op,
+                    "ks[" + std::to_string(i) + "] must be a positive integer, got " + std::to_string(k), describe(all),
+                    x.device.str());
     ks[i] = (int64_t)k;
   }
   const int64_t B = x.dim(0), C = x.dim(1), nk = (int64_t)ks.size();
@@ -114,14 +111,10 @@ Napi::Value TopkCorrect(const Napi::CallbackInfo& info) {
   auto px = x.data<float>();
   auto py = y.data<int32_t>();
   auto po = o.data<float>();
-  d.run(
-      [=] {
-        topk_correct_cpu(px, py, B, C, ks.data(), nk, po);
-      },
-      MVD_CUDA([=](const CudaLaunch& c) {
-        void* scratch = c.scratch(topk_correct_cuda_scratch_bytes(B, nk));
-        topk_correct_cuda(px, py, B, C, ks.data(), nk, po, scratch, c.stream());
-      }));
+  d.run([=] { topk_correct_cpu(px, py, B, C, ks.data(), nk, po); }, MVD_CUDA([=](const CudaLaunch& c) {
+          void* scratch = c.scratch(topk_correct_cuda_scratch_bytes(B, nk));
+          topk_correct_cuda(px, py, B, C, ks.data(), nk, po, scratch, c.stream());
+        }));
   return output_to_js(info.Env(), o);
 }
 MVD_BINDING("topkCorrect", TopkCorrect, "logits, labels, ks")

@@ -15,8 +15,7 @@ namespace {
 Device device_arg(const std::string& op, const Napi::Value& v) {
   std::string s = v.IsString() ? v.As<Napi::String>().Utf8Value() : "cpu";
   Device d;
-  if (!parse_device(s, &d))
-    throw OpError(ErrorKind::Device, op, "unknown device '" + s + "' (use 'cpu' or 'cuda:N')");
+  if (!parse_device(s, &d)) throw OpError(ErrorKind::Device, op, "unknown device '" + s + "' (use 'cpu' or 'cuda:N')");
   return d;
 }
 
@@ -107,9 +106,7 @@ Napi::Value settle_after_queue(Napi::Env env, WorkQueue& q, std::function<void()
     if (err.message.empty() && copy) {
       try {
         copy();
-      } catch (const OpError& e) {
-        err = WorkQueue::Failure{e.kind, e.what()};
-      } catch (const std::exception& e) {
+      } catch (const OpError& e) { err = WorkQueue::Failure{e.kind, e.what()}; } catch (const std::exception& e) {
         err = WorkQueue::Failure{ErrorKind::Native, e.what()};
       }
     }
@@ -131,9 +128,9 @@ Napi::Value Read(const Napi::CallbackInfo& info) {
   // The source pointer is taken on the worker: the storage may not be allocated yet (storage.h).
   const LazyPtr<const uint8_t> src(t.storage, t.offset * (int64_t)dtype_size(t.dtype));
   Device dev = t.device;
-  return settle_after_queue(info.Env(), queue_for(op, t.device),
-                            [out, src, bytes, dev] { copy_with_host(dev, HostCopy::ToHost, out, src, bytes); },
-                            dst);
+  return settle_after_queue(
+      info.Env(), queue_for(op, t.device),
+      [out, src, bytes, dev] { copy_with_host(dev, HostCopy::ToHost, out, src, bytes); }, dst);
 }
 MVD_BINDING("read", Read, "tensor, dest")
 
@@ -199,7 +196,8 @@ Napi::Value Assign(const Napi::CallbackInfo& info) {
   WorkQueue& q = queue_for(op, dst.device);
   queue_for(op, src.device);
   if (dst.dtype != src.dtype)
-    throw OpError(ErrorKind::DType, op, std::string("dtypes differ: ") + dtype_name(dst.dtype) + " vs " + dtype_name(src.dtype),
+    throw OpError(ErrorKind::DType, op,
+                  std::string("dtypes differ: ") + dtype_name(dst.dtype) + " vs " + dtype_name(src.dtype),
                   describe({&dst, &src}), dst.device.str());
   if (dst.numel() != src.numel())
     throw OpError(ErrorKind::Shape, op, "element counts differ", describe({&dst, &src}), dst.device.str());
@@ -214,7 +212,8 @@ Napi::Value Assign(const Napi::CallbackInfo& info) {
   }
   Device dev = dst.device;
   q.enqueue("assign", [d, s, doff, soff, bytes, dev] {
-    if (bytes) copy_within(dev, static_cast<uint8_t*>(d->data()) + doff, static_cast<const uint8_t*>(s->data()) + soff, bytes);
+    if (bytes)
+      copy_within(dev, static_cast<uint8_t*>(d->data()) + doff, static_cast<const uint8_t*>(s->data()) + soff, bytes);
   });
   return info[0];
 }
@@ -240,7 +239,7 @@ MVD_BINDING("trimCache", TrimCache, "")
 Napi::Value SetErrorClasses(const Napi::CallbackInfo& info) {
   Napi::Object o = info[0].As<Napi::Object>();
   AddonData& ad = addon_data(info.Env());
-  const ErrorKind kinds[] = {ErrorKind::Shape, ErrorKind::DType, ErrorKind::Device,
+  const ErrorKind kinds[] = {ErrorKind::Shape, ErrorKind::DType,    ErrorKind::Device,
                              ErrorKind::Value, ErrorKind::Disposed, ErrorKind::Native};
   for (ErrorKind k : kinds) {
     Napi::Value c = o.Get(error_kind_name(k));

@@ -11,9 +11,9 @@ std::string cpu_features_runtime() {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_cpu_init();
   const char* names[] = {"sse4.2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512bf16"};
-  bool has[] = {(bool)__builtin_cpu_supports("sse4.2"), (bool)__builtin_cpu_supports("avx"),
-                (bool)__builtin_cpu_supports("avx2"),   (bool)__builtin_cpu_supports("fma"),
-                (bool)__builtin_cpu_supports("avx512f"), (bool)__builtin_cpu_supports("avx512bw"),
+  bool has[] = {(bool)__builtin_cpu_supports("sse4.2"),   (bool)__builtin_cpu_supports("avx"),
+                (bool)__builtin_cpu_supports("avx2"),     (bool)__builtin_cpu_supports("fma"),
+                (bool)__builtin_cpu_supports("avx512f"),  (bool)__builtin_cpu_supports("avx512bw"),
                 (bool)__builtin_cpu_supports("avx512vl"), (bool)__builtin_cpu_supports("avx512bf16")};
   for (size_t i = 0; i < sizeof(has) / sizeof(has[0]); ++i)
     if (has[i]) s += (s.empty() ? "" : " ") + std::string(names[i]);

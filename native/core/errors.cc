@@ -4,12 +4,18 @@ namespace mvd {
 
 const char* error_kind_name(ErrorKind k) {
   switch (k) {
-    case ErrorKind::Shape: return "ShapeError";
-    case ErrorKind::DType: return "DTypeError";
-    case ErrorKind::Device: return "DeviceError";
-    case ErrorKind::Value: return "ValueError";
-    case ErrorKind::Disposed: return "DisposedError";
-    case ErrorKind::Native: return "NativeError";
+    case ErrorKind::Shape:
+      return "ShapeError";
+    case ErrorKind::DType:
+      return "DTypeError";
+    case ErrorKind::Device:
+      return "DeviceError";
+    case ErrorKind::Value:
+      return "ValueError";
+    case ErrorKind::Disposed:
+      return "DisposedError";
+    case ErrorKind::Native:
+      return "NativeError";
   }
   return "NativeError";
 }
@@ -24,7 +30,10 @@ static std::string compose(const std::string& op, const std::string& msg, const 
 
 OpError::OpError(ErrorKind kind, std::string op, const std::string& msg, std::string shapes, std::string device)
     : std::runtime_error(compose(op, msg, shapes, device)),
-      kind(kind), op(std::move(op)), shapes(std::move(shapes)), device(std::move(device)) {}
+      kind(kind),
+      op(std::move(op)),
+      shapes(std::move(shapes)),
+      device(std::move(device)) {}
 
 OpError::OpError(Verbatim, ErrorKind kind, std::string op, const std::string& message)
     : std::runtime_error(message), kind(kind), op(std::move(op)) {}

@@ -29,7 +29,8 @@
 
 // Calls the variant the CPU (and MVD_CPU_ISA) selects.
 #if MVD_HAVE_ISA_V4
-#define MVD_ISA_CALL(fn, ...) (::mvd::cpu_isa_level() == 4 ? ::mvd::isa_v4::fn(__VA_ARGS__) : ::mvd::isa_v3::fn(__VA_ARGS__))
+#define MVD_ISA_CALL(fn, ...) \
+  (::mvd::cpu_isa_level() == 4 ? ::mvd::isa_v4::fn(__VA_ARGS__) : ::mvd::isa_v3::fn(__VA_ARGS__))
 #else
 #define MVD_ISA_CALL(fn, ...) ::mvd::isa_v3::fn(__VA_ARGS__)
 #endif

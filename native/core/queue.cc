@@ -121,13 +121,9 @@ void WorkQueue::run() {
         // A kernel's failure shows when its stream is synchronised; in sync mode that is now.
         if (g_sync_mode && cuda_index_ >= 0) cuda_synchronize(Device{Device::CUDA, cuda_index_}, t.op);
 #endif
-      } catch (const OpError& ex) {
-        f = Failure{ex.kind, ex.what()};
-      } catch (const std::exception& ex) {
+      } catch (const OpError& ex) { f = Failure{ex.kind, ex.what()}; } catch (const std::exception& ex) {
         f = Failure{ErrorKind::Native, std::string(t.op) + ": " + ex.what()};
-      } catch (...) {
-        f = Failure{ErrorKind::Native, std::string(t.op) + ": unknown native failure"};
-      }
+      } catch (...) { f = Failure{ErrorKind::Native, std::string(t.op) + ": unknown native failure"}; }
       t.fn = nullptr;  // release captured storages on the worker, before reporting idle
       if (!f.message.empty()) {
         std::lock_guard<std::mutex> lk(m_);

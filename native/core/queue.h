@@ -51,7 +51,12 @@ class WorkQueue {
 
  private:
   void run();
-  struct Task { const char* op; Fn fn; bool is_sync; std::function<void(Failure)> sync_fn; };
+  struct Task {
+    const char* op;
+    Fn fn;
+    bool is_sync;
+    std::function<void(Failure)> sync_fn;
+  };
   std::mutex m_;
   std::condition_variable cv_, idle_cv_, space_cv_;
   size_t depth_;

@@ -135,20 +135,28 @@ void Storage::trim_cache() {
 
 size_t dtype_size(DType d) {
   switch (d) {
-    case DType::F32: return 4;
-    case DType::BF16: return 2;
-    case DType::U8: return 1;
-    case DType::I32: return 4;
+    case DType::F32:
+      return 4;
+    case DType::BF16:
+      return 2;
+    case DType::U8:
+      return 1;
+    case DType::I32:
+      return 4;
   }
   return 0;
 }
 
 const char* dtype_name(DType d) {
   switch (d) {
-    case DType::F32: return "f32";
-    case DType::BF16: return "bf16";
-    case DType::U8: return "u8";
-    case DType::I32: return "i32";
+    case DType::F32:
+      return "f32";
+    case DType::BF16:
+      return "bf16";
+    case DType::U8:
+      return "u8";
+    case DType::I32:
+      return "i32";
   }
   return "?";
 }
@@ -165,13 +173,22 @@ bool parse_dtype(const std::string& s, DType* out) {
 std::string Device::str() const { return kind == CPU ? "cpu" : "cuda:" + std::to_string(index); }
 
 bool parse_device(const std::string& s, Device* out) {
-  if (s == "cpu") { *out = Device{Device::CPU, 0}; return true; }
+  if (s == "cpu") {
+    *out = Device{Device::CPU, 0};
+    return true;
+  }
   if (s.rfind("cuda", 0) == 0) {
-    if (s == "cuda") { *out = Device{Device::CUDA, 0}; return true; }
+    if (s == "cuda") {
+      *out = Device{Device::CUDA, 0};
+      return true;
+    }
     if (s.size() > 5 && s[4] == ':') {
       char* end = nullptr;
       long idx = std::strtol(s.c_str() + 5, &end, 10);
-      if (*end == '\0' && idx >= 0 && idx < 64) { *out = Device{Device::CUDA, (int)idx}; return true; }
+      if (*end == '\0' && idx >= 0 && idx < 64) {
+        *out = Device{Device::CUDA, (int)idx};
+        return true;
+      }
     }
   }
   return false;
@@ -202,8 +219,8 @@ void* Storage::allocate() const {
   // 64-byte alignment: one cache line, and what AVX-512 loads prefer.
   void* p = HostCache::get().alloc(rounded_size(bytes_));
   if (!p)
-    throw OpError(ErrorKind::Native, "alloc", "out of host memory allocating " + std::to_string(bytes_) + " bytes",
-                  "", device_.str());
+    throw OpError(ErrorKind::Native, "alloc", "out of host memory allocating " + std::to_string(bytes_) + " bytes", "",
+                  device_.str());
   data_.store(p, std::memory_order_release);
   return p;
 }

@@ -8,7 +8,9 @@
 namespace mvd {
 
 // Touch a trivial kernel so the fatbinary really holds device code for every listed architecture.
-__global__ void mvd_probe_kernel(int* out) { if (out) *out = 1; }
+__global__ void mvd_probe_kernel(int* out) {
+  if (out) *out = 1;
+}
 
 CudaInfo cuda_info() {
   CudaInfo info;

@@ -14,12 +14,12 @@ struct CudaDeviceInfo {
 };
 
 struct CudaInfo {
-  bool compiled = false;          // the addon contains CUDA code
-  std::string archs;              // CMAKE_CUDA_ARCHITECTURES it was built for
-  std::string runtime_version;    // CUDA runtime linked into the addon
-  int driver_version = 0;         // 0 when no driver
+  bool compiled = false;        // the addon contains CUDA code
+  std::string archs;            // CMAKE_CUDA_ARCHITECTURES it was built for
+  std::string runtime_version;  // CUDA runtime linked into the addon
+  int driver_version = 0;       // 0 when no driver
   std::vector<CudaDeviceInfo> devices;
-  std::string reason;             // why there are no devices (CUDA error name + text), else empty
+  std::string reason;  // why there are no devices (CUDA error name + text), else empty
 };
 
 CudaInfo cuda_info();

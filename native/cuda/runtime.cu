@@ -115,8 +115,7 @@ void cuda_require_device(const std::string& op, const Device& d) {
   std::string reason;
   int n = cuda_device_count(&reason);
   if (d.kind != Device::CUDA) return;
-  if (n == 0)
-    throw OpError(ErrorKind::Device, op, "no CUDA device is available: " + reason, "", d.str());
+  if (n == 0) throw OpError(ErrorKind::Device, op, "no CUDA device is available: " + reason, "", d.str());
   if (d.index >= n)
     throw OpError(ErrorKind::Device, op,
                   d.str() + " does not exist (" + std::to_string(n) + " CUDA device" + (n == 1 ? "" : "s") + ")", "",
@@ -208,7 +207,8 @@ void cuda_copy_from_host(const Device& d, void* dst, const void* src, size_t byt
   if (!bytes) return;
   staged(d, bytes, "copyToDevice", [&](void* stage, size_t off, size_t n, cudaStream_t stream) {
     std::memcpy(stage, static_cast<const char*>(src) + off, n);
-    cuda_check(cudaMemcpyAsync(static_cast<char*>(dst) + off, stage, n, cudaMemcpyHostToDevice, stream), "copyToDevice");
+    cuda_check(cudaMemcpyAsync(static_cast<char*>(dst) + off, stage, n, cudaMemcpyHostToDevice, stream),
+               "copyToDevice");
     cuda_check(cudaStreamSynchronize(stream), "copyToDevice");  // before the stage is refilled
   });
 }
@@ -216,7 +216,8 @@ void cuda_copy_from_host(const Device& d, void* dst, const void* src, size_t byt
 void cuda_copy_to_host(const Device& d, void* dst, const void* src, size_t bytes) {
   if (!bytes) return;
   staged(d, bytes, "copyToHost", [&](void* stage, size_t off, size_t n, cudaStream_t stream) {
-    cuda_check(cudaMemcpyAsync(stage, static_cast<const char*>(src) + off, n, cudaMemcpyDeviceToHost, stream), "copyToHost");
+    cuda_check(cudaMemcpyAsync(stage, static_cast<const char*>(src) + off, n, cudaMemcpyDeviceToHost, stream),
+               "copyToHost");
     cuda_check(cudaStreamSynchronize(stream), "copyToHost");
     std::memcpy(static_cast<char*>(dst) + off, stage, n);
   });

@@ -42,10 +42,14 @@ void on_host(const Device& d, const std::vector<Buf>& bufs, DType dtype, bool wr
 #if MVD_HAVE_CUDA && !MVD_SIMT
 int nccl_type(DType d) {
   switch (d) {
-    case DType::F32: return kNcclFloat32;
-    case DType::BF16: return kNcclBfloat16;
-    case DType::U8: return kNcclUint8;
-    case DType::I32: return kNcclInt32;
+    case DType::F32:
+      return kNcclFloat32;
+    case DType::BF16:
+      return kNcclBfloat16;
+    case DType::U8:
+      return kNcclUint8;
+    case DType::I32:
+      return kNcclInt32;
   }
   return kNcclUint8;
 }
@@ -150,7 +154,8 @@ void broadcast_bufs(const Device& d, const std::vector<Buf>& bufs, DType dtype, 
 #endif
   const World w = world();
   if (root < 0 || root >= w.size)
-    throw OpError(ErrorKind::Value, op, "root " + std::to_string(root) + " is not a rank of this world of " + std::to_string(w.size));
+    throw OpError(ErrorKind::Value, op,
+                  "root " + std::to_string(root) + " is not a rank of this world of " + std::to_string(w.size));
   if (w.size == 1) return;
   // Only the root's data matters going in, but every rank packs so the layout code is one path.
   on_host(d, bufs, dtype, true, [&](void* p, int64_t n) { broadcast(p, n, dtype, root, op); });

@@ -52,10 +52,14 @@ void check(int rc, const char* op, const char* what) {
 
 MPI_Datatype mpi_type(DType d) {
   switch (d) {
-    case DType::F32: return MPI_FLOAT;
-    case DType::BF16: return MPI_UINT16_T;  // moved as bits; reduced through f32 staging
-    case DType::U8: return MPI_UINT8_T;
-    case DType::I32: return MPI_INT32_T;
+    case DType::F32:
+      return MPI_FLOAT;
+    case DType::BF16:
+      return MPI_UINT16_T;  // moved as bits; reduced through f32 staging
+    case DType::U8:
+      return MPI_UINT8_T;
+    case DType::I32:
+      return MPI_INT32_T;
   }
   return MPI_BYTE;
 }
@@ -65,7 +69,8 @@ MPI_Comm overlap_comm = MPI_COMM_NULL;
 MPI_Comm comm_of(Channel ch) { return ch == Channel::Overlap ? overlap_comm : MPI_COMM_WORLD; }
 
 void require_init(const char* op) {
-  if (!initialised) throw OpError(ErrorKind::Value, op, "the process group is not initialised (call initDistributed() first)");
+  if (!initialised)
+    throw OpError(ErrorKind::Value, op, "the process group is not initialised (call initDistributed() first)");
 }
 #endif
 
@@ -102,7 +107,9 @@ std::string mpi_library() {
 World init(bool use_mpi) {
   std::lock_guard<std::mutex> lock(init_mutex);
   if (initialised) return the_world;
-  if (finalised) throw OpError(ErrorKind::Value, "initDistributed", "MPI was already finalised in this process; it cannot start again");
+  if (finalised)
+    throw OpError(ErrorKind::Value, "initDistributed",
+                  "MPI was already finalised in this process; it cannot start again");
   World w;
   if (use_mpi) {
 #if MVD_HAVE_MPI
@@ -188,8 +195,8 @@ void allreduce(void* buf, int64_t n, DType dtype, Reduce red, const char* op, Ch
   const size_t esz = dtype_size(dtype);
   for (int64_t at = 0; at < n; at += kChunk) {
     const int cnt = int(std::min(kChunk, n - at));
-    check(MPI_Allreduce(MPI_IN_PLACE, static_cast<char*>(buf) + at * esz, cnt, mpi_type(dtype), MPI_SUM, comm_of(ch)), op,
-          "MPI_Allreduce");
+    check(MPI_Allreduce(MPI_IN_PLACE, static_cast<char*>(buf) + at * esz, cnt, mpi_type(dtype), MPI_SUM, comm_of(ch)),
+          op, "MPI_Allreduce");
   }
   if (red == Reduce::Avg) scale_avg(static_cast<float*>(buf), n, w.size);
 #else
@@ -200,7 +207,8 @@ void allreduce(void* buf, int64_t n, DType dtype, Reduce red, const char* op, Ch
 void broadcast(void* buf, int64_t n, DType dtype, int root, const char* op) {
   const World w = world();
   if (root < 0 || root >= w.size)
-    throw OpError(ErrorKind::Value, op, "root " + std::to_string(root) + " is not a rank of this world of " + std::to_string(w.size));
+    throw OpError(ErrorKind::Value, op,
+                  "root " + std::to_string(root) + " is not a rank of this world of " + std::to_string(w.size));
   if (w.size == 1 || n == 0) return;
 #if MVD_HAVE_MPI
   require_init(op);
@@ -226,7 +234,8 @@ void allgather(const void* in, void* out, int64_t n, DType dtype, const char* op
 #if MVD_HAVE_MPI
   require_init(op);
   if (n <= kChunk) {
-    check(MPI_Allgather(in, int(n), mpi_type(dtype), out, int(n), mpi_type(dtype), MPI_COMM_WORLD), op, "MPI_Allgather");
+    check(MPI_Allgather(in, int(n), mpi_type(dtype), out, int(n), mpi_type(dtype), MPI_COMM_WORLD), op,
+          "MPI_Allgather");
     return;
   }
   // Past an int count: one broadcast per rank's block.

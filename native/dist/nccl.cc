@@ -64,8 +64,8 @@ std::string nccl_status() {
   const NcclApi& a = nccl();
   if (!a.loaded) return "not available: " + a.reason;
   const int v = a.version;
-  return "NCCL " + std::to_string(v / 10000) + "." + std::to_string(v / 100 % 100) + "." + std::to_string(v % 100) + " (" +
-         a.path + ")";
+  return "NCCL " + std::to_string(v / 10000) + "." + std::to_string(v / 100 % 100) + "." + std::to_string(v % 100) +
+         " (" + a.path + ")";
 }
 
 }  // namespace mvd::dist

@@ -22,7 +22,7 @@ struct NcclApi {
   bool loaded = false;
   std::string reason;  // why not, when !loaded
   std::string path;
-  int version = 0;     // NCCL_VERSION_CODE: major*10000 + minor*100 + patch (2.10 and later)
+  int version = 0;  // NCCL_VERSION_CODE: major*10000 + minor*100 + patch (2.10 and later)
   int (*GetVersion)(int*) = nullptr;
   int (*GetUniqueId)(NcclUniqueId*) = nullptr;
   int (*CommInitRank)(NcclComm*, int nranks, NcclUniqueId id, int rank) = nullptr;

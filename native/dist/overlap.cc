@@ -66,9 +66,7 @@ class GradientThread {
       std::string message;
       try {
         allreduce(b->host.data(), b->n, b->dtype, b->red, b->op, Channel::Overlap);
-      } catch (const OpError& e) {
-        failed = true, kind = e.kind, message = e.what();
-      } catch (const std::exception& e) {
+      } catch (const OpError& e) { failed = true, kind = e.kind, message = e.what(); } catch (const std::exception& e) {
         failed = true, message = e.what();
       }
       {
@@ -93,7 +91,8 @@ GradientThread& gradient_thread() {
 
 }  // namespace
 
-std::shared_ptr<OverlapBucket> overlap_start(const Device& d, const std::vector<Buf>& bufs, DType dtype, Reduce red, const char* op) {
+std::shared_ptr<OverlapBucket> overlap_start(const Device& d, const std::vector<Buf>& bufs, DType dtype, Reduce red,
+                                             const char* op) {
   auto b = std::make_shared<OverlapBucket>();
   b->device = d, b->dtype = dtype, b->red = red, b->op = op;
   if (world().size == 1) {

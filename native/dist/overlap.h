@@ -19,7 +19,8 @@ struct OverlapBucket;
 
 // On the device worker: gradients → the bucket's buffer, then the reduction is queued to the
 // gradient thread. `bufs` are resolved pointers; they must not be written until finish().
-std::shared_ptr<OverlapBucket> overlap_start(const Device& d, const std::vector<Buf>& bufs, DType dtype, Reduce red, const char* op);
+std::shared_ptr<OverlapBucket> overlap_start(const Device& d, const std::vector<Buf>& bufs, DType dtype, Reduce red,
+                                             const char* op);
 // On the device worker: waits for the bucket's reduction and writes it back into `bufs`; a failed
 // reduction throws its error here.
 void overlap_finish(const std::shared_ptr<OverlapBucket>& b, const std::vector<Buf>& bufs);

@@ -68,10 +68,18 @@ T shfl(unsigned mask, T var, int arg, int width, ShflMode mode, const char* what
   unsigned took_part = warp_collective(mask, &var, sizeof(T), all, what, file, line);
   int lane = (int)ctx(what).lane, base = lane & ~(width - 1), src = lane;
   switch (mode) {
-    case ShflMode::Idx: src = base + (((arg % width) + width) % width); break;
-    case ShflMode::Up: src = lane - arg >= base ? lane - arg : lane; break;
-    case ShflMode::Down: src = lane + arg < base + width ? lane + arg : lane; break;
-    case ShflMode::Xor: src = (lane ^ arg) < base + width ? (lane ^ arg) : lane; break;
+    case ShflMode::Idx:
+      src = base + (((arg % width) + width) % width);
+      break;
+    case ShflMode::Up:
+      src = lane - arg >= base ? lane - arg : lane;
+      break;
+    case ShflMode::Down:
+      src = lane + arg < base + width ? lane + arg : lane;
+      break;
+    case ShflMode::Xor:
+      src = (lane ^ arg) < base + width ? (lane ^ arg) : lane;
+      break;
   }
   T out;
   // Reading a lane outside the mask is undefined in CUDA: give all-ones bits (NaN for floats) so
@@ -107,8 +115,8 @@ inline T __shfl_down_sync(unsigned mask, T var, unsigned delta, int width = 32, 
 }
 template <typename T>
 inline T __shfl_xor_sync(unsigned mask, T var, int lane_mask, int width = 32, MVD_SIMT_SITE) {
-  return ::mvd::simt::detail::shfl(mask, var, lane_mask, width, ::mvd::simt::detail::ShflMode::Xor,
-                                   "__shfl_xor_sync", mvd_file_, mvd_line_);
+  return ::mvd::simt::detail::shfl(mask, var, lane_mask, width, ::mvd::simt::detail::ShflMode::Xor, "__shfl_xor_sync",
+                                   mvd_file_, mvd_line_);
 }
 
 inline unsigned __ballot_sync(unsigned mask, int pred, MVD_SIMT_SITE) {
@@ -132,19 +140,22 @@ inline int __all_sync(unsigned mask, int pred, MVD_SIMT_SITE) {
 // Lanes of the warp that have not exited (the emulator never splits a warp otherwise).
 unsigned __activemask();
 
-#define MVD_SIMT_REDUCE(name, T, init, combine)                                                       \
-  inline T name(unsigned mask, T value, MVD_SIMT_SITE) {                                               \
-    int all[32];                                                                                       \
+#define MVD_SIMT_REDUCE(name, T, init, combine)                                                           \
+  inline T name(unsigned mask, T value, MVD_SIMT_SITE) {                                                  \
+    int all[32];                                                                                          \
     unsigned took = ::mvd::simt::detail::gather_ints(mask, (int)value, all, #name, mvd_file_, mvd_line_); \
-    T r = init;                                                                                        \
-    for (int l = 0; l < 32; ++l)                                                                       \
-      if ((took >> l) & 1u) { T v = (T)all[l]; r = combine; }                                         \
-    return r;                                                                                          \
+    T r = init;                                                                                           \
+    for (int l = 0; l < 32; ++l)                                                                          \
+      if ((took >> l) & 1u) {                                                                             \
+        T v = (T)all[l];                                                                                  \
+        r = combine;                                                                                      \
+      }                                                                                                   \
+    return r;                                                                                             \
   }
 MVD_SIMT_REDUCE(__reduce_add_sync, unsigned, 0u, r + v)
 MVD_SIMT_REDUCE(__reduce_min_sync, unsigned, 0xffffffffu, v < r ? v : r)
 MVD_SIMT_REDUCE(__reduce_max_sync, unsigned, 0u, v > r ? v : r)
-MVD_SIMT_REDUCE(__reduce_and_sync, unsigned, 0xffffffffu, r & v)
+MVD_SIMT_REDUCE(__reduce_and_sync, unsigned, 0xffffffffu, r& v)
 MVD_SIMT_REDUCE(__reduce_or_sync, unsigned, 0u, r | v)
 MVD_SIMT_REDUCE(__reduce_xor_sync, unsigned, 0u, r ^ v)
 #undef MVD_SIMT_REDUCE
@@ -175,8 +186,8 @@ MVD_SIMT_ATOMIC(atomicMin, int, old < val ? old : val)
 MVD_SIMT_ATOMIC(atomicMin, unsigned, old < val ? old : val)
 MVD_SIMT_ATOMIC(atomicMin, long long, old < val ? old : val)
 MVD_SIMT_ATOMIC(atomicMin, unsigned long long, old < val ? old : val)
-MVD_SIMT_ATOMIC(atomicAnd, int, old & val)
-MVD_SIMT_ATOMIC(atomicAnd, unsigned, old & val)
+MVD_SIMT_ATOMIC(atomicAnd, int, old& val)
+MVD_SIMT_ATOMIC(atomicAnd, unsigned, old& val)
 MVD_SIMT_ATOMIC(atomicOr, int, old | val)
 MVD_SIMT_ATOMIC(atomicOr, unsigned, old | val)
 MVD_SIMT_ATOMIC(atomicXor, int, old ^ val)
@@ -184,11 +195,11 @@ MVD_SIMT_ATOMIC(atomicXor, unsigned, old ^ val)
 MVD_SIMT_ATOMIC(atomicInc, unsigned, old >= val ? 0u : old + 1u)
 MVD_SIMT_ATOMIC(atomicDec, unsigned, (old == 0u || old > val) ? val : old - 1u)
 #undef MVD_SIMT_ATOMIC
-#define MVD_SIMT_CAS(T)                                \
-  inline T atomicCAS(T* address, T compare, T val) {   \
-    T old = *address;                                  \
-    if (old == compare) *address = val;                \
-    return old;                                        \
+#define MVD_SIMT_CAS(T)                              \
+  inline T atomicCAS(T* address, T compare, T val) { \
+    T old = *address;                                \
+    if (old == compare) *address = val;              \
+    return old;                                      \
   }
 MVD_SIMT_CAS(int)
 MVD_SIMT_CAS(unsigned)
@@ -223,20 +234,59 @@ inline unsigned __brev(unsigned x) {
 inline int __mul24(int a, int b) { return (int)((long long)((a << 8) >> 8) * ((b << 8) >> 8)); }
 inline unsigned __umulhi(unsigned a, unsigned b) { return (unsigned)(((unsigned long long)a * b) >> 32); }
 inline int __mulhi(int a, int b) { return (int)(((long long)a * b) >> 32); }
-template <typename T> inline T __ldg(const T* p) { return *p; }
-template <typename T> inline T __ldcs(const T* p) { return *p; }
-template <typename T> inline T __ldcg(const T* p) { return *p; }
-template <typename T> inline void __stcs(T* p, T v) { *p = v; }
-template <typename T> inline void __stcg(T* p, T v) { *p = v; }
+template <typename T>
+inline T __ldg(const T* p) {
+  return *p;
+}
+template <typename T>
+inline T __ldcs(const T* p) {
+  return *p;
+}
+template <typename T>
+inline T __ldcg(const T* p) {
+  return *p;
+}
+template <typename T>
+inline void __stcs(T* p, T v) {
+  *p = v;
+}
+template <typename T>
+inline void __stcg(T* p, T v) {
+  *p = v;
+}
 long long clock64();
 
 // ---- float intrinsics (accurate stand-ins) -----------------------------------------------------
-inline float __int_as_float(int x) { float f; std::memcpy(&f, &x, 4); return f; }
-inline float __uint_as_float(unsigned x) { float f; std::memcpy(&f, &x, 4); return f; }
-inline int __float_as_int(float f) { int x; std::memcpy(&x, &f, 4); return x; }
-inline unsigned __float_as_uint(float f) { unsigned x; std::memcpy(&x, &f, 4); return x; }
-inline double __longlong_as_double(long long x) { double f; std::memcpy(&f, &x, 8); return f; }
-inline long long __double_as_longlong(double f) { long long x; std::memcpy(&x, &f, 8); return x; }
+inline float __int_as_float(int x) {
+  float f;
+  std::memcpy(&f, &x, 4);
+  return f;
+}
+inline float __uint_as_float(unsigned x) {
+  float f;
+  std::memcpy(&f, &x, 4);
+  return f;
+}
+inline int __float_as_int(float f) {
+  int x;
+  std::memcpy(&x, &f, 4);
+  return x;
+}
+inline unsigned __float_as_uint(float f) {
+  unsigned x;
+  std::memcpy(&x, &f, 4);
+  return x;
+}
+inline double __longlong_as_double(long long x) {
+  double f;
+  std::memcpy(&f, &x, 8);
+  return f;
+}
+inline long long __double_as_longlong(double f) {
+  long long x;
+  std::memcpy(&x, &f, 8);
+  return x;
+}
 inline float __expf(float x) { return expf(x); }
 inline float __exp10f(float x) { return powf(10.f, x); }
 inline float __logf(float x) { return logf(x); }
@@ -245,7 +295,10 @@ inline float __log10f(float x) { return log10f(x); }
 inline float __sinf(float x) { return sinf(x); }
 inline float __cosf(float x) { return cosf(x); }
 inline float __tanf(float x) { return tanf(x); }
-inline void __sincosf(float x, float* s, float* c) { *s = sinf(x); *c = cosf(x); }
+inline void __sincosf(float x, float* s, float* c) {
+  *s = sinf(x);
+  *c = cosf(x);
+}
 inline float __powf(float x, float y) { return powf(x, y); }
 inline float __fdividef(float a, float b) { return a / b; }
 inline float __frcp_rn(float x) { return 1.f / x; }

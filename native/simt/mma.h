@@ -98,7 +98,10 @@ __device__ __forceinline__ void mma_bf16_16816(float (&acc)[4], const uint32_t (
 #elif defined(__CUDA_ARCH__)
   __trap();  // the build targets sm_80 and sm_90 only
 #elif MVD_SIMT && !defined(__CUDACC__)
-  struct Regs { uint32_t a[4]; uint32_t b[2]; };
+  struct Regs {
+    uint32_t a[4];
+    uint32_t b[2];
+  };
   Regs mine;
   for (int i = 0; i < 4; ++i) mine.a[i] = a[i];
   for (int i = 0; i < 2; ++i) mine.b[i] = b[i];

@@ -46,7 +46,8 @@ struct ScheduleSetting {
       kind = (int)s;
       seed = sd;
     } else {
-      std::fprintf(stderr, "mvd simt: ignoring MVD_SIMT_SCHEDULE='%s' (forward, reverse, shuffle or shuffle:SEED)\n", e);
+      std::fprintf(stderr, "mvd simt: ignoring MVD_SIMT_SCHEDULE='%s' (forward, reverse, shuffle or shuffle:SEED)\n",
+                   e);
     }
   }
 };
@@ -86,9 +87,12 @@ Schedule schedule() { return (Schedule)setting().kind.load(); }
 uint64_t schedule_seed() { return setting().seed.load(); }
 const char* schedule_name(Schedule s) {
   switch (s) {
-    case Schedule::Forward: return "forward";
-    case Schedule::Reverse: return "reverse";
-    case Schedule::Shuffle: return "shuffle";
+    case Schedule::Forward:
+      return "forward";
+    case Schedule::Reverse:
+      return "reverse";
+    case Schedule::Shuffle:
+      return "shuffle";
   }
   return "?";
 }
@@ -245,10 +249,14 @@ void try_complete(Runner& r, Thread& t) {
 
 std::string describe_wait(const Thread& o) {
   switch (o.state) {
-    case State::Exited: return "has exited";
-    case State::Runnable: return "is running";
-    case State::AtBarrier: return strf("waits at %s (%s:%d)", o.what, o.file, o.line);
-    case State::AtWarp: return strf("waits at %s (%s:%d) with mask 0x%08x", o.what, o.file, o.line, o.mask);
+    case State::Exited:
+      return "has exited";
+    case State::Runnable:
+      return "is running";
+    case State::AtBarrier:
+      return strf("waits at %s (%s:%d)", o.what, o.file, o.line);
+    case State::AtWarp:
+      return strf("waits at %s (%s:%d) with mask 0x%08x", o.what, o.file, o.line, o.mask);
   }
   return "?";
 }
@@ -282,8 +290,8 @@ bool release_barrier(Runner& r) {
   }
   if (!first) return false;
   if (exited)
-    raise(strf("barrier divergence: %s waits at %s (%s:%d) but %s has exited without reaching it", where(r, *first).c_str(),
-               first->what, first->file, first->line, where(r, *exited).c_str()));
+    raise(strf("barrier divergence: %s waits at %s (%s:%d) but %s has exited without reaching it",
+               where(r, *first).c_str(), first->what, first->file, first->line, where(r, *exited).c_str()));
   int count = 0, all = 1, any = 0;
   for (const Thread& t : r.threads) {
     if (!same_site(t, *first) || t.bar_kind != first->bar_kind)
@@ -376,9 +384,9 @@ std::map<const void*, int>& func_max_dyn() {
   return m;
 }
 
-constexpr size_t kStaticSmemLimit = 48 * 1024;       // what nvcc accepts for static __shared__
-constexpr size_t kDefaultDynSmemLimit = 48 * 1024;   // without cudaFuncAttributeMaxDynamicSharedMemorySize
-constexpr size_t kOptinSmemLimit = 227 * 1024;       // sm_90's per-block maximum
+constexpr size_t kStaticSmemLimit = 48 * 1024;      // what nvcc accepts for static __shared__
+constexpr size_t kDefaultDynSmemLimit = 48 * 1024;  // without cudaFuncAttributeMaxDynamicSharedMemorySize
+constexpr size_t kOptinSmemLimit = 227 * 1024;      // sm_90's per-block maximum
 
 cudaError_t reject(cudaError_t err, const std::string& detail) {
   t_launch_detail = detail;
@@ -416,19 +424,18 @@ cudaError_t launch(const void* kernel, dim3 grid, dim3 block, size_t smem_bytes,
   t_launch_detail.clear();
   const size_t nthreads = (size_t)block.x * block.y * block.z;
   if (block.x == 0 || block.y == 0 || block.z == 0 || grid.x == 0 || grid.y == 0 || grid.z == 0)
-    return reject(cudaErrorInvalidConfiguration,
-                  strf("grid (%u,%u,%u) or block (%u,%u,%u) has a zero dimension", grid.x, grid.y, grid.z, block.x,
-                       block.y, block.z));
+    return reject(cudaErrorInvalidConfiguration, strf("grid (%u,%u,%u) or block (%u,%u,%u) has a zero dimension",
+                                                      grid.x, grid.y, grid.z, block.x, block.y, block.z));
   if (nthreads > 1024 || block.x > 1024 || block.y > 1024 || block.z > 64)
-    return reject(cudaErrorInvalidConfiguration,
-                  strf("block (%u,%u,%u) exceeds CUDA's limits (1024 threads; 1024 x 1024 x 64)", block.x, block.y,
-                       block.z));
+    return reject(
+        cudaErrorInvalidConfiguration,
+        strf("block (%u,%u,%u) exceeds CUDA's limits (1024 threads; 1024 x 1024 x 64)", block.x, block.y, block.z));
   if (grid.x > 2147483647u || grid.y > 65535u || grid.z > 65535u)
     return reject(cudaErrorInvalidConfiguration,
                   strf("grid (%u,%u,%u) exceeds CUDA's limits (2^31-1 x 65535 x 65535)", grid.x, grid.y, grid.z));
   if (smem_bytes > kOptinSmemLimit)
-    return reject(cudaErrorInvalidValue, strf("dynamic shared memory of %zu bytes exceeds the 227 KB a block may have",
-                                              smem_bytes));
+    return reject(cudaErrorInvalidValue,
+                  strf("dynamic shared memory of %zu bytes exceeds the 227 KB a block may have", smem_bytes));
   if (smem_bytes > kDefaultDynSmemLimit) {
     int allowed = (int)kDefaultDynSmemLimit;
     {
@@ -457,7 +464,8 @@ cudaError_t launch(const void* kernel, dim3 grid, dim3 block, size_t smem_bytes,
   if (permute) make_order(border, (size_t)nblocks, ~0ull);
   for (uint64_t k = 0; k < nblocks; ++k) {
     uint64_t lin = permute ? border[k] : (schedule() == Schedule::Forward ? k : nblocks - 1 - k);
-    uint3 bid{(unsigned)(lin % grid.x), (unsigned)(lin / grid.x % grid.y), (unsigned)(lin / ((uint64_t)grid.x * grid.y))};
+    uint3 bid{(unsigned)(lin % grid.x), (unsigned)(lin / grid.x % grid.y),
+              (unsigned)(lin / ((uint64_t)grid.x * grid.y))};
     run_block(r, bid, lin);
   }
   return cudaSuccess;
@@ -502,9 +510,10 @@ void* static_shared(size_t bytes, const char* file, int line) {
   Runner& r = runner();
   if (t.shared_next == r.regions.size()) {
     if (r.static_bytes + bytes > kStaticSmemLimit)
-      fiber_fault(strf("MVD_SHARED at %s:%d: static shared memory would reach %zu bytes (limit 48 KB; use "
-                       "MVD_DYN_SHARED and cudaFuncSetAttribute for more)",
-                       file, line, r.static_bytes + bytes));
+      fiber_fault(
+          strf("MVD_SHARED at %s:%d: static shared memory would reach %zu bytes (limit 48 KB; use "
+               "MVD_DYN_SHARED and cudaFuncSetAttribute for more)",
+               file, line, r.static_bytes + bytes));
     if (r.static_bytes + bytes + r.dyn_bytes > kOptinSmemLimit)
       fiber_fault(strf("MVD_SHARED at %s:%d: static + dynamic shared memory exceeds 227 KB", file, line));
     void* p = std::malloc(bytes ? bytes : 1);
@@ -514,9 +523,10 @@ void* static_shared(size_t bytes, const char* file, int line) {
   }
   const Region& g = r.regions[t.shared_next];
   if (g.line != line || g.bytes != bytes || std::strcmp(g.file, file) != 0)
-    fiber_fault(strf("MVD_SHARED at %s:%d (%zu bytes) reached by %s where another thread reached %s:%d (%zu bytes): "
-                     "every thread must declare the same arrays in the same order",
-                     file, line, bytes, where(r, t).c_str(), g.file, g.line, g.bytes));
+    fiber_fault(
+        strf("MVD_SHARED at %s:%d (%zu bytes) reached by %s where another thread reached %s:%d (%zu bytes): "
+             "every thread must declare the same arrays in the same order",
+             file, line, bytes, where(r, t).c_str(), g.file, g.line, g.bytes));
   ++t.shared_next;
   return g.p;
 }

@@ -15,7 +15,7 @@
 // than once (per kernel, per type) without redeclaring an extern __shared__ symbol of another type.
 extern __shared__ __align__(16) unsigned char mvd_dyn_smem_[];
 
-#define MVD_SHARED(T, name, count) \
+#define MVD_SHARED(T, name, count)                    \
   __shared__ __align__(16) T name##_mvd_smem_[count]; \
   T* name = name##_mvd_smem_
 #define MVD_DYN_SHARED(T, name) T* name = reinterpret_cast<T*>(mvd_dyn_smem_)

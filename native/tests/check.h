@@ -12,17 +12,25 @@
 
 namespace mvdtest {
 
-struct Case { const char* name; std::function<void()> fn; };
+struct Case {
+  const char* name;
+  std::function<void()> fn;
+};
 std::vector<Case>& registry();
-struct Register { Register(const char* n, std::function<void()> f) { registry().push_back({n, std::move(f)}); } };
+struct Register {
+  Register(const char* n, std::function<void()> f) { registry().push_back({n, std::move(f)}); }
+};
 void fail(const std::string& msg);
 
-#define MVD_TEST(name) \
-  static void name(); \
+#define MVD_TEST(name)                              \
+  static void name();                               \
   static mvdtest::Register name##_reg(#name, name); \
   static void name()
 
-#define CHECK(cond) do { if (!(cond)) mvdtest::fail(std::string(__FILE__) + ":" + std::to_string(__LINE__) + ": " #cond); } while (0)
+#define CHECK(cond)                                                                                  \
+  do {                                                                                               \
+    if (!(cond)) mvdtest::fail(std::string(__FILE__) + ":" + std::to_string(__LINE__) + ": " #cond); \
+  } while (0)
 
 inline std::vector<float> randn(size_t n, uint64_t seed) {
   std::mt19937_64 g(seed);

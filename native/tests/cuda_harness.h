@@ -71,7 +71,9 @@ inline bool same_result(const Outs& a, const Outs& b) {
   return true;
 }
 template <typename R>
-bool same_result(const R& a, const R& b) { return a == b; }
+bool same_result(const R& a, const R& b) {
+  return a == b;
+}
 
 template <typename T>
 void expect_bits(const std::string& what, const std::vector<T>& got, const std::vector<T>& want) {

@@ -4,7 +4,10 @@
 #include "check.h"
 
 namespace mvdtest {
-std::vector<Case>& registry() { static std::vector<Case> r; return r; }
+std::vector<Case>& registry() {
+  static std::vector<Case> r;
+  return r;
+}
 void fail(const std::string& msg) { throw std::runtime_error(msg); }
 }  // namespace mvdtest
 

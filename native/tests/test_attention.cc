@@ -45,7 +45,10 @@ void naive_forward(const AttentionShape& s, const std::vector<float>& qkv, std::
           mx = std::max(mx, p[j]);
         }
         T sum = 0;
-        for (int64_t j = 0; j < s.N; ++j) { p[j] = std::exp(p[j] - mx); sum += p[j]; }
+        for (int64_t j = 0; j < s.N; ++j) {
+          p[j] = std::exp(p[j] - mx);
+          sum += p[j];
+        }
         for (int64_t d = 0; d < s.hd; ++d) {
           T acc = 0;
           for (int64_t j = 0; j < s.N; ++j) acc += p[j] * (T)qkv[L.at(b, j, 2, h, d)];
@@ -74,7 +77,10 @@ void naive_backward(const AttentionShape& s, const std::vector<float>& qkv, cons
           P[i * N + j] = dot * scale;
           mx = std::max(mx, P[i * N + j]);
         }
-        for (int64_t j = 0; j < N; ++j) { P[i * N + j] = std::exp(P[i * N + j] - mx); sum += P[i * N + j]; }
+        for (int64_t j = 0; j < N; ++j) {
+          P[i * N + j] = std::exp(P[i * N + j] - mx);
+          sum += P[i * N + j];
+        }
         for (int64_t j = 0; j < N; ++j) P[i * N + j] /= sum;
         // dP_ij = dO_i · v_j; softmax backward dS = P ∘ (dP − Σ_j P_ij dP_ij).
         T rowdot = 0;
@@ -131,8 +137,10 @@ void check_shape(const AttentionShape& s, bool backward, uint64_t seed) {
   std::vector<float> out_naive, lse_naive;
   naive_forward<double>(s, qkv, out_ref, lse_ref);
   naive_forward<float>(s, qkv, out_naive, lse_naive);
-  check_within("out", s, max_rel_err(out.data(), out_ref.data(), nout), max_rel_err(out_naive.data(), out_ref.data(), nout), 2);
-  check_within("lse", s, max_rel_err(lse.data(), lse_ref.data(), nlse), max_rel_err(lse_naive.data(), lse_ref.data(), nlse), 2);
+  check_within("out", s, max_rel_err(out.data(), out_ref.data(), nout),
+               max_rel_err(out_naive.data(), out_ref.data(), nout), 2);
+  check_within("lse", s, max_rel_err(lse.data(), lse_ref.data(), nlse),
+               max_rel_err(lse_naive.data(), lse_ref.data(), nlse), 2);
   if (!backward) return;
 
   std::vector<float> dout = randn(nout, seed + 1000);
@@ -145,8 +153,8 @@ void check_shape(const AttentionShape& s, bool backward, uint64_t seed) {
   // Gradient floor 1e-5 (~80 float ulps): at N = 1, P = 1 and the naive float32 dS = P·(dP − Σ P·dP)
   // cancels to exactly 0, while the FlashAttention form takes D_i from O, so the kernel's dS is a
   // rounding residue of a few ulps and "2x of zero" would be unmeetable by construction.
-  check_within("dqkv", s, max_rel_err(dqkv.data(), g_ref.data(), nqkv), max_rel_err(g_naive.data(), g_ref.data(), nqkv), 3,
-               1e-5);
+  check_within("dqkv", s, max_rel_err(dqkv.data(), g_ref.data(), nqkv), max_rel_err(g_naive.data(), g_ref.data(), nqkv),
+               3, 1e-5);
 }
 
 }  // namespace
@@ -199,7 +207,10 @@ MVD_TEST(attention_reference_backward_matches_finite_differences) {
           p[j] = dot * scale;
           mx = std::max(mx, p[j]);
         }
-        for (int64_t j = 0; j < s.N; ++j) { p[j] = std::exp(p[j] - mx); sum += p[j]; }
+        for (int64_t j = 0; j < s.N; ++j) {
+          p[j] = std::exp(p[j] - mx);
+          sum += p[j];
+        }
         for (int64_t d = 0; d < s.hd; ++d) {
           double acc = 0;
           for (int64_t j = 0; j < s.N; ++j) acc += p[j] * x[L.at(0, j, 2, h, d)];
@@ -248,5 +259,6 @@ MVD_TEST(attention_kernel_directional_derivative) {
   const float eps = 1e-2f;
   const double fd = (loss(eps) - loss(-eps)) / (2.0 * eps);
   if (!(std::fabs(fd - analytic) <= 2e-3 * (1 + std::fabs(analytic))))
-    fail("directional derivative: backward " + std::to_string(analytic) + " vs finite difference " + std::to_string(fd));
+    fail("directional derivative: backward " + std::to_string(analytic) + " vs finite difference " +
+         std::to_string(fd));
 }

@@ -28,7 +28,12 @@ std::vector<uint8_t> run1(const std::vector<uint8_t>& in, RandAugArgs a, RandAug
 
 RandAugArgs dims(int64_t N, int64_t T, int64_t H, int64_t W, int64_t C, Interp interp = Interp::Bicubic) {
   RandAugArgs a;
-  a.N = N; a.T = T; a.H = H; a.W = W; a.C = C; a.interp = interp;
+  a.N = N;
+  a.T = T;
+  a.H = H;
+  a.W = W;
+  a.C = C;
+  a.interp = interp;
   return a;
 }
 
@@ -47,7 +52,8 @@ double sample_ref(const std::vector<uint8_t>& in, const RandAugArgs& a, int64_t 
   const int64_t x0 = (int64_t)std::floor(xs), y0 = (int64_t)std::floor(ys);
   const double dx = xs - x0, dy = ys - y0;
   if (a.interp == Interp::Bilinear) {
-    const double v = (1 - dy) * ((1 - dx) * px(y0, x0) + dx * px(y0, x0 + 1)) + dy * ((1 - dx) * px(y0 + 1, x0) + dx * px(y0 + 1, x0 + 1));
+    const double v = (1 - dy) * ((1 - dx) * px(y0, x0) + dx * px(y0, x0 + 1)) +
+                     dy * ((1 - dx) * px(y0 + 1, x0) + dx * px(y0 + 1, x0 + 1));
     return std::floor(v);
   }
   // Cubic convolution with a = −1 as a weighted sum (the kernel form, not PIL's polynomial form).
@@ -77,8 +83,8 @@ void expect_geometric(RandAugOp op, double v, const double m[6], Interp interp, 
         }
   // Truncation makes a value a hair below an integer land one lower: allow ±1 on a few pixels.
   if (worst > 1 || off * 50 > a.N * a.T * H * W * 3)
-    fail("op " + std::to_string((int)op) + " interp " + std::to_string((int)interp) + ": worst " + std::to_string(worst) +
-         ", " + std::to_string(off) + " values differ");
+    fail("op " + std::to_string((int)op) + " interp " + std::to_string((int)interp) + ": worst " +
+         std::to_string(worst) + ", " + std::to_string(off) + " values differ");
 }
 
 }  // namespace
@@ -86,7 +92,11 @@ void expect_geometric(RandAugOp op, double v, const double m[6], Interp interp, 
 MVD_TEST(augment_lut_ops_exact) {
   RandAugArgs a = dims(2, 3, 5, 7, 3);
   auto in = rand_bytes((size_t)(2 * 3 * 5 * 7 * 3), 1);
-  struct Case { RandAugOp op; double v; int (*ref)(int, double); } cases[] = {
+  struct Case {
+    RandAugOp op;
+    double v;
+    int (*ref)(int, double);
+  } cases[] = {
       {RandAugOp::Invert, 0, [](int x, double) { return 255 - x; }},
       {RandAugOp::Posterize, 2, [](int x, double) { return x & 0xC0; }},
       {RandAugOp::Posterize, 0, [](int, double) { return 0; }},
@@ -175,7 +185,8 @@ MVD_TEST(augment_autocontrast_per_channel) {
     in[i * 3 + 1] = 77;
     in[i * 3 + 2] = (uint8_t)((i * 37) % 256);
   }
-  in[2] = 0; in[5] = 255;
+  in[2] = 0;
+  in[5] = 255;
   auto out = run1(in, dims(1, 1, H, W, 3), RandAugOp::AutoContrast, 0);
   for (int64_t i = 0; i < H * W; ++i) {
     const int v = in[i * 3];
@@ -184,16 +195,18 @@ MVD_TEST(augment_autocontrast_per_channel) {
     CHECK(out[i * 3 + 1] == 77);
     CHECK(out[i * 3 + 2] == in[i * 3 + 2]);
   }
-  CHECK(out[0] == 0);                        // 50 → 0
-  CHECK(out[100 * 3] == 255);                // 150 → 255
-  CHECK(out[50 * 3] == 127);                 // 100 → int(127.5)
+  CHECK(out[0] == 0);          // 50 → 0
+  CHECK(out[100 * 3] == 255);  // 150 → 255
+  CHECK(out[50 * 3] == 127);   // 100 → int(127.5)
 }
 
 MVD_TEST(augment_enhance_ops_match_float64) {
   const int64_t H = 9, W = 11;
   RandAugArgs a = dims(2, 2, H, W, 3);
   auto in = rand_bytes((size_t)(2 * 2 * H * W * 3), 5);
-  auto L = [&](size_t p) { return (double)((19595u * in[p] + 38470u * in[p + 1] + 7471u * in[p + 2] + 0x8000u) >> 16); };
+  auto L = [&](size_t p) {
+    return (double)((19595u * in[p] + 38470u * in[p + 1] + 7471u * in[p + 2] + 0x8000u) >> 16);
+  };
   auto blend = [](double deg, double x, double f) { return std::floor(std::clamp(deg + f * (x - deg), 0.0, 255.0)); };
   for (double f : {0.1, 0.55, 1.0, 1.37, 1.9}) {
     auto col = run1(in, a, RandAugOp::Color, f), con = run1(in, a, RandAugOp::Contrast, f);
@@ -249,7 +262,9 @@ MVD_TEST(augment_steps_apply_per_clip_in_order_same_on_every_frame) {
 
 MVD_TEST(augment_validate_rejects_bad_steps) {
   auto bad = [](RandAugStep s) {
-    try { rand_augment_validate(&s, 1); } catch (const std::invalid_argument&) { return true; }
+    try {
+      rand_augment_validate(&s, 1);
+    } catch (const std::invalid_argument&) { return true; }
     return false;
   };
   CHECK(bad({15, 0}));
@@ -276,9 +291,14 @@ MVD_TEST(augment_erase_places_box_and_draws_unit_normals) {
           for (int64_t w = 0; w < W; ++w) {
             const float v = x[(size_t)((((b * C + c) * T + t) * H + h) * W + w)];
             const bool in = b == 1 && h >= 5 && h < 35 && w >= 9 && w < 44;
-            if (!in) { CHECK(v == 7.0f); continue; }
+            if (!in) {
+              CHECK(v == 7.0f);
+              continue;
+            }
             CHECK(std::isfinite(v) && v != 7.0f);
-            s += v; s2 += (double)v * v; ++inside;
+            s += v;
+            s2 += (double)v * v;
+            ++inside;
             if (t > 0) frames_differ |= v != x[(size_t)((((b * C + c) * T + t - 1) * H + h) * W + w)];
           }
   CHECK(inside == C * T * 30 * 35);

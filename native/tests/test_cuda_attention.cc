@@ -54,8 +54,8 @@ bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
 float r16(float x) { return bf16r(x); }
 
 struct Refs {
-  std::vector<double> out, lse, dqkv;      // float64 on the unrounded inputs
-  std::vector<float> nout, nlse, ndqkv;    // naive same-precision baseline
+  std::vector<double> out, lse, dqkv;    // float64 on the unrounded inputs
+  std::vector<float> nout, nlse, ndqkv;  // naive same-precision baseline
 };
 
 // Both references. The backward ones take O and lse from the float64 forward (as floats), which is
@@ -200,9 +200,12 @@ double part_err(const std::vector<float>& got, const std::vector<double>& ref, c
 
 void check_attention(int64_t B, int64_t H, int64_t N, int64_t hd) {
   AttentionShape s;
-  s.B = B; s.N = N; s.heads = H; s.hd = hd;
-  const std::string what = "B=" + std::to_string(B) + " H=" + std::to_string(H) + " N=" + std::to_string(N) +
-                           " hd=" + std::to_string(hd);
+  s.B = B;
+  s.N = N;
+  s.heads = H;
+  s.hd = hd;
+  const std::string what =
+      "B=" + std::to_string(B) + " H=" + std::to_string(H) + " N=" + std::to_string(N) + " hd=" + std::to_string(hd);
   const int64_t D = s.D();
   const auto qkv = randn((size_t)(B * N * 3 * D), 100 + N + hd);
   const auto dout = randn((size_t)(B * N * D), 200 + N);
@@ -222,13 +225,15 @@ void check_attention(int64_t B, int64_t H, int64_t N, int64_t hd) {
     const auto o = dout_k.get(), l = dlse_k.get(), g = dg.get();
     if (sc == 0) {
       expect_close_v(what + " out", max_rel_err(o.data(), r.out.data(), o.size()),
-                   max_rel_err(r.nout.data(), r.out.data(), o.size()), 2.0, 1e-6);
+                     max_rel_err(r.nout.data(), r.out.data(), o.size()), 2.0, 1e-6);
       expect_close_v(what + " lse", max_rel_err(l.data(), r.lse.data(), l.size()),
-                   max_rel_err(r.nlse.data(), r.lse.data(), l.size()), 2.0, 1e-6);
+                     max_rel_err(r.nlse.data(), r.lse.data(), l.size()), 2.0, 1e-6);
       const char* parts[] = {" dq", " dk", " dv"};
       for (int part = 0; part < 3; ++part)
         expect_close_v(what + parts[part], part_err(g, r.dqkv, s, part), part_err(r.ndqkv, r.dqkv, s, part), 3.0, 1e-5);
-      o0 = o; l0 = l; g0 = g;
+      o0 = o;
+      l0 = l;
+      g0 = g;
     } else if (!same_bits(o, o0) || !same_bits(l, l0) || !same_bits(g, g0)) {
       fail(what + ": results differ between thread schedules");
     }

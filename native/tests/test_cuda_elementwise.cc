@@ -132,8 +132,8 @@ MVD_TEST(cuda_dropout_same_mask_as_cpu) {
         dropout_backward_cpu(dy.data(), cmask.data(), cdx.data(), n, p);
         Dev<float> dx_(x), ddy(dy), y(n), dx(n);
         Dev<uint8_t> mask(n);
-        const std::string tag = "dropout n=" + std::to_string(n) + " p=" + std::to_string(p) + " seed=" +
-                                std::to_string(seed);
+        const std::string tag =
+            "dropout n=" + std::to_string(n) + " p=" + std::to_string(p) + " seed=" + std::to_string(seed);
         Bits got = under_schedules(tag, [&] {
           y.put(poisoned(n));
           dx.put(poisoned(n));
@@ -169,8 +169,8 @@ MVD_TEST(cuda_sum_rows) {
         }
         Dev<float> dx(x), out(cols);
         Dev<char> scratch(sum_rows_cuda_scratch_bytes(rows, cols));
-        const std::string tag = "sumRows rows=" + std::to_string(rows) + " cols=" + std::to_string(cols) +
-                                (acc ? " accumulate" : "");
+        const std::string tag =
+            "sumRows rows=" + std::to_string(rows) + " cols=" + std::to_string(cols) + (acc ? " accumulate" : "");
         Bits got = under_schedules(tag, [&] {
           out.put(acc ? init : poisoned(cols));
           sum_rows_cuda(dx.p, out.p, rows, cols, acc, scratch.p, nullptr);

@@ -40,11 +40,22 @@ std::vector<uint8_t> rand_bytes(size_t n, uint64_t seed) {
 }  // namespace
 
 MVD_TEST(cuda_frames_resize_crop_matches_cpu) {
-  struct S { int64_t T, H, W, C, x, y, w, h, oh, ow; };
+  struct S {
+    int64_t T, H, W, C, x, y, w, h, oh, ow;
+  };
   for (S s : {S{2, 9, 13, 3, 2, 1, 10, 7, 5, 17}, S{1, 9, 13, 3, 0, 0, 13, 9, 31, 33}, S{1, 1, 1, 1, 0, 0, 1, 1, 3, 3},
               S{3, 40, 30, 3, 3, 5, 27, 33, 16, 16}}) {
     ResizeCropArgs a;
-    a.T = s.T; a.H = s.H; a.W = s.W; a.C = s.C; a.x = s.x; a.y = s.y; a.w = s.w; a.h = s.h; a.out_h = s.oh; a.out_w = s.ow;
+    a.T = s.T;
+    a.H = s.H;
+    a.W = s.W;
+    a.C = s.C;
+    a.x = s.x;
+    a.y = s.y;
+    a.w = s.w;
+    a.h = s.h;
+    a.out_h = s.oh;
+    a.out_w = s.ow;
     const std::vector<uint8_t> in = rand_bytes((size_t)(s.T * s.H * s.W * s.C), 5 + s.W);
     const size_t n_out = (size_t)(s.T * s.oh * s.ow * s.C);
     std::vector<uint8_t> want(n_out, 0xAB);
@@ -65,7 +76,9 @@ MVD_TEST(cuda_frames_resize_crop_matches_cpu) {
 }
 
 MVD_TEST(cuda_frames_flip_matches_cpu) {
-  struct S { int64_t T, H, W, C; };
+  struct S {
+    int64_t T, H, W, C;
+  };
   for (S s : {S{2, 3, 33, 3}, S{1, 1, 1, 3}, S{3, 5, 160, 1}}) {
     const size_t n = (size_t)(s.T * s.H * s.W * s.C);
     const std::vector<uint8_t> in = rand_bytes(n, 17 + s.W);
@@ -84,7 +97,9 @@ MVD_TEST(cuda_frames_flip_matches_cpu) {
 }
 
 MVD_TEST(cuda_frames_to_clip_matches_cpu) {
-  struct S { int64_t B, T, H, W, C; };
+  struct S {
+    int64_t B, T, H, W, C;
+  };
   const float mean[3] = {0.485f, 0.456f, 0.406f}, stdv[3] = {0.229f, 0.224f, 0.225f};
   for (S s : {S{3, 2, 5, 7, 3}, S{1, 1, 1, 33, 1}, S{2, 3, 4, 31, 2}}) {
     const size_t n = (size_t)(s.B * s.T * s.H * s.W * s.C);

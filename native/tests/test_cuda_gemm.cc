@@ -68,9 +68,17 @@ std::string name(const GemmCase& c) {
 
 void run_case(const GemmCase& c, int schedules) {
   GemmArgs g;
-  g.trans_a = c.ta; g.trans_b = c.tb; g.M = c.M; g.N = c.N; g.K = c.K; g.alpha = c.alpha; g.beta = c.beta;
+  g.trans_a = c.ta;
+  g.trans_b = c.tb;
+  g.M = c.M;
+  g.N = c.N;
+  g.K = c.K;
+  g.alpha = c.alpha;
+  g.beta = c.beta;
   gemm_set_dense_strides(g);
-  g.lda += c.pad; g.ldb += c.pad; g.ldc += c.pad;
+  g.lda += c.pad;
+  g.ldb += c.pad;
+  g.ldc += c.pad;
   const int64_t a_rows = c.ta ? c.K : c.M, b_rows = c.tb ? c.N : c.K;
   const size_t na = (size_t)(a_rows * g.lda), nb = (size_t)(b_rows * g.ldb), nc = (size_t)(c.M * g.ldc);
   const auto A = randn(na, 11 + c.M), B = randn(nb, 12 + c.N), bias = randn((size_t)c.N, 13), C0 = randn(nc, 14);
@@ -105,7 +113,11 @@ void run_case(const GemmCase& c, int schedules) {
     use_schedule(s);
     Dev<float> dA(A), dB(B), dBias(bias), dC(c.beta != 0.f ? C0 : poisoned(nc)), dG(poisoned(nc));
     GemmArgs d = g;
-    d.A = dA.p; d.B = dB.p; d.C = dC.p; d.bias = c.bias ? dBias.p : nullptr; d.gelu_out = c.gelu ? dG.p : nullptr;
+    d.A = dA.p;
+    d.B = dB.p;
+    d.C = dC.p;
+    d.bias = c.bias ? dBias.p : nullptr;
+    d.gelu_out = c.gelu ? dG.p : nullptr;
     gemm_cuda(d, nullptr);
     ck(cudaDeviceSynchronize(), "sync");
     const auto hc = dC.get(), hg = dG.get();
@@ -153,8 +165,8 @@ MVD_TEST(cuda_mma_fragment_layout_matches_plain_matmul) {
         double r = 0;
         for (int k = 0; k < 16; ++k) r += (double)A[i * 16 + k] * B[k * 8 + j];
         if (D[i * 8 + j] != (float)r)
-          fail("D[" + std::to_string(i) + "][" + std::to_string(j) + "] = " + std::to_string(D[i * 8 + j]) +
-               ", want " + std::to_string(r));
+          fail("D[" + std::to_string(i) + "][" + std::to_string(j) + "] = " + std::to_string(D[i * 8 + j]) + ", want " +
+               std::to_string(r));
       }
   }
   reset_schedule();
@@ -194,10 +206,10 @@ MVD_TEST(cuda_gemm_k_zero_gives_beta_c_plus_bias) {
 // Linear layers of a ViT-S student on one clip of visible tokens (157 = 1568 · 10%), cut down
 // in N to keep the emulator quick; multiple 128-tiles along M and K.
 MVD_TEST(cuda_gemm_vit_like_shapes) {
-  run_case(GemmCase{157, 96, 384, false, true, 1.f, 0.f, true, false}, 1);   // qkv/proj/fc1: x·Wᵀ + b
-  run_case(GemmCase{157, 64, 384, false, true, 1.f, 0.f, true, true}, 1);    // fc1 with GELU
-  run_case(GemmCase{384, 96, 157, true, false, 1.f, 1.f, false, false}, 1);  // weight grad: dYᵀ·X accumulated
-  run_case(GemmCase{157, 384, 96, false, false, 1.f, 0.f, false, false}, 1); // input grad: dY·W
+  run_case(GemmCase{157, 96, 384, false, true, 1.f, 0.f, true, false}, 1);    // qkv/proj/fc1: x·Wᵀ + b
+  run_case(GemmCase{157, 64, 384, false, true, 1.f, 0.f, true, true}, 1);     // fc1 with GELU
+  run_case(GemmCase{384, 96, 157, true, false, 1.f, 1.f, false, false}, 1);   // weight grad: dYᵀ·X accumulated
+  run_case(GemmCase{157, 384, 96, false, false, 1.f, 0.f, false, false}, 1);  // input grad: dY·W
 }
 
 #endif

@@ -59,8 +59,8 @@ void check_loss(int64_t n_img, int64_t n_vid, LossKind kind, float beta, double 
   Dev<double> mean(2);
   Dev<float> total(1), means(2);
   Dev<char> scratch(distill_loss_cuda_scratch_bytes(dev_pairs.data(), 2));
-  const std::string tag = "n=" + std::to_string(n_img) + "," + std::to_string(n_vid) + " kind=" +
-                          std::to_string((int)kind) + " beta=" + std::to_string(beta);
+  const std::string tag = "n=" + std::to_string(n_img) + "," + std::to_string(n_vid) +
+                          " kind=" + std::to_string((int)kind) + " beta=" + std::to_string(beta);
   std::vector<double> got_mean;
   Bits got = under_schedules(tag, [&] {
     for (int k = 0; k < 2; ++k)
@@ -125,7 +125,7 @@ MVD_TEST(cuda_distill_loss_matches_cpu_and_float64) {
   }
   check_loss(1000, 999, LossKind::SmoothL1, 0.5f, 1.0, 1.0);
   check_loss(257, 31, LossKind::SmoothL1, 0.f, 1.0, 1.0);  // beta 0 is L1
-  check_loss(0, 64, LossKind::L2, 1.f, 1.0, 1.0);           // empty pair: mean 0
+  check_loss(0, 64, LossKind::L2, 1.f, 1.0, 1.0);          // empty pair: mean 0
 }
 
 // mseLoss runs the same launcher over a single pair.

@@ -48,23 +48,31 @@ void ln_ref(const std::vector<float>& x, const std::vector<float>& dy, const flo
 Ln ln_naive(const std::vector<float>& x, const std::vector<float>& dy, const float* w, const float* b, int64_t rows,
             int64_t D, float eps) {
   Ln r;
-  r.y.resize(rows * D); r.dx.resize(rows * D); r.mean.resize(rows); r.rstd.resize(rows);
-  r.dw.assign(D, 0.f); r.db.assign(D, 0.f);
+  r.y.resize(rows * D);
+  r.dx.resize(rows * D);
+  r.mean.resize(rows);
+  r.rstd.resize(rows);
+  r.dw.assign(D, 0.f);
+  r.db.assign(D, 0.f);
   for (int64_t i = 0; i < rows; ++i) {
     float s = 0, ss = 0;
     for (int64_t j = 0; j < D; ++j) s += x[i * D + j];
     const float mu = s / D;
     for (int64_t j = 0; j < D; ++j) ss += (x[i * D + j] - mu) * (x[i * D + j] - mu);
     const float rs = 1.f / std::sqrt(ss / D + eps);
-    r.mean[i] = mu; r.rstd[i] = rs;
+    r.mean[i] = mu;
+    r.rstd[i] = rs;
     float a = 0, bb = 0;
     for (int64_t j = 0; j < D; ++j) {
       const float xh = (x[i * D + j] - mu) * rs, wj = w ? w[j] : 1.f;
       r.y[i * D + j] = xh * wj + (b ? b[j] : 0.f);
-      a += dy[i * D + j] * wj; bb += dy[i * D + j] * wj * xh;
-      r.dw[j] += dy[i * D + j] * xh; r.db[j] += dy[i * D + j];
+      a += dy[i * D + j] * wj;
+      bb += dy[i * D + j] * wj * xh;
+      r.dw[j] += dy[i * D + j] * xh;
+      r.db[j] += dy[i * D + j];
     }
-    a /= D; bb /= D;
+    a /= D;
+    bb /= D;
     for (int64_t j = 0; j < D; ++j) {
       const float xh = (x[i * D + j] - mu) * rs, wj = w ? w[j] : 1.f;
       r.dx[i * D + j] = rs * (dy[i * D + j] * wj - a - xh * bb);
@@ -91,8 +99,12 @@ void check_ln_cuda(int64_t rows, int64_t D, bool affine, bool residual = false) 
   const float* cdres = residual ? dres.data() : nullptr;
 
   Ln cpu;
-  cpu.y.resize(rows * D); cpu.mean.resize(rows); cpu.rstd.resize(rows); cpu.dx.resize(rows * D);
-  cpu.dw.resize(D); cpu.db.resize(D);
+  cpu.y.resize(rows * D);
+  cpu.mean.resize(rows);
+  cpu.rstd.resize(rows);
+  cpu.dx.resize(rows * D);
+  cpu.dw.resize(D);
+  cpu.db.resize(D);
   std::vector<float> cpu_sum(rows * D);
   layernorm_forward_cpu(a.data(), cres, residual ? cpu_sum.data() : nullptr, pw, pb, cpu.y.data(), cpu.mean.data(),
                         cpu.rstd.data(), rows, D, eps);

@@ -62,8 +62,9 @@ MVD_TEST(cuda_adamw_matches_cpu_and_float64) {
       auto cp = p, cm = m, cv = v;
       std::vector<AdamWTensor> cts(nt), dts(nt);
       for (size_t k = 0; k < nt; ++k)
-        cts[k] = AdamWTensor{cp[k].data(), g[k].data(), cm[k].data(), cv[k].data(), (int64_t)p[k].size(),
-                             1e-3f * (1 + (float)k), k % 2 ? 0.05f : 0.f};
+        cts[k] =
+            AdamWTensor{cp[k].data(),           g[k].data(),        cm[k].data(), cv[k].data(), (int64_t)p[k].size(),
+                        1e-3f * (1 + (float)k), k % 2 ? 0.05f : 0.f};
       adamw_cpu(cts, h);
       // Float64 reference of the same update.
       std::vector<double> rp, rm, rv;
@@ -78,8 +79,8 @@ MVD_TEST(cuda_adamw_matches_cpu_and_float64) {
         }
       DevList dp(p), dg(g), dm(m), dv(v);
       for (size_t k = 0; k < nt; ++k)
-        dts[k] = AdamWTensor{dp.spans[k].data, dg.spans[k].data, dm.spans[k].data, dv.spans[k].data,
-                             (int64_t)p[k].size(), cts[k].lr, cts[k].weight_decay};
+        dts[k] = AdamWTensor{dp.spans[k].data,     dg.spans[k].data, dm.spans[k].data,   dv.spans[k].data,
+                             (int64_t)p[k].size(), cts[k].lr,        cts[k].weight_decay};
       Dev<char> scratch(adamw_cuda_scratch_bytes(dts));
       const std::string tag = "adamw step=" + std::to_string(step) + " gs=" + std::to_string(gs);
       Bits got = under_schedules(tag, [&] {

@@ -13,17 +13,24 @@
 using namespace mvd;
 using namespace mvdtest;
 
-namespace {
-
-
-}  // namespace
+namespace {}  // namespace
 
 MVD_TEST(cuda_random_fill_matches_cpu_stream) {
   std::vector<RandomFill> fills(4);
-  fills[0].dist = RandomDist::Uniform; fills[0].a = -2; fills[0].b = 3;
-  fills[1].dist = RandomDist::Normal; fills[1].mean = 0.5; fills[1].std = 2;
-  fills[2].dist = RandomDist::TruncNormal; fills[2].std = 1; fills[2].a = -0.5; fills[2].b = 1.5;
-  fills[3].dist = RandomDist::TruncNormal; fills[3].std = 1; fills[3].a = 3; fills[3].b = 3.0001;  // often clamps
+  fills[0].dist = RandomDist::Uniform;
+  fills[0].a = -2;
+  fills[0].b = 3;
+  fills[1].dist = RandomDist::Normal;
+  fills[1].mean = 0.5;
+  fills[1].std = 2;
+  fills[2].dist = RandomDist::TruncNormal;
+  fills[2].std = 1;
+  fills[2].a = -0.5;
+  fills[2].b = 1.5;
+  fills[3].dist = RandomDist::TruncNormal;
+  fills[3].std = 1;
+  fills[3].a = 3;
+  fills[3].b = 3.0001;  // often clamps
   for (size_t f = 0; f < fills.size(); ++f)
     for (int64_t n : {1, 31, 33, 129, 160, 5000}) {
       RandomFill r = fills[f];

@@ -15,7 +15,6 @@ using namespace mvdtest;
 
 namespace {
 
-
 // 10000^(-k/half) through exp/log, not the pow of the shared formula.
 double enc64(int64_t dim, int64_t k, double p) {
   const int64_t half = dim / 2, kk = k < half ? k : k - half;
@@ -40,7 +39,9 @@ std::vector<float> run_table(const std::string& what, size_t n, Launch launch) {
 }  // namespace
 
 MVD_TEST(cuda_tables_sincos3d_matches_cpu_and_float64) {
-  struct S { int64_t d, t, h, w; };
+  struct S {
+    int64_t d, t, h, w;
+  };
   for (S s : {S{48, 3, 5, 7}, S{16, 1, 1, 1}, S{96, 2, 4, 4}, S{32, 1, 31, 1}}) {
     const int64_t n = s.t * s.h * s.w;
     std::vector<float> want = poisoned((size_t)(n * s.d));
@@ -66,7 +67,8 @@ MVD_TEST(cuda_tables_sinusoid1d_matches_cpu_and_float64) {
       std::vector<float> want = poisoned((size_t)(n * d));
       sinusoid1d_table_cpu(want.data(), n, d);
       const std::string tag = "sinusoid1d n=" + std::to_string(n) + " d=" + std::to_string(d);
-      const std::vector<float> got = run_table(tag, want.size(), [&](float* p) { sinusoid1d_table_cuda(p, n, d, nullptr); });
+      const std::vector<float> got =
+          run_table(tag, want.size(), [&](float* p) { sinusoid1d_table_cuda(p, n, d, nullptr); });
       expect_libm_match(tag, got, want);
       std::vector<double> ref(want.size());
       for (int64_t p = 0; p < n; ++p)
@@ -79,13 +81,17 @@ MVD_TEST(cuda_tables_sinusoid1d_matches_cpu_and_float64) {
 }
 
 MVD_TEST(cuda_tables_sincos2d_matches_cpu_and_float64) {
-  struct S { int64_t d, g; bool cls; };
+  struct S {
+    int64_t d, g;
+    bool cls;
+  };
   for (S s : {S{36, 5, true}, S{36, 5, false}, S{4, 1, true}, S{64, 14, true}}) {
     const int64_t first = s.cls ? 1 : 0, rows = first + s.g * s.g;
     std::vector<float> want = poisoned((size_t)(rows * s.d));
     sincos2d_table_cpu(want.data(), s.d, s.g, s.cls);
     const std::string tag = "sincos2d d=" + std::to_string(s.d) + " g=" + std::to_string(s.g) + (s.cls ? " cls" : "");
-    const std::vector<float> got = run_table(tag, want.size(), [&](float* p) { sincos2d_table_cuda(p, s.d, s.g, s.cls, nullptr); });
+    const std::vector<float> got =
+        run_table(tag, want.size(), [&](float* p) { sincos2d_table_cuda(p, s.d, s.g, s.cls, nullptr); });
     expect_libm_match(tag, got, want);
     std::vector<double> ref(want.size(), 0.0);
     for (int64_t i = 0; i < s.g * s.g; ++i)

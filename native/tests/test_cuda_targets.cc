@@ -29,7 +29,9 @@ std::vector<double> target64(const std::vector<float>& x, const PixelTargetArgs&
       for (int64_t i = 0; i < n_pos; ++i)
         for (int64_t c = 0; c < C; ++c) {
           const int64_t px = i % p, py = (i / p) % p, dt = i / (p * p);
-          auto at = [&](int64_t t) { return (double)x[(size_t)(((b * C + c) * a.T + t) * HW + (hh * p + py) * a.W + ww * p + px)]; };
+          auto at = [&](int64_t t) {
+            return (double)x[(size_t)(((b * C + c) * a.T + t) * HW + (hh * p + py) * a.W + ww * p + px)];
+          };
           v[i * C + c] = kind == Kind::RgbDiff ? (at(tt * tub + tub - 1) - at(tt * tub)) * a.std[c]
                                                : at(tt * tub + dt) * a.std[c] + a.mean[c];
         }
@@ -87,42 +89,75 @@ std::vector<float> clip(const PixelTargetArgs& a, uint64_t seed) {
     for (int64_t t = 0; t < a.tubelet; ++t)
       for (int64_t y = 0; y < a.patch; ++y)
         for (int64_t xx = 0; xx < a.patch; ++xx)
-          x[(size_t)((c * a.T + t) * HW + y * a.W + xx)] = 0.3f + 1e-4f * x[(size_t)((c * a.T + t) * HW + y * a.W + xx)];
+          x[(size_t)((c * a.T + t) * HW + y * a.W + xx)] =
+              0.3f + 1e-4f * x[(size_t)((c * a.T + t) * HW + y * a.W + xx)];
   return x;
 }
 
 }  // namespace
 
 MVD_TEST(cuda_targets_videomae_pixel_matches_cpu_and_float64) {
-  struct S { int64_t B, C, T, H, W, tub, p; };
+  struct S {
+    int64_t B, C, T, H, W, tub, p;
+  };
   for (S s : {S{3, 3, 4, 16, 24, 2, 8}, S{1, 1, 2, 10, 5, 1, 5}, S{2, 2, 2, 6, 6, 2, 3}})
     for (bool norm : {true, false}) {
       PixelTargetArgs a;
-      a.B = s.B; a.C = s.C; a.T = s.T; a.H = s.H; a.W = s.W; a.tubelet = s.tub; a.patch = s.p;
-      a.mean = kMean; a.std = kStd; a.normalize = norm;
-      check_target(Kind::VideoMAE, a, clip(a, 41 + s.B), "videomaePixelTarget p=" + std::to_string(s.p) + (norm ? " norm" : ""));
+      a.B = s.B;
+      a.C = s.C;
+      a.T = s.T;
+      a.H = s.H;
+      a.W = s.W;
+      a.tubelet = s.tub;
+      a.patch = s.p;
+      a.mean = kMean;
+      a.std = kStd;
+      a.normalize = norm;
+      check_target(Kind::VideoMAE, a, clip(a, 41 + s.B),
+                   "videomaePixelTarget p=" + std::to_string(s.p) + (norm ? " norm" : ""));
     }
 }
 
 MVD_TEST(cuda_targets_mae_pixel_matches_cpu_and_float64) {
-  struct S { int64_t B, C, H, W, p; };
+  struct S {
+    int64_t B, C, H, W, p;
+  };
   for (S s : {S{3, 3, 12, 20, 4}, S{1, 3, 7, 7, 7}, S{5, 1, 2, 2, 1}})
     for (bool norm : {true, false}) {
       PixelTargetArgs a;
-      a.B = s.B; a.C = s.C; a.T = 1; a.H = s.H; a.W = s.W; a.tubelet = 1; a.patch = s.p;
-      a.mean = kMean; a.std = kStd; a.normalize = norm;
+      a.B = s.B;
+      a.C = s.C;
+      a.T = 1;
+      a.H = s.H;
+      a.W = s.W;
+      a.tubelet = 1;
+      a.patch = s.p;
+      a.mean = kMean;
+      a.std = kStd;
+      a.normalize = norm;
       check_target(Kind::MAE, a, clip(a, 51 + s.B), "maePixelTarget p=" + std::to_string(s.p) + (norm ? " norm" : ""));
     }
 }
 
 MVD_TEST(cuda_targets_rgb_diff_matches_cpu_and_float64) {
-  struct S { int64_t B, C, T, H, W, tub, p; };
+  struct S {
+    int64_t B, C, T, H, W, tub, p;
+  };
   for (S s : {S{3, 3, 4, 8, 12, 2, 4}, S{1, 3, 6, 9, 9, 3, 9}})
     for (bool norm : {true, false}) {
       PixelTargetArgs a;
-      a.B = s.B; a.C = s.C; a.T = s.T; a.H = s.H; a.W = s.W; a.tubelet = s.tub; a.patch = s.p;
-      a.mean = kMean; a.std = kStd; a.normalize = norm;
-      check_target(Kind::RgbDiff, a, clip(a, 61 + s.B), "rgbDiffTarget p=" + std::to_string(s.p) + (norm ? " norm" : ""));
+      a.B = s.B;
+      a.C = s.C;
+      a.T = s.T;
+      a.H = s.H;
+      a.W = s.W;
+      a.tubelet = s.tub;
+      a.patch = s.p;
+      a.mean = kMean;
+      a.std = kStd;
+      a.normalize = norm;
+      check_target(Kind::RgbDiff, a, clip(a, 61 + s.B),
+                   "rgbDiffTarget p=" + std::to_string(s.p) + (norm ? " norm" : ""));
     }
 }
 

@@ -75,15 +75,39 @@ const int64_t kNs[] = {1, 31, 33, 129, 160};
 MVD_TEST(cuda_tokens_patchify_matches_cpu) {
   std::vector<PatchifyArgs> shapes;
   PatchifyArgs a;
-  a.B = 3; a.C = 3; a.T = 4; a.H = 8; a.W = 12; a.kt = 2; a.kh = 4; a.kw = 4;
+  a.B = 3;
+  a.C = 3;
+  a.T = 4;
+  a.H = 8;
+  a.W = 12;
+  a.kt = 2;
+  a.kh = 4;
+  a.kw = 4;
   shapes.push_back(a);
-  a.B = 1; a.C = 2; a.T = 6; a.H = 6; a.W = 4; a.kt = 1; a.kh = 3; a.kw = 2; a.frame_stride = 3;
+  a.B = 1;
+  a.C = 2;
+  a.T = 6;
+  a.H = 6;
+  a.W = 4;
+  a.kt = 1;
+  a.kh = 3;
+  a.kw = 2;
+  a.frame_stride = 3;
   shapes.push_back(a);
-  a.B = 5; a.C = 1; a.T = 1; a.H = 5; a.W = 7; a.kt = 1; a.kh = 1; a.kw = 7; a.frame_stride = 1;
+  a.B = 5;
+  a.C = 1;
+  a.T = 1;
+  a.H = 5;
+  a.W = 7;
+  a.kt = 1;
+  a.kh = 1;
+  a.kw = 7;
+  a.frame_stride = 1;
   shapes.push_back(a);
   for (const PatchifyArgs& s : shapes) {
     const int64_t n_in = s.B * s.C * s.T * s.H * s.W;
-    const int64_t n_out = s.B * (s.T / (s.kt * s.frame_stride)) * (s.H / s.kh) * (s.W / s.kw) * s.C * s.kt * s.kh * s.kw;
+    const int64_t n_out =
+        s.B * (s.T / (s.kt * s.frame_stride)) * (s.H / s.kh) * (s.W / s.kw) * s.C * s.kt * s.kh * s.kw;
     const std::vector<float> x = randn((size_t)n_in, 3 + s.B);
     std::vector<float> want = poisoned((size_t)n_out);
     patchify_cpu(x.data(), want.data(), s);
@@ -168,7 +192,8 @@ MVD_TEST(cuda_tokens_assemble_decoder_input_forward_backward_match_cpu) {
     split(perms(B, N, 40 + N), B, N, Nv, &vi, &mi);
     const std::vector<float> vis = randn((size_t)(B * Nv * D), 500 + N), mt = randn((size_t)D, 600 + N),
                              pos = randn((size_t)(N * D), 700 + N), dy = randn((size_t)(B * L * D), 800 + N);
-    std::vector<float> want = poisoned((size_t)(B * L * D)), dv_want = poisoned((size_t)(B * Nv * D)), dm_cpu = poisoned((size_t)D);
+    std::vector<float> want = poisoned((size_t)(B * L * D)), dv_want = poisoned((size_t)(B * Nv * D)),
+                       dm_cpu = poisoned((size_t)D);
     assemble_decoder_input_cpu(vis.data(), vi.data(), mi.data(), mt.data(), pos.data(), want.data(), B, Nv, Nm, N, D);
     assemble_decoder_input_backward_cpu(dy.data(), dv_want.data(), dm_cpu.data(), B, Nv, Nm, D);
     Dev<float> dvis(vis), dmt(mt), dpos(pos), ddy(dy);
@@ -199,7 +224,8 @@ MVD_TEST(cuda_tokens_place_tokens_forward_backward_match_cpu) {
     split(perms(B, N, 90 + N), B, N, Nv, &vi, &unused);
     const std::vector<float> vis = randn((size_t)(B * Nv * D), 900 + N), mt = randn((size_t)D, 1000 + N),
                              dy = randn((size_t)(B * N * D), 1100 + N);
-    std::vector<float> want = poisoned((size_t)(B * N * D)), dv_want = poisoned((size_t)(B * Nv * D)), dm_cpu = poisoned((size_t)D);
+    std::vector<float> want = poisoned((size_t)(B * N * D)), dv_want = poisoned((size_t)(B * Nv * D)),
+                       dm_cpu = poisoned((size_t)D);
     place_tokens_cpu(vis.data(), vi.data(), mt.data(), want.data(), B, Nv, N, D);
     place_tokens_backward_cpu(dy.data(), vi.data(), dv_want.data(), dm_cpu.data(), B, Nv, N, D);
     Dev<float> dvis(vis), dmt(mt), ddy(dy);

@@ -157,13 +157,17 @@ MVD_TEST(cuda_xent_labels_out_of_range_throw) {
     Dev<int32_t> y(std::vector<int32_t>{0, bad});
     g.put(poisoned(6));
     bool threw = false;
-    try { cross_entropy_cuda(dx.p, y.p, nullptr, 2, 3, 0.f, loss.p, g.p, scratch.p, nullptr); }
-    catch (const OpError& e) { threw = e.kind == ErrorKind::Value && std::string(e.what()).find("row 1") != std::string::npos; }
+    try {
+      cross_entropy_cuda(dx.p, y.p, nullptr, 2, 3, 0.f, loss.p, g.p, scratch.p, nullptr);
+    } catch (const OpError& e) {
+      threw = e.kind == ErrorKind::Value && std::string(e.what()).find("row 1") != std::string::npos;
+    }
     CHECK(threw);
     CHECK(std::isnan(g.get()[0]));  // checked before anything is written, as on the CPU
     threw = false;
-    try { topk_correct_cuda(dx.p, y.p, 2, 3, &k, 1, o.p, scratch.p, nullptr); }
-    catch (const OpError& e) { threw = e.kind == ErrorKind::Value; }
+    try {
+      topk_correct_cuda(dx.p, y.p, 2, 3, &k, 1, o.p, scratch.p, nullptr);
+    } catch (const OpError& e) { threw = e.kind == ErrorKind::Value; }
     CHECK(threw);
   }
 }

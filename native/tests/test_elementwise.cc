@@ -19,7 +19,14 @@ double dgelu64(double x) {
 std::vector<float> gelu_inputs(size_t n, uint64_t seed) {
   auto x = randn(n, seed);
   for (size_t i = 0; i < n; ++i) x[i] *= (i % 4 == 0) ? 4.f : 1.5f;
-  if (n > 8) { x[0] = 0.f; x[1] = -12.f; x[2] = 12.f; x[3] = -100.f; x[4] = 100.f; x[5] = -5.5f; }
+  if (n > 8) {
+    x[0] = 0.f;
+    x[1] = -12.f;
+    x[2] = 12.f;
+    x[3] = -100.f;
+    x[4] = 100.f;
+    x[5] = -5.5f;
+  }
   return x;
 }
 
@@ -37,11 +44,13 @@ MVD_TEST(gelu_forward_backward_match_float64) {
       ry[i] = gelu64(x[i]);
       rdx[i] = dy[i] * dgelu64(x[i]);
       ny[i] = 0.5f * x[i] * (1.f + std::erf(x[i] * 0.70710678f));
-      ndx[i] = dy[i] * (0.5f * (1.f + std::erf(x[i] * 0.70710678f)) + x[i] * std::exp(-0.5f * x[i] * x[i]) * 0.39894228f);
+      ndx[i] =
+          dy[i] * (0.5f * (1.f + std::erf(x[i] * 0.70710678f)) + x[i] * std::exp(-0.5f * x[i] * x[i]) * 0.39894228f);
     }
     std::string tag = "n=" + std::to_string(n);
     expect_close(tag + " gelu", max_rel_err(y.data(), ry.data(), n), max_rel_err(ny.data(), ry.data(), n), 2, 1.5e-7);
-    expect_close(tag + " geluBackward", max_rel_err(dx.data(), rdx.data(), n), max_rel_err(ndx.data(), rdx.data(), n), 3, 1.5e-7);
+    expect_close(tag + " geluBackward", max_rel_err(dx.data(), rdx.data(), n), max_rel_err(ndx.data(), rdx.data(), n),
+                 3, 1.5e-7);
   }
 }
 
@@ -90,9 +99,12 @@ MVD_TEST(sum_rows_matches_float64) {
       std::vector<double> ref(cols, 0.0);
       std::vector<float> naive(cols, 0.f);
       for (int64_t r = 0; r < rows; ++r)
-        for (int64_t j = 0; j < cols; ++j) { ref[j] += x[r * cols + j]; naive[j] += x[r * cols + j]; }
-      expect_close("sumRows " + std::to_string(rows) + "x" + std::to_string(cols), max_rel_err(out.data(), ref.data(), cols),
-                   max_rel_err(naive.data(), ref.data(), cols), 2, 1e-6);
+        for (int64_t j = 0; j < cols; ++j) {
+          ref[j] += x[r * cols + j];
+          naive[j] += x[r * cols + j];
+        }
+      expect_close("sumRows " + std::to_string(rows) + "x" + std::to_string(cols),
+                   max_rel_err(out.data(), ref.data(), cols), max_rel_err(naive.data(), ref.data(), cols), 2, 1e-6);
       sum_rows_cpu(x.data(), out.data(), rows, cols, true);
       for (auto& r : ref) r *= 2;
       CHECK(max_rel_err(out.data(), ref.data(), cols) <= 2e-6);

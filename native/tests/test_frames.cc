@@ -16,7 +16,8 @@ std::vector<uint8_t> rand_bytes(size_t n, uint64_t seed) {
 }
 
 // Double-precision bilinear (half-pixel centres, clamped to the crop) before rounding.
-double bilinear_ref(const std::vector<uint8_t>& in, const ResizeCropArgs& a, int64_t t, int64_t oy, int64_t ox, int64_t c) {
+double bilinear_ref(const std::vector<uint8_t>& in, const ResizeCropArgs& a, int64_t t, int64_t oy, int64_t ox,
+                    int64_t c) {
   auto src = [](int64_t o, int64_t n_in, int64_t n_out, int64_t* i0, int64_t* i1) {
     double s = (o + 0.5) * (double)n_in / (double)n_out - 0.5;
     if (s < 0) s = 0;
@@ -37,27 +38,48 @@ MVD_TEST(frames_resize_hand_example_2x2_to_4x4) {
   std::vector<uint8_t> in;
   for (uint8_t v : {0, 100, 200, 255}) in.insert(in.end(), {v, v, v});
   ResizeCropArgs a;
-  a.T = 1; a.H = 2; a.W = 2; a.C = 3; a.x = 0; a.y = 0; a.w = 2; a.h = 2; a.out_h = 4; a.out_w = 4;
+  a.T = 1;
+  a.H = 2;
+  a.W = 2;
+  a.C = 3;
+  a.x = 0;
+  a.y = 0;
+  a.w = 2;
+  a.h = 2;
+  a.out_h = 4;
+  a.out_w = 4;
   std::vector<uint8_t> out(48, 77);
   resize_crop_cpu(in.data(), out.data(), a);
   // Source coordinates per output index: 0 (clamped), 0.25, 0.75, 1 (clamped neighbour).
   const int want[16] = {0, 25, 75, 100, 50, 72, 117, 139, 150, 167, 200, 216, 200, 214, 241, 255};
   for (int i = 0; i < 16; ++i)
     for (int c = 0; c < 3; ++c)
-      if (out[i * 3 + c] != want[i]) fail("pixel " + std::to_string(i) + " = " + std::to_string(out[i * 3 + c]) + ", want " + std::to_string(want[i]));
+      if (out[i * 3 + c] != want[i])
+        fail("pixel " + std::to_string(i) + " = " + std::to_string(out[i * 3 + c]) + ", want " +
+             std::to_string(want[i]));
 }
 
 MVD_TEST(frames_resize_crop_matches_float64) {
-  struct S { int64_t T, H, W, x, y, w, h, oh, ow; } cases[] = {
-      {3, 17, 23, 2, 3, 13, 11, 7, 5},    // downscale from an offset crop
-      {2, 17, 23, 0, 0, 23, 17, 31, 40},  // upscale, whole frame
-      {1, 9, 9, 4, 4, 1, 1, 3, 3},        // a single source pixel
-      {2, 240, 320, 40, 0, 240, 240, 224, 224},
-      {1, 240, 320, 13, 7, 211, 158, 224, 224}};
+  struct S {
+    int64_t T, H, W, x, y, w, h, oh, ow;
+  } cases[] = {{3, 17, 23, 2, 3, 13, 11, 7, 5},    // downscale from an offset crop
+               {2, 17, 23, 0, 0, 23, 17, 31, 40},  // upscale, whole frame
+               {1, 9, 9, 4, 4, 1, 1, 3, 3},        // a single source pixel
+               {2, 240, 320, 40, 0, 240, 240, 224, 224},
+               {1, 240, 320, 13, 7, 211, 158, 224, 224}};
   uint64_t seed = 1;
   for (auto s : cases) {
     ResizeCropArgs a;
-    a.T = s.T; a.H = s.H; a.W = s.W; a.C = 3; a.x = s.x; a.y = s.y; a.w = s.w; a.h = s.h; a.out_h = s.oh; a.out_w = s.ow;
+    a.T = s.T;
+    a.H = s.H;
+    a.W = s.W;
+    a.C = 3;
+    a.x = s.x;
+    a.y = s.y;
+    a.w = s.w;
+    a.h = s.h;
+    a.out_h = s.oh;
+    a.out_w = s.ow;
     auto in = rand_bytes((size_t)(a.T * a.H * a.W * 3), seed++);
     std::vector<uint8_t> out((size_t)(a.T * a.out_h * a.out_w * 3), 0xA5);
     resize_crop_cpu(in.data(), out.data(), a);
@@ -69,7 +91,8 @@ MVD_TEST(frames_resize_crop_matches_float64) {
             const double got = out[((t * a.out_h + oy) * a.out_w + ox) * 3 + c];
             // Round-to-nearest of the exact value, allowing float error right at a .5 tie.
             if (!(std::fabs(got - r) <= 0.5 + 1e-3))
-              fail("resize " + std::to_string(s.H) + "x" + std::to_string(s.W) + " got " + std::to_string(got) + " ref " + std::to_string(r));
+              fail("resize " + std::to_string(s.H) + "x" + std::to_string(s.W) + " got " + std::to_string(got) +
+                   " ref " + std::to_string(r));
           }
   }
 }
@@ -88,7 +111,9 @@ MVD_TEST(frames_flip_is_exact_and_an_involution) {
 
 MVD_TEST(frames_to_clip_matches_float64) {
   const float mean[3] = {0.485f, 0.456f, 0.406f}, stdv[3] = {0.229f, 0.224f, 0.225f};
-  struct S { int64_t B, T, H, W; } cases[] = {{1, 1, 1, 1}, {3, 5, 17, 23}, {2, 16, 32, 40}};
+  struct S {
+    int64_t B, T, H, W;
+  } cases[] = {{1, 1, 1, 1}, {3, 5, 17, 23}, {2, 16, 32, 40}};
   uint64_t seed = 40;
   for (auto s : cases) {
     const int64_t C = 3;

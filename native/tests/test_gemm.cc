@@ -18,9 +18,18 @@ static void check_gemm(void (*fn)(const GemmArgs&), int64_t M, int64_t N, int64_
   auto C0 = randn((size_t)(M * N), 4);
   std::vector<float> C = beta == 0.f ? poisoned((size_t)(M * N)) : C0;
   GemmArgs g;
-  g.trans_a = ta; g.trans_b = tb; g.M = M; g.N = N; g.K = K; g.alpha = alpha; g.beta = beta;
+  g.trans_a = ta;
+  g.trans_b = tb;
+  g.M = M;
+  g.N = N;
+  g.K = K;
+  g.alpha = alpha;
+  g.beta = beta;
   gemm_set_dense_strides(g);
-  g.A = A.data(); g.B = B.data(); g.C = C.data(); g.bias = with_bias ? bias.data() : nullptr;
+  g.A = A.data();
+  g.B = B.data();
+  g.C = C.data();
+  g.bias = with_bias ? bias.data() : nullptr;
   fn(g);
   std::vector<double> ref((size_t)(M * N));
   for (int64_t i = 0; i < M; ++i)
@@ -37,12 +46,13 @@ static void check_gemm(void (*fn)(const GemmArgs&), int64_t M, int64_t N, int64_
   // fp32 accumulation over K terms of unit-variance products: error grows like sqrt(K) * 2^-24.
   double tol = 1e-5 * std::sqrt((double)K + 1) * 4;
   if (!(err <= tol))
-    fail("M=" + std::to_string(M) + " N=" + std::to_string(N) + " K=" + std::to_string(K) + " ta=" + std::to_string(ta) +
-         " tb=" + std::to_string(tb) + " err=" + std::to_string(err));
+    fail("M=" + std::to_string(M) + " N=" + std::to_string(N) + " K=" + std::to_string(K) +
+         " ta=" + std::to_string(ta) + " tb=" + std::to_string(tb) + " err=" + std::to_string(err));
 }
 
 static void sweep(void (*fn)(const GemmArgs&)) {
-  const int64_t dims[][3] = {{1, 1, 1}, {7, 33, 129}, {33, 7, 1}, {129, 31, 33}, {1, 768, 768}, {160, 96, 64}, {5, 17, 300}};
+  const int64_t dims[][3] = {{1, 1, 1},     {7, 33, 129},  {33, 7, 1},  {129, 31, 33},
+                             {1, 768, 768}, {160, 96, 64}, {5, 17, 300}};
   for (auto& d : dims)
     for (int ta = 0; ta < 2; ++ta)
       for (int tb = 0; tb < 2; ++tb) check_gemm(fn, d[0], d[1], d[2], ta, tb, 1.f, 0.f, ta == tb);
@@ -70,9 +80,16 @@ static void check_gemm_gelu(void (*fn)(const GemmArgs&), int64_t M, int64_t N, i
   auto A = randn((size_t)(M * K), 11), B = randn((size_t)(K * N), 12), bias = randn((size_t)N, 13);
   std::vector<float> C = poisoned((size_t)(M * N)), G = poisoned((size_t)(M * N));
   GemmArgs g;
-  g.trans_b = true; g.M = M; g.N = N; g.K = K;
+  g.trans_b = true;
+  g.M = M;
+  g.N = N;
+  g.K = K;
   gemm_set_dense_strides(g);
-  g.A = A.data(); g.B = B.data(); g.C = C.data(); g.bias = bias.data(); g.gelu_out = G.data();
+  g.A = A.data();
+  g.B = B.data();
+  g.C = C.data();
+  g.bias = bias.data();
+  g.gelu_out = G.data();
   fn(g);
   std::vector<double> pre((size_t)(M * N)), act((size_t)(M * N));
   for (int64_t i = 0; i < M; ++i)
@@ -106,9 +123,15 @@ static double packed_product_error(const float* p, int64_t floats, const std::ve
   auto A = randn((size_t)(M * K), seed), bias = randn((size_t)N, seed + 1);
   auto C = poisoned((size_t)(M * N));
   GemmArgs g;
-  g.trans_b = tb; g.M = M; g.N = N; g.K = K;
+  g.trans_b = tb;
+  g.M = M;
+  g.N = N;
+  g.K = K;
   gemm_set_dense_strides(g);
-  g.A = A.data(); g.B = nullptr; g.C = C.data(); g.bias = bias.data();
+  g.A = A.data();
+  g.B = nullptr;
+  g.C = C.data();
+  g.bias = bias.data();
   gemm_cpu_packed(g, p, floats);
   double err = 0;
   for (int64_t i = 0; i < M; ++i)
@@ -186,19 +209,23 @@ MVD_TEST(gemm_bf16_weights_against_rounded_float64) {
         omp_set_num_threads(run_threads);
         const double err = packed_product_error(p, floats, B, tb, M, N, K, 31 + M, round_bf16);
         if (!(err <= 1e-5 * std::sqrt((double)K + 1) * 4))
-          fail("bf16 tb " + std::to_string(tb) + ", M " + std::to_string(M) + ", threads " + std::to_string(run_threads) + ": err " + std::to_string(err));
+          fail("bf16 tb " + std::to_string(tb) + ", M " + std::to_string(M) + ", threads " +
+               std::to_string(run_threads) + ": err " + std::to_string(err));
         auto A = randn((size_t)(M * K), 41);
         auto C = poisoned((size_t)(M * N));
         GemmArgs scaled;
-        scaled.trans_b = tb; scaled.M = M; scaled.N = N; scaled.K = K; scaled.alpha = 2.f;
+        scaled.trans_b = tb;
+        scaled.M = M;
+        scaled.N = N;
+        scaled.K = K;
+        scaled.alpha = 2.f;
         gemm_set_dense_strides(scaled);
-        scaled.A = A.data(); scaled.C = C.data();
+        scaled.A = A.data();
+        scaled.C = C.data();
         bool refused = false;
         try {
           gemm_cpu_packed(scaled, p, floats);
-        } catch (const OpError&) {
-          refused = true;
-        }
+        } catch (const OpError&) { refused = true; }
         CHECK(refused);
       }
   }

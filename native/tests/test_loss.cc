@@ -59,7 +59,8 @@ MVD_TEST(distill_loss_matches_float64) {
       for (int k = 0; k < 2; ++k) {
         double r = ref[k] / (k ? n_vid : n_img), nv = (double)naive[k] / (k ? n_vid : n_img);
         double err = std::fabs(means[k] - r) / (1 + std::fabs(r)), nerr = std::fabs(nv - r) / (1 + std::fabs(r));
-        if (!(err <= std::max(2 * nerr, 1e-9))) fail(tag + " mean " + std::to_string(k) + " err " + std::to_string(err));
+        if (!(err <= std::max(2 * nerr, 1e-9)))
+          fail(tag + " mean " + std::to_string(k) + " err " + std::to_string(err));
       }
       // Gradients are one rounding of (weight/n)·g per element: relative to their scale.
       double scale_i = wi / n_img * 2 * 5, scale_v = wv / n_vid * 2 * 5;
@@ -92,12 +93,15 @@ MVD_TEST(distill_loss_gradient_matches_finite_differences) {
       auto check = [&](std::vector<double>& p, const std::vector<float>& g, const char* which) {
         for (size_t i = 0; i < p.size(); ++i) {
           double keep = p[i];
-          p[i] = keep + h; double lp = total();
-          p[i] = keep - h; double lm = total();
+          p[i] = keep + h;
+          double lp = total();
+          p[i] = keep - h;
+          double lm = total();
           p[i] = keep;
           double fd = (lp - lm) / (2 * h);
           if (!(std::fabs(g[i] - fd) <= 1e-4 * (std::fabs(fd) + 1e-3)))
-            fail(std::string(kind_name(kind)) + " " + which + "[" + std::to_string(i) + "] " + std::to_string(g[i]) + " vs " + std::to_string(fd));
+            fail(std::string(kind_name(kind)) + " " + which + "[" + std::to_string(i) + "] " + std::to_string(g[i]) +
+                 " vs " + std::to_string(fd));
         }
       };
       check(pid, gi, "dPredImg");

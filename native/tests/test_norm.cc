@@ -17,24 +17,32 @@ struct LnRef {
 LnRef ln_ref(const std::vector<float>& x, const std::vector<float>& dy, const float* w, const float* b, int64_t rows,
              int64_t D, double eps) {
   LnRef r;
-  r.y.resize(rows * D); r.dx.resize(rows * D); r.mean.resize(rows); r.rstd.resize(rows);
-  r.dw.assign(D, 0.0); r.db.assign(D, 0.0);
+  r.y.resize(rows * D);
+  r.dx.resize(rows * D);
+  r.mean.resize(rows);
+  r.rstd.resize(rows);
+  r.dw.assign(D, 0.0);
+  r.db.assign(D, 0.0);
   for (int64_t i = 0; i < rows; ++i) {
     double s = 0, ss = 0;
     for (int64_t j = 0; j < D; ++j) s += x[i * D + j];
     double mu = s / D;
     for (int64_t j = 0; j < D; ++j) ss += (x[i * D + j] - mu) * (x[i * D + j] - mu);
     double rs = 1.0 / std::sqrt(ss / D + eps);
-    r.mean[i] = mu; r.rstd[i] = rs;
+    r.mean[i] = mu;
+    r.rstd[i] = rs;
     double a = 0, bb = 0;
     for (int64_t j = 0; j < D; ++j) {
       double xh = (x[i * D + j] - mu) * rs, wj = w ? w[j] : 1.0;
       r.y[i * D + j] = xh * wj + (b ? b[j] : 0.0);
       double g = dy[i * D + j] * wj;
-      a += g; bb += g * xh;
-      r.dw[j] += dy[i * D + j] * xh; r.db[j] += dy[i * D + j];
+      a += g;
+      bb += g * xh;
+      r.dw[j] += dy[i * D + j] * xh;
+      r.db[j] += dy[i * D + j];
     }
-    a /= D; bb /= D;
+    a /= D;
+    bb /= D;
     for (int64_t j = 0; j < D; ++j) {
       double xh = (x[i * D + j] - mu) * rs, wj = w ? w[j] : 1.0;
       r.dx[i * D + j] = rs * (dy[i * D + j] * wj - a - xh * bb);
@@ -47,7 +55,10 @@ LnRef ln_ref(const std::vector<float>& x, const std::vector<float>& dy, const fl
 void ln_naive(const std::vector<float>& x, const std::vector<float>& dy, const float* w, const float* b, int64_t rows,
               int64_t D, float eps, std::vector<float>& y, std::vector<float>& dx, std::vector<float>& dw,
               std::vector<float>& db) {
-  y.resize(rows * D); dx.resize(rows * D); dw.assign(D, 0.f); db.assign(D, 0.f);
+  y.resize(rows * D);
+  dx.resize(rows * D);
+  dw.assign(D, 0.f);
+  db.assign(D, 0.f);
   for (int64_t i = 0; i < rows; ++i) {
     float s = 0, ss = 0;
     for (int64_t j = 0; j < D; ++j) s += x[i * D + j];
@@ -58,10 +69,13 @@ void ln_naive(const std::vector<float>& x, const std::vector<float>& dy, const f
     for (int64_t j = 0; j < D; ++j) {
       float xh = (x[i * D + j] - mu) * rs, wj = w ? w[j] : 1.f;
       y[i * D + j] = xh * wj + (b ? b[j] : 0.f);
-      a += dy[i * D + j] * wj; bb += dy[i * D + j] * wj * xh;
-      dw[j] += dy[i * D + j] * xh; db[j] += dy[i * D + j];
+      a += dy[i * D + j] * wj;
+      bb += dy[i * D + j] * wj * xh;
+      dw[j] += dy[i * D + j] * xh;
+      db[j] += dy[i * D + j];
     }
-    a /= D; bb /= D;
+    a /= D;
+    bb /= D;
     for (int64_t j = 0; j < D; ++j) {
       float xh = (x[i * D + j] - mu) * rs, wj = w ? w[j] : 1.f;
       dx[i * D + j] = rs * (dy[i * D + j] * wj - a - xh * bb);
@@ -88,8 +102,8 @@ void check_ln(int64_t rows, int64_t D, bool affine, bool residual = false) {
   layernorm_forward_cpu(a.data(), residual ? res.data() : nullptr, residual ? sum.data() : nullptr, pw, pb, y.data(),
                         mean.data(), rstd.data(), rows, D, eps);
   auto dx = poisoned(rows * D), dw = poisoned(D), db = poisoned(D);
-  layernorm_backward_cpu(dy.data(), x.data(), mean.data(), rstd.data(), pw, residual ? dres.data() : nullptr,
-                         dx.data(), affine ? dw.data() : nullptr, affine ? db.data() : nullptr, rows, D);
+  layernorm_backward_cpu(dy.data(), x.data(), mean.data(), rstd.data(), pw, residual ? dres.data() : nullptr, dx.data(),
+                         affine ? dw.data() : nullptr, affine ? db.data() : nullptr, rows, D);
   LnRef r = ln_ref(x, dy, pw, pb, rows, D, eps);
   std::vector<float> ny, ndx, ndw, ndb;
   ln_naive(x, dy, pw, pb, rows, D, eps, ny, ndx, ndw, ndb);
@@ -102,10 +116,12 @@ void check_ln(int64_t rows, int64_t D, bool affine, bool residual = false) {
       ndx[i] += dres[i];
     }
   }
-  expect_close(tag + " y", max_rel_err(y.data(), r.y.data(), y.size()), max_rel_err(ny.data(), r.y.data(), y.size()), 2, 1e-7);
+  expect_close(tag + " y", max_rel_err(y.data(), r.y.data(), y.size()), max_rel_err(ny.data(), r.y.data(), y.size()), 2,
+               1e-7);
   expect_close(tag + " mean", max_rel_err(mean.data(), r.mean.data(), rows), 0, 1, 1e-6);
   expect_close(tag + " rstd", max_rel_err(rstd.data(), r.rstd.data(), rows), 0, 1, 1e-5);
-  expect_close(tag + " dx", max_rel_err(dx.data(), r.dx.data(), dx.size()), max_rel_err(ndx.data(), r.dx.data(), dx.size()), 3, 1e-7);
+  expect_close(tag + " dx", max_rel_err(dx.data(), r.dx.data(), dx.size()),
+               max_rel_err(ndx.data(), r.dx.data(), dx.size()), 3, 1e-7);
   if (affine) {
     expect_close(tag + " dw", max_rel_err(dw.data(), r.dw.data(), D), max_rel_err(ndw.data(), r.dw.data(), D), 3, 1e-7);
     expect_close(tag + " db", max_rel_err(db.data(), r.db.data(), D), max_rel_err(ndb.data(), r.db.data(), D), 3, 1e-7);
@@ -139,11 +155,15 @@ MVD_TEST(layernorm_same_result_with_one_thread) {
     layernorm_forward_cpu(x.data(), nullptr, nullptr, w.data(), b.data(), y.data(), m.data(), r.data(), rows, D, 1e-6f);
     layernorm_backward_cpu(dy.data(), x.data(), m.data(), r.data(), w.data(), nullptr, dx.data(), dw.data(), db.data(),
                            rows, D);
-    out[k][0] = y; out[k][1] = dx; out[k][2] = dw; out[k][3] = db;
+    out[k][0] = y;
+    out[k][1] = dx;
+    out[k][2] = dw;
+    out[k][3] = db;
   }
   omp_set_num_threads(saved);
   for (int i = 0; i < 4; ++i)
-    for (size_t j = 0; j < out[0][i].size(); ++j) CHECK(std::fabs(out[0][i][j] - out[1][i][j]) <= 1e-5f * (1 + std::fabs(out[0][i][j])));
+    for (size_t j = 0; j < out[0][i].size(); ++j)
+      CHECK(std::fabs(out[0][i][j] - out[1][i][j]) <= 1e-5f * (1 + std::fabs(out[0][i][j])));
 }
 
 // Central differences of L = Σ dy·LN(x; w, b) computed in float64, against the float kernel.
@@ -170,14 +190,17 @@ MVD_TEST(layernorm_backward_matches_finite_differences) {
   const double h = 1e-6;
   auto fd = [&](std::vector<double>& v, size_t i) {
     double keep = v[i];
-    v[i] = keep + h; double lp = loss(xd, wd, bd);
-    v[i] = keep - h; double lm = loss(xd, wd, bd);
+    v[i] = keep + h;
+    double lp = loss(xd, wd, bd);
+    v[i] = keep - h;
+    double lm = loss(xd, wd, bd);
     v[i] = keep;
     return (lp - lm) / (2 * h);
   };
   for (size_t i = 0; i < xd.size(); ++i) {
     double g = fd(xd, i);
-    if (!(std::fabs(dx[i] - g) <= 1e-4 * (1 + std::fabs(g)))) fail("dx[" + std::to_string(i) + "] " + std::to_string(dx[i]) + " vs fd " + std::to_string(g));
+    if (!(std::fabs(dx[i] - g) <= 1e-4 * (1 + std::fabs(g))))
+      fail("dx[" + std::to_string(i) + "] " + std::to_string(dx[i]) + " vs fd " + std::to_string(g));
   }
   for (int64_t j = 0; j < D; ++j) {
     double gw = fd(wd, j), gb = fd(bd, j);
@@ -214,8 +237,10 @@ MVD_TEST(layernorm_residual_pair_matches_finite_differences) {
   const double h = 1e-6;
   for (size_t i = 0; i < ad.size(); ++i) {
     const double keep = ad[i];
-    ad[i] = keep + h; const double lp = loss(ad);
-    ad[i] = keep - h; const double lm = loss(ad);
+    ad[i] = keep + h;
+    const double lp = loss(ad);
+    ad[i] = keep - h;
+    const double lm = loss(ad);
     ad[i] = keep;
     const double g = (lp - lm) / (2 * h);
     if (!(std::fabs(dx[i] - g) <= 1e-4 * (1 + std::fabs(g))))

@@ -17,8 +17,11 @@ MVD_TEST(adamw_matches_float64_pytorch_formula) {
   std::vector<std::vector<double>> pd(T), md(T), vd(T);
   for (size_t k = 0; k < T; ++k) {
     p[k] = randn(sizes[k], 100 + k);
-    m[k].assign(sizes[k], 0.f); v[k].assign(sizes[k], 0.f);
-    pd[k].assign(p[k].begin(), p[k].end()); md[k].assign(sizes[k], 0.0); vd[k].assign(sizes[k], 0.0);
+    m[k].assign(sizes[k], 0.f);
+    v[k].assign(sizes[k], 0.f);
+    pd[k].assign(p[k].begin(), p[k].end());
+    md[k].assign(sizes[k], 0.0);
+    vd[k].assign(sizes[k], 0.0);
   }
   for (int64_t step = 1; step <= 6; ++step) {
     std::vector<std::vector<float>> g(T);
@@ -28,7 +31,11 @@ MVD_TEST(adamw_matches_float64_pytorch_formula) {
       ts[k] = {p[k].data(), g[k].data(), m[k].data(), v[k].data(), sizes[k], lrs[k], wds[k]};
     }
     AdamWHyper h;
-    h.beta1 = b1; h.beta2 = b2; h.eps = eps; h.step = step; h.grad_scale = gscale;
+    h.beta1 = b1;
+    h.beta2 = b2;
+    h.eps = eps;
+    h.step = step;
+    h.grad_scale = gscale;
     adamw_cpu(ts, h);
     const double bc1 = 1 - std::pow(b1, step), bc2 = 1 - std::pow(b2, step);
     for (size_t k = 0; k < T; ++k)
@@ -51,7 +58,9 @@ MVD_TEST(adamw_matches_float64_pytorch_formula) {
   }
   // Weight decay acted: with identical grads, a decayed tensor moves further towards 0 than an undecayed one.
   std::vector<float> a(16, 1.f), b(16, 1.f), g(16, 0.f), ma(16, 0.f), va(16, 0.f), mb(16, 0.f), vb(16, 0.f);
-  adamw_cpu({{a.data(), g.data(), ma.data(), va.data(), 16, 0.1f, 0.f}, {b.data(), g.data(), mb.data(), vb.data(), 16, 0.1f, 0.5f}}, AdamWHyper{});
+  adamw_cpu({{a.data(), g.data(), ma.data(), va.data(), 16, 0.1f, 0.f},
+             {b.data(), g.data(), mb.data(), vb.data(), 16, 0.1f, 0.5f}},
+            AdamWHyper{});
   CHECK(a[0] == 1.f);
   CHECK(std::fabs(b[0] - 0.95f) < 1e-7f);
 }
@@ -63,7 +72,10 @@ MVD_TEST(grad_norm_all_finite_scale_tensors) {
   float naive = 0;
   for (auto& x : xs) {
     s.push_back({x.data(), (int64_t)x.size()});
-    for (float f : x) { ref += (double)f * f; naive += f * f; }
+    for (float f : x) {
+      ref += (double)f * f;
+      naive += f * f;
+    }
   }
   double n = grad_norm_cpu(s);
   CHECK(std::fabs(n - std::sqrt(ref)) <= 1e-12 * std::sqrt(ref));

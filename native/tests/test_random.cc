@@ -8,7 +8,10 @@ using namespace mvdtest;
 
 static void moments(const std::vector<float>& v, double* mean, double* sd) {
   double s = 0, s2 = 0;
-  for (float x : v) { s += x; s2 += (double)x * x; }
+  for (float x : v) {
+    s += x;
+    s2 += (double)x * x;
+  }
   *mean = s / v.size();
   *sd = std::sqrt(s2 / v.size() - *mean * *mean);
 }
@@ -17,7 +20,11 @@ MVD_TEST(random_fill_distributions_and_determinism) {
   const int64_t n = 200000;
   std::vector<float> u(n), u2(n), g(n), tn(n);
   RandomFill r;
-  r.dist = RandomDist::Uniform; r.a = -0.5; r.b = 1.5; r.seed = 7; r.stream = 3;
+  r.dist = RandomDist::Uniform;
+  r.a = -0.5;
+  r.b = 1.5;
+  r.seed = 7;
+  r.stream = 3;
   random_fill_cpu(u.data(), n, r);
   random_fill_cpu(u2.data(), n, r);
   CHECK(u == u2);
@@ -28,11 +35,17 @@ MVD_TEST(random_fill_distributions_and_determinism) {
   r.stream = 4;
   random_fill_cpu(u2.data(), n, r);
   CHECK(u != u2);
-  r.dist = RandomDist::Normal; r.mean = 1; r.std = 2;
+  r.dist = RandomDist::Normal;
+  r.mean = 1;
+  r.std = 2;
   random_fill_cpu(g.data(), n, r);
   moments(g, &m, &sd);
   CHECK(std::fabs(m - 1) < 0.03 && std::fabs(sd - 2) < 0.03);
-  r.dist = RandomDist::TruncNormal; r.mean = 0; r.std = 0.02; r.a = -0.02; r.b = 0.02;
+  r.dist = RandomDist::TruncNormal;
+  r.mean = 0;
+  r.std = 0.02;
+  r.a = -0.02;
+  r.b = 0.02;
   random_fill_cpu(tn.data(), n, r);
   moments(tn, &m, &sd);
   for (float x : tn) CHECK(x >= -0.02f && x <= 0.02f);

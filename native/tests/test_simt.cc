@@ -53,8 +53,7 @@ void expect_fault(F fn, const char* needle) {
   try {
     fn();
   } catch (const mvd::simt::Fault& f) {
-    if (!std::strstr(f.what(), needle))
-      mvdtest::fail(std::string("fault without '") + needle + "': " + f.what());
+    if (!std::strstr(f.what(), needle)) mvdtest::fail(std::string("fault without '") + needle + "': " + f.what());
     return;
   }
   mvdtest::fail(std::string("no fault (expected '") + needle + "')");
@@ -163,10 +162,8 @@ __global__ void early_exit_then_barrier(float* out) {
 }
 
 __global__ void barriers_on_two_lines(float* out) {
-  if (threadIdx.x < 16)
-    __syncthreads();
-  else
-    __syncthreads();
+  if (threadIdx.x < 16) __syncthreads();
+  else __syncthreads();
   out[threadIdx.x] = 1.f;
 }
 

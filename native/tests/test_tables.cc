@@ -12,14 +12,18 @@ double table_sum(const std::vector<float>& t) {
 }
 void expect_sum(const char* what, int64_t d, double got, double want) {
   if (!(std::fabs(got - want) <= 1e-5 * std::fabs(want)))
-    fail(std::string(what) + " d=" + std::to_string(d) + ": sum " + std::to_string(got) + ", SPEC " + std::to_string(want));
+    fail(std::string(what) + " d=" + std::to_string(d) + ": sum " + std::to_string(got) + ", SPEC " +
+         std::to_string(want));
 }
 }  // namespace
 
 // Reference sums from SPEC §1.5 (independent float64 implementation).
 MVD_TEST(tables_sincos3d_matches_spec_sums_and_token_197) {
-  const struct { int64_t d; double sum; } ref[] = {{384, 281209.878366}, {512, 375559.242314}, {640, 469917.048031},
-                                                   {768, 564278.784544}, {1024, 753007.915899}, {1280, 941740.722122}};
+  const struct {
+    int64_t d;
+    double sum;
+  } ref[] = {{384, 281209.878366}, {512, 375559.242314},  {640, 469917.048031},
+             {768, 564278.784544}, {1024, 753007.915899}, {1280, 941740.722122}};
   for (auto r : ref) {
     auto t = poisoned((size_t)(1568 * r.d));
     sincos3d_table_cpu(t.data(), r.d, 8, 14, 14);
@@ -35,8 +39,11 @@ MVD_TEST(tables_sincos3d_matches_spec_sums_and_token_197) {
 }
 
 MVD_TEST(tables_sinusoid1d_matches_spec_sums) {
-  const struct { int64_t d; double sum; } ref[] = {{384, 122425.857877}, {512, 163460.932663}, {640, 204714.511297},
-                                                   {768, 245744.989571}, {1024, 327909.206608}, {1280, 410130.260018}};
+  const struct {
+    int64_t d;
+    double sum;
+  } ref[] = {{384, 122425.857877}, {512, 163460.932663},  {640, 204714.511297},
+             {768, 245744.989571}, {1024, 327909.206608}, {1280, 410130.260018}};
   for (auto r : ref) {
     auto t = poisoned((size_t)(1568 * r.d));
     sinusoid1d_table_cpu(t.data(), 1568, r.d);
@@ -49,7 +56,10 @@ MVD_TEST(tables_sinusoid1d_matches_spec_sums) {
 }
 
 MVD_TEST(tables_sincos2d_matches_spec_sums_with_zero_cls_row) {
-  const struct { int64_t d; double sum; } ref[] = {{768, 69594.493859}, {1024, 92849.197918}, {1280, 116104.113703}};
+  const struct {
+    int64_t d;
+    double sum;
+  } ref[] = {{768, 69594.493859}, {1024, 92849.197918}, {1280, 116104.113703}};
   for (auto r : ref) {
     auto t = poisoned((size_t)(197 * r.d));
     sincos2d_table_cpu(t.data(), r.d, 14, true);

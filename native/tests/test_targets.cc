@@ -73,24 +73,66 @@ void check(PixelTargetArgs a, Kind kind, uint64_t seed) {
 
 MVD_TEST(targets_videomae_pixel_matches_float64) {
   PixelTargetArgs a;
-  a.B = 3; a.C = 3; a.T = 4; a.H = 32; a.W = 48; a.tubelet = 2; a.patch = 16;
-  for (bool n : {true, false}) { a.normalize = n; check(a, Kind::VideoMAE, 1 + n); }
-  a.B = 1; a.T = 3; a.H = 15; a.W = 25; a.tubelet = 3; a.patch = 5; a.normalize = true;
+  a.B = 3;
+  a.C = 3;
+  a.T = 4;
+  a.H = 32;
+  a.W = 48;
+  a.tubelet = 2;
+  a.patch = 16;
+  for (bool n : {true, false}) {
+    a.normalize = n;
+    check(a, Kind::VideoMAE, 1 + n);
+  }
+  a.B = 1;
+  a.T = 3;
+  a.H = 15;
+  a.W = 25;
+  a.tubelet = 3;
+  a.patch = 5;
+  a.normalize = true;
   check(a, Kind::VideoMAE, 3);
 }
 
 MVD_TEST(targets_mae_pixel_matches_float64) {
   PixelTargetArgs a;
-  a.B = 3; a.C = 3; a.T = 1; a.H = 28; a.W = 42; a.patch = 14;
-  for (bool n : {true, false}) { a.normalize = n; check(a, Kind::MAE, 10 + n); }
-  a.B = 1; a.H = 17; a.W = 34; a.patch = 17; a.normalize = true;
+  a.B = 3;
+  a.C = 3;
+  a.T = 1;
+  a.H = 28;
+  a.W = 42;
+  a.patch = 14;
+  for (bool n : {true, false}) {
+    a.normalize = n;
+    check(a, Kind::MAE, 10 + n);
+  }
+  a.B = 1;
+  a.H = 17;
+  a.W = 34;
+  a.patch = 17;
+  a.normalize = true;
   check(a, Kind::MAE, 12);
 }
 
 MVD_TEST(targets_rgb_diff_matches_float64) {
   PixelTargetArgs a;
-  a.B = 3; a.C = 3; a.T = 4; a.H = 32; a.W = 16; a.tubelet = 2; a.patch = 16;
-  for (bool n : {true, false}) { a.normalize = n; check(a, Kind::Diff, 20 + n); }
-  a.B = 1; a.T = 6; a.H = 9; a.W = 21; a.tubelet = 3; a.patch = 3; a.normalize = false;
+  a.B = 3;
+  a.C = 3;
+  a.T = 4;
+  a.H = 32;
+  a.W = 16;
+  a.tubelet = 2;
+  a.patch = 16;
+  for (bool n : {true, false}) {
+    a.normalize = n;
+    check(a, Kind::Diff, 20 + n);
+  }
+  a.B = 1;
+  a.T = 6;
+  a.H = 9;
+  a.W = 21;
+  a.tubelet = 3;
+  a.patch = 3;
+  a.normalize = false;
   check(a, Kind::Diff, 22);
 }

@@ -39,7 +39,9 @@ double dot(const float* a, const float* b, size_t n) {
 template <typename F>
 void expect_throws(F f, const char* what) {
   bool threw = false;
-  try { f(); } catch (const std::exception&) { threw = true; }
+  try {
+    f();
+  } catch (const std::exception&) { threw = true; }
   if (!threw) fail(std::string("expected an exception: ") + what);
 }
 
@@ -84,19 +86,54 @@ void check_patchify(PatchifyArgs a, int64_t D, uint64_t seed) {
 
 MVD_TEST(tokens_patchify_equals_double_conv3d) {
   PatchifyArgs a;
-  a.B = 3; a.C = 2; a.T = 6; a.H = 15; a.W = 21; a.kt = 3; a.kh = 5; a.kw = 7;
+  a.B = 3;
+  a.C = 2;
+  a.T = 6;
+  a.H = 15;
+  a.W = 21;
+  a.kt = 3;
+  a.kh = 5;
+  a.kw = 7;
   check_patchify(a, 5, 11);
-  a.B = 1; a.C = 3; a.T = 4; a.H = 32; a.W = 48; a.kt = 2; a.kh = 16; a.kw = 16;
+  a.B = 1;
+  a.C = 3;
+  a.T = 4;
+  a.H = 32;
+  a.W = 48;
+  a.kt = 2;
+  a.kh = 16;
+  a.kw = 16;
   check_patchify(a, 4, 12);
-  a.B = 2; a.C = 3; a.T = 1; a.H = 17; a.W = 23; a.kt = 1; a.kh = 17; a.kw = 23;  // one token
+  a.B = 2;
+  a.C = 3;
+  a.T = 1;
+  a.H = 17;
+  a.W = 23;
+  a.kt = 1;
+  a.kh = 17;
+  a.kw = 23;  // one token
   check_patchify(a, 3, 13);
 }
 
 MVD_TEST(tokens_patchify_frame_stride_equals_conv2d_on_even_frames) {
   PatchifyArgs a;
-  a.B = 3; a.C = 3; a.T = 6; a.H = 12; a.W = 20; a.kt = 1; a.kh = 4; a.kw = 5; a.frame_stride = 2;
+  a.B = 3;
+  a.C = 3;
+  a.T = 6;
+  a.H = 12;
+  a.W = 20;
+  a.kt = 1;
+  a.kh = 4;
+  a.kw = 5;
+  a.frame_stride = 2;
   check_patchify(a, 4, 21);
-  a.T = 16; a.H = 28; a.W = 28; a.kh = 14; a.kw = 14; a.frame_stride = 2; a.B = 1;
+  a.T = 16;
+  a.H = 28;
+  a.W = 28;
+  a.kh = 14;
+  a.kw = 14;
+  a.frame_stride = 2;
+  a.B = 1;
   check_patchify(a, 2, 22);
 }
 
@@ -121,7 +158,8 @@ MVD_TEST(tokens_gather_scatter_exact_and_adjoint) {
       CHECK(max_rel_err(s.data(), sref.data(), sref.size()) < 1e-6);
       const double lhs = dot(g.data(), y.data(), g.size()), rhs = dot(x.data(), s.data(), x.size());
       if (!(std::fabs(lhs - rhs) <= 1e-5 * (1 + std::fabs(lhs))))
-        fail("gather/scatter adjoint N=" + std::to_string(N) + ": " + std::to_string(lhs) + " vs " + std::to_string(rhs));
+        fail("gather/scatter adjoint N=" + std::to_string(N) + ": " + std::to_string(lhs) + " vs " +
+             std::to_string(rhs));
     }
 }
 
@@ -138,7 +176,9 @@ MVD_TEST(tokens_index_out_of_range_throws) {
 
 // Linear part (vis, mask token) -> out of assembleDecoderInput; pos is a constant.
 MVD_TEST(tokens_assemble_decoder_input_forward_adjoint_fd) {
-  struct S { int64_t B, Nv, Nm, D; } shapes[] = {{1, 1, 0, 8}, {3, 5, 26, 33}, {1, 16, 144, 64}, {2, 160, 1408, 48}};
+  struct S {
+    int64_t B, Nv, Nm, D;
+  } shapes[] = {{1, 1, 0, 8}, {3, 5, 26, 33}, {1, 16, 144, 64}, {2, 160, 1408, 48}};
   uint64_t seed = 300;
   for (auto sh : shapes) {
     const int64_t B = sh.B, Nv = sh.Nv, Nm = sh.Nm, D = sh.D, N = Nv + Nm, L = Nv + Nm;
@@ -179,14 +219,19 @@ MVD_TEST(tokens_assemble_decoder_input_forward_adjoint_fd) {
       const float h = 1e-2f;
       for (int64_t c : {int64_t(0), D - 1}) {
         const float keep = mt[c];
-        mt[c] = keep + h; double lp = loss();
-        mt[c] = keep - h; double lm = loss();
+        mt[c] = keep + h;
+        double lp = loss();
+        mt[c] = keep - h;
+        double lm = loss();
         mt[c] = keep;
         const double fd = (lp - lm) / (2.0 * h);
-        if (!(std::fabs(fd - dmt[c]) <= 2e-3 * (1 + std::fabs(fd)))) fail("assemble fd dMaskToken " + std::to_string(fd) + " vs " + std::to_string(dmt[c]));
+        if (!(std::fabs(fd - dmt[c]) <= 2e-3 * (1 + std::fabs(fd))))
+          fail("assemble fd dMaskToken " + std::to_string(fd) + " vs " + std::to_string(dmt[c]));
         const float kv = vis[c];
-        vis[c] = kv + h; lp = loss();
-        vis[c] = kv - h; lm = loss();
+        vis[c] = kv + h;
+        lp = loss();
+        vis[c] = kv - h;
+        lm = loss();
         vis[c] = kv;
         const double fv = (lp - lm) / (2.0 * h);
         if (!(std::fabs(fv - dvis[c]) <= 2e-3 * (1 + std::fabs(fv)))) fail("assemble fd dVis");
@@ -196,7 +241,9 @@ MVD_TEST(tokens_assemble_decoder_input_forward_adjoint_fd) {
 }
 
 MVD_TEST(tokens_place_tokens_forward_adjoint_fd) {
-  struct S { int64_t B, Nv, N, D; } shapes[] = {{1, 1, 1, 8}, {3, 7, 31, 33}, {1, 16, 33, 64}, {2, 49, 196, 40}, {1, 160, 1568, 24}};
+  struct S {
+    int64_t B, Nv, N, D;
+  } shapes[] = {{1, 1, 1, 8}, {3, 7, 31, 33}, {1, 16, 33, 64}, {2, 49, 196, 40}, {1, 160, 1568, 24}};
   uint64_t seed = 500;
   for (auto sh : shapes) {
     const int64_t B = sh.B, Nv = sh.Nv, N = sh.N, D = sh.D;
@@ -207,7 +254,8 @@ MVD_TEST(tokens_place_tokens_forward_adjoint_fd) {
     std::vector<float> ref((size_t)(B * N * D));
     for (int64_t r = 0; r < B * N; ++r) std::memcpy(&ref[r * D], mt.data(), sizeof(float) * D);
     for (int64_t b = 0; b < B; ++b)
-      for (int64_t i = 0; i < Nv; ++i) std::memcpy(&ref[(b * N + vi[b * Nv + i]) * D], &vis[(b * Nv + i) * D], sizeof(float) * D);
+      for (int64_t i = 0; i < Nv; ++i)
+        std::memcpy(&ref[(b * N + vi[b * Nv + i]) * D], &vis[(b * Nv + i) * D], sizeof(float) * D);
     CHECK(std::memcmp(ref.data(), out.data(), sizeof(float) * ref.size()) == 0);
     auto dy = randn(out.size(), seed++);
     auto dvis = poisoned(vis.size()), dmt = poisoned((size_t)D);
@@ -224,8 +272,10 @@ MVD_TEST(tokens_place_tokens_forward_adjoint_fd) {
       };
       for (int64_t c : {int64_t(0), D / 2}) {
         const float keep = mt[c];
-        mt[c] = keep + h; const double lp = loss();
-        mt[c] = keep - h; const double lm = loss();
+        mt[c] = keep + h;
+        const double lp = loss();
+        mt[c] = keep - h;
+        const double lm = loss();
         mt[c] = keep;
         const double fd = (lp - lm) / (2.0 * h);
         if (!(std::fabs(fd - dmt[c]) <= 2e-3 * (1 + std::fabs(fd)))) fail("place fd dMaskToken");

@@ -62,8 +62,8 @@ void check_xent(int64_t B, int64_t C, bool hard, double eps, float offset, uint6
   for (auto& v : ref_g) v /= B;
   const double el = max_rel_err(loss.data(), &ref_loss, 1), eg = max_rel_err(g.data(), ref_g.data(), ref_g.size());
   if (!(el < 1e-6 && eg < 1e-6))
-    fail("B=" + std::to_string(B) + " C=" + std::to_string(C) + " hard=" + std::to_string(hard) + " eps=" +
-         std::to_string(eps) + " offset=" + std::to_string(offset) + ": loss err " + std::to_string(el) +
+    fail("B=" + std::to_string(B) + " C=" + std::to_string(C) + " hard=" + std::to_string(hard) +
+         " eps=" + std::to_string(eps) + " offset=" + std::to_string(offset) + ": loss err " + std::to_string(el) +
          ", grad err " + std::to_string(eg));
 }
 
@@ -125,7 +125,7 @@ MVD_TEST(xent_softmax_rows) {
 MVD_TEST(xent_topk_counts_ties_for_the_label) {
   // Row 0: label 2 is the max. Row 1: label 0 has two strictly greater. Row 2: a three-way tie at
   // the top including the label counts as top-1. Row 3: label last of 4.
-  const std::vector<float> x = {0, 1, 5, 2,  3, 4, 5, 1,  7, 7, 7, 0,  4, 3, 2, 1};
+  const std::vector<float> x = {0, 1, 5, 2, 3, 4, 5, 1, 7, 7, 7, 0, 4, 3, 2, 1};
   const std::vector<int32_t> y = {2, 0, 1, 3};
   const int64_t ks[] = {1, 2, 3, 4, 5};
   std::vector<float> out = poisoned(5);
@@ -157,12 +157,14 @@ MVD_TEST(xent_labels_out_of_range_throw) {
   for (int32_t bad : {-1, 3}) {
     const std::vector<int32_t> y = {0, bad};
     bool threw = false;
-    try { cross_entropy_cpu(x.data(), y.data(), nullptr, 2, 3, 0.f, loss.data(), g.data()); }
-    catch (const OpError& e) { threw = e.kind == ErrorKind::Value; }
+    try {
+      cross_entropy_cpu(x.data(), y.data(), nullptr, 2, 3, 0.f, loss.data(), g.data());
+    } catch (const OpError& e) { threw = e.kind == ErrorKind::Value; }
     CHECK(threw);
     threw = false;
-    try { topk_correct_cpu(x.data(), y.data(), 2, 3, &k, 1, o.data()); }
-    catch (const OpError& e) { threw = e.kind == ErrorKind::Value; }
+    try {
+      topk_correct_cpu(x.data(), y.data(), 2, 3, &k, 1, o.data());
+    } catch (const OpError& e) { threw = e.kind == ErrorKind::Value; }
     CHECK(threw);
   }
 }

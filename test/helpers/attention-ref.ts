@@ -1,7 +1,12 @@
 // Reference attention (SPEC §1.2) over the fused qkv layout, for the op tests. `round` decides the
 // precision: the identity gives float64, Math.fround gives a naive float32 implementation (every
 // intermediate rounded), which sets the error budget the kernel is held to.
-export interface AttnShape { B: number; N: number; heads: number; hd: number }
+export interface AttnShape {
+  B: number;
+  N: number;
+  heads: number;
+  hd: number;
+}
 
 type Round = (x: number) => number;
 export const f64: Round = (x) => x;
@@ -21,7 +26,8 @@ function probs(qkv: ArrayLike<number>, s: AttnShape, b: number, h: number, R: Ro
   const { at } = idx(s);
   const { N, hd } = s;
   const scale = R(1 / Math.sqrt(hd));
-  const P = new Float64Array(N * N), lse = new Float64Array(N);
+  const P = new Float64Array(N * N),
+    lse = new Float64Array(N);
   for (let i = 0; i < N; i++) {
     let mx = -Infinity;
     for (let j = 0; j < N; j++) {
@@ -31,7 +37,10 @@ function probs(qkv: ArrayLike<number>, s: AttnShape, b: number, h: number, R: Ro
       mx = Math.max(mx, P[i * N + j]);
     }
     let sum = 0;
-    for (let j = 0; j < N; j++) { P[i * N + j] = R(Math.exp(P[i * N + j] - mx)); sum = R(sum + P[i * N + j]); }
+    for (let j = 0; j < N; j++) {
+      P[i * N + j] = R(Math.exp(P[i * N + j] - mx));
+      sum = R(sum + P[i * N + j]);
+    }
     for (let j = 0; j < N; j++) P[i * N + j] = R(P[i * N + j] / sum);
     lse[i] = R(mx + R(Math.log(sum)));
   }
@@ -40,7 +49,8 @@ function probs(qkv: ArrayLike<number>, s: AttnShape, b: number, h: number, R: Ro
 
 export function attentionRef(qkv: ArrayLike<number>, s: AttnShape, R: Round = f64): { out: Float64Array; lse: Float64Array } {
   const { D, at, o } = idx(s);
-  const out = new Float64Array(s.B * s.N * D), lse = new Float64Array(s.B * s.heads * s.N);
+  const out = new Float64Array(s.B * s.N * D),
+    lse = new Float64Array(s.B * s.heads * s.N);
   for (let b = 0; b < s.B; b++)
     for (let h = 0; h < s.heads; h++) {
       const { P, lse: l } = probs(qkv, s, b, h, R);
@@ -77,7 +87,9 @@ export function attentionBackwardRef(qkv: ArrayLike<number>, dout: ArrayLike<num
       }
       for (let i = 0; i < N; i++)
         for (let d = 0; d < hd; d++) {
-          let dq = 0, dk = 0, dv = 0;
+          let dq = 0,
+            dk = 0,
+            dv = 0;
           for (let j = 0; j < N; j++) {
             dq = R(dq + R(dS[i * N + j] * qkv[at(b, j, 1, h, d)]));
             dk = R(dk + R(dS[j * N + i] * qkv[at(b, j, 0, h, d)]));

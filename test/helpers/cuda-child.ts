@@ -8,7 +8,11 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export interface Check { name: string; ok: boolean; detail?: string }
+export interface Check {
+  name: string;
+  ok: boolean;
+  detail?: string;
+}
 
 const root = join(fileURLToPath(import.meta.url), '..', '..', '..');
 export const emulatedAddon = join(root, 'build-simt', 'Release', 'mvd.node');
@@ -24,14 +28,16 @@ export async function childChecks(body: (check: (name: string, ok: boolean, deta
   } catch (err) {
     checks.push({ name: 'no unexpected exception', ok: false, detail: (err as Error).stack ?? String(err) });
   }
-  process.stdout.write(JSON.stringify(checks) + '\n');
+  process.stdout.write(`${JSON.stringify(checks)}\n`);
 }
 
 /** In the parent: runs `file` as the child and turns each of its checks into a tap assertion. */
 export async function runInCudaChild(file: string, title: string, timeoutMs = 300_000): Promise<void> {
   const t = (await import('tap')).default;
   if (!native && !existsSync(emulatedAddon)) {
-    t.test(title, { skip: `emulated addon not built (${emulatedAddon} missing; run npm run build:simt)` }, (t) => { t.end(); });
+    t.test(title, { skip: `emulated addon not built (${emulatedAddon} missing; run npm run build:simt)` }, (t) => {
+      t.end();
+    });
     return;
   }
   t.test(title, (t) => {

@@ -23,16 +23,43 @@ function ffmpeg(args: string[]): void {
  * says exactly which frame and which source pixel it came from. Needs w, h ≤ 256 and frames ≤ 51.
  */
 export function makeRampVideo(path: string, opts: { frames: number; w?: number; h?: number; fps?: number }): string {
-  const w = opts.w ?? 160, h = opts.h ?? 120;
-  ffmpeg(['-f', 'lavfi', '-i', `nullsrc=s=${w}x${h}:r=${opts.fps ?? 25}`, '-vf', "format=gbrp,geq=r='X':g='Y':b='N*5'",
-    '-frames:v', String(opts.frames), '-c:v', 'ffv1', '-pix_fmt', 'gbrp', path]);
+  const w = opts.w ?? 160,
+    h = opts.h ?? 120;
+  ffmpeg([
+    '-f',
+    'lavfi',
+    '-i',
+    `nullsrc=s=${w}x${h}:r=${opts.fps ?? 25}`,
+    '-vf',
+    "format=gbrp,geq=r='X':g='Y':b='N*5'",
+    '-frames:v',
+    String(opts.frames),
+    '-c:v',
+    'ffv1',
+    '-pix_fmt',
+    'gbrp',
+    path,
+  ]);
   return path;
 }
 
 /** ffmpeg's testsrc pattern (moving gradient and a frame counter) as H.264 mp4. */
 export function makeTestsrcMp4(path: string, opts: { frames: number; w?: number; h?: number; fps?: number }): string {
-  ffmpeg(['-f', 'lavfi', '-i', `testsrc=size=${opts.w ?? 320}x${opts.h ?? 240}:rate=${opts.fps ?? 25}`,
-    '-frames:v', String(opts.frames), '-c:v', 'libx264', '-preset', 'veryfast', '-pix_fmt', 'yuv420p', path]);
+  ffmpeg([
+    '-f',
+    'lavfi',
+    '-i',
+    `testsrc=size=${opts.w ?? 320}x${opts.h ?? 240}:rate=${opts.fps ?? 25}`,
+    '-frames:v',
+    String(opts.frames),
+    '-c:v',
+    'libx264',
+    '-preset',
+    'veryfast',
+    '-pix_fmt',
+    'yuv420p',
+    path,
+  ]);
   return path;
 }
 

@@ -12,12 +12,25 @@ export const hasMpirun = spawnSync('mpirun', ['--version'], { encoding: 'utf8' }
 
 /** The environment for the ranks: root allowed, one OpenMP thread each (two ranks share two cores), no inherited launch. */
 export function rankEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, OMPI_ALLOW_RUN_AS_ROOT: '1', OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1', OMP_NUM_THREADS: '1', OMPI_MCA_btl_vader_single_copy_mechanism: 'none', ...extra };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    OMPI_ALLOW_RUN_AS_ROOT: '1',
+    OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1',
+    OMP_NUM_THREADS: '1',
+    OMPI_MCA_btl_vader_single_copy_mechanism: 'none',
+    ...extra,
+  };
   for (const k of ['OMPI_COMM_WORLD_SIZE', 'PMIX_SIZE', 'PMI_SIZE', 'SLURM_NTASKS']) delete env[k];
   return env;
 }
 
-export interface Run { status: number | null; signal: string | null; stderr: string; seconds: number; lines: Record<string, unknown>[] }
+export interface Run {
+  status: number | null;
+  signal: string | null;
+  stderr: string;
+  seconds: number;
+  lines: Record<string, unknown>[];
+}
 
 export function runRanks(ranks: number, mode: string, opts: object, env: NodeJS.ProcessEnv, timeoutMs = 60_000): Run {
   const out = mkdtempSync(join(tmpdir(), 'mvd-ddp-out-'));
@@ -25,7 +38,9 @@ export function runRanks(ranks: number, mode: string, opts: object, env: NodeJS.
   const cmd = ranks === 0 ? node : ['mpirun', '-np', String(ranks), '--oversubscribe', ...node];
   const t0 = performance.now();
   const r = spawnSync(cmd[0], cmd.slice(1), { env, encoding: 'utf8', timeout: timeoutMs, maxBuffer: 1 << 26 });
-  const lines = readdirSync(out).sort().map((f) => JSON.parse(readFileSync(join(out, f), 'utf8')) as Record<string, unknown>);
+  const lines = readdirSync(out)
+    .sort()
+    .map((f) => JSON.parse(readFileSync(join(out, f), 'utf8')) as Record<string, unknown>);
   rmSync(out, { recursive: true, force: true });
   return { status: r.status, signal: r.signal, stderr: r.stderr, seconds: (performance.now() - t0) / 1000, lines };
 }

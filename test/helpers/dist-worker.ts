@@ -28,7 +28,8 @@ function val(...xs: number[]): number {
 
 const bf16 = (x: number) => new Uint16Array(Float32Array.of(x).buffer, 2, 1)[0];
 const fromBf16 = (h: number) => new Float32Array(Uint32Array.of(h << 16).buffer)[0];
-const roundBf16 = (x: number) => fromBf16(new Uint16Array(new Uint32Array(Float32Array.of(x).buffer).map((u) => (u + 0x7fff + ((u >> 16) & 1)) >>> 16).buffer)[0]);
+const roundBf16 = (x: number) =>
+  fromBf16(new Uint16Array(new Uint32Array(Float32Array.of(x).buffer).map((u) => (u + 0x7fff + ((u >> 16) & 1)) >>> 16).buffer)[0]);
 
 type Check = { name: string; ok: boolean; detail?: string };
 
@@ -81,7 +82,14 @@ async function collectivesMode(): Promise<Check[]> {
       if (dtype === 'f32' || dtype === 'bf16') {
         using a = tensorOf(dtype, all[rank], [n]);
         allReduce(a, 'avg');
-        check(`allReduce avg ${dtype} n=${n}`, sameValues(await valuesOf(a), sum.map((x) => wrap(x / size)), dtype === 'f32' ? 1e-6 : 0));
+        check(
+          `allReduce avg ${dtype} n=${n}`,
+          sameValues(
+            await valuesOf(a),
+            sum.map((x) => wrap(x / size)),
+            dtype === 'f32' ? 1e-6 : 0,
+          ),
+        );
       }
       using b = tensorOf(dtype, all[rank], [n]);
       broadcast(b, size - 1);
@@ -95,12 +103,26 @@ async function collectivesMode(): Promise<Check[]> {
   const parts = [3, 17, 1000];
   const base = tensorOf('f32', makeData('f32', 2000, rank), [2000]);
   const view = base.slice(500, 1500);
-  const ts = [tensorOf('f32', makeData('f32', parts[0], rank + 10), [parts[0]]), tensorOf('f32', makeData('f32', parts[1], rank + 20), [parts[1]]), view];
+  const ts = [
+    tensorOf('f32', makeData('f32', parts[0], rank + 10), [parts[0]]),
+    tensorOf('f32', makeData('f32', parts[1], rank + 20), [parts[1]]),
+    view,
+  ];
   allReduce(ts, 'avg');
-  const ref = (seed: number, k: number) => Array.from({ length: k }, (_, i) => Array.from({ length: size }, (_, r) => makeData('f32', k, r + seed)[i]).reduce((s, x) => s + x, 0) / size);
+  const ref = (seed: number, k: number) =>
+    Array.from(
+      { length: k },
+      (_, i) => Array.from({ length: size }, (_, r) => makeData('f32', k, r + seed)[i]).reduce((s, x) => s + x, 0) / size,
+    );
   const refBase = Array.from({ length: size }, (_, r) => makeData('f32', 2000, r));
-  check('bucket of 3 tensors (avg)', sameValues([...(await valuesOf(ts[0])), ...(await valuesOf(ts[1])), ...(await valuesOf(ts[2]))],
-    [...ref(10, 3), ...ref(20, 17), ...refBase[0].slice(500, 1500).map((_, i) => refBase.reduce((s, a) => s + a[500 + i], 0) / size)], 1e-6));
+  check(
+    'bucket of 3 tensors (avg)',
+    sameValues(
+      [...(await valuesOf(ts[0])), ...(await valuesOf(ts[1])), ...(await valuesOf(ts[2]))],
+      [...ref(10, 3), ...ref(20, 17), ...refBase[0].slice(500, 1500).map((_, i) => refBase.reduce((s, a) => s + a[500 + i], 0) / size)],
+      1e-6,
+    ),
+  );
   const head = await valuesOf(base.slice(0, 500));
   check('bucket leaves the rest of a viewed storage alone', sameValues(head, makeData('f32', 2000, rank).slice(0, 500), 0));
   await barrier(device);
@@ -112,7 +134,8 @@ async function collectivesMode(): Promise<Check[]> {
 // ---- training: a linear regression whose global batch j has rows (j, 0..B-1); rank r of W
 // takes rows i·W + r (the loader's interleaved shard), so W ranks × b rows see the same global
 // batch as 1 rank × W·b rows.
-const IN = 6, OUT = 3;
+const IN = 6,
+  OUT = 3;
 function row(step: number, i: number): { x: number[]; y: number[] } {
   const x = Array.from({ length: IN }, (_, k) => val(step, i, k) * 2 - 1);
   const y = Array.from({ length: OUT }, (_, o) => x.reduce((s, xk, k) => s + xk * Math.sin(o + k), 0) + 0.1 * val(step, i, 99, o));
@@ -123,11 +146,17 @@ function regression(globalBatch: number, failAt: number | null): Recipe {
   const { rank, size } = world();
   const model = new Linear(IN, OUT);
   // Different starting weights on each rank: the broadcast from rank 0 must make them agree.
-  model.weight.value.assign(Tensor.fromArray(Float32Array.from({ length: IN * OUT }, (_, i) => val(7, i, rank) - 0.5), [OUT, IN]));
+  model.weight.value.assign(
+    Tensor.fromArray(
+      Float32Array.from({ length: IN * OUT }, (_, i) => val(7, i, rank) - 0.5),
+      [OUT, IN],
+    ),
+  );
   model.bias!.value.assign(Tensor.fromArray(new Float32Array(OUT).fill(rank), [OUT]));
   const per = globalBatch / size;
   return {
-    name: 'regression', model,
+    name: 'regression',
+    model,
     async step(batchIndex) {
       if (failAt !== null && batchIndex === failAt && rank === size - 1) {
         if (opts.kill) process.kill(process.pid, 'SIGKILL');
@@ -152,7 +181,8 @@ function regression(globalBatch: number, failAt: number | null): Recipe {
 // ---- the same with drop path: one transformer block (dropPath 0.5) on [rows, 3 tokens, 8] inputs
 // (q and v biases only: a k bias has a zero gradient, which AdamW would turn into rounding noise).
 // Row i of rank r is global row i·W + r, and drop path keys its draws by that global row.
-const TOK = 3, DIM = 8;
+const TOK = 3,
+  DIM = 8;
 function dropPathRegression(globalBatch: number): Recipe {
   const { rank, size } = world();
   const model = new Block(DIM, 2, 2, 'qv', 0.5, 1e-6, new StepRng(11));
@@ -160,9 +190,13 @@ function dropPathRegression(globalBatch: number): Recipe {
   model.init({ kind: 'xavier_uniform' }, { seed: 3 + rank, prefix: '' });
   const per = globalBatch / size;
   const rows = (batchIndex: number, k: number) =>
-    Float32Array.from({ length: per * TOK * DIM }, (_, j) => val(batchIndex, Math.floor(j / (TOK * DIM)) * size + rank, j % (TOK * DIM), k) * 2 - 1);
+    Float32Array.from(
+      { length: per * TOK * DIM },
+      (_, j) => val(batchIndex, Math.floor(j / (TOK * DIM)) * size + rank, j % (TOK * DIM), k) * 2 - 1,
+    );
   return {
-    name: 'regression', model,
+    name: 'regression',
+    model,
     async step(batchIndex) {
       using x = Tensor.fromArray(rows(batchIndex, 0), [per, TOK, DIM]);
       using y = Tensor.fromArray(rows(batchIndex, 1), [per * TOK, DIM]);
@@ -185,19 +219,36 @@ async function trainMode(): Promise<Record<string, unknown>> {
   // With drop path (a model of blocks): counts the bucket all-reduces started during backward.
   let started = 0;
   if (opts.dropPath) {
-    const native = collectives(), start = native.allReduceStart.bind(native);
-    native.allReduceStart = (ts, op) => (started++, start(ts, op));
+    const native = collectives(),
+      start = native.allReduceStart.bind(native);
+    native.allReduceStart = (ts, op) => {
+      started++;
+      return start(ts, op);
+    };
   }
   const globalBatch = Number(opts.globalBatch ?? 8);
   const recipe = opts.dropPath ? dropPathRegression(globalBatch) : regression(globalBatch, (opts.failAt as number | undefined) ?? null);
   const r = await train(recipe, {
-    steps: Number(opts.steps ?? 6), lr: 0.05, minLr: 0.005, warmupSteps: 1, weightDecay: 0.01, clipGrad: 0.5,
-    accumulate: Number(opts.accumulate ?? 1), runDir: opts.runDir as string | undefined, resume: Boolean(opts.resume),
-    stopAfter: opts.stopAfter as number | undefined, checkpointEvery: 1, onWarning: () => {},
+    steps: Number(opts.steps ?? 6),
+    lr: 0.05,
+    minLr: 0.005,
+    warmupSteps: 1,
+    weightDecay: 0.01,
+    clipGrad: 0.5,
+    accumulate: Number(opts.accumulate ?? 1),
+    runDir: opts.runDir as string | undefined,
+    resume: Boolean(opts.resume),
+    stopAfter: opts.stopAfter as number | undefined,
+    checkpointEvery: 1,
+    onWarning: () => {},
   });
   return {
-    rank: w.rank, size: w.size, losses: r.history.map((h) => h.losses.mse), gradNorms: r.history.map((h) => h.gradNorm),
-    weights: [...(await recipe.model.namedParameters()[0][1].value.toArray())], bias: [...(await recipe.model.namedParameters()[1][1].value.toArray())],
+    rank: w.rank,
+    size: w.size,
+    losses: r.history.map((h) => h.losses.mse),
+    gradNorms: r.history.map((h) => h.gradNorm),
+    weights: [...(await recipe.model.namedParameters()[0][1].value.toArray())],
+    bias: [...(await recipe.model.namedParameters()[1][1].value.toArray())],
     started,
     all: (await Promise.all(recipe.model.namedParameters().map(async ([, p]) => [...(await p.value.toArray())]))).flat(),
   };
@@ -210,8 +261,13 @@ async function cacheMode(): Promise<Record<string, unknown>> {
   const { rank, size } = initDistributed();
   const teacher = makeTeacher('vid', { preset: 'tiny', frames: 4, size: 32 });
   const cache = await TeacherCache.open(String(opts.dir), teacher, { clipId: (i) => `clip${i}`, view: 'test' });
-  const per = 8 / size, clip = 3 * 4 * 32 * 32;
-  const video = (owner: number) => Tensor.fromArray(Float32Array.from({ length: per * clip }, (_, j) => val(Math.floor(j / clip) * size + owner, j % clip)), [per, 3, 4, 32, 32]);
+  const per = 8 / size,
+    clip = 3 * 4 * 32 * 32;
+  const video = (owner: number) =>
+    Tensor.fromArray(
+      Float32Array.from({ length: per * clip }, (_, j) => val(Math.floor(j / clip) * size + owner, j % clip)),
+      [per, 3, 4, 32, 32],
+    );
   const indices = (owner: number) => Array.from({ length: per }, (_, i) => i * size + owner);
   {
     using v = video(rank);
@@ -236,7 +292,10 @@ async function cacheMode(): Promise<Record<string, unknown>> {
 // per-step seconds of both, alternating runs of `steps` so that load from elsewhere hits both.
 async function benchMode(): Promise<Record<string, unknown>> {
   const w = initDistributed();
-  const dim = Number(opts.dim ?? 384), depth = Number(opts.depth ?? 12), tokens = Number(opts.tokens ?? 16), batch = Number(opts.batch ?? 2);
+  const dim = Number(opts.dim ?? 384),
+    depth = Number(opts.depth ?? 12),
+    tokens = Number(opts.tokens ?? 16),
+    batch = Number(opts.batch ?? 2);
   const blocks = Array.from({ length: depth }, () => new Block(dim, 6, 4, 'qv', 0, 1e-6));
   class Stack extends Module {
     constructor() {
@@ -246,9 +305,13 @@ async function benchMode(): Promise<Record<string, unknown>> {
   }
   const model = new Stack();
   const recipe: Recipe = {
-    name: 'bench', model,
+    name: 'bench',
+    model,
     async step(batchIndex) {
-      let x: Tensor = Tensor.fromArray(Float32Array.from({ length: batch * tokens * dim }, (_, j) => val(batchIndex, w.rank, j) - 0.5), [batch, tokens, dim]);
+      let x: Tensor = Tensor.fromArray(
+        Float32Array.from({ length: batch * tokens * dim }, (_, j) => val(batchIndex, w.rank, j) - 0.5),
+        [batch, tokens, dim],
+      );
       const input = x;
       for (const b of blocks) {
         const next = b.forward(x);
@@ -271,20 +334,35 @@ async function benchMode(): Promise<Record<string, unknown>> {
     },
     dispose() {},
   };
-  const steps = Number(opts.steps ?? 6), rounds = Number(opts.rounds ?? 3);
+  const steps = Number(opts.steps ?? 6),
+    rounds = Number(opts.rounds ?? 3);
   const times: Record<string, number[]> = { overlapped: [], after: [] };
   for (let r = 0; r < rounds; r++)
     for (const mode of ['after', 'overlapped']) {
-      const h = await train(recipe, { steps, lr: 1e-4, minLr: 1e-5, warmupSteps: 1, weightDecay: 0, overlapAllReduce: mode === 'overlapped' });
-      times[mode].push(...h.history.slice(1).map((x) => x.seconds));  // the first step warms caches
+      const h = await train(recipe, {
+        steps,
+        lr: 1e-4,
+        minLr: 1e-5,
+        warmupSteps: 1,
+        weightDecay: 0,
+        overlapAllReduce: mode === 'overlapped',
+      });
+      times[mode].push(...h.history.slice(1).map((x) => x.seconds)); // the first step warms caches
     }
   const params = model.parameters().reduce((a, p) => a + p.value.numel, 0);
   return { rank: w.rank, size: w.size, params, times };
 }
 
 const info = () => collectives().distributedInfo();
-const out = mode === 'collectives' ? { checks: await collectivesMode(), cudaPath: info().cudaPath, mpiCompiled: info().mpiCompiled } : mode === 'cache' ? await cacheMode() : mode === 'bench' ? await benchMode() : await trainMode();
+const out =
+  mode === 'collectives'
+    ? { checks: await collectivesMode(), cudaPath: info().cudaPath, mpiCompiled: info().mpiCompiled }
+    : mode === 'cache'
+      ? await cacheMode()
+      : mode === 'bench'
+        ? await benchMode()
+        : await trainMode();
 const line = JSON.stringify({ ...out, rank: world().rank, size: world().size });
 // A file per rank when asked: mpirun may split long lines of two ranks' stdout into each other.
 if (opts.out) writeFileSync(join(String(opts.out), `rank${world().rank}.json`), line);
-else process.stdout.write(line + '\n');
+else process.stdout.write(`${line}\n`);

@@ -117,7 +117,11 @@ export const misuseCases: MisuseCase[] = [
   { name: 'fromArray Float64Array', run: () => Tensor.fromArray(any<Float32Array>(new Float64Array(3)), [3]), expect: ValueError },
   { name: 'fromArray plain array', run: () => Tensor.fromArray(any<Float32Array>([1, 2, 3]), [3]), expect: ValueError },
   { name: 'fromArray negative shape', run: () => Tensor.fromArray(new Float32Array(0), [-2]), expect: ShapeError },
-  { name: 'fromArray huge shape for a small array', run: () => Tensor.fromArray(new Float32Array(4), [2 ** 40, 2 ** 40]), expect: ShapeError },
+  {
+    name: 'fromArray huge shape for a small array',
+    run: () => Tensor.fromArray(new Float32Array(4), [2 ** 40, 2 ** 40]),
+    expect: ShapeError,
+  },
   { name: 'empty [0, 2^40] is an empty tensor', run: () => Tensor.empty([0, 2 ** 40]), expect: equals([0, 2 ** 40], []) },
   {
     name: 'an allocation the OS refuses (2^46 bytes) is a NativeError',
@@ -142,7 +146,16 @@ export const misuseCases: MisuseCase[] = [
   { name: 'reshape after dispose', run: () => disposed().reshape([4]), expect: DisposedError },
   { name: 'gemm on a disposed tensor', run: () => gemm(disposed(), f32([2, 2])), expect: DisposedError },
   { name: 'gelu on a disposed tensor', run: () => gelu(disposed()), expect: DisposedError },
-  { name: 'dispose twice is harmless', run: () => { const x = f32([2]); x.dispose(); x.dispose(); return 'done'; }, expect: (r) => r === 'done' || `got ${String(r)}` },
+  {
+    name: 'dispose twice is harmless',
+    run: () => {
+      const x = f32([2]);
+      x.dispose();
+      x.dispose();
+      return 'done';
+    },
+    expect: (r) => r === 'done' || `got ${String(r)}`,
+  },
   { name: 'item of a 2-element tensor', run: () => f32([2]).item(), expect: ShapeError },
   { name: 'to an unknown device', run: () => f32([2]).to('gpu'), expect: ValueError },
   { name: 'forged view past its storage', run: () => gelu(forged({ shape: [1000] })), expect: ShapeError },
@@ -160,7 +173,11 @@ export const misuseCases: MisuseCase[] = [
   // ---- gemm: empty dimensions ----
   { name: 'gemm K=0', run: () => gemm(Tensor.zeros([2, 0]), Tensor.zeros([0, 4])), expect: equals([2, 4], 0) },
   { name: 'gemm K=0 with bias', run: () => gemm(f32([2, 0]), f32([0, 3]), { bias: f32([3], 2) }), expect: equals([2, 3], 2) },
-  { name: 'gemm K=0 accumulating (beta)', run: () => gemm(f32([2, 0]), f32([0, 3]), { out: f32([2, 3], 4), beta: 0.5 }), expect: equals([2, 3], 2) },
+  {
+    name: 'gemm K=0 accumulating (beta)',
+    run: () => gemm(f32([2, 0]), f32([0, 3]), { out: f32([2, 3], 4), beta: 0.5 }),
+    expect: equals([2, 3], 2),
+  },
   {
     name: 'gemm K=0 beta, bias and GELU',
     run: () => gemm(f32([2, 0]), f32([0, 3]), { out: f32([2, 3], 1), beta: 0.5, bias: f32([3], 0.5), gelu: true }).gelu,
@@ -168,8 +185,16 @@ export const misuseCases: MisuseCase[] = [
   },
   { name: 'gemm K=0 transA', run: () => gemm(f32([0, 2]), f32([0, 3]), { transA: true }), expect: equals([2, 3], 0) },
   { name: 'gemm K=0 transB', run: () => gemm(f32([2, 0]), f32([3, 0]), { transB: true }), expect: equals([2, 3], 0) },
-  { name: 'gemm K=0 transA and transB', run: () => gemm(f32([0, 2]), f32([3, 0]), { transA: true, transB: true, bias: f32([3], 1) }), expect: equals([2, 3], 1) },
-  { name: 'gemm K=0 portable backend', run: () => gemm(f32([2, 0]), f32([0, 3]), { backend: 'portable', bias: f32([3], 3) }), expect: equals([2, 3], 3) },
+  {
+    name: 'gemm K=0 transA and transB',
+    run: () => gemm(f32([0, 2]), f32([3, 0]), { transA: true, transB: true, bias: f32([3], 1) }),
+    expect: equals([2, 3], 1),
+  },
+  {
+    name: 'gemm K=0 portable backend',
+    run: () => gemm(f32([2, 0]), f32([0, 3]), { backend: 'portable', bias: f32([3], 3) }),
+    expect: equals([2, 3], 3),
+  },
   {
     name: 'gemm K=0 with packed weights',
     run: () => {
@@ -201,7 +226,14 @@ export const misuseCases: MisuseCase[] = [
   { name: 'gemm beta NaN', run: () => gemm(f32([2, 3]), f32([3, 2]), { out: f32([2, 2]), beta: NaN }), expect: ValueError },
   { name: 'gemm alpha string', run: () => gemm(f32([2, 3]), f32([3, 2]), { alpha: any('2') }), expect: ValueError },
   { name: 'gemm unknown backend', run: () => gemm(f32([2, 3]), f32([3, 2]), { backend: any('mkl') }), expect: ValueError },
-  { name: 'gemm packed from another B', run: () => { const p = gemmPackWeights(f32([3, 64])); return p ? gemm(f32([2, 3]), f32([3, 64]), { packed: p }) : Promise.reject(new ValueError('no pack')); }, expect: ValueError },
+  {
+    name: 'gemm packed from another B',
+    run: () => {
+      const p = gemmPackWeights(f32([3, 64]));
+      return p ? gemm(f32([2, 3]), f32([3, 64]), { packed: p }) : Promise.reject(new ValueError('no pack'));
+    },
+    expect: ValueError,
+  },
   { name: 'gemm B null', run: () => gemm(f32([2, 3]), any(null)), expect: ValueError },
   { name: 'gemmPackWeights 1-D', run: () => gemmPackWeights(f32([4])), expect: ShapeError },
   { name: 'gemmPackWeights i32', run: () => gemmPackWeights(i32([1, 2, 3, 4], [2, 2])), expect: DTypeError },
@@ -237,7 +269,11 @@ export const misuseCases: MisuseCase[] = [
   { name: 'layerNorm weight without bias', run: () => layerNormForward(f32([2, 4]), f32([4]), null, 1e-6).y, expect: ValueError },
   { name: 'layerNorm 0-d x', run: () => layerNormForward(f32([]), null, null, 1e-6).y, expect: ShapeError },
   { name: 'layerNorm i32', run: () => layerNormForward(i32([1, 2]), null, null, 1e-6).y, expect: DTypeError },
-  { name: 'layerNormBackward mean wrong length', run: () => layerNormBackward(f32([2, 4]), f32([2, 4]), f32([3]), f32([2]), null).dx, expect: ShapeError },
+  {
+    name: 'layerNormBackward mean wrong length',
+    run: () => layerNormBackward(f32([2, 4]), f32([2, 4]), f32([3]), f32([2]), null).dx,
+    expect: ShapeError,
+  },
   // ---- attention ----
   { name: 'attention heads 0', run: () => attentionForward(f32([1, 4, 12]), 0).out, expect: ValueError },
   { name: 'attention heads NaN', run: () => attentionForward(f32([1, 4, 12]), NaN).out, expect: ValueError },
@@ -246,13 +282,33 @@ export const misuseCases: MisuseCase[] = [
   { name: 'attention qkv 2-D', run: () => attentionForward(f32([4, 12]), 1).out, expect: ShapeError },
   { name: 'attention last dim not 3D', run: () => attentionForward(f32([1, 4, 13]), 1).out, expect: ShapeError },
   { name: 'attention zero tokens', run: () => attentionForward(f32([1, 0, 12]), 2).out, expect: ShapeError },
-  { name: 'attentionBackward out shape mismatch', run: () => attentionBackward(f32([1, 4, 4]), f32([1, 4, 12]), f32([1, 3, 4]), f32([1, 1, 4]), 1), expect: ShapeError },
+  {
+    name: 'attentionBackward out shape mismatch',
+    run: () => attentionBackward(f32([1, 4, 4]), f32([1, 4, 12]), f32([1, 3, 4]), f32([1, 1, 4]), 1),
+    expect: ShapeError,
+  },
   // ---- loss ----
-  { name: 'distillLoss unknown kind', run: () => distillLoss(f32([2]), f32([2]), null, null, { kind: any('huber') }).loss, expect: ValueError },
+  {
+    name: 'distillLoss unknown kind',
+    run: () => distillLoss(f32([2]), f32([2]), null, null, { kind: any('huber') }).loss,
+    expect: ValueError,
+  },
   { name: 'distillLoss shape mismatch', run: () => distillLoss(f32([2]), f32([3]), null, null, { kind: 'l2' }).loss, expect: ShapeError },
-  { name: 'distillLoss prediction without target', run: () => distillLoss(f32([2]), null, null, null, { kind: 'l2' }).loss, expect: ValueError },
-  { name: 'distillLoss negative beta', run: () => distillLoss(f32([2]), f32([2]), null, null, { kind: 'smoothl1', beta: -1 }).loss, expect: ValueError },
-  { name: 'distillLoss weight NaN', run: () => distillLoss(f32([2]), f32([2]), null, null, { kind: 'l2', wImg: NaN }).loss, expect: ValueError },
+  {
+    name: 'distillLoss prediction without target',
+    run: () => distillLoss(f32([2]), null, null, null, { kind: 'l2' }).loss,
+    expect: ValueError,
+  },
+  {
+    name: 'distillLoss negative beta',
+    run: () => distillLoss(f32([2]), f32([2]), null, null, { kind: 'smoothl1', beta: -1 }).loss,
+    expect: ValueError,
+  },
+  {
+    name: 'distillLoss weight NaN',
+    run: () => distillLoss(f32([2]), f32([2]), null, null, { kind: 'l2', wImg: NaN }).loss,
+    expect: ValueError,
+  },
   { name: 'distillLoss i32 target', run: () => distillLoss(f32([2]), i32([1, 2]), null, null, { kind: 'l2' }).loss, expect: DTypeError },
   { name: 'mseLoss shape mismatch', run: () => mseLoss(f32([2]), f32([2, 1])).loss, expect: ShapeError },
   // The loss kernels define the mean over no elements as 0 (as a missing pair contributes 0).
@@ -263,7 +319,11 @@ export const misuseCases: MisuseCase[] = [
   { name: 'crossEntropy label out of range', run: () => crossEntropy(f32([2, 3]), i32([0, 5])).loss, expect: ValueError },
   { name: 'crossEntropy negative label', run: () => crossEntropy(f32([2, 3]), i32([0, -1])).loss, expect: ValueError },
   { name: 'crossEntropy smoothing 2', run: () => crossEntropy(f32([2, 3]), i32([0, 1]), { labelSmoothing: 2 }).loss, expect: ValueError },
-  { name: 'crossEntropy smoothing NaN', run: () => crossEntropy(f32([2, 3]), i32([0, 1]), { labelSmoothing: NaN }).loss, expect: ValueError },
+  {
+    name: 'crossEntropy smoothing NaN',
+    run: () => crossEntropy(f32([2, 3]), i32([0, 1]), { labelSmoothing: NaN }).loss,
+    expect: ValueError,
+  },
   { name: 'crossEntropy soft targets wrong shape', run: () => crossEntropy(f32([2, 3]), f32([2, 2])).loss, expect: ShapeError },
   { name: 'crossEntropy u8 labels', run: () => crossEntropy(f32([2, 3]), u8([2])).loss, expect: DTypeError },
   { name: 'crossEntropy zero classes', run: () => crossEntropy(f32([2, 0]), i32([0, 0])).loss, expect: ShapeError },
@@ -272,17 +332,62 @@ export const misuseCases: MisuseCase[] = [
   { name: 'topkCorrect k NaN', run: () => topkCorrect(f32([2, 3]), i32([0, 1]), [NaN]), expect: ValueError },
   { name: 'topkCorrect ks not an array', run: () => topkCorrect(f32([2, 3]), i32([0, 1]), any(1)), expect: ValueError },
   // ---- optimiser ----
-  { name: 'adamw list lengths differ', run: () => adamw([f32([2])], [], [f32([2])], [f32([2])], { lr: [1e-3], weightDecay: [0], beta1: 0.9, beta2: 0.999, eps: 1e-8, step: 1 }), expect: ValueError },
-  { name: 'adamw lr list short', run: () => adamw([f32([2])], [f32([2])], [f32([2])], [f32([2])], { lr: [], weightDecay: [0], beta1: 0.9, beta2: 0.999, eps: 1e-8, step: 1 }), expect: ValueError },
-  { name: 'adamw step 0', run: () => adamw([f32([2])], [f32([2])], [f32([2])], [f32([2])], { lr: [1e-3], weightDecay: [0], beta1: 0.9, beta2: 0.999, eps: 1e-8, step: 0 }), expect: ValueError },
-  { name: 'adamw beta1 NaN', run: () => adamw([f32([2])], [f32([2])], [f32([2])], [f32([2])], { lr: [1e-3], weightDecay: [0], beta1: NaN, beta2: 0.999, eps: 1e-8, step: 1 }), expect: ValueError },
-  { name: 'adamw grad shape mismatch', run: () => adamw([f32([2])], [f32([3])], [f32([2])], [f32([2])], { lr: [1e-3], weightDecay: [0], beta1: 0.9, beta2: 0.999, eps: 1e-8, step: 1 }), expect: ShapeError },
-  { name: 'adamw params not an array', run: () => adamw(any(f32([2])), [f32([2])], [f32([2])], [f32([2])], { lr: [1e-3], weightDecay: [0], beta1: 0.9, beta2: 0.999, eps: 1e-8, step: 1 }), expect: ValueError },
+  {
+    name: 'adamw list lengths differ',
+    run: () =>
+      adamw([f32([2])], [], [f32([2])], [f32([2])], { lr: [1e-3], weightDecay: [0], beta1: 0.9, beta2: 0.999, eps: 1e-8, step: 1 }),
+    expect: ValueError,
+  },
+  {
+    name: 'adamw lr list short',
+    run: () =>
+      adamw([f32([2])], [f32([2])], [f32([2])], [f32([2])], { lr: [], weightDecay: [0], beta1: 0.9, beta2: 0.999, eps: 1e-8, step: 1 }),
+    expect: ValueError,
+  },
+  {
+    name: 'adamw step 0',
+    run: () =>
+      adamw([f32([2])], [f32([2])], [f32([2])], [f32([2])], { lr: [1e-3], weightDecay: [0], beta1: 0.9, beta2: 0.999, eps: 1e-8, step: 0 }),
+    expect: ValueError,
+  },
+  {
+    name: 'adamw beta1 NaN',
+    run: () =>
+      adamw([f32([2])], [f32([2])], [f32([2])], [f32([2])], { lr: [1e-3], weightDecay: [0], beta1: NaN, beta2: 0.999, eps: 1e-8, step: 1 }),
+    expect: ValueError,
+  },
+  {
+    name: 'adamw grad shape mismatch',
+    run: () =>
+      adamw([f32([2])], [f32([3])], [f32([2])], [f32([2])], { lr: [1e-3], weightDecay: [0], beta1: 0.9, beta2: 0.999, eps: 1e-8, step: 1 }),
+    expect: ShapeError,
+  },
+  {
+    name: 'adamw params not an array',
+    run: () =>
+      adamw(any(f32([2])), [f32([2])], [f32([2])], [f32([2])], {
+        lr: [1e-3],
+        weightDecay: [0],
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-8,
+        step: 1,
+      }),
+    expect: ValueError,
+  },
   { name: 'gradNorm of no tensors', run: () => gradNorm([]), expect: equals([1], 0) },
   { name: 'gradNorm of i32', run: () => gradNorm([i32([1])]), expect: DTypeError },
   { name: 'allFinite of no tensors', run: () => allFinite([]), expect: equals([1], 1) },
   // NaN is passed through, not refused: clipping by a NaN norm must reach the non-finite check.
-  { name: 'scaleTensors by NaN gives NaN', run: () => { const x = f32([2]); scaleTensors([x], NaN); return x; }, expect: equals([2], NaN) },
+  {
+    name: 'scaleTensors by NaN gives NaN',
+    run: () => {
+      const x = f32([2]);
+      scaleTensors([x], NaN);
+      return x;
+    },
+    expect: equals([2], NaN),
+  },
   // ---- tokens ----
   { name: 'patchify kernel 0', run: () => patchify(f32([1, 3, 2, 4, 4]), 0, 2, 2), expect: ValueError },
   { name: 'patchify kernel NaN', run: () => patchify(f32([1, 3, 2, 4, 4]), NaN, 2, 2), expect: ValueError },
@@ -294,17 +399,37 @@ export const misuseCases: MisuseCase[] = [
   { name: 'gatherTokens negative index', run: () => gatherTokens(f32([1, 4, 2]), i32([0, -1], [1, 2])), expect: ValueError },
   { name: 'scatterTokens n negative', run: () => scatterTokens(f32([1, 2, 2]), i32([0, 1], [1, 2]), -1), expect: ValueError },
   { name: 'scatterTokens n NaN', run: () => scatterTokens(f32([1, 2, 2]), i32([0, 1], [1, 2]), NaN), expect: ValueError },
-  { name: 'placeTokens n below the visible count', run: () => placeTokens(f32([1, 2, 2]), i32([0, 1], [1, 2]), f32([2]), 1), expect: ShapeError },
-  { name: 'assembleDecoderInput pos wrong', run: () => assembleDecoderInput(f32([1, 1, 2]), i32([0], [1, 1]), i32([1], [1, 1]), f32([2]), f32([2, 3])), expect: ShapeError },
+  {
+    name: 'placeTokens n below the visible count',
+    run: () => placeTokens(f32([1, 2, 2]), i32([0, 1], [1, 2]), f32([2]), 1),
+    expect: ShapeError,
+  },
+  {
+    name: 'assembleDecoderInput pos wrong',
+    run: () => assembleDecoderInput(f32([1, 1, 2]), i32([0], [1, 1]), i32([1], [1, 1]), f32([2]), f32([2, 3])),
+    expect: ShapeError,
+  },
   // ---- tables, targets, frames, random, augment ----
   { name: 'sincos3dTable d not divisible', run: () => sincos3dTable(5, 2, 2, 2), expect: ValueError },
   { name: 'sincos3dTable NaN size', run: () => sincos3dTable(12, NaN, 2, 2), expect: ValueError },
   { name: 'sinusoid1dTable negative n', run: () => sinusoid1dTable(-1, 4), expect: ValueError },
   { name: 'sinusoid1dTable huge n', run: () => sinusoid1dTable(2 ** 40, 2 ** 20), expect: ValueError },
   { name: 'sincos2dTable odd d', run: () => sincos2dTable(6, 2), expect: ValueError },
-  { name: 'videomaePixelTarget 4-D video', run: () => videomaePixelTarget(f32([3, 2, 16, 16]), { mean: [0, 0, 0], std: [1, 1, 1] }), expect: ShapeError },
-  { name: 'videomaePixelTarget std 0', run: () => videomaePixelTarget(f32([1, 3, 2, 16, 16]), { mean: [0, 0, 0], std: [1, 0, 1] }), expect: ValueError },
-  { name: 'videomaePixelTarget mean too short', run: () => videomaePixelTarget(f32([1, 3, 2, 16, 16]), { mean: [0, 0], std: [1, 1, 1] }), expect: ValueError },
+  {
+    name: 'videomaePixelTarget 4-D video',
+    run: () => videomaePixelTarget(f32([3, 2, 16, 16]), { mean: [0, 0, 0], std: [1, 1, 1] }),
+    expect: ShapeError,
+  },
+  {
+    name: 'videomaePixelTarget std 0',
+    run: () => videomaePixelTarget(f32([1, 3, 2, 16, 16]), { mean: [0, 0, 0], std: [1, 0, 1] }),
+    expect: ValueError,
+  },
+  {
+    name: 'videomaePixelTarget mean too short',
+    run: () => videomaePixelTarget(f32([1, 3, 2, 16, 16]), { mean: [0, 0], std: [1, 1, 1] }),
+    expect: ValueError,
+  },
   { name: 'resizeCrop on f32 frames', run: () => resizeCrop(f32([1, 4, 4, 3]), { x: 0, y: 0, w: 4, h: 4 }, 2, 2), expect: DTypeError },
   { name: 'resizeCrop box outside', run: () => resizeCrop(u8([1, 4, 4, 3]), { x: 2, y: 0, w: 4, h: 4 }, 2, 2), expect: ValueError },
   { name: 'resizeCrop output 0 wide', run: () => resizeCrop(u8([1, 4, 4, 3]), { x: 0, y: 0, w: 4, h: 4 }, 2, 0), expect: ValueError },
@@ -320,8 +445,16 @@ export const misuseCases: MisuseCase[] = [
   { name: 'randomFill negative stream', run: () => randomFill(f32([2]), { dist: 'uniform', a: 0, b: 1 }, 1, -1), expect: ValueError },
   { name: 'mixBatch lambda 2', run: () => mixBatch(f32([2, 3, 1, 2, 2]), 2), expect: ValueError },
   { name: 'mixBatch box outside', run: () => mixBatch(f32([2, 3, 1, 2, 2]), 0.5, { y0: 0, y1: 5, x0: 0, x1: 1 }), expect: ValueError },
-  { name: 'randomErase rect outside', run: () => randomErase(f32([1, 3, 1, 4, 4]), [{ clip: 0, top: 3, left: 0, h: 4, w: 2, seed: 1 }]), expect: ValueError },
-  { name: 'randomErase clip index out of range', run: () => randomErase(f32([1, 3, 1, 4, 4]), [{ clip: 3, top: 0, left: 0, h: 1, w: 1, seed: 1 }]), expect: ValueError },
+  {
+    name: 'randomErase rect outside',
+    run: () => randomErase(f32([1, 3, 1, 4, 4]), [{ clip: 0, top: 3, left: 0, h: 4, w: 2, seed: 1 }]),
+    expect: ValueError,
+  },
+  {
+    name: 'randomErase clip index out of range',
+    run: () => randomErase(f32([1, 3, 1, 4, 4]), [{ clip: 3, top: 0, left: 0, h: 1, w: 1, seed: 1 }]),
+    expect: ValueError,
+  },
   // ---- devices ----
   { name: 'a CUDA tensor where none exists', run: () => Tensor.empty([2], { device: 'cuda:63' }), expect: DeviceError },
 ];

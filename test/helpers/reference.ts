@@ -4,9 +4,11 @@ export function randn(n: number, seed: number): Float32Array {
   // xorshift + Box-Muller: deterministic, never all zeros.
   let s = (seed * 2654435761) >>> 0 || 1;
   const next = () => {
-    s ^= s << 13; s >>>= 0;
+    s ^= s << 13;
+    s >>>= 0;
     s ^= s >>> 17;
-    s ^= s << 5; s >>>= 0;
+    s ^= s << 5;
+    s >>>= 0;
     return (s + 0.5) / 4294967296;
   };
   const out = new Float32Array(n);
@@ -26,11 +28,16 @@ export function maxRelErr(a: ArrayLike<number>, ref: ArrayLike<number>): number 
 }
 
 export function gemmRef(
-  A: Float32Array, B: Float32Array, M: number, N: number, K: number,
+  A: Float32Array,
+  B: Float32Array,
+  M: number,
+  N: number,
+  K: number,
   o: { transA?: boolean; transB?: boolean; alpha?: number; beta?: number; C?: Float32Array; bias?: Float32Array } = {},
 ): Float64Array {
   const out = new Float64Array(M * N);
-  const alpha = o.alpha ?? 1, beta = o.beta ?? 0;
+  const alpha = o.alpha ?? 1,
+    beta = o.beta ?? 0;
   for (let i = 0; i < M; i++)
     for (let j = 0; j < N; j++) {
       let s = 0;

@@ -6,9 +6,11 @@ export function randBytes(n: number, seed: number): Uint8Array {
   let s = (seed * 2654435761) >>> 0 || 1;
   const out = new Uint8Array(n);
   for (let i = 0; i < n; i++) {
-    s ^= s << 13; s >>>= 0;
+    s ^= s << 13;
+    s >>>= 0;
     s ^= s >>> 17;
-    s ^= s << 5; s >>>= 0;
+    s ^= s << 5;
+    s >>>= 0;
     out[i] = s & 255;
   }
   return out;
@@ -39,10 +41,19 @@ export function randDistinct(B: number, k: number, n: number, seed: number): Int
 
 /** Direct Conv3d with stride = kernel, weight [D,C,kt,kh,kw], over frames 0,s,2s,… → [B·ntok, D]. */
 export function conv3dRef(
-  x: Float32Array, [B, C, T, H, W]: number[], w: Float32Array, D: number, bias: Float32Array,
-  kt: number, kh: number, kw: number, s = 1,
+  x: Float32Array,
+  [B, C, T, H, W]: number[],
+  w: Float32Array,
+  D: number,
+  bias: Float32Array,
+  kt: number,
+  kh: number,
+  kw: number,
+  s = 1,
 ): Float64Array {
-  const Tn = T / (kt * s), Nh = H / kh, Nw = W / kw;
+  const Tn = T / (kt * s),
+    Nh = H / kh,
+    Nw = W / kw;
   const out = new Float64Array(B * Tn * Nh * Nw * D);
   let r = 0;
   for (let b = 0; b < B; b++)
@@ -56,8 +67,8 @@ export function conv3dRef(
                 for (let dy = 0; dy < kh; dy++)
                   for (let dx = 0; dx < kw; dx++) {
                     const f = (tt * kt + dt) * s;
-                    acc += x[(((b * C + c) * T + f) * H + hh * kh + dy) * W + ww * kw + dx] *
-                      w[(((d * C + c) * kt + dt) * kh + dy) * kw + dx];
+                    acc +=
+                      x[(((b * C + c) * T + f) * H + hh * kh + dy) * W + ww * kw + dx] * w[(((d * C + c) * kt + dt) * kh + dy) * kw + dx];
                   }
             out[r * D + d] = acc;
           }
@@ -68,13 +79,16 @@ export type TargetKind = 'videomae' | 'mae' | 'diff';
 
 /** Pixel targets from [B,C,T,H,W] (T = 1 for 'mae'), straight from the definitions. */
 export function pixelTargetRef(
-  x: Float32Array, [B, C, T, H, W]: number[], kind: TargetKind,
+  x: Float32Array,
+  [B, C, T, H, W]: number[],
+  kind: TargetKind,
   o: { mean: number[]; std: number[]; tubelet: number; patch: number; normalize: boolean },
 ): Float64Array {
-  const p = o.patch, tub = o.tubelet, nt = kind === 'videomae' ? tub : 1;
+  const p = o.patch,
+    tub = o.tubelet,
+    nt = kind === 'videomae' ? tub : 1;
   const out: number[] = [];
-  const px = (b: number, c: number, t: number, y: number, xx: number) =>
-    x[(((b * C + c) * T + t) * H + y) * W + xx] * o.std[c] + o.mean[c];
+  const px = (b: number, c: number, t: number, y: number, xx: number) => x[(((b * C + c) * T + t) * H + y) * W + xx] * o.std[c] + o.mean[c];
   for (let b = 0; b < B; b++)
     for (let tt = 0; tt < T / tub; tt++)
       for (let hh = 0; hh < H / p; hh++)
@@ -84,13 +98,17 @@ export function pixelTargetRef(
             for (let py = 0; py < p; py++)
               for (let q = 0; q < p; q++)
                 for (let c = 0; c < C; c++) {
-                  const y = hh * p + py, xx = ww * p + q;
-                  v.push(kind === 'diff' ? px(b, c, tt * tub + tub - 1, y, xx) - px(b, c, tt * tub, y, xx) : px(b, c, tt * tub + dt, y, xx));
+                  const y = hh * p + py,
+                    xx = ww * p + q;
+                  v.push(
+                    kind === 'diff' ? px(b, c, tt * tub + tub - 1, y, xx) - px(b, c, tt * tub, y, xx) : px(b, c, tt * tub + dt, y, xx),
+                  );
                 }
           if (o.normalize && kind === 'videomae') {
             const n = v.length / C;
             for (let c = 0; c < C; c++) {
-              let m = 0, s = 0;
+              let m = 0,
+                s = 0;
               for (let i = 0; i < n; i++) m += v[i * C + c];
               m /= n;
               for (let i = 0; i < n; i++) s += (v[i * C + c] - m) ** 2;
@@ -109,7 +127,11 @@ export function pixelTargetRef(
 
 /** Unrounded bilinear value (half-pixel centres, clamped to the crop) of frames u8 [T,H,W,C]. */
 export function resizeCropRef(
-  f: Uint8Array, [T, H, W, C]: number[], crop: { x: number; y: number; w: number; h: number }, oh: number, ow: number,
+  f: Uint8Array,
+  [T, H, W, C]: number[],
+  crop: { x: number; y: number; w: number; h: number },
+  oh: number,
+  ow: number,
 ): Float64Array {
   const tap = (o: number, nIn: number, nOut: number): [number, number, number] => {
     const s = Math.max(0, ((o + 0.5) * nIn) / nOut - 0.5);

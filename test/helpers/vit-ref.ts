@@ -22,7 +22,7 @@ export interface RefVit {
 function sincos1d(d: number, p: number, out: Float64Array, at: number): void {
   const half = d / 2;
   for (let k = 0; k < half; k++) {
-    const w = Math.pow(10000, -k / half);
+    const w = 10000 ** (-k / half);
     out[at + k] = Math.sin(p * w);
     out[at + half + k] = Math.cos(p * w);
   }
@@ -35,17 +35,19 @@ export function posTableRef(kind: RefVit['posEmbed'], D: number, t: number, h: n
   for (let ti = 0; ti < t; ti++)
     for (let hi = 0; hi < h; hi++)
       for (let wi = 0; wi < w; wi++) {
-        const r = (ti * h + hi) * w + wi, at = r * D;
+        const r = (ti * h + hi) * w + wi,
+          at = r * D;
         if (kind === 'sinusoid1d') {
           for (let j = 0; j < D; j++) {
-            const a = r / Math.pow(10000, (2 * Math.floor(j / 2)) / D);
+            const a = r / 10000 ** ((2 * Math.floor(j / 2)) / D);
             out[at + j] = j % 2 === 0 ? Math.sin(a) : Math.cos(a);
           }
         } else if (kind === 'sincos2d') {
           sincos1d(D / 2, wi, out, at);
           sincos1d(D / 2, hi, out, at + D / 2);
         } else {
-          const dt = D / 4, ds = (3 * D) / 8;
+          const dt = D / 4,
+            ds = (3 * D) / 8;
           sincos1d(dt, ti, out, at);
           sincos1d(ds, wi, out, at + dt);
           sincos1d(ds, hi, out, at + dt + ds);
@@ -70,7 +72,8 @@ function linear(x: Float64Array, n: number, din: number, W: Float32Array, dout: 
 function layerNorm(x: Float64Array, n: number, d: number, g: Float32Array, b: Float32Array): Float64Array {
   const y = new Float64Array(n * d);
   for (let i = 0; i < n; i++) {
-    let m = 0, v = 0;
+    let m = 0,
+      v = 0;
     for (let j = 0; j < d; j++) m += x[i * d + j];
     m /= d;
     for (let j = 0; j < d; j++) v += (x[i * d + j] - m) ** 2;
@@ -90,8 +93,14 @@ export function vitForwardRef(c: RefVit, w: Weights, clip: Float32Array, C: numb
     if (!v) throw new Error(`reference: no tensor ${c.prefix + k}`);
     return v;
   };
-  const D = c.dim, p = c.patch, kt = c.tubelet;
-  const gt = T / kt, gh = H / p, gw = W / p, n = gt * gh * gw, K = C * kt * p * p;
+  const D = c.dim,
+    p = c.patch,
+    kt = c.tubelet;
+  const gt = T / kt,
+    gh = H / p,
+    gw = W / p,
+    n = gt * gh * gw,
+    K = C * kt * p * p;
   const patches = new Float64Array(n * K);
   for (let ti = 0; ti < gt; ti++)
     for (let hi = 0; hi < gh; hi++)
@@ -135,7 +144,7 @@ export function vitForwardRef(c: RefVit, w: Weights, clip: Float32Array, C: numb
           mx = Math.max(mx, s[j]);
         }
         let z = 0;
-        for (let j = 0; j < rows; j++) z += (s[j] = Math.exp(s[j] - mx));
+        for (let j = 0; j < rows; j++) z += s[j] = Math.exp(s[j] - mx);
         for (let e = 0; e < hd; e++) {
           let o = 0;
           for (let j = 0; j < rows; j++) o += s[j] * qkv[j * 3 * D + 2 * D + hh * hd + e];

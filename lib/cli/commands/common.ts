@@ -8,10 +8,32 @@ import { initDistributed } from '../../dist/world.js';
 import type { TrainOptions } from '../../methods/train.js';
 import { UsageError, type FlagSpec, type FlagTable, type Flags } from '../command.js';
 
-export const modelFlag = (help = 'model preset', dflt: string | undefined = 'tiny'): FlagSpec => ({ type: 'word', words: PRESETS, help, default: dflt });
-export const framesFlag = (dflt?: number, note?: string): FlagSpec => ({ type: 'int', min: 2, help: 'frames per clip', default: dflt, defaultNote: note });
-export const sizeFlag = (dflt?: number, note?: string): FlagSpec => ({ type: 'int', min: 16, help: 'frame size in pixels (square)', default: dflt, defaultNote: note });
-export const POS: FlagSpec = { type: 'word', words: ['sincos3d', 'sinusoid1d'], help: 'positional table: sincos3d (MVD) or sinusoid1d (VideoMAE)', default: 'sincos3d' };
+export const modelFlag = (help = 'model preset', dflt: string | undefined = 'tiny'): FlagSpec => ({
+  type: 'word',
+  words: PRESETS,
+  help,
+  default: dflt,
+});
+export const framesFlag = (dflt?: number, note?: string): FlagSpec => ({
+  type: 'int',
+  min: 2,
+  help: 'frames per clip',
+  default: dflt,
+  defaultNote: note,
+});
+export const sizeFlag = (dflt?: number, note?: string): FlagSpec => ({
+  type: 'int',
+  min: 16,
+  help: 'frame size in pixels (square)',
+  default: dflt,
+  defaultNote: note,
+});
+export const POS: FlagSpec = {
+  type: 'word',
+  words: ['sincos3d', 'sinusoid1d'],
+  help: 'positional table: sincos3d (MVD) or sinusoid1d (VideoMAE)',
+  default: 'sincos3d',
+};
 export const LABEL: FlagSpec = { type: 'word', words: ['appearance', 'motion'], help: 'synthetic label set', default: 'appearance' };
 export const JSON_FLAG: FlagSpec = { type: 'bool', help: 'print the result as JSON' };
 export const SEED: FlagSpec = { type: 'int', min: 0, help: 'random seed', default: 0 };
@@ -30,11 +52,21 @@ export const TRAIN_FLAGS: FlagTable = {
   'weight-decay': { type: 'number', min: 0, help: 'AdamW weight decay', default: 0.05 },
   accumulate: { type: 'int', min: 1, help: 'micro-batches per optimiser step', default: 1 },
   seed: SEED,
-  data: { type: 'word', words: ['synthetic', 'list'], help: "'synthetic' (in memory) or 'list' (video files of --list)", defaultNote: 'list when --list is given, else synthetic' },
+  data: {
+    type: 'word',
+    words: ['synthetic', 'list'],
+    help: "'synthetic' (in memory) or 'list' (video files of --list)",
+    defaultNote: 'list when --list is given, else synthetic',
+  },
   list: { type: 'in-file', what: 'list file', help: 'list file: one "path label" per line' },
   root: { type: 'in-dir', what: 'root folder', help: 'folder the list paths are relative to' },
   clips: { type: 'int', min: 1, help: 'synthetic clips', default: 256 },
-  'on-bad-video': { type: 'word', words: ['skip', 'fail'], help: 'an unreadable video is left out and counted (skip) or stops the run (fail)', default: 'skip' },
+  'on-bad-video': {
+    type: 'word',
+    words: ['skip', 'fail'],
+    help: 'an unreadable video is left out and counted (skip) or stops the run (fail)',
+    default: 'skip',
+  },
   out: { type: 'out-dir', help: 'run folder: config.json, log.jsonl, checkpoints/, final weights' },
   resume: { type: 'bool', help: "continue from the run folder's latest checkpoint (needs --out)" },
   force: { type: 'bool', help: 'start over in a run folder that already holds a run (its checkpoints and log are replaced)' },
@@ -46,7 +78,11 @@ export const TRAIN_FLAGS: FlagTable = {
 export const MASK_RATIO: FlagSpec = { type: 'number', above: 0, below: 1, help: 'fraction of tokens masked', default: 0.9 };
 
 export const DEVICE: FlagSpec = {
-  type: 'word', words: ['cpu', 'cuda', 'auto'], pattern: /^cuda:\d+$/, wordsNote: 'cpu, cuda, cuda:N, auto', default: 'cpu',
+  type: 'word',
+  words: ['cpu', 'cuda', 'auto'],
+  pattern: /^cuda:\d+$/,
+  wordsNote: 'cpu, cuda, cuda:N, auto',
+  default: 'cpu',
   help: 'where the model, optimizer and batches live (auto: the first GPU when one is usable)',
 };
 
@@ -56,7 +92,8 @@ export function checkTrainFlags(f: Flags): void {
   if (f.bool('force') && f.bool('resume')) throw new UsageError('--force starts over and --resume continues: give one of them');
   if (f.bool('force') && !f.given('out')) throw new UsageError('--force needs --out RUN (the run folder to start over in)');
   if (f.bool('override') && !f.bool('resume')) throw new UsageError('--override only applies with --resume');
-  if (f.given('warmup') && f.num('warmup') > f.num('steps')) throw new UsageError(`--warmup ${f.num('warmup')} is more than --steps ${f.num('steps')}`);
+  if (f.given('warmup') && f.num('warmup') > f.num('steps'))
+    throw new UsageError(`--warmup ${f.num('warmup')} is more than --steps ${f.num('steps')}`);
   const data = dataKind(f);
   if (data === 'list' && !f.given('list')) throw new UsageError('--data list needs --list FILE');
   if (data === 'synthetic') {
@@ -115,16 +152,27 @@ export function trainOptions(f: Flags, lrBatch: number): TrainOptions {
   // Under mpirun every rank trains on its own `lrBatch`: the lr follows the global batch.
   const globalBatch = lrBatch * initDistributed().size;
   return {
-    steps, accumulate: f.num('accumulate'),
-    lr: scaleLr(f.num('lr'), globalBatch), minLr: scaleLr(f.num('min-lr'), globalBatch),
-    warmupSteps: f.optNum('warmup') ?? Math.round(steps / 10), weightDecay: f.num('weight-decay'),
-    runDir: f.optStr('out'), resume: f.bool('resume'), force: f.bool('force'), override: f.bool('override'), signal: stopSignal(),
+    steps,
+    accumulate: f.num('accumulate'),
+    lr: scaleLr(f.num('lr'), globalBatch),
+    minLr: scaleLr(f.num('min-lr'), globalBatch),
+    warmupSteps: f.optNum('warmup') ?? Math.round(steps / 10),
+    weightDecay: f.num('weight-decay'),
+    runDir: f.optStr('out'),
+    resume: f.bool('resume'),
+    force: f.bool('force'),
+    override: f.bool('override'),
+    signal: stopSignal(),
     onWarning: (msg: string) => process.stderr.write(`mvd ${f.command}: warning: ${msg}\n`),
-    checkpointEvery: f.num('checkpoint-every'), config: { command: f.command, ...f.record(RUN_CONTROL) },
+    checkpointEvery: f.num('checkpoint-every'),
+    config: { command: f.command, ...f.record(RUN_CONTROL) },
   };
 }
 
-interface Skipped { path: string; reason: string }
+interface Skipped {
+  path: string;
+  reason: string;
+}
 
 /** One line about the videos left out, gathered from results and datasets that expose `skippedVideos`. */
 export function reportSkipped(...from: (object | null | undefined)[]): void {

@@ -12,7 +12,11 @@ export function checkpointChoiceFlags(minFrames: number): FlagTable {
     model: modelFlag('check that the checkpoint holds this preset (optional: the checkpoint says)', undefined),
     frames: { type: 'int', min: minFrames, help: 'frames per clip, only where the checkpoint does not say (reference files: 16)' },
     size: { type: 'int', min: 16, help: 'clip size, only where the checkpoint does not say (reference files: 224)' },
-    pos: { type: 'word', words: ['sincos3d', 'sinusoid1d'], help: 'positional table, only where the checkpoint cannot say (a reference fine-tuned classifier)' },
+    pos: {
+      type: 'word',
+      words: ['sincos3d', 'sinusoid1d'],
+      help: 'positional table, only where the checkpoint cannot say (a reference fine-tuned classifier)',
+    },
   };
 }
 
@@ -44,9 +48,10 @@ export async function openEncoder(f: Flags): Promise<Encoder> {
     const c = enc.config;
     if (want.dim !== c.dim || want.depth !== c.depth) {
       enc.dispose();
-      throw new UsageError(`--model ${f.word('model')} (width ${want.dim}, depth ${want.depth}) contradicts ${ck}, which holds width ${c.dim}, depth ${c.depth}; leave --model out`);
+      throw new UsageError(
+        `--model ${f.word('model')} (width ${want.dim}, depth ${want.depth}) contradicts ${ck}, which holds width ${c.dim}, depth ${c.depth}; leave --model out`,
+      );
     }
   }
   return enc;
 }
-

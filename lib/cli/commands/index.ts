@@ -13,4 +13,16 @@ import type { AnyCommand } from '../command.js';
 
 export { packageVersion } from './info.js';
 
-export const commands: AnyCommand[] = [demoCommand, pretrainCommand, distillCommand, finetuneCommand, evalCommand, probeCommand, extractCommand, plotCommand, synthCommand, benchCommand, infoCommand];
+export const commands: AnyCommand[] = [
+  demoCommand,
+  pretrainCommand,
+  distillCommand,
+  finetuneCommand,
+  evalCommand,
+  probeCommand,
+  extractCommand,
+  plotCommand,
+  synthCommand,
+  benchCommand,
+  infoCommand,
+];

@@ -16,7 +16,12 @@ export function modelInfo(preset: string, frames = 16, size = 224, numClasses = 
   const p = encoderParams(c, numClasses);
   const teacherDim = preset === 'large' || preset === 'huge' ? c.dim : 768;
   return {
-    model: preset, dim: c.dim, depth: c.depth, heads: c.heads, frames, size,
+    model: preset,
+    dim: c.dim,
+    depth: c.depth,
+    heads: c.heads,
+    frames,
+    size,
     params: { backbone: p.backbone, withFinalNorm: p.withNorm, withHead: p.withHead },
     macsPerView: encoderMacs(c),
     mvdStudentWithDecoders: { teacherDim, params: mvdStudentParams(c, mvdDecoderFor(preset, teacherDim)) },
@@ -33,7 +38,14 @@ export function collectInfo() {
   const bf16 = bf16WeightsSupport();
   // What `mvd distill --teacher-precision auto` picks on the CPU, and why.
   const teachers = { cpuPrecision: teacherPrecisionFor('auto', 'cpu'), bf16Weights: bf16.available, bf16Unavailable: bf16.reason || null };
-  return { package: { name: 'mvd', version: packageVersion() }, node: process.version, addonFile: addonLocation(), build: b, gpu: g, teachers };
+  return {
+    package: { name: 'mvd', version: packageVersion() },
+    node: process.version,
+    addonFile: addonLocation(),
+    build: b,
+    gpu: g,
+    teachers,
+  };
 }
 
 export const infoCommand: FlagCommand = {
@@ -58,9 +70,13 @@ export const infoCommand: FlagCommand = {
       else {
         const M = (x: number) => `${(x / 1e6).toFixed(2)}M`;
         console.log(`model ${m.model}: D=${m.dim}, depth ${m.depth}, ${m.heads} heads, ${m.frames}×${m.size}² input`);
-        console.log(`parameters: ${M(m.params.backbone)} backbone (patch embedding + blocks), ${M(m.params.withFinalNorm)} with final norm, ${M(m.params.withHead)} with fc_norm + 400-class head`);
+        console.log(
+          `parameters: ${M(m.params.backbone)} backbone (patch embedding + blocks), ${M(m.params.withFinalNorm)} with final norm, ${M(m.params.withHead)} with fc_norm + 400-class head`,
+        );
         console.log(`multiply-accumulates per view: ${(m.macsPerView / 1e9).toFixed(1)} G`);
-        console.log(`MVD student + two decoders (teacher width ${m.mvdStudentWithDecoders.teacherDim}): ${M(m.mvdStudentWithDecoders.params)} trainable`);
+        console.log(
+          `MVD student + two decoders (teacher width ${m.mvdStudentWithDecoders.teacherDim}): ${M(m.mvdStudentWithDecoders.params)} trainable`,
+        );
       }
       return 0;
     }
@@ -74,20 +90,33 @@ export const infoCommand: FlagCommand = {
     const rows: [string, string][] = [
       ['package', `mvd ${info.package.version} (node ${info.node})`],
       ['addon', `${b.addonVersion}, N-API ${b.napiVersion}, ${b.compiler}, ${b.buildSystem}, ${b.buildType}`],
-      ['addon file', `${info.addonFile.path} (${info.addonFile.source === 'MVD_ADDON_PATH' ? 'from MVD_ADDON_PATH' : info.addonFile.source === 'build' ? 'a local build: it takes precedence over prebuilds/' : 'the prebuilt addon shipped in the package'})`],
+      [
+        'addon file',
+        `${info.addonFile.path} (${info.addonFile.source === 'MVD_ADDON_PATH' ? 'from MVD_ADDON_PATH' : info.addonFile.source === 'build' ? 'a local build: it takes precedence over prebuilds/' : 'the prebuilt addon shipped in the package'})`,
+      ],
       ['CPU features used', b.cpuFeaturesCompiled],
       ['CPU features present', b.cpuFeaturesRuntime],
       ['CPU threads', String(b.cpuThreads)],
       ['CPU kernel builds', `${b.cpuIsaVariants} (using ${b.cpuIsa}; MVD_CPU_ISA=avx2 forces AVX2)`],
       ['GEMM backend', b.gemmBackendDetail],
-      ['teacher precision', info.teachers.bf16Weights ? 'bf16 on this CPU (AVX512-BF16; --teacher-precision fp32 to opt out), bf16 on CUDA' : `fp32 on this CPU (no bf16 weights: ${info.teachers.bf16Unavailable}), bf16 on CUDA`],
+      [
+        'teacher precision',
+        info.teachers.bf16Weights
+          ? 'bf16 on this CPU (AVX512-BF16; --teacher-precision fp32 to opt out), bf16 on CUDA'
+          : `fp32 on this CPU (no bf16 weights: ${info.teachers.bf16Unavailable}), bf16 on CUDA`,
+      ],
       ['CUDA compiled', b.cudaCompiled ? `yes, runtime ${b.cudaRuntime}, architectures ${b.cudaArchitectures}` : 'no'],
       ['data-parallel (MPI)', b.mpiCompiled ? `${b.mpi}; launch with mpirun -np N` : b.mpi],
       ['CUDA collectives', b.cudaCollectives],
       [
         'CUDA devices',
         g.devices.length
-          ? g.devices.map((d) => `${d.index}: ${d.name} (sm_${d.computeCapability.replace('.', '')}, ${(d.totalMemoryBytes / 2 ** 30).toFixed(1)} GiB)`).join('; ')
+          ? g.devices
+              .map(
+                (d) =>
+                  `${d.index}: ${d.name} (sm_${d.computeCapability.replace('.', '')}, ${(d.totalMemoryBytes / 2 ** 30).toFixed(1)} GiB)`,
+              )
+              .join('; ')
           : `none: ${g.reason}${g.hint ? ` (${g.hint})` : ''}`,
       ],
     ];

@@ -1,11 +1,18 @@
 // `mvd plot curves|similarity|recon`: PNG pictures of runs and encoders.
 import { join } from 'node:path';
-import { Tensor } from '../../tensor.js';
+import type { Tensor } from '../../tensor.js';
 import { SyntheticDataset } from '../../data/synthetic.js';
 import { PRESETS, type Preset } from '../../nn/config.js';
 import { stackClips } from '../../methods/batch.js';
 import {
-  curvesFigure, frameSimilarity, loadFeatureEncoder, meanOffDiagonal, readRunLog, reconFigure, reconstructionStrips, similarityFigure,
+  curvesFigure,
+  frameSimilarity,
+  loadFeatureEncoder,
+  meanOffDiagonal,
+  readRunLog,
+  reconFigure,
+  reconstructionStrips,
+  similarityFigure,
 } from '../../plot/figures.js';
 import { UsageError, type FlagCommand, type Flags } from '../command.js';
 import { JSON_FLAG } from './common.js';
@@ -27,13 +34,17 @@ async function curves(f: Flags): Promise<number> {
   const fig = curvesFigure(log, { width: f.num('width'), title: run.split('/').filter(Boolean).pop() });
   await fig.save(out);
   const last = Object.fromEntries(Object.entries(log.losses).map(([k, ys]) => [k, ys[ys.length - 1]]));
-  console.log(f.bool('json') ? JSON.stringify({ out, width: fig.width, height: fig.height, steps: log.steps.length, last }, null, 2)
-    : `wrote ${out} (${fig.width}×${fig.height}): ${log.steps.length} steps of ${Object.keys(log.losses).join(', ')} and lr; last ${JSON.stringify(last)}`);
+  console.log(
+    f.bool('json')
+      ? JSON.stringify({ out, width: fig.width, height: fig.height, steps: log.steps.length, last }, null, 2)
+      : `wrote ${out} (${fig.width}×${fig.height}): ${log.steps.length} steps of ${Object.keys(log.losses).join(', ')} and lr; last ${JSON.stringify(last)}`,
+  );
   return 0;
 }
 
 async function similarity(f: Flags): Promise<number> {
-  const frames = f.num('frames'), size = f.num('size');
+  const frames = f.num('frames'),
+    size = f.num('size');
   using enc = await loadFeatureEncoder(f.str('checkpoint'), { frames, size, preset: f.optWord<Preset>('model') });
   let clip: Tensor, source: string;
   const video = f.optStr('video');
@@ -41,7 +52,8 @@ async function similarity(f: Flags): Promise<number> {
     clip = await decodeCentreClip(video, frames, size);
     source = video;
   } else {
-    const index = f.num('index'), seed = f.num('seed');
+    const index = f.num('index'),
+      seed = f.num('seed');
     clip = stackClips([await new SyntheticDataset({ seed, count: index + 1, frames, size }).get(index)]).video;
     source = `synthetic clip ${index} (seed ${seed})`;
   }
@@ -52,9 +64,28 @@ async function similarity(f: Flags): Promise<number> {
   const out = f.optStr('out') ?? 'similarity.png';
   const fig = similarityFigure(m, `${enc.kind} ${enc.preset}: mean off-diag ${off.toFixed(3)}`);
   await fig.save(out);
-  console.log(f.bool('json') ? JSON.stringify({ out, width: fig.width, height: fig.height, kind: enc.kind, preset: enc.preset, source, slots: enc.slots, meanOffDiagonal: off, matrix: m }, null, 2)
-    : [`wrote ${out} (${fig.width}×${fig.height}): ${enc.kind} ${enc.preset} encoder on ${source}, ${enc.slots} temporal slots, mean off-diagonal cosine ${off.toFixed(3)}`,
-      ...m.map((row) => '  ' + row.map((x) => x.toFixed(2).padStart(5)).join(' '))].join('\n'));
+  console.log(
+    f.bool('json')
+      ? JSON.stringify(
+          {
+            out,
+            width: fig.width,
+            height: fig.height,
+            kind: enc.kind,
+            preset: enc.preset,
+            source,
+            slots: enc.slots,
+            meanOffDiagonal: off,
+            matrix: m,
+          },
+          null,
+          2,
+        )
+      : [
+          `wrote ${out} (${fig.width}×${fig.height}): ${enc.kind} ${enc.preset} encoder on ${source}, ${enc.slots} temporal slots, mean off-diagonal cosine ${off.toFixed(3)}`,
+          ...m.map((row) => `  ${row.map((x) => x.toFixed(2).padStart(5)).join(' ')}`),
+        ].join('\n'),
+  );
   return 0;
 }
 
@@ -64,19 +95,31 @@ async function recon(f: Flags): Promise<number> {
   const fig = reconFigure(r);
   const out = f.optStr('out') ?? join(run, 'recon.png');
   await fig.save(out);
-  console.log(f.bool('json') ? JSON.stringify({ out, width: fig.width, height: fig.height, method: r.method, frames: r.rows[0].images.length, maskedMse: r.maskedMse }, null, 2)
-    : `wrote ${out} (${fig.width}×${fig.height}): ${r.method} masked input / reconstruction / target, ${r.rows[0].images.length} frame(s); masked-token MSE ${r.maskedMse.toFixed(4)}`);
+  console.log(
+    f.bool('json')
+      ? JSON.stringify(
+          { out, width: fig.width, height: fig.height, method: r.method, frames: r.rows[0].images.length, maskedMse: r.maskedMse },
+          null,
+          2,
+        )
+      : `wrote ${out} (${fig.width}×${fig.height}): ${r.method} masked input / reconstruction / target, ${r.rows[0].images.length} frame(s); masked-token MSE ${r.maskedMse.toFixed(4)}`,
+  );
   return 0;
 }
 
 export const plotCommand: FlagCommand = {
   name: 'plot',
   summary: 'PNG pictures: loss/lr curves of a run, cross-frame feature similarity of an encoder, MAE/VideoMAE reconstructions',
-  usage: 'mvd plot curves --run RUN [--out F.png] | mvd plot similarity --checkpoint W.safetensors [--index 0 | --video F.mp4] [--out F.png] | mvd plot recon --run RUN [--index 0] [--out F.png]',
+  usage:
+    'mvd plot curves --run RUN [--out F.png] | mvd plot similarity --checkpoint W.safetensors [--index 0 | --video F.mp4] [--out F.png] | mvd plot recon --run RUN [--index 0] [--out F.png]',
   positional: { name: 'plot', words: KINDS },
   flags: {
     run: { type: 'in-dir', what: 'run folder', help: 'run folder (curves: log.jsonl; recon: config.json + weights)' },
-    checkpoint: { type: 'in-file', what: 'checkpoint', help: 'similarity: encoder weights (MVD student, VideoMAE, MAE image teacher or fine-tuned)' },
+    checkpoint: {
+      type: 'in-file',
+      what: 'checkpoint',
+      help: 'similarity: encoder weights (MVD student, VideoMAE, MAE image teacher or fine-tuned)',
+    },
     out: { type: 'out-file', help: 'PNG path', defaultNote: 'RUN/curves.png, RUN/recon.png, similarity.png' },
     model: { type: 'word', words: PRESETS, help: 'similarity: preset', defaultNote: 'from the embedding width' },
     frames: { type: 'int', min: 2, help: 'similarity: frames', default: 16 },
@@ -90,11 +133,16 @@ export const plotCommand: FlagCommand = {
   check(f, what) {
     if (!what) throw new UsageError(`say what to plot: ${KINDS.join(', ')} (e.g. mvd plot curves --run RUN)`);
     const kind = what as (typeof KINDS)[number];
-    for (const k of Object.keys(f.table)) if (f.given(k) && !USES[kind].includes(k)) throw new UsageError(`--${k} does not apply to mvd plot ${kind}`);
+    for (const k of Object.keys(f.table))
+      if (f.given(k) && !USES[kind].includes(k)) throw new UsageError(`--${k} does not apply to mvd plot ${kind}`);
     if (kind === 'similarity') {
       if (!f.given('checkpoint')) throw new UsageError('--checkpoint W.safetensors is required');
-      if (f.given('video') && (f.given('index') || f.given('seed'))) throw new UsageError('--video replaces the synthetic clip: drop --index and --seed');
-    } else if (!f.given('run')) throw new UsageError(kind === 'curves' ? '--run RUN is required' : '--run RUN is required (a `mvd pretrain --method mae|videomae --out RUN` folder)');
+      if (f.given('video') && (f.given('index') || f.given('seed')))
+        throw new UsageError('--video replaces the synthetic clip: drop --index and --seed');
+    } else if (!f.given('run'))
+      throw new UsageError(
+        kind === 'curves' ? '--run RUN is required' : '--run RUN is required (a `mvd pretrain --method mae|videomae --out RUN` folder)',
+      );
   },
   async run(f, what) {
     return what === 'similarity' ? similarity(f) : what === 'curves' ? curves(f) : recon(f);

@@ -19,18 +19,28 @@ export const probeCommand: FlagCommand = {
     json: JSON_FLAG,
   },
   async run(f) {
-    const seed = f.num('seed'), n = f.num('clips');
+    const seed = f.num('seed'),
+      n = f.num('clips');
     const label = f.word<'appearance' | 'motion'>('label');
     using encoder = await openEncoder(f);
-    const enc = encoder.module, frames = encoder.clipFrames, size = encoder.config.size;
+    const enc = encoder.module,
+      frames = encoder.clipFrames,
+      size = encoder.config.size;
     const tr = await extractFeatures(enc, new SyntheticDataset({ seed, count: n, frames, size }));
     const va = await extractFeatures(enc, new SyntheticDataset({ seed: seed + 100000, count: n >> 1, frames, size }));
     const classes = label === 'appearance' ? APPEARANCE_CLASSES.length : MOTION_CLASSES.length;
-    const r = await linearProbe({ x: tr.features, y: tr.labelSets[label] }, { x: va.features, y: va.labelSets[label] }, classes, { steps: f.num('steps'), seed });
+    const r = await linearProbe({ x: tr.features, y: tr.labelSets[label] }, { x: va.features, y: va.labelSets[label] }, classes, {
+      steps: f.num('steps'),
+      seed,
+    });
     tr.features.dispose();
     va.features.dispose();
     reportSkipped(tr, va, r);
-    console.log(f.bool('json') ? JSON.stringify({ label, ...r }) : `${label}: train top-1 ${(100 * r.trainAcc).toFixed(1)}%, val top-1 ${(100 * r.valAcc).toFixed(1)}% (chance ${(100 / classes).toFixed(0)}%)`);
+    console.log(
+      f.bool('json')
+        ? JSON.stringify({ label, ...r })
+        : `${label}: train top-1 ${(100 * r.trainAcc).toFixed(1)}%, val top-1 ${(100 * r.valAcc).toFixed(1)}% (chance ${(100 / classes).toFixed(0)}%)`,
+    );
     return 0;
   },
 };

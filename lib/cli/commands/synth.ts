@@ -18,11 +18,19 @@ export const synthCommand: FlagCommand = {
   async run(f) {
     const json = f.bool('json');
     const r = await writeSyntheticSet({
-      outDir: f.str('out'), videos: f.num('videos'), frames: f.num('frames'), size: f.num('size'), seed: f.num('seed'),
+      outDir: f.str('out'),
+      videos: f.num('videos'),
+      frames: f.num('frames'),
+      size: f.num('size'),
+      seed: f.num('seed'),
       onProgress: json ? undefined : (d, t) => process.stderr.write(`\r${d}/${t} clips`),
     });
     if (!json) process.stderr.write('\n');
-    console.log(json ? JSON.stringify(r, null, 2) : `wrote ${r.videos} clips (${r.codec}) to ${r.outDir}: ${r.train} train, ${r.val} val; lists ${r.lists.join(', ')}`);
+    console.log(
+      json
+        ? JSON.stringify(r, null, 2)
+        : `wrote ${r.videos} clips (${r.codec}) to ${r.outDir}: ${r.train} train, ${r.val} val; lists ${r.lists.join(', ')}`,
+    );
     return 0;
   },
 };

@@ -23,7 +23,7 @@ namespace MVD_ISA_NS {
 namespace {
 
 constexpr int VW = MVD_ISA_LEVEL == 4 ? 16 : 8;  // float lanes per vector
-constexpr int64_t BLK = 64;  // query rows and key columns per tile; a multiple of NR and VW
+constexpr int64_t BLK = 64;                      // query rows and key columns per tile; a multiple of NR and VW
 // Rows per micro-tile: enough independent accumulators (MR · NR / VW) to cover the FMA latency of
 // two pipes, within 16 (AVX2) or 32 (AVX-512) vector registers.
 constexpr int MR = VW == 16 ? 12 : 6;
@@ -33,7 +33,11 @@ constexpr int NV = NR / VW;  // vectors per micro-tile row
 typedef float vf __attribute__((vector_size(VW * 4)));
 typedef int32_t vi __attribute__((vector_size(VW * 4)));
 
-inline vf loadv(const float* p) { vf v; std::memcpy(&v, p, sizeof(v)); return v; }
+inline vf loadv(const float* p) {
+  vf v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
 inline void storev(float* p, vf v) { std::memcpy(p, &v, sizeof(v)); }
 // x - 0 is x for every x (also -0), so this folds to a broadcast; vf{} + x would not (0 + -0 = +0).
 inline vf splat(float x) { return x - vf{}; }
@@ -181,7 +185,10 @@ void attention_forward_cpu(const AttentionShape& s, const float* qkv, float* out
           const float* base = qkv + b * N * ld;
           const int64_t i0 = qb * BLK, br = std::min(BLK, N - i0);
           load_transposed(base, ld, h * hd, i0, br, hd, Qt);
-          for (int64_t r = 0; r < BLK; ++r) { m[r] = -INFINITY; l[r] = 0.f; }
+          for (int64_t r = 0; r < BLK; ++r) {
+            m[r] = -INFINITY;
+            l[r] = 0.f;
+          }
           std::memset(O, 0, sizeof(float) * (size_t)(br * hdp));
           for (int64_t j0 = 0; j0 < N; j0 += BLK) {
             const int64_t bc = std::min(BLK, N - j0);
@@ -254,17 +261,17 @@ void attention_backward_cpu(const AttentionShape& s, const float* dout, const fl
   {
     static thread_local std::vector<float> scratch;
     float* Qc = grow(scratch, (size_t)(3 * Np * hdp + 2 * Np + 5 * BLK * hdp + 2 * BLK * BLK));
-    float* dOc = Qc + Np * hdp;  // dO of this head, [Np, hdp]
-    float* dQc = dOc + Np * hdp; // unscaled dQ accumulator
-    float* Dv = dQc + Np * hdp;  // rowsum(dO ∘ O)
-    float* L = Dv + Np;          // lse
-    float* Kt = L + Np;          // [hdp, BLK]
-    float* Vt = Kt + BLK * hdp;  // [hdp, BLK]
-    float* Ks = Vt + BLK * hdp;  // [BLK, hdp]
-    float* dK = Ks + BLK * hdp;  // [BLK, hdp]
-    float* dV = dK + BLK * hdp;  // [BLK, hdp]
-    float* P = dV + BLK * hdp;   // [BLK, BLK]
-    float* dS = P + BLK * BLK;   // [BLK, BLK] dP, then dS in place
+    float* dOc = Qc + Np * hdp;   // dO of this head, [Np, hdp]
+    float* dQc = dOc + Np * hdp;  // unscaled dQ accumulator
+    float* Dv = dQc + Np * hdp;   // rowsum(dO ∘ O)
+    float* L = Dv + Np;           // lse
+    float* Kt = L + Np;           // [hdp, BLK]
+    float* Vt = Kt + BLK * hdp;   // [hdp, BLK]
+    float* Ks = Vt + BLK * hdp;   // [BLK, hdp]
+    float* dK = Ks + BLK * hdp;   // [BLK, hdp]
+    float* dV = dK + BLK * hdp;   // [BLK, hdp]
+    float* P = dV + BLK * hdp;    // [BLK, BLK]
+    float* dS = P + BLK * BLK;    // [BLK, BLK] dP, then dS in place
 #pragma omp for collapse(2) schedule(dynamic, 1)
     for (int64_t bh = 0; bh < BH; ++bh)
       for (int64_t g = 0; g < G; ++g) {
@@ -307,7 +314,10 @@ void attention_backward_cpu(const AttentionShape& s, const float* dout, const fl
                 storev(prow + c, p);
                 storev(dsrow + c, p * (loadv(dsrow + c) - di));
               }
-              if (bc < BLK) { zero_pad_cols(prow, bc); zero_pad_cols(dsrow, bc); }
+              if (bc < BLK) {
+                zero_pad_cols(prow, bc);
+                zero_pad_cols(dsrow, bc);
+              }
             }
             tile_mm(bc, hdp, br, P, 1, BLK, dOi, hdp, dV, hdp, true);
             tile_mm(br, hdp, bc, dS, BLK, 1, Ks, hdp, dQc + i0 * hdp, hdp, true);

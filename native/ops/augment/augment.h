@@ -25,7 +25,7 @@ enum class RandAugOp : int32_t {
   Contrast = 8,
   Brightness = 9,
   Sharpness = 10,
-  ShearX = 11,      // value: shear factor
+  ShearX = 11,  // value: shear factor
   ShearY = 12,
   TranslateX = 13,  // value: fraction of the width (timm's TranslateXRel)
   TranslateY = 14,  // value: fraction of the height

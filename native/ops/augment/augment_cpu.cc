@@ -101,7 +101,10 @@ void equalize(const FrameRef& f) {
   for (int64_t c = 0; c < f.C; ++c) {
     int used = 0, last = -1;
     for (int i = 0; i < 256; ++i)
-      if (hist[c][i]) { ++used; last = i; }
+      if (hist[c][i]) {
+        ++used;
+        last = i;
+      }
     const int64_t step = used > 1 ? (f.px() - hist[c][last]) / 255 : 0;
     if (step == 0) {
       for (int i = 0; i < 256; ++i) lut[c][i] = (uint8_t)i;
@@ -228,10 +231,10 @@ void affine(const FrameRef& f, const double m[6], Interp interp, const uint8_t* 
       // The a = −1 polynomial regrouped as tap weights, so the 4×4 taps are one weighted sum:
       // w₋₁ = −d + 2d² − d³, w0 = 1 − 2d² + d³, w1 = d + d² − d³, w2 = −d² + d³.
       const float fx = (float)dx, fy = (float)dy;
-      const float wx[4] = {-fx + 2 * fx * fx - fx * fx * fx, 1 - 2 * fx * fx + fx * fx * fx, fx + fx * fx - fx * fx * fx,
-                           -fx * fx + fx * fx * fx};
-      const float wy[4] = {-fy + 2 * fy * fy - fy * fy * fy, 1 - 2 * fy * fy + fy * fy * fy, fy + fy * fy - fy * fy * fy,
-                           -fy * fy + fy * fy * fy};
+      const float wx[4] = {-fx + 2 * fx * fx - fx * fx * fx, 1 - 2 * fx * fx + fx * fx * fx,
+                           fx + fx * fx - fx * fx * fx, -fx * fx + fx * fx * fx};
+      const float wy[4] = {-fy + 2 * fy * fy - fy * fy * fy, 1 - 2 * fy * fy + fy * fy * fy,
+                           fy + fy * fy - fy * fy * fy, -fy * fy + fy * fy * fy};
       const uint8_t* rows[4];
       int64_t cols[4];
       for (int k = 0; k < 4; ++k) {
@@ -256,32 +259,68 @@ void apply_step(const FrameRef& f, const RandAugStep& s, const RandAugArgs& a) {
   const double v = s.value;
   double m[6] = {1, 0, 0, 0, 1, 0};
   switch ((RandAugOp)s.op) {
-    case RandAugOp::AutoContrast: auto_contrast(f); return;
-    case RandAugOp::Equalize: equalize(f); return;
-    case RandAugOp::Invert: same_lut(lut, f.C, lut_invert, 0); apply_lut(f, lut); return;
-    case RandAugOp::Posterize: same_lut(lut, f.C, lut_posterize, v); apply_lut(f, lut); return;
-    case RandAugOp::Solarize: same_lut(lut, f.C, lut_solarize, v); apply_lut(f, lut); return;
-    case RandAugOp::SolarizeAdd: same_lut(lut, f.C, lut_solarize_add, v); apply_lut(f, lut); return;
-    case RandAugOp::Color: color(f, (float)v); return;
-    case RandAugOp::Contrast: contrast(f, (float)v); return;
-    case RandAugOp::Brightness: brightness(f, (float)v); return;
-    case RandAugOp::Sharpness: sharpness(f, (float)v); return;
+    case RandAugOp::AutoContrast:
+      auto_contrast(f);
+      return;
+    case RandAugOp::Equalize:
+      equalize(f);
+      return;
+    case RandAugOp::Invert:
+      same_lut(lut, f.C, lut_invert, 0);
+      apply_lut(f, lut);
+      return;
+    case RandAugOp::Posterize:
+      same_lut(lut, f.C, lut_posterize, v);
+      apply_lut(f, lut);
+      return;
+    case RandAugOp::Solarize:
+      same_lut(lut, f.C, lut_solarize, v);
+      apply_lut(f, lut);
+      return;
+    case RandAugOp::SolarizeAdd:
+      same_lut(lut, f.C, lut_solarize_add, v);
+      apply_lut(f, lut);
+      return;
+    case RandAugOp::Color:
+      color(f, (float)v);
+      return;
+    case RandAugOp::Contrast:
+      contrast(f, (float)v);
+      return;
+    case RandAugOp::Brightness:
+      brightness(f, (float)v);
+      return;
+    case RandAugOp::Sharpness:
+      sharpness(f, (float)v);
+      return;
     case RandAugOp::Rotate: {
       // Image.rotate(deg) without expand: the inverse rotation about (W/2, H/2); PIL rounds the
       // matrix to 15 decimals, which makes multiples of 90° exact.
       if (std::fmod(v, 360.0) == 0.0) return;
       const double ang = -v * M_PI / 180.0, cs = round15(std::cos(ang)), sn = round15(std::sin(ang));
       const double cx = f.W / 2.0, cy = f.H / 2.0;
-      m[0] = cs; m[1] = sn; m[3] = -sn; m[4] = cs;
+      m[0] = cs;
+      m[1] = sn;
+      m[3] = -sn;
+      m[4] = cs;
       m[2] = cs * -cx + sn * -cy + cx;
       m[5] = -sn * -cx + cs * -cy + cy;
       break;
     }
-    case RandAugOp::ShearX: m[1] = v; break;                      // (1, v, 0, 0, 1, 0)
-    case RandAugOp::ShearY: m[3] = v; break;                      // (1, 0, 0, v, 1, 0)
-    case RandAugOp::TranslateX: m[2] = v * (double)f.W; break;    // (1, 0, v·W, 0, 1, 0)
-    case RandAugOp::TranslateY: m[5] = v * (double)f.H; break;    // (1, 0, 0, 0, 1, v·H)
-    default: throw std::invalid_argument("randAugment: unknown op " + std::to_string(s.op));
+    case RandAugOp::ShearX:
+      m[1] = v;
+      break;  // (1, v, 0, 0, 1, 0)
+    case RandAugOp::ShearY:
+      m[3] = v;
+      break;  // (1, 0, 0, v, 1, 0)
+    case RandAugOp::TranslateX:
+      m[2] = v * (double)f.W;
+      break;  // (1, 0, v·W, 0, 1, 0)
+    case RandAugOp::TranslateY:
+      m[5] = v * (double)f.H;
+      break;  // (1, 0, 0, 0, 1, v·H)
+    default:
+      throw std::invalid_argument("randAugment: unknown op " + std::to_string(s.op));
   }
   affine(f, m, a.interp, a.fill);
 }
@@ -304,10 +343,12 @@ void rand_augment_validate(const RandAugStep* steps, int64_t n) {
     if (op == RandAugOp::SolarizeAdd && !(v >= 0 && v <= 255 && v == std::floor(v)))
       throw std::invalid_argument(at + "SolarizeAdd amount must be an integer in 0..255, got " + std::to_string(v));
     if ((op == RandAugOp::Color || op == RandAugOp::Contrast || op == RandAugOp::Brightness ||
-         op == RandAugOp::Sharpness) && !(v >= 0 && v <= 100))
+         op == RandAugOp::Sharpness) &&
+        !(v >= 0 && v <= 100))
       throw std::invalid_argument(at + "enhance factor must be in 0..100, got " + std::to_string(v));
     if ((op == RandAugOp::ShearX || op == RandAugOp::ShearY || op == RandAugOp::TranslateX ||
-         op == RandAugOp::TranslateY) && !(std::fabs(v) <= 100))
+         op == RandAugOp::TranslateY) &&
+        !(std::fabs(v) <= 100))
       throw std::invalid_argument(at + "shear/translate value must be within ±100, got " + std::to_string(v));
   }
 }
@@ -316,7 +357,8 @@ void rand_augment_cpu(const uint8_t* in, uint8_t* out, const RandAugArgs& a, con
                       const int64_t* offsets) {
   if (a.C < 1 || a.C > 4) throw std::invalid_argument("randAugment: C must be 1..4");
   const int64_t F = a.N * a.T, fb = a.H * a.W * a.C;
-#pragma omp parallel if (a.threads != 1 && F > 1 && F * fb > 65536) num_threads(a.threads > 0 ? a.threads : omp_get_max_threads())
+#pragma omp parallel if (a.threads != 1 && F > 1 && F * fb > 65536) \
+    num_threads(a.threads > 0 ? a.threads : omp_get_max_threads())
   {
     // One scratch frame per thread for the whole call.
     std::vector<uint8_t> tmp((size_t)fb);
@@ -372,8 +414,7 @@ void mix_batch_cpu(const float* in, float* out, int64_t B, int64_t C, int64_t T,
     const float* xb = in + ((B - 1 - b) * C * T + rest) * H * W;
     float* o = out + pl * H * W;
     std::memcpy(o, xa, sizeof(float) * (size_t)(H * W));
-    for (int64_t y = y0; y < y1; ++y)
-      std::memcpy(o + y * W + x0, xb + y * W + x0, sizeof(float) * (size_t)(x1 - x0));
+    for (int64_t y = y0; y < y1; ++y) std::memcpy(o + y * W + x0, xb + y * W + x0, sizeof(float) * (size_t)(x1 - x0));
   }
 }
 

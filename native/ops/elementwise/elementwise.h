@@ -46,10 +46,8 @@ void gelu_cuda(const float* x, float* y, int64_t n, cudaStream_t stream);
 void gelu_backward_cuda(const float* dy, const float* x, float* dx, int64_t n, cudaStream_t stream);
 void axpby_cuda(const float* a, const float* b, float alpha, float* out, int64_t n, cudaStream_t stream);
 void scale_cuda(const float* x, float s, float* out, int64_t n, cudaStream_t stream);
-void add_broadcast_cuda(const float* x, const float* t, float* out, int64_t batch, int64_t inner,
-                        cudaStream_t stream);
-void row_scale_cuda(const float* x, const float* scales, float* out, int64_t batch, int64_t inner,
-                    cudaStream_t stream);
+void add_broadcast_cuda(const float* x, const float* t, float* out, int64_t batch, int64_t inner, cudaStream_t stream);
+void row_scale_cuda(const float* x, const float* scales, float* out, int64_t batch, int64_t inner, cudaStream_t stream);
 void dropout_cuda(const float* x, float* y, uint8_t* mask, int64_t n, float p, uint64_t seed, cudaStream_t stream);
 void dropout_backward_cuda(const float* dy, const uint8_t* mask, float* dx, int64_t n, float p, cudaStream_t stream);
 // Two-stage column sums (fixed row chunks in double, then chunks in order): the same bits on every

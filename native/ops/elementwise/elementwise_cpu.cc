@@ -32,12 +32,12 @@ void gelu_backward_cpu(const float* dy, const float* x, float* dx, int64_t n) {
 
 void axpby_cpu(const float* a, const float* b, float alpha, float* out, int64_t n) {
   if (alpha == 1.f) {
-parallel_range(n, [=](int64_t lo, int64_t hi) {
+    parallel_range(n, [=](int64_t lo, int64_t hi) {
 #pragma omp simd
       for (int64_t i = lo; i < hi; ++i) out[i] = a[i] + b[i];
     });
   } else {
-parallel_range(n, [=](int64_t lo, int64_t hi) {
+    parallel_range(n, [=](int64_t lo, int64_t hi) {
 #pragma omp simd
       for (int64_t i = lo; i < hi; ++i) out[i] = a[i] + alpha * b[i];
     });
@@ -89,13 +89,13 @@ void dropout_cpu(const float* x, float* y, uint8_t* mask, int64_t n, float p, ui
   const uint32_t k0 = mix32((uint32_t)seed ^ 0x9e3779b9u), k1 = mix32((uint32_t)(seed >> 32) + 0x7f4a7c15u);
   parallel_range(n, [=](int64_t lo, int64_t hi) {
 #pragma omp simd
-  for (int64_t i = lo; i < hi; ++i) {
-    uint32_t h = mix32((uint32_t)i * 0x9e3779b1u ^ k0);
-    h = mix32(h ^ k1 ^ (uint32_t)((uint64_t)i >> 32));
-    const bool keep = !drop_all && h >= thr;
-    mask[i] = (uint8_t)keep;
-    y[i] = x[i] * (keep ? keep_scale : 0.f);
-  }
+    for (int64_t i = lo; i < hi; ++i) {
+      uint32_t h = mix32((uint32_t)i * 0x9e3779b1u ^ k0);
+      h = mix32(h ^ k1 ^ (uint32_t)((uint64_t)i >> 32));
+      const bool keep = !drop_all && h >= thr;
+      mask[i] = (uint8_t)keep;
+      y[i] = x[i] * (keep ? keep_scale : 0.f);
+    }
   });
 }
 

@@ -14,8 +14,6 @@ using namespace grid;
 constexpr int kColThreads = 128;
 constexpr int64_t kSumChunkRows = 256;  // rows per double partial in sum_rows
 
-
-
 constexpr float kInvSqrt2 = 0.70710678118654752f;
 constexpr float kInvSqrt2Pi = 0.39894228040143268f;
 
@@ -94,8 +92,7 @@ __global__ void dropout_kernel(const float* x, float* y, uint8_t* mask, int64_t 
   }
 }
 
-__global__ void dropout_backward_kernel(const float* dy, const uint8_t* mask, float* dx, int64_t n,
-                                        float keep_scale) {
+__global__ void dropout_backward_kernel(const float* dy, const uint8_t* mask, float* dx, int64_t n, float keep_scale) {
   for (int64_t i = thread_index(); i < n; i += thread_stride()) dx[i] = dy[i] * (mask[i] ? keep_scale : 0.f);
 }
 
@@ -145,10 +142,8 @@ void gelu_backward_cuda(const float* dy, const float* x, float* dx, int64_t n, c
 void axpby_cuda(const float* a, const float* b, float alpha, float* out, int64_t n, cudaStream_t stream) {
   if (n == 0) return;
   // alpha = 1 gets its own kernel so a + b is one add, as on the CPU, rather than an FMA with 1.
-  if (alpha == 1.f)
-    mvd_launch(add_kernel, dim3(blocks_for(n)), dim3(kThreads), 0, stream, a, b, out, n);
-  else
-    mvd_launch(axpby_kernel, dim3(blocks_for(n)), dim3(kThreads), 0, stream, a, b, alpha, out, n);
+  if (alpha == 1.f) mvd_launch(add_kernel, dim3(blocks_for(n)), dim3(kThreads), 0, stream, a, b, out, n);
+  else mvd_launch(axpby_kernel, dim3(blocks_for(n)), dim3(kThreads), 0, stream, a, b, alpha, out, n);
   MVD_CUDA_CHECK_LAUNCH("add");
 }
 
@@ -158,8 +153,7 @@ void scale_cuda(const float* x, float s, float* out, int64_t n, cudaStream_t str
   MVD_CUDA_CHECK_LAUNCH("scale");
 }
 
-void add_broadcast_cuda(const float* x, const float* t, float* out, int64_t batch, int64_t inner,
-                        cudaStream_t stream) {
+void add_broadcast_cuda(const float* x, const float* t, float* out, int64_t batch, int64_t inner, cudaStream_t stream) {
   const int64_t n = batch * inner;
   if (n == 0) return;
   mvd_launch(add_broadcast_kernel, sample_grid(batch, inner), dim3(kThreads), 0, stream, x, t, out, batch, inner);
@@ -183,8 +177,8 @@ void dropout_cuda(const float* x, float* y, uint8_t* mask, int64_t n, float p, u
   const uint32_t thr = drop_all ? 0xffffffffu : (uint32_t)thr64;
   const float keep_scale = pd < 1.0 ? (float)(1.0 / (1.0 - pd)) : 0.f;
   const uint32_t k0 = mix32((uint32_t)seed ^ 0x9e3779b9u), k1 = mix32((uint32_t)(seed >> 32) + 0x7f4a7c15u);
-  mvd_launch(dropout_kernel, dim3(blocks_for(n)), dim3(kThreads), 0, stream, x, y, mask, n, thr, drop_all,
-             keep_scale, k0, k1);
+  mvd_launch(dropout_kernel, dim3(blocks_for(n)), dim3(kThreads), 0, stream, x, y, mask, n, thr, drop_all, keep_scale,
+             k0, k1);
   MVD_CUDA_CHECK_LAUNCH("dropout");
 }
 
@@ -210,8 +204,8 @@ void sum_rows_cuda(const float* x, float* out, int64_t rows, int64_t cols, bool 
                rows, cols);
     MVD_CUDA_CHECK_LAUNCH("sumRows");
   }
-  mvd_launch(sum_rows_final_kernel, dim3(col_blocks), dim3(kColThreads), 0, stream, (const double*)part, out,
-             nchunks, cols, accumulate);
+  mvd_launch(sum_rows_final_kernel, dim3(col_blocks), dim3(kColThreads), 0, stream, (const double*)part, out, nchunks,
+             cols, accumulate);
   MVD_CUDA_CHECK_LAUNCH("sumRows");
 }
 

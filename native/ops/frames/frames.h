@@ -60,8 +60,7 @@ namespace mvd {
 // frames_to_clip_cuda produce the CPU op's bits exactly.
 constexpr int64_t kMaxClipChannelsCuda = 64;  // framesToClip on CUDA: C <= this
 void resize_crop_cuda(const uint8_t* in, uint8_t* out, const ResizeCropArgs& a, cudaStream_t stream);
-void flip_frames_cuda(const uint8_t* in, uint8_t* out, int64_t T, int64_t H, int64_t W, int64_t C,
-                      cudaStream_t stream);
+void flip_frames_cuda(const uint8_t* in, uint8_t* out, int64_t T, int64_t H, int64_t W, int64_t C, cudaStream_t stream);
 void frames_to_clip_cuda(const uint8_t* in, float* out, int64_t B, int64_t T, int64_t H, int64_t W, int64_t C,
                          const float* mean, const float* std, cudaStream_t stream);
 

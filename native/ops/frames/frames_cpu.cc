@@ -38,9 +38,7 @@ void resize_crop_cpu(const uint8_t* in, uint8_t* out, const ResizeCropArgs& a) {
       float* rf = rowf.data();
       for (int64_t i = 0; i < span; ++i) rf[i] = (float)src[i];
       float* h = hbuf[slot].data();
-      for (int64_t e = 0; e < E; ++e) {
-        h[e] = bilinear_lerp(rf[E0[e]], rf[E1[e]], FX[e]);
-      }
+      for (int64_t e = 0; e < E; ++e) { h[e] = bilinear_lerp(rf[E0[e]], rf[E1[e]], FX[e]); }
       held[slot] = key;
     };
 #pragma omp for schedule(static)
@@ -50,9 +48,15 @@ void resize_crop_cpu(const uint8_t* in, uint8_t* out, const ResizeCropArgs& a) {
       const float wy = bilinear_tap(oy, a.h, sy, &j0, &j1);
       const int64_t k0 = t * a.H + a.y + j0, k1 = t * a.H + a.y + j1;
       int s0 = held[0] == k0 ? 0 : held[1] == k0 ? 1 : -1;
-      if (s0 < 0) { s0 = held[0] == k1 ? 1 : 0; resample(k0, s0); }
+      if (s0 < 0) {
+        s0 = held[0] == k1 ? 1 : 0;
+        resample(k0, s0);
+      }
       int s1 = held[s0 ^ 1] == k1 ? (s0 ^ 1) : (k1 == k0 ? s0 : -1);
-      if (s1 < 0) { s1 = s0 ^ 1; resample(k1, s1); }
+      if (s1 < 0) {
+        s1 = s0 ^ 1;
+        resample(k1, s1);
+      }
       const float* top = hbuf[s0].data();
       const float* bot = hbuf[s1].data();
       uint8_t* o = out + r * E;

@@ -19,7 +19,8 @@ __global__ void resize_crop_kernel(const uint8_t* in, uint8_t* out, ResizeCropAr
                                    int64_t total) {
   const int64_t C = a.C;
   for (int64_t o = thread_index(); o < total; o += thread_stride()) {
-    const int64_t c = o % C, ox = (o / C) % a.out_w, oy = (o / (C * a.out_w)) % a.out_h, t = o / (C * a.out_w * a.out_h);
+    const int64_t c = o % C, ox = (o / C) % a.out_w, oy = (o / (C * a.out_w)) % a.out_h,
+                  t = o / (C * a.out_w * a.out_h);
     int64_t x0, x1, y0, y1;
     const float fx = bilinear_tap(ox, a.w, sx, &x0, &x1);
     const float wy = bilinear_tap(oy, a.h, sy, &y0, &y1);
@@ -74,7 +75,8 @@ void flip_frames_cuda(const uint8_t* in, uint8_t* out, int64_t T, int64_t H, int
 void frames_to_clip_cuda(const uint8_t* in, float* out, int64_t B, int64_t T, int64_t H, int64_t W, int64_t C,
                          const float* mean, const float* std, cudaStream_t stream) {
   if (C > kMaxClipChannelsCuda)
-    throw OpError(ErrorKind::Value, "framesToClip", "on CUDA at most " + std::to_string(kMaxClipChannelsCuda) + " channels");
+    throw OpError(ErrorKind::Value, "framesToClip",
+                  "on CUDA at most " + std::to_string(kMaxClipChannelsCuda) + " channels");
   ClipAffine k{};
   for (int64_t c = 0; c < C; ++c) clip_affine(mean[c], std[c], &k.scale[c], &k.shift[c]);
   const int64_t pixels = B * T * H * W;

@@ -13,10 +13,13 @@ struct GemmArgs {
   bool trans_a = false, trans_b = false;
   int64_t M = 0, N = 0, K = 0;
   float alpha = 1.f, beta = 0.f;
-  const float* A = nullptr; int64_t lda = 0;  // leading dimension of A as stored
-  const float* B = nullptr; int64_t ldb = 0;
-  float* C = nullptr; int64_t ldc = 0;
-  const float* bias = nullptr;                 // [N] or null
+  const float* A = nullptr;
+  int64_t lda = 0;  // leading dimension of A as stored
+  const float* B = nullptr;
+  int64_t ldb = 0;
+  float* C = nullptr;
+  int64_t ldc = 0;
+  const float* bias = nullptr;  // [N] or null
   // Fused GELU epilogue (exact erf): when set, C receives the pre-activation alpha·op(A)op(B) +
   // beta·C + bias and gelu_out receives gelu of it, with C's shape and leading dimension ldc.
   float* gelu_out = nullptr;

@@ -69,7 +69,9 @@ dnnl::memory::desc chosen_layout(int64_t N, int64_t K) {
   return matmul_pd(kPlanRows, N, K, true, any).weights_desc();
 }
 
-std::string describe_dnnl(const dnnl::error& e) { return std::string(e.what()) + " (status " + std::to_string((int)e.status) + ")"; }
+std::string describe_dnnl(const dnnl::error& e) {
+  return std::string(e.what()) + " (status " + std::to_string((int)e.status) + ")";
+}
 
 bool read_header(const float* packed, int64_t floats, Header& h) {
   if (floats * 4 < kHeaderBytes) return false;
@@ -126,7 +128,8 @@ bool cpu_has_avx512_bf16() {
 }  // namespace
 
 std::string gemm_bf16_unavailable_reason() {
-  if (cpu_isa_level() != 4) return "the AVX-512 kernels are not in use (MVD_CPU_ISA=avx2, or the CPU or build lacks AVX-512)";
+  if (cpu_isa_level() != 4)
+    return "the AVX-512 kernels are not in use (MVD_CPU_ISA=avx2, or the CPU or build lacks AVX-512)";
   if (!cpu_has_avx512_bf16()) return "this CPU has no AVX512-BF16 (cpuid avx512_bf16)";
   return "";
 }
@@ -136,7 +139,8 @@ int64_t gemm_pack_b_bf16_floats(int64_t N, int64_t K) {
   try {
     return (kHeaderBytes + (int64_t)chosen_layout(N, K).get_size() + 63) / 64 * 16;
   } catch (const dnnl::error& e) {
-    throw OpError(ErrorKind::Native, "gemmPackWeights", "oneDNN has no bf16 matmul for these weights: " + describe_dnnl(e));
+    throw OpError(ErrorKind::Native, "gemmPackWeights",
+                  "oneDNN has no bf16 matmul for these weights: " + describe_dnnl(e));
   }
 }
 
@@ -144,11 +148,15 @@ void gemm_pack_b_bf16(const float* B, int64_t ldb, bool trans_b, int64_t N, int6
   try {
     const dnnl::memory::desc w = chosen_layout(N, K);
     Header h{};
-    h.magic = kMagic; h.N = N; h.K = K; h.trans_b = trans_b;
+    h.magic = kMagic;
+    h.N = N;
+    h.K = K;
+    h.trans_b = trans_b;
     h.data_offset_bytes = kHeaderBytes;
     h.data_bytes = (int64_t)w.get_size();
     h.weights = w.data;
-    if (kHeaderBytes + h.data_bytes > floats * 4) throw OpError(ErrorKind::Native, "gemmPackWeights", "packed buffer too small");
+    if (kHeaderBytes + h.data_bytes > floats * 4)
+      throw OpError(ErrorKind::Native, "gemmPackWeights", "packed buffer too small");
     // op(B) is [K, N]: stored [N, K] (transB, a Linear weight) it is column-major with stride K.
     const dnnl::memory::dims strides = trans_b ? dnnl::memory::dims{1, ldb} : dnnl::memory::dims{ldb, 1};
     dnnl::memory::desc plain({K, N}, dt::f32, strides);
@@ -159,14 +167,17 @@ void gemm_pack_b_bf16(const float* B, int64_t ldb, bool trans_b, int64_t N, int6
     s.wait();
     std::memcpy(dst, &h, sizeof(h));
   } catch (const dnnl::error& e) {
-    throw OpError(ErrorKind::Native, "gemmPackWeights", "oneDNN could not pack the weights in bf16: " + describe_dnnl(e));
+    throw OpError(ErrorKind::Native, "gemmPackWeights",
+                  "oneDNN could not pack the weights in bf16: " + describe_dnnl(e));
   }
 }
 
 bool gemm_packed_b_bf16_shape(const float* packed, int64_t floats, int64_t& N, int64_t& K, bool& trans_b) {
   Header h;
   if (!read_header(packed, floats, h)) return false;
-  N = h.N; K = h.K; trans_b = h.trans_b != 0;
+  N = h.N;
+  K = h.K;
+  trans_b = h.trans_b != 0;
   return true;
 }
 
@@ -175,12 +186,14 @@ void gemm_cpu_packed_bf16(const GemmArgs& g, const float* packed, int64_t floats
   if (!read_header(packed, floats, h))
     throw OpError(ErrorKind::Value, "gemm", "packedB is not a bf16 buffer from gemmPackWeights");
   if (h.N != g.N || h.K != g.K || (h.trans_b != 0) != g.trans_b)
-    throw OpError(ErrorKind::Shape, "gemm", "bf16 packed weights hold a " + std::to_string(h.K) + "x" + std::to_string(h.N) +
-                  " op(B); the product needs " + std::to_string(g.K) + "x" + std::to_string(g.N));
+    throw OpError(ErrorKind::Shape, "gemm",
+                  "bf16 packed weights hold a " + std::to_string(h.K) + "x" + std::to_string(h.N) +
+                      " op(B); the product needs " + std::to_string(g.K) + "x" + std::to_string(g.N));
   // Only y = x·op(B) (+ bias) is served: bf16 weights exist for frozen layers' forwards, and the
   // plain weights they came from may be gone, so there is nothing to fall back on.
   if (g.alpha != 1.f || g.beta != 0.f || g.trans_a)
-    throw OpError(ErrorKind::Value, "gemm", "bf16 packed weights serve C = A·op(B) + bias only (alpha 1, beta 0, A not transposed)");
+    throw OpError(ErrorKind::Value, "gemm",
+                  "bf16 packed weights serve C = A·op(B) + bias only (alpha 1, beta 0, A not transposed)");
   if (g.M == 0 || g.N == 0) return;
   if (g.K == 0) {
     gemm_prepare_c(g);
@@ -203,10 +216,12 @@ void gemm_cpu_packed_bf16(const GemmArgs& g, const float* packed, int64_t floats
     if (g.ldc != g.N) throw OpError(ErrorKind::Value, "gemm", "bf16 packed weights need a dense C");
     dnnl::memory::desc w(h.weights);
     const auto& eng = cpu_engine();
-    dnnl::memory ma(src, eng, a), mw(w, eng, const_cast<char*>(reinterpret_cast<const char*>(packed) + h.data_offset_bytes)),
-        mc(dstd, eng, g.C);
+    dnnl::memory ma(src, eng, a),
+        mw(w, eng, const_cast<char*>(reinterpret_cast<const char*>(packed) + h.data_offset_bytes)), mc(dstd, eng, g.C);
     std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mw}, {DNNL_ARG_DST, mc}};
-    if (g.bias) args.emplace(DNNL_ARG_BIAS, dnnl::memory(dnnl::memory::desc({1, g.N}, dt::f32, tag::ab), eng, const_cast<float*>(g.bias)));
+    if (g.bias)
+      args.emplace(DNNL_ARG_BIAS,
+                   dnnl::memory(dnnl::memory::desc({1, g.N}, dt::f32, tag::ab), eng, const_cast<float*>(g.bias)));
     dnnl::stream s(eng);
     mm.execute(s, args);
     s.wait();

@@ -18,19 +18,23 @@ void gemm_prepare_c(const GemmArgs& g) {
   for (int64_t i = 0; i < M; ++i) {
     float* c = g.C + i * g.ldc;
     if (g.beta == 0.f) {
-      if (g.bias) for (int64_t j = 0; j < N; ++j) c[j] = g.bias[j];
-      else for (int64_t j = 0; j < N; ++j) c[j] = 0.f;
+      if (g.bias)
+        for (int64_t j = 0; j < N; ++j) c[j] = g.bias[j];
+      else
+        for (int64_t j = 0; j < N; ++j) c[j] = 0.f;
     } else if (g.beta != 1.f || g.bias) {
-      if (g.bias) for (int64_t j = 0; j < N; ++j) c[j] = g.beta * c[j] + g.bias[j];
-      else for (int64_t j = 0; j < N; ++j) c[j] *= g.beta;
+      if (g.bias)
+        for (int64_t j = 0; j < N; ++j) c[j] = g.beta * c[j] + g.bias[j];
+      else
+        for (int64_t j = 0; j < N; ++j) c[j] *= g.beta;
     }
   }
 }
 
 void gemm_apply_gelu(const GemmArgs& g) {
   if (!g.gelu_out) return;
-  // gelu_cpu runs serially on a row (below its parallel threshold); rows spread over the team
-  // unless the caller is already one thread of a parallel region.
+    // gelu_cpu runs serially on a row (below its parallel threshold); rows spread over the team
+    // unless the caller is already one thread of a parallel region.
 #pragma omp parallel for schedule(static) if (!omp_in_parallel() && g.M * g.N > 16384)
   for (int64_t i = 0; i < g.M; ++i) gelu_cpu(g.C + i * g.ldc, g.gelu_out + i * g.ldc, g.N);
 }

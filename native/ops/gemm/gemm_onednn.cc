@@ -19,8 +19,8 @@ namespace mvd {
 namespace {
 
 void sgemm_or_throw(const GemmArgs& g, float beta) {
-  dnnl_status_t st = dnnl_sgemm(g.trans_a ? 'T' : 'N', g.trans_b ? 'T' : 'N', g.M, g.N, g.K, g.alpha, g.A, g.lda,
-                                g.B, g.ldb, beta, g.C, g.ldc);
+  dnnl_status_t st = dnnl_sgemm(g.trans_a ? 'T' : 'N', g.trans_b ? 'T' : 'N', g.M, g.N, g.K, g.alpha, g.A, g.lda, g.B,
+                                g.ldb, beta, g.C, g.ldc);
   if (st != dnnl_success)
     throw OpError(ErrorKind::Native, "gemm", "dnnl_sgemm failed with status " + std::to_string((int)st));
 }

@@ -56,8 +56,8 @@ constexpr dnnl_dim_t kPlanRows = 4096;
 // blocks, each at a 64-byte aligned offset.
 struct Header {
   int64_t magic, N, K, trans_b, blocks;
-  int64_t n0[kMaxBlocks + 1];   // block b holds columns [n0[b], n0[b+1])
-  int64_t offset[kMaxBlocks];   // in floats from the buffer start
+  int64_t n0[kMaxBlocks + 1];  // block b holds columns [n0[b], n0[b+1])
+  int64_t offset[kMaxBlocks];  // in floats from the buffer start
 };
 constexpr int64_t kHeaderFloats = (sizeof(Header) + 63) / 64 * 16;
 
@@ -65,7 +65,6 @@ int block_count(int64_t N) {
   const int64_t units = (N + kGemmColumnAlign - 1) / kGemmColumnAlign;
   return (int)std::max<int64_t>(1, std::min<int64_t>({(int64_t)omp_get_max_threads(), units, kMaxBlocks}));
 }
-
 
 // Runs fn(b) for every block where oneDNN plans for one thread: spread over an OpenMP team, or in
 // this thread when it is already inside a parallel region or OpenMP has one thread anyway. A team
@@ -99,7 +98,8 @@ void for_each_block_single_threaded(int blocks, F fn) {
 void check(const dnnl_status_t* status, int blocks, const char* what) {
   for (int b = 0; b < blocks; ++b)
     if (status[b] != dnnl_success)
-      throw OpError(ErrorKind::Native, "gemm", std::string(what) + " failed with status " + std::to_string((int)status[b]));
+      throw OpError(ErrorKind::Native, "gemm",
+                    std::string(what) + " failed with status " + std::to_string((int)status[b]));
 }
 
 // Column block [n0, n1) of op(B) as their "A": rows n0.. of B [N, K] transposed, or columns n0..
@@ -122,10 +122,12 @@ namespace {
 // false when oneDNN refuses.
 bool block_sizes(int64_t N, int64_t K, bool trans_b, int64_t ldb, int blocks, int64_t* sizes) {
   for_each_block_single_threaded(blocks, [&](int b) {
-    dnnl_dim_t m = gemm_column_start(N, b + 1, blocks) - gemm_column_start(N, b, blocks), n = kPlanRows, k = K, lda = ldb, ld = K;
+    dnnl_dim_t m = gemm_column_start(N, b + 1, blocks) - gemm_column_start(N, b, blocks), n = kPlanRows, k = K,
+               lda = ldb, ld = K;
     size_t bytes = 0;
     const char ta = trans_b ? 'T' : 'N';
-    const dnnl_status_t st = dnnl::impl::cpu::sgemm_pack_get_size("A", &ta, "N", &m, &n, &k, &lda, &ld, &bytes, nullptr);
+    const dnnl_status_t st =
+        dnnl::impl::cpu::sgemm_pack_get_size("A", &ta, "N", &m, &n, &k, &lda, &ld, &bytes, nullptr);
     sizes[b] = st == dnnl_success && bytes > 0 ? (int64_t)((bytes + 63) / 64 * 16) : 0;
   });
   return std::all_of(sizes, sizes + blocks, [](int64_t x) { return x > 0; });
@@ -144,7 +146,10 @@ int64_t gemm_pack_b_floats(int64_t N, int64_t K, bool trans_b, int blocks) {
   for (int b = 0; b < blocks; ++b) total += sizes[b];
   return total;
 #else
-  (void)N; (void)K; (void)trans_b; (void)blocks;
+  (void)N;
+  (void)K;
+  (void)trans_b;
+  (void)blocks;
   return 0;
 #endif
 }
@@ -154,7 +159,11 @@ void gemm_pack_b(const float* B, int64_t ldb, bool trans_b, int64_t N, int64_t K
 #if MVD_HAVE_ONEDNN_PACK
   if (blocks < 1 || blocks > kMaxBlocks) throw OpError(ErrorKind::Native, "gemmPackWeights", "bad block count");
   Header h{};
-  h.magic = kMagic; h.N = N; h.K = K; h.trans_b = trans_b; h.blocks = blocks;
+  h.magic = kMagic;
+  h.N = N;
+  h.K = K;
+  h.trans_b = trans_b;
+  h.blocks = blocks;
   for (int b = 0; b <= h.blocks; ++b) h.n0[b] = gemm_column_start(N, b, (int)h.blocks);
   int64_t sizes[kMaxBlocks] = {};
   if (!block_sizes(N, K, trans_b, ldb, (int)h.blocks, sizes))
@@ -175,7 +184,14 @@ void gemm_pack_b(const float* B, int64_t ldb, bool trans_b, int64_t N, int64_t K
   });
   check(status, (int)h.blocks, "sgemm_pack");
 #else
-  (void)B; (void)ldb; (void)trans_b; (void)N; (void)K; (void)blocks; (void)dst; (void)floats;
+  (void)B;
+  (void)ldb;
+  (void)trans_b;
+  (void)N;
+  (void)K;
+  (void)blocks;
+  (void)dst;
+  (void)floats;
   throw OpError(ErrorKind::Native, "gemmPackWeights", "this build has no packed GEMM (oneDNN's pack API not found)");
 #endif
 }
@@ -196,7 +212,9 @@ bool read_header(const float* packed, int64_t floats, Header& h) {
 bool gemm_packed_b_shape(const float* packed, int64_t floats, int64_t& N, int64_t& K, bool& trans_b) {
   Header h;
   if (!read_header(packed, floats, h)) return false;
-  N = h.N; K = h.K; trans_b = h.trans_b != 0;
+  N = h.N;
+  K = h.K;
+  trans_b = h.trans_b != 0;
   return true;
 }
 
@@ -210,7 +228,8 @@ void gemm_cpu_packed_fp32(const GemmArgs& g, const float* packed, int64_t floats
   // (g.B null: the plain copy was released) serve C = A·op(B) + bias alone.
   const bool as_packed = g.alpha == 1.f && !g.trans_a && h.N == g.N && h.K == g.K && (h.trans_b != 0) == g.trans_b;
   if (!as_packed && !g.B)
-    throw OpError(ErrorKind::Value, "gemm", "packed-only weights serve C = A·op(B) + bias with the packed shape, alpha 1 and A not transposed");
+    throw OpError(ErrorKind::Value, "gemm",
+                  "packed-only weights serve C = A·op(B) + bias with the packed shape, alpha 1 and A not transposed");
   if (!as_packed) {
     gemm_onednn(g);
     return;
@@ -229,7 +248,8 @@ void gemm_cpu_packed_fp32(const GemmArgs& g, const float* packed, int64_t floats
   });
   check(status, (int)h.blocks, "sgemm_compute");
 #else
-  (void)packed; (void)floats;
+  (void)packed;
+  (void)floats;
   if (!g.B) throw OpError(ErrorKind::Native, "gemm", "this build has no packed GEMM (oneDNN's pack API not found)");
   gemm_onednn(g);
 #endif

@@ -19,12 +19,20 @@ constexpr int64_t MC = 96;  // multiple of MR
 
 typedef float v8 __attribute__((vector_size(32)));
 
-inline v8 load8(const float* p) { v8 v; std::memcpy(&v, p, sizeof(v)); return v; }
+inline v8 load8(const float* p) {
+  v8 v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
 inline void store8(float* p, v8 v) { std::memcpy(p, &v, sizeof(v)); }
 
 // Element (i, k) of op(A) and (k, j) of op(B).
-inline float a_at(const GemmArgs& g, int64_t i, int64_t k) { return g.trans_a ? g.A[k * g.lda + i] : g.A[i * g.lda + k]; }
-inline float b_at(const GemmArgs& g, int64_t k, int64_t j) { return g.trans_b ? g.B[j * g.ldb + k] : g.B[k * g.ldb + j]; }
+inline float a_at(const GemmArgs& g, int64_t i, int64_t k) {
+  return g.trans_a ? g.A[k * g.lda + i] : g.A[i * g.lda + k];
+}
+inline float b_at(const GemmArgs& g, int64_t k, int64_t j) {
+  return g.trans_b ? g.B[j * g.ldb + k] : g.B[k * g.ldb + j];
+}
 
 // Packs rows [i0, i0+MR) x depth [k0, k0+kc) of op(A), zero-padding rows beyond M.
 void pack_a_panel(const GemmArgs& g, int64_t i0, int64_t k0, int64_t kc, float* dst) {
@@ -74,7 +82,10 @@ void micro_kernel(int64_t kc, const float* Ap, const float* Bp, float* C, int64_
     return;
   }
   float tmp[MR][NR];
-  for (int r = 0; r < MR; ++r) { store8(tmp[r], acc[r][0]); store8(tmp[r] + 8, acc[r][1]); }
+  for (int r = 0; r < MR; ++r) {
+    store8(tmp[r], acc[r][0]);
+    store8(tmp[r] + 8, acc[r][1]);
+  }
   for (int64_t r = 0; r < mr; ++r)
     for (int64_t c = 0; c < nr; ++c) C[r * ldc + c] += alpha * tmp[r][c];
 }
@@ -109,8 +120,8 @@ void accumulate_product(const GemmArgs& g) {
             const int64_t nr = std::min<int64_t>(NR, g.N - j0);
             const int64_t i_end = std::min(g.M, (mb + 1) * MC);
             for (int64_t i0 = mb * MC; i0 < i_end; i0 += MR) {
-              micro_kernel(kc, Apack + (i0 / MR) * MR * kc, Bpack + q * NR * kc, g.C + i0 * g.ldc + j0, g.ldc,
-                           g.alpha, std::min<int64_t>(MR, g.M - i0), nr);
+              micro_kernel(kc, Apack + (i0 / MR) * MR * kc, Bpack + q * NR * kc, g.C + i0 * g.ldc + j0, g.ldc, g.alpha,
+                           std::min<int64_t>(MR, g.M - i0), nr);
             }
           }
         }

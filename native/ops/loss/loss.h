@@ -10,9 +10,9 @@ enum class LossKind { SmoothL1, L2, L1 };
 struct LossPair {
   const float* pred = nullptr;  // null: the pair is absent and contributes nothing
   const float* target = nullptr;
-  float* grad = nullptr;        // d total / d pred, same size as pred
+  float* grad = nullptr;  // d total / d pred, same size as pred
   int64_t n = 0;
-  double weight = 1.0;          // its weight in the total
+  double weight = 1.0;  // its weight in the total
 };
 
 // Fills mean_out[k] with pair k's unweighted mean loss (0 for an absent or empty pair).
@@ -34,8 +34,8 @@ namespace mvd {
 // partials over a fixed partition of each pair, then one block adding them in order, so the loss is
 // the same bits on every run. `scratch`: device memory of at least distill_loss_cuda_scratch_bytes.
 size_t distill_loss_cuda_scratch_bytes(const LossPair* pairs, int count);
-void distill_loss_cuda(const LossPair* pairs, int count, LossKind kind, float beta, double* mean_out,
-                       float* total_out, float* means_out, void* scratch, cudaStream_t stream);
+void distill_loss_cuda(const LossPair* pairs, int count, LossKind kind, float beta, double* mean_out, float* total_out,
+                       float* means_out, void* scratch, cudaStream_t stream);
 
 }  // namespace mvd
 #endif

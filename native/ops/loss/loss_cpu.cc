@@ -79,9 +79,15 @@ void distill_loss_cpu(const LossPair* pairs, int count, LossKind kind, float bet
   if (count > kMaxPairs) count = kMaxPairs;
   if (kind == LossKind::SmoothL1 && !(beta > 0.f)) kind = LossKind::L1;
   switch (kind) {
-    case LossKind::SmoothL1: run_pairs<LossKind::SmoothL1>(pairs, count, beta, sums); break;
-    case LossKind::L2: run_pairs<LossKind::L2>(pairs, count, beta, sums); break;
-    case LossKind::L1: run_pairs<LossKind::L1>(pairs, count, beta, sums); break;
+    case LossKind::SmoothL1:
+      run_pairs<LossKind::SmoothL1>(pairs, count, beta, sums);
+      break;
+    case LossKind::L2:
+      run_pairs<LossKind::L2>(pairs, count, beta, sums);
+      break;
+    case LossKind::L1:
+      run_pairs<LossKind::L1>(pairs, count, beta, sums);
+      break;
   }
   for (int k = 0; k < count; ++k) mean_out[k] = pairs[k].pred && pairs[k].n ? sums[k] / (double)pairs[k].n : 0.0;
 }

@@ -71,8 +71,8 @@ __global__ void loss_partial_kernel(PairTable tab, float beta, float inv_beta, d
   if (threadIdx.x == 0) part[k * max_blocks + blockIdx.x] = s;
 }
 
-__global__ void loss_final_kernel(PairTable tab, int count, const double* part, int64_t max_blocks,
-                                  double* mean_out, float* total_out, float* means_out) {
+__global__ void loss_final_kernel(PairTable tab, int count, const double* part, int64_t max_blocks, double* mean_out,
+                                  float* total_out, float* means_out) {
   MVD_SHARED(double, red, kThreads);
   double total = 0.0;
   for (int k = 0; k < count; ++k) {
@@ -113,8 +113,8 @@ size_t distill_loss_cuda_scratch_bytes(const LossPair* pairs, int count) {
   return (size_t)(count * max_blocks) * sizeof(double);
 }
 
-void distill_loss_cuda(const LossPair* pairs, int count, LossKind kind, float beta, double* mean_out,
-                       float* total_out, float* means_out, void* scratch, cudaStream_t stream) {
+void distill_loss_cuda(const LossPair* pairs, int count, LossKind kind, float beta, double* mean_out, float* total_out,
+                       float* means_out, void* scratch, cudaStream_t stream) {
   if (count > kMaxPairs) count = kMaxPairs;
   if (count <= 0) return;
   if (kind == LossKind::SmoothL1 && !(beta > 0.f)) kind = LossKind::L1;
@@ -126,8 +126,8 @@ void distill_loss_cuda(const LossPair* pairs, int count, LossKind kind, float be
     const dim3 grid((unsigned)max_blocks, (unsigned)count);
     switch (kind) {
       case LossKind::SmoothL1:
-        mvd_launch(loss_partial_kernel<LossKind::SmoothL1>, grid, dim3(kThreads), 0, stream, tab, beta, inv_beta,
-                   part, max_blocks);
+        mvd_launch(loss_partial_kernel<LossKind::SmoothL1>, grid, dim3(kThreads), 0, stream, tab, beta, inv_beta, part,
+                   max_blocks);
         break;
       case LossKind::L2:
         mvd_launch(loss_partial_kernel<LossKind::L2>, grid, dim3(kThreads), 0, stream, tab, beta, inv_beta, part,

@@ -22,9 +22,8 @@ void layernorm_forward_cpu(const float* x, const float* residual, float* sum, co
 // same tensor by the residual path; must not alias dx). x is the tensor that was normalised (the
 // forward's sum when it had a residual). dweight/dbias only when weight is given (both non-null
 // then). Overwrites dx, dweight and dbias, never accumulates into them.
-void layernorm_backward_cpu(const float* dy, const float* x, const float* mean, const float* rstd,
-                            const float* weight, const float* dresidual, float* dx, float* dweight, float* dbias,
-                            int64_t rows, int64_t D);
+void layernorm_backward_cpu(const float* dy, const float* x, const float* mean, const float* rstd, const float* weight,
+                            const float* dresidual, float* dx, float* dweight, float* dbias, int64_t rows, int64_t D);
 
 // Their AVX2 and AVX-512 builds (norm_cpu_isa.cc); the two above dispatch.
 MVD_ISA_DECLARE(void layernorm_forward_cpu(const float* x, const float* residual, float* sum, const float* weight,
@@ -52,9 +51,9 @@ void layernorm_forward_cuda(const float* x, const float* residual, float* sum, c
 // the same bits on every run; the chunk partials live in `scratch` (device memory of at least
 // layernorm_backward_cuda_scratch_bytes bytes; may be null when weight is null).
 size_t layernorm_backward_cuda_scratch_bytes(int64_t rows, int64_t D, bool affine);
-void layernorm_backward_cuda(const float* dy, const float* x, const float* mean, const float* rstd,
-                             const float* weight, const float* dresidual, float* dx, float* dweight, float* dbias,
-                             int64_t rows, int64_t D, void* scratch, cudaStream_t stream);
+void layernorm_backward_cuda(const float* dy, const float* x, const float* mean, const float* rstd, const float* weight,
+                             const float* dresidual, float* dx, float* dweight, float* dbias, int64_t rows, int64_t D,
+                             void* scratch, cudaStream_t stream);
 
 }  // namespace mvd
 #endif

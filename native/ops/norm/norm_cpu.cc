@@ -8,9 +8,8 @@ void layernorm_forward_cpu(const float* x, const float* residual, float* sum, co
   MVD_ISA_CALL(layernorm_forward_cpu, x, residual, sum, weight, bias, y, mean, rstd, rows, D, eps);
 }
 
-void layernorm_backward_cpu(const float* dy, const float* x, const float* mean, const float* rstd,
-                            const float* weight, const float* dresidual, float* dx, float* dweight, float* dbias,
-                            int64_t rows, int64_t D) {
+void layernorm_backward_cpu(const float* dy, const float* x, const float* mean, const float* rstd, const float* weight,
+                            const float* dresidual, float* dx, float* dweight, float* dbias, int64_t rows, int64_t D) {
   MVD_ISA_CALL(layernorm_backward_cpu, dy, x, mean, rstd, weight, dresidual, dx, dweight, dbias, rows, D);
 }
 

@@ -112,9 +112,8 @@ void layernorm_forward_cpu(const float* x, const float* residual, float* sum, co
   }
 }
 
-void layernorm_backward_cpu(const float* dy, const float* x, const float* mean, const float* rstd,
-                            const float* weight, const float* dresidual, float* dx, float* dweight, float* dbias,
-                            int64_t rows, int64_t D) {
+void layernorm_backward_cpu(const float* dy, const float* x, const float* mean, const float* rstd, const float* weight,
+                            const float* dresidual, float* dx, float* dweight, float* dbias, int64_t rows, int64_t D) {
   const bool affine = weight != nullptr;
   const float invD = 1.f / (float)D;
   const bool par = rows * D > kParallelMin;

@@ -9,9 +9,9 @@ namespace mvd {
 
 namespace {
 
-constexpr int kWarps = 4;             // rows per block in the row kernels
-constexpr int kColThreads = 128;      // columns per block in the column kernels
-constexpr int64_t kChunkRows = 64;    // rows summed in float before a partial is stored
+constexpr int kWarps = 4;           // rows per block in the row kernels
+constexpr int kColThreads = 128;    // columns per block in the column kernels
+constexpr int64_t kChunkRows = 64;  // rows summed in float before a partial is stored
 
 // Butterfly sum: every lane ends with the same bits, since each step adds the same two values
 // (a + b == b + a exactly), so lanes never disagree about the statistics of their row.
@@ -24,8 +24,7 @@ __device__ __forceinline__ float warp_sum(float v) {
 // a lane only ever reads the elements it wrote itself, so no synchronisation is needed.
 __global__ void ln_forward_kernel(const float* __restrict__ x, const float* __restrict__ res, float* sum,
                                   const float* __restrict__ w, const float* __restrict__ b, float* __restrict__ y,
-                                  float* __restrict__ mean, float* __restrict__ rstd, int64_t rows, int D,
-                                  float eps) {
+                                  float* __restrict__ mean, float* __restrict__ rstd, int64_t rows, int D, float eps) {
   const int lane = threadIdx.x & 31;
   const int64_t r = (int64_t)blockIdx.x * kWarps + (threadIdx.x >> 5);
   if (r >= rows) return;  // a whole warp leaves together, so the shuffles below stay full-warp
@@ -134,8 +133,8 @@ void layernorm_forward_cuda(const float* x, const float* residual, float* sum, c
                             float* y, float* mean, float* rstd, int64_t rows, int64_t D, float eps,
                             cudaStream_t stream) {
   if (rows == 0) return;
-  mvd_launch(ln_forward_kernel, dim3(row_blocks(rows)), dim3(kWarps * 32), 0, stream, x, residual, sum, weight, bias,
-             y, mean, rstd, rows, (int)D, eps);
+  mvd_launch(ln_forward_kernel, dim3(row_blocks(rows)), dim3(kWarps * 32), 0, stream, x, residual, sum, weight, bias, y,
+             mean, rstd, rows, (int)D, eps);
   MVD_CUDA_CHECK_LAUNCH("layerNormForward");
 }
 
@@ -143,12 +142,12 @@ size_t layernorm_backward_cuda_scratch_bytes(int64_t rows, int64_t D, bool affin
   return affine ? (size_t)(2 * chunks_of(rows) * D) * sizeof(float) : 0;
 }
 
-void layernorm_backward_cuda(const float* dy, const float* x, const float* mean, const float* rstd,
-                             const float* weight, const float* dresidual, float* dx, float* dweight, float* dbias,
-                             int64_t rows, int64_t D, void* scratch, cudaStream_t stream) {
+void layernorm_backward_cuda(const float* dy, const float* x, const float* mean, const float* rstd, const float* weight,
+                             const float* dresidual, float* dx, float* dweight, float* dbias, int64_t rows, int64_t D,
+                             void* scratch, cudaStream_t stream) {
   if (rows > 0) {
-    mvd_launch(ln_backward_dx_kernel, dim3(row_blocks(rows)), dim3(kWarps * 32), 0, stream, dy, x, mean, rstd,
-               weight, dresidual, dx, rows, (int)D);
+    mvd_launch(ln_backward_dx_kernel, dim3(row_blocks(rows)), dim3(kWarps * 32), 0, stream, dy, x, mean, rstd, weight,
+               dresidual, dx, rows, (int)D);
     MVD_CUDA_CHECK_LAUNCH("layerNormBackward");
   }
   if (!weight) return;
@@ -160,8 +159,8 @@ void layernorm_backward_cuda(const float* dy, const float* x, const float* mean,
                dy, x, mean, rstd, part_w, part_b, rows, (int)D);
     MVD_CUDA_CHECK_LAUNCH("layerNormBackward");
   }
-  mvd_launch(ln_backward_dwdb_final_kernel, dim3(col_blocks(D)), dim3(kColThreads), 0, stream,
-             (const float*)part_w, (const float*)part_b, dweight, dbias, nchunks, (int)D);
+  mvd_launch(ln_backward_dwdb_final_kernel, dim3(col_blocks(D)), dim3(kColThreads), 0, stream, (const float*)part_w,
+             (const float*)part_b, dweight, dbias, nchunks, (int)D);
   MVD_CUDA_CHECK_LAUNCH("layerNormBackward");
 }
 

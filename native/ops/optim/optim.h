@@ -19,8 +19,8 @@ struct AdamWTensor {
 
 struct AdamWHyper {
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;  // rounded to float where PyTorch rounds them
-  int64_t step = 1;         // 1-based, for the bias corrections
-  float grad_scale = 1.f;   // grads are multiplied by this first (1/lossScale)
+  int64_t step = 1;                               // 1-based, for the bias corrections
+  float grad_scale = 1.f;                         // grads are multiplied by this first (1/lossScale)
 };
 
 void adamw_cpu(const std::vector<AdamWTensor>& ts, const AdamWHyper& h);

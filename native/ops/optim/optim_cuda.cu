@@ -22,9 +22,9 @@ struct AdamEntry {
   float* m;
   float* v;
   int64_t n;
-  int64_t chunk0;    // first chunk of this tensor
-  float decay;       // 1 − lr·wd, rounded once from double as the CPU op does
-  float step_size;   // lr / bc1, likewise
+  int64_t chunk0;   // first chunk of this tensor
+  float decay;      // 1 − lr·wd, rounded once from double as the CPU op does
+  float step_size;  // lr / bc1, likewise
 };
 
 struct SpanEntry {
@@ -184,8 +184,7 @@ SpanScratch span_scratch(void* scratch, size_t entries, int64_t nchunks) {
 const SpanEntry* stage_spans(const std::vector<SpanEntry>& tab, const SpanScratch& s, cudaStream_t stream,
                              const char* op) {
   if (!tab.empty())
-    cuda_check(cudaMemcpyAsync(s.tab, tab.data(), tab.size() * sizeof(SpanEntry), cudaMemcpyHostToDevice, stream),
-               op);
+    cuda_check(cudaMemcpyAsync(s.tab, tab.data(), tab.size() * sizeof(SpanEntry), cudaMemcpyHostToDevice, stream), op);
   return s.tab;
 }
 
@@ -200,14 +199,13 @@ void reduce_to(const std::vector<Span>& ts, float* out, void* scratch, cudaStrea
       mvd_launch(sumsq_partial_kernel, dim3((unsigned)nchunks), dim3(kThreads), 0, stream, dtab, (int)tab.size(),
                  static_cast<double*>(s.part));
     else
-      mvd_launch(nonfinite_partial_kernel, dim3((unsigned)nchunks), dim3(kThreads), 0, stream, dtab,
-                 (int)tab.size(), static_cast<int*>(s.part));
+      mvd_launch(nonfinite_partial_kernel, dim3((unsigned)nchunks), dim3(kThreads), 0, stream, dtab, (int)tab.size(),
+                 static_cast<int*>(s.part));
     MVD_CUDA_CHECK_LAUNCH(op);
   }
   if (norm)
     mvd_launch(norm_final_kernel, dim3(1), dim3(kThreads), 0, stream, (const double*)s.part, nchunks, s.result, out);
-  else
-    mvd_launch(finite_final_kernel, dim3(1), dim3(kThreads), 0, stream, (const int*)s.part, nchunks, s.result, out);
+  else mvd_launch(finite_final_kernel, dim3(1), dim3(kThreads), 0, stream, (const int*)s.part, nchunks, s.result, out);
   MVD_CUDA_CHECK_LAUNCH(op);
 }
 
@@ -231,8 +229,8 @@ void adamw_cuda(const std::vector<AdamWTensor>& ts, const AdamWHyper& h, void* s
   // Bias corrections and per-tensor factors in double, rounded once, exactly as adamw_cpu does.
   const double bc1 = 1.0 - std::pow(h.beta1, (double)h.step);
   const double bc2 = 1.0 - std::pow(h.beta2, (double)h.step);
-  AdamConst c{(float)h.beta1, (float)h.beta2, (float)h.eps, h.grad_scale, (float)std::sqrt(bc2),
-              (float)(1.0 - h.beta1), (float)(1.0 - h.beta2)};
+  AdamConst c{(float)h.beta1,        (float)h.beta2,         (float)h.eps,          h.grad_scale,
+              (float)std::sqrt(bc2), (float)(1.0 - h.beta1), (float)(1.0 - h.beta2)};
   std::vector<AdamEntry> tab;
   int64_t nchunks = 0;
   for (const AdamWTensor& t : ts) {
@@ -245,8 +243,8 @@ void adamw_cuda(const std::vector<AdamWTensor>& ts, const AdamWHyper& h, void* s
   AdamEntry* dtab = static_cast<AdamEntry*>(scratch);
   cuda_check(cudaMemcpyAsync(dtab, tab.data(), tab.size() * sizeof(AdamEntry), cudaMemcpyHostToDevice, stream),
              "adamw");
-  mvd_launch(adamw_kernel, dim3((unsigned)nchunks), dim3(kThreads), 0, stream, (const AdamEntry*)dtab,
-             (int)tab.size(), c);
+  mvd_launch(adamw_kernel, dim3((unsigned)nchunks), dim3(kThreads), 0, stream, (const AdamEntry*)dtab, (int)tab.size(),
+             c);
   MVD_CUDA_CHECK_LAUNCH("adamw");
 }
 

@@ -14,8 +14,8 @@ enum class RandomDist { Uniform, Normal, TruncNormal };
 
 struct RandomFill {
   RandomDist dist = RandomDist::Uniform;
-  double a = 0, b = 1;        // uniform bounds, or truncation bounds (absolute) for TruncNormal
-  double mean = 0, std = 1;   // normal parameters
+  double a = 0, b = 1;       // uniform bounds, or truncation bounds (absolute) for TruncNormal
+  double mean = 0, std = 1;  // normal parameters
   uint64_t seed = 0, stream = 0;
 };
 
@@ -62,7 +62,10 @@ MVD_HD inline float random_value(const RandomFill& r, uint64_t key, int64_t i) {
     x = r.mean;
     for (uint64_t k = 0; k < 64; ++k) {
       const double y = fma(r.std, random_normal(key, ((uint64_t)i << 6) + k + 0x100000000ULL), r.mean);
-      if (y >= r.a && y <= r.b) { x = y; break; }
+      if (y >= r.a && y <= r.b) {
+        x = y;
+        break;
+      }
       if (k == 63) x = fmin(fmax(y, r.a), r.b);
     }
   }

@@ -15,24 +15,20 @@ typedef float v16 __attribute__((vector_size(64)));
 
 // 12 independent accumulator chains hide the 4-cycle FMA latency on two FMA ports. Distinct
 // starting values keep the compiler from merging identical chains into one.
-#define MVD_FMA_CHAINS(V, LANES)                                           \
-  V acc[12];                                                               \
-  for (int j = 0; j < 12; ++j) acc[j] = V{} + (float)(j + 1) * 1e-3f;      \
-  const V m = V{} + mul, c = V{} + 1e-7f;                                  \
-  for (long i = 0; i < iters; ++i) {                                       \
-    _Pragma("GCC unroll 12") for (int j = 0; j < 12; ++j) acc[j] = acc[j] * m + c; \
-  }                                                                        \
-  float s = 0;                                                             \
-  for (int j = 0; j < 12; ++j)                                             \
-    for (int l = 0; l < LANES; ++l) s += acc[j][l];                        \
+#define MVD_FMA_CHAINS(V, LANES)                                                                                      \
+  V acc[12];                                                                                                          \
+  for (int j = 0; j < 12; ++j) acc[j] = V{} + (float)(j + 1) * 1e-3f;                                                 \
+  const V m = V{} + mul, c = V{} + 1e-7f;                                                                             \
+  for (long i = 0; i < iters; ++i) { _Pragma("GCC unroll 12") for (int j = 0; j < 12; ++j) acc[j] = acc[j] * m + c; } \
+  float s = 0;                                                                                                        \
+  for (int j = 0; j < 12; ++j)                                                                                        \
+    for (int l = 0; l < LANES; ++l) s += acc[j][l];                                                                   \
   return s;
 
 __attribute__((noinline, target("avx512f"))) float run512(long iters, float mul) { MVD_FMA_CHAINS(v16, 16) }
 __attribute__((noinline)) float run256(long iters, float mul) { MVD_FMA_CHAINS(v8, 8) }
 
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
+double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
 }  // namespace
 

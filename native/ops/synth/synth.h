@@ -13,19 +13,19 @@ enum SynthTexture : int32_t { kSynthStripes = 0, kSynthChecker = 1, kSynthDots =
 
 struct SynthClipParams {
   int32_t T = 16, H = 112, W = 112;
-  uint32_t seed = 0;        // background: gradient, clutter blobs, static grain
-  int32_t shape = 0;        // SynthShape
-  int32_t texture = 0;      // SynthTexture
+  uint32_t seed = 0;    // background: gradient, clutter blobs, static grain
+  int32_t shape = 0;    // SynthShape
+  int32_t texture = 0;  // SynthTexture
   uint8_t color_a[3] = {255, 255, 255};
   uint8_t color_b[3] = {0, 0, 0};
-  float cx = 56, cy = 56;   // object centre at frame 0, pixels
-  float vx = 0, vy = 0;     // pixels per frame
-  float radius = 20;        // pixels
-  float angle = 0;          // orientation at frame 0, radians
-  float omega = 0;          // radians per frame (positive = clockwise on screen, y points down)
-  float period = 6;         // texture period, pixels
-  int32_t clutter = 12;     // background blobs
-  float grain = 6;          // amplitude of the static per-pixel grain, in u8 levels
+  float cx = 56, cy = 56;  // object centre at frame 0, pixels
+  float vx = 0, vy = 0;    // pixels per frame
+  float radius = 20;       // pixels
+  float angle = 0;         // orientation at frame 0, radians
+  float omega = 0;         // radians per frame (positive = clockwise on screen, y points down)
+  float period = 6;        // texture period, pixels
+  int32_t clutter = 12;    // background blobs
+  float grain = 6;         // amplitude of the static per-pixel grain, in u8 levels
 };
 
 // Throws std::invalid_argument on sizes that are not positive or too large.

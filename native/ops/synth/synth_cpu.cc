@@ -13,21 +13,26 @@ namespace {
 // count, so it only depends on integer arithmetic of (seed, counter).
 inline uint32_t mix32(uint32_t x) {
   x += 0x9e3779b9u;
-  x ^= x >> 16; x *= 0x85ebca6bu;
-  x ^= x >> 13; x *= 0xc2b2ae35u;
+  x ^= x >> 16;
+  x *= 0x85ebca6bu;
+  x ^= x >> 13;
+  x *= 0xc2b2ae35u;
   x ^= x >> 16;
   return x;
 }
 
 struct Stream {
   uint32_t state;
-  uint32_t next() { state = mix32(state); return state; }
+  uint32_t next() {
+    state = mix32(state);
+    return state;
+  }
   float unit() { return (float)(next() >> 8) * (1.0f / 16777216.0f); }
   float range(float a, float b) { return a + (b - a) * unit(); }
 };
 
 struct Blob {
-  int32_t kind;           // 0 ellipse, 1 rectangle
+  int32_t kind;  // 0 ellipse, 1 rectangle
   int32_t texture;
   float cx, cy, rx, ry, c, s, period;
   float a[3], b[3];
@@ -37,22 +42,28 @@ struct Blob {
 inline int texture_at(int32_t texture, float u, float v, float period) {
   float inv = 1.0f / period;
   switch (texture) {
-    case kSynthStripes: return ((int)std::floor((u + v) * inv * 0.7071f)) & 1;
-    case kSynthChecker: return ((int)std::floor(u * inv) + (int)std::floor(v * inv)) & 1;
+    case kSynthStripes:
+      return ((int)std::floor((u + v) * inv * 0.7071f)) & 1;
+    case kSynthChecker:
+      return ((int)std::floor(u * inv) + (int)std::floor(v * inv)) & 1;
     case kSynthDots: {
       float fu = u * inv - std::floor(u * inv) - 0.5f, fv = v * inv - std::floor(v * inv) - 0.5f;
       return fu * fu + fv * fv < 0.09f ? 1 : 0;
     }
-    default: return ((int)std::floor(std::sqrt(u * u + v * v) * inv)) & 1;
+    default:
+      return ((int)std::floor(std::sqrt(u * u + v * v) * inv)) & 1;
   }
 }
 
 // Shape test on coordinates normalised by the radius.
 inline bool inside_shape(int32_t shape, float u, float v) {
   switch (shape) {
-    case kSynthDisc: return u * u + v * v <= 1.0f;
-    case kSynthSquare: return std::fabs(u) <= 0.8f && std::fabs(v) <= 0.8f;
-    case kSynthTriangle: return v <= 0.6f && v >= -1.0f && std::fabs(u) <= (v + 1.0f) * 0.6f;
+    case kSynthDisc:
+      return u * u + v * v <= 1.0f;
+    case kSynthSquare:
+      return std::fabs(u) <= 0.8f && std::fabs(v) <= 0.8f;
+    case kSynthTriangle:
+      return v <= 0.6f && v >= -1.0f && std::fabs(u) <= (v + 1.0f) * 0.6f;
     default:
       return (std::fabs(u) <= 0.3f && std::fabs(v) <= 0.95f) || (std::fabs(v) <= 0.3f && std::fabs(u) <= 0.95f);
   }
@@ -64,8 +75,8 @@ inline uint8_t to_u8(float x) { return (uint8_t)(x <= 0.f ? 0 : x >= 255.f ? 255
 
 void synth_validate(const SynthClipParams& p) {
   if (p.T <= 0 || p.H <= 0 || p.W <= 0)
-    throw std::invalid_argument("T, H and W must be positive (got " + std::to_string(p.T) + ", " +
-                                std::to_string(p.H) + ", " + std::to_string(p.W) + ")");
+    throw std::invalid_argument("T, H and W must be positive (got " + std::to_string(p.T) + ", " + std::to_string(p.H) +
+                                ", " + std::to_string(p.W) + ")");
   if ((int64_t)p.T * p.H * p.W > (int64_t)1 << 31)
     throw std::invalid_argument("clip of " + std::to_string((int64_t)p.T * p.H * p.W) + " pixels is too large");
   if (!(p.radius > 0) || !(p.period > 0)) throw std::invalid_argument("radius and period must be positive");
@@ -83,7 +94,10 @@ void render_synth_clip_cpu(const SynthClipParams& p, uint8_t* out) {
   // Background: a diagonal gradient between two colours plus a low-frequency wave, so global
   // colour statistics vary from clip to clip independently of the labels.
   float g0[3], g1[3];
-  for (int c = 0; c < 3; ++c) { g0[c] = rs.range(30, 225); g1[c] = rs.range(30, 225); }
+  for (int c = 0; c < 3; ++c) {
+    g0[c] = rs.range(30, 225);
+    g1[c] = rs.range(30, 225);
+  }
   const float wave_f = rs.range(1.0f, 3.0f) * 6.2831853f / side, wave_phase = rs.range(0, 6.2831853f);
   const float wave_amp = rs.range(5, 20);
 
@@ -93,12 +107,18 @@ void render_synth_clip_cpu(const SynthClipParams& p, uint8_t* out) {
   for (auto& b : blobs) {
     b.kind = (int32_t)(rs.next() & 1);
     b.texture = (int32_t)(rs.next() & 3);
-    b.cx = rs.range(0, (float)W); b.cy = rs.range(0, (float)H);
-    b.rx = rs.range(0.04f, 0.12f) * side; b.ry = rs.range(0.04f, 0.12f) * side;
+    b.cx = rs.range(0, (float)W);
+    b.cy = rs.range(0, (float)H);
+    b.rx = rs.range(0.04f, 0.12f) * side;
+    b.ry = rs.range(0.04f, 0.12f) * side;
     float ang = rs.range(0, 3.14159265f);
-    b.c = std::cos(ang); b.s = std::sin(ang);
+    b.c = std::cos(ang);
+    b.s = std::sin(ang);
     b.period = rs.range(2.5f, 6.0f);
-    for (int c = 0; c < 3; ++c) { b.a[c] = rs.range(0, 255); b.b[c] = rs.range(0, 255); }
+    for (int c = 0; c < 3; ++c) {
+      b.a[c] = rs.range(0, 255);
+      b.b[c] = rs.range(0, 255);
+    }
   }
 
   // The background is static, so it is rendered once and copied under the object per frame.
@@ -150,7 +170,9 @@ void render_synth_clip_cpu(const SynthClipParams& p, uint8_t* out) {
         if (!inside_shape(p.shape, u * inv_r, v * inv_r)) continue;
         const uint8_t* col = texture_at(p.texture, u, v, p.period) ? p.color_a : p.color_b;
         uint8_t* o = row + x * 3;
-        o[0] = col[0]; o[1] = col[1]; o[2] = col[2];
+        o[0] = col[0];
+        o[1] = col[1];
+        o[2] = col[2];
       }
     }
   }

@@ -12,8 +12,8 @@ namespace mvd {
 struct PixelTargetArgs {
   int64_t B = 0, C = 0, T = 1, H = 0, W = 0;  // input [B,C,T,H,W] (images: T = 1)
   int64_t tubelet = 1, patch = 16;
-  const float* mean = nullptr;                // [C]
-  const float* std = nullptr;                 // [C]
+  const float* mean = nullptr;  // [C]
+  const float* std = nullptr;   // [C]
   bool normalize = true;
 };
 
@@ -36,7 +36,9 @@ MVD_HD inline float target_scale_per_channel(double ssd, int64_t n) {
   return (float)(1.0 / (sqrt(ssd / (double)(n - 1)) + 1e-6));
 }
 // MAE: 1 / sqrt(unbiased var + 1e-6).
-MVD_HD inline float target_scale_joint(double ssd, int64_t n) { return (float)(1.0 / sqrt(ssd / (double)(n - 1) + 1e-6)); }
+MVD_HD inline float target_scale_joint(double ssd, int64_t n) {
+  return (float)(1.0 / sqrt(ssd / (double)(n - 1) + 1e-6));
+}
 // Subtracting first keeps the result accurate when a near-constant patch is scaled up by ~1/sqrt(1e-6).
 MVD_HD inline float target_normalised(float v, float centre, float scale) { return (v - centre) * scale; }
 

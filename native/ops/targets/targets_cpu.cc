@@ -26,9 +26,15 @@ double sum_sq_dev_f64(const float* x, int64_t n, double m) {
   double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   int64_t i = 0;
   for (; i + 8 <= n; i += 8)
-    for (int j = 0; j < 8; ++j) { const double e = (double)x[i + j] - m; acc[j] += e * e; }
+    for (int j = 0; j < 8; ++j) {
+      const double e = (double)x[i + j] - m;
+      acc[j] += e * e;
+    }
   double s = 0;
-  for (; i < n; ++i) { const double e = (double)x[i] - m; s += e * e; }
+  for (; i < n; ++i) {
+    const double e = (double)x[i] - m;
+    s += e * e;
+  }
   for (int j = 0; j < 8; ++j) s += acc[j];
   return s;
 }
@@ -40,7 +46,7 @@ double sum_sq_dev_f64(const float* x, int64_t n, double m) {
 void pixel_target(const float* x, float* out, const PixelTargetArgs& a, bool diff, Norm norm) {
   const int64_t p = a.patch, C = a.C, tub = a.tubelet;
   const int64_t Tn = a.T / tub, Nh = a.H / p, Nw = a.W / p, ntok = Tn * Nh * Nw;
-  const int64_t frames_out = diff ? 1 : tub;      // positions per token along time
+  const int64_t frames_out = diff ? 1 : tub;  // positions per token along time
   const int64_t n_pos = frames_out * p * p, P = n_pos * C;
   const int64_t HW = a.H * a.W, THW = a.T * HW;
   const float* mean = a.mean;
@@ -82,9 +88,15 @@ void pixel_target(const float* x, float* out, const PixelTargetArgs& a, bool dif
       } else if (norm == Norm::Joint) {
         const double m = sum_f64(plane.data(), P) / (double)P;
         const float sc = target_scale_joint(sum_sq_dev_f64(plane.data(), P, m), P);
-        for (int64_t c = 0; c < C; ++c) { scale[c] = sc; centre[c] = (float)m; }
+        for (int64_t c = 0; c < C; ++c) {
+          scale[c] = sc;
+          centre[c] = (float)m;
+        }
       } else {
-        for (int64_t c = 0; c < C; ++c) { scale[c] = 1.f; centre[c] = 0.f; }
+        for (int64_t c = 0; c < C; ++c) {
+          scale[c] = 1.f;
+          centre[c] = 0.f;
+        }
       }
       float* row = out + r * P;
       if (C == 3) {

@@ -70,7 +70,8 @@ __global__ void pixel_target_kernel(TargetParams k) {
         q += e * e;
       }
       const float scale = target_scale_per_channel(warp_sum(q), k.n_pos), centre = (float)m;
-      for (int64_t i = lane; i < k.n_pos; i += 32) row[i * k.C + c] = target_normalised(token_value(k, base, i, c), centre, scale);
+      for (int64_t i = lane; i < k.n_pos; i += 32)
+        row[i * k.C + c] = target_normalised(token_value(k, base, i, c), centre, scale);
     }
     return;
   }
@@ -87,7 +88,8 @@ __global__ void pixel_target_kernel(TargetParams k) {
     scale = target_scale_joint(warp_sum(q), k.P);
     centre = (float)m;
   }
-  for (int64_t e = lane; e < k.P; e += 32) row[e] = target_normalised(token_value(k, base, e / k.C, e % k.C), centre, scale);
+  for (int64_t e = lane; e < k.P; e += 32)
+    row[e] = target_normalised(token_value(k, base, e / k.C, e % k.C), centre, scale);
 }
 
 void pixel_target(const float* x, float* out, const PixelTargetArgs& a, bool diff, Norm norm, cudaStream_t stream,

@@ -33,8 +33,8 @@ void assemble_decoder_input_cpu(const float* vis, const int32_t* vis_idx, const 
                                 const float* mask_token, const float* pos, float* out, int64_t B, int64_t Nv,
                                 int64_t Nm, int64_t N, int64_t D);
 // dvis = dy[:, :Nv]; dmask = sum of dy[:, Nv:] over samples and rows.
-void assemble_decoder_input_backward_cpu(const float* dy, float* dvis, float* dmask, int64_t B, int64_t Nv,
-                                         int64_t Nm, int64_t D);
+void assemble_decoder_input_backward_cpu(const float* dy, float* dvis, float* dmask, int64_t B, int64_t Nv, int64_t Nm,
+                                         int64_t D);
 
 // MAE unshuffle: out[b, vis_idx[b,i]] = vis[b,i]; every other row = mask_token. Indices must be
 // distinct within a sample (checked), otherwise the op has no well-defined adjoint.
@@ -70,8 +70,8 @@ void assemble_decoder_input_cuda(const float* vis, const int32_t* vis_idx, const
                                  int64_t Nm, int64_t N, int64_t D, int* bad, cudaStream_t stream);
 size_t assemble_decoder_input_backward_cuda_scratch_bytes(int64_t B, int64_t Nm, int64_t D);
 // dmask: fixed row chunks summed in double, then the chunks in order: deterministic, no atomics.
-void assemble_decoder_input_backward_cuda(const float* dy, float* dvis, float* dmask, int64_t B, int64_t Nv,
-                                          int64_t Nm, int64_t D, void* scratch, cudaStream_t stream);
+void assemble_decoder_input_backward_cuda(const float* dy, float* dvis, float* dmask, int64_t B, int64_t Nv, int64_t Nm,
+                                          int64_t D, void* scratch, cudaStream_t stream);
 // A repeated visible index (an error on the CPU) sets *bad; the output stays deterministic.
 size_t place_tokens_cuda_scratch_bytes(int64_t B, int64_t N);
 void place_tokens_cuda(const float* vis, const int32_t* vis_idx, const float* mask_token, float* out, int64_t B,

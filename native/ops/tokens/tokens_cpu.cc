@@ -38,13 +38,13 @@ void column_sums(float* dmask, int64_t R, int64_t D, RowPtr row_ptr) {
 void patchify_cpu(const float* x, float* out, const PatchifyArgs& a) {
   const int64_t s = a.frame_stride;
   const int64_t Tn = a.T / (a.kt * s), Nh = a.H / a.kh, Nw = a.W / a.kw;
-  const int64_t P = a.C * a.kt * a.kh * a.kw;     // values per token
+  const int64_t P = a.C * a.kt * a.kh * a.kw;  // values per token
   const int64_t HW = a.H * a.W, THW = a.T * HW;
-  const int64_t rows = a.B * Tn * Nh;             // one parallel item = one row of tokens
+  const int64_t rows = a.B * Tn * Nh;  // one parallel item = one row of tokens
 #pragma omp parallel for schedule(static) if (rows * Nw * P > 65536)
   for (int64_t r = 0; r < rows; ++r) {
     const int64_t hh = r % Nh, tt = (r / Nh) % Tn, b = r / (Nh * Tn);
-    float* orow = out + r * Nw * P;               // tokens (b, tt, hh, 0..Nw-1) are consecutive
+    float* orow = out + r * Nw * P;  // tokens (b, tt, hh, 0..Nw-1) are consecutive
     for (int64_t c = 0; c < a.C; ++c)
       for (int64_t dt = 0; dt < a.kt; ++dt) {
         const int64_t frame = (tt * a.kt + dt) * s;
@@ -110,8 +110,8 @@ void assemble_decoder_input_cpu(const float* vis, const int32_t* vis_idx, const 
   }
 }
 
-void assemble_decoder_input_backward_cpu(const float* dy, float* dvis, float* dmask, int64_t B, int64_t Nv,
-                                         int64_t Nm, int64_t D) {
+void assemble_decoder_input_backward_cpu(const float* dy, float* dvis, float* dmask, int64_t B, int64_t Nv, int64_t Nm,
+                                         int64_t D) {
   const int64_t L = Nv + Nm;
 #pragma omp parallel for schedule(static) if (B * Nv * D > 65536)
   for (int64_t b = 0; b < B; ++b) std::memcpy(dvis + b * Nv * D, dy + b * L * D, sizeof(float) * Nv * D);
@@ -127,9 +127,9 @@ std::vector<int32_t> visible_slots(const char* op, const int32_t* vis_idx, int64
     for (int64_t i = 0; i < Nv; ++i) {
       int32_t& s = slot[b * N + vis_idx[b * Nv + i]];
       if (s >= 0)
-        throw OpError(ErrorKind::Value, op,
-                      "visible index " + std::to_string(vis_idx[b * Nv + i]) + " appears twice in sample " +
-                          std::to_string(b));
+        throw OpError(
+            ErrorKind::Value, op,
+            "visible index " + std::to_string(vis_idx[b * Nv + i]) + " appears twice in sample " + std::to_string(b));
       s = (int32_t)i;
     }
   return slot;

@@ -20,7 +20,6 @@ constexpr int kSumThreads = 128;
 
 // Grid-stride loops keep the grid bounded for any size.
 
-
 __device__ __forceinline__ bool index_ok(int32_t j, int64_t limit, int* bad) {
   const bool ok = j >= 0 && j < limit;
   if (!ok && bad) *bad = 1;  // every writer stores the same value: a benign race
@@ -54,8 +53,8 @@ __global__ void fill_int_kernel(int32_t* out, int32_t v, int64_t n) {
 
 // hits[b*N + n] = how many k have idx[b,k] == n; slot[b*N + n] = the largest such k. Integer
 // atomics, so the same values in any order.
-__global__ void count_hits_kernel(const int32_t* idx, int32_t* hits, int32_t* slot, int64_t N, int64_t K,
-                                  int64_t total, int* bad) {
+__global__ void count_hits_kernel(const int32_t* idx, int32_t* hits, int32_t* slot, int64_t N, int64_t K, int64_t total,
+                                  int* bad) {
   for (int64_t o = thread_index(); o < total; o += thread_stride()) {
     const int32_t j = idx[o];
     if (!index_ok(j, N, bad)) continue;
@@ -190,7 +189,8 @@ void column_sums(const Rows& rows, float* out, int64_t R, int64_t D, double* par
   const int64_t S = R > 0 ? sum_chunks(R) : 0;
   if (S > 0) {
     const dim3 grid((unsigned)((D + kSumThreads - 1) / kSumThreads), (unsigned)S);
-    mvd_launch(column_partials_kernel<Rows>, grid, dim3(kSumThreads), 0, stream, rows, partial, R, sum_chunk_rows(R), D);
+    mvd_launch(column_partials_kernel<Rows>, grid, dim3(kSumThreads), 0, stream, rows, partial, R, sum_chunk_rows(R),
+               D);
     MVD_CUDA_CHECK_LAUNCH(op);
   }
   mvd_launch(column_finish_kernel, dim3(blocks_for(D, kSumThreads)), dim3(kSumThreads), 0, stream, partial, out, S, D);
@@ -200,8 +200,8 @@ void column_sums(const Rows& rows, float* out, int64_t R, int64_t D, double* par
 size_t column_sums_bytes(int64_t R, int64_t D) { return (size_t)((R > 0 ? sum_chunks(R) : 0) * D) * sizeof(double); }
 
 // slot map [B*N] for place_tokens(+backward).
-void build_slots(const int32_t* vis_idx, int32_t* slot, int64_t B, int64_t Nv, int64_t N, int* bad,
-                 cudaStream_t stream, const char* op) {
+void build_slots(const int32_t* vis_idx, int32_t* slot, int64_t B, int64_t Nv, int64_t N, int* bad, cudaStream_t stream,
+                 const char* op) {
   if (B * N > 0) {
     mvd_launch(fill_int_kernel, dim3(blocks_for(B * N)), dim3(kThreads), 0, stream, slot, (int32_t)-1, B * N);
     MVD_CUDA_CHECK_LAUNCH(op);
@@ -236,7 +236,9 @@ void gather_tokens_cuda(const float* x, const int32_t* idx, float* out, int64_t 
   MVD_CUDA_CHECK_LAUNCH("gatherTokens");
 }
 
-size_t scatter_tokens_cuda_scratch_bytes(int64_t B, int64_t N) { return 2 * align_up((size_t)(B * N) * sizeof(int32_t)); }
+size_t scatter_tokens_cuda_scratch_bytes(int64_t B, int64_t N) {
+  return 2 * align_up((size_t)(B * N) * sizeof(int32_t));
+}
 
 void scatter_tokens_cuda(const float* dy, const int32_t* idx, float* out, int64_t B, int64_t N, int64_t K, int64_t D,
                          int* bad, void* scratch, cudaStream_t stream) {
@@ -250,7 +252,8 @@ void scatter_tokens_cuda(const float* dy, const int32_t* idx, float* out, int64_
   mvd_launch(fill_int_kernel, dim3(blocks_for(rows)), dim3(kThreads), 0, stream, slot, (int32_t)-1, rows);
   MVD_CUDA_CHECK_LAUNCH(op);
   if (B * K > 0) {
-    mvd_launch(count_hits_kernel, dim3(blocks_for(B * K)), dim3(kThreads), 0, stream, idx, hits, slot, N, K, B * K, bad);
+    mvd_launch(count_hits_kernel, dim3(blocks_for(B * K)), dim3(kThreads), 0, stream, idx, hits, slot, N, K, B * K,
+               bad);
     MVD_CUDA_CHECK_LAUNCH(op);
   }
   mvd_launch(scatter_kernel, dim3(blocks_for(total)), dim3(kThreads), 0, stream, dy, idx, hits, slot, out, N, K, D,
@@ -272,8 +275,8 @@ size_t assemble_decoder_input_backward_cuda_scratch_bytes(int64_t B, int64_t Nm,
   return column_sums_bytes(B * Nm, D);
 }
 
-void assemble_decoder_input_backward_cuda(const float* dy, float* dvis, float* dmask, int64_t B, int64_t Nv,
-                                          int64_t Nm, int64_t D, void* scratch, cudaStream_t stream) {
+void assemble_decoder_input_backward_cuda(const float* dy, float* dvis, float* dmask, int64_t B, int64_t Nv, int64_t Nm,
+                                          int64_t D, void* scratch, cudaStream_t stream) {
   const char* op = "assembleDecoderInputBackward";
   if (B * Nv * D > 0) {
     mvd_launch(dvis_from_assembled_kernel, dim3(blocks_for(B * Nv * D)), dim3(kThreads), 0, stream, dy, dvis, Nv,

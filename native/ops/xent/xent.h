@@ -34,12 +34,12 @@ namespace mvd {
 // counts are per-row values added by one block in row order: the same bits on every run.
 // `scratch`: device memory of at least the matching *_scratch_bytes.
 size_t cross_entropy_cuda_scratch_bytes(int64_t B);
-void cross_entropy_cuda(const float* logits, const int32_t* labels, const float* soft, int64_t B, int64_t C,
-                        float eps, float* loss, float* dlogits, void* scratch, cudaStream_t stream);
+void cross_entropy_cuda(const float* logits, const int32_t* labels, const float* soft, int64_t B, int64_t C, float eps,
+                        float* loss, float* dlogits, void* scratch, cudaStream_t stream);
 void softmax_cuda(const float* logits, int64_t B, int64_t C, float* out, cudaStream_t stream);
 size_t topk_correct_cuda_scratch_bytes(int64_t B, int64_t nk);
-void topk_correct_cuda(const float* logits, const int32_t* labels, int64_t B, int64_t C, const int64_t* ks,
-                       int64_t nk, float* out, void* scratch, cudaStream_t stream);
+void topk_correct_cuda(const float* logits, const int32_t* labels, int64_t B, int64_t C, const int64_t* ks, int64_t nk,
+                       float* out, void* scratch, cudaStream_t stream);
 
 }  // namespace mvd
 #endif

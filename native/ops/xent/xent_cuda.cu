@@ -30,7 +30,10 @@ __device__ __forceinline__ int warp_sum_int(int v) {
 // The butterfly leaves every lane with the same bits, since a + b == b + a.
 __device__ __forceinline__ double warp_sum_double(double v) {
   for (int o = 16; o > 0; o >>= 1) {
-    union { double d; unsigned u[2]; } a, b;
+    union {
+      double d;
+      unsigned u[2];
+    } a, b;
     a.d = v;
     b.u[0] = __shfl_xor_sync(0xffffffffu, a.u[0], o);
     b.u[1] = __shfl_xor_sync(0xffffffffu, a.u[1], o);
@@ -138,8 +141,8 @@ __global__ void softmax_kernel(const float* __restrict__ logits, int64_t B, int 
   for (int c = lane; c < C; c += 32) o[c] = (float)((double)expf(x[c] - m) * inv);
 }
 
-__global__ void topk_rank_kernel(const float* __restrict__ logits, const int32_t* __restrict__ labels, int64_t B,
-                                 int C, int32_t* __restrict__ rank) {
+__global__ void topk_rank_kernel(const float* __restrict__ logits, const int32_t* __restrict__ labels, int64_t B, int C,
+                                 int32_t* __restrict__ rank) {
   const int lane = threadIdx.x & 31;
   const int64_t i = (int64_t)blockIdx.x * kWarps + (threadIdx.x >> 5);
   if (i >= B) return;
@@ -177,8 +180,8 @@ constexpr size_t kChkBytes = 2 * sizeof(int64_t);
 
 size_t cross_entropy_cuda_scratch_bytes(int64_t B) { return kChkBytes + (size_t)B * sizeof(double); }
 
-void cross_entropy_cuda(const float* logits, const int32_t* labels, const float* soft, int64_t B, int64_t C,
-                        float eps, float* loss, float* dlogits, void* scratch, cudaStream_t stream) {
+void cross_entropy_cuda(const float* logits, const int32_t* labels, const float* soft, int64_t B, int64_t C, float eps,
+                        float* loss, float* dlogits, void* scratch, cudaStream_t stream) {
   int64_t* chk = static_cast<int64_t*>(scratch);
   double* row_loss = reinterpret_cast<double*>(static_cast<char*>(scratch) + kChkBytes);
   if (labels) check_labels("crossEntropy", labels, B, C, chk, stream);
@@ -201,23 +204,22 @@ size_t topk_correct_cuda_scratch_bytes(int64_t B, int64_t nk) {
   return kChkBytes + (size_t)nk * sizeof(int64_t) + (size_t)B * sizeof(int32_t);
 }
 
-void topk_correct_cuda(const float* logits, const int32_t* labels, int64_t B, int64_t C, const int64_t* ks,
-                       int64_t nk, float* out, void* scratch, cudaStream_t stream) {
+void topk_correct_cuda(const float* logits, const int32_t* labels, int64_t B, int64_t C, const int64_t* ks, int64_t nk,
+                       float* out, void* scratch, cudaStream_t stream) {
   int64_t* chk = static_cast<int64_t*>(scratch);
   int64_t* dks = chk + 2;
   int32_t* rank = reinterpret_cast<int32_t*>(dks + nk);
   check_labels("topkCorrect", labels, B, C, chk, stream);
   // ks is a host array; the copy is ordered on the stream before the count kernel reads it.
   if (nk > 0)
-    cuda_check(cudaMemcpyAsync(dks, ks, (size_t)nk * sizeof(int64_t), cudaMemcpyHostToDevice, stream),
-               "topkCorrect");
+    cuda_check(cudaMemcpyAsync(dks, ks, (size_t)nk * sizeof(int64_t), cudaMemcpyHostToDevice, stream), "topkCorrect");
   if (B > 0) {
     mvd_launch(topk_rank_kernel, dim3(row_blocks(B)), dim3(kWarps * 32), 0, stream, logits, labels, B, (int)C, rank);
     MVD_CUDA_CHECK_LAUNCH("topkCorrect");
   }
   if (nk > 0) {
-    mvd_launch(topk_count_kernel, dim3(1), dim3(kThreads), 0, stream, (const int32_t*)rank, B, (const int64_t*)dks,
-               nk, out);
+    mvd_launch(topk_count_kernel, dim3(1), dim3(kThreads), 0, stream, (const int32_t*)rank, B, (const int64_t*)dks, nk,
+               out);
     MVD_CUDA_CHECK_LAUNCH("topkCorrect");
   }
 }
