@@ -256,11 +256,15 @@ export const distillCommand: FlagCommand = {
       imageTeacherSize,
     });
     const code = await runRecipe('mvd', r, f, { teacherPrecisionUsed: r.teacherPrecision });
-    if (cacheDir && !f.bool('json')) {
-      const c = Object.values(teacherCache);
-      console.log(
-        `teacher cache ${cacheDir}: ${c.map((x) => `${x.teacher.kind} ${x.forwards} clips computed, ${x.hits} read`).join('; ')} (fixed views: an approximation of random crops)`,
-      );
+    if (cacheDir) {
+      // Summed over the ranks (a collective: every rank asks, in the same order); rank 0 reports.
+      const counts: string[] = [];
+      for (const x of Object.values(teacherCache)) {
+        const n = await x.totals();
+        counts.push(`${x.teacher.kind} ${n.forwards} clips computed, ${n.hits} read`);
+      }
+      if (!f.bool('json') && isRankZero())
+        console.log(`teacher cache ${cacheDir}: ${counts.join('; ')} (fixed views: an approximation of random crops)`);
     }
     for (const t of Object.values(teachers)) t.dispose();
     return code;
