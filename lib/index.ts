@@ -1,5 +1,17 @@
 // mvd: masked video distillation for Node.js. The public API.
-export { Tensor, sync, disposeAll, setDefaultDevice, getDefaultDevice, type DType, type Device } from './tensor.js';
+export {
+  Tensor,
+  sync,
+  disposeAll,
+  setDefaultDevice,
+  getDefaultDevice,
+  tensorScope,
+  tidy,
+  unscoped,
+  TensorScope,
+  type DType,
+  type Device,
+} from './tensor.js';
 export * from './errors.js';
 export { buildInfo, gpuInfo, resolveDevice } from './device.js';
 

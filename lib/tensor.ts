@@ -98,6 +98,8 @@ export class Tensor<D extends DType = DType> implements Disposable {
   readonly shape: readonly number[];
   readonly dtype: D;
   readonly device: Device;
+  /** The tensor scope that frees this tensor when it closes, or null (see tensorScope). */
+  scope: TensorScope | null = null;
 
   private constructor(desc: NativeTensorDesc) {
     this.handle = desc.handle;
@@ -105,6 +107,8 @@ export class Tensor<D extends DType = DType> implements Disposable {
     this.shape = Object.freeze([...desc.shape]);
     this.dtype = desc.dtype as D;
     this.device = desc.device as Device;
+    // The only cost when no scope is open: one length check per tensor.
+    if (openScopes.length > 0) openScopes[openScopes.length - 1].adopt(this);
   }
 
   /** Wraps what a native op returned. */
@@ -181,6 +185,16 @@ export class Tensor<D extends DType = DType> implements Disposable {
     return this.view(this.offset, s);
   }
 
+  /**
+   * Another reference to the same storage (a view with the same shape): the storage lives until
+   * both this tensor and the new one are disposed. For a holder that must outlive the caller's
+   * reference (a cache saving an input for backward).
+   */
+  retain(): Tensor<D> {
+    this.live('retain');
+    return this.view(this.offset, [...this.shape]);
+  }
+
   /** A view of rows [start, end) along the first dimension (no copy). */
   slice(start: number, end: number = this.shape[0]): Tensor<D> {
     this.live('slice');
@@ -254,6 +268,125 @@ export class Tensor<D extends DType = DType> implements Disposable {
   toString(): string {
     return `Tensor(${fmtShape(this.shape)}, ${this.dtype}, ${this.device}${this.disposed ? ', disposed' : ''})`;
   }
+}
+
+/** Scopes open now, innermost last; the Tensor constructor registers into the last one. */
+const openScopes: TensorScope[] = [];
+
+/**
+ * The temporaries of one synchronous forward or backward body: every tensor created while this is
+ * the innermost open scope is registered in it, and closing it ([Symbol.dispose], i.e. `using`)
+ * frees those still alive, on success or exception alike, except the ones passed to keep(). That
+ * lets forward/backward code read as a list of ops without a dispose() per intermediate.
+ *
+ * Scopes are for synchronous code only: a scope still open when the current job yields (an
+ * `await` inside it) is detected on the next microtask and taken off the stack, so later tensors
+ * do not land in it; closing it then frees nothing (code that ran between the yield and that
+ * microtask, such as the caller's, may have registered its own tensors) and throws a ValueError.
+ */
+export class TensorScope implements Disposable {
+  private readonly items: Tensor[] = [];
+  private readonly parent: TensorScope | null;
+  private open = true;
+  private heldAcrossAwait = false;
+
+  constructor() {
+    this.parent = openScopes.length > 0 ? openScopes[openScopes.length - 1] : null;
+    openScopes.push(this);
+    queueMicrotask(() => {
+      if (this.open && !this.heldAcrossAwait) TensorScope.dropFrom(this);
+    });
+  }
+
+  /** Takes `scope` and every scope opened inside it off the stack once the job that opened them ended. */
+  private static dropFrom(scope: TensorScope): void {
+    const at = openScopes.indexOf(scope);
+    if (at >= 0) for (const s of openScopes.splice(at)) s.heldAcrossAwait = true;
+  }
+
+  /** Registers `t` here (called by the Tensor constructor). */
+  adopt(t: Tensor): void {
+    t.scope = this;
+    this.items.push(t);
+  }
+
+  /**
+   * Exempts `t` (created in this scope) from this scope's cleanup and hands it to the enclosing
+   * scope, or to no scope when this is the outermost: what a body returns. A tensor this scope does
+   * not hold (a caller's input, one already kept) is returned unchanged. Returns `t`.
+   */
+  keep<T extends Tensor | null | undefined>(t: T): T {
+    if (t && t.scope === this) {
+      t.scope = null;
+      this.parent?.adopt(t);
+    }
+    return t;
+  }
+
+  /** Number of tensors this scope still frees when it closes. */
+  get size(): number {
+    let n = 0;
+    for (const t of this.items) if (t.scope === this && !t.disposed) n++;
+    return n;
+  }
+
+  [Symbol.dispose](): void {
+    if (!this.open) return;
+    this.open = false;
+    const at = openScopes.lastIndexOf(this);
+    const inner = at < 0 ? 0 : openScopes.length - 1 - at;
+    if (at >= 0) openScopes.splice(at, 1);
+    for (const t of this.items) {
+      if (t.scope !== this) continue;
+      t.scope = null;
+      // After a yield, the caller's code that ran before the next microtask may have registered its
+      // own tensors here: freeing them would break that caller, so the collector gets them all.
+      if (!t.disposed && !this.heldAcrossAwait) t.dispose();
+    }
+    this.items.length = 0;
+    if (inner > 0)
+      throw new ValueError(`tensor scope closed out of order: ${inner} scope(s) opened inside it are still open, expected none`, {
+        op: 'tensorScope',
+      });
+    if (this.heldAcrossAwait)
+      throw new ValueError(
+        'a tensor scope was held across an await (its tensors were left to the garbage collector): scopes are for synchronous forward/backward bodies only',
+        {
+          op: 'tensorScope',
+        },
+      );
+  }
+}
+
+/** Opens a scope for a synchronous body's temporaries: `using scope = tensorScope();` (see TensorScope). */
+export function tensorScope(): TensorScope {
+  return new TensorScope();
+}
+
+/** What a tidy() body may return: its tensors go to the caller. */
+export type TidyResult = Tensor | readonly (Tensor | null | undefined)[] | Record<string, Tensor | null | undefined>;
+
+/**
+ * Runs `fn` in a new scope: every tensor it creates is freed when it returns or throws, except
+ * the tensors in its result (a tensor, an array or a record of tensors), which go to the caller.
+ */
+export function tidy<R extends TidyResult>(fn: () => R): R;
+export function tidy(fn: () => void): void;
+export function tidy(fn: () => unknown): unknown {
+  using scope = tensorScope();
+  const r = fn();
+  if (r instanceof Tensor) scope.keep(r);
+  else if (r && typeof r === 'object') for (const t of Object.values(r)) if (t instanceof Tensor) scope.keep(t);
+  return r;
+}
+
+/**
+ * Takes `t` out of every scope: a long-lived owner (a parameter, a module's cache, a module field)
+ * now frees it. Returns `t`.
+ */
+export function unscoped<T extends Tensor | null | undefined>(t: T): T {
+  if (t) t.scope = null;
+  return t;
 }
 
 export function fmtShape(shape: readonly number[]): string {

@@ -94,7 +94,8 @@ t.test('2 ranks × batch 4 train like 1 rank × batch 8', { skip }, async (t) =>
 // the draw's place in the sequence and the row's place in the global batch, StepRng.rows).
 // Not equal, by construction: Mixup/CutMix pairs clips inside each rank's own batch, as the
 // reference's per-GPU mixing does (1 rank × 2b pairs across the whole batch); and the classifier's
-// fc dropout, whose mask is keyed by a per-forward seed and the element's local index.
+// fc dropout, whose mask is keyed by a per-forward seed (salted with the rank: each rank draws its
+// own masks) and the element's local index.
 t.test('drop path: each rank draws its own rows, and 2 ranks × 4 rows draw what 1 rank × 8 does', async (t) => {
   const draw = (rank: number, worldSize: number, batch: number, rowsPerSample = 1) => {
     const r = new StepRng(99);

@@ -255,3 +255,23 @@ t.test(
     t.end();
   },
 );
+
+t.test('fc dropout: each data-parallel rank draws its own masks; the same rank draws the same', async (t) => {
+  const o = { preset: 'tiny' as const, frames: 4, size: 32, numClasses: 3, fcDropout: 0.5, seed: 2 };
+  using x = Tensor.fromArray(
+    Float32Array.from({ length: 2 * 3 * 4 * 32 * 32 }, (_, i) => Math.sin(i)),
+    [2, 3, 4, 32, 32],
+  );
+  const logits = async (rank: number) => {
+    using m = makeClassifier(o);
+    m.dropoutRank = rank;
+    m.train();
+    using y = m.forward(x);
+    const v = await y.toArray();
+    m.clearCache();
+    return Array.from(v);
+  };
+  const [a, b, a2] = [await logits(0), await logits(1), await logits(0)];
+  t.same(a2, a, 'rank 0 twice: the same masks');
+  t.not(JSON.stringify(b), JSON.stringify(a), 'rank 1 drops other features than rank 0');
+});

@@ -16,7 +16,7 @@ import { maskedBatch, type BatchSampler, type SkipReport } from './batch.js';
 import type { Recipe } from './train.js';
 import type { TeacherCache } from './teacher-cache.js';
 import { gatherTokens } from '../ops/tokens.js';
-import type { Tensor } from '../tensor.js';
+import { type Tensor, tidy } from '../tensor.js';
 import { applyLossScale } from './loss-scale.js';
 import { ShapeError, ValueError } from '../errors.js';
 import { readSafetensorsHeader } from '../io/safetensors.js';
@@ -153,19 +153,20 @@ export function distillRecipe(
         using full = await cache.features(input, b.indices);
         return gatherTokens(full, msk);
       };
-      const tImg = await targets('img');
-      const tVid = await targets('vid');
-      const preds = model.forward(b.video, vis, msk);
-      const l = distillLoss(preds.img ?? null, tImg, preds.vid ?? null, tVid, {
-        kind: o.loss ?? 'smoothl1',
-        wImg: o.wImg ?? 1,
-        wVid: o.wVid ?? 1,
+      using tImg = await targets('img');
+      using tVid = await targets('vid');
+      using loss = tidy(() => {
+        const preds = model.forward(b.video, vis, msk);
+        const l = distillLoss(preds.img ?? null, tImg, preds.vid ?? null, tVid, {
+          kind: o.loss ?? 'smoothl1',
+          wImg: o.wImg ?? 1,
+          wVid: o.wVid ?? 1,
+        });
+        applyLossScale(lossScale, l.dPredImg, l.dPredVid);
+        model.backward({ img: l.dPredImg ?? undefined, vid: l.dPredVid ?? undefined });
+        return l.loss;
       });
-      applyLossScale(lossScale, l.dPredImg, l.dPredVid);
-      model.backward({ img: l.dPredImg ?? undefined, vid: l.dPredVid ?? undefined });
-      for (const t of [tImg, tVid, preds.img, preds.vid, l.dPredImg, l.dPredVid]) t?.dispose();
-      const [total, img, vid] = await l.loss.toArray();
-      l.loss.dispose();
+      const [total, img, vid] = await loss.toArray();
       return { loss: total, ...(o.teachers.img ? { img } : {}), ...(o.teachers.vid ? { vid } : {}) };
     },
     get skippedVideos() {

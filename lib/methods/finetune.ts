@@ -8,7 +8,7 @@
 // - In-memory synthetic clips carry no augmentation of their own: each repeated view gets a
 //   random-resized crop (SPEC §4.4 parameters) and, when allowed, a flip, by the native frame ops
 //   (resizeCrop, flipFrames). Video files get theirs from ffmpeg (the dataset's 'finetune' transform).
-import { Tensor } from '../tensor.js';
+import { Tensor, tensorScope, tidy } from '../tensor.js';
 import { ShapeError, ValueError } from '../errors.js';
 import { crossEntropy } from '../ops/xent.js';
 import { flipFrames, framesToClip, resizeCrop } from '../ops/frames.js';
@@ -155,10 +155,7 @@ function augmentView(frames: Tensor<'u8'>, size: number, rng: Rng, flipP: number
   const box = randomResizedCrop(w, h, rng, cropScale);
   const flip = flipFlag(rng, flipP);
   const c = resizeCrop(frames, box, size, size);
-  if (!flip) return c;
-  const f = flipFrames(c);
-  c.dispose();
-  return f;
+  return flip ? flipFrames(c) : c;
 }
 
 export interface FinetuneBatch extends Disposable {
@@ -175,6 +172,8 @@ export interface FinetuneBatch extends Disposable {
 export async function finetuneBatch(data: BatchSampler, i: number, o: FinetuneOptions): Promise<FinetuneBatch> {
   const R = o.repeated ?? FINETUNE_DEFAULTS.repeated;
   const lb = await data.loaderBatch(i);
+  // The rest is synchronous: one scope frees the per-row views and the intermediate clips.
+  using scope = tensorScope();
   const V = lb.views,
     [, t, h, w] = lb.shape;
   const perView = t * h * w * 3;
@@ -202,7 +201,7 @@ export async function finetuneBatch(data: BatchSampler, i: number, o: FinetuneOp
         const m = lb.meta![b * V + v]!;
         if (m.randAugment && !m.randAugmentApplied) pendingRa[row] = m.randAugment;
         erasing[row] = m.erasing ?? null;
-        view = raw.reshape(raw.shape) as Tensor<'u8'>;
+        view = raw as Tensor<'u8'>;
       } else {
         if (t !== tf) throw new ShapeError(`finetune: sample ${lb.indices[b]} has ${t} frames, expected ${tf}`, { op: 'finetuneBatch' });
         // Keyed by the clip, not its place in the batch: clips differ, and a resumed run redraws the same.
@@ -214,22 +213,13 @@ export async function finetuneBatch(data: BatchSampler, i: number, o: FinetuneOp
       using dst = u8.slice(row, row + 1);
       using src = view.reshape(dst.shape);
       dst.assign(src);
-      view.dispose();
       labels[row] = y;
     }
   }
-  if (pendingRa.some((l) => l.length)) {
-    const aug = randAugmentFrames(u8, pendingRa.map(randAugmentSteps));
-    u8.dispose();
-    u8 = aug;
-  }
+  if (pendingRa.some((l) => l.length)) u8 = randAugmentFrames(u8, pendingRa.map(randAugmentSteps));
   let video = framesToClip(u8, IMAGENET_MEAN, IMAGENET_STD);
-  u8.dispose();
-  if (erasing.some((e) => e)) {
-    const erased = applyErasing(video, erasing);
-    video.dispose();
-    video = erased;
-  }
+  if (erasing.some((e) => e)) video = applyErasing(video, erasing);
+  scope.keep(video);
   return { video, labels, [Symbol.dispose]: () => video.dispose() };
 }
 
@@ -255,19 +245,18 @@ export function finetuneRecipe(
       checkLabels(b.labels, o.numClasses);
       const n = b.labels.length;
       const params: MixParams = mix ? mixupCutmix(o.size, o.size, new Rng(o.seed, 0x313, i), mix) : { mode: 'none', lambda: 1 };
-      using x = mixClips(b.video, params);
-      using logits = model.forward(x);
-      using target =
-        params.mode === 'none'
-          ? Tensor.fromArray(b.labels, [n])
-          : Tensor.fromArray(mixTargets(b.labels, o.numClasses, params.lambda, eps), [n, o.numClasses]);
-      const r = crossEntropy(logits, target, { labelSmoothing: params.mode === 'none' ? eps : 0 });
-      applyLossScale(lossScale, r.dLogits);
-      model.backward(r.dLogits);
-      r.dLogits.dispose();
-      const loss = await r.loss.item();
-      r.loss.dispose();
-      return { loss };
+      using loss = tidy(() => {
+        const logits = model.forward(mixClips(b.video, params));
+        const target =
+          params.mode === 'none'
+            ? Tensor.fromArray(b.labels, [n])
+            : Tensor.fromArray(mixTargets(b.labels, o.numClasses, params.lambda, eps), [n, o.numClasses]);
+        const r = crossEntropy(logits, target, { labelSmoothing: params.mode === 'none' ? eps : 0 });
+        applyLossScale(lossScale, r.dLogits);
+        model.backward(r.dLogits);
+        return r.loss;
+      });
+      return { loss: await loss.item() };
     },
     get skippedVideos() {
       return data.skippedVideos;

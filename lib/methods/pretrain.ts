@@ -1,7 +1,7 @@
 // Pretraining recipes: image MAE on video frames (SPEC §8), VideoMAE (SPEC §7), MAM2-style (SPEC §9).
 import { gatherTokens, patchify } from '../ops/tokens.js';
 import { layerNormForward } from '../ops/norm.js';
-import type { Tensor } from '../tensor.js';
+import { type Tensor, tidy } from '../tensor.js';
 import { applyLossScale } from './loss-scale.js';
 import { Mam2Model, type Mam2Config } from '../nn/mam2.js';
 import { maePixelTarget, videomaePixelTarget, rgbDiffTarget } from '../ops/targets.js';
@@ -17,9 +17,9 @@ import type { Recipe } from './train.js';
 /**
  * The tail shared by the pixel-reconstruction recipes: decode the masked tokens from the encoder
  * output, MSE against the target at the masked positions, backward through decoder and encoder.
- * Takes ownership of `encOut`.
+ * Synchronous: run it inside the step's tensor scope, which frees its temporaries; returns the loss.
  */
-async function reconstruct(
+function reconstruct(
   model: {
     encoder: VisionTransformer;
     decoder: { forward(e: Tensor, v: Tensor<'i32'>, m: Tensor<'i32'>): Tensor; backward(d: Tensor): Tensor };
@@ -29,17 +29,12 @@ async function reconstruct(
   msk: Tensor<'i32'>,
   fullTarget: Tensor,
   lossScale: number,
-): Promise<Record<string, number>> {
+): Tensor {
   const pred = model.decoder.forward(encOut, vis, msk);
-  using target = gatherTokens(fullTarget, msk);
-  const l = mseLoss(pred, target);
+  const l = mseLoss(pred, gatherTokens(fullTarget, msk));
   applyLossScale(lossScale, l.dPred);
-  const dEnc = model.decoder.backward(l.dPred);
-  model.encoder.backward(dEnc);
-  for (const t of [encOut, pred, l.dPred, dEnc]) t.dispose();
-  const loss = await l.loss.item();
-  l.loss.dispose();
-  return { loss };
+  model.encoder.backward(model.decoder.backward(l.dPred));
+  return l.loss;
 }
 
 /** MAE model: encoder keys at the root, decoder_* beside them (the MAE repository's layout). */
@@ -98,12 +93,14 @@ export function maeRecipe(data: BatchSampler, o: MaeOptions): Recipe & SkipRepor
       );
       const { vis, msk } = b;
       const B = b.video.shape[0];
-      const enc = model.encoder.forward(b.video, vis);
-      enc.prenorm.dispose();
-      // MAE's target is built from the network input itself: no un-normalisation (mean 0, std 1).
-      using images = b.video.reshape([B, 3, cfg.size, cfg.size]);
-      using full = maePixelTarget(images, { mean: [0, 0, 0], std: [1, 1, 1], patch: cfg.patch, normalize: o.normPix ?? true });
-      return reconstruct(model, enc.out!, vis, msk, full, lossScale);
+      using loss = tidy(() => {
+        const enc = model.encoder.forward(b.video, vis);
+        // MAE's target is built from the network input itself: no un-normalisation (mean 0, std 1).
+        const images = b.video.reshape([B, 3, cfg.size, cfg.size]);
+        const full = maePixelTarget(images, { mean: [0, 0, 0], std: [1, 1, 1], patch: cfg.patch, normalize: o.normPix ?? true });
+        return reconstruct(model, enc.out!, vis, msk, full, lossScale);
+      });
+      return { loss: await loss.item() };
     },
     get skippedVideos() {
       return data.skippedVideos;
@@ -183,16 +180,18 @@ export function videomaeRecipe(data: BatchSampler, o: VideoMaeOptions): Recipe &
     async step(i, lossScale = 1) {
       using b = await maskedBatch(data, i, { type: o.maskType ?? 'tube', grid, ratio: o.maskRatio ?? 0.9, seed: o.seed });
       const { vis, msk } = b;
-      const enc = model.encoder.forward(b.video, vis);
-      enc.prenorm.dispose();
-      using full = videomaePixelTarget(b.video, {
-        mean: IMAGENET_MEAN,
-        std: IMAGENET_STD,
-        tubelet: cfg.tubelet,
-        patch: cfg.patch,
-        normalize: o.normTarget ?? true,
+      using loss = tidy(() => {
+        const enc = model.encoder.forward(b.video, vis);
+        const full = videomaePixelTarget(b.video, {
+          mean: IMAGENET_MEAN,
+          std: IMAGENET_STD,
+          tubelet: cfg.tubelet,
+          patch: cfg.patch,
+          normalize: o.normTarget ?? true,
+        });
+        return reconstruct(model, enc.out!, vis, msk, full, lossScale);
       });
-      return reconstruct(model, enc.out!, vis, msk, full, lossScale);
+      return { loss: await loss.item() };
     },
     get skippedVideos() {
       return data.skippedVideos;
@@ -239,27 +238,25 @@ export function mam2Recipe(data: BatchSampler, o: Mam2Options): Recipe & SkipRep
       using b = await maskedBatch(data, i, { type: 'tube', grid, ratio: o.maskRatio ?? 0.9, seed: o.seed });
       const { vis, msk } = b;
       const B = b.video.shape[0];
-      // Appearance: the first frame of each tubelet, per-patch normalised (LayerNorm without affine:
-      // biased variance, eps 1e-6 — our choice, SPEC §9 is silent).
-      using first = patchify(b.video, 1, cfg.patch, cfg.patch, { frameStride: cfg.tubelet });
-      const ln = layerNormForward(first, null, null, 1e-6);
-      ln.mean.dispose();
-      ln.rstd.dispose();
-      using appAll = ln.y.reshape([B, grid.tokens, -1]);
-      ln.y.dispose();
-      using appT = gatherTokens(appAll, msk);
-      using motAll = rgbDiffTarget(b.video, { mean: IMAGENET_MEAN, std: IMAGENET_STD, tubelet: cfg.tubelet, patch: cfg.patch });
-      using motT = gatherTokens(motAll, msk);
-      const p = model.forward(b.video, vis, msk);
-      const la = mseLoss(p.app, appT),
-        lm = mseLoss(p.mot, motT);
-      applyLossScale((o.wApp ?? 1) * lossScale, la.dPred);
-      applyLossScale((o.wMot ?? 1) * lossScale, lm.dPred);
-      model.backward(la.dPred, lm.dPred);
-      for (const t of [p.app, p.mot, la.dPred, lm.dPred]) t.dispose();
-      const [app, mot] = [await la.loss.item(), await lm.loss.item()];
-      la.loss.dispose();
-      lm.loss.dispose();
+      const losses = tidy(() => {
+        // Appearance: the first frame of each tubelet, per-patch normalised (LayerNorm without affine:
+        // biased variance, eps 1e-6 — our choice, SPEC §9 is silent).
+        const first = patchify(b.video, 1, cfg.patch, cfg.patch, { frameStride: cfg.tubelet });
+        const appAll = layerNormForward(first, null, null, 1e-6).y.reshape([B, grid.tokens, -1]);
+        const appT = gatherTokens(appAll, msk);
+        const motAll = rgbDiffTarget(b.video, { mean: IMAGENET_MEAN, std: IMAGENET_STD, tubelet: cfg.tubelet, patch: cfg.patch });
+        const motT = gatherTokens(motAll, msk);
+        const p = model.forward(b.video, vis, msk);
+        const la = mseLoss(p.app, appT),
+          lm = mseLoss(p.mot, motT);
+        applyLossScale((o.wApp ?? 1) * lossScale, la.dPred);
+        applyLossScale((o.wMot ?? 1) * lossScale, lm.dPred);
+        model.backward(la.dPred, lm.dPred);
+        return [la.loss, lm.loss];
+      });
+      using appLoss = losses[0],
+        motLoss = losses[1];
+      const [app, mot] = [await appLoss.item(), await motLoss.item()];
       return { loss: (o.wApp ?? 1) * app + (o.wMot ?? 1) * mot, appearance: app, motion: mot };
     },
     get skippedVideos() {

@@ -1,7 +1,7 @@
 // Linear probe on frozen features (and the feature extraction it needs): mean-pooled encoder
 // output per clip, then a linear classifier trained with AdamW on those features (standardised per
 // dimension with train statistics; weight decay chosen on a held-out part of the train set).
-import { Tensor } from '../tensor.js';
+import { Tensor, tensorScope, tidy } from '../tensor.js';
 import { ValueError } from '../errors.js';
 import { crossEntropy, topkCorrect } from '../ops/xent.js';
 import { layerNormForward } from '../ops/norm.js';
@@ -51,15 +51,13 @@ export async function extractFeatures(
       const { samples, skipped } = await exactRange(source, s, Math.min(source.length, s + bs), 0, opts.onBadVideo);
       skippedVideos.push(...skipped);
       if (!samples.length) continue;
+      using _scope = tensorScope();
       const b = stackClips(samples);
       for (const [k, v] of Object.entries(b.labelSets)) (labelSets[k] ??= []).push(...v);
       const e = encoder.forward(b.video);
       const x = opts.layer === 'prenorm' || !e.out ? e.prenorm : e.out;
-      const pooled = meanTokens(x);
-      using rows = feats.slice(indices.length, indices.length + samples.length);
-      rows.assign(pooled as Tensor<'f32'>);
+      feats.slice(indices.length, indices.length + samples.length).assign(meanTokens(x) as Tensor<'f32'>);
       indices.push(...b.indices);
-      for (const t of [pooled, e.prenorm, e.out, b.video]) t?.dispose();
     }
     if (!indices.length) throw new NoUsableVideosError('extractFeatures', source.length, skippedVideos);
   } catch (e) {
@@ -128,10 +126,7 @@ function standardizer(fit: Float32Array, n: number, d: number): (x: Float32Array
 }
 
 function layerNormRows(x: Tensor): Tensor {
-  const r = layerNormForward(x, null, null, 1e-6);
-  r.mean.dispose();
-  r.rstd.dispose();
-  return r.y;
+  return tidy(() => layerNormForward(x, null, null, 1e-6).y);
 }
 
 /** Rows of a [N, D] array picked by index. */
@@ -158,11 +153,10 @@ async function fitProbe(xt: Tensor, yt: Int32Array, xv: Tensor, yv: Int32Array, 
   lin.train();
   for (let s = 0; s < steps; s++) {
     lin.zeroGrad();
-    const logits = lin.forward(xt);
-    const r = crossEntropy(logits, ytT);
-    lin.backward(r.dLogits, { inputGrad: false });
+    tidy(() => {
+      lin.backward(crossEntropy(lin.forward(xt), ytT).dLogits, { inputGrad: false });
+    });
     await opt.update(cosineLr({ lr: o.lr ?? 3e-2, minLr: 0, warmupSteps: 10, totalSteps: steps }, s));
-    for (const t of [logits, r.loss, r.dLogits]) t.dispose();
   }
   lin.eval();
   const acc = async (x: Tensor, y: Tensor, n: number) => {
@@ -197,16 +191,11 @@ export async function linearProbe(train: ProbeSet, val: ProbeSet, classes: numbe
   const xvA = (await val.x.toArray()) as Float32Array;
   // Both sets normalised as the fitting set dictates (standardize: statistics of `fit`).
   const prepare = (fit: Float32Array, fitN: number, other: Float32Array, otherN: number): [Tensor, Tensor] => {
-    const a = Tensor.fromArray(fit, [fitN, d]),
-      b = Tensor.fromArray(other, [otherN, d]);
-    if (norm === 'layernorm') {
-      const r: [Tensor, Tensor] = [layerNormRows(a), layerNormRows(b)];
-      a.dispose();
-      b.dispose();
-      return r;
-    }
-    a.dispose();
-    b.dispose();
+    if (norm === 'layernorm')
+      return tidy(() => [layerNormRows(Tensor.fromArray(fit, [fitN, d])), layerNormRows(Tensor.fromArray(other, [otherN, d]))]) as [
+        Tensor,
+        Tensor,
+      ];
     const f = standardizer(fit, fitN, d);
     return [Tensor.fromArray(f(fit, fitN), [fitN, d]), Tensor.fromArray(f(other, otherN), [otherN, d])];
   };

@@ -111,7 +111,7 @@ export class TeacherCache {
     let computed: Tensor | null = null;
     if (missing.length) {
       let sub: Tensor;
-      if (missing.length === B) sub = video.reshape(video.shape);
+      if (missing.length === B) sub = video.retain();
       else {
         sub = Tensor.empty([missing.length, ...video.shape.slice(1)]);
         missing.forEach((b, k) => {

@@ -6,6 +6,7 @@ import { appendFile } from 'node:fs/promises';
 import { AbortedError, MvdError, ValueError } from '../errors.js';
 import type { Module } from '../nn/module.js';
 import { Block, type StepRng } from '../nn/layers.js';
+import { VideoClassifier } from '../nn/classifier.js';
 import { AdamW, LossScaler } from '../optim/adamw.js';
 import { buildParamGroups } from '../optim/groups.js';
 import { cosineLr } from '../optim/schedule.js';
@@ -233,6 +234,7 @@ async function loop(
       op: 'train',
     });
   for (const r of stepRngs(recipe.model)) r.layout = { rank: w.rank, worldSize: w.size, rowsPerSample };
+  for (const m of recipe.model.modules()) if (m instanceof VideoClassifier) m.dropoutRank = w.rank;
   const params = named.map(([, p]) => p);
   if (logPath && run && Object.keys(run.overrides).length)
     await appendFile(logPath, `${JSON.stringify({ kind: 'override', step: start, changes: run.overrides })}\n`);

@@ -1,6 +1,6 @@
 // Fine-tuning model (SPEC §4.1): encoder without final norm, mean over tokens, fc_norm, dropout,
 // head initialised with truncated normal 0.02 times init_scale.
-import { Tensor } from '../tensor.js';
+import { Tensor, tensorScope } from '../tensor.js';
 import { gemm } from '../ops/gemm.js';
 import { sumRows, dropout, dropoutBackward, scaleInPlace } from '../ops/elementwise.js';
 import { Module, Cache } from './module.js';
@@ -34,6 +34,12 @@ export class VideoClassifier extends Module {
   private cache = new Cache();
   private saved: { n: number; mask: Tensor | null } | null = null;
   private dropSeed = 0;
+  /**
+   * The data-parallel rank (train() sets it): each rank draws its own fc dropout masks. Masks are
+   * keyed by the forward's seed and the element's place in this rank's batch, so without it every
+   * rank would drop the same features of its own clips.
+   */
+  dropoutRank = 0;
 
   constructor(
     readonly config: VitConfig,
@@ -60,44 +66,33 @@ export class VideoClassifier extends Module {
 
   /** The pooled, fc-normed features [B, D] (for linear probes and feature extraction). */
   features(video: Tensor): Tensor {
+    using scope = tensorScope();
     const { prenorm } = this.encoder.forward(video);
-    const pooled = meanTokens(prenorm);
     this.saved = { n: prenorm.shape[1], mask: null };
-    prenorm.dispose();
-    const f = this.fcNorm.forward(pooled);
-    pooled.dispose();
-    return f;
+    return scope.keep(this.fcNorm.forward(meanTokens(prenorm)));
   }
 
   /** Logits [B, classes]. */
   forward(video: Tensor): Tensor {
+    using scope = tensorScope();
     let f = this.features(video);
     const p = this.opts.fcDropout ?? 0;
     if (this.training && p > 0) {
-      const r = dropout(f, p, this.dropSeed++);
-      f.dispose();
+      // 4096 ranks per seed step: distinct (seed, rank) pairs never share a stream.
+      const r = dropout(f, p, this.dropSeed++ * 4096 + this.dropoutRank);
       f = r.y;
       this.saved!.mask = this.cache.keep(r.mask);
     }
-    const logits = this.head.forward(f);
-    f.dispose();
-    return logits;
+    return scope.keep(this.head.forward(f));
   }
 
   backward(dLogits: Tensor): void {
+    using _scope = tensorScope();
     let df = this.head.backward(dLogits)!;
     const p = this.opts.fcDropout ?? 0;
-    if (this.saved?.mask) {
-      const d = dropoutBackward(df, this.saved.mask, p);
-      df.dispose();
-      df = d;
-    }
+    if (this.saved?.mask) df = dropoutBackward(df, this.saved.mask, p);
     const dPooled = this.fcNorm.backward(df);
-    df.dispose();
-    const dTokens = meanTokensBackward(dPooled, this.saved!.n);
-    dPooled.dispose();
-    this.encoder.backward(dTokens);
-    dTokens.dispose();
+    this.encoder.backward(meanTokensBackward(dPooled, this.saved!.n));
     this.releaseCache();
   }
 
@@ -110,14 +105,16 @@ export class VideoClassifier extends Module {
 /** [B, N, D] → [B, D]: one column-sum per sample (B native calls, no element loop). */
 export function meanTokens(x: Tensor): Tensor {
   const [b, n, d] = x.shape;
+  using scope = tensorScope();
   const out = Tensor.empty([b, d]);
   for (let i = 0; i < b; i++) {
-    using xi = x.slice(i, i + 1);
-    using oi = out.slice(i, i + 1).reshape([d]);
-    using s = sumRows(xi.reshape([n, d]));
-    oi.assign(s);
+    const s = sumRows(x.slice(i, i + 1).reshape([n, d]));
+    out
+      .slice(i, i + 1)
+      .reshape([d])
+      .assign(s);
   }
-  return scaleInPlace(out, 1 / n);
+  return scope.keep(scaleInPlace(out, 1 / n));
 }
 
 /** dPooled [B, D] → dx [B, N, D] = dPooled / N broadcast over tokens (outer products). */

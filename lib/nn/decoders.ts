@@ -1,7 +1,7 @@
 // Decoders of the pretraining methods: the MVD feature decoder branch (one per teacher, SPEC §3.3),
 // the VideoMAE pixel decoder (§7) — both "visible then masked" sequences — and the MAE decoder
 // (§8), which unshuffles tokens back to raster order with a cls row.
-import { Tensor } from '../tensor.js';
+import { Tensor, tensorScope, tidy, unscoped } from '../tensor.js';
 import {
   gatherTokens,
   scatterTokens,
@@ -12,7 +12,7 @@ import {
 } from '../ops/tokens.js';
 import { addBroadcast } from '../ops/elementwise.js';
 import { Module, type Parameter } from './module.js';
-import { Block, LayerNorm, Linear, StepRng } from './layers.js';
+import { Block, LayerNorm, Linear, StepRng, forwardBlocks, backwardBlocks } from './layers.js';
 import { initTensor, type InitRule } from './init.js';
 import { rangeIndex } from './encoder.js';
 
@@ -89,42 +89,27 @@ export class MaskedTrunk extends Module {
   }
 
   forward(enc: Tensor, visIdx: Tensor<'i32'>, maskIdx: Tensor<'i32'>): Tensor {
+    using scope = tensorScope();
     const b = enc.shape[0];
     this.nv = visIdx.shape[1];
     const nm = maskIdx.shape[1];
-    const xd = this.down.forward(enc);
-    using token = this.maskToken.value.reshape([this.cfg.dim]);
-    let x: Tensor = assembleDecoderInput(xd, visIdx, maskIdx, token, this.pos);
-    xd.dispose();
-    for (const blk of this.blocks) {
-      const y = blk.forward(x);
-      x.dispose();
-      x = y;
-    }
-    using rows = rangeIndex(b, nm, this.nv);
-    const masked = gatherTokens(x, rows);
-    x.dispose();
-    return masked;
+    // The projection is freed before the blocks run (its own scope), not when forward() returns.
+    const input = tidy(() =>
+      assembleDecoderInput(this.down.forward(enc), visIdx, maskIdx, this.maskToken.value.reshape([this.cfg.dim]), this.pos),
+    );
+    const x = forwardBlocks(this.blocks, input);
+    return scope.keep(gatherTokens(x, rangeIndex(b, nm, this.nv)));
   }
 
   /** From the gradient of the masked rows to the gradient of the encoder output. */
   backward(dMasked: Tensor): Tensor {
+    using scope = tensorScope();
     const b = dMasked.shape[0],
       nm = dMasked.shape[1];
-    using rows = rangeIndex(b, nm, this.nv);
-    let dx: Tensor = scatterTokens(dMasked, rows, this.nv + nm);
-    for (let i = this.blocks.length - 1; i >= 0; i--) {
-      const d = this.blocks[i].backward(dx);
-      dx.dispose();
-      dx = d;
-    }
+    const dx = backwardBlocks(this.blocks, scatterTokens(dMasked, rangeIndex(b, nm, this.nv), this.nv + nm));
     const g = assembleDecoderInputBackward(dx, this.nv);
-    dx.dispose();
     this.maskToken.accumulate(g.dMaskToken.reshape([1, 1, this.cfg.dim]));
-    g.dMaskToken.dispose();
-    const dEnc = this.down.backward(g.dVis)!;
-    g.dVis.dispose();
-    return dEnc;
+    return scope.keep(this.down.backward(g.dVis)!);
   }
 }
 
@@ -158,22 +143,16 @@ export class MaskedDecoder extends Module {
   }
 
   forward(enc: Tensor, visIdx: Tensor<'i32'>, maskIdx: Tensor<'i32'>): Tensor {
+    using scope = tensorScope();
     const masked = this.trunk.forward(enc, visIdx, maskIdx);
-    const h = this.norm.forward(masked);
-    masked.dispose();
-    const out = this.head.forward(h);
-    h.dispose();
-    return out;
+    return scope.keep(this.head.forward(this.norm.forward(masked)));
   }
 
   /** Returns the gradient with respect to the encoder output. */
   backward(dPred: Tensor): Tensor {
+    using scope = tensorScope();
     const dh = this.head.backward(dPred)!;
-    const dm = this.norm.backward(dh);
-    dh.dispose();
-    const dEnc = this.trunk.backward(dm);
-    dm.dispose();
-    return dEnc;
+    return scope.keep(this.trunk.backward(this.norm.backward(dh)));
   }
 
   override dispose(): void {
@@ -242,46 +221,27 @@ export class MaeDecoder extends Module {
     for (let i = 0; i < mi.length; i++) rows[i] = mi[i] + 1;
     this.placeIdx?.dispose();
     this.maskRows?.dispose();
-    this.placeIdx = Tensor.fromArray(place, [b, nv + 1]);
-    this.maskRows = Tensor.fromArray(rows, maskIdx.shape);
-    const xd = this.embed.forward(enc);
-    using token = this.maskToken.value.reshape([this.cfg.dim]);
-    const placed = placeTokens(xd, this.placeIdx, token, this.n + 1);
-    xd.dispose();
-    let x: Tensor = addBroadcast(placed, this.pos);
-    placed.dispose();
-    for (const blk of this.blocks) {
-      const y = blk.forward(x);
-      x.dispose();
-      x = y;
-    }
-    const h = this.norm.forward(x);
-    x.dispose();
-    const p = this.pred.forward(h);
-    h.dispose();
-    const out = gatherTokens(p, this.maskRows);
-    p.dispose();
-    return out;
+    // Held until the next forward (backward reads them), outside any scope the caller opened.
+    this.placeIdx = unscoped(Tensor.fromArray(place, [b, nv + 1]));
+    this.maskRows = unscoped(Tensor.fromArray(rows, maskIdx.shape));
+    using scope = tensorScope();
+    const placeIdx = this.placeIdx;
+    // The embedding and the placed rows are freed before the blocks run (their own scope).
+    const input = tidy(() =>
+      addBroadcast(placeTokens(this.embed.forward(enc), placeIdx, this.maskToken.value.reshape([this.cfg.dim]), this.n + 1), this.pos),
+    );
+    const x = forwardBlocks(this.blocks, input);
+    const p = this.pred.forward(this.norm.forward(x));
+    return scope.keep(gatherTokens(p, this.maskRows));
   }
 
   backward(dOut: Tensor): Tensor {
-    const dp = scatterTokens(dOut, this.maskRows!, this.n + 1);
-    const dh = this.pred.backward(dp)!;
-    dp.dispose();
-    let dx = this.norm.backward(dh);
-    dh.dispose();
-    for (let i = this.blocks.length - 1; i >= 0; i--) {
-      const d = this.blocks[i].backward(dx);
-      dx.dispose();
-      dx = d;
-    }
+    using scope = tensorScope();
+    const dh = this.pred.backward(scatterTokens(dOut, this.maskRows!, this.n + 1))!;
+    const dx = backwardBlocks(this.blocks, this.norm.backward(dh));
     const g = placeTokensBackward(dx, this.placeIdx!);
-    dx.dispose();
     this.maskToken.accumulate(g.dMaskToken.reshape([1, 1, this.cfg.dim]));
-    g.dMaskToken.dispose();
-    const dEnc = this.embed.backward(g.dVis)!;
-    g.dVis.dispose();
-    return dEnc;
+    return scope.keep(this.embed.backward(g.dVis)!);
   }
 
   override dispose(): void {

@@ -1,14 +1,14 @@
 // The ViT encoder shared by the MVD student, the VideoMAE encoder/teacher, the MAE image encoder
 // and the fine-tuning backbone (SPEC §1, §3.3, §3.5, §8). Forward over all tokens or only the
 // visible ones; returns the last block's output before and after the final norm.
-import { Tensor } from '../tensor.js';
+import { Tensor, tensorScope } from '../tensor.js';
 import { gemm } from '../ops/gemm.js';
 import { patchify, gatherTokens, placeTokens, placeTokensBackward } from '../ops/tokens.js';
 import { sincos3dTable, sinusoid1dTable, sincos2dTable } from '../ops/tables.js';
 import { add, addBroadcast, sumRows } from '../ops/elementwise.js';
 import { ValueError } from '../errors.js';
 import { Module, type Parameter, Cache, as2d } from './module.js';
-import { Block, LayerNorm, StepRng } from './layers.js';
+import { Block, LayerNorm, StepRng, forwardBlocks, backwardBlocks } from './layers.js';
 import { gridOf, patchDim, type VitConfig } from './config.js';
 import { initTensor } from './init.js';
 
@@ -117,81 +117,51 @@ export class VisionTransformer extends Module {
    * order (B' = B, or B·T/frameStride for an image encoder on video frames); omit for all tokens.
    */
   forward(video: Tensor, visIdx?: Tensor<'i32'>): EncoderOutput {
+    using scope = tensorScope();
+    const prenorm = scope.keep(forwardBlocks(this.blocks, this.embed(video, visIdx)));
+    return { prenorm, out: scope.keep(this.norm ? this.norm.forward(prenorm) : null) };
+  }
+
+  /** Patch embedding, positional rows and cls token: the first block's input. */
+  private embed(video: Tensor, visIdx?: Tensor<'i32'>): Tensor {
+    // Its own scope: the intermediates go before the blocks run, not when forward() returns.
+    using scope = tensorScope();
     const c = this.config;
     const stride = this.opts.frameStride;
     const patches = stride ? patchify(video, 1, c.patch, c.patch, { frameStride: stride }) : patchify(video, c.tubelet, c.patch, c.patch);
     const rows = patches.shape[0];
-    let tokensIn = patches;
-    if (visIdx) {
-      tokensIn = gatherTokens(patches, visIdx);
-      patches.dispose();
-    }
-    if (this.training) this.savedPatches = this.cache.keep(tokensIn.reshape(tokensIn.shape));
-    const w2 = this.projWeight.value.reshape([c.dim, -1]);
-    let x: Tensor = gemm(tokensIn, w2, { transB: true, bias: this.projBias.value });
-    w2.dispose();
-    tokensIn.dispose();
+    const tokensIn = visIdx ? gatherTokens(patches, visIdx) : patches;
+    if (this.training) this.savedPatches = this.cache.keep(tokensIn.retain());
+    let x: Tensor = gemm(tokensIn, this.projWeight.value.reshape([c.dim, -1]), { transB: true, bias: this.projBias.value });
     // Positional rows: the table without its cls row, at the token positions.
-    const table = c.clsToken ? this.posEmbed.slice(1) : this.posEmbed.reshape(this.posEmbed.shape);
+    const table = c.clsToken ? this.posEmbed.slice(1) : this.posEmbed;
     if (visIdx) {
       const n = visIdx.shape[1];
-      using flat = visIdx.reshape([1, rows * n]);
-      using t3 = table.reshape([1, ...table.shape]);
-      const pos = gatherTokens(t3, flat);
-      using pos3 = pos.reshape([rows, n, c.dim]);
-      const y = add(x, pos3);
-      pos.dispose();
-      x.dispose();
-      x = y;
-    } else {
-      const y = addBroadcast(x, table);
-      x.dispose();
-      x = y;
-    }
-    table.dispose();
+      const pos = gatherTokens(table.reshape([1, ...table.shape]), visIdx.reshape([1, rows * n]));
+      x = add(x, pos.reshape([rows, n, c.dim]));
+    } else x = addBroadcast(x, table);
     if (this.clsToken) {
       // Prepend the cls token (its positional row is zero): place tokens at rows 1..n.
       const n = x.shape[1];
-      using idx = rangeIndex(rows, n, 1);
-      using cls = this.clsToken.value.reshape([c.dim]);
-      const y = placeTokens(x, idx, cls, n + 1);
-      x.dispose();
-      x = y;
+      x = placeTokens(x, rangeIndex(rows, n, 1), this.clsToken.value.reshape([c.dim]), n + 1);
       this.savedCls = this.training;
     }
-    for (const b of this.blocks) {
-      const y = b.forward(x);
-      x.dispose();
-      x = y;
-    }
-    return { prenorm: x, out: this.norm ? this.norm.forward(x) : null };
+    return scope.keep(x);
   }
 
   /** Backward from the gradient of `out` (or of `prenorm` without a final norm). Parameter grads only. */
   backward(dOut: Tensor): void {
-    let dx = this.norm ? this.norm.backward(dOut) : dOut.reshape(dOut.shape);
-    for (let i = this.blocks.length - 1; i >= 0; i--) {
-      const d = this.blocks[i].backward(dx);
-      dx.dispose();
-      dx = d;
-    }
+    using _scope = tensorScope();
+    let dx = backwardBlocks(this.blocks, this.norm ? this.norm.backward(dOut) : dOut);
     if (this.savedCls && this.clsToken) {
-      const rows = dx.shape[0],
-        n = dx.shape[1] - 1;
-      using idx = rangeIndex(rows, n, 1);
-      const g = placeTokensBackward(dx, idx);
+      const g = placeTokensBackward(dx, rangeIndex(dx.shape[0], dx.shape[1] - 1, 1));
       this.clsToken.accumulate(g.dMaskToken.reshape([1, 1, this.dim]));
-      g.dMaskToken.dispose();
-      dx.dispose();
       dx = g.dVis;
     }
-    const p = this.savedPatches!;
-    using d2 = as2d(dx);
-    using p2 = as2d(p);
-    using w = gemm(d2, p2, { transA: true });
+    const d2 = as2d(dx);
+    const w = gemm(d2, as2d(this.savedPatches!), { transA: true });
     this.projWeight.accumulate(w.reshape(this.projWeight.value.shape));
     this.projBias.accumulate(sumRows(d2));
-    dx.dispose();
     this.releaseCache();
   }
 

@@ -1,5 +1,5 @@
 // The ViT building blocks (SPEC §1.2–1.3), each with forward and backward.
-import { Tensor } from '../tensor.js';
+import { Tensor, tensorScope, unscoped } from '../tensor.js';
 import { gemm, gemmPacked, gemmPackWeights, type PackedWeights } from '../ops/gemm.js';
 import { sumRows, geluBackward, add, rowScale } from '../ops/elementwise.js';
 import { layerNormForward, layerNormBackward, addLayerNormForward } from '../ops/norm.js';
@@ -46,7 +46,7 @@ export class Linear extends Module {
   forward(x: Tensor, bias?: Tensor): Tensor {
     const packed = this.inferencePack();
     if (packed) return gemmPacked(x, packed, { bias: bias ?? this.bias?.value });
-    if (this.training) this.input = this.cache.keep(x.reshape(x.shape));
+    if (this.training) this.input = this.cache.keep(x.retain());
     return gemm(x, this.weight.value, { transB: true, bias: bias ?? this.bias?.value });
   }
 
@@ -78,7 +78,7 @@ export class Linear extends Module {
    */
   forwardGelu(x: Tensor): { pre: Tensor; act: Tensor } {
     const packed = this.inferencePack();
-    if (this.training) this.input = this.cache.keep(x.reshape(x.shape));
+    if (this.training) this.input = this.cache.keep(x.retain());
     const r = packed
       ? gemmPacked(x, packed, { bias: this.bias?.value, gelu: true })
       : gemm(x, this.weight.value, { transB: true, bias: this.bias?.value, gelu: true });
@@ -89,13 +89,12 @@ export class Linear extends Module {
   backward(dy: Tensor, opts: { inputGrad?: boolean; biasGrad?: boolean } = {}): Tensor | null {
     const x = this.input;
     if (!x) throw new Error('Linear.backward without a training forward');
+    using scope = tensorScope();
     const dy2 = as2d(dy),
       x2 = as2d(x);
     if (this.weight.trainable) gemm(dy2, x2, this.weight.gemmInto({ transA: true }));
     if (this.bias && opts.biasGrad !== false) this.bias.accumulate(sumRows(dy2));
-    dy2.dispose();
-    x2.dispose();
-    const dx = opts.inputGrad === false ? null : gemm(dy, this.weight.value);
+    const dx = opts.inputGrad === false ? null : scope.keep(gemm(dy, this.weight.value));
     this.releaseCache();
     return dx;
   }
@@ -130,9 +129,10 @@ export class LayerNorm extends Module {
   }
 
   forward(x: Tensor): Tensor {
+    using scope = tensorScope();
     const r = layerNormForward(x, this.weight?.value ?? null, this.bias?.value ?? null, this.eps);
     this.save(x, r);
-    return r.y;
+    return scope.keep(r.y);
   }
 
   /**
@@ -141,18 +141,15 @@ export class LayerNorm extends Module {
    * reaches sum by the skip connection.
    */
   forwardAdd(x: Tensor, residual: Tensor): { sum: Tensor; y: Tensor } {
+    using scope = tensorScope();
     const r = addLayerNormForward(x, residual, this.weight?.value ?? null, this.bias?.value ?? null, this.eps);
     this.save(r.sum, r);
-    return { sum: r.sum, y: r.y };
+    return { sum: scope.keep(r.sum), y: scope.keep(r.y) };
   }
 
+  /** Saves what backward needs when training; the caller's scope frees the statistics otherwise. */
   private save(x: Tensor, r: { mean: Tensor; rstd: Tensor }): void {
-    if (this.training) {
-      this.saved = { x: this.cache.keep(x.reshape(x.shape)), mean: this.cache.keep(r.mean), rstd: this.cache.keep(r.rstd) };
-    } else {
-      r.mean.dispose();
-      r.rstd.dispose();
-    }
+    if (this.training) this.saved = { x: this.cache.keep(x.retain()), mean: this.cache.keep(r.mean), rstd: this.cache.keep(r.rstd) };
   }
 
   /** dx, plus dResidual when given (in the same pass; see forwardAdd). */
@@ -192,22 +189,20 @@ export class Mlp extends Module {
   }
 
   forward(x: Tensor): Tensor {
+    using scope = tensorScope();
     const { pre: h, act: a } = this.fc1.forwardGelu(x);
+    // Inference caches nothing: the 4×-wide pre-activation goes before fc2 runs (peak memory).
     if (this.training) this.hidden = this.cache.keep(h);
     else h.dispose();
-    const y = this.fc2.forward(a);
-    a.dispose();
-    return y;
+    return scope.keep(this.fc2.forward(a));
   }
 
   backward(dy: Tensor): Tensor {
+    using scope = tensorScope();
     const da = this.fc2.backward(dy)!;
     const dh = geluBackward(da, this.hidden!);
-    da.dispose();
     this.releaseCache();
-    const dx = this.fc1.backward(dh)!;
-    dh.dispose();
-    return dx;
+    return scope.keep(this.fc1.backward(dh)!);
   }
 
   protected override releaseCache(): void {
@@ -254,42 +249,34 @@ export class Attention extends Module {
   }
 
   forward(x: Tensor): Tensor {
+    using scope = tensorScope();
     let bias: Tensor | undefined;
     if (this.fullBias) {
       const d = this.dim;
-      using q = this.fullBias.slice(0, d);
-      using v = this.fullBias.slice(2 * d, 3 * d);
-      q.assign(this.qBias!.value);
-      v.assign(this.vBias!.value);
+      this.fullBias.slice(0, d).assign(this.qBias!.value);
+      this.fullBias.slice(2 * d, 3 * d).assign(this.vBias!.value);
       bias = this.fullBias;
     }
     const qkv = this.qkv.forward(x, bias);
     const { out, lse } = attentionForward(qkv, this.heads);
-    if (this.training) this.saved = { qkv: this.cache.keep(qkv), out: this.cache.keep(out.reshape(out.shape)), lse: this.cache.keep(lse) };
-    else {
-      qkv.dispose();
-      lse.dispose();
-    }
-    const y = this.proj.forward(out);
-    out.dispose();
-    return y;
+    if (this.training) this.saved = { qkv: this.cache.keep(qkv), out: this.cache.keep(out.retain()), lse: this.cache.keep(lse) };
+    // Inference: the 3×-wide qkv goes before proj runs (peak memory).
+    else qkv.dispose();
+    return scope.keep(this.proj.forward(out));
   }
 
   backward(dy: Tensor): Tensor {
+    using scope = tensorScope();
     const s = this.saved!;
     const dOut = this.proj.backward(dy)!;
     const dQkv = attentionBackward(dOut, s.qkv, s.out, s.lse, this.heads);
-    dOut.dispose();
     this.releaseCache();
     if (this.qBias && this.vBias) {
       const db = sumRows(as2d(dQkv));
       this.qBias.accumulate(db.slice(0, this.dim));
       this.vBias.accumulate(db.slice(2 * this.dim, 3 * this.dim));
-      db.dispose();
     }
-    const dx = this.qkv.backward(dQkv)!;
-    dQkv.dispose();
-    return dx;
+    return scope.keep(this.qkv.backward(dQkv)!);
   }
 
   protected override releaseCache(): void {
@@ -405,17 +392,19 @@ export class Block extends Module {
     const u = this.rng.rows(batch),
       s = new Float32Array(batch);
     for (let b = 0; b < batch; b++) s[b] = u[b] < keep ? 1 / keep : 0;
-    return Tensor.fromArray(s, [batch]);
+    // Held by the block until backward (or the next forward), whatever scope the caller opened.
+    return unscoped(Tensor.fromArray(s, [batch]));
   }
 
+  /** The branch's output scaled by its drop-path keep scales (a temporary of the caller's scope). */
   private branch(y: Tensor, scale: Tensor | null): Tensor {
-    if (!scale) return y;
-    const r = rowScale(y, scale);
-    y.dispose();
-    return r;
+    return scale ? rowScale(y, scale) : y;
   }
 
   private run(x: Tensor): Tensor {
+    using scope = tensorScope();
+    // Each input is freed once read, so an inference forward (no caches) peaks at today's
+    // working set; in training the caches hold their own references.
     const h1 = this.norm1.forward(x);
     const a = this.branch(this.attn.forward(h1), this.scales[0]);
     h1.dispose();
@@ -423,17 +412,15 @@ export class Block extends Module {
     a.dispose();
     const m = this.branch(this.mlp.forward(h2), this.scales[1]);
     h2.dispose();
-    const y = add(x1, m);
-    x1.dispose();
-    m.dispose();
-    return y;
+    return scope.keep(add(x1, m));
   }
 
   forward(x: Tensor): Tensor {
+    this.disposeScales();
     this.scales = [this.drawScales(x.shape[0]), this.drawScales(x.shape[0])];
     if (this.training && this.checkpoint) {
       // Keep only the input; the sub-modules run without caching and are re-run in backward.
-      this.input = x.reshape(x.shape);
+      this.input = unscoped(x.retain());
       for (const m of this.modules()) if (m !== this) m.training = false;
       const y = this.run(x);
       for (const m of this.modules()) m.training = true;
@@ -444,25 +431,20 @@ export class Block extends Module {
   }
 
   backward(dy: Tensor): Tensor {
+    using scope = tensorScope();
     if (this.checkpoint && this.input) {
-      const y = this.run(this.input);
-      y.dispose();
+      this.run(this.input);
       this.input.dispose();
       this.input = null;
     }
     // y = x1 + s2·mlp(norm2(x1)); x1 = x + s1·attn(norm1(x))
     const dm = this.scales[1] ? rowScale(dy, this.scales[1]) : dy;
     const dh2 = this.mlp.backward(dm);
-    if (dm !== dy) dm.dispose();
     // Both norms add the skip connection's gradient in their own pass: dx1 = norm2'(dh2) + dy.
     const dx1 = this.norm2.backward(dh2, dy);
-    dh2.dispose();
     const da = this.scales[0] ? rowScale(dx1, this.scales[0]) : dx1;
     const dh1 = this.attn.backward(da);
-    if (da !== dx1) da.dispose();
-    const dx = this.norm1.backward(dh1, dx1);
-    dh1.dispose();
-    dx1.dispose();
+    const dx = scope.keep(this.norm1.backward(dh1, dx1));
     this.disposeScales();
     return dx;
   }
@@ -478,4 +460,30 @@ export class Block extends Module {
     this.input = null;
     this.disposeScales();
   }
+}
+
+/**
+ * x through `blocks` in order. Each intermediate is freed as soon as the next block has read it
+ * (block inputs an inference forward does not cache would otherwise pile up until the caller's
+ * scope closes); `x` stays the caller's. Returns a tensor the caller owns.
+ */
+export function forwardBlocks(blocks: readonly Block[], x: Tensor): Tensor {
+  let h = x.retain();
+  for (const b of blocks) {
+    const y = b.forward(h);
+    h.dispose();
+    h = y;
+  }
+  return h;
+}
+
+/** dy back through `blocks` in reverse order, freeing each intermediate gradient as forwardBlocks does. */
+export function backwardBlocks(blocks: readonly Block[], dy: Tensor): Tensor {
+  let d = dy.retain();
+  for (let i = blocks.length - 1; i >= 0; i--) {
+    const next = blocks[i].backward(d);
+    d.dispose();
+    d = next;
+  }
+  return d;
 }

@@ -8,10 +8,10 @@
 // - appearance target: per-patch normalised pixels of the first frame of each tubelet (the paper
 //   predicts VQGAN codes; no tokenizer can be loaded here); motion target: the RGB difference
 //   across the tubelet (lib/ops/targets.ts rgbDiffTarget).
-import type { Tensor } from '../tensor.js';
+import { type Tensor, tensorScope } from '../tensor.js';
 import { add } from '../ops/elementwise.js';
 import { Module } from './module.js';
-import { Block, LayerNorm, Linear } from './layers.js';
+import { Block, LayerNorm, Linear, forwardBlocks, backwardBlocks } from './layers.js';
 import { VisionTransformer, positionalTable } from './encoder.js';
 import { MaskedTrunk } from './decoders.js';
 import type { VitConfig } from './config.js';
@@ -38,28 +38,12 @@ class DecoderHead extends Module {
     this.head.init({ kind: 'xavier_uniform' }, { seed, prefix: `${prefix}head.` });
   }
   forward(x: Tensor): Tensor {
-    let h = x.reshape(x.shape);
-    for (const b of this.blocks) {
-      const y = b.forward(h);
-      h.dispose();
-      h = y;
-    }
-    const n = this.norm.forward(h);
-    h.dispose();
-    const out = this.head.forward(n);
-    n.dispose();
-    return out;
+    using scope = tensorScope();
+    return scope.keep(this.head.forward(this.norm.forward(forwardBlocks(this.blocks, x))));
   }
   backward(dy: Tensor): Tensor {
-    const dn = this.head.backward(dy)!;
-    let dx = this.norm.backward(dn);
-    dn.dispose();
-    for (let i = this.blocks.length - 1; i >= 0; i--) {
-      const d = this.blocks[i].backward(dx);
-      dx.dispose();
-      dx = d;
-    }
-    return dx;
+    using scope = tensorScope();
+    return scope.keep(backwardBlocks(this.blocks, this.norm.backward(this.head.backward(dy)!)));
   }
 }
 
@@ -100,26 +84,16 @@ export class Mam2Model extends Module {
 
   /** Predictions at the masked tokens: appearance and motion, each [B, Nm, p²·3]. */
   forward(video: Tensor, visIdx: Tensor<'i32'>, maskIdx: Tensor<'i32'>): { app: Tensor; mot: Tensor } {
-    const { prenorm, out } = this.encoder.forward(video, visIdx);
-    prenorm.dispose();
+    using scope = tensorScope();
+    const { out } = this.encoder.forward(video, visIdx);
     const masked = this.regressor.forward(out!, visIdx, maskIdx);
-    out!.dispose();
-    const app = this.appearance.forward(masked);
-    const mot = this.motion.forward(masked);
-    masked.dispose();
-    return { app, mot };
+    return { app: scope.keep(this.appearance.forward(masked)), mot: scope.keep(this.motion.forward(masked)) };
   }
 
   backward(dApp: Tensor, dMot: Tensor): void {
-    const a = this.appearance.backward(dApp),
-      m = this.motion.backward(dMot);
-    const dm = add(a, m);
-    a.dispose();
-    m.dispose();
-    const dEnc = this.regressor.backward(dm);
-    dm.dispose();
-    this.encoder.backward(dEnc);
-    dEnc.dispose();
+    using _scope = tensorScope();
+    const dm = add(this.appearance.backward(dApp), this.motion.backward(dMot));
+    this.encoder.backward(this.regressor.backward(dm));
   }
 
   override dispose(): void {

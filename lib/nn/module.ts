@@ -1,7 +1,7 @@
 // Parameters and modules. A module owns named parameters and child modules (dotted names match
 // the reference repositories' state-dict keys, SPEC §5); forward() caches what backward() needs
 // and backward() consumes the cache. Gradients accumulate into Parameter.grad until zeroGrad().
-import { Tensor } from '../tensor.js';
+import { Tensor, unscoped } from '../tensor.js';
 import type { GemmOptions } from '../ops/gemm.js';
 import type { WeightPrecision } from '../ops/gemm.js';
 import { addInPlace } from '../ops/elementwise.js';
@@ -18,7 +18,9 @@ export class Parameter {
     private current: Tensor,
     /** Frozen parameters (positional tables, teachers) get no gradient and are not optimised. */
     public readonly trainable = true,
-  ) {}
+  ) {
+    unscoped(current);
+  }
 
   /** The weight; a ValueError after release() (until a new value is assigned). */
   get value(): Tensor {
@@ -27,7 +29,7 @@ export class Parameter {
   }
 
   set value(t: Tensor) {
-    this.current = t;
+    this.current = unscoped(t);
     this.releasedBecause = null;
   }
 
@@ -52,7 +54,9 @@ export class Parameter {
     if (!this.gradLive || !this.grad) {
       this.grad?.dispose();
       // A view (e.g. a slice of a bigger gradient) is copied so the parameter owns dense storage.
-      this.grad = g.offset === 0 && g.numel * 4 === g.handle.bytes ? g.reshape(this.value.shape) : g.clone().reshape(this.value.shape);
+      this.grad = unscoped(
+        g.offset === 0 && g.numel * 4 === g.handle.bytes ? g.reshape(this.value.shape) : g.clone().reshape(this.value.shape),
+      );
       if (this.grad !== g) g.dispose();
       this.gradLive = true;
     } else {
@@ -63,7 +67,7 @@ export class Parameter {
 
   /** GEMM options that write op(A)·op(B) into the gradient: overwrite first, then accumulate. */
   gemmInto(opts: GemmOptions = {}): GemmOptions {
-    if (!this.grad) this.grad = Tensor.empty(this.value.shape);
+    if (!this.grad) this.grad = unscoped(Tensor.empty(this.value.shape));
     const beta = this.gradLive ? 1 : 0;
     this.gradLive = true;
     return { ...opts, out: this.grad, beta };
@@ -202,8 +206,9 @@ export interface PackOptions {
 /** Keeps tensors a forward pass saved for backward; released in one call. */
 export class Cache {
   private items: Tensor[] = [];
+  /** Takes ownership of `t` (out of any tensor scope) until release(). */
   keep<T extends Tensor>(t: T): T {
-    this.items.push(t);
+    this.items.push(unscoped(t));
     return t;
   }
   release(): void {

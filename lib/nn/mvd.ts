@@ -1,6 +1,6 @@
 // The MVD student (SPEC §3.3): a tube-masked encoder with one feature decoder per teacher, and
 // the frozen teachers whose pre-norm features are the targets (SPEC §3.5).
-import type { Tensor } from '../tensor.js';
+import { type Tensor, tensorScope } from '../tensor.js';
 import { add } from '../ops/elementwise.js';
 import { gatherTokens } from '../ops/tokens.js';
 import { Module } from './module.js';
@@ -68,32 +68,24 @@ export class MvdStudent extends Module {
 
   /** Predictions of each teacher's features at the masked tokens: [B, Nm, C_teacher]. */
   forward(video: Tensor, visIdx: Tensor<'i32'>, maskIdx: Tensor<'i32'>): Partial<Record<TeacherKind, Tensor>> {
-    const { prenorm, out } = this.encoder.forward(video, visIdx);
-    prenorm.dispose();
+    using scope = tensorScope();
+    const { out } = this.encoder.forward(video, visIdx);
     const preds: Partial<Record<TeacherKind, Tensor>> = {};
-    for (const [k, b] of Object.entries(this.branches) as [TeacherKind, MaskedDecoder][]) preds[k] = b.forward(out!, visIdx, maskIdx);
-    out!.dispose();
+    for (const [k, b] of Object.entries(this.branches) as [TeacherKind, MaskedDecoder][])
+      preds[k] = scope.keep(b.forward(out!, visIdx, maskIdx));
     return preds;
   }
 
   backward(grads: Partial<Record<TeacherKind, Tensor>>): void {
+    using _scope = tensorScope();
     let dEnc: Tensor | null = null;
     for (const [k, b] of Object.entries(this.branches) as [TeacherKind, MaskedDecoder][]) {
       const g = grads[k];
       if (!g) continue;
       const d = b.backward(g);
-      if (!dEnc) dEnc = d;
-      else {
-        const s = add(dEnc, d);
-        dEnc.dispose();
-        d.dispose();
-        dEnc = s;
-      }
+      dEnc = dEnc ? add(dEnc, d) : d;
     }
-    if (dEnc) {
-      this.encoder.backward(dEnc);
-      dEnc.dispose();
-    }
+    if (dEnc) this.encoder.backward(dEnc);
   }
 }
 
@@ -138,25 +130,19 @@ export class Teacher {
 
   /** [B, N, C] features for the whole clip (image teacher: frames 0, 2, … as images, cls dropped). */
   features(video: Tensor): Tensor {
-    const { prenorm, out } = this.encoder.forward(video);
-    out?.dispose();
-    if (this.kind === 'vid') return prenorm;
+    using scope = tensorScope();
+    const { prenorm } = this.encoder.forward(video);
+    if (this.kind === 'vid') return scope.keep(prenorm);
     const b = video.shape[0];
     const [rows, n1, c] = prenorm.shape;
-    using idx = rangeIndex(rows, n1 - 1, 1);
-    const noCls = gatherTokens(prenorm, idx);
-    prenorm.dispose();
-    const r = noCls.reshape([b, (rows / b) * (n1 - 1), c]);
-    noCls.dispose();
-    return r;
+    const noCls = gatherTokens(prenorm, rangeIndex(rows, n1 - 1, 1));
+    return scope.keep(noCls.reshape([b, (rows / b) * (n1 - 1), c]));
   }
 
   /** Targets at the masked tokens: [B, Nm, C]. */
   targets(video: Tensor, maskIdx: Tensor<'i32'>): Tensor {
-    const f = this.features(video);
-    const t = gatherTokens(f, maskIdx);
-    f.dispose();
-    return t;
+    using scope = tensorScope();
+    return scope.keep(gatherTokens(this.features(video), maskIdx));
   }
 
   dispose(): void {
