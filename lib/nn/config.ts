@@ -126,11 +126,19 @@ export function encoderParams(c: VitConfig, numClasses = 400): ParamCount {
   return { backbone, withNorm: backbone + 2 * c.dim, withHead: backbone + 2 * c.dim + c.dim * numClasses + numClasses };
 }
 
+/**
+ * Multiply-accumulates of one transformer block's forward over `seqs` sequences of `n` tokens of
+ * width `d`: qkv, proj and the MLP (4 + 2·mlpRatio products of d² per token), and attention's QKᵀ
+ * and PV (2·n²·d per sequence).
+ */
+export function blockMacs(n: number, d: number, mlpRatio = 4, seqs = 1): number {
+  return seqs * (n * d * d * (4 + 2 * mlpRatio) + 2 * n * n * d);
+}
+
 /** Multiply-accumulates of one forward pass over all tokens (fvcore convention, SPEC §2). */
 export function encoderMacs(c: VitConfig): number {
   const n = gridOf(c).tokens + (c.clsToken ? 1 : 0);
-  const d = c.dim;
-  return c.depth * (12 * n * d * d + 2 * n * n * d) + gridOf(c).tokens * patchDim(c) * d;
+  return c.depth * blockMacs(n, c.dim, c.mlpRatio) + gridOf(c).tokens * patchDim(c) * c.dim;
 }
 
 /** Shape of one MVD feature decoder (SPEC §3.4); its blocks reuse the student's mlpRatio and 'qv' bias. */

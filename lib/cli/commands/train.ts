@@ -201,6 +201,8 @@ export const distillCommand: FlagCommand = {
     if (which === 'video' && f.given('image-teacher')) throw new UsageError('--image-teacher is not used with --teachers video');
     if (f.given('image-teacher-size') && !f.given('image-teacher')) throw new UsageError('--image-teacher-size needs --image-teacher');
     if (which === 'image' && f.given('video-teacher')) throw new UsageError('--video-teacher is not used with --teachers image');
+    if (f.bool('no-pack-teachers') && f.word('teacher-precision') === 'bf16')
+      throw new UsageError('--teacher-precision bf16 needs packed teachers: drop --no-pack-teachers');
   },
   async run(f) {
     useDevice(f);
@@ -217,8 +219,6 @@ export const distillCommand: FlagCommand = {
     }
     if (f.given('video-teacher')) teachers.vid = await loadTeacher('vid', f.str('video-teacher'), tmodel, frames, size);
     const packTeachers = !f.bool('no-pack-teachers');
-    if (!packTeachers && f.word('teacher-precision') === 'bf16')
-      throw new UsageError('--teacher-precision bf16 needs packed teachers: drop --no-pack-teachers');
     const teacherPrecision = distillTeacherPrecision({
       teachers,
       packTeachers,
