@@ -23,6 +23,7 @@ const TINY = {
   frames: 4,
   size: 32,
   trainClips: 64,
+  labelledClips: 32,
   valClips: 16,
   probeClips: 32,
   batch: 4,
@@ -102,6 +103,7 @@ t.test('teacherTargets: raw pixel targets reach the teachers (normalised ones ha
     ...TINY,
     seed: 2,
     trainClips: 16,
+    labelledClips: 16,
     valClips: 8,
     probeClips: 8,
     studentSteps: 1,
@@ -202,8 +204,26 @@ t.test('linearProbe: standardised features, weight decay chosen on the train spl
   t.equal(r.valAcc, 1);
   t.equal(r.trainAcc, 1);
   t.ok([1e-4, 1e-2].includes(r.weightDecay));
-  const ln = await linearProbe(tr, va, 2, { steps: 60, norm: 'layernorm' });
+  const ln = await linearProbe(tr, va, 2, { steps: 60, norm: 'layernorm', keepHead: true });
   t.equal(ln.weightDecay, 1e-4);
+  // keepHead: the fitted classifier, which on layer-normed val rows gives the reported accuracy
+  // (what LP-FT loads into a VideoClassifier's head behind fc_norm at its identity start).
+  const w = (await ln.head!.get('weight')!.toArray()) as Float32Array;
+  const b = (await ln.head!.get('bias')!.toArray()) as Float32Array;
+  t.same(ln.head!.get('weight')!.shape, [2, d]);
+  const xv = (await va.x.toArray()) as Float32Array;
+  let right = 0;
+  for (let i = 0; i < 20; i++) {
+    const row = Array.from(xv.subarray(i * d, i * d + d));
+    const mu = row.reduce((a, v) => a + v, 0) / d;
+    const sd = Math.sqrt(row.reduce((a, v) => a + (v - mu) ** 2, 0) / d + 1e-6);
+    const z = row.map((v) => (v - mu) / sd);
+    const logit = (c: number) => b[c] + z.reduce((a, v, j) => a + v * w[c * d + j], 0);
+    if ((logit(1) > logit(0) ? 1 : 0) === va.y[i]) right++;
+  }
+  t.equal(right / 20, ln.valAcc, 'the kept head reproduces the probe');
+  for (const x of ln.head!.values()) x.dispose();
+  t.equal(r.head, undefined, 'no head unless asked');
   tr.x.dispose();
   va.x.dispose();
 });

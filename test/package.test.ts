@@ -32,7 +32,14 @@ t.test('addonLocation names the file that loaded and where it was found', async 
 t.test('npm pack ships what a from-source build needs, and no binding.gyp', async (t) => {
   const out = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: packageRoot, encoding: 'utf8' });
   const files = new Set((JSON.parse(out) as { files: { path: string }[] }[])[0].files.map((f) => f.path));
-  for (const f of ['scripts/native-sources.mjs', 'CMakeLists.txt', 'native/core/build_config.h.in', 'package.json', 'README.md']) {
+  for (const f of [
+    'scripts/native-sources.mjs',
+    'CMakeLists.txt',
+    'native/core/build_config.h.in',
+    'package.json',
+    'README.md',
+    'weights/demo-teachers.safetensors',
+  ]) {
     t.ok(files.has(f), `ships ${f}`);
   }
   // With binding.gyp in the tarball, npm runs `node-gyp rebuild` at install (npm ci ignores "gypfile": false).

@@ -65,6 +65,8 @@ export interface DemoSummary {
   controlAboveChance: Record<'appearance' | 'motion', boolean>;
   /** Per task: the pretrained encoders whose fine-tuned interval lies above random init's. */
   beatRandom: Record<'appearance' | 'motion', string[]>;
+  /** Per task: the pretrained encoders whose probe interval lies above random init's probe. */
+  probeBeatRandom: Record<'appearance' | 'motion', string[]>;
 }
 
 /** Intervals of every cell over the seeds' results, and the verdicts the demo prints. */
@@ -96,6 +98,7 @@ export function summarizeDemo(perSeed: DemoRowLike[][], valClips: number, chance
     rows,
     controlAboveChance: per((t) => aboveChance(control.finetuned[t], chance)),
     beatRandom: per((t) => rows.filter((r) => r !== control && beats(r.finetuned[t], control.finetuned[t])).map((r) => r.encoder)),
+    probeBeatRandom: per((t) => rows.filter((r) => r !== control && beats(r.probe[t], control.probe[t])).map((r) => r.encoder)),
   };
 }
 

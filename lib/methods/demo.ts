@@ -6,38 +6,35 @@
 // Random init fine-tuned the same way is the control: it says the tasks are learnable at this
 // budget (above chance) and is what pretraining has to beat. The setting (fixed palette, no
 // clutter, 32² at patch 8) is where learning shows on 2 cores (docs/DEMO.md, experiments 17+).
-import { SyntheticDataset, type ClutterRange, type SynthPalette } from '../data/synthetic.js';
-import { imageVit, videoVit, type Preset, type VitConfig } from '../nn/config.js';
+import { SyntheticDataset } from '../data/synthetic.js';
+import { imageVit, videoVit, type VitConfig } from '../nn/config.js';
 import { Teacher, type TeacherKind } from '../nn/mvd.js';
 import { VisionTransformer } from '../nn/encoder.js';
 import { loadStateDict, stateDict } from '../io/checkpoint.js';
 import { ValueError } from '../errors.js';
 import type { Tensor } from '../tensor.js';
 import { BatchSampler } from './batch.js';
-import { maeRecipe, videomaeRecipe } from './pretrain.js';
+import {
+  TEACHER_TARGETS,
+  teacherSettingDifferences,
+  teacherSettingsOf,
+  trainDemoTeachers,
+  type DemoTeachers,
+  type DemoTeacherSettings,
+} from './demo-teachers.js';
 import { distillRecipe } from './distill.js';
 import { train, tailMean, type StepRecord } from './train.js';
 import { meanFrameSimilarity } from './demo-similarity.js';
 import { DEMO_TASKS, finetuneAndScore, inflateImageWeights, probeBothTasks, type DemoTask } from './demo-finetune.js';
 
-/** Teachers' pixel targets (DemoOptions.teacherTargets). */
-export const TEACHER_TARGETS = ['normalized', 'raw'] as const;
-export type TeacherTargets = (typeof TEACHER_TARGETS)[number];
+export { TEACHER_TARGETS, type TeacherTargets } from './demo-teachers.js';
 
-export interface DemoOptions {
-  seed: number;
-  frames: number;
-  size: number;
-  /** Spatial patch: 8 at 32² gives 16 tokens per frame, several per object. */
-  patch: number;
-  /** Pool of training clips shared by every stage (larger than any stage's steps × batch). */
-  trainClips: number;
+/** Options of one demo run: the teachers' settings, then the students' and the evaluation's. */
+export interface DemoOptions extends DemoTeacherSettings {
   /** Held-out clips every fine-tuned encoder and probe is scored on. */
   valClips: number;
   /** Training clips the linear probes are fitted on. */
   probeClips: number;
-  batch: number;
-  teacherSteps: number;
   studentSteps: number;
   finetuneSteps: number;
   finetuneLr: number;
@@ -54,15 +51,8 @@ export interface DemoOptions {
   probeSteps: number;
   /** Probe weight decays; chosen per probe on a held-out 20% of the probe's training clips. */
   probeWeightDecays: number[];
+  /** The students' tube mask ratio (the paper's 0.9); VideoMAE's is `teacherMaskRatio`. */
   maskRatio: number;
-  preset: Preset;
-  clutter: ClutterRange;
-  palette: SynthPalette;
-  /**
-   * Teachers' pixel targets: per-patch normalised (the papers' recipe) or raw pixels. Normalising
-   * removes each patch's mean colour, which is what says where the object is.
-   */
-  teacherTargets: TeacherTargets;
   /** Progress: a stage's name and its step count (0 for stages without steps), then its steps. */
   onProgress?: (stage: string, steps: number, rec?: StepRecord) => void;
 }
@@ -76,12 +66,13 @@ export const DEMO_DEFAULTS: Omit<DemoOptions, 'seed'> = {
   valClips: 256,
   probeClips: 1024,
   batch: 16,
-  teacherSteps: 1000,
+  teacherSteps: 4000,
+  teacherMaskRatio: 0.75,
   studentSteps: 300,
   finetuneSteps: 200,
   finetuneLr: 1.5e-3,
   finetuneLayerDecay: null,
-  labelledClips: null,
+  labelledClips: 256,
   headInitScale: 1,
   probeSteps: 300,
   probeWeightDecays: [1e-4, 1e-2, 1e-1, 1],
@@ -115,6 +106,10 @@ export interface DemoResult {
   seed: number;
   rows: DemoRow[];
   teacherLoss: { image: number; video: number };
+  /** Where the teachers came from: 'trained in this run', or the teacher file's path. */
+  teacherSource: string;
+  /** sha256 of the teachers' tensors (a teacher file records the same). */
+  teacherSha256: string;
   /** The teachers' own cross-frame similarity (Figure 3: the video teacher's should be lower). */
   teacherFrameSimilarity: { image: number; video: number };
   valClips: number;
@@ -141,9 +136,14 @@ function checkOptions(o: DemoOptions): void {
   if (d !== null && !(d > 0 && d <= 1)) throw new ValueError(`runDemo: finetuneLayerDecay must be in (0, 1] or null, got ${d}`);
 }
 
-/** The teacher study end to end for one seed: pretrain the teachers, distil the students, fine-tune and probe every encoder. */
-export async function runDemo(opts: Partial<DemoOptions> & { seed: number }): Promise<DemoResult> {
-  const o: DemoOptions = { ...DEMO_DEFAULTS, ...opts };
+/**
+ * The teacher study end to end for one seed: the teachers (given, e.g. from loadDemoTeachers, or
+ * trained here), then the students distilled from them, then every encoder fine-tuned and probed.
+ * Given teachers must have been trained with this run's teacher settings (a ValueError names each
+ * difference); the caller keeps ownership of them.
+ */
+export async function runDemo(opts: Partial<DemoOptions> & { seed: number; teachers?: DemoTeachers }): Promise<DemoResult> {
+  const o: DemoOptions & { teachers?: DemoTeachers } = { ...DEMO_DEFAULTS, ...opts };
   checkOptions(o);
   const t0 = performance.now();
   const setOf = (seed: number, count: number) =>
@@ -162,36 +162,29 @@ export async function runDemo(opts: Partial<DemoOptions> & { seed: number }): Pr
   const onStep = (stage: string, steps: number) => (rec: StepRecord) => o.onProgress?.(stage, steps, rec);
   const vidCfg = (posEmbed: VitConfig['posEmbed']) => videoVit(o.preset, { frames: o.frames, size: o.size, patch: o.patch, posEmbed });
 
-  // Stage 1: the teachers.
-  const norm = o.teacherTargets === 'normalized';
-  const mae = maeRecipe(new BatchSampler(trainSet, o.batch, o.seed), {
-    preset: o.preset,
-    size: o.size,
-    patch: o.patch,
-    maskRatio: 0.75,
-    seed: o.seed + 1,
-    normPix: norm,
-  });
-  const maeRun = await train(mae, { ...sched(o.teacherSteps), onStep: onStep('image teacher (MAE)', o.teacherSteps) });
-  const vmae = videomaeRecipe(new BatchSampler(trainSet, o.batch, o.seed), {
-    preset: o.preset,
-    frames: o.frames,
-    size: o.size,
-    maskRatio: o.maskRatio,
-    seed: o.seed + 2,
-    normTarget: norm,
-    override: { patch: o.patch },
-  });
-  const vmaeRun = await train(vmae, { ...sched(o.teacherSteps), onStep: onStep('video teacher (VideoMAE)', o.teacherSteps) });
-  const teacher = (kind: TeacherKind, from: VisionTransformer) => {
+  // Stage 1: the teachers, given (a teacher file) or trained here.
+  const given = opts.teachers ?? null;
+  if (given) {
+    const diff = teacherSettingDifferences(given.settings, teacherSettingsOf(o));
+    if (diff.length)
+      throw new ValueError(
+        `runDemo: the teachers from ${given.source} were trained with other settings than this run's (${diff.join('; ')}); ` +
+          "pass the run the file's settings, or train teachers for these (mvd demo --fresh-teachers)",
+      );
+  }
+  const own = given ? null : await trainDemoTeachers(o, (stage, steps, rec) => o.onProgress?.(stage, steps, rec));
+  const t1 = (given ?? own)!;
+  const teacher = (kind: TeacherKind, weights: Map<string, Tensor>) => {
     const cfg = kind === 'img' ? imageVit(o.preset, { size: o.size, patch: o.patch }) : vidCfg('sinusoid1d');
-    const enc = new VisionTransformer(cfg, { finalNorm: true, frameStride: kind === 'img' ? 2 : undefined, seed: o.seed });
-    loadStateDict(enc, stateDict(from));
+    const enc = new VisionTransformer(cfg, { finalNorm: true, frameStride: kind === 'img' ? 2 : undefined, init: 'none' });
+    loadStateDict(enc, weights);
     return new Teacher(kind, enc);
   };
-  const teachers = { img: teacher('img', mae.model.encoder), vid: teacher('vid', vmae.model.encoder) };
-  mae.dispose();
-  vmae.dispose();
+  const teachers = { img: teacher('img', t1.image), vid: teacher('vid', t1.video) };
+  const teacherLoss = t1.loss;
+  const teacherSource = t1.source,
+    teacherSha256 = t1.sha256;
+  own?.dispose();
   const teacherFrameSimilarity = {
     image: await meanFrameSimilarity((v) => teachers.img.features(v), Math.ceil(o.frames / 2), valSet, SIMILARITY_CLIPS),
     video: await meanFrameSimilarity((v) => teachers.vid.features(v), teachers.vid.encoder.grid.t, valSet, SIMILARITY_CLIPS),
@@ -239,15 +232,9 @@ export async function runDemo(opts: Partial<DemoOptions> & { seed: number }): Pr
   };
   await evaluateEncoder('random init', 'control', vidCfg('sincos3d'), null, null);
   const imgWeights = await inflateImageWeights(teachers.img.encoder, vidCfg('sincos3d'));
-  await evaluateEncoder('image teacher (MAE)', 'teacher', vidCfg('sincos3d'), imgWeights, tailMean(maeRun.history, 'loss'));
+  await evaluateEncoder('image teacher (MAE)', 'teacher', vidCfg('sincos3d'), imgWeights, teacherLoss.image);
   for (const t of imgWeights.values()) t.dispose();
-  await evaluateEncoder(
-    'video teacher (VideoMAE)',
-    'teacher',
-    vidCfg('sinusoid1d'),
-    stateDict(teachers.vid.encoder),
-    tailMean(vmaeRun.history, 'loss'),
-  );
+  await evaluateEncoder('video teacher (VideoMAE)', 'teacher', vidCfg('sinusoid1d'), stateDict(teachers.vid.encoder), teacherLoss.video);
   const students: [string, Partial<Record<TeacherKind, Teacher>>][] = [
     ['student ← image teacher', { img: teachers.img }],
     ['student ← video teacher', { vid: teachers.vid }],
@@ -269,11 +256,13 @@ export async function runDemo(opts: Partial<DemoOptions> & { seed: number }): Pr
   }
   teachers.img.dispose();
   teachers.vid.dispose();
-  const { onProgress: _progress, seed: _seed, ...settings } = o;
+  const { onProgress: _progress, seed: _seed, teachers: _teachers, ...settings } = o;
   return {
     seed: o.seed,
     rows,
-    teacherLoss: { image: tailMean(maeRun.history, 'loss'), video: tailMean(vmaeRun.history, 'loss') },
+    teacherLoss,
+    teacherSource,
+    teacherSha256,
     teacherFrameSimilarity,
     valClips: o.valClips,
     settings,

@@ -89,6 +89,12 @@ export interface ProbeResult {
   weightDecay: number;
   /** Bad videos left out of the train and val features (as extractFeatures reported them). */
   skippedVideos: SkippedVideo[];
+  /**
+   * With `keepHead`: the final classifier as 'weight' [classes, D] and 'bias' [classes], acting on
+   * the normalised features (the caller owns them). A head fitted with norm 'layernorm' is the
+   * head of a VideoClassifier whose fc_norm is at its initial identity (LP-FT's starting point).
+   */
+  head?: Map<string, Tensor>;
 }
 
 /** Features with their labels; `skippedVideos` as extractFeatures gives them. */
@@ -108,6 +114,8 @@ export interface ProbeOptions {
   /** 'standardize' (default): per-dimension mean/std of the train features (the BatchNorm-without-affine of the usual probe); 'layernorm': per-sample. */
   norm?: ProbeNorm;
   seed?: number;
+  /** Return the final fit's classifier weights (ProbeResult.head). */
+  keepHead?: boolean;
 }
 
 /** Per-dimension standardisation with the statistics of `fit` (rows [N, D]). */
@@ -137,7 +145,16 @@ function pickRows(x: Float32Array, d: number, idx: number[]): Float32Array {
 }
 
 /** Full-batch AdamW on normalised features; returns top-1 (and top-5 for > 5 classes) on both sets. */
-async function fitProbe(xt: Tensor, yt: Int32Array, xv: Tensor, yv: Int32Array, classes: number, wd: number, o: ProbeOptions) {
+async function fitProbe(
+  xt: Tensor,
+  yt: Int32Array,
+  xv: Tensor,
+  yv: Int32Array,
+  classes: number,
+  wd: number,
+  o: ProbeOptions,
+  keepHead = false,
+) {
   const d = xt.shape[1];
   using lin = new Linear(d, classes).init({ kind: 'xavier_uniform' }, { seed: o.seed ?? 0, prefix: 'probe.' });
   const opt = new AdamW(
@@ -169,7 +186,8 @@ async function fitProbe(xt: Tensor, yt: Int32Array, xv: Tensor, yv: Int32Array, 
   const [trainAcc] = await acc(xt, ytT, yt.length);
   const [valAcc, top5] = await acc(xv, yvT, yv.length);
   opt.dispose();
-  return { trainAcc, valAcc, top5: top5 ?? null };
+  const head = keepHead ? new Map(lin.namedParameters().map(([n, p]) => [n, p.value.clone()])) : undefined;
+  return { trainAcc, valAcc, top5: top5 ?? null, head };
 }
 
 /**
@@ -228,7 +246,7 @@ export async function linearProbe(train: ProbeSet, val: ProbeSet, classes: numbe
   }
   const [xt, xv] = prepare(xtA, n, xvA, m);
   try {
-    return { ...(await fitProbe(xt, train.y, xv, val.y, classes, best, opts)), weightDecay: best, skippedVideos };
+    return { ...(await fitProbe(xt, train.y, xv, val.y, classes, best, opts, opts.keepHead)), weightDecay: best, skippedVideos };
   } finally {
     xt.dispose();
     xv.dispose();

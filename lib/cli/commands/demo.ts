@@ -1,5 +1,15 @@
 // `mvd demo`: the teacher study at laptop scale, printed as one table.
-import { runDemo, DEMO_DEFAULTS, TEACHER_TARGETS, type DemoResult } from '../../methods/demo.js';
+import { runDemo, DEMO_DEFAULTS, TEACHER_TARGETS, type DemoOptions, type DemoResult } from '../../methods/demo.js';
+import {
+  loadDemoTeachers,
+  saveDemoTeachers,
+  shippedDemoTeachersPath,
+  teacherSettingDifferences,
+  teacherSettingsOf,
+  trainDemoTeachers,
+  type DemoTeachers,
+} from '../../methods/demo-teachers.js';
+import { packageVersion } from './info.js';
 import { DEMO_TASKS, type DemoTask } from '../../methods/demo-finetune.js';
 import { compare, summarizeDemo, type Interval } from '../../methods/demo-stats.js';
 import { table, fmt } from '../../bench/timing.js';
@@ -7,6 +17,7 @@ import { Progress } from '../progress.js';
 import { UsageError, type FlagCommand } from '../command.js';
 import { JSON_FLAG } from './common.js';
 import { SYNTH_PALETTES } from '../../data/synthetic.js';
+import { existsSync } from 'node:fs';
 
 const pct = (c: Interval) => `${fmt(100 * c.mean, 1)} ± ${fmt(100 * c.half, 1)}`;
 
@@ -40,8 +51,11 @@ function formatDemo(results: DemoResult[]): string {
   };
   const lines = DEMO_TASKS.map((task) => {
     const control = `random init ${pct(sum.rows[0].finetuned[task])} is ${sum.controlAboveChance[task] ? 'above' : 'NOT above'} chance`;
-    const beat = sum.beatRandom[task];
-    return `${task}: ${control}; beyond the interval above random init: ${beat.length ? beat.join(', ') : 'none'}`;
+    const list = (xs: string[]) => (xs.length ? xs.join(', ') : 'none');
+    return (
+      `${task}: ${control}; beyond the interval above random init: fine-tuned ${list(sum.beatRandom[task])}; ` +
+      `probed ${list(sum.probeBeatRandom[task])}`
+    );
   });
   const pattern = [
     `appearance: ${vs('appearance', 'student ← image teacher', 'student ← video teacher')}`,
@@ -69,6 +83,7 @@ function formatDemo(results: DemoResult[]): string {
     `Every encoder is fine-tuned end to end for the same steps on each task; the probe is a linear classifier on the frozen encoder.\n` +
     `${lines.join('\n')}\nthe paper's pattern (fine-tuned):\n  ${pattern.join('\n  ')}\n` +
     `cross-frame similarity of the teachers themselves (Figure 3: lower = more temporal difference): image teacher ${sim('image')}, video teacher ${sim('video')}\n` +
+    `teachers: ${results.map((r) => `seed ${r.seed} ${r.teacherSource} (sha256 ${r.teacherSha256.slice(0, 12)})`).join('; ')}\n` +
     `seeds: ${results.map((r) => r.seed).join(', ')}; time ${results.map((r) => `${r.seconds.toFixed(0)}s`).join(' + ')}`
   );
 }
@@ -76,11 +91,31 @@ function formatDemo(results: DemoResult[]): string {
 export const demoCommand: FlagCommand = {
   name: 'demo',
   summary: 'the teacher study at laptop scale: image vs video vs both teachers, fine-tuned and probed on appearance and motion',
-  usage: 'mvd demo [--full] [--seed N] [--json]',
+  usage: 'mvd demo [--full] [--seed N] [--json] [--teachers FILE | --fresh-teachers | --train-teachers FILE]',
   flags: {
-    full: { type: 'bool', help: 'three seeds (1, 2, 3) with a 95% interval over them per cell (about 3 times the default run)' },
+    full: {
+      type: 'bool',
+      help: 'three seeds (1, 2, 3) with a 95% interval over them per cell (seeds 2 and 3 train their own teachers: about 5 times the default run)',
+    },
     seed: { type: 'int', min: 0, help: 'seed of the single run', default: 1 },
     'teacher-steps': { type: 'int', min: 1, help: 'teacher pretraining steps', default: DEMO_DEFAULTS.teacherSteps },
+    'teacher-mask-ratio': {
+      type: 'number',
+      above: 0,
+      below: 1,
+      help: "VideoMAE teacher's tube mask ratio (the students keep 0.9)",
+      default: DEMO_DEFAULTS.teacherMaskRatio,
+    },
+    teachers: {
+      type: 'in-file',
+      what: 'teacher file',
+      help: 'teachers written by --train-teachers (default: the shipped file, where the run has its settings)',
+    },
+    'fresh-teachers': { type: 'bool', help: 'train the teachers in this run even where the shipped file fits' },
+    'train-teachers': {
+      type: 'out-file',
+      help: "train the seed's teachers, write them to this file (settings, command and hash in its metadata) and stop",
+    },
     'student-steps': { type: 'int', min: 1, help: 'distillation steps per student', default: DEMO_DEFAULTS.studentSteps },
     'finetune-steps': { type: 'int', min: 1, help: 'fine-tuning steps per encoder and task', default: DEMO_DEFAULTS.finetuneSteps },
     'labelled-clips': {
@@ -106,35 +141,100 @@ export const demoCommand: FlagCommand = {
   },
   check(f) {
     if (f.bool('full') && f.given('seed')) throw new UsageError('--full runs seeds 1, 2 and 3: drop --seed');
+    const sources = ['teachers', 'fresh-teachers', 'train-teachers'].filter((k) => f.given(k));
+    if (sources.length > 1) throw new UsageError(`--${sources.join(' and --')} contradict each other: pass one`);
+    if (f.given('train-teachers') && f.bool('full')) throw new UsageError("--train-teachers writes one seed's teachers: drop --full");
   },
   async run(f) {
     const full = f.bool('full');
     const seeds = full ? [1, 2, 3] : [f.num('seed')];
-    const teacherSteps = f.num('teacher-steps'),
-      studentSteps = f.num('student-steps'),
-      finetuneSteps = f.num('finetune-steps');
-    const labelledClips = f.num('labelled-clips');
-    const palette = f.word<(typeof SYNTH_PALETTES)[number]>('palette');
-    const teacherTargets = f.word<(typeof TEACHER_TARGETS)[number]>('teacher-targets');
     const json = f.bool('json');
+    const base: Omit<DemoOptions, 'seed'> = {
+      ...DEMO_DEFAULTS,
+      teacherSteps: f.num('teacher-steps'),
+      teacherMaskRatio: f.num('teacher-mask-ratio'),
+      studentSteps: f.num('student-steps'),
+      finetuneSteps: f.num('finetune-steps'),
+      labelledClips: f.num('labelled-clips'),
+      palette: f.word<(typeof SYNTH_PALETTES)[number]>('palette'),
+      teacherTargets: f.word<(typeof TEACHER_TARGETS)[number]>('teacher-targets'),
+    };
+    const out = f.given('train-teachers') ? f.str('train-teachers') : null;
+    if (out) return trainTeachersTo(out, { ...base, seed: seeds[0] }, json);
+    const file = f.given('teachers') ? f.str('teachers') : null;
     const results: DemoResult[] = [];
     for (const seed of seeds) {
       const p = new Progress(!!process.stderr.isTTY, json);
-      results.push(
-        await runDemo({
-          seed,
-          teacherSteps,
-          studentSteps,
-          finetuneSteps,
-          labelledClips,
-          palette,
-          teacherTargets,
-          onProgress: (stage, steps, rec) => p.update(`seed ${seed}: ${stage}`, steps, rec, DEMO_DEFAULTS.batch),
-        }),
-      );
+      const teachers = f.bool('fresh-teachers') ? null : await teachersFor({ ...base, seed }, file);
+      try {
+        results.push(
+          await runDemo({
+            ...base,
+            seed,
+            teachers: teachers ?? undefined,
+            onProgress: (stage, steps, rec) => p.update(`seed ${seed}: ${stage}`, steps, rec, DEMO_DEFAULTS.batch),
+          }),
+        );
+      } finally {
+        teachers?.dispose();
+      }
       p.done();
     }
     console.log(json ? JSON.stringify(results, null, 2) : formatDemo(results));
     return 0;
   },
 };
+
+/**
+ * The teachers a seed's run starts from: the named file (which must fit the run's settings; runDemo
+ * names each difference), else the shipped file where its settings are the run's, else none (the
+ * run trains its own, and its table says so). A missing shipped file is an error, not a retraining.
+ */
+async function teachersFor(o: DemoOptions, file: string | null): Promise<DemoTeachers | null> {
+  if (file) return loadDemoTeachers(file);
+  const shipped = shippedDemoTeachersPath();
+  if (!existsSync(shipped))
+    throw new UsageError(
+      `the demo's teacher file ${shipped} is missing from this installation: reinstall mvd, or train them here with --fresh-teachers`,
+    );
+  const t = await loadDemoTeachers(shipped);
+  if (teacherSettingDifferences(t.settings, teacherSettingsOf(o)).length === 0) return t;
+  t.dispose();
+  return null;
+}
+
+/** `--train-teachers FILE`: one seed's teachers, written with their settings and hash; says whether the shipped file has the same bytes. */
+async function trainTeachersTo(path: string, o: DemoOptions, json: boolean): Promise<number> {
+  // The shipped file's hash, read before writing (the output may be the shipped file itself).
+  const sp = shippedDemoTeachersPath();
+  let shipped: { sha256: string; settings: DemoTeachers['settings'] } | null = null;
+  if (existsSync(sp)) {
+    const s = await loadDemoTeachers(sp);
+    shipped = { sha256: s.sha256, settings: s.settings };
+    s.dispose();
+  }
+  const p = new Progress(!!process.stderr.isTTY, json);
+  const t = await trainDemoTeachers(o, (stage, steps, rec) => p.update(stage, steps, rec, o.batch));
+  p.done();
+  try {
+    const command = `mvd demo ${process.argv.slice(3).join(' ')}`.trim();
+    const sha256 = await saveDemoTeachers(path, t, { command, version: packageVersion() });
+    const same =
+      shipped === null
+        ? 'no shipped file to compare with'
+        : teacherSettingDifferences(shipped.settings, t.settings).length
+          ? 'the shipped file has other settings'
+          : shipped.sha256 === sha256
+            ? "equal to the shipped file's"
+            : `the shipped file's is ${shipped.sha256}: not bit-identical (thread count and CPU kernels change float sums)`;
+    const report = { path, sha256, loss: t.loss, settings: t.settings, shipped: same };
+    console.log(
+      json
+        ? JSON.stringify(report, null, 2)
+        : `wrote ${path}\nsha256 ${sha256} (${same})\nlosses: image ${t.loss.image.toFixed(4)}, video ${t.loss.video.toFixed(4)}`,
+    );
+    return 0;
+  } finally {
+    t.dispose();
+  }
+}
