@@ -18,7 +18,7 @@ import { loadSafetensors, readSafetensorsHeader } from '../io/safetensors.js';
 import { SyntheticDataset } from '../data/synthetic.js';
 import { batchMasks } from '../data/masking.js';
 import { BatchSampler, IMAGENET_MEAN, IMAGENET_STD, stackClips } from '../methods/batch.js';
-import { maeRecipe, videomaeRecipe } from '../methods/pretrain.js';
+import { PRETRAIN_METHODS } from '../methods/pretrain-methods.js';
 import { checkpointKind } from '../methods/finetune.js';
 import { linePanels, heatmap, imageRows, type Panel } from './charts.js';
 import type { Canvas } from './canvas.js';
@@ -178,14 +178,12 @@ export async function reconstructionStrips(runDir: string, o: { index?: number }
   const frames = Number(cfg.frames ?? 16),
     size = Number(cfg.size ?? 112),
     seed = Number(cfg.seed ?? 0);
-  const ratio = Number(cfg['mask-ratio'] ?? (method === 'mae' ? 0.75 : 0.9));
+  // The run's own recipe and default mask, from the table `mvd pretrain --method` builds runs with.
+  const ratio = Number(cfg['mask-ratio'] ?? PRETRAIN_METHODS[method].maskRatio);
   const index = o.index ?? 0;
   const ds = new SyntheticDataset({ seed, count: index + 1, frames, size });
   const dummy = new BatchSampler(ds, 1, seed);
-  const recipe =
-    method === 'mae'
-      ? maeRecipe(dummy, { preset: model, size, maskRatio: ratio, seed })
-      : videomaeRecipe(dummy, { preset: model, frames, size, maskRatio: ratio, seed });
+  const recipe = PRETRAIN_METHODS[method].recipe(dummy, { preset: model, frames, size, maskRatio: ratio, seed });
   try {
     const weights = runWeights(runDir);
     const { tensors } = await loadSafetensors(weights);

@@ -165,7 +165,7 @@ export const demoCommand: FlagCommand = {
     const results: DemoResult[] = [];
     for (const seed of seeds) {
       const p = new Progress(!!process.stderr.isTTY, json);
-      const teachers = f.bool('fresh-teachers') ? null : await teachersFor({ ...base, seed }, file);
+      const teachers = f.bool('fresh-teachers') ? null : await teachersFor({ ...base, seed }, file, json);
       try {
         results.push(
           await runDemo({
@@ -190,7 +190,7 @@ export const demoCommand: FlagCommand = {
  * names each difference), else the shipped file where its settings are the run's, else none (the
  * run trains its own, and its table says so). A missing shipped file is an error, not a retraining.
  */
-async function teachersFor(o: DemoOptions, file: string | null): Promise<DemoTeachers | null> {
+async function teachersFor(o: DemoOptions, file: string | null, json: boolean): Promise<DemoTeachers | null> {
   if (file) return loadDemoTeachers(file);
   const shipped = shippedDemoTeachersPath();
   if (!existsSync(shipped))
@@ -198,8 +198,10 @@ async function teachersFor(o: DemoOptions, file: string | null): Promise<DemoTea
       `the demo's teacher file ${shipped} is missing from this installation: reinstall mvd, or train them here with --fresh-teachers`,
     );
   const t = await loadDemoTeachers(shipped);
-  if (teacherSettingDifferences(t.settings, teacherSettingsOf(o)).length === 0) return t;
+  const diff = teacherSettingDifferences(t.settings, teacherSettingsOf(o));
+  if (diff.length === 0) return t;
   t.dispose();
+  if (!json) console.error(`seed ${o.seed}: training the teachers in this run (the shipped ones differ: ${diff.join('; ')})`);
   return null;
 }
 
