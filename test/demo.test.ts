@@ -3,7 +3,7 @@
 // the probe picking its weight decay from the values it was given.
 import t from 'tap';
 import { runDemo } from '../lib/methods/demo.js';
-import { inflateImageWeights } from '../lib/methods/demo-finetune.js';
+import { inflateImageWeights, shrinkAndPerturb } from '../lib/methods/demo-finetune.js';
 import { accuracyInterval, chanceBand, compare, summarizeDemo } from '../lib/methods/demo-stats.js';
 import { VisionTransformer } from '../lib/nn/encoder.js';
 import { loadStateDict, stateDict } from '../lib/io/checkpoint.js';
@@ -284,4 +284,30 @@ t.test('positive control: the supervised path generalises to unseen clips when t
   model.dispose();
   // Chance is 16/64 with a 95% band of ±7; 0.6 leaves room for numeric drift, not for a broken path.
   t.ok(right / 64 > 0.6, `unseen clips: ${right}/64 right (chance 16)`);
+});
+
+t.test("shrink-and-perturb: each encoder weight is shrink × pretrained + perturb × the classifier's fresh one", async (t) => {
+  const cfg = videoVit('tiny', { frames: 4, size: 32, patch: 8 });
+  using pre = new VisionTransformer(cfg, { finalNorm: false, seed: 11 });
+  using model = new VideoClassifier(cfg, { numClasses: 4, seed: 7, initScale: 1 });
+  const w = stateDict(pre);
+  const fresh = stateDict(model);
+  const names = [...w.keys()].filter((k) => k.startsWith('blocks.') || k.startsWith('patch_embed.'));
+  t.ok(names.length > 10, `${names.length} encoder weights mixed`);
+  const check = async (sp: { shrink: number; perturb: number }) => {
+    const m = shrinkAndPerturb(model, w, sp);
+    let worst = 0;
+    for (const k of names) {
+      const [a, b, c] = await Promise.all([w.get(k)!.toArray(), fresh.get(k)!.toArray(), m.weights.get(k)!.toArray()]);
+      for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(c[i] - (sp.shrink * a[i] + sp.perturb * b[i])));
+    }
+    m.dispose();
+    return worst;
+  };
+  t.equal(await check({ shrink: 0, perturb: 1 }), 0, '0, 1: exactly the fresh encoder (the random-init row)');
+  t.equal(await check({ shrink: 1, perturb: 0 }), 0, '1, 0: exactly the pretrained encoder');
+  t.ok((await check({ shrink: 0.3, perturb: 1 })) < 1e-6, '0.3, 1: to float rounding');
+  await t.rejects(runDemo({ seed: 1, ...TINY, finetuneShrinkPerturb: { shrink: 0, perturb: 0 } }), {
+    message: /finetuneShrinkPerturb must be null or \{ shrink, perturb \} of non-negative numbers, not both 0/,
+  });
 });

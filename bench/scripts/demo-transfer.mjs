@@ -5,7 +5,8 @@
 //   node bench/scripts/demo-transfer.mjs '{"seed":2,"lr":5e-4,"labelled":256,"lp":true}'
 // Options: seed, lr (every row), steps (fine-tune), labelled (clips), lp (head first fitted as a
 // linear probe on the labelled clips' frozen features: LP-FT), rows ('random', 'videomae',
-// 'student'), studentSteps, task.
+// 'student', 'noise': another random init where the teacher would be), studentSteps, task, shrink and perturb (shrink-and-perturb of a pretrained start:
+// shrink × pretrained + perturb × a fresh initialisation, weight by weight).
 import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -22,6 +23,7 @@ const { train } = await M('methods/train.js');
 const { DEMO_DEFAULTS } = await M('methods/demo.js');
 const { trainDemoTeachers, loadDemoTeachers, saveDemoTeachers } = await M('methods/demo-teachers.js');
 const { finetuneAndScore } = await M('methods/demo-finetune.js');
+const { Tensor } = await M('tensor.js');
 const { extractFeatures, linearProbe } = await M('methods/probe.js');
 
 const o = {
@@ -51,9 +53,15 @@ const teachers = await loadDemoTeachers(file);
 const cfg = (pos) => videoVit(d.preset, { frames: d.frames, size: d.size, patch: d.patch, posEmbed: pos });
 const out = { ...o };
 for (const row of o.rows) {
-  const pos = row === 'videomae' ? 'sinusoid1d' : 'sincos3d';
+  const pos = row === 'videomae' || row === 'noise' ? 'sinusoid1d' : 'sincos3d';
   let weights = null;
   if (row === 'videomae') weights = teachers.video;
+  // 'noise': another random init in the VideoMAE encoder's place (the control for shrink-and-perturb).
+  if (row === 'noise') {
+    const other = new VisionTransformer(cfg(pos), { finalNorm: false, seed: o.seed + 8 });
+    weights = new Map([...stateDict(other)].map(([k, t]) => [k, t.clone()]));
+    other.dispose();
+  }
   if (row === 'student') {
     const tenc = new VisionTransformer(cfg('sinusoid1d'), { finalNorm: true, init: 'none' });
     loadStateDict(tenc, teachers.video);
@@ -73,6 +81,20 @@ for (const row of o.rows) {
     tenc.dispose();
   }
   const w = new Map(weights ?? []);
+  if (weights && (o.shrink !== undefined || o.perturb !== undefined)) {
+    const fresh = new VisionTransformer(cfg(pos), { finalNorm: false, seed: o.seed + 7 });
+    const init = stateDict(fresh);
+    for (const [k, t] of weights) {
+      const f = init.get(k);
+      if (!f || !(k.startsWith('blocks.') || k.startsWith('patch_embed.'))) continue;
+      const a = await t.toArray(),
+        b = await f.toArray();
+      const m = new Float32Array(a.length);
+      for (let i = 0; i < a.length; i++) m[i] = (o.shrink ?? 1) * a[i] + (o.perturb ?? 0) * b[i];
+      w.set(k, Tensor.fromArray(m, t.shape));
+    }
+    fresh.dispose();
+  }
   if (o.lp) {
     // LP-FT: the head starts as a linear probe of the frozen encoder on the same labelled clips,
     // fitted on layer-normed features (= fc_norm at its initial identity).

@@ -12,6 +12,7 @@ import type { ClipSource } from '../data/types.js';
 import { BatchSampler } from './batch.js';
 import { finetuneRecipe } from './finetune.js';
 import { evaluate } from './eval.js';
+import { addInPlace, scale } from '../ops/elementwise.js';
 import { extractFeatures, linearProbe, type ExtractedFeatures } from './probe.js';
 import { train, type StepRecord } from './train.js';
 
@@ -69,7 +70,36 @@ export interface FinetuneSetting {
    * least): a pretrained encoder's lower blocks move less while the fresh head catches up. null: none.
    */
   layerDecay: number | null;
+  /**
+   * Shrink-and-perturb of a pretrained start: each encoder weight (blocks, patch embedding) starts
+   * as shrink × pretrained + perturb × the classifier's own fresh initialisation, which is the
+   * random-init row's encoder (same seed), so the pair differs only by the pretrained part.
+   * null: the pretrained weights as they are. Ignored for random init.
+   */
+  shrinkPerturb: { shrink: number; perturb: number } | null;
   seed: number;
+}
+
+/**
+ * `weights` with each encoder weight (blocks, patch embedding) mixed as shrink × weight + perturb ×
+ * `model`'s current value; the other entries as given. dispose() frees the mixed tensors.
+ */
+export function shrinkAndPerturb(model: VideoClassifier, weights: Map<string, Tensor>, sp: { shrink: number; perturb: number }) {
+  const fresh = stateDict(model);
+  const out = new Map(weights);
+  const made: Tensor[] = [];
+  for (const [k, w] of weights) {
+    const f = fresh.get(k);
+    if (!f || !(k.startsWith('blocks.') || k.startsWith('patch_embed.'))) continue;
+    if (f.shape.join() !== w.shape.join())
+      throw new ShapeError(`shrinkAndPerturb: ${k} is [${w.shape}] in the weights, [${f.shape}] in the classifier`, {
+        op: 'shrinkAndPerturb',
+      });
+    const m = addInPlace(scale(w, sp.shrink), f, sp.perturb);
+    made.push(m);
+    out.set(k, m);
+  }
+  return { weights: out, dispose: () => made.forEach((t) => t.dispose()) };
 }
 
 /**
@@ -89,7 +119,9 @@ export async function finetuneAndScore(
   const model = new VideoClassifier(config, { numClasses: 4, seed: s.seed, initScale: s.headInitScale });
   try {
     if (weights) {
-      const rep = loadStateDict(model, weights, { mayStayFresh: ['head.', 'fc_norm.'] });
+      const mixed = s.shrinkPerturb ? shrinkAndPerturb(model, weights, s.shrinkPerturb) : null;
+      const rep = loadStateDict(model, mixed?.weights ?? weights, { mayStayFresh: ['head.', 'fc_norm.'] });
+      mixed?.dispose();
       if (!rep.loaded.some((n) => n.startsWith('blocks.')))
         throw new ValueError(
           `finetuneAndScore: no encoder block was loaded from the ${weights.size} given weights (keys like '${[...weights.keys()][0]}'), expected blocks.*`,

@@ -41,6 +41,12 @@ export interface DemoOptions extends DemoTeacherSettings {
   /** Layer-wise lr decay while fine-tuning (FinetuneSetting.layerDecay); null: one lr for every layer. */
   finetuneLayerDecay: number | null;
   /**
+   * Every pretrained encoder's fine-tuning starts from shrink × its weights + perturb × the
+   * random-init row's initialisation (FinetuneSetting.shrinkPerturb; docs/DEMO.md experiment 38:
+   * the pretrained weights as they are optimise worse than a fresh start). null: as they are.
+   */
+  finetuneShrinkPerturb: { shrink: number; perturb: number } | null;
+  /**
    * Labelled clips fine-tuning draws from (the first of the training pool, reshuffled each epoch):
    * fewer than steps × batch means the labelled set is reused, the regime where pretraining helps most.
    * null: the whole pool.
@@ -72,6 +78,7 @@ export const DEMO_DEFAULTS: Omit<DemoOptions, 'seed'> = {
   finetuneSteps: 200,
   finetuneLr: 1.5e-3,
   finetuneLayerDecay: null,
+  finetuneShrinkPerturb: { shrink: 0.3, perturb: 1 },
   labelledClips: 256,
   headInitScale: 1,
   probeSteps: 300,
@@ -134,6 +141,11 @@ function checkOptions(o: DemoOptions): void {
     );
   const d = o.finetuneLayerDecay;
   if (d !== null && !(d > 0 && d <= 1)) throw new ValueError(`runDemo: finetuneLayerDecay must be in (0, 1] or null, got ${d}`);
+  const sp = o.finetuneShrinkPerturb;
+  if (sp !== null && !(sp.shrink >= 0 && sp.perturb >= 0 && sp.shrink + sp.perturb > 0))
+    throw new ValueError(
+      `runDemo: finetuneShrinkPerturb must be null or { shrink, perturb } of non-negative numbers, not both 0; got ${JSON.stringify(sp)}`,
+    );
 }
 
 /**
@@ -224,6 +236,7 @@ export async function runDemo(opts: Partial<DemoOptions> & { seed: number; teach
           lr: o.finetuneLr,
           headInitScale: o.headInitScale,
           layerDecay: o.finetuneLayerDecay,
+          shrinkPerturb: o.finetuneShrinkPerturb,
           seed: o.seed + 6,
         },
         onStep(`fine-tune ${name} on ${task}`, o.finetuneSteps),

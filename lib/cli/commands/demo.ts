@@ -125,6 +125,13 @@ export const demoCommand: FlagCommand = {
       default: DEMO_DEFAULTS.labelledClips ?? DEMO_DEFAULTS.trainClips,
       help: `labelled clips fine-tuning draws from (reused each epoch; ${DEMO_DEFAULTS.trainClips}: the whole pool, every clip fresh)`,
     },
+    'shrink-perturb': {
+      type: 'numbers',
+      length: 2,
+      min: 0,
+      help: "each pretrained encoder's fine-tuning starts from A × its weights + B × random init's (1,0: as they are)",
+      default: [DEMO_DEFAULTS.finetuneShrinkPerturb?.shrink ?? 1, DEMO_DEFAULTS.finetuneShrinkPerturb?.perturb ?? 0],
+    },
     palette: {
       type: 'word',
       words: SYNTH_PALETTES,
@@ -156,6 +163,7 @@ export const demoCommand: FlagCommand = {
       studentSteps: f.num('student-steps'),
       finetuneSteps: f.num('finetune-steps'),
       labelledClips: f.num('labelled-clips'),
+      finetuneShrinkPerturb: shrinkPerturbOf(f.numbers('shrink-perturb')),
       palette: f.word<(typeof SYNTH_PALETTES)[number]>('palette'),
       teacherTargets: f.word<(typeof TEACHER_TARGETS)[number]>('teacher-targets'),
     };
@@ -184,6 +192,12 @@ export const demoCommand: FlagCommand = {
     return 0;
   },
 };
+
+/** `--shrink-perturb A,B`: 1,0 is the pretrained weights as they are. */
+function shrinkPerturbOf([shrink, perturb]: number[]): DemoOptions['finetuneShrinkPerturb'] {
+  if (shrink + perturb === 0) throw new UsageError('--shrink-perturb 0,0 would start every pretrained row from zeros: give A or B above 0');
+  return shrink === 1 && perturb === 0 ? null : { shrink, perturb };
+}
 
 /**
  * The teachers a seed's run starts from: the named file (which must fit the run's settings; runDemo
