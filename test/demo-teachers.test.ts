@@ -12,7 +12,8 @@ import { DEMO_DEFAULTS, runDemo } from '../lib/methods/demo.js';
 import {
   loadDemoTeachers,
   saveDemoTeachers,
-  shippedDemoTeachersPath,
+  shippedDemoTeacherFiles,
+  shippedDemoTeachersFor,
   teacherSettingDifferences,
   teacherSettingsOf,
   trainDemoTeachers,
@@ -47,29 +48,36 @@ const names = (cfg: ConstructorParameters<typeof VisionTransformer>[0]) => {
     .sort();
 };
 
-t.test('the shipped teacher file: intact, made by --train-teachers, and fits the default demo (seed 1)', async (t) => {
-  const path = shippedDemoTeachersPath();
-  const h = await readSafetensorsHeader(path);
-  t.match(h.metadata.command, /^mvd demo --train-teachers /, 'the command that made it is recorded');
-  const tt = await loadDemoTeachers(path); // verifies the tensors against the recorded hash
-  try {
-    t.equal(tt.sha256, h.metadata.tensorsSha256);
-    t.same(teacherSettingDifferences(tt.settings, teacherSettingsOf({ ...DEMO_DEFAULTS, seed: 1 })), [], 'settings = the defaults');
-    const o = DEMO_DEFAULTS;
-    t.same(
-      [...tt.image.keys()].sort(),
-      names(imageVit(o.preset, { size: o.size, patch: o.patch })),
-      'image teacher: every MAE encoder weight',
-    );
-    t.same(
-      [...tt.video.keys()].sort(),
-      names(videoVit(o.preset, { frames: o.frames, size: o.size, patch: o.patch, posEmbed: 'sinusoid1d' })),
-      'video teacher: every VideoMAE encoder weight',
-    );
-    t.ok(tt.loss.video > 0 && tt.loss.video < 1, `VideoMAE's final loss ${tt.loss.video} (normalised targets start near 1)`);
-  } finally {
-    tt.dispose();
+t.test('the shipped teacher files: intact, made by --train-teachers, one for each seed of --full at the defaults', async (t) => {
+  const files = shippedDemoTeacherFiles();
+  t.equal(files.length, 3, files.join(', '));
+  const o = DEMO_DEFAULTS;
+  for (const [i, path] of files.entries()) {
+    const seed = i + 1;
+    const h = await readSafetensorsHeader(path);
+    t.equal(h.metadata.command, `mvd demo --train-teachers weights/demo-teachers-s${seed}.safetensors --seed ${seed}`, 'its command');
+    t.equal(await shippedDemoTeachersFor({ ...o, seed }), path, `the file for seed ${seed}`);
+    const tt = await loadDemoTeachers(path); // verifies the tensors against the recorded hash
+    try {
+      t.equal(tt.sha256, h.metadata.tensorsSha256);
+      t.same(teacherSettingDifferences(tt.settings, teacherSettingsOf({ ...o, seed })), [], 'settings = the defaults');
+      t.same(
+        [...tt.image.keys()].sort(),
+        names(imageVit(o.preset, { size: o.size, patch: o.patch })),
+        'image teacher: every MAE encoder weight',
+      );
+      t.same(
+        [...tt.video.keys()].sort(),
+        names(videoVit(o.preset, { frames: o.frames, size: o.size, patch: o.patch, posEmbed: 'sinusoid1d' })),
+        'video teacher: every VideoMAE encoder weight',
+      );
+      t.ok(tt.loss.video > 0 && tt.loss.video < 1, `VideoMAE's final loss ${tt.loss.video} (normalised targets start near 1)`);
+    } finally {
+      tt.dispose();
+    }
   }
+  t.equal(await shippedDemoTeachersFor({ ...o, seed: 4 }), null, 'none for seed 4');
+  t.equal(await shippedDemoTeachersFor({ ...o, seed: 1, teacherSteps: 1000 }), null, 'none for other steps');
 });
 
 t.test('training is deterministic, and a teacher file round-trips with its settings and hash', async (t) => {
@@ -135,7 +143,7 @@ const mvd = (args: string[]) =>
   spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 60000, env: { ...process.env, MVD_DEBUG: '' } });
 
 t.test('mvd demo: contradicting teacher flags are usage errors (exit 2) before any work', async (t) => {
-  const shipped = shippedDemoTeachersPath();
+  const shipped = shippedDemoTeacherFiles()[0];
   for (const args of [
     ['--teachers', shipped, '--fresh-teachers'],
     ['--fresh-teachers', '--train-teachers', join(dir, 'x.safetensors')],
@@ -151,7 +159,7 @@ t.test('mvd demo --train-teachers writes a loadable file and reports its hash', 
   const r = mvd(['demo', '--train-teachers', out, '--teacher-steps', '2', '--json']);
   t.equal(r.status, 0, r.stderr);
   const rep = JSON.parse(r.stdout);
-  t.match(rep.shipped, /other settings/, 'the shipped file is for 4000 steps');
+  t.match(rep.shipped, /no shipped file has these settings/, 'the shipped files are for 4000 steps');
   const back = await loadDemoTeachers(out);
   try {
     t.equal(back.sha256, rep.sha256);

@@ -4,7 +4,7 @@
 import t from 'tap';
 import { runDemo } from '../lib/methods/demo.js';
 import { inflateImageWeights, shrinkAndPerturb } from '../lib/methods/demo-finetune.js';
-import { accuracyInterval, chanceBand, compare, summarizeDemo } from '../lib/methods/demo-stats.js';
+import { accuracyInterval, chanceBand, compare, pairedDifference, summarizeDemo } from '../lib/methods/demo-stats.js';
 import { VisionTransformer } from '../lib/nn/encoder.js';
 import { loadStateDict, stateDict } from '../lib/io/checkpoint.js';
 import { linearProbe } from '../lib/methods/probe.js';
@@ -181,6 +181,21 @@ t.test('demo statistics: binomial for one seed, t over seeds, verdicts by non-ov
     message: /every seed must have the rows random init, teacher/,
   });
   t.throws(() => accuracyInterval([], 256), { name: 'ValueError' });
+  // Paired: the teacher is 0.02 above random init at every seed while both move by 0.3 across
+  // seeds, so the cells' intervals overlap but the difference's interval is above 0.
+  const wide = [0, 0.3, 0.6].map((d, i) => [
+    row('random init', 'control', 0.2 + d, 0.3),
+    row('teacher', 'teacher', 0.22 + d + i / 1000, 0.3),
+  ]);
+  const w = summarizeDemo(wide, 256);
+  t.same(w.beatRandom.appearance, [], 'cells overlap');
+  const p = w.pairedVsRandom.appearance[0];
+  t.equal(p.encoder, 'teacher');
+  t.ok(Math.abs(p.diff.mean - 0.021) < 1e-12 && p.diff.lo > 0, `difference ${p.diff.mean} ± ${p.diff.half}`);
+  t.ok(Math.abs(p.diff.half - (4.303 * 0.001) / Math.sqrt(3)) < 1e-9);
+  t.same(summarizeDemo([wide[0]], 256).pairedVsRandom, { appearance: [], motion: [] }, 'one seed: no paired interval');
+  t.equal(pairedDifference([0.5], [0.4]), null);
+  t.throws(() => pairedDifference([0.5, 0.6], [0.4]), { name: 'ValueError' });
 });
 
 t.test('linearProbe: standardised features, weight decay chosen on the train split only', async (t) => {

@@ -38,7 +38,9 @@ t.test('npm pack ships what a from-source build needs, and no binding.gyp', asyn
     'native/core/build_config.h.in',
     'package.json',
     'README.md',
-    'weights/demo-teachers.safetensors',
+    'weights/demo-teachers-s1.safetensors',
+    'weights/demo-teachers-s2.safetensors',
+    'weights/demo-teachers-s3.safetensors',
   ]) {
     t.ok(files.has(f), `ships ${f}`);
   }

@@ -30,6 +30,23 @@ export function accuracyInterval(perSeed: number[], clips: number): Interval {
   return { mean, half, lo: mean - half, hi: mean + half };
 }
 
+/**
+ * 95% t-interval of the mean of paired differences (one per seed; null for fewer than 2). The
+ * demo's rows share each seed's data, val clips, fine-tuning order and (with shrink-and-perturb)
+ * random-init part, so a row's difference to random init at the same seed removes most of the
+ * seed-to-seed spread that the cells' own intervals carry.
+ */
+export function pairedDifference(a: number[], b: number[]): Interval | null {
+  if (a.length !== b.length) throw new ValueError(`pairedDifference: ${a.length} and ${b.length} values, expected one pair per seed`);
+  if (a.length < 2) return null;
+  const d = a.map((x, i) => x - b[i]);
+  const k = d.length;
+  const mean = d.reduce((x, y) => x + y, 0) / k;
+  const sd = Math.sqrt(d.reduce((x, y) => x + (y - mean) ** 2, 0) / (k - 1));
+  const half = (T975[k - 2] ?? 1.96) * (sd / Math.sqrt(k));
+  return { mean, half, lo: mean - half, hi: mean + half };
+}
+
 /** Above chance: the whole interval lies above the chance rate. */
 export function aboveChance(c: Interval, chance: number): boolean {
   return c.lo > chance;
@@ -67,6 +84,11 @@ export interface DemoSummary {
   beatRandom: Record<'appearance' | 'motion', string[]>;
   /** Per task: the pretrained encoders whose probe interval lies above random init's probe. */
   probeBeatRandom: Record<'appearance' | 'motion', string[]>;
+  /**
+   * Per task (2+ seeds): each pretrained encoder's fine-tuned accuracy minus random init's at the
+   * same seed, as a t-interval over the seeds; empty for one seed.
+   */
+  pairedVsRandom: Record<'appearance' | 'motion', { encoder: string; diff: Interval }[]>;
 }
 
 /** Intervals of every cell over the seeds' results, and the verdicts the demo prints. */
@@ -99,6 +121,14 @@ export function summarizeDemo(perSeed: DemoRowLike[][], valClips: number, chance
     controlAboveChance: per((t) => aboveChance(control.finetuned[t], chance)),
     beatRandom: per((t) => rows.filter((r) => r !== control && beats(r.finetuned[t], control.finetuned[t])).map((r) => r.encoder)),
     probeBeatRandom: per((t) => rows.filter((r) => r !== control && beats(r.probe[t], control.probe[t])).map((r) => r.encoder)),
+    pairedVsRandom: per((t) => {
+      const ci = rows.indexOf(control);
+      const of = (i: number) => perSeed.map((s) => s[i].finetuned[t]);
+      return rows.flatMap((r, i) => {
+        const diff = r === control ? null : pairedDifference(of(i), of(ci));
+        return diff ? [{ encoder: r.encoder, diff }] : [];
+      });
+    }),
   };
 }
 

@@ -5,12 +5,12 @@
 // loading refuses a file whose hash does not match its bytes, and the demo refuses a file whose
 // settings differ from the run's (naming each difference) instead of evaluating the wrong teachers.
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { SyntheticDataset, type ClutterRange, type SynthPalette } from '../data/synthetic.js';
 import type { Preset } from '../nn/config.js';
 import { stateDict } from '../io/checkpoint.js';
-import { loadSafetensors, saveSafetensors } from '../io/safetensors.js';
+import { loadSafetensors, readSafetensorsHeader, saveSafetensors } from '../io/safetensors.js';
 import { ValueError } from '../errors.js';
 import { packageRoot } from '../native.js';
 import type { Tensor } from '../tensor.js';
@@ -80,9 +80,33 @@ export interface DemoTeachers {
   dispose(): void;
 }
 
-/** The teacher file the package ships for the default demo (seed 1). */
-export function shippedDemoTeachersPath(): string {
-  return join(packageRoot, 'weights', 'demo-teachers.safetensors');
+/** The teacher files the package ships (weights/demo-teachers-s<seed>.safetensors: seeds 1–3 at the defaults). */
+export function shippedDemoTeacherFiles(): string[] {
+  const dir = join(packageRoot, 'weights');
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((n) => /^demo-teachers-.+\.safetensors$/.test(n))
+    .sort()
+    .map((n) => join(dir, n));
+}
+
+/** The settings a teacher file records (from its header alone), or null when it records none readable. */
+export async function teacherFileSettings(path: string): Promise<DemoTeacherSettings | null> {
+  const h = await readSafetensorsHeader(path);
+  try {
+    return h.metadata.format === FORMAT ? JSON.parse(h.metadata.settings ?? 'null') : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The shipped teacher file trained with exactly these teacher settings, or null. */
+export async function shippedDemoTeachersFor(s: DemoTeacherSettings): Promise<string | null> {
+  for (const f of shippedDemoTeacherFiles()) {
+    const fs = await teacherFileSettings(f);
+    if (fs && teacherSettingDifferences(fs, teacherSettingsOf(s)).length === 0) return f;
+  }
+  return null;
 }
 
 /** The teacher settings within a full set of demo options. */

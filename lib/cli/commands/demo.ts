@@ -3,13 +3,16 @@ import { runDemo, DEMO_DEFAULTS, TEACHER_TARGETS, type DemoOptions, type DemoRes
 import {
   loadDemoTeachers,
   saveDemoTeachers,
-  shippedDemoTeachersPath,
+  shippedDemoTeacherFiles,
+  shippedDemoTeachersFor,
+  teacherFileSettings,
   teacherSettingDifferences,
   teacherSettingsOf,
   trainDemoTeachers,
   type DemoTeachers,
 } from '../../methods/demo-teachers.js';
 import { packageVersion } from './info.js';
+import { packageRoot } from '../../native.js';
 import { DEMO_TASKS, type DemoTask } from '../../methods/demo-finetune.js';
 import { compare, summarizeDemo, type Interval } from '../../methods/demo-stats.js';
 import { table, fmt } from '../../bench/timing.js';
@@ -17,11 +20,11 @@ import { Progress } from '../progress.js';
 import { UsageError, type FlagCommand } from '../command.js';
 import { JSON_FLAG } from './common.js';
 import { SYNTH_PALETTES } from '../../data/synthetic.js';
-import { existsSync } from 'node:fs';
 
 const pct = (c: Interval) => `${fmt(100 * c.mean, 1)} ± ${fmt(100 * c.half, 1)}`;
 
-function formatDemo(results: DemoResult[]): string {
+/** The demo's table and verdicts for one or more seeds' results (what `mvd demo` prints). */
+export function formatDemo(results: DemoResult[]): string {
   const sum = summarizeDemo(
     results.map((r) => r.rows),
     results[0].valClips,
@@ -52,9 +55,14 @@ function formatDemo(results: DemoResult[]): string {
   const lines = DEMO_TASKS.map((task) => {
     const control = `random init ${pct(sum.rows[0].finetuned[task])} is ${sum.controlAboveChance[task] ? 'above' : 'NOT above'} chance`;
     const list = (xs: string[]) => (xs.length ? xs.join(', ') : 'none');
+    const paired = sum.pairedVsRandom[task].filter((p) => p.diff.lo > 0);
+    const pairedLine =
+      results.length > 1
+        ? `; paired with random init at each seed, difference above 0: ${list(paired.map((p) => `${p.encoder} +${fmt(100 * p.diff.mean, 1)} ± ${fmt(100 * p.diff.half, 1)}`))}`
+        : '';
     return (
       `${task}: ${control}; beyond the interval above random init: fine-tuned ${list(sum.beatRandom[task])}; ` +
-      `probed ${list(sum.probeBeatRandom[task])}`
+      `probed ${list(sum.probeBeatRandom[task])}${pairedLine}`
     );
   });
   const pattern = [
@@ -206,25 +214,29 @@ function shrinkPerturbOf([shrink, perturb]: number[]): DemoOptions['finetuneShri
  */
 async function teachersFor(o: DemoOptions, file: string | null, json: boolean): Promise<DemoTeachers | null> {
   if (file) return loadDemoTeachers(file);
-  const shipped = shippedDemoTeachersPath();
-  if (!existsSync(shipped))
+  const shipped = shippedDemoTeacherFiles();
+  if (!shipped.length)
     throw new UsageError(
-      `the demo's teacher file ${shipped} is missing from this installation: reinstall mvd, or train them here with --fresh-teachers`,
+      `the demo's teacher files (weights/demo-teachers-s*.safetensors in ${packageRoot}) are missing from this installation: reinstall mvd, or train them here with --fresh-teachers`,
     );
-  const t = await loadDemoTeachers(shipped);
-  const diff = teacherSettingDifferences(t.settings, teacherSettingsOf(o));
-  if (diff.length === 0) return t;
-  t.dispose();
-  if (!json) console.error(`seed ${o.seed}: training the teachers in this run (the shipped ones differ: ${diff.join('; ')})`);
+  const fit = await shippedDemoTeachersFor(o);
+  if (fit) return loadDemoTeachers(fit);
+  if (!json) {
+    const first = await teacherFileSettings(shipped[0]);
+    const diff = first ? teacherSettingDifferences(first, teacherSettingsOf(o)).join('; ') : 'unreadable settings';
+    console.error(
+      `seed ${o.seed}: training the teachers in this run (no shipped teacher file has this run's settings; against ${shipped[0]}: ${diff})`,
+    );
+  }
   return null;
 }
 
 /** `--train-teachers FILE`: one seed's teachers, written with their settings and hash; says whether the shipped file has the same bytes. */
 async function trainTeachersTo(path: string, o: DemoOptions, json: boolean): Promise<number> {
-  // The shipped file's hash, read before writing (the output may be the shipped file itself).
-  const sp = shippedDemoTeachersPath();
+  // The shipped file of these settings, hashed before writing (the output may be that file itself).
+  const sp = await shippedDemoTeachersFor(o);
   let shipped: { sha256: string; settings: DemoTeachers['settings'] } | null = null;
-  if (existsSync(sp)) {
+  if (sp) {
     const s = await loadDemoTeachers(sp);
     shipped = { sha256: s.sha256, settings: s.settings };
     s.dispose();
@@ -237,12 +249,10 @@ async function trainTeachersTo(path: string, o: DemoOptions, json: boolean): Pro
     const sha256 = await saveDemoTeachers(path, t, { command, version: packageVersion() });
     const same =
       shipped === null
-        ? 'no shipped file to compare with'
-        : teacherSettingDifferences(shipped.settings, t.settings).length
-          ? 'the shipped file has other settings'
-          : shipped.sha256 === sha256
-            ? "equal to the shipped file's"
-            : `the shipped file's is ${shipped.sha256}: not bit-identical (thread count and CPU kernels change float sums)`;
+        ? 'no shipped file has these settings'
+        : shipped.sha256 === sha256
+          ? "equal to the shipped file's"
+          : `the shipped file's is ${shipped.sha256}: not bit-identical (thread count and CPU kernels change float sums)`;
     const report = { path, sha256, loss: t.loss, settings: t.settings, shipped: same };
     console.log(
       json
