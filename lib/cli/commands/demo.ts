@@ -103,7 +103,7 @@ export const demoCommand: FlagCommand = {
   flags: {
     full: {
       type: 'bool',
-      help: 'three seeds (1, 2, 3) with a 95% interval over them per cell (seeds 2 and 3 train their own teachers: about 5 times the default run)',
+      help: 'three seeds (1, 2, 3), each from its shipped teachers, with a 95% interval over them per cell and paired differences to random init (about 3 times the default run)',
     },
     seed: { type: 'int', min: 0, help: 'seed of the single run', default: 1 },
     'teacher-steps': { type: 'int', min: 1, help: 'teacher pretraining steps', default: DEMO_DEFAULTS.teacherSteps },
