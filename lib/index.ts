@@ -79,7 +79,15 @@ export { ResumeConfigError } from './methods/resume-check.js';
 export { maeRecipe, videomaeRecipe, mam2Recipe, MaeModel, VideoMaeModel } from './methods/pretrain.js';
 export { distillRecipe, distillTeacherPrecision } from './methods/distill.js';
 export { extractFeatures, linearProbe } from './methods/probe.js';
-export { runDemo, DEMO_DEFAULTS, type DemoResult } from './methods/demo.js';
+export { runDemo, DEMO_DEFAULTS, type DemoOptions, type DemoResult } from './methods/demo.js';
+export {
+  loadDemoTeachers,
+  saveDemoTeachers,
+  shippedDemoTeachersFor,
+  trainDemoTeachers,
+  type DemoTeachers,
+  type DemoTeacherSettings,
+} from './methods/demo-teachers.js';
 export {
   finetuneRecipe,
   finetuneBatch,

@@ -170,3 +170,13 @@ t.test('mvd demo --train-teachers writes a loadable file and reports its hash', 
   const h = await readSafetensorsHeader(out);
   t.equal(h.metadata.command, `mvd demo --train-teachers ${out} --teacher-steps 2 --json`);
 });
+
+t.test('the package root exports what a library caller needs to run the demo from the shipped teachers', async (t) => {
+  const mvd = await import('../lib/index.js');
+  const path = await mvd.shippedDemoTeachersFor({ ...mvd.DEMO_DEFAULTS, seed: 2 });
+  t.equal(path, shippedDemoTeacherFiles()[1]);
+  const tt = await mvd.loadDemoTeachers(path!);
+  t.equal(tt.settings.seed, 2);
+  tt.dispose();
+  for (const f of [mvd.runDemo, mvd.trainDemoTeachers, mvd.saveDemoTeachers]) t.equal(typeof f, 'function');
+});

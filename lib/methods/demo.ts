@@ -42,8 +42,8 @@ export interface DemoOptions extends DemoTeacherSettings {
   finetuneLayerDecay: number | null;
   /**
    * Every pretrained encoder's fine-tuning starts from shrink × its weights + perturb × the
-   * random-init row's initialisation (FinetuneSetting.shrinkPerturb; docs/DEMO.md experiment 38:
-   * the pretrained weights as they are optimise worse than a fresh start). null: as they are.
+   * random-init row's initialisation (FinetuneSetting.shrinkPerturb; docs/DEMO.md experiments 32 and
+   * 38–40: the pretrained weights as they are optimise worse than a fresh start). null: as they are.
    */
   finetuneShrinkPerturb: { shrink: number; perturb: number } | null;
   /**
