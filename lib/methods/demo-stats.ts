@@ -19,14 +19,18 @@ export interface Interval {
 export function accuracyInterval(perSeed: number[], clips: number): Interval {
   if (!perSeed.length) throw new ValueError('accuracyInterval: no values given, expected one per seed');
   if (!(Number.isInteger(clips) && clips > 0)) throw new ValueError(`accuracyInterval: clips must be a positive integer, got ${clips}`);
-  const k = perSeed.length;
-  const mean = perSeed.reduce((a, b) => a + b, 0) / k;
-  let half: number;
-  if (k === 1) half = 1.96 * Math.sqrt(Math.max(mean * (1 - mean), 1 / clips) / clips);
-  else {
-    const sd = Math.sqrt(perSeed.reduce((a, b) => a + (b - mean) ** 2, 0) / (k - 1));
-    half = (T975[k - 2] ?? 1.96) * (sd / Math.sqrt(k));
-  }
+  if (perSeed.length > 1) return tInterval(perSeed);
+  const mean = perSeed[0];
+  const half = 1.96 * Math.sqrt(Math.max(mean * (1 - mean), 1 / clips) / clips);
+  return { mean, half, lo: mean - half, hi: mean + half };
+}
+
+/** Student's t 95% interval of the mean of 2 or more values. */
+function tInterval(xs: number[]): Interval {
+  const k = xs.length;
+  const mean = xs.reduce((a, b) => a + b, 0) / k;
+  const sd = Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (k - 1));
+  const half = (T975[k - 2] ?? 1.96) * (sd / Math.sqrt(k));
   return { mean, half, lo: mean - half, hi: mean + half };
 }
 
@@ -38,13 +42,7 @@ export function accuracyInterval(perSeed: number[], clips: number): Interval {
  */
 export function pairedDifference(a: number[], b: number[]): Interval | null {
   if (a.length !== b.length) throw new ValueError(`pairedDifference: ${a.length} and ${b.length} values, expected one pair per seed`);
-  if (a.length < 2) return null;
-  const d = a.map((x, i) => x - b[i]);
-  const k = d.length;
-  const mean = d.reduce((x, y) => x + y, 0) / k;
-  const sd = Math.sqrt(d.reduce((x, y) => x + (y - mean) ** 2, 0) / (k - 1));
-  const half = (T975[k - 2] ?? 1.96) * (sd / Math.sqrt(k));
-  return { mean, half, lo: mean - half, hi: mean + half };
+  return a.length < 2 ? null : tInterval(a.map((x, i) => x - b[i]));
 }
 
 /** Above chance: the whole interval lies above the chance rate. */

@@ -90,11 +90,13 @@ export function shippedDemoTeacherFiles(): string[] {
     .map((n) => join(dir, n));
 }
 
-/** The settings a teacher file records (from its header alone), or null when it records none readable. */
-export async function teacherFileSettings(path: string): Promise<DemoTeacherSettings | null> {
+/** What a teacher file records in its header (settings and tensors' sha256; nothing is hashed), or null for a file that is not one. */
+export async function teacherFileRecord(path: string): Promise<{ settings: DemoTeacherSettings; sha256: string } | null> {
   const h = await readSafetensorsHeader(path);
+  if (h.metadata.format !== FORMAT) return null;
   try {
-    return h.metadata.format === FORMAT ? JSON.parse(h.metadata.settings ?? 'null') : null;
+    const settings = JSON.parse(h.metadata.settings ?? 'null');
+    return settings ? { settings, sha256: h.metadata.tensorsSha256 ?? '' } : null;
   } catch {
     return null;
   }
@@ -103,8 +105,8 @@ export async function teacherFileSettings(path: string): Promise<DemoTeacherSett
 /** The shipped teacher file trained with exactly these teacher settings, or null. */
 export async function shippedDemoTeachersFor(s: DemoTeacherSettings): Promise<string | null> {
   for (const f of shippedDemoTeacherFiles()) {
-    const fs = await teacherFileSettings(f);
-    if (fs && teacherSettingDifferences(fs, teacherSettingsOf(s)).length === 0) return f;
+    const rec = await teacherFileRecord(f);
+    if (rec && teacherSettingDifferences(rec.settings, teacherSettingsOf(s)).length === 0) return f;
   }
   return null;
 }
@@ -226,11 +228,13 @@ const FORMAT = 'mvd-demo-teachers/1';
 
 /**
  * Writes both teachers to one safetensors file ('image.*', 'video.*') with their settings, losses,
- * the command that made them and the tensors' sha256 in its metadata. Returns the hash.
+ * the command that made them and the tensors' sha256 (t.sha256) in its metadata. Returns the hash.
  */
 export async function saveDemoTeachers(path: string, t: DemoTeachers, meta: { command: string; version: string }): Promise<string> {
+  // t.sha256 is the hash of these tensors (trainDemoTeachers and loadDemoTeachers computed it);
+  // loading the written file checks it again.
   const all = new Map([...prefixed('image.', t.image), ...prefixed('video.', t.video)]);
-  const sha256 = await tensorsHash(all);
+  const sha256 = t.sha256;
   await saveSafetensors(path, all, {
     format: FORMAT,
     settings: JSON.stringify(t.settings),

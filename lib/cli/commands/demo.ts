@@ -5,7 +5,7 @@ import {
   saveDemoTeachers,
   shippedDemoTeacherFiles,
   shippedDemoTeachersFor,
-  teacherFileSettings,
+  teacherFileRecord,
   teacherSettingDifferences,
   teacherSettingsOf,
   trainDemoTeachers,
@@ -222,8 +222,8 @@ async function teachersFor(o: DemoOptions, file: string | null, json: boolean): 
   const fit = await shippedDemoTeachersFor(o);
   if (fit) return loadDemoTeachers(fit);
   if (!json) {
-    const first = await teacherFileSettings(shipped[0]);
-    const diff = first ? teacherSettingDifferences(first, teacherSettingsOf(o)).join('; ') : 'unreadable settings';
+    const first = await teacherFileRecord(shipped[0]);
+    const diff = first ? teacherSettingDifferences(first.settings, teacherSettingsOf(o)).join('; ') : 'unreadable settings';
     console.error(
       `seed ${o.seed}: training the teachers in this run (no shipped teacher file has this run's settings; against ${shipped[0]}: ${diff})`,
     );
@@ -233,14 +233,9 @@ async function teachersFor(o: DemoOptions, file: string | null, json: boolean): 
 
 /** `--train-teachers FILE`: one seed's teachers, written with their settings and hash; says whether the shipped file has the same bytes. */
 async function trainTeachersTo(path: string, o: DemoOptions, json: boolean): Promise<number> {
-  // The shipped file of these settings, hashed before writing (the output may be that file itself).
+  // The recorded hash of the shipped file of these settings, read before writing (the output may be that file itself).
   const sp = await shippedDemoTeachersFor(o);
-  let shipped: { sha256: string; settings: DemoTeachers['settings'] } | null = null;
-  if (sp) {
-    const s = await loadDemoTeachers(sp);
-    shipped = { sha256: s.sha256, settings: s.settings };
-    s.dispose();
-  }
+  const shipped = sp ? await teacherFileRecord(sp) : null;
   const p = new Progress(!!process.stderr.isTTY, json);
   const t = await trainDemoTeachers(o, (stage, steps, rec) => p.update(stage, steps, rec, o.batch));
   p.done();
